@@ -1,0 +1,63 @@
+/**
+ * Bytes by id: written atomically, read, deleted, listed.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+
+/**
+ * A blob could not be written, read, deleted or listed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StorageError extends Schema.TaggedError<StorageError>("cacheness/StorageError")("StorageError", {
+  reason: Schema.Literal("WriteFailed", "ReadFailed", "DeleteFailed", "ListFailed", "InvalidId", "NoSpace", "PermissionDenied"),
+  method: Schema.String,
+  id: Schema.optional(Schema.String),
+  description: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `${this.method}${this.id === undefined ? "" : ` ${this.id}`}: ${this.description}`
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export declare namespace BlobStore {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service {
+    /** e.g. "filesystem", "memory" */
+    readonly backend: string
+    /** Where the blobs live, when that is a directory. */
+    readonly location: string | null
+    /** Writes the bytes under `id` atomically: a reader sees no blob or the whole blob. */
+    readonly put: (id: string, bytes: Uint8Array) => Effect.Effect<void, StorageError>
+    readonly get: (id: string) => Effect.Effect<Option.Option<Uint8Array>, StorageError>
+    /** `true` when a blob was removed. */
+    readonly delete: (id: string) => Effect.Effect<boolean, StorageError>
+    readonly has: (id: string) => Effect.Effect<boolean, StorageError>
+    /** Every stored blob id (temp files of writes in flight are not blobs). */
+    readonly list: Effect.Effect<ReadonlyArray<string>, StorageError>
+    /** Removes every blob and leftover temp file; returns the number of blobs removed. */
+    readonly clear: Effect.Effect<number, StorageError>
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class BlobStore extends Context.Tag("cacheness/BlobStore")<BlobStore, BlobStore.Service>() {}

@@ -1,0 +1,121 @@
+/**
+ * Value ⇄ bytes. A registry of format handlers picks a format per value; the codec compresses the
+ * handler's payload and writes a small header naming format, format version and compression, so a
+ * future reader knows what it holds.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+
+/**
+ * A value could not be encoded, or stored bytes could not be decoded.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CodecError extends Schema.TaggedError<CodecError>("cacheness/CodecError")("CodecError", {
+  reason: Schema.Literal("Unserializable", "SchemaMismatch", "UnknownFormat", "Corrupt", "CompressionFailed"),
+  method: Schema.String,
+  format: Schema.optional(Schema.String),
+  description: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `${this.method}${this.format === undefined ? "" : ` (${this.format})`}: ${this.description}`
+  }
+}
+
+/**
+ * Compression codecs by name.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const CompressionCodec = Schema.Literal("lz4", "zstd", "gzip", "brotli", "none")
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type CompressionCodec = typeof CompressionCodec.Type
+
+/**
+ * How one kind of value becomes bytes and back. The codec compresses what `encode` returns.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FormatHandler<A = any> {
+  /** Stable format id written into every stored value, e.g. "v8", "bytes", "ndarray". */
+  readonly format: string
+  /** Bumped when the payload layout changes; `decode` receives the stored version. */
+  readonly version: number
+  /** Which compression default applies: "bytes", "array", "table" or "object". */
+  readonly kind: string
+  readonly guard: (value: unknown) => value is A
+  readonly encode: (value: A) => Effect.Effect<Uint8Array, CodecError>
+  readonly decode: (payload: Uint8Array, version: number) => Effect.Effect<A, CodecError>
+}
+
+/**
+ * The result of encoding one value.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Encoded {
+  readonly format: string
+  readonly formatVersion: number
+  /** The compression actually applied ("none" when compressing did not pay). */
+  readonly codec: CompressionCodec
+  /** Header + (compressed) payload: what gets stored. */
+  readonly bytes: Uint8Array
+  /** Size of the uncompressed payload. */
+  readonly rawBytes: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface EncodeOptions {
+  /** Encode through this Schema first (validated: a mismatch is a `CodecError`). */
+  readonly schema?: Schema.Schema<any, any, never> | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface DecodeOptions {
+  /** Decode and validate through this Schema after reading. */
+  readonly schema?: Schema.Schema<any, any, never> | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export declare namespace Codec {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service {
+    readonly encode: (value: unknown, options?: EncodeOptions) => Effect.Effect<Encoded, CodecError>
+    readonly decode: (bytes: Uint8Array, options?: DecodeOptions) => Effect.Effect<unknown, CodecError>
+    /** Reads only the header: format, version and compression of stored bytes. */
+    readonly inspect: (bytes: Uint8Array) => Effect.Effect<{ readonly format: string; readonly formatVersion: number; readonly codec: CompressionCodec }, CodecError>
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class Codec extends Context.Tag("cacheness/Codec")<Codec, Codec.Service>() {}
