@@ -1,0 +1,141 @@
+/**
+ * The in-memory metadata store: a Map, no disk. A product feature for tests and ephemeral caches,
+ * held to the same contract suite as the SQLite store.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type { EntryFilter, EntryRecord, ListOptions, RemovedRef } from "../services/MetadataStore.js"
+import { MetadataStore } from "../services/MetadataStore.js"
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+
+const matches = (record: EntryRecord, filter: EntryFilter, keySet: Set<string> | undefined): boolean =>
+  (keySet === undefined || keySet.has(record.key)) &&
+  (filter.namespace === undefined || record.namespace === filter.namespace) &&
+  (filter.createdBefore === undefined || record.createdAt < filter.createdBefore) &&
+  (filter.expiredAt === undefined || (record.expiresAt !== null && record.expiresAt <= filter.expiredAt)) &&
+  (filter.checksum === undefined || record.checksum === filter.checksum)
+
+const toRef = (record: EntryRecord): RemovedRef => ({
+  key: record.key,
+  blobId: record.blobId,
+  storedBytes: record.storedBytes
+})
+
+/**
+ * Compares two records for listing; `key` breaks ties so the order is total.
+ */
+const compareBy = (options: ListOptions) => {
+  const field = options.orderBy ?? "createdAt"
+  const sign = options.descending === true ? -1 : 1
+  return (a: EntryRecord, b: EntryRecord): number => {
+    const x = a[field] ?? Number.POSITIVE_INFINITY
+    const y = b[field] ?? Number.POSITIVE_INFINITY
+    const c = x < y ? -1 : x > y ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0
+    return c * sign
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Effect.Effect<MetadataStore["Type"]> = Effect.sync(() => {
+  const rows = new Map<string, Mutable<EntryRecord>>()
+  let hits = 0
+  let misses = 0
+  let totalBytes = 0
+
+  const removeRecords = (records: Iterable<EntryRecord>): ReadonlyArray<RemovedRef> => {
+    const removed: Array<RemovedRef> = []
+    for (const record of records) {
+      rows.delete(record.key)
+      totalBytes -= record.storedBytes
+      removed.push(toRef(record))
+    }
+    return removed
+  }
+
+  const selectRecords = (filter: EntryFilter): Array<EntryRecord> => {
+    const keySet = filter.keys === undefined ? undefined : new Set(filter.keys)
+    const source: Iterable<EntryRecord> = keySet === undefined
+      ? rows.values()
+      : Array.from(keySet, (k) => rows.get(k)).filter((r): r is Mutable<EntryRecord> => r !== undefined)
+    const out: Array<EntryRecord> = []
+    for (const record of source) {
+      if (filter.limit !== undefined && out.length >= filter.limit) break
+      if (matches(record, filter, keySet)) out.push(record)
+    }
+    return out
+  }
+
+  return MetadataStore.of({
+    backend: "memory",
+    lookup: (key) => Effect.sync(() => Option.fromNullable(rows.get(key) as EntryRecord | undefined)),
+    upsert: (record) =>
+      Effect.sync(() => {
+        const previous = rows.get(record.key)
+        if (previous !== undefined) totalBytes -= previous.storedBytes
+        rows.set(record.key, { ...record, hits: 0 })
+        totalBytes += record.storedBytes
+        const replaced = previous?.blobId ?? null
+        return { replacedBlobId: replaced === record.blobId ? null : replaced, totalBytes }
+      }),
+    remove: (filter) => Effect.sync(() => removeRecords(selectRecords(filter))),
+    select: (filter) => Effect.sync(() => selectRecords(filter).map((r) => ({ ...r, inline: null }))),
+    list: (options) =>
+      Effect.sync(() => {
+        let all = Array.from(rows.values())
+        if (options.namespace !== undefined) all = all.filter((r) => r.namespace === options.namespace)
+        all.sort(compareBy(options))
+        const offset = options.offset ?? 0
+        const end = options.limit === undefined ? undefined : offset + options.limit
+        return all.slice(offset, end).map((r) => ({ ...r, inline: null }))
+      }),
+    touch: (key, expiresAt, now) =>
+      Effect.sync(() => {
+        const record = rows.get(key)
+        if (record === undefined || (record.expiresAt !== null && record.expiresAt <= now)) return false
+        record.expiresAt = expiresAt
+        record.accessedAt = Math.max(record.accessedAt, now)
+        return true
+      }),
+    recordAccess: (key, now) =>
+      Effect.sync(() => {
+        if (key === null) {
+          misses++
+          return
+        }
+        hits++
+        const record = rows.get(key)
+        if (record !== undefined) {
+          record.hits++
+          record.accessedAt = Math.max(record.accessedAt, now)
+        }
+      }),
+    evict: (bytes) =>
+      Effect.sync(() => {
+        const byAge = Array.from(rows.values()).sort(compareBy({ orderBy: "accessedAt" }))
+        const victims: Array<EntryRecord> = []
+        let freed = 0
+        for (const record of byAge) {
+          if (freed >= bytes) break
+          victims.push(record)
+          freed += record.storedBytes
+        }
+        return removeRecords(victims)
+      }),
+    totals: Effect.sync(() => ({ entries: rows.size, totalBytes, hits, misses })),
+    clear: Effect.sync(() => removeRecords(Array.from(rows.values()))),
+    flush: Effect.void
+  })
+})
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<MetadataStore> = Layer.effect(MetadataStore, make)

@@ -1,0 +1,166 @@
+/**
+ * One row per cache entry: format, sizes, checksum, times, TTL, hits, key params and user metadata,
+ * plus the persisted hit/miss counters. Small values live inline in the row.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+
+/**
+ * The metadata store could not be opened, read or written.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MetadataError extends Schema.TaggedError<MetadataError>("cacheness/MetadataError")("MetadataError", {
+  reason: Schema.Literal("OpenFailed", "MigrationFailed", "QueryFailed", "WriteFailed", "Busy", "Corrupt", "NewerLayout"),
+  method: Schema.String,
+  description: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `${this.method}: ${this.description}`
+  }
+}
+
+/**
+ * One stored entry as the store keeps it. Times are epoch milliseconds.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EntryRecord {
+  readonly key: string
+  readonly namespace: string
+  readonly description: string | null
+  readonly format: string
+  readonly codec: string
+  readonly storedBytes: number
+  readonly rawBytes: number
+  /** XXH64 (or HMAC, when signing) of the stored bytes. */
+  readonly checksum: string
+  /** Where a large value lives in the blob store; `null` when the value is inline. */
+  readonly blobId: string | null
+  /** The stored bytes of a small value; `null` when the value is in the blob store. */
+  readonly inline: Uint8Array | null
+  readonly createdAt: number
+  readonly accessedAt: number
+  readonly expiresAt: number | null
+  readonly hits: number
+  /** JSON text of the described key params, or `null` when not stored. */
+  readonly params: string | null
+  /** JSON text of user metadata, or `null`. */
+  readonly metadata: string | null
+}
+
+/**
+ * What a removal returns so the caller can delete blobs and log what went.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RemovedRef {
+  readonly key: string
+  readonly blobId: string | null
+  readonly storedBytes: number
+}
+
+/**
+ * Selects entries for removal or listing. All given conditions must hold.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EntryFilter {
+  readonly keys?: ReadonlyArray<string> | undefined
+  readonly namespace?: string | undefined
+  /** entries created strictly before this time */
+  readonly createdBefore?: number | undefined
+  /** entries whose expiry is at or before this time */
+  readonly expiredAt?: number | undefined
+  /** removal only: the row must still have this checksum (not overwritten meanwhile) */
+  readonly checksum?: string | undefined
+  readonly limit?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type EntryOrder = "createdAt" | "accessedAt" | "expiresAt" | "storedBytes" | "hits" | "key"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ListOptions {
+  readonly limit?: number | undefined
+  readonly offset?: number | undefined
+  readonly namespace?: string | undefined
+  readonly orderBy?: EntryOrder | undefined
+  readonly descending?: boolean | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Totals {
+  readonly entries: number
+  readonly totalBytes: number
+  readonly hits: number
+  readonly misses: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export declare namespace MetadataStore {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service {
+    /** e.g. "sqlite", "memory" */
+    readonly backend: string
+    /** The entry with its inline value, if any. Does not count as an access. */
+    readonly lookup: (key: string) => Effect.Effect<Option.Option<EntryRecord>, MetadataError>
+    /**
+     * Inserts or replaces an entry (hits and createdAt restart). Returns the blob id the replaced
+     * version referenced (when it differs from the new one) so the caller can delete it, and the
+     * total stored bytes afterwards.
+     */
+    readonly upsert: (
+      record: EntryRecord
+    ) => Effect.Effect<{ readonly replacedBlobId: string | null; readonly totalBytes: number }, MetadataError>
+    /** Atomically removes the entries matching the filter and returns what went. */
+    readonly remove: (filter: EntryFilter) => Effect.Effect<ReadonlyArray<RemovedRef>, MetadataError>
+    /** Entries matching the filter, without inline values. */
+    readonly select: (filter: EntryFilter) => Effect.Effect<ReadonlyArray<EntryRecord>, MetadataError>
+    readonly list: (options: ListOptions) => Effect.Effect<ReadonlyArray<EntryRecord>, MetadataError>
+    /** Renews the expiry of a live entry; `false` when absent or already expired at `now`. */
+    readonly touch: (key: string, expiresAt: number | null, now: number) => Effect.Effect<boolean, MetadataError>
+    /** Records a hit (key given) or a miss (key null). May be batched; `flush` makes it durable. */
+    readonly recordAccess: (key: string | null, now: number) => Effect.Effect<void>
+    /** Removes least-recently-used entries until at least `bytes` are freed. */
+    readonly evict: (bytes: number) => Effect.Effect<ReadonlyArray<RemovedRef>, MetadataError>
+    readonly totals: Effect.Effect<Totals, MetadataError>
+    /** Removes every entry; counters are kept. */
+    readonly clear: Effect.Effect<ReadonlyArray<RemovedRef>, MetadataError>
+    /** Writes batched access records. */
+    readonly flush: Effect.Effect<void, MetadataError>
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class MetadataStore extends Context.Tag("cacheness/MetadataStore")<MetadataStore, MetadataStore.Service>() {}

@@ -1,0 +1,162 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type { EntryRecord } from "../../src/services/MetadataStore.js"
+import { MetadataStore } from "../../src/services/MetadataStore.js"
+
+export const record = (key: string, overrides: Partial<EntryRecord> = {}): EntryRecord => ({
+  key,
+  namespace: "",
+  description: null,
+  format: "v8",
+  codec: "none",
+  storedBytes: 100,
+  rawBytes: 100,
+  checksum: "00000000000000aa",
+  blobId: null,
+  inline: new Uint8Array([1, 2, 3]),
+  createdAt: 1_000,
+  accessedAt: 1_000,
+  expiresAt: null,
+  hits: 0,
+  params: JSON.stringify({ k: key }),
+  metadata: null,
+  ...overrides
+})
+
+export const key = (n: number) => n.toString(16).padStart(16, "0")
+
+/**
+ * The contract every MetadataStore backend passes. `layer` builds a fresh, empty store.
+ */
+export const metadataStoreSuite = (name: string, layer: () => Layer.Layer<MetadataStore, unknown>) =>
+  describe(`MetadataStore contract: ${name}`, () => {
+    const run = <A, E>(self: Effect.Effect<A, E, MetadataStore>) => Effect.provide(self, layer())
+
+    it.scoped("upsert then lookup returns the record with its inline value", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        yield* store.upsert(record(key(1), { description: "one", metadata: JSON.stringify({ a: 1 }) }))
+        const found = yield* store.lookup(key(1))
+        assert.isTrue(Option.isSome(found))
+        const r = Option.getOrThrow(found)
+        assert.strictEqual(r.description, "one")
+        assert.deepStrictEqual(Array.from(r.inline!), [1, 2, 3])
+        assert.strictEqual(r.metadata, JSON.stringify({ a: 1 }))
+        assert.isTrue(Option.isNone(yield* store.lookup(key(2))))
+      })))
+
+    it.scoped("upsert reports the replaced blob id and running total", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        const first = yield* store.upsert(record(key(1), { blobId: `${key(1)}-a`, inline: null, storedBytes: 500 }))
+        assert.deepStrictEqual(first, { replacedBlobId: null, totalBytes: 500 })
+        const second = yield* store.upsert(record(key(1), { blobId: `${key(1)}-b`, inline: null, storedBytes: 700 }))
+        assert.deepStrictEqual(second, { replacedBlobId: `${key(1)}-a`, totalBytes: 700 })
+        const third = yield* store.upsert(record(key(2), { storedBytes: 10 }))
+        assert.deepStrictEqual(third, { replacedBlobId: null, totalBytes: 710 })
+        const totals = yield* store.totals
+        assert.strictEqual(totals.entries, 2)
+        assert.strictEqual(totals.totalBytes, 710)
+      })))
+
+    it.scoped("remove by keys, namespace, creation time, expiry and checksum", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        yield* store.upsert(record(key(1), { namespace: "a", createdAt: 10 }))
+        yield* store.upsert(record(key(2), { namespace: "a", createdAt: 20, expiresAt: 50 }))
+        yield* store.upsert(record(key(3), { namespace: "b", createdAt: 30, expiresAt: 500 }))
+        yield* store.upsert(record(key(4), { namespace: "b", createdAt: 40, checksum: "ffffffffffffffff" }))
+
+        assert.deepStrictEqual((yield* store.remove({ expiredAt: 100 })).map((r) => r.key), [key(2)])
+        assert.deepStrictEqual((yield* store.remove({ keys: [key(4)], checksum: "0000000000000000" })).length, 0)
+        assert.deepStrictEqual((yield* store.remove({ createdBefore: 15 })).map((r) => r.key), [key(1)])
+        const removed = yield* store.remove({ namespace: "b", keys: [key(3), key(4), key(9)] })
+        assert.deepStrictEqual(removed.map((r) => r.key).sort(), [key(3), key(4)])
+        assert.strictEqual((yield* store.totals).entries, 0)
+      })))
+
+    it.scoped("remove honours a limit", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        for (let i = 0; i < 10; i++) yield* store.upsert(record(key(i), { expiresAt: 5 }))
+        assert.strictEqual((yield* store.remove({ expiredAt: 10, limit: 4 })).length, 4)
+        assert.strictEqual((yield* store.totals).entries, 6)
+      })))
+
+    it.scoped("select filters without inline values", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        yield* store.upsert(record(key(1), { namespace: "a" }))
+        yield* store.upsert(record(key(2), { namespace: "b" }))
+        const rows = yield* store.select({ namespace: "a" })
+        assert.deepStrictEqual(rows.map((r) => r.key), [key(1)])
+        assert.strictEqual(rows[0].inline, null)
+      })))
+
+    it.scoped("list orders, pages and filters by namespace", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        for (let i = 0; i < 5; i++) {
+          yield* store.upsert(record(key(i), { createdAt: 100 - i, storedBytes: i * 10, namespace: i % 2 === 0 ? "even" : "odd" }))
+        }
+        const byCreated = yield* store.list({})
+        assert.deepStrictEqual(byCreated.map((r) => r.key), [4, 3, 2, 1, 0].map(key))
+        const bySize = yield* store.list({ orderBy: "storedBytes", descending: true, limit: 2 })
+        assert.deepStrictEqual(bySize.map((r) => r.key), [key(4), key(3)])
+        const page = yield* store.list({ orderBy: "key", limit: 2, offset: 2 })
+        assert.deepStrictEqual(page.map((r) => r.key), [key(2), key(3)])
+        const even = yield* store.list({ namespace: "even", orderBy: "key" })
+        assert.deepStrictEqual(even.map((r) => r.key), [key(0), key(2), key(4)])
+        assert.strictEqual(even[0].inline, null)
+      })))
+
+    it.scoped("touch renews live entries only", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        yield* store.upsert(record(key(1), { expiresAt: 100 }))
+        assert.isTrue(yield* store.touch(key(1), 1_000, 50))
+        assert.strictEqual(Option.getOrThrow(yield* store.lookup(key(1))).expiresAt, 1_000)
+        assert.isFalse(yield* store.touch(key(1), 5_000, 2_000))
+        assert.isFalse(yield* store.touch(key(7), 5_000, 0))
+        assert.isTrue(yield* store.touch(key(1), null, 500))
+        assert.strictEqual(Option.getOrThrow(yield* store.lookup(key(1))).expiresAt, null)
+      })))
+
+    it.scoped("recorded accesses count hits and misses and move access time", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        yield* store.upsert(record(key(1)))
+        yield* store.recordAccess(key(1), 5_000)
+        yield* store.recordAccess(key(1), 4_000)
+        yield* store.recordAccess(null, 5_000)
+        yield* store.flush
+        const r = Option.getOrThrow(yield* store.lookup(key(1)))
+        assert.strictEqual(r.hits, 2)
+        assert.strictEqual(r.accessedAt, 5_000)
+        const totals = yield* store.totals
+        assert.strictEqual(totals.hits, 2)
+        assert.strictEqual(totals.misses, 1)
+      })))
+
+    it.scoped("evict removes least recently used first until enough is freed", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        for (let i = 0; i < 5; i++) yield* store.upsert(record(key(i), { accessedAt: 100 + i, storedBytes: 100 }))
+        yield* store.recordAccess(key(0), 1_000) // now the most recent
+        const evicted = yield* store.evict(250)
+        assert.deepStrictEqual(evicted.map((r) => r.key), [key(1), key(2), key(3)])
+        assert.strictEqual((yield* store.totals).totalBytes, 200)
+      })))
+
+    it.scoped("clear removes everything and returns blob references", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        yield* store.upsert(record(key(1), { blobId: `${key(1)}-x`, inline: null }))
+        yield* store.upsert(record(key(2)))
+        const removed = yield* store.clear
+        assert.deepStrictEqual(removed.map((r) => r.blobId).sort(), [`${key(1)}-x`, null].sort())
+        assert.deepStrictEqual(yield* store.totals, { entries: 0, totalBytes: 0, hits: 0, misses: 0 })
+      })))
+  })
