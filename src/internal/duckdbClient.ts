@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { DuckDBConnection, DuckDBInstance, DuckDBTimestampValue, type DuckDBValue } from "@duckdb/node-api"
+import { DOUBLE, DuckDBConnection, DuckDBInstance, DuckDBTimestampValue, type DuckDBType, type DuckDBValue } from "@duckdb/node-api"
 import type * as DuckDB from "@duckdb/node-api"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as Client from "@effect/sql/SqlClient"
@@ -65,6 +65,10 @@ const toDuckDB = (value: unknown): DuckDBValue => {
   if (value instanceof Date) return new DuckDBTimestampValue(BigInt(value.getTime()) * 1000n)
   return value as DuckDBValue
 }
+
+// DuckDB would bind a whole number beyond int64 as BIGINT and fail; such numbers are doubles.
+const typeOf = (value: unknown): DuckDBType | undefined =>
+  typeof value === "number" && Number.isInteger(value) && !Number.isSafeInteger(value) ? DOUBLE : undefined
 
 // Integers arrive as bigint; hand out numbers when exact, as the other clients do.
 const fromDuckDB = (value: unknown): unknown =>
@@ -140,11 +144,11 @@ export const make = (
       running.withPermits(1)(Effect.tryPromise({
         try: async () => {
           if (!usePrepared || params.length === 0) {
-            return read(await db.runAndReadAll(sql, params.length === 0 ? undefined : params.map(toDuckDB)))
+            return read(await db.runAndReadAll(sql, params.length === 0 ? undefined : params.map(toDuckDB), params.map(typeOf) as Array<DuckDBType>))
           }
           const statement = await prepare(sql)
           statement.clearBindings()
-          statement.bind(params.map(toDuckDB))
+          statement.bind(params.map(toDuckDB), params.map(typeOf) as Array<DuckDBType>)
           return read(await statement.runAndReadAll())
         },
         catch: (cause) => new SqlError({ cause, message: `Failed to execute statement: ${String((cause as Error)?.message ?? cause)}` })
