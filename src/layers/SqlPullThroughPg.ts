@@ -31,7 +31,7 @@ export const make = (options: PgOptions): Effect.Effect<SqlPullThrough.Service, 
   Effect.gen(function*() {
     if (options.schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(options.schema)) {
       return yield* new SqlPullThroughError({
-        reason: "InvalidTable",
+        reason: "InvalidConfig",
         method: "SqlPullThrough.layerPg",
         description: `schema ${JSON.stringify(options.schema)} must be a plain identifier`
       })

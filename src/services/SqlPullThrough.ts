@@ -32,7 +32,7 @@ import * as Ranges from "../internal/ranges.js"
 export class SqlPullThroughError extends Schema.TaggedError<SqlPullThroughError>("cacheness/SqlPullThroughError")(
   "SqlPullThroughError",
   {
-    reason: Schema.Literal("InvalidTable", "InvalidQuery", "InvalidRows", "FetchFailed", "StorageFailed", "ConnectionFailed"),
+    reason: Schema.Literal("InvalidConfig", "InvalidTable", "InvalidQuery", "InvalidRows", "FetchFailed", "StorageFailed", "ConnectionFailed"),
     method: Schema.String,
     table: Schema.optional(Schema.String),
     description: Schema.String,
