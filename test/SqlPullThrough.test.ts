@@ -1,10 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Ranges from "../src/internal/ranges.js"
+import { pullThrough } from "../src/pullThrough.js"
 import * as SqlPullThrough from "../src/SqlPullThrough.js"
 import { sqlPullThroughSuite } from "./suites/SqlPullThroughSuite.js"
 import { pgDescribe, pgSchema, pgUrl } from "./support/postgres.js"
@@ -62,5 +65,64 @@ describe("ranges", () => {
     assert.strictEqual(Ranges.ttlForAge(policy, 0), 3_600_000)
     assert.strictEqual(Ranges.ttlForAge(policy, 2 * 86_400_000), 7 * 86_400_000)
     assert.strictEqual(Ranges.ttlForAge(policy, 31 * 86_400_000), null)
+  })
+})
+
+describe("pullThrough (Promise twin)", () => {
+  const Prices = () =>
+    SqlPullThrough.table({
+      name: `promise_${process.pid}_${Math.random().toString(36).slice(2, 8)}`,
+      columns: Schema.Struct({ symbol: Schema.String, date: Schema.Date, close: Schema.Number }),
+      primaryKey: ["symbol", "date"],
+      range: { column: "date", step: "1 day" }
+    })
+  const make = (config: { readonly backend?: "duckdb" | "sqlite" | "postgres"; readonly filename?: string } = {}) => {
+    const calls: Array<[string, string]> = []
+    const client = pullThrough({
+      table: Prices(),
+      query: (q: { symbol: string; start: string; end: string }) => ({ filters: { symbol: q.symbol }, range: { start: q.start, end: q.end } }),
+      fetch: async ({ filters, range }) => {
+        calls.push([range.start.toISOString().slice(0, 10), range.end.toISOString().slice(0, 10)])
+        await new Promise((r) => setTimeout(r, 1))
+        if (filters.symbol === "FAIL") throw new Error("upstream down")
+        const rows = []
+        for (let t = range.start.getTime(); t <= range.end.getTime(); t += 86_400_000) rows.push({ symbol: filters.symbol!, date: new Date(t), close: 1 })
+        return rows
+      },
+      ttl: "1 day",
+      retry: Schedule.recurs(0),
+      ...config
+    })
+    return { client, calls }
+  }
+
+  it("fetches missing ranges once and answers repeats locally (duckdb, sqlite)", async () => {
+    const dir = makeTempDir()
+    try {
+      for (const config of [{ backend: "duckdb" as const }, { backend: "sqlite" as const, filename: path.join(dir, "p.db") }]) {
+        const { client, calls } = make(config)
+        assert.strictEqual((await client.get({ symbol: "AAPL", start: "2024-01-01", end: "2024-01-10" })).length, 10)
+        assert.strictEqual((await client.get({ symbol: "AAPL", start: "2024-01-01", end: "2024-01-12" })).length, 12)
+        assert.deepStrictEqual(calls, [["2024-01-01", "2024-01-10"], ["2024-01-11", "2024-01-12"]])
+        assert.strictEqual((await client.getArrow({ symbol: "AAPL", start: "2024-01-01", end: "2024-01-03" })).numRows, 3)
+        assert.strictEqual(await client.invalidate({ symbol: "AAPL" }), 12)
+        assert.strictEqual((await client.stats()).rows, 0)
+        await client.close()
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it("rejects with SqlPullThroughError: a failed fetch, bad input, bad config", async () => {
+    const { client } = make()
+    const failed = await client.get({ symbol: "FAIL", start: "2024-01-01", end: "2024-01-02" }).catch((e) => e)
+    assert.strictEqual(failed._tag, "SqlPullThroughError")
+    assert.strictEqual(failed.reason, "FetchFailed")
+    assert.match(failed.message, /upstream down/)
+    const bad = await client.get({ symbol: "AAPL", start: "not a date", end: "2024-01-02" }).catch((e) => e)
+    assert.strictEqual(bad.reason, "InvalidQuery")
+    await client.close()
+    assert.throws(() => make({ backend: "sqlite" }), /needs a filename/)
   })
 })
