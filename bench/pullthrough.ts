@@ -14,7 +14,23 @@ import * as path from "node:path"
 import { LEDGER } from "../src/internal/pullThroughSql.js"
 import * as Ranges from "../src/internal/ranges.js"
 import * as SqlPullThrough from "../src/SqlPullThrough.js"
-import { benchDir, fmt, isMain, percentile, table } from "./support.js"
+import * as os from "node:os"
+
+// Small local helpers, so this file runs on its own.
+const percentile = (samples: ReadonlyArray<number>, p: number): number => {
+  const sorted = [...samples].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
+}
+const fmt = (n: number, digits = 1): string =>
+  Number.isNaN(n) ? "—" : n >= 10_000 ? Math.round(n).toLocaleString("en-US") : n.toFixed(digits)
+const table = (title: string, rows: ReadonlyArray<ReadonlyArray<string>>): void => {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)))
+  console.log(`\n${title}`)
+  rows.forEach((row, i) => {
+    console.log(row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  "))
+    if (i === 0) console.log(widths.map((w) => "-".repeat(w)).join("  "))
+  })
+}
 
 const ROWS = 10_000
 const INTERVALS = 10_000
@@ -114,7 +130,7 @@ const measure = (backend: string, layer: Layer.Layer<SqlPullThrough.SqlPullThrou
  * @since 0.1.0
  */
 export const run = async (): Promise<void> => {
-  const dir = benchDir("pullthrough")
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cacheness-bench-pullthrough-"))
   const schema = `bench_${process.pid}`
   const backends: Array<readonly [string, Layer.Layer<SqlPullThrough.SqlPullThrough, SqlPullThrough.SqlPullThroughError>]> = [
     ["duckdb (memory)", SqlPullThrough.layerDuckDB()],
@@ -164,4 +180,4 @@ export const run = async (): Promise<void> => {
   for (const s of skipped) console.log(`skipped ${s}`)
 }
 
-if (isMain(import.meta.url)) await run()
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === new URL(import.meta.url).pathname) await run()

@@ -14,7 +14,7 @@ import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as SqlPullThrough from "../src/SqlPullThrough.js"
+import { SqlPullThrough } from "../src/index.js"
 
 // --- the slow source: a local fake of a market-data API ---------------------------------------
 class MarketApiError extends Data.TaggedError("MarketApiError")<{ readonly message: string }> {}

@@ -1,11 +1,20 @@
 import { assert, describe, it } from "@effect/vitest"
-import { runChild } from "./support/child.js"
+import { spawnSync } from "node:child_process"
+import * as path from "node:path"
+
+const root = path.resolve(import.meta.dirname, "..")
+const runExample = (backend: string) =>
+  spawnSync(process.execPath, ["--import", "tsx", path.join(root, "examples/stock-cache.ts"), backend], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 60_000
+  })
 
 describe("examples/stock-cache.ts", () => {
   for (const backend of ["duckdb", "sqlite"]) {
-    it(`runs on ${backend} and answers repeats locally`, async () => {
-      const result = await runChild("examples/stock-cache.ts", [backend])
-      assert.strictEqual(result.code, 0, result.stderr)
+    it(`runs on ${backend} and answers repeats locally`, () => {
+      const result = runExample(backend)
+      assert.strictEqual(result.status, 0, result.stderr)
       const out = result.stdout
       assert.match(out, new RegExp(`stock cache on ${backend}`))
       assert.match(out, /Q1 2024 again\s+65 rows .* answered locally/)
