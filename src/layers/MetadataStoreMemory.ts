@@ -74,12 +74,19 @@ export const make: Effect.Effect<MetadataStore["Type"]> = Effect.sync(() => {
 
   return MetadataStore.of({
     backend: "memory",
-    lookup: (key) => Effect.sync(() => Option.fromNullable(rows.get(key) as EntryRecord | undefined)),
+    // Inline bytes are copied in and out: callers may hold views into pooled or user-owned memory.
+    lookup: (key) =>
+      Effect.sync(() => {
+        const record = rows.get(key)
+        return record === undefined
+          ? Option.none()
+          : Option.some(record.inline === null ? { ...record } : { ...record, inline: Uint8Array.from(record.inline) })
+      }),
     upsert: (record) =>
       Effect.sync(() => {
         const previous = rows.get(record.key)
         if (previous !== undefined) totalBytes -= previous.storedBytes
-        rows.set(record.key, { ...record, hits: 0 })
+        rows.set(record.key, { ...record, inline: record.inline === null ? null : Uint8Array.from(record.inline), hits: 0 })
         totalBytes += record.storedBytes
         const replaced = previous?.blobId ?? null
         return { replacedBlobId: replaced === record.blobId ? null : replaced, totalBytes }

@@ -18,6 +18,7 @@ import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import Database from "better-sqlite3"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -300,6 +301,9 @@ export const make = (
     yield* flush.pipe(
       Effect.catchAll((error) => Effect.logWarning("cacheness: could not write access statistics", error.message)),
       Effect.repeat(Schedule.spaced(flushInterval)),
+      // Batching is about wall-clock I/O, not cache time: a TestClock moving days ahead must not
+      // replay a flush per simulated second.
+      Effect.withClock(Clock.make()),
       Effect.interruptible,
       Effect.forkScoped
     )

@@ -1,0 +1,188 @@
+/**
+ * Core cache benchmark: 10,000 small objects (~150 B) under keys of 3 named params.
+ * put ops/s, get-hit p50/p99, get-miss p50 — Effect API and Promise API — beside raw
+ * better-sqlite3 insert/select of the same bytes, raw file write/read, and python-diskcache 5.4
+ * when it is installed (Debian package python3-diskcache).
+ */
+import Database from "better-sqlite3"
+import * as Effect from "effect/Effect"
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as v8 from "node:v8"
+import { Cache, cacheness } from "../src/index.js"
+import { benchDir, fmt, isMain, now, percentile, table } from "./support.js"
+
+const N = 10_000
+
+const keyOf = (i: number) => ({ user: i, region: "eu-west", version: 3 })
+const valueOf = (i: number) => ({
+  id: i,
+  name: `user-${i}`,
+  email: `user${i}@example.com`,
+  tags: ["alpha", "beta", "gamma"],
+  score: i / 7,
+  active: i % 2 === 0,
+  created: "2024-01-01T00:00:00Z"
+})
+
+interface Figures {
+  putOps: number
+  hitP50: number
+  hitP99: number
+  missP50: number
+}
+
+const effectApi = (directory: string): Promise<Figures> =>
+  Effect.runPromise(
+    Effect.gen(function*() {
+      const cache = yield* Cache.Cache
+      let t = now()
+      for (let i = 0; i < N; i++) yield* cache.put(keyOf(i), valueOf(i))
+      const putOps = N / ((now() - t) / 1000)
+      const hits: Array<number> = []
+      for (let i = 0; i < N; i++) {
+        t = now()
+        yield* cache.get(keyOf(i))
+        hits.push((now() - t) * 1000)
+      }
+      const misses: Array<number> = []
+      for (let i = 0; i < N; i++) {
+        t = now()
+        yield* cache.get(keyOf(N + i))
+        misses.push((now() - t) * 1000)
+      }
+      return { putOps, hitP50: percentile(hits, 50), hitP99: percentile(hits, 99), missP50: percentile(misses, 50) }
+    }).pipe(Effect.provide(Cache.layer({ directory, maxSize: null })))
+  )
+
+const promiseApi = async (directory: string): Promise<Figures> => {
+  const cache = cacheness({ directory, maxSize: null })
+  let t = now()
+  for (let i = 0; i < N; i++) await cache.put(keyOf(i), valueOf(i))
+  const putOps = N / ((now() - t) / 1000)
+  const hits: Array<number> = []
+  for (let i = 0; i < N; i++) {
+    t = now()
+    await cache.get(keyOf(i))
+    hits.push((now() - t) * 1000)
+  }
+  const misses: Array<number> = []
+  for (let i = 0; i < N; i++) {
+    t = now()
+    await cache.get(keyOf(N + i))
+    misses.push((now() - t) * 1000)
+  }
+  await cache.close()
+  return { putOps, hitP50: percentile(hits, 50), hitP99: percentile(hits, 99), missP50: percentile(misses, 50) }
+}
+
+const rawSqlite = (directory: string): Figures => {
+  const db = new Database(path.join(directory, "raw.db"))
+  db.pragma("journal_mode = WAL")
+  db.pragma("synchronous = NORMAL")
+  db.exec("CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB)")
+  const insert = db.prepare("INSERT INTO kv VALUES (?, ?)")
+  const select = db.prepare("SELECT value FROM kv WHERE key = ?")
+  const keys = Array.from({ length: 2 * N }, (_, i) => JSON.stringify(keyOf(i)))
+  let t = now()
+  for (let i = 0; i < N; i++) insert.run(keys[i], v8.serialize(valueOf(i)))
+  const putOps = N / ((now() - t) / 1000)
+  const hits: Array<number> = []
+  for (let i = 0; i < N; i++) {
+    t = now()
+    v8.deserialize(select.get(keys[i]) as any as Buffer)
+    hits.push((now() - t) * 1000)
+  }
+  const misses: Array<number> = []
+  for (let i = 0; i < N; i++) {
+    t = now()
+    select.get(keys[N + i])
+    misses.push((now() - t) * 1000)
+  }
+  db.close()
+  return { putOps, hitP50: percentile(hits, 50), hitP99: percentile(hits, 99), missP50: percentile(misses, 50) }
+}
+
+const rawFiles = (directory: string): Figures => {
+  const dir = path.join(directory, "files")
+  fs.mkdirSync(dir)
+  let t = now()
+  for (let i = 0; i < N; i++) fs.writeFileSync(path.join(dir, `k${i}`), v8.serialize(valueOf(i)))
+  const putOps = N / ((now() - t) / 1000)
+  const hits: Array<number> = []
+  for (let i = 0; i < N; i++) {
+    t = now()
+    v8.deserialize(fs.readFileSync(path.join(dir, `k${i}`)))
+    hits.push((now() - t) * 1000)
+  }
+  const misses: Array<number> = []
+  for (let i = 0; i < N; i++) {
+    t = now()
+    fs.existsSync(path.join(dir, `k${N + i}`))
+    misses.push((now() - t) * 1000)
+  }
+  return { putOps, hitP50: percentile(hits, 50), hitP99: percentile(hits, 99), missP50: percentile(misses, 50) }
+}
+
+const DISKCACHE = `
+import diskcache, json, sys, time
+d = diskcache.Cache(sys.argv[1])
+N = ${N}
+def key(i): return ("user", i, "region", "eu-west", "version", 3)
+def value(i): return {"id": i, "name": f"user-{i}", "email": f"user{i}@example.com", "tags": ["alpha", "beta", "gamma"], "score": i / 7, "active": i % 2 == 0, "created": "2024-01-01T00:00:00Z"}
+t = time.perf_counter()
+for i in range(N): d.set(key(i), value(i))
+put = N / (time.perf_counter() - t)
+def lat(f):
+    out = []
+    for i in range(N):
+        t = time.perf_counter(); f(i); out.append((time.perf_counter() - t) * 1e6)
+    out.sort(); return out
+hits = lat(lambda i: d.get(key(i)))
+misses = lat(lambda i: d.get(key(N + i)))
+print(json.dumps({"putOps": put, "hitP50": hits[N // 2], "hitP99": hits[int(N * 0.99)], "missP50": misses[N // 2]}))
+`
+
+const diskcache = (directory: string): Figures | undefined => {
+  try {
+    const out = execFileSync("/usr/bin/python3", ["-c", DISKCACHE, path.join(directory, "diskcache")], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })
+    return JSON.parse(out)
+  } catch {
+    return undefined
+  }
+}
+
+/** Runs the core benchmark and prints its table. */
+export const run = async (): Promise<void> => {
+  const directory = benchDir("core")
+  try {
+    const figures = {
+      effect: await effectApi(path.join(directory, "effect")),
+      promise: await promiseApi(path.join(directory, "promise")),
+      sqlite: rawSqlite(directory),
+      files: rawFiles(directory),
+      diskcache: diskcache(directory)
+    }
+    const row = (label: string, pick: (f: Figures) => number, target: string, digits = 1) => [
+      label,
+      fmt(pick(figures.effect), digits),
+      fmt(pick(figures.promise), digits),
+      fmt(pick(figures.sqlite), digits),
+      fmt(pick(figures.files), digits),
+      figures.diskcache === undefined ? "n/a" : fmt(pick(figures.diskcache), digits),
+      target
+    ]
+    table(`core: ${N.toLocaleString("en-US")} objects of ~${v8.serialize(valueOf(1)).length} B, keys of 3 named params`, [
+      ["operation", "Effect API", "Promise API", "raw SQLite", "raw fs", "diskcache 5.4", "target (Effect / Promise)"],
+      row("put ops/s", (f) => f.putOps, "≥ 10,000", 0),
+      row("get hit p50 µs", (f) => f.hitP50, "≤ 18 / ≤ 25"),
+      row("get hit p99 µs", (f) => f.hitP99, ""),
+      row("get miss p50 µs", (f) => f.missP50, "")
+    ])
+  } finally {
+    fs.rmSync(directory, { recursive: true, force: true })
+  }
+}
+
+if (isMain(import.meta.url)) await run()

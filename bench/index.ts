@@ -1,0 +1,16 @@
+/**
+ * `npm run bench`: every benchmark, one after another, each printing its table beside the
+ * relevant limits (raw fs, raw SQLite, raw LZ4) and a peer where one exists.
+ * `npm run bench -- core` runs only the named ones.
+ */
+const suites: ReadonlyArray<readonly [string, () => Promise<{ run: () => Promise<void> }>]> = [
+  ["core", () => import("./core.js")],
+  ["pullthrough", () => import("./pullthrough.js")]
+]
+
+const only = process.argv.slice(2)
+console.log(`cacheness benchmarks — node ${process.version}, ${new Date().toISOString()}`)
+for (const [name, load] of suites) {
+  if (only.length > 0 && !only.includes(name)) continue
+  await (await load()).run()
+}

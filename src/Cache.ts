@@ -1,0 +1,10 @@
+/**
+ * The `Cache` module of the public API: the service tag, its types and errors, and its layers.
+ *
+ * @since 0.1.0
+ */
+export * from "./services/Cache.js"
+export { layer, layerConfig, layerMemory, make } from "./layers/CacheLayer.js"
+export type { CacheConfig } from "./schema/CacheConfig.js"
+export type { CacheEntry, CacheStats, IntegrityReport } from "./schema/CacheEntry.js"
+export type { CacheKey, KeyInput, KeyParams } from "./schema/CacheKey.js"

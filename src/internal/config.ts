@@ -1,0 +1,66 @@
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as path from "node:path"
+import { CacheConfig, parseSize } from "../schema/CacheConfig.js"
+import { ConfigError, type ResolvedConfig } from "../services/Cache.js"
+
+const decode = Schema.decodeUnknownEither(CacheConfig, { onExcessProperty: "error" })
+
+const millis = (input: Duration.DurationInput): number => Duration.toMillis(Duration.decode(input))
+
+/**
+ * Validates a `CacheConfig` and applies defaults. Paths are resolved here, when a layer is built,
+ * never at import. An invalid field fails with a `ConfigError` naming it.
+ */
+export const resolveConfig = (
+  input: CacheConfig | undefined,
+  defaults: { readonly memory: boolean }
+): Effect.Effect<ResolvedConfig, ConfigError> =>
+  Effect.suspend(() => {
+    const decoded = decode(input ?? {})
+    if (decoded._tag === "Left") {
+      const issue = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)[0]
+      return Effect.fail(
+        new ConfigError({
+          reason: "Invalid",
+          field: issue.path.length === 0 ? "config" : issue.path.join("."),
+          description: issue.message
+        })
+      )
+    }
+    const config = decoded.right
+    const metadataBackend = config.metadataBackend ?? (defaults.memory ? "memory" : "sqlite")
+    const blobs = config.blobs ?? (metadataBackend === "memory" ? "memory" : "filesystem")
+    const needsDirectory = metadataBackend === "sqlite" || metadataBackend === "json" || blobs === "filesystem"
+    if ((metadataBackend === "postgres" || blobs === "postgres") && config.postgres === undefined) {
+      return Effect.fail(
+        new ConfigError({ reason: "Invalid", field: "postgres.url", description: "the postgres backends need postgres.url" })
+      )
+    }
+    const maxSize = config.maxSize === undefined ? parseSize("5 GB") : config.maxSize === null ? Option.none() : parseSize(config.maxSize)
+    const resolved: ResolvedConfig = {
+      directory: needsDirectory ? path.resolve(config.directory ?? "./.cacheness") : null,
+      defaultTtl: config.defaultTtl === undefined ? millis("24 hours") : config.defaultTtl === null ? null : millis(config.defaultTtl),
+      maxSize: Option.getOrNull(maxSize),
+      metadataBackend,
+      blobs,
+      cleanupOnOpen: config.cleanupOnOpen ?? true,
+      cleanupInterval: millis(config.cleanupInterval ?? "10 minutes"),
+      verifyIntegrity: config.verifyIntegrity ?? true,
+      storeKeyParams: config.storeKeyParams ?? true,
+      compression: {
+        codec: config.compression?.codec ?? "lz4",
+        level: config.compression?.level,
+        shuffle: config.compression?.shuffle ?? true
+      },
+      inlineThreshold: Option.getOrElse(parseSize(config.inlineThreshold ?? "16 KiB"), () => 16 * 1024),
+      hashPathContent: config.hashPathContent ?? true
+    }
+    if (resolved.cleanupInterval <= 0) {
+      return Effect.fail(new ConfigError({ reason: "Invalid", field: "cleanupInterval", description: "must be positive" }))
+    }
+    return Effect.succeed(resolved)
+  })

@@ -1,0 +1,487 @@
+/**
+ * The cache: `make` composes Hasher, Codec, MetadataStore and BlobStore into the `Cache` service;
+ * `layer`, `layerMemory` and `layerConfig` assemble the backends a configuration names.
+ *
+ * Where TTL gets checked: `readLive` (reads) and `cleanupExpired` (removal). Where integrity gets
+ * checked: `readBytes`. Where size is enforced: `enforceSize`, after puts and in housekeeping.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { describedContains } from "../internal/describeParams.js"
+import { resolveConfig } from "../internal/config.js"
+import type { CacheConfig } from "../schema/CacheConfig.js"
+import type { CacheEntry, IntegrityReport } from "../schema/CacheEntry.js"
+import { type CacheKey, isCacheKey, type KeyInput } from "../schema/CacheKey.js"
+import { BlobStore } from "../services/BlobStore.js"
+import {
+  Cache,
+  type CacheError,
+  ConfigError,
+  type GetOptions,
+  type InvalidateFilter,
+  type PutOptions,
+  type ResolvedConfig,
+  type VerifyOptions
+} from "../services/Cache.js"
+import { Codec } from "../services/Codec.js"
+import { Hasher, KeyError } from "../services/Hasher.js"
+import { type EntryRecord, MetadataStore, type RemovedRef } from "../services/MetadataStore.js"
+import * as BlobStoreFileSystem from "./BlobStoreFileSystem.js"
+import * as BlobStoreMemory from "./BlobStoreMemory.js"
+import * as CodecDefault from "./CodecDefault.js"
+import * as HasherXxhash from "./HasherXxhash.js"
+import * as MetadataStoreMemory from "./MetadataStoreMemory.js"
+import * as MetadataStoreSqlite from "./MetadataStoreSqlite.js"
+
+/** Expired entries removed per statement, so a huge cleanup never holds the write lock for long. */
+const CLEANUP_BATCH = 1_000
+/** Entries a single housekeeping run removes at most; the next run continues. */
+const HOUSEKEEPING_LIMIT = 20_000
+/** Eviction frees space down to this fraction of `maxSize`. */
+const EVICT_TO = 0.8
+
+const toEntry = (record: EntryRecord): CacheEntry => ({
+  key: record.key,
+  namespace: record.namespace,
+  description: record.description,
+  format: record.format,
+  codec: record.codec,
+  storedBytes: record.storedBytes,
+  rawBytes: record.rawBytes,
+  createdAt: new Date(record.createdAt),
+  accessedAt: new Date(record.accessedAt),
+  expiresAt: record.expiresAt === null ? null : new Date(record.expiresAt),
+  hits: record.hits,
+  params: record.params === null ? null : JSON.parse(record.params),
+  metadata: record.metadata === null ? null : JSON.parse(record.metadata)
+})
+
+const ttlMillis = (ttl: Duration.DurationInput | null | undefined, fallback: number | null): number | null =>
+  ttl === undefined ? fallback : ttl === null ? null : Duration.toMillis(Duration.decode(ttl))
+
+const validTtl = (method: string, ttl: Duration.DurationInput | null | undefined): Effect.Effect<void, ConfigError> =>
+  ttl === undefined || ttl === null || Option.isSome(Duration.decodeUnknown(ttl))
+    ? Effect.void
+    : Effect.fail(new ConfigError({ reason: "Invalid", field: `${method}.ttl`, description: `not a duration: ${String(ttl)}` }))
+
+let versionCounter = 0
+/** A token unique across processes, so every version of a value is a distinct blob. */
+const versionToken = (now: number): string =>
+  now.toString(36) + (versionCounter++ & 0xffff).toString(36) + Math.floor(Math.random() * 36 ** 6).toString(36)
+
+/**
+ * Builds the cache on the four services in context.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (config: ResolvedConfig) =>
+  Effect.gen(function*() {
+    const hasher = yield* Hasher
+    const codec = yield* Codec
+    const blobs = yield* BlobStore
+    const metadata = yield* MetadataStore
+
+    const toKey = (input: KeyInput): Effect.Effect<CacheKey, KeyError> => {
+      if (typeof input === "string") {
+        return isCacheKey(input)
+          ? Effect.succeed(input)
+          : Effect.fail(new KeyError({ reason: "InvalidKey", method: "Cache", path: "key", description: `"${input}" is not a cache key (16 lowercase hex digits); pass named parameters or the result of cache.key(params)` }))
+      }
+      return hasher.key(input)
+    }
+
+    const deleteBlobs = (refs: ReadonlyArray<RemovedRef>) =>
+      Effect.forEach(refs, (ref) =>
+        ref.blobId === null
+          ? Effect.void
+          : blobs.delete(ref.blobId).pipe(
+            Effect.catchAll((e) => Effect.logWarning(`cacheness: could not delete blob ${ref.blobId}: ${e.message}`))
+          ), { discard: true, concurrency: 8 })
+
+    /** Removes an entry found broken on read, unless it was overwritten meanwhile. */
+    const dropBroken = (record: EntryRecord, why: string) =>
+      Effect.gen(function*() {
+        yield* Effect.logWarning(`cacheness: entry ${record.key} ${why}; removed, treated as a miss`)
+        const removed = yield* metadata.remove({ keys: [record.key], checksum: record.checksum })
+        yield* deleteBlobs(removed)
+      })
+
+    /** The stored bytes of an entry, verified; `None` when missing or corrupt (the entry is dropped). */
+    const readBytes = (record: EntryRecord): Effect.Effect<Option.Option<Uint8Array>, CacheError> =>
+      Effect.gen(function*() {
+        let bytes: Uint8Array
+        if (record.blobId === null) {
+          bytes = record.inline ?? new Uint8Array(0)
+        } else {
+          const blob = yield* blobs.get(record.blobId)
+          if (Option.isNone(blob)) {
+            // A concurrent overwrite may have replaced the version we were about to read.
+            const current = yield* metadata.lookup(record.key)
+            if (Option.isSome(current) && current.value.blobId !== record.blobId) return yield* readBytes(current.value)
+            yield* dropBroken(record, `has no blob (${record.blobId})`)
+            return Option.none()
+          }
+          bytes = blob.value
+        }
+        if (bytes.length !== record.storedBytes) {
+          yield* dropBroken(record, `has ${bytes.length} stored bytes, expected ${record.storedBytes}`)
+          return Option.none()
+        }
+        if (config.verifyIntegrity && hasher.hashBytes(bytes) !== record.checksum) {
+          yield* dropBroken(record, "failed its checksum")
+          return Option.none()
+        }
+        return Option.some(bytes)
+      })
+
+    /** The live (present, unexpired) record of a key at `now`. */
+    const readLive = (key: CacheKey, now: number) =>
+      Effect.map(metadata.lookup(key), Option.filter((r) => r.expiresAt === null || r.expiresAt > now))
+
+    const read = <A>(input: KeyInput, options: GetOptions<A, any> | undefined) =>
+      Effect.gen(function*() {
+        const key = yield* toKey(input)
+        const now = yield* Clock.currentTimeMillis
+        const found = yield* readLive(key, now)
+        if (Option.isNone(found)) {
+          yield* metadata.recordAccess(null, now)
+          return Option.none()
+        }
+        const record = found.value
+        const bytes = yield* readBytes(record)
+        if (Option.isNone(bytes)) {
+          yield* metadata.recordAccess(null, now)
+          return Option.none()
+        }
+        const decoded = yield* codec.decode(bytes.value, options).pipe(
+          Effect.map(Option.some),
+          Effect.catchTag("CodecError", (error) => Effect.as(dropBroken(record, `could not be decoded (${error.message})`), Option.none()))
+        )
+        yield* metadata.recordAccess(Option.isSome(decoded) ? key : null, now)
+        return Option.map(decoded, (value) => ({ value: value as A, record }))
+      })
+
+    const removeAll = (refs: ReadonlyArray<RemovedRef>) => Effect.as(deleteBlobs(refs), refs.length)
+
+    const enforceSize = (totalBytes: number) =>
+      config.maxSize === null || totalBytes <= config.maxSize
+        ? Effect.succeed(0)
+        : Effect.gen(function*() {
+          const evicted = yield* metadata.evict(totalBytes - Math.floor(config.maxSize! * EVICT_TO))
+          yield* deleteBlobs(evicted)
+          const bytes = evicted.reduce((n, r) => n + r.storedBytes, 0)
+          yield* Effect.logInfo(
+            `cacheness: size limit ${config.maxSize} bytes exceeded; evicted ${evicted.length} least-recently-used entries (${bytes} bytes)`
+          )
+          return evicted.length
+        })
+
+    const cleanupExpired = (limit: number) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        let removed = 0
+        while (removed < limit) {
+          const batch = yield* metadata.remove({ expiredAt: now, limit: Math.min(CLEANUP_BATCH, limit - removed) })
+          yield* deleteBlobs(batch)
+          removed += batch.length
+          if (batch.length < CLEANUP_BATCH) break
+        }
+        if (removed > 0) yield* Effect.logInfo(`cacheness: removed ${removed} expired entries`)
+        return removed
+      })
+
+    const put = Effect.fn("Cache.put")(function*<A, I>(input: KeyInput, value: A, options?: PutOptions<A, I>) {
+      yield* validTtl("put", options?.ttl)
+      const key = yield* toKey(input)
+      const params = config.storeKeyParams && typeof input !== "string"
+        ? JSON.stringify(yield* hasher.describe(input))
+        : null
+      const userMetadata = options?.metadata === undefined ? null : yield* Effect.try({
+        try: () => JSON.stringify(options.metadata),
+        catch: (cause) => new ConfigError({ reason: "Invalid", field: "put.metadata", description: "must be JSON-serialisable", cause })
+      })
+      const encoded = yield* codec.encode(value, options?.schema === undefined ? undefined : { schema: options.schema })
+      const now = yield* Clock.currentTimeMillis
+      const inline = encoded.bytes.length <= config.inlineThreshold
+      const blobId = inline ? null : `${key}-${versionToken(now)}`
+      if (blobId !== null) yield* blobs.put(blobId, encoded.bytes)
+      const ttl = ttlMillis(options?.ttl, config.defaultTtl)
+      const written = yield* metadata.upsert({
+        key,
+        namespace: options?.namespace ?? "",
+        description: options?.description ?? null,
+        format: encoded.formatVersion === 1 ? encoded.format : `${encoded.format}@${encoded.formatVersion}`,
+        codec: encoded.codec,
+        storedBytes: encoded.bytes.length,
+        rawBytes: encoded.rawBytes,
+        checksum: hasher.hashBytes(encoded.bytes),
+        blobId,
+        inline: inline ? encoded.bytes : null,
+        createdAt: now,
+        accessedAt: now,
+        expiresAt: ttl === null ? null : now + ttl,
+        hits: 0,
+        params,
+        metadata: userMetadata
+      }).pipe(
+        // The row was not written: the new blob would be an orphan.
+        Effect.tapError(() => blobId === null ? Effect.void : Effect.ignore(blobs.delete(blobId)))
+      )
+      if (written.replacedBlobId !== null) yield* deleteBlobs([{ key, blobId: written.replacedBlobId, storedBytes: 0 }])
+      yield* enforceSize(written.totalBytes)
+      return key
+    })
+
+    const get = Effect.fn("Cache.get")(function*<A>(input: KeyInput, options?: GetOptions<A, any>) {
+      return Option.map(yield* read(input, options), (hit) => hit.value)
+    })
+
+    const getWithMetadata = Effect.fn("Cache.getWithMetadata")(function*<A>(input: KeyInput, options?: GetOptions<A, any>) {
+      return Option.map(yield* read(input, options), (hit) => ({ value: hit.value, entry: toEntry(hit.record) }))
+    })
+
+    const verify = Effect.fn("Cache.verify")(function*(options?: VerifyOptions) {
+      const records = yield* metadata.select({})
+      const dangling: Array<string> = []
+      const sizeMismatches: Array<string> = []
+      const checksumMismatches: Array<string> = []
+      const broken: Array<EntryRecord> = []
+      let done = 0
+      for (const record of records) {
+        let bytes: Option.Option<Uint8Array>
+        if (record.blobId === null) {
+          bytes = Option.flatMap(yield* metadata.lookup(record.key), (r) => Option.fromNullable(r.inline))
+        } else {
+          bytes = yield* blobs.get(record.blobId)
+        }
+        if (Option.isNone(bytes)) {
+          dangling.push(record.key)
+          broken.push(record)
+        } else if (bytes.value.length !== record.storedBytes) {
+          sizeMismatches.push(record.key)
+          broken.push(record)
+        } else if (hasher.hashBytes(bytes.value) !== record.checksum) {
+          checksumMismatches.push(record.key)
+          broken.push(record)
+        }
+        done++
+        if (options?.onProgress !== undefined && (done % 256 === 0 || done === records.length)) {
+          options.onProgress({ done, total: records.length })
+        }
+      }
+      const referenced = new Set(records.map((r) => r.blobId).filter((id) => id !== null))
+      let orphans = (yield* blobs.list).filter((id) => !referenced.has(id))
+      let repaired = 0
+      if (options?.repair === true) {
+        for (const record of broken) {
+          const removed = yield* metadata.remove({ keys: [record.key], checksum: record.checksum })
+          yield* deleteBlobs(removed)
+          repaired += removed.length
+        }
+        if (orphans.length > 0) {
+          // Re-read references right before deleting: a put in flight writes its blob first.
+          const live = new Set((yield* metadata.select({ keys: orphans.map((id) => id.slice(0, 16)) })).map((r) => r.blobId))
+          orphans = orphans.filter((id) => !live.has(id))
+          for (const id of orphans) if (yield* blobs.delete(id)) repaired++
+        }
+        if (repaired > 0) yield* Effect.logInfo(`cacheness: verify repaired ${repaired} problems`)
+      }
+      const report: IntegrityReport = { checked: records.length, orphans, dangling, sizeMismatches, checksumMismatches, repaired }
+      return report
+    })
+
+    const service = Cache.of({
+      config,
+      key: (params) => toKey(params),
+      put,
+      get: get as Cache.Service["get"],
+      getWithMetadata: getWithMetadata as Cache.Service["getWithMetadata"],
+      has: Effect.fn("Cache.has")(function*(input: KeyInput) {
+        const key = yield* toKey(input)
+        return Option.isSome(yield* readLive(key, yield* Clock.currentTimeMillis))
+      }),
+      touch: Effect.fn("Cache.touch")(function*(input: KeyInput, ttl?: Duration.DurationInput | null) {
+        yield* validTtl("touch", ttl)
+        const key = yield* toKey(input)
+        const now = yield* Clock.currentTimeMillis
+        const millis = ttlMillis(ttl, config.defaultTtl)
+        return yield* metadata.touch(key, millis === null ? null : now + millis, now)
+      }),
+      invalidate: Effect.fn("Cache.invalidate")(function*(input: KeyInput) {
+        const key = yield* toKey(input)
+        return (yield* removeAll(yield* metadata.remove({ keys: [key] }))) > 0
+      }),
+      invalidateWhere: Effect.fn("Cache.invalidateWhere")(function*(filter: InvalidateFilter) {
+        const now = yield* Clock.currentTimeMillis
+        const base = {
+          namespace: filter.namespace,
+          createdBefore: filter.createdBefore === undefined ? undefined : new Date(filter.createdBefore).getTime(),
+          expiredAt: filter.expiredOnly === true ? now : undefined
+        }
+        if (filter.params === undefined) return yield* removeAll(yield* metadata.remove(base))
+        const wanted = yield* hasher.describe(filter.params)
+        const candidates = yield* metadata.select(base)
+        const keys = candidates
+          .filter((r) => r.params !== null && describedContains(JSON.parse(r.params), wanted))
+          .map((r) => r.key)
+        return keys.length === 0 ? 0 : yield* removeAll(yield* metadata.remove({ ...base, keys }))
+      }),
+      clear: Effect.fn("Cache.clear")(function*() {
+        const removed = yield* removeAll(yield* metadata.clear)
+        yield* Effect.logInfo(`cacheness: cleared ${removed} entries`)
+        return removed
+      }),
+      cleanupExpired: Effect.fn("Cache.cleanupExpired")(function*() {
+        return yield* cleanupExpired(Number.POSITIVE_INFINITY)
+      }),
+      list: Effect.fn("Cache.list")(function*(options?: Parameters<Cache.Service["list"]>[0]) {
+        return (yield* metadata.list(options ?? {})).map(toEntry)
+      }),
+      stats: Effect.fn("Cache.stats")(function*() {
+        const totals = yield* metadata.totals
+        const lookups = totals.hits + totals.misses
+        return {
+          ...totals,
+          hitRate: lookups === 0 ? 0 : totals.hits / lookups,
+          directory: config.directory,
+          maxSize: config.maxSize,
+          backend: metadata.backend
+        }
+      }),
+      verify
+    })
+
+    // Housekeeping: a background fiber for the layer's lifetime, bounded per run, never holding
+    // up puts; interrupted when the layer's scope closes.
+    const housekeeping = Effect.gen(function*() {
+      yield* cleanupExpired(HOUSEKEEPING_LIMIT)
+      yield* enforceSize((yield* metadata.totals).totalBytes)
+    }).pipe(Effect.catchAllCause((cause) => Effect.logWarning("cacheness: housekeeping failed", cause)))
+    yield* (config.cleanupOnOpen ? housekeeping : Effect.void).pipe(
+      Effect.zipRight(Effect.repeat(Effect.delay(housekeeping, Duration.millis(config.cleanupInterval)), Schedule.forever)),
+      Effect.interruptible,
+      Effect.forkScoped
+    )
+    return service
+  })
+
+/** Marks the directory as a cache, so backup tools skip it (https://bford.info/cachedir/). */
+const markDirectory = (directory: string) =>
+  Effect.try({
+    try: () => {
+      fs.mkdirSync(directory, { recursive: true })
+      const tag = path.join(directory, "CACHEDIR.TAG")
+      if (!fs.existsSync(tag)) {
+        fs.writeFileSync(
+          tag,
+          "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by cacheness.\n# For information about cache directory tags see https://bford.info/cachedir/\n"
+        )
+      }
+    },
+    catch: (cause) =>
+      new ConfigError({ reason: "Invalid", field: "directory", description: `cannot create ${directory}: ${String(cause)}`, cause })
+  })
+
+const metadataLayer = (config: ResolvedConfig): Layer.Layer<MetadataStore, CacheError> => {
+  switch (config.metadataBackend) {
+    case "memory":
+      return MetadataStoreMemory.layer
+    case "sqlite":
+      return MetadataStoreSqlite.layer({ filename: path.join(config.directory!, "cacheness.db") })
+    default:
+      return Layer.fail(new ConfigError({ reason: "Unsupported", field: "metadataBackend", description: `"${config.metadataBackend}" is not available in this build` }))
+  }
+}
+
+const blobLayer = (config: ResolvedConfig): Layer.Layer<BlobStore, CacheError> => {
+  switch (config.blobs) {
+    case "memory":
+      return BlobStoreMemory.layer
+    case "filesystem":
+      return BlobStoreFileSystem.layer({ directory: path.join(config.directory!, "blobs") })
+    default:
+      return Layer.fail(new ConfigError({ reason: "Unsupported", field: "blobs", description: `"${config.blobs}" is not available in this build` }))
+  }
+}
+
+const fromResolved = (config: ResolvedConfig): Layer.Layer<Cache, CacheError> =>
+  Layer.scoped(Cache, make(config)).pipe(
+    Layer.provide(Layer.mergeAll(
+      HasherXxhash.layer,
+      CodecDefault.layer({ compression: { codec: config.compression.codec, level: config.compression.level } }),
+      blobLayer(config),
+      metadataLayer(config)
+    )),
+    Layer.provide(config.directory === null ? Layer.empty : Layer.effectDiscard(markDirectory(config.directory)))
+  )
+
+/**
+ * The cache a configuration describes; by default SQLite metadata and files in `./.cacheness`.
+ * The configuration is validated and paths resolved when the layer is built.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (config?: CacheConfig): Layer.Layer<Cache, CacheError> =>
+  Layer.unwrapEffect(Effect.map(resolveConfig(config, { memory: false }), fromResolved))
+
+/**
+ * A cache with no disk: memory metadata and blobs, same semantics, TestClock-driven TTL.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory = (config?: Omit<CacheConfig, "directory" | "metadataBackend" | "blobs">): Layer.Layer<Cache, CacheError> =>
+  Layer.unwrapEffect(Effect.map(resolveConfig({ ...config, metadataBackend: "memory", blobs: "memory" }, { memory: true }), fromResolved))
+
+/**
+ * Reads `CACHENESS_DIR`, `CACHENESS_DEFAULT_TTL`, `CACHENESS_MAX_SIZE` and
+ * `CACHENESS_METADATA_BACKEND` through Effect `Config`; `overrides` fill what the environment
+ * leaves unset. `none` as TTL or size means never / unlimited.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (overrides?: CacheConfig): Layer.Layer<Cache, CacheError> =>
+  Layer.unwrapEffect(Effect.gen(function*() {
+    const nullable = (name: string) =>
+      Config.option(Config.string(name)).pipe(
+        Config.map(Option.map((s): string | null => /^(none|null|never|unlimited)$/i.test(s.trim()) ? null : s.trim()))
+      )
+    const env = yield* Config.all({
+      directory: Config.option(Config.string("CACHENESS_DIR")),
+      defaultTtl: nullable("CACHENESS_DEFAULT_TTL"),
+      maxSize: nullable("CACHENESS_MAX_SIZE"),
+      metadataBackend: Config.option(Config.string("CACHENESS_METADATA_BACKEND"))
+    }).pipe(
+      Effect.mapError((cause) => new ConfigError({ reason: "Invalid", field: "environment", description: String(cause), cause }))
+    )
+    const fromEnv: Record<string, unknown> = {}
+    for (const [name, value] of Object.entries(env)) {
+      if (Option.isSome(value)) {
+        // A number of milliseconds / bytes in the environment arrives as a string.
+        fromEnv[name] = typeof value.value === "string" && /^\d+$/.test(value.value) ? Number(value.value) : value.value
+      }
+    }
+    const config = yield* resolveConfig({ ...overrides, ...fromEnv } as CacheConfig, { memory: false })
+    return fromResolved(config)
+  }))
+
+/**
+ * The embedded default: SQLite metadata and files in `CACHENESS_DIR` or `./.cacheness`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const CacheLive: Layer.Layer<Cache, CacheError> = layerConfig()
+

@@ -1,0 +1,146 @@
+/**
+ * The configuration of a cache: every field optional, validated when the layer is built.
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+
+/**
+ * A `Duration.DurationInput`: milliseconds, `"24 hours"`, a `Duration`, …
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const DurationInput = Schema.declare(
+  (u: unknown): u is Duration.DurationInput => Option.isSome(Duration.decodeUnknown(u)),
+  {
+    identifier: "DurationInput",
+    description: `a duration: milliseconds as a number, a string like "24 hours", or a Duration`
+  }
+)
+
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  byte: 1,
+  bytes: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1024 ** 4,
+  tib: 1024 ** 4
+}
+
+/**
+ * Parses a size: a byte count or a string with a 1024-based unit (`"5 GB"` = 5 × 1024³ bytes).
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseSize = (input: number | string): Option.Option<number> => {
+  if (typeof input === "number") {
+    return Number.isFinite(input) && input >= 0 ? Option.some(Math.floor(input)) : Option.none()
+  }
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(input)
+  if (match === null) return Option.none()
+  const unit = SIZE_UNITS[match[2].toLowerCase()]
+  return unit === undefined ? Option.none() : Option.some(Math.floor(Number(match[1]) * unit))
+}
+
+/**
+ * A size in bytes or with a unit, e.g. `"5 GB"`, `"16 KiB"`, `1048576`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const SizeInput = Schema.Union(Schema.Number, Schema.String).pipe(
+  Schema.filter((u) => Option.isSome(parseSize(u)), {
+    message: () => `a size: bytes as a non-negative number, or a string like "5 GB" or "16 KiB"`
+  })
+)
+
+/**
+ * A secret: a string, bytes, or a `Redacted` of either.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Secret = Schema.Union(
+  Schema.String.pipe(Schema.minLength(1)),
+  Schema.Uint8ArrayFromSelf,
+  Schema.declare((u: unknown): u is Redacted.Redacted<string | Uint8Array> => Redacted.isRedacted(u), {
+    identifier: "Redacted"
+  })
+)
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export const MetadataBackend = Schema.Literal("sqlite", "json", "postgres", "memory")
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export const BlobBackend = Schema.Literal("filesystem", "memory", "postgres")
+
+/**
+ * `CacheConfig`: every field optional; defaults are listed in docs/CONFIGURATION.md.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const CacheConfig = Schema.Struct({
+  /** Where the cache lives. Default `./.cacheness`, resolved when the layer is built. */
+  directory: Schema.optional(Schema.String.pipe(Schema.minLength(1))),
+  /** TTL of entries put without one. Default 24 hours; `null` never expires. */
+  defaultTtl: Schema.optional(Schema.NullOr(DurationInput)),
+  /** Size limit; least-recently-used entries are evicted down to 80% of it. Default 5 GB; `null` unlimited. */
+  maxSize: Schema.optional(Schema.NullOr(SizeInput)),
+  /** Where entry metadata lives. Default `sqlite`. */
+  metadataBackend: Schema.optional(MetadataBackend),
+  /** Where large values live. Default `filesystem` (`memory` with the memory metadata backend). */
+  blobs: Schema.optional(BlobBackend),
+  /** PostgreSQL connection for the `postgres` backends. */
+  postgres: Schema.optional(Schema.Struct({
+    url: Schema.Union(Schema.String, Schema.declare((u: unknown): u is Redacted.Redacted<string> => Redacted.isRedacted(u))),
+    schema: Schema.optional(Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]*$/)))
+  })),
+  /** Remove expired entries when the cache opens. Default true. */
+  cleanupOnOpen: Schema.optional(Schema.Boolean),
+  /** How often expired entries are removed and the size limit enforced in the background. Default 10 minutes. */
+  cleanupInterval: Schema.optional(DurationInput),
+  /** Verify the checksum of stored bytes on every read. Default true. */
+  verifyIntegrity: Schema.optional(Schema.Boolean),
+  /** Keep a description of each key's params beside the entry (for listing and filtering). Default true. */
+  storeKeyParams: Schema.optional(Schema.Boolean),
+  /** Compression of stored values. */
+  compression: Schema.optional(Schema.Struct({
+    codec: Schema.optional(Schema.Literal("lz4", "zstd", "gzip", "brotli", "none")),
+    level: Schema.optional(Schema.Int),
+    shuffle: Schema.optional(Schema.Boolean)
+  })),
+  /** Values up to this size are stored inline in the metadata row. Default 16 KiB. */
+  inlineThreshold: Schema.optional(SizeInput),
+  /** Hash file and directory key params by content. Default true. */
+  hashPathContent: Schema.optional(Schema.Boolean),
+  /** HMAC key: entries are signed and a tampered entry is rejected. */
+  signing: Schema.optional(Schema.Struct({ key: Secret }))
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type CacheConfig = typeof CacheConfig.Encoded

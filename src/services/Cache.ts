@@ -1,0 +1,200 @@
+/**
+ * The public cache: composes Hasher, Codec, MetadataStore and BlobStore; owns TTL, eviction,
+ * integrity and statistics.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import type { CacheEntry, CacheStats, IntegrityReport } from "../schema/CacheEntry.js"
+import type { CacheKey, KeyInput, KeyParams } from "../schema/CacheKey.js"
+import type { StorageError } from "./BlobStore.js"
+import type { CodecError, CompressionCodec } from "./Codec.js"
+import type { KeyError } from "./Hasher.js"
+import type { EntryOrder, MetadataError } from "./MetadataStore.js"
+
+export { CodecError } from "./Codec.js"
+export { KeyError } from "./Hasher.js"
+export { StorageError } from "./BlobStore.js"
+export { MetadataError } from "./MetadataStore.js"
+
+/**
+ * The configuration is invalid. Raised when the layer is built; names the offending field.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConfigError extends Schema.TaggedError<ConfigError>("cacheness/ConfigError")("ConfigError", {
+  reason: Schema.Literal("Invalid", "Unsupported"),
+  field: Schema.String,
+  description: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `invalid cache configuration: ${this.field}: ${this.description}`
+  }
+}
+
+/**
+ * Every error a cache operation can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type CacheError = KeyError | CodecError | StorageError | MetadataError | ConfigError
+
+/**
+ * The configuration after validation and defaults: durations in milliseconds, sizes in bytes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ResolvedConfig {
+  /** Absolute path, or `null` for a cache without a directory (memory). */
+  readonly directory: string | null
+  readonly defaultTtl: number | null
+  readonly maxSize: number | null
+  readonly metadataBackend: "sqlite" | "json" | "postgres" | "memory"
+  readonly blobs: "filesystem" | "memory" | "postgres"
+  readonly cleanupOnOpen: boolean
+  readonly cleanupInterval: number
+  readonly verifyIntegrity: boolean
+  readonly storeKeyParams: boolean
+  readonly compression: { readonly codec: CompressionCodec; readonly level: number | undefined; readonly shuffle: boolean }
+  readonly inlineThreshold: number
+  readonly hashPathContent: boolean
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface PutOptions<A = unknown, I = unknown> {
+  /** Overrides the default TTL; `null` never expires. */
+  readonly ttl?: Duration.DurationInput | null | undefined
+  readonly description?: string | undefined
+  /** A label for listing and bulk invalidation; not part of the key. */
+  readonly namespace?: string | undefined
+  /** User metadata stored beside the entry (JSON-serialisable). */
+  readonly metadata?: Record<string, unknown> | undefined
+  /** Encode through this Schema; a value that does not match fails with a `CodecError`. */
+  readonly schema?: Schema.Schema<A, I, never> | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface GetOptions<A = unknown, I = unknown> {
+  /** Decode and validate through this Schema; stored data that does not match is a miss. */
+  readonly schema?: Schema.Schema<A, I, never> | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ListOptions {
+  readonly limit?: number | undefined
+  readonly offset?: number | undefined
+  readonly namespace?: string | undefined
+  /** Default `createdAt`. */
+  readonly orderBy?: EntryOrder | undefined
+  readonly descending?: boolean | undefined
+}
+
+/**
+ * Selects entries for `invalidateWhere`; all given conditions must hold.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface InvalidateFilter {
+  readonly namespace?: string | undefined
+  /** Entries whose stored key params contain these values. */
+  readonly params?: KeyParams | undefined
+  readonly createdBefore?: Date | number | undefined
+  readonly expiredOnly?: boolean | undefined
+}
+
+/**
+ * Progress of a long operation.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Progress {
+  readonly done: number
+  readonly total: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface VerifyOptions {
+  /** Remove what is broken: dangling and mismatched entries, orphan blobs. Default false. */
+  readonly repair?: boolean | undefined
+  readonly onProgress?: ((progress: Progress) => void) | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export declare namespace Cache {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service {
+    readonly config: ResolvedConfig
+    /** The key of named parameters (16 hex digits). */
+    readonly key: (params: KeyParams) => Effect.Effect<CacheKey, KeyError>
+    /** Stores a value; returns its key. */
+    readonly put: <A = unknown, I = unknown>(
+      key: KeyInput,
+      value: A,
+      options?: PutOptions<A, I>
+    ) => Effect.Effect<CacheKey, CacheError>
+    /** The stored value, `None` on a miss. A stored `null` is `Some(null)`. */
+    readonly get: {
+      (key: KeyInput): Effect.Effect<Option.Option<unknown>, CacheError>
+      <A, I>(key: KeyInput, options: GetOptions<A, I>): Effect.Effect<Option.Option<A>, CacheError>
+    }
+    readonly getWithMetadata: {
+      (key: KeyInput): Effect.Effect<Option.Option<{ readonly value: unknown; readonly entry: CacheEntry }>, CacheError>
+      <A, I>(key: KeyInput, options: GetOptions<A, I>): Effect.Effect<Option.Option<{ readonly value: A; readonly entry: CacheEntry }>, CacheError>
+    }
+    /** Whether a live entry exists. Does not count as a hit or miss. */
+    readonly has: (key: KeyInput) => Effect.Effect<boolean, CacheError>
+    /** Renews a live entry's TTL (default TTL when omitted); `false` when absent or expired. */
+    readonly touch: (key: KeyInput, ttl?: Duration.DurationInput | null) => Effect.Effect<boolean, CacheError>
+    /** Removes one entry; `true` when it existed. */
+    readonly invalidate: (key: KeyInput) => Effect.Effect<boolean, CacheError>
+    /** Removes the entries matching the filter; returns how many. */
+    readonly invalidateWhere: (filter: InvalidateFilter) => Effect.Effect<number, CacheError>
+    /** Removes every entry; returns how many. */
+    readonly clear: () => Effect.Effect<number, CacheError>
+    /** Removes expired entries and their blobs; returns how many. */
+    readonly cleanupExpired: () => Effect.Effect<number, CacheError>
+    readonly list: (options?: ListOptions) => Effect.Effect<ReadonlyArray<CacheEntry>, CacheError>
+    readonly stats: () => Effect.Effect<CacheStats, CacheError>
+    /** Checks every entry against its stored bytes and finds orphan blobs. */
+    readonly verify: (options?: VerifyOptions) => Effect.Effect<IntegrityReport, CacheError>
+  }
+}
+
+/**
+ * The cache service tag.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Cache extends Context.Tag("cacheness/Cache")<Cache, Cache.Service>() {}

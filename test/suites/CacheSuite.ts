@@ -1,0 +1,245 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as TestClock from "effect/TestClock"
+import { Cache } from "../../src/services/Cache.js"
+import type { CacheConfig } from "../../src/schema/CacheConfig.js"
+import { randomBytes } from "node:crypto"
+
+/** A string LZ4 cannot shrink much, so its stored size is predictable. */
+export const incompressible = (chars: number): string => randomBytes(Math.ceil(chars / 2)).toString("hex").slice(0, chars)
+
+/** Housekeeping out of the way, so a test observes only its own operations. */
+const manualCleanup = { cleanupOnOpen: false, cleanupInterval: "100000 days" } as const
+
+/**
+ * The contract every cache layer passes. `make(config)` builds a fresh, empty cache.
+ */
+export const cacheSuite = (name: string, make: (config?: CacheConfig) => Layer.Layer<Cache, unknown>) =>
+  describe(`Cache contract: ${name}`, () => {
+    const run = <A, E>(self: Effect.Effect<A, E, Cache>, config?: CacheConfig) => Effect.provide(self, make(config))
+    const params = { model: "xgboost", dataset: "customer_data", version: "1.0" }
+
+    it.scoped("put then get round-trips values; name order is irrelevant", () =>
+      run(Effect.gen(function*() {
+        const cache = yield* Cache
+        const value = { results: [1, 2, 3], when: new Date(5), big: 10n, tags: new Set(["a"]), m: new Map([[1, "x"]]) }
+        const key = yield* cache.put(params, value)
+        assert.match(key, /^[0-9a-f]{16}$/)
+        assert.strictEqual(key, yield* cache.key({ version: "1.0", dataset: "customer_data", model: "xgboost" }))
+        assert.deepStrictEqual(yield* cache.get({ version: "1.0", model: "xgboost", dataset: "customer_data" }), Option.some(value))
+        assert.deepStrictEqual(yield* cache.get(key), Option.some(value))
+        assert.isTrue(Option.isNone(yield* cache.get({ ...params, version: "2.0" })))
+      })))
+
+    it.scoped("a stored null or undefined is a hit", () =>
+      run(Effect.gen(function*() {
+        const cache = yield* Cache
+        yield* cache.put({ k: "null" }, null)
+        yield* cache.put({ k: "undefined" }, undefined)
+        assert.deepStrictEqual(yield* cache.get({ k: "null" }), Option.some(null))
+        assert.deepStrictEqual(yield* cache.get({ k: "undefined" }), Option.some(undefined))
+        assert.isTrue(yield* cache.has({ k: "undefined" }))
+      })))
+
+    it.scoped("bytes and large values round-trip; overwrite replaces", () =>
+      run(Effect.gen(function*() {
+        const cache = yield* Cache
+        const bytes = new Uint8Array(100_000).map((_, i) => (i * 7) % 251)
+        yield* cache.put({ k: 1 }, bytes)
+        const got = Option.getOrThrow(yield* cache.get({ k: 1 })) as Uint8Array
+        assert.deepStrictEqual(Array.from(got), Array.from(bytes))
+        const big = { text: "x".repeat(50_000), n: Array.from({ length: 5_000 }, (_, i) => i) }
+        yield* cache.put({ k: 1 }, big)
+        assert.deepStrictEqual(yield* cache.get({ k: 1 }), Option.some(big))
+        yield* cache.put({ k: 1 }, "small")
+        assert.deepStrictEqual(yield* cache.get({ k: 1 }), Option.some("small"))
+        assert.strictEqual((yield* cache.stats()).entries, 1)
+      })))
+
+    it.effect("TTL: entries expire through Clock; null never expires; default applies", () =>
+      run(Effect.gen(function*() {
+        const cache = yield* Cache
+        yield* cache.put({ k: "short" }, 1, { ttl: "1 hour" })
+        yield* cache.put({ k: "never" }, 2, { ttl: null })
+        yield* cache.put({ k: "default" }, 3)
+        yield* TestClock.adjust("59 minutes")
+        assert.isTrue(yield* cache.has({ k: "short" }))
+        yield* TestClock.adjust("2 minutes")
+        assert.isTrue(Option.isNone(yield* cache.get({ k: "short" })))
+        assert.isFalse(yield* cache.has({ k: "short" }))
+        assert.isTrue(Option.isNone(yield* cache.getWithMetadata({ k: "short" })))
+        yield* TestClock.adjust("1 hour")
+        assert.isTrue(yield* cache.has({ k: "default" }))
+        yield* TestClock.adjust("1 hour")
+        assert.isFalse(yield* cache.has({ k: "default" }))
+        yield* TestClock.adjust("1000 days")
+        assert.deepStrictEqual(yield* cache.get({ k: "never" }), Option.some(2))
+      }), { defaultTtl: "3 hours", ...manualCleanup }))
+
+    it.effect("touch renews a live entry; cleanupExpired removes and counts", () =>
+      run(Effect.gen(function*() {
+        const cache = yield* Cache
+        yield* cache.put({ k: 1 }, "a", { ttl: "1 hour" })
+        yield* cache.put({ k: 2 }, incompressible(40_000), { ttl: "1 hour" })
+        yield* cache.put({ k: 3 }, "c", { ttl: "10 hours" })
+        yield* TestClock.adjust("50 minutes")
+        assert.isTrue(yield* cache.touch({ k: 1 }, "2 hours"))
+        assert.isFalse(yield* cache.touch({ k: 99 }))
+        yield* TestClock.adjust("20 minutes")
+        assert.isFalse(yield* cache.touch({ k: 2 }))
+        assert.strictEqual(yield* cache.cleanupExpired(), 1)
+        assert.strictEqual((yield* cache.stats()).entries, 2)
+        assert.deepStrictEqual(yield* cache.get({ k: 1 }), Option.some("a"))
+        const report = yield* cache.verify()
+        assert.deepStrictEqual(report.orphans, [])
+      }), manualCleanup))
+
+    it.scoped("invalidate and invalidateWhere by namespace, params, time and expiry", () =>
+      run(Effect.gen(function*() {
+        const cache = yield* Cache
+        yield* cache.put({ model: "a", v: 1 }, 1, { namespace: "ns1" })
+        yield* cache.put({ model: "a", v: 2 }, 2, { namespace: "ns2" })
+        yield* cache.put({ model: "b", v: 1 }, 3, { namespace: "ns2" })
+        yield* cache.put({ model: "c", v: 1 }, 4, { namespace: "ns2", ttl: 0 })
+        assert.isTrue(yield* cache.invalidate({ model: "b", v: 1 }))
+        assert.isFalse(yield* cache.invalidate({ model: "b", v: 1 }))
+        assert.strictEqual(yield* cache.invalidateWhere({ expiredOnly: true }), 1)
+        assert.strictEqual(yield* cache.invalidateWhere({ params: { model: "a" }, namespace: "ns2" }), 1)
+        assert.strictEqual(yield* cache.invalidateWhere({ params: { model: "zzz" } }), 0)
+        assert.strictEqual((yield* cache.stats()).entries, 1)
+        assert.strictEqual(yield* cache.invalidateWhere({ createdBefore: new Date(8.64e15) }), 1)
+        assert.strictEqual((yield* cache.stats()).entries, 0)
+      }), manualCleanup))
+
+    it.scoped("clear removes everything and returns the count", () =>
+      run(Effect.gen(function*() {
+        const cache = yield* Cache
+        for (let i = 0; i < 5; i++) yield* cache.put({ i }, i % 2 === 0 ? incompressible(30_000) : i)
+        assert.strictEqual(yield* cache.clear(), 5)
+        assert.strictEqual((yield* cache.stats()).entries, 0)
+        assert.strictEqual((yield* cache.stats()).totalBytes, 0)
+        assert.strictEqual((yield* cache.verify()).orphans.length, 0)
+      })))
+
+    it.effect("list returns entries with metadata, ordered, paged and filtered", () =>
+      run(Effect.gen(function*() {
+        const cache = yield* Cache
+        for (let i = 0; i < 4; i++) {
+          yield* cache.put({ i }, "v".repeat(i * 10), { namespace: i < 2 ? "low" : "high", description: `item ${i}`, metadata: { i } })
+          yield* TestClock.adjust("1 second")
+        }
+        const all = yield* cache.list()
+        assert.deepStrictEqual(all.map((e) => e.description), ["item 0", "item 1", "item 2", "item 3"])
+        const e = all[1]
+        assert.strictEqual(e.namespace, "low")
+        assert.deepStrictEqual(e.params, { i: 1 })
+        assert.deepStrictEqual(e.metadata, { i: 1 })
+        assert.strictEqual(e.format, "json")
+        assert.strictEqual(e.codec, "none")
+        assert.strictEqual(e.createdAt.getTime(), 1_000)
+        assert.strictEqual(e.expiresAt?.getTime(), 1_000 + 24 * 3600 * 1000)
+        const newest = yield* cache.list({ orderBy: "createdAt", descending: true, limit: 1 })
+        assert.deepStrictEqual(newest.map((x) => x.description), ["item 3"])
+        const high = yield* cache.list({ namespace: "high", offset: 1 })
+        assert.deepStrictEqual(high.map((x) => x.description), ["item 3"])
+      })))
+
+    it.scoped("stats count hits and misses of get only; getWithMetadata returns the entry", () =>
+      run(Effect.gen(function*() {
+        const cache = yield* Cache
+        yield* cache.put(params, 42, { description: "answer" })
+        yield* cache.get(params)
+        yield* cache.get(params)
+        yield* cache.get({ other: 1 })
+        yield* cache.has(params)
+        yield* cache.has({ other: 1 })
+        yield* cache.touch(params)
+        const hit = Option.getOrThrow(yield* cache.getWithMetadata(params))
+        assert.strictEqual(hit.value, 42)
+        assert.strictEqual(hit.entry.description, "answer")
+        const stats = yield* cache.stats()
+        assert.strictEqual(stats.hits, 3)
+        assert.strictEqual(stats.misses, 1)
+        assert.strictEqual(stats.hitRate, 0.75)
+        assert.strictEqual(stats.entries, 1)
+        assert.isTrue(stats.totalBytes > 0)
+        const [entry] = yield* cache.list()
+        assert.strictEqual(entry.hits, 2 + 1)
+      })))
+
+    it.scoped("schema: put validates, get decodes; a mismatch on get is a miss and removes the entry", () =>
+      run(Effect.gen(function*() {
+        const cache = yield* Cache
+        const Scores = Schema.Struct({ model: Schema.String, scores: Schema.Array(Schema.Number), at: Schema.Date })
+        const scores = { model: "m", scores: [0.5, 0.7], at: new Date(1_000) }
+        yield* cache.put({ k: 1 }, scores, { schema: Scores })
+        assert.deepStrictEqual(yield* cache.get({ k: 1 }, { schema: Scores }), Option.some(scores))
+        const bad = yield* Effect.flip(cache.put({ k: 2 }, { model: 1 } as any, { schema: Scores }))
+        assert.strictEqual(bad._tag, "CodecError")
+        assert.isFalse(yield* cache.has({ k: 2 }))
+        const Other = Schema.Struct({ name: Schema.String })
+        assert.isTrue(Option.isNone(yield* cache.get({ k: 1 }, { schema: Other })))
+        assert.isFalse(yield* cache.has({ k: 1 }))
+      })))
+
+    it.scoped("bad input is a typed error and changes nothing", () =>
+      run(Effect.gen(function*() {
+        const cache = yield* Cache
+        yield* cache.put({ k: "keep" }, 1)
+        const before = yield* cache.stats()
+        const e1 = yield* Effect.flip(cache.put({ model: { fit: () => 1 } }, 1))
+        assert.strictEqual(e1._tag, "KeyError")
+        assert.match(e1.message, /params\.model\.fit/)
+        const e2 = yield* Effect.flip(cache.put({ k: "fn" }, { f: () => 1 }))
+        assert.strictEqual(e2._tag, "CodecError")
+        const e3 = yield* Effect.flip(cache.get("not-a-key" as any))
+        assert.strictEqual(e3._tag, "KeyError")
+        const e4 = yield* Effect.flip(cache.put({ k: "ttl" }, 1, { ttl: "soon" as any }))
+        assert.strictEqual(e4._tag, "ConfigError")
+        const e5 = yield* Effect.flip(cache.put({ k: "meta" }, 1, { metadata: { n: 1n } }))
+        assert.strictEqual(e5._tag, "ConfigError")
+        const after = yield* cache.stats()
+        assert.strictEqual(after.entries, before.entries)
+        assert.strictEqual(after.totalBytes, before.totalBytes)
+        assert.isFalse(yield* cache.has({ k: "fn" }))
+      })))
+
+    it.effect("maxSize evicts least-recently-used entries down to 80%", () =>
+      run(Effect.gen(function*() {
+        const cache = yield* Cache
+        for (let i = 0; i < 7; i++) {
+          yield* cache.put({ i }, incompressible(1_000))
+          yield* TestClock.adjust("1 second")
+        }
+        assert.strictEqual((yield* cache.stats()).entries, 7)
+        // reading the two oldest makes them the most recently used
+        yield* cache.get({ i: 0 })
+        yield* cache.get({ i: 1 })
+        yield* TestClock.adjust("1 second")
+        yield* cache.put({ i: 7 }, incompressible(1_000))
+        const after = yield* cache.stats()
+        assert.isTrue(after.totalBytes <= 8_000 * 0.8, `total ${after.totalBytes}`)
+        for (const i of [0, 1, 4, 5, 6, 7]) assert.isTrue(yield* cache.has({ i }), `entry ${i} kept`)
+        for (const i of [2, 3]) assert.isFalse(yield* cache.has({ i }), `entry ${i} evicted`)
+      }), { maxSize: 8_000, ...manualCleanup }))
+
+    it.scoped("invalid config fails at layer build, naming the field", () =>
+      Effect.gen(function*() {
+        for (const [config, field] of [
+          [{ maxSize: "lots" }, "maxSize"],
+          [{ defaultTtl: "forever-ish" }, "defaultTtl"],
+          [{ inlineThreshold: -1 }, "inlineThreshold"],
+          [{ bogus: true }, "bogus"]
+        ] as const) {
+          const exit = yield* Effect.exit(run(Effect.void, config as any))
+          assert.isTrue(Exit.isFailure(exit))
+          const error = yield* Effect.flip(run(Effect.void, config as any))
+          assert.strictEqual((error as any)._tag, "ConfigError")
+          assert.include((error as any).field, field)
+        }
+      }))
+  })
