@@ -83,7 +83,7 @@ const rawSqlite = (directory: string): Figures => {
   db.pragma("synchronous = NORMAL")
   db.exec("CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB)")
   const insert = db.prepare("INSERT INTO kv VALUES (?, ?)")
-  const select = db.prepare("SELECT value FROM kv WHERE key = ?")
+  const select = db.prepare("SELECT value FROM kv WHERE key = ?").pluck()
   const keys = Array.from({ length: 2 * N }, (_, i) => JSON.stringify(keyOf(i)))
   let t = now()
   for (let i = 0; i < N; i++) insert.run(keys[i], v8.serialize(valueOf(i)))

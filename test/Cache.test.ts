@@ -131,6 +131,29 @@ describe("Cache on the file system", () => {
       })
     }))
 
+  it.scoped("a process never serves its in-memory copy after another process changed the entry", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir
+      const a = cacheness({ directory })
+      const b = cacheness({ directory })
+      yield* Effect.promise(async () => {
+        await a.put({ k: 1 }, "a1")
+        assert.strictEqual(await a.get({ k: 1 }), "a1")
+        await b.put({ k: 1 }, "b2")
+        assert.strictEqual(await a.get({ k: 1 }), "b2")
+        await b.touch({ k: 1 }, 0)
+        assert.strictEqual(await a.get({ k: 1 }), undefined)
+        await a.put({ k: 2 }, "a2")
+        await b.invalidate({ k: 2 })
+        assert.strictEqual(await a.get({ k: 2 }), undefined)
+        await a.put({ k: 3 }, "a3")
+        await b.clear()
+        assert.isFalse(await a.has({ k: 3 }))
+        await a.close()
+        await b.close()
+      })
+    }))
+
   it.scoped("bad input leaves the entry count and the files unchanged", () =>
     Effect.gen(function*() {
       const directory = yield* tempDir

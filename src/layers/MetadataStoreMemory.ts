@@ -82,6 +82,13 @@ export const make: Effect.Effect<MetadataStore["Type"]> = Effect.sync(() => {
           ? Option.none()
           : Option.some(record.inline === null ? { ...record } : { ...record, inline: Uint8Array.from(record.inline) })
       }),
+    probe: (key) =>
+      Effect.sync(() => {
+        const record = rows.get(key)
+        return record === undefined
+          ? Option.none()
+          : Option.some(record.inline === null ? { ...record } : { ...record, inline: Uint8Array.from(record.inline) })
+      }),
     upsert: (record) =>
       Effect.sync(() => {
         const previous = rows.get(record.key)

@@ -25,7 +25,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import type { EntryFilter, EntryOrder, EntryRecord, RemovedRef } from "../services/MetadataStore.js"
+import type { EntryFilter, EntryOrder, EntryRecord, RemovedRef, StoredValue, Totals } from "../services/MetadataStore.js"
 import { MetadataError, MetadataStore } from "../services/MetadataStore.js"
 
 /**
@@ -72,30 +72,26 @@ const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClien
       params TEXT,
       metadata TEXT
     )`)
-    // Only expiry needs an index: LRU eviction is rare and a scan is cheap next to the index
-    // maintenance that every batched access-time update would otherwise pay.
+    // Only expiry gets an index (cleanup must not scan a huge cache). Each index costs every put
+    // ~10–15 µs; LRU eviction and listing by namespace are rare and a scan serves them.
     yield* sql.unsafe(
       `CREATE INDEX IF NOT EXISTS ${TABLE}_expires ON ${TABLE}(expires_at) WHERE expires_at IS NOT NULL`
     )
-    yield* sql.unsafe(`CREATE INDEX IF NOT EXISTS ${TABLE}_namespace ON ${TABLE}(namespace)`)
-    yield* sql.unsafe(
-      `CREATE TABLE IF NOT EXISTS cacheness_counters (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL)`
-    )
-    yield* sql.unsafe(
-      `INSERT OR IGNORE INTO cacheness_counters VALUES ('entries', 0), ('bytes', 0), ('hits', 0), ('misses', 0)`
-    )
-    // Triggers keep entry count and total size exact across processes, so `stats` and the size
-    // limit check read one row instead of scanning the table.
+    // One row of counters, kept by triggers: entry count and total size stay exact across
+    // processes, so `stats` and the size-limit check read one row instead of scanning the table.
+    yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS cacheness_counters (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      entries INTEGER NOT NULL, bytes INTEGER NOT NULL, hits INTEGER NOT NULL, misses INTEGER NOT NULL
+    )`)
+    yield* sql.unsafe(`INSERT OR IGNORE INTO cacheness_counters VALUES (1, 0, 0, 0, 0)`)
     yield* sql.unsafe(`CREATE TRIGGER IF NOT EXISTS ${TABLE}_ai AFTER INSERT ON ${TABLE} BEGIN
-      UPDATE cacheness_counters SET value = value + 1 WHERE name = 'entries';
-      UPDATE cacheness_counters SET value = value + NEW.stored_bytes WHERE name = 'bytes';
+      UPDATE cacheness_counters SET entries = entries + 1, bytes = bytes + NEW.stored_bytes WHERE id = 1;
     END`)
     yield* sql.unsafe(`CREATE TRIGGER IF NOT EXISTS ${TABLE}_ad AFTER DELETE ON ${TABLE} BEGIN
-      UPDATE cacheness_counters SET value = value - 1 WHERE name = 'entries';
-      UPDATE cacheness_counters SET value = value - OLD.stored_bytes WHERE name = 'bytes';
+      UPDATE cacheness_counters SET entries = entries - 1, bytes = bytes - OLD.stored_bytes WHERE id = 1;
     END`)
     yield* sql.unsafe(`CREATE TRIGGER IF NOT EXISTS ${TABLE}_au AFTER UPDATE OF stored_bytes ON ${TABLE} BEGIN
-      UPDATE cacheness_counters SET value = value - OLD.stored_bytes + NEW.stored_bytes WHERE name = 'bytes';
+      UPDATE cacheness_counters SET bytes = bytes - OLD.stored_bytes + NEW.stored_bytes WHERE id = 1;
     END`)
   })
 }
@@ -192,6 +188,7 @@ export const make = (
           // NORMAL in WAL mode never corrupts on a crash; a power loss may lose the last commits,
           // which for a cache is a miss, not a wrong value.
           db.pragma("synchronous = NORMAL")
+          db.pragma("wal_autocheckpoint = 16384")
           return db
         },
         catch: (cause) => fail("MetadataStoreSqlite.open", "OpenFailed", cause)
@@ -200,7 +197,12 @@ export const make = (
     )
 
     const stmt = {
-      lookup: db.prepare(`SELECT ${RECORD_COLUMNS}, inline_value AS inline FROM ${TABLE} WHERE key = ?`),
+      // Raw rows skip better-sqlite3's per-column object building: the lookup is on every get.
+      lookup: db.prepare(`SELECT key, namespace, description, format, codec, stored_bytes, raw_bytes, checksum,
+        blob_id, inline_value, created_at, accessed_at, expires_at, hits, params, metadata
+        FROM ${TABLE} WHERE key = ?`).raw(true),
+      probe: db.prepare(`SELECT stored_bytes, checksum, blob_id, inline_value, expires_at FROM ${TABLE} WHERE key = ?`)
+        .raw(true),
       blobOf: db.prepare(`SELECT blob_id FROM ${TABLE} WHERE key = ?`).pluck(),
       upsert: db.prepare(`INSERT INTO ${TABLE} (key, namespace, description, format, codec, stored_bytes,
           raw_bytes, checksum, blob_id, inline_value, created_at, accessed_at, expires_at, hits, params, metadata)
@@ -212,12 +214,12 @@ export const make = (
           inline_value = excluded.inline_value, created_at = excluded.created_at,
           accessed_at = excluded.accessed_at, expires_at = excluded.expires_at, hits = 0,
           params = excluded.params, metadata = excluded.metadata`),
-      totalBytes: db.prepare(`SELECT value FROM cacheness_counters WHERE name = 'bytes'`).pluck(),
-      counters: db.prepare(`SELECT name, value FROM cacheness_counters`),
+      totalBytes: db.prepare(`SELECT bytes FROM cacheness_counters WHERE id = 1`).pluck(),
+      counters: db.prepare(`SELECT entries, bytes AS totalBytes, hits, misses FROM cacheness_counters WHERE id = 1`),
       touch: db.prepare(`UPDATE ${TABLE} SET expires_at = ?, accessed_at = max(accessed_at, ?)
         WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)`),
       access: db.prepare(`UPDATE ${TABLE} SET hits = hits + ?, accessed_at = max(accessed_at, ?) WHERE key = ?`),
-      bump: db.prepare(`UPDATE cacheness_counters SET value = value + ? WHERE name = ?`),
+      bump: db.prepare(`UPDATE cacheness_counters SET hits = hits + ?, misses = misses + ? WHERE id = 1`),
       lru: db.prepare(`SELECT key, stored_bytes AS storedBytes FROM ${TABLE} ORDER BY accessed_at, key`),
       clear: db.prepare(`DELETE FROM ${TABLE} RETURNING key, blob_id AS blobId, stored_bytes AS storedBytes`)
     }
@@ -270,8 +272,7 @@ export const make = (
 
     const writeAccesses = db.transaction((batch: Map<string, PendingAccess>, hits: number, misses: number) => {
       for (const [key, access] of batch) stmt.access.run(access.hits, access.at, key)
-      if (hits > 0) stmt.bump.run(hits, "hits")
-      if (misses > 0) stmt.bump.run(misses, "misses")
+      if (hits > 0 || misses > 0) stmt.bump.run(hits, misses)
     })
 
     const flush = Effect.suspend(() => {
@@ -343,8 +344,43 @@ export const make = (
       backend: "sqlite",
       lookup: (key) =>
         Effect.try({
-          try: () => Option.fromNullable(stmt.lookup.get(key) as EntryRecord | undefined),
+          try: () => {
+            const row = stmt.lookup.get(key) as Array<any> | undefined
+            return row === undefined ? Option.none() : Option.some<EntryRecord>({
+              key: row[0],
+              namespace: row[1],
+              description: row[2],
+              format: row[3],
+              codec: row[4],
+              storedBytes: row[5],
+              rawBytes: row[6],
+              checksum: row[7],
+              blobId: row[8],
+              inline: row[9],
+              createdAt: row[10],
+              accessedAt: row[11],
+              expiresAt: row[12],
+              hits: row[13],
+              params: row[14],
+              metadata: row[15]
+            })
+          },
           catch: (cause) => fail("MetadataStore.lookup", "QueryFailed", cause)
+        }),
+      probe: (key) =>
+        Effect.try({
+          try: () => {
+            const row = stmt.probe.get(key) as Array<any> | undefined
+            return row === undefined ? Option.none() : Option.some<StoredValue>({
+              key,
+              storedBytes: row[0],
+              checksum: row[1],
+              blobId: row[2],
+              inline: row[3],
+              expiresAt: row[4]
+            })
+          },
+          catch: (cause) => fail("MetadataStore.probe", "QueryFailed", cause)
         }),
       upsert: (record) =>
         Effect.try({
@@ -418,18 +454,7 @@ export const make = (
       totals: Effect.zipRight(
         flush,
         Effect.try({
-          try: () => {
-            const counters: Record<string, number> = {}
-            for (const row of stmt.counters.all() as Array<{ name: string; value: number }>) {
-              counters[row.name] = row.value
-            }
-            return {
-              entries: counters.entries ?? 0,
-              totalBytes: counters.bytes ?? 0,
-              hits: counters.hits ?? 0,
-              misses: counters.misses ?? 0
-            }
-          },
+          try: () => stmt.counters.get() as Totals,
           catch: (cause) => fail("MetadataStore.totals", "QueryFailed", cause)
         })
       ),

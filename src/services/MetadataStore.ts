@@ -60,6 +60,14 @@ export interface EntryRecord {
 }
 
 /**
+ * The part of an entry a read needs: where the bytes are, how to check them, when they expire.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StoredValue = Pick<EntryRecord, "key" | "storedBytes" | "checksum" | "blobId" | "inline" | "expiresAt">
+
+/**
  * What a removal returns so the caller can delete blobs and log what went.
  *
  * @since 0.1.0
@@ -132,6 +140,8 @@ export declare namespace MetadataStore {
     readonly backend: string
     /** The entry with its inline value, if any. Does not count as an access. */
     readonly lookup: (key: string) => Effect.Effect<Option.Option<EntryRecord>, MetadataError>
+    /** Like `lookup`, only what a read needs: the hot path of every `get`. */
+    readonly probe: (key: string) => Effect.Effect<Option.Option<StoredValue>, MetadataError>
     /**
      * Inserts or replaces an entry (hits and createdAt restart). Returns the blob id the replaced
      * version referenced (when it differs from the new one) so the caller can delete it, and the
