@@ -14,6 +14,7 @@ const writer = Number(writerText)
 const keys = Number(keysText)
 
 await new Promise<void>((resolve) => process.stdin.once("data", () => resolve()))
+process.stdin.destroy() // an open stdin would keep the process alive
 const cache = cacheness({ directory, maxSize: null, defaultTtl: null })
 await cache.stats()
 process.stdout.write("ready\n")
