@@ -2,10 +2,12 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as path from "node:path"
 import { CacheConfig, parseSize } from "../schema/CacheConfig.js"
 import { ConfigError, type ResolvedConfig } from "../services/Cache.js"
+import { keyBytes } from "./signing.js"
 
 const decode = Schema.decodeUnknownEither(CacheConfig, { onExcessProperty: "error" })
 
@@ -40,6 +42,12 @@ export const resolveConfig = (
         new ConfigError({ reason: "Invalid", field: "postgres.url", description: "the postgres backends need postgres.url" })
       )
     }
+    const signingKey = config.signing === undefined ? null : keyBytes(config.signing.key)
+    if (config.signing !== undefined && signingKey === null) {
+      return Effect.fail(
+        new ConfigError({ reason: "Invalid", field: "signing.key", description: "must be a non-empty string or bytes (or a Redacted of one)" })
+      )
+    }
     const maxSize = config.maxSize === undefined ? parseSize("5 GB") : config.maxSize === null ? Option.none() : parseSize(config.maxSize)
     const resolved: ResolvedConfig = {
       directory: needsDirectory ? path.resolve(config.directory ?? "./.cacheness") : null,
@@ -57,7 +65,9 @@ export const resolveConfig = (
         shuffle: config.compression?.shuffle ?? true
       },
       inlineThreshold: Option.getOrElse(parseSize(config.inlineThreshold ?? "16 KiB"), () => 16 * 1024),
-      hashPathContent: config.hashPathContent ?? true
+      hashPathContent: config.hashPathContent ?? true,
+      signing: signingKey === null ? null : { key: Redacted.make(signingKey) },
+      permissions: config.permissions ?? "default"
     }
     if (resolved.cleanupInterval <= 0) {
       return Effect.fail(new ConfigError({ reason: "Invalid", field: "cleanupInterval", description: "must be positive" }))

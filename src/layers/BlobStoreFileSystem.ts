@@ -40,6 +40,8 @@ import { BlobStore, StorageError } from "../services/BlobStore.js"
 export interface Options {
   /** Where the shards live; resolved against the working directory when the layer is built. */
   readonly directory: string
+  /** Directories 0700 and files 0600 (other users can neither read nor plant blobs). Default false. */
+  readonly private?: boolean | undefined
 }
 
 const shardName = /^[0-9a-f]{2}$/
@@ -116,7 +118,10 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const directory = Path.resolve(options.directory)
-    yield* fs.makeDirectory(directory, { recursive: true }).pipe(
+    const dirMode = options.private === true ? { mode: 0o700 } : {}
+    const fileMode = options.private === true ? { mode: 0o600 } : undefined
+    yield* fs.makeDirectory(directory, { recursive: true, ...dirMode }).pipe(
+      Effect.zipRight(options.private === true ? fs.chmod(directory, 0o700) : Effect.void),
       Effect.mapError(toStorageError("BlobStore.make", "WriteFailed"))
     )
 
@@ -126,14 +131,14 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
     const ensureShard = (shard: string) =>
       knownShards.has(shard)
         ? Effect.void
-        : Effect.tap(fs.makeDirectory(shard, { recursive: true }), () => Effect.sync(() => knownShards.add(shard)))
+        : Effect.tap(fs.makeDirectory(shard, { recursive: true, ...dirMode }), () => Effect.sync(() => knownShards.add(shard)))
 
     const writeOnce = (id: string, bytes: Uint8Array) => {
       const shard = shardOf(directory, id)
       const temp = Path.join(shard, `.${id}.${Crypto.randomBytes(8).toString("hex")}.tmp`)
       return ensureShard(shard).pipe(
         Effect.zipRight(
-          fs.writeFile(temp, bytes).pipe(
+          fs.writeFile(temp, bytes, fileMode).pipe(
             Effect.zipRight(fs.rename(temp, Path.join(shard, id))),
             Effect.onError(() => Effect.ignore(fs.remove(temp, { force: true })))
           )

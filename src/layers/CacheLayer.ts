@@ -13,11 +13,13 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describedContains } from "../internal/describeParams.js"
 import { resolveConfig } from "../internal/config.js"
+import * as Signing from "../internal/signing.js"
 import type { CacheConfig } from "../schema/CacheConfig.js"
 import type { CacheEntry, IntegrityReport } from "../schema/CacheEntry.js"
 import { type CacheKey, isCacheKey, type KeyInput } from "../schema/CacheKey.js"
@@ -90,6 +92,10 @@ export const make = (config: ResolvedConfig) =>
     const codec = yield* Codec
     const blobs = yield* BlobStore
     const metadata = yield* MetadataStore
+    const signer = config.signing === null ? null : Signing.make(Redacted.value(config.signing.key))
+    /** What the checksum column holds: XXH64 of the stored bytes, or their HMAC when signing. */
+    const checksumOf = (key: string, bytes: Uint8Array): string =>
+      signer === null ? hasher.hashBytes(bytes) : signer.sign(key, bytes)
 
     const toKey = (input: KeyInput): Effect.Effect<CacheKey, KeyError> => {
       if (typeof input === "string") {
@@ -116,13 +122,25 @@ export const make = (config: ResolvedConfig) =>
         yield* deleteBlobs(removed)
       })
 
-    /** Why stored bytes cannot be trusted, or `null` when they check out. */
+    /**
+     * Why stored bytes cannot be trusted, or `null` when they check out. With a signing key the
+     * signature is always checked (`verifyIntegrity: false` only skips plain checksums).
+     */
     const checkBytes = (record: StoredValue, bytes: Uint8Array): string | null =>
       bytes.length !== record.storedBytes
         ? `has ${bytes.length} stored bytes, expected ${record.storedBytes}`
+        : signer !== null
+        ? signer.verify(record.key, bytes, record.checksum)
+          ? null
+          : Signing.isSigned(record.checksum)
+          ? "failed its signature check (tampered with, or signed with another key)"
+          : "is not signed"
         : config.verifyIntegrity && hasher.hashBytes(bytes) !== record.checksum
         ? "failed its checksum"
         : null
+
+    /** A signed entry seen by a cache without the key: it cannot be checked, so it is not served (nor removed). */
+    const unverifiable = (record: StoredValue) => signer === null && Signing.isSigned(record.checksum)
 
     /** The blob of an entry; `None` when it is gone (the entry is then dropped). */
     const readBlob = <R extends StoredValue>(
@@ -153,7 +171,7 @@ export const make = (config: ResolvedConfig) =>
       const key = yield* toKey(input)
       const now = yield* Clock.currentTimeMillis
       const found = yield* fetch(key)
-      if (Option.isNone(found) || !isLive(found.value, now)) {
+      if (Option.isNone(found) || !isLive(found.value, now) || unverifiable(found.value)) {
         yield* metadata.recordAccess(null, now)
         return Option.none()
       }
@@ -237,7 +255,7 @@ export const make = (config: ResolvedConfig) =>
         codec: encoded.codec,
         storedBytes: encoded.bytes.length,
         rawBytes: encoded.rawBytes,
-        checksum: hasher.hashBytes(encoded.bytes),
+        checksum: checksumOf(key, encoded.bytes),
         blobId,
         inline: inline ? encoded.bytes : null,
         createdAt: now,
@@ -282,7 +300,12 @@ export const make = (config: ResolvedConfig) =>
         } else if (bytes.value.length !== record.storedBytes) {
           sizeMismatches.push(record.key)
           broken.push(record)
-        } else if (hasher.hashBytes(bytes.value) !== record.checksum) {
+        } else if (
+          !unverifiable(record) &&
+          (signer === null
+            ? hasher.hashBytes(bytes.value) !== record.checksum
+            : !signer.verify(record.key, bytes.value, record.checksum))
+        ) {
           checksumMismatches.push(record.key)
           broken.push(record)
         }
@@ -388,16 +411,28 @@ export const make = (config: ResolvedConfig) =>
     return service
   })
 
-/** Marks the directory as a cache, so backup tools skip it (https://bford.info/cachedir/). */
-const markDirectory = (directory: string) =>
+/**
+ * Marks the directory as a cache, so backup tools skip it (https://bford.info/cachedir/). With
+ * `permissions: "private"` the directory becomes 0700 and the metadata database is created 0600
+ * before SQLite opens it (SQLite gives its -wal and -shm files the database file's mode).
+ */
+const markDirectory = (directory: string, permissions: ResolvedConfig["permissions"]) =>
   Effect.try({
     try: () => {
-      fs.mkdirSync(directory, { recursive: true })
+      const isPrivate = permissions === "private"
+      fs.mkdirSync(directory, { recursive: true, mode: isPrivate ? 0o700 : undefined })
+      if (isPrivate) {
+        fs.chmodSync(directory, 0o700)
+        const database = path.join(directory, "cacheness.db")
+        fs.closeSync(fs.openSync(database, "a", 0o600))
+        fs.chmodSync(database, 0o600)
+      }
       const tag = path.join(directory, "CACHEDIR.TAG")
       if (!fs.existsSync(tag)) {
         fs.writeFileSync(
           tag,
-          "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by cacheness.\n# For information about cache directory tags see https://bford.info/cachedir/\n"
+          "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by cacheness.\n# For information about cache directory tags see https://bford.info/cachedir/\n",
+          { mode: isPrivate ? 0o600 : undefined }
         )
       }
     },
@@ -421,7 +456,7 @@ const blobLayer = (config: ResolvedConfig): Layer.Layer<BlobStore, CacheError> =
     case "memory":
       return BlobStoreMemory.layer
     case "filesystem":
-      return BlobStoreFileSystem.layer({ directory: path.join(config.directory!, "blobs") })
+      return BlobStoreFileSystem.layer({ directory: path.join(config.directory!, "blobs"), private: config.permissions === "private" })
     default:
       return Layer.fail(new ConfigError({ reason: "Unsupported", field: "blobs", description: `"${config.blobs}" is not available in this build` }))
   }
@@ -435,7 +470,7 @@ const fromResolved = (config: ResolvedConfig): Layer.Layer<Cache, CacheError> =>
       blobLayer(config),
       metadataLayer(config)
     )),
-    Layer.provide(config.directory === null ? Layer.empty : Layer.effectDiscard(markDirectory(config.directory)))
+    Layer.provide(config.directory === null ? Layer.empty : Layer.effectDiscard(markDirectory(config.directory, config.permissions)))
   )
 
 /**

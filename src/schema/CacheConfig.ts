@@ -136,7 +136,12 @@ export const CacheConfig = Schema.Struct({
   /** Hash file and directory key params by content. Default true. */
   hashPathContent: Schema.optional(Schema.Boolean),
   /** HMAC key: entries are signed and a tampered entry is rejected. */
-  signing: Schema.optional(Schema.Struct({ key: Secret }))
+  signing: Schema.optional(Schema.Struct({ key: Secret })),
+  /**
+   * `private`: the cache directory is created 0700 and its files 0600, so other users cannot read
+   * or plant entries. Default `default` (the process umask decides).
+   */
+  permissions: Schema.optional(Schema.Literal("default", "private"))
 })
 
 /**

@@ -8,6 +8,7 @@ import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type { CacheEntry, CacheStats, IntegrityReport } from "../schema/CacheEntry.js"
 import type { CacheKey, KeyInput, KeyParams } from "../schema/CacheKey.js"
@@ -69,6 +70,10 @@ export interface ResolvedConfig {
   readonly compression: { readonly codec: CompressionCodec; readonly level: number | undefined; readonly shuffle: boolean }
   readonly inlineThreshold: number
   readonly hashPathContent: boolean
+  /** The HMAC key entries are signed with, or `null` (checksums only). */
+  readonly signing: { readonly key: Redacted.Redacted<Uint8Array> } | null
+  /** `private`: directories 0700, files 0600. */
+  readonly permissions: "default" | "private"
 }
 
 /**
