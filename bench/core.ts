@@ -1,6 +1,6 @@
 /**
  * Core cache benchmark: 10,000 small objects (~150 B) under keys of 3 named params.
- * put ops/s, get-hit p50/p99, get-miss p50 — Effect API and Promise API — beside raw
+ * put ops/s, get-hit p50/p99, get-miss p50 — Effect API (plain and with HMAC signing) and Promise API — beside raw
  * better-sqlite3 insert/select of the same bytes, raw file write/read, and python-diskcache 5.4
  * when it is installed (Debian package python3-diskcache).
  */
@@ -33,7 +33,7 @@ interface Figures {
   missP50: number
 }
 
-const effectApi = (directory: string): Promise<Figures> =>
+const effectApi = (directory: string, config: Cache.CacheConfig = {}): Promise<Figures> =>
   Effect.runPromise(
     Effect.gen(function*() {
       const cache = yield* Cache.Cache
@@ -53,7 +53,7 @@ const effectApi = (directory: string): Promise<Figures> =>
         misses.push((now() - t) * 1000)
       }
       return { putOps, hitP50: percentile(hits, 50), hitP99: percentile(hits, 99), missP50: percentile(misses, 50) }
-    }).pipe(Effect.provide(Cache.layer({ directory, maxSize: null })))
+    }).pipe(Effect.provide(Cache.layer({ directory, maxSize: null, ...config })))
   )
 
 const promiseApi = async (directory: string): Promise<Figures> => {
@@ -159,6 +159,7 @@ export const run = async (): Promise<void> => {
   try {
     const figures = {
       effect: await effectApi(path.join(directory, "effect")),
+      signed: await effectApi(path.join(directory, "signed"), { signing: { key: "bench signing key" } }),
       promise: await promiseApi(path.join(directory, "promise")),
       sqlite: rawSqlite(directory),
       files: rawFiles(directory),
@@ -167,6 +168,7 @@ export const run = async (): Promise<void> => {
     const row = (label: string, pick: (f: Figures) => number, target: string, digits = 1) => [
       label,
       fmt(pick(figures.effect), digits),
+      fmt(pick(figures.signed), digits),
       fmt(pick(figures.promise), digits),
       fmt(pick(figures.sqlite), digits),
       fmt(pick(figures.files), digits),
@@ -174,7 +176,7 @@ export const run = async (): Promise<void> => {
       target
     ]
     table(`core: ${N.toLocaleString("en-US")} objects of ~${v8.serialize(valueOf(1)).length} B, keys of 3 named params`, [
-      ["operation", "Effect API", "Promise API", "raw SQLite", "raw fs", "diskcache 5.4", "target (Effect / Promise)"],
+      ["operation", "Effect API", "Effect, HMAC-signed", "Promise API", "raw SQLite", "raw fs", "diskcache 5.4", "target (Effect / Promise)"],
       row("put ops/s", (f) => f.putOps, "≥ 10,000", 0),
       row("get hit p50 µs", (f) => f.hitP50, "≤ 18 / ≤ 25"),
       row("get hit p99 µs", (f) => f.hitP99, ""),
