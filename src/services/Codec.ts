@@ -60,6 +60,50 @@ export interface FormatHandler<A = any> {
   readonly guard: (value: unknown) => value is A
   readonly encode: (value: A) => Effect.Effect<Uint8Array, CodecError>
   readonly decode: (payload: Uint8Array, version: number) => Effect.Effect<A, CodecError>
+  /**
+   * Optional: the handler compresses its own payload (block by block, after a shuffle) and writes
+   * it straight into the stored value, leaving `headerRoom` bytes free at the front for the
+   * codec's header — so a 256 MiB array is never held as payload *and* framed copy. With this set,
+   * `decode` receives the stored payload as written (nothing is decompressed for it), and `encode`
+   * must produce the same layout uncompressed.
+   */
+  readonly encodeFramed?: (
+    value: A,
+    settings: CompressionSettings,
+    headerRoom: number
+  ) => Effect.Effect<FramedPayload, CodecError>
+}
+
+/**
+ * The compression settings a handler's kind resolves to (see `CacheConfig.compression`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CompressionSettings {
+  readonly codec: CompressionCodec
+  readonly level: number | undefined
+  /** Byte-shuffle numeric elements before compressing (Blosc's filter). */
+  readonly shuffle: boolean
+  /** Payloads (or blocks) smaller than this are stored raw. */
+  readonly minSize: number
+  /** Stored raw unless compression saves at least this fraction. */
+  readonly minSavings: number
+}
+
+/**
+ * What `encodeFramed` returns.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FramedPayload {
+  /** The whole stored value; its first `headerRoom` bytes are overwritten with the header. */
+  readonly bytes: Uint8Array
+  /** The compression used ("none" when no block paid for it). */
+  readonly codec: CompressionCodec
+  /** The value's logical (uncompressed) size. */
+  readonly rawBytes: number
 }
 
 /**
