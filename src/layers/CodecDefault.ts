@@ -27,6 +27,7 @@ import * as Schema from "effect/Schema"
 import * as V8 from "node:v8"
 import * as ArrowFormat from "../formats/arrow.js"
 import * as NdArray from "../formats/ndarray.js"
+import * as PolarsFormat from "../formats/polars.js"
 import * as Compression from "../internal/compression.js"
 import * as Header from "../internal/header.js"
 import { Codec, CodecError } from "../services/Codec.js"
@@ -150,6 +151,7 @@ export const defaultHandlers: ReadonlyArray<FormatHandler> = [
   bytesHandler,
   NdArray.handler,
   ArrowFormat.handler,
+  PolarsFormat.handler,
   jsonHandler,
   v8Handler
 ]
