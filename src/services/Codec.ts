@@ -85,7 +85,7 @@ export interface FormatHandler<A = any> {
  *   format: "point",
  *   guard: (u): u is Point => u instanceof Point,
  *   encode: (p) => new Uint8Array(new Float64Array([p.x, p.y]).buffer),
- *   decode: (bytes) => { const f = new Float64Array(bytes.slice().buffer); return new Point(f[0], f[1]) }
+ *   decode: (bytes) => { const f = new Float64Array(new Uint8Array(bytes).buffer); return new Point(f[0], f[1]) }
  * })
  * ```
  *
