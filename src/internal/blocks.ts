@@ -18,13 +18,15 @@ import * as Compression from "./compression.js"
 import { shuffle, unshuffle } from "./shuffle.js"
 
 /**
- * Bytes per block. 1 MiB: LZ4 ratio is within 0.1% of whole-buffer compression on the benchmark
- * arrays, and the scratch buffers stay small.
+ * Bytes per block. Larger blocks give the shuffled byte streams longer runs: LZ4 on a 64 MiB
+ * smooth float64 signal stores 0.758 of it with 256 KiB blocks, 0.738 with 1 MiB, 0.729 with
+ * 4 MiB and 0.7241 with 16 MiB, against 0.7238 for the whole buffer at once. 16 MiB costs one
+ * scratch buffer of that size, touched once and kept.
  *
  * @since 0.1.0
  * @category constants
  */
-export const BLOCK_SIZE = 1 << 20
+export const BLOCK_SIZE = 16 << 20
 
 const STREAM_HEADER = 1 + 4 + 8
 const BLOCK_HEADER = 1 + 4
@@ -49,8 +51,8 @@ export interface BlockPolicy {
  * @since 0.1.0
  * @category encoding
  */
-export const bound = (rawLength: number): number =>
-  STREAM_HEADER + rawLength + BLOCK_HEADER * Math.max(1, Math.ceil(rawLength / BLOCK_SIZE))
+export const bound = (rawLength: number, blockSize: number = BLOCK_SIZE): number =>
+  STREAM_HEADER + rawLength + BLOCK_HEADER * Math.max(1, Math.ceil(rawLength / blockSize))
 
 /**
  * A cursor over an output buffer sized by the caller from `bound`.
@@ -116,7 +118,7 @@ export class Reader {
 // ~350 MB/s here (page faults), into touched memory at ~18 GB/s.
 let scratch = new Uint8Array(0)
 const scratchBlock = (size: number): Uint8Array => {
-  if (scratch.byteLength < size) scratch = new Uint8Array(Math.max(size, BLOCK_SIZE)).fill(0)
+  if (scratch.byteLength < size) scratch = new Uint8Array(size).fill(0)
   return scratch.subarray(0, size)
 }
 
@@ -129,15 +131,22 @@ const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.
  * @since 0.1.0
  * @category encoding
  */
-export const write = (out: Writer, src: Uint8Array, width: number, policy: BlockPolicy): boolean => {
+export const write = (
+  out: Writer,
+  src: Uint8Array,
+  width: number,
+  policy: BlockPolicy,
+  // A multiple of every element width (8), so no element straddles two blocks.
+  blockSize: number = BLOCK_SIZE
+): boolean => {
   const compressing = policy.spec.id !== 0 && src.byteLength >= policy.minSize
   const shuffled = compressing && policy.shuffle && width > 1
   out.u8(shuffled ? width : 1)
-  out.u32(BLOCK_SIZE)
+  out.u32(blockSize)
   out.f64(src.byteLength)
   let any = false
-  for (let start = 0; start < src.byteLength; start += BLOCK_SIZE) {
-    const block = src.subarray(start, Math.min(src.byteLength, start + BLOCK_SIZE))
+  for (let start = 0; start < src.byteLength; start += blockSize) {
+    const block = src.subarray(start, Math.min(src.byteLength, start + blockSize))
     if (!compressing) {
       out.u8(0)
       out.u32(block.byteLength)
