@@ -6,6 +6,7 @@ import * as Schema from "effect/Schema"
 import * as path from "node:path"
 import { CacheConfig, parseSize } from "../schema/CacheConfig.js"
 import { ConfigError, type ResolvedConfig } from "../services/Cache.js"
+import { PATH_HASHING_DEFAULTS } from "./pathHashing.js"
 
 const decode = Schema.decodeUnknownEither(CacheConfig, { onExcessProperty: "error" })
 
@@ -57,7 +58,16 @@ export const resolveConfig = (
         shuffle: config.compression?.shuffle ?? true
       },
       inlineThreshold: Option.getOrElse(parseSize(config.inlineThreshold ?? "16 KiB"), () => 16 * 1024),
-      hashPathContent: config.hashPathContent ?? true
+      hashPathContent: config.hashPathContent ?? true,
+      pathHashing: {
+        fingerprints: config.pathHashing?.fingerprints ?? true,
+        concurrency: config.pathHashing?.concurrency ?? PATH_HASHING_DEFAULTS.concurrency,
+        parallelFiles: config.pathHashing?.parallelFiles ?? PATH_HASHING_DEFAULTS.parallelFiles,
+        parallelBytes: config.pathHashing?.parallelBytes === undefined
+          ? PATH_HASHING_DEFAULTS.parallelBytes
+          : Option.getOrElse(parseSize(config.pathHashing.parallelBytes), () => PATH_HASHING_DEFAULTS.parallelBytes),
+        onProgress: config.pathHashing?.onProgress
+      }
     }
     if (resolved.cleanupInterval <= 0) {
       return Effect.fail(new ConfigError({ reason: "Invalid", field: "cleanupInterval", description: "must be positive" }))
