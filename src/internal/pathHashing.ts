@@ -2,8 +2,8 @@
  * Content hashes of the files and directories given as key parameters (`Key.file`, `Key.dir`,
  * `file:` URLs). The policies, as data where they can be:
  *
- * - A file hashes to the XXH64 (seed 0) of its bytes, read in chunks into pooled buffers: constant
- *   memory whatever the size, and equal to `hashBytes` of the whole content.
+ * - A file hashes to the XXH64 (seed 0) of its bytes, read in 1 MiB chunks into reused buffers:
+ *   constant memory whatever the size, and equal to `hashBytes` of the whole content.
  * - A directory hashes to the XXH64 of its listing: every entry below it, sorted by relative path
  *   (`/`-separated, UTF-16 code unit order), each written as
  *   `kind:u8 + u32 length + UTF-8 relative path + u32 length + UTF-8 value` after a version byte,
@@ -16,8 +16,9 @@
  *   text, so repointing it misses but nothing outside the tree is read — a link cannot silently
  *   pull a whole other tree (or itself) into the hash. The root itself may be a symlink: it is the
  *   path the caller named.
- * - A tree of `parallelFiles` files or `parallelBytes` bytes or more is read with `concurrency`
- *   files in flight; the digest is the same as reading one by one (entries are sorted after).
+ * - A tree of `parallelFiles` files or `parallelBytes` bytes or more is read by a pool of worker
+ *   threads (one per core, hashWorkers.ts) with `concurrency` files in flight; the digest is the
+ *   same as reading one by one (entries are sorted after). Smaller work stays on this thread.
  * - Stat fingerprints (size, mtime, ctime, inode, device, all nanosecond/exact) let an unchanged
  *   file skip the read. A fingerprint is saved only for files last modified more than
  *   `RACY_WINDOW_MS` before the hash, so an edit landing in the same timestamp tick as the read
@@ -33,6 +34,7 @@ import * as nodeFs from "node:fs"
 import * as path from "node:path"
 import type { PathHashProgress, PathFingerprints } from "../services/Hasher.js"
 import type { PathFingerprint } from "../services/MetadataStore.js"
+import { hashPool, type WorkerResult } from "./hashWorkers.js"
 import type { PathDigest, PathRequest } from "./keyEncoding.js"
 
 /**
@@ -96,10 +98,8 @@ export const PATH_HASHING_DEFAULTS = {
 
 /** A file modified this recently gets no fingerprint: an edit in the same tick would look unchanged. */
 export const RACY_WINDOW_MS = 2_000
-/** Read size; also the most memory one file in flight holds (two buffers, double-buffered). */
+/** Read size: the memory one file being read holds, whatever its size. */
 const CHUNK = 1024 * 1024
-/** Files up to this size are read synchronously: a thread-pool round trip costs more than the read. */
-const SYNC_READ_LIMIT = 128 * 1024
 const DIR_LISTING_VERSION = 1
 const KIND_FILE = 1
 const KIND_LINK = 2
@@ -150,57 +150,67 @@ const giveBuffer = (buffer: Buffer): void => {
   if (pool.length < MAX_POOLED) pool.push(buffer)
 }
 
-const hashFileSync = (fs: PathFileSystem, api: HashFunctions, abs: string): string => {
-  const fd = fs.openSync(abs, "r")
-  const buffer = takeBuffer()
-  try {
-    const hash = api.create64(0n)
-    let n: number
-    while ((n = fs.readSync(fd, buffer, 0, CHUNK, null)) > 0) hash.update(buffer.subarray(0, n))
-    return toHex(hash.digest())
-  } finally {
-    giveBuffer(buffer)
-    fs.closeSync(fd)
-  }
-}
-
 /**
- * Reads the next chunk while hashing the current one, so with several files in flight the
- * thread pool copies bytes on one core while the hash runs on the other.
+ * Reads and hashes a file on this thread, 16 MiB at a time between yields, so a huge file does not
+ * hold up other fibers. Synchronous reads: a thread-pool round trip per chunk costs more than the
+ * copy itself here (MEASURED.md), and the pair is what a worker does too.
  */
-const hashFileAsync = async (
+const hashFileInThread = (
   fs: PathFileSystem,
   api: HashFunctions,
   abs: string,
-  signal: AbortSignal,
   onBytes: (n: number) => void
-): Promise<string> => {
-  const handle = await fs.promises.open(abs, "r")
-  let current = takeBuffer()
-  let next = takeBuffer()
-  try {
-    const hash = api.create64(0n)
-    let position = 0
-    let pending = handle.read(current, 0, CHUNK, position)
-    for (;;) {
-      const { bytesRead } = await pending
-      if (bytesRead === 0) break
-      position += bytesRead
-      if (signal.aborted) throw signal.reason
-      pending = handle.read(next, 0, CHUNK, position)
-      hash.update(current.subarray(0, bytesRead))
-      onBytes(bytesRead)
-      const swap = current
-      current = next
-      next = swap
+): Effect.Effect<string, unknown> =>
+  Effect.suspend(() => {
+    let fd: number
+    try {
+      fd = fs.openSync(abs, "r")
+    } catch (error) {
+      return Effect.fail(error)
     }
-    return toHex(hash.digest())
-  } finally {
-    giveBuffer(current)
-    giveBuffer(next)
-    await handle.close()
-  }
-}
+    const buffer = takeBuffer()
+    const hash = api.create64(0n)
+    const step = (): Effect.Effect<string, unknown> => {
+      try {
+        for (let i = 0; i < 16; i++) {
+          const n = fs.readSync(fd, buffer, 0, CHUNK, null)
+          if (n === 0) return Effect.succeed(toHex(hash.digest()))
+          hash.update(buffer.subarray(0, n))
+          onBytes(n)
+        }
+      } catch (error) {
+        return Effect.fail(error)
+      }
+      return Effect.flatMap(Effect.yieldNow(), step)
+    }
+    return Effect.ensuring(
+      step(),
+      Effect.sync(() => {
+        giveBuffer(buffer)
+        try {
+          fs.closeSync(fd)
+        } catch {
+          // nothing to do: the descriptor is gone either way
+        }
+      })
+    )
+  })
+
+const NO_WORKERS = Symbol("NO_WORKERS")
+
+/** A whole file read and hashed by a worker thread; `NO_WORKERS` when the pool cannot help. */
+const hashFileInWorker = (abs: string): Effect.Effect<{ hash: string; bytes: number }, unknown> =>
+  Effect.flatMap(
+    Effect.async<WorkerResult, typeof NO_WORKERS>((resume) => {
+      const running = hashPool().hash(abs)
+      if (running === undefined) return resume(Effect.fail(NO_WORKERS))
+      running.then((result) => resume(Effect.succeed(result)), () => resume(Effect.fail(NO_WORKERS)))
+    }),
+    (result) =>
+      "error" in result
+        ? Effect.fail(Object.assign(new Error(result.error.message), { code: result.error.code }))
+        : Effect.succeed(result)
+  )
 
 // ---------------------------------------------------------------------------------------------
 // Walking
@@ -365,24 +375,27 @@ const hashFiles = (
         return Effect.logInfo(`cacheness: hashing ${root}: ${Math.round(share * 100)}% (${filesDone}/${files.length} files, ${MiB(bytesDone)})`)
       })
 
+    // Large trees go to the worker pool (one per core) unless a test injected a file system.
+    const useWorkers = large && fs === nodeFileSystem
+    const inThread = (f: FileEntry) =>
+      hashFileInThread(fs, api, f.abs, (n) => {
+        bytesDone += n
+        if (f.size >= 64 * CHUNK) report()
+      })
     const readOne = (f: FileEntry): Effect.Effect<void, PathFailure> => {
-      const read: Effect.Effect<string | undefined, PathFailure> = f.size <= SYNC_READ_LIMIT
-        ? Effect.try({
-          try: () => {
-            const hash = hashFileSync(fs, api, f.abs)
-            bytesDone += f.size
-            return hash
-          },
-          catch: (error) => error
-        }).pipe(Effect.catchAll((error) => vanishedOrFail(f, error)))
-        : Effect.tryPromise({
-          try: (signal) => hashFileAsync(fs, api, f.abs, signal, (n) => {
-            bytesDone += n
-            if (f.size >= 64 * CHUNK) report()
+      const read: Effect.Effect<string, unknown> = useWorkers
+        ? hashFileInWorker(f.abs).pipe(
+          Effect.map((done) => {
+            bytesDone += done.bytes
+            return done.hash
           }),
-          catch: (error) => error
-        }).pipe(Effect.catchAll((error) => vanishedOrFail(f, error)))
-      return Effect.flatMap(read, (hash) => afterFile(f, hash))
+          Effect.catchIf((error) => error === NO_WORKERS, () => inThread(f))
+        )
+        : inThread(f)
+      return read.pipe(
+        Effect.catchAll((error) => vanishedOrFail(f, error)),
+        Effect.flatMap((hash) => afterFile(f, hash))
+      )
     }
 
     yield* Effect.forEach(toRead, readOne, { concurrency, discard: true })

@@ -171,6 +171,20 @@ const migrate = (filename: string, busyTimeoutMs: number) =>
     )
   )
 
+/** The longest common prefix of the paths that ends with a separator; "" when none. */
+const commonDirectory = (paths: ReadonlyArray<string>): string => {
+  let prefix = paths[0]
+  for (const p of paths) {
+    let i = 0
+    while (i < prefix.length && i < p.length && prefix.charCodeAt(i) === p.charCodeAt(i)) i++
+    prefix = prefix.slice(0, i)
+    if (prefix === "") return ""
+  }
+  const cut = Math.max(prefix.lastIndexOf("/"), prefix.lastIndexOf("\\"))
+  // The file system root as the prefix would scan every fingerprint: use point lookups instead.
+  return cut <= 0 ? "" : prefix.slice(0, cut + 1)
+}
+
 interface PendingAccess {
   hits: number
   at: number
@@ -241,6 +255,7 @@ export const make = (
       lru: db.prepare(`SELECT key, stored_bytes AS storedBytes FROM ${TABLE} ORDER BY accessed_at, key`),
       clear: db.prepare(`DELETE FROM ${TABLE} RETURNING key, blob_id AS blobId, stored_bytes AS storedBytes`),
       fingerprint: db.prepare(`SELECT path, stat, hash FROM ${FINGERPRINTS} WHERE path = ?`),
+      fingerprintRange: db.prepare(`SELECT path, stat, hash FROM ${FINGERPRINTS} WHERE path >= ? AND path < ?`),
       saveFingerprint: db.prepare(`INSERT INTO ${FINGERPRINTS} (path, stat, hash) VALUES (@path, @stat, @hash)
         ON CONFLICT (path) DO UPDATE SET stat = excluded.stat, hash = excluded.hash`)
     }
@@ -489,12 +504,23 @@ export const make = (
         catch: (cause) => fail("MetadataStore.clear", "WriteFailed", cause)
       }),
       flush,
-      // A prepared point lookup per path (a few µs each) beats shipping thousands of paths through
-      // json_each, and keeps the warm re-hash of a tree at a directory walk plus these reads.
+      // The paths of a tree share its directory: one range scan of the primary key under it costs
+      // ~1 ms for 1,000 files where a point lookup each costs 15+ ms. Few paths: point lookups.
       lookupFingerprints: (paths) =>
         Effect.try({
           try: () => {
             const out: Array<PathFingerprint> = []
+            const prefix = paths.length >= 16 ? commonDirectory(paths) : ""
+            if (prefix !== "") {
+              const wanted = new Set(paths)
+              // Every string starting with `prefix` sorts (bytewise) before the prefix with its last
+              // character, an ASCII separator, incremented.
+              const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)
+              for (const row of stmt.fingerprintRange.iterate(prefix, end) as IterableIterator<PathFingerprint>) {
+                if (wanted.has(row.path)) out.push(row)
+              }
+              return out
+            }
             for (const p of paths) {
               const row = stmt.fingerprint.get(p) as PathFingerprint | undefined
               if (row !== undefined) out.push(row)

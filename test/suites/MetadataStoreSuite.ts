@@ -181,6 +181,14 @@ export const metadataStoreSuite = (name: string, layer: () => Layer.Layer<Metada
         assert.deepStrictEqual(yield* store.lookupFingerprints(["/data/a.csv"]), [
           { path: "/data/a.csv", stat: "4:9:9:10:1", hash: "00000000000000a2" }
         ])
+        // Many paths of one tree (the SQLite store scans the tree's range): siblings sharing a
+        // string prefix, names beyond the BMP and paths without a fingerprint are told apart.
+        const tree = Array.from({ length: 40 }, (_, i) => `/data/tree/${i % 2 === 0 ? "😀" : "z"}${i}`)
+        yield* store.saveFingerprints(tree.filter((_, i) => i % 4 !== 3).map((p) => ({ path: p, stat: "s", hash: "00000000000000c1" })))
+        yield* store.saveFingerprints([{ path: "/data/tree2/x", stat: "s", hash: "00000000000000c2" }])
+        const inTree = yield* store.lookupFingerprints(tree)
+        assert.deepStrictEqual(inTree.map((f) => f.path).sort(), tree.filter((_, i) => i % 4 !== 3).sort())
+        assert.strictEqual((yield* store.lookupFingerprints([...tree, "/data/tree2/x"])).length, 31)
         // Fingerprints are not entries: they neither count nor go with clear.
         yield* store.upsert(record(key(1)))
         yield* store.clear
