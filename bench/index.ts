@@ -6,7 +6,8 @@
 const suites: ReadonlyArray<readonly [string, () => Promise<{ run: () => Promise<void> }>]> = [
   ["core", () => import("./core.js")],
   ["pullthrough", () => import("./pullthrough.js")],
-  ["formats", () => import("./formats.js")]
+  ["formats", () => import("./formats.js")],
+  ["paths", () => import("./paths.js")]
 ]
 
 const only = process.argv.slice(2)

@@ -12,6 +12,13 @@
 export * as Cache from "./Cache.js"
 
 /**
+ * Key parameters hashed by content: `Key.file(path)`, `Key.dir(path)`.
+ *
+ * @since 0.1.0
+ */
+export * as Key from "./Key.js"
+
+/**
  * @since 0.1.0
  */
 export { CacheLive } from "./layers/CacheLayer.js"

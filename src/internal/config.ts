@@ -7,6 +7,7 @@ import * as path from "node:path"
 import { CacheConfig, parseSize } from "../schema/CacheConfig.js"
 import { isValidFormatId } from "./header.js"
 import { ConfigError, type ResolvedConfig } from "../services/Cache.js"
+import { PATH_HASHING_DEFAULTS } from "./pathHashing.js"
 
 const decode = Schema.decodeUnknownEither(CacheConfig, { onExcessProperty: "error" })
 
@@ -62,7 +63,16 @@ export const resolveConfig = (
       },
       handlers: config.handlers ?? [],
       inlineThreshold: Option.getOrElse(parseSize(config.inlineThreshold ?? "16 KiB"), () => 16 * 1024),
-      hashPathContent: config.hashPathContent ?? true
+      hashPathContent: config.hashPathContent ?? true,
+      pathHashing: {
+        fingerprints: config.pathHashing?.fingerprints ?? true,
+        concurrency: config.pathHashing?.concurrency ?? PATH_HASHING_DEFAULTS.concurrency,
+        parallelFiles: config.pathHashing?.parallelFiles ?? PATH_HASHING_DEFAULTS.parallelFiles,
+        parallelBytes: config.pathHashing?.parallelBytes === undefined
+          ? PATH_HASHING_DEFAULTS.parallelBytes
+          : Option.getOrElse(parseSize(config.pathHashing.parallelBytes), () => PATH_HASHING_DEFAULTS.parallelBytes),
+        onProgress: config.pathHashing?.onProgress
+      }
     }
     for (const [i, handler] of resolved.handlers.entries()) {
       if (!isValidFormatId(handler.format) || !Number.isSafeInteger(handler.version) || handler.version < 0) {

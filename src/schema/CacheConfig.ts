@@ -8,6 +8,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type { FormatHandler } from "../services/Codec.js"
+import type { PathHashProgress } from "../services/Hasher.js"
 
 /**
  * A `Duration.DurationInput`: milliseconds, `"24 hours"`, a `Duration`, …
@@ -111,6 +112,17 @@ export const FormatHandlerSchema = Schema.declare(
 )
 
 /**
+ * A progress callback of path hashing: `(progress: PathHashProgress) => void`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ProgressCallback = Schema.declare(
+  (u: unknown): u is (progress: PathHashProgress) => void => typeof u === "function",
+  { identifier: "ProgressCallback", description: "a function receiving path hashing progress" }
+)
+
+/**
  * @since 0.1.0
  * @category schemas
  */
@@ -168,8 +180,21 @@ export const CacheConfig = Schema.Struct({
   handlers: Schema.optional(Schema.Array(FormatHandlerSchema)),
   /** Values up to this size are stored inline in the metadata row. Default 16 KiB. */
   inlineThreshold: Schema.optional(SizeInput),
-  /** Hash file and directory key params by content. Default true. */
+  /** Hash file and directory key params by content. Default true; false keys them by path string. */
   hashPathContent: Schema.optional(Schema.Boolean),
+  /** How file and directory key params are hashed (see docs/PATH_KEYS.md). */
+  pathHashing: Schema.optional(Schema.Struct({
+    /** Reuse content hashes of files whose stat fingerprint is unchanged. Default true. */
+    fingerprints: Schema.optional(Schema.Boolean),
+    /** Files read at once in a large tree. Default 8. */
+    concurrency: Schema.optional(Schema.Int.pipe(Schema.between(1, 256))),
+    /** A tree with at least this many files is read in parallel. Default 80. */
+    parallelFiles: Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
+    /** A tree with at least this many bytes is read in parallel. Default 4 GB. */
+    parallelBytes: Schema.optional(SizeInput),
+    /** Called as files are hashed: files and bytes done of the path being hashed (e.g. a CLI progress bar). */
+    onProgress: Schema.optional(ProgressCallback)
+  })),
   /** HMAC key: entries are signed and a tampered entry is rejected. */
   signing: Schema.optional(Schema.Struct({ key: Secret }))
 })

@@ -13,7 +13,7 @@ import type { CacheEntry, CacheStats, IntegrityReport } from "../schema/CacheEnt
 import type { CacheKey, KeyInput, KeyParams } from "../schema/CacheKey.js"
 import type { StorageError } from "./BlobStore.js"
 import type { CodecError, CompressionCodec, FormatHandler } from "./Codec.js"
-import type { KeyError } from "./Hasher.js"
+import type { KeyError, PathHashProgress } from "./Hasher.js"
 import type { EntryOrder, MetadataError } from "./MetadataStore.js"
 
 export { CodecError } from "./Codec.js"
@@ -89,6 +89,13 @@ export interface ResolvedConfig {
   readonly handlers: ReadonlyArray<FormatHandler>
   readonly inlineThreshold: number
   readonly hashPathContent: boolean
+  readonly pathHashing: {
+    readonly fingerprints: boolean
+    readonly concurrency: number
+    readonly parallelFiles: number
+    readonly parallelBytes: number
+    readonly onProgress: ((progress: PathHashProgress) => void) | undefined
+  }
 }
 
 /**
