@@ -7,7 +7,7 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type { EntryFilter, EntryRecord, ListOptions, RemovedRef } from "../services/MetadataStore.js"
+import type { EntryFilter, EntryRecord, ListOptions, PathFingerprint, RemovedRef } from "../services/MetadataStore.js"
 import { MetadataStore } from "../services/MetadataStore.js"
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
@@ -45,6 +45,7 @@ const compareBy = (options: ListOptions) => {
  */
 export const make: Effect.Effect<MetadataStore["Type"]> = Effect.sync(() => {
   const rows = new Map<string, Mutable<EntryRecord>>()
+  const fingerprints = new Map<string, PathFingerprint>()
   let hits = 0
   let misses = 0
   let totalBytes = 0
@@ -144,7 +145,20 @@ export const make: Effect.Effect<MetadataStore["Type"]> = Effect.sync(() => {
       }),
     totals: Effect.sync(() => ({ entries: rows.size, totalBytes, hits, misses })),
     clear: Effect.sync(() => removeRecords(Array.from(rows.values()))),
-    flush: Effect.void
+    flush: Effect.void,
+    lookupFingerprints: (paths) =>
+      Effect.sync(() => {
+        const out: Array<PathFingerprint> = []
+        for (const p of paths) {
+          const found = fingerprints.get(p)
+          if (found !== undefined) out.push(found)
+        }
+        return out
+      }),
+    saveFingerprints: (rows) =>
+      Effect.sync(() => {
+        for (const row of rows) fingerprints.set(row.path, { path: row.path, stat: row.stat, hash: row.hash })
+      })
   })
 })
 
