@@ -24,6 +24,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import * as fs from "node:fs"
 import type * as Scope from "effect/Scope"
 import type {
   EntryFilter,
@@ -131,15 +132,133 @@ const ORDER_COLUMNS: Record<EntryOrder, string> = {
   key: "key"
 }
 
-const sqliteCode = (cause: unknown): string | undefined =>
-  typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : undefined
+/** The prepared statements of the hot path; also how `damage` checks a layout matches. */
+const prepareStatements = (db: Database.Database) => ({
+    // Raw rows skip better-sqlite3's per-column object building: the lookup is on every get.
+    lookup: db.prepare(`SELECT key, namespace, description, format, codec, stored_bytes, raw_bytes, checksum,
+      blob_id, inline_value, created_at, accessed_at, expires_at, hits, params, metadata
+      FROM ${TABLE} WHERE key = ?`).raw(true),
+    probe: db.prepare(`SELECT stored_bytes, checksum, blob_id, inline_value, expires_at FROM ${TABLE} WHERE key = ?`)
+      .raw(true),
+    blobOf: db.prepare(`SELECT blob_id FROM ${TABLE} WHERE key = ?`).pluck(),
+    upsert: db.prepare(`INSERT INTO ${TABLE} (key, namespace, description, format, codec, stored_bytes,
+        raw_bytes, checksum, blob_id, inline_value, created_at, accessed_at, expires_at, hits, params, metadata)
+      VALUES (@key, @namespace, @description, @format, @codec, @storedBytes, @rawBytes, @checksum, @blobId,
+        @inline, @createdAt, @accessedAt, @expiresAt, 0, @params, @metadata)
+      ON CONFLICT (key) DO UPDATE SET namespace = excluded.namespace, description = excluded.description,
+        format = excluded.format, codec = excluded.codec, stored_bytes = excluded.stored_bytes,
+        raw_bytes = excluded.raw_bytes, checksum = excluded.checksum, blob_id = excluded.blob_id,
+        inline_value = excluded.inline_value, created_at = excluded.created_at,
+        accessed_at = excluded.accessed_at, expires_at = excluded.expires_at, hits = 0,
+        params = excluded.params, metadata = excluded.metadata`),
+    totalBytes: db.prepare(`SELECT bytes FROM cacheness_counters WHERE id = 1`).pluck(),
+    counters: db.prepare(`SELECT entries, bytes AS totalBytes, hits, misses FROM cacheness_counters WHERE id = 1`),
+    touch: db.prepare(`UPDATE ${TABLE} SET expires_at = ?, accessed_at = max(accessed_at, ?)
+      WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)`),
+    access: db.prepare(`UPDATE ${TABLE} SET hits = hits + ?, accessed_at = max(accessed_at, ?) WHERE key = ?`),
+    bump: db.prepare(`UPDATE cacheness_counters SET hits = hits + ?, misses = misses + ? WHERE id = 1`),
+    lru: db.prepare(`SELECT key, stored_bytes AS storedBytes FROM ${TABLE} ORDER BY accessed_at, key`),
+    clear: db.prepare(`DELETE FROM ${TABLE} RETURNING key, blob_id AS blobId, stored_bytes AS storedBytes`),
+    fingerprint: db.prepare(`SELECT path, stat, hash FROM ${FINGERPRINTS} WHERE path = ?`),
+    fingerprintRange: db.prepare(`SELECT path, stat, hash FROM ${FINGERPRINTS} WHERE path >= ? AND path < ?`),
+    saveFingerprint: db.prepare(`INSERT INTO ${FINGERPRINTS} (path, stat, hash) VALUES (@path, @stat, @hash)
+      ON CONFLICT (path) DO UPDATE SET stat = excluded.stat, hash = excluded.hash`)
+})
 
-const fail = (method: string, reason: MetadataError["reason"], cause: unknown) =>
-  new MetadataError({
+/** The SQLite result code of an error, looked for along its `cause` chain (SqlError wraps it). */
+const sqliteCode = (cause: unknown): string | undefined => {
+  for (let e = cause, depth = 0; typeof e === "object" && e !== null && depth < 5; e = (e as any).cause, depth++) {
+    if ("code" in e && typeof e.code === "string" && e.code.startsWith("SQLITE_")) return e.code
+  }
+  return undefined
+}
+
+/** Codes meaning the file is damaged or not a database at all. */
+const isCorruptCode = (code: string | undefined): boolean =>
+  code !== undefined && (code.startsWith("SQLITE_CORRUPT") || code === "SQLITE_NOTADB")
+
+const fail = (method: string, reason: MetadataError["reason"], cause: unknown) => {
+  const code = sqliteCode(cause)
+  const corrupt = isCorruptCode(code)
+  const message = cause instanceof Error ? cause.message : String(cause)
+  return new MetadataError({
     method,
-    reason: sqliteCode(cause)?.startsWith("SQLITE_BUSY") ? "Busy" : reason,
-    description: cause instanceof Error ? cause.message : String(cause),
+    reason: code?.startsWith("SQLITE_BUSY") ? "Busy" : corrupt ? "Corrupt" : reason,
+    description: corrupt
+      ? `${message} — the metadata database is damaged; delete it to start the cache empty (then verify({ repair: true }) removes the orphaned blobs)`
+      : message,
     cause
+  })
+}
+
+/**
+ * Whether the database file is damaged where every open looks first: the header, the schema and
+ * the small bookkeeping tables. Returns the error when it is; busy or missing files are not
+ * damage. A corrupt row deeper in the entries table is found when it is read (a `Corrupt`
+ * `MetadataError`), not here: a full `quick_check` costs a scan of the whole file.
+ */
+const damage = (filename: string, busyTimeoutMs: number): unknown => {
+  if (!fs.existsSync(filename)) return null
+  let db: Database.Database | undefined
+  try {
+    db = new Database(filename, { fileMustExist: true })
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`)
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as Array<string>
+    for (const table of [MIGRATIONS_TABLE, "cacheness_counters"]) {
+      if (tables.includes(table)) db.prepare(`SELECT * FROM ${table}`).all()
+    }
+    const version = tables.includes(MIGRATIONS_TABLE)
+      ? (db.prepare(`SELECT max(migration_id) FROM ${MIGRATIONS_TABLE}`).pluck().get() as number | null) ?? 0
+      : 0
+    if (version !== LAYOUT_VERSION) return null
+    // At the current layout every statement must prepare; if one does not, the schema text
+    // itself is damaged (SQLite reports that as a plain error, not as corruption).
+    try {
+      prepareStatements(db)
+    } catch (error) {
+      return error
+    }
+    return null
+  } catch (error) {
+    return isCorruptCode(sqliteCode(error)) ? error : null
+  } finally {
+    db?.close()
+  }
+}
+
+/**
+ * A cache's metadata is worth less than the cache being usable: a damaged database file (and its
+ * WAL and shared-memory files, which must not be replayed onto a fresh file) is moved aside as
+ * `<file>.corrupt-<time>` and the store starts empty, with a warning naming both files. The blobs
+ * it referenced become orphans for `verify({ repair: true })`. The file is moved only if it is
+ * still the one found damaged (same inode), so two processes opening at once do not move each
+ * other's fresh database.
+ */
+const moveAsideIfDamaged = (filename: string, busyTimeoutMs: number) =>
+  Effect.gen(function*() {
+    const before = yield* Effect.sync(() => fs.statSync(filename, { throwIfNoEntry: false }))
+    if (before === undefined) return
+    const error = damage(filename, busyTimeoutMs)
+    if (error === null) return
+    const now = yield* Clock.currentTimeMillis
+    const aside = `${filename}.corrupt-${now}`
+    const moved = yield* Effect.try({
+      try: () => {
+        const current = fs.statSync(filename, { throwIfNoEntry: false })
+        if (current === undefined || current.ino !== before.ino || current.dev !== before.dev) return false
+        for (const suffix of ["-wal", "-shm"]) {
+          if (fs.existsSync(filename + suffix)) fs.renameSync(filename + suffix, aside + suffix)
+        }
+        fs.renameSync(filename, aside)
+        return true
+      },
+      catch: (cause) => fail("MetadataStoreSqlite.open", "OpenFailed", cause)
+    })
+    if (moved) {
+      yield* Effect.logWarning(
+        `cacheness: metadata database ${filename} is damaged (${error instanceof Error ? error.message : String(error)}); moved to ${aside}, starting empty`
+      )
+    }
   })
 
 const migrate = (filename: string, busyTimeoutMs: number) =>
@@ -202,6 +321,7 @@ export const make = (
 ): Effect.Effect<MetadataStore["Type"], MetadataError, Scope.Scope> =>
   Effect.gen(function*() {
     const busyTimeoutMs = Duration.toMillis(options.busyTimeout ?? "10 seconds")
+    yield* moveAsideIfDamaged(options.filename, busyTimeoutMs)
     const client = yield* SqliteClient.make({ filename: options.filename }).pipe(
       Effect.provide(Reactivity.layer),
       Effect.catchAllDefect((cause) => Effect.fail(fail("MetadataStoreSqlite.open", "OpenFailed", cause)))
@@ -228,37 +348,11 @@ export const make = (
       (db) => Effect.sync(() => db.close())
     )
 
-    const stmt = {
-      // Raw rows skip better-sqlite3's per-column object building: the lookup is on every get.
-      lookup: db.prepare(`SELECT key, namespace, description, format, codec, stored_bytes, raw_bytes, checksum,
-        blob_id, inline_value, created_at, accessed_at, expires_at, hits, params, metadata
-        FROM ${TABLE} WHERE key = ?`).raw(true),
-      probe: db.prepare(`SELECT stored_bytes, checksum, blob_id, inline_value, expires_at FROM ${TABLE} WHERE key = ?`)
-        .raw(true),
-      blobOf: db.prepare(`SELECT blob_id FROM ${TABLE} WHERE key = ?`).pluck(),
-      upsert: db.prepare(`INSERT INTO ${TABLE} (key, namespace, description, format, codec, stored_bytes,
-          raw_bytes, checksum, blob_id, inline_value, created_at, accessed_at, expires_at, hits, params, metadata)
-        VALUES (@key, @namespace, @description, @format, @codec, @storedBytes, @rawBytes, @checksum, @blobId,
-          @inline, @createdAt, @accessedAt, @expiresAt, 0, @params, @metadata)
-        ON CONFLICT (key) DO UPDATE SET namespace = excluded.namespace, description = excluded.description,
-          format = excluded.format, codec = excluded.codec, stored_bytes = excluded.stored_bytes,
-          raw_bytes = excluded.raw_bytes, checksum = excluded.checksum, blob_id = excluded.blob_id,
-          inline_value = excluded.inline_value, created_at = excluded.created_at,
-          accessed_at = excluded.accessed_at, expires_at = excluded.expires_at, hits = 0,
-          params = excluded.params, metadata = excluded.metadata`),
-      totalBytes: db.prepare(`SELECT bytes FROM cacheness_counters WHERE id = 1`).pluck(),
-      counters: db.prepare(`SELECT entries, bytes AS totalBytes, hits, misses FROM cacheness_counters WHERE id = 1`),
-      touch: db.prepare(`UPDATE ${TABLE} SET expires_at = ?, accessed_at = max(accessed_at, ?)
-        WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)`),
-      access: db.prepare(`UPDATE ${TABLE} SET hits = hits + ?, accessed_at = max(accessed_at, ?) WHERE key = ?`),
-      bump: db.prepare(`UPDATE cacheness_counters SET hits = hits + ?, misses = misses + ? WHERE id = 1`),
-      lru: db.prepare(`SELECT key, stored_bytes AS storedBytes FROM ${TABLE} ORDER BY accessed_at, key`),
-      clear: db.prepare(`DELETE FROM ${TABLE} RETURNING key, blob_id AS blobId, stored_bytes AS storedBytes`),
-      fingerprint: db.prepare(`SELECT path, stat, hash FROM ${FINGERPRINTS} WHERE path = ?`),
-      fingerprintRange: db.prepare(`SELECT path, stat, hash FROM ${FINGERPRINTS} WHERE path >= ? AND path < ?`),
-      saveFingerprint: db.prepare(`INSERT INTO ${FINGERPRINTS} (path, stat, hash) VALUES (@path, @stat, @hash)
-        ON CONFLICT (path) DO UPDATE SET stat = excluded.stat, hash = excluded.hash`)
-    }
+    // A layout that does not match these statements (a damaged schema) fails here, typed.
+    const stmt = yield* Effect.try({
+      try: () => prepareStatements(db),
+      catch: (cause) => fail("MetadataStoreSqlite.open", "OpenFailed", cause)
+    })
 
     // Statements whose text depends on the filter shape, prepared once per shape.
     const prepared = new Map<string, Database.Statement>()
