@@ -9,6 +9,7 @@ import { CacheConfig, parseSize } from "../schema/CacheConfig.js"
 import { isValidFormatId } from "./header.js"
 import { ConfigError, type ResolvedConfig } from "../services/Cache.js"
 import { keyBytes } from "./signing.js"
+import { show } from "./validate.js"
 import { PATH_HASHING_DEFAULTS } from "./pathHashing.js"
 
 const decode = Schema.decodeUnknownEither(CacheConfig, { onExcessProperty: "error" })
@@ -24,7 +25,13 @@ export const resolveConfig = (
   defaults: { readonly memory: boolean }
 ): Effect.Effect<ResolvedConfig, ConfigError> =>
   Effect.suspend(() => {
-    const decoded = decode(input ?? {})
+    let decoded: ReturnType<typeof decode>
+    try {
+      decoded = decode(input ?? {})
+    } catch (cause) {
+      // A getter or Proxy that throws while the schema reads it.
+      return Effect.fail(new ConfigError({ reason: "Invalid", field: "config", description: `could not be read: ${show(cause)}`, cause }))
+    }
     if (decoded._tag === "Left") {
       const issue = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)[0]
       return Effect.fail(

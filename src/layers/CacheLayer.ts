@@ -19,6 +19,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { describedContains } from "../internal/describeParams.js"
 import { resolveConfig } from "../internal/config.js"
+import * as Validate from "../internal/validate.js"
 import * as Signing from "../internal/signing.js"
 import type { CacheConfig } from "../schema/CacheConfig.js"
 import type { CacheEntry, IntegrityReport } from "../schema/CacheEntry.js"
@@ -67,13 +68,35 @@ const toEntry = (record: EntryRecord): CacheEntry => ({
   metadata: record.metadata === null ? null : JSON.parse(record.metadata)
 })
 
-const ttlMillis = (ttl: Duration.DurationInput | null | undefined, fallback: number | null): number | null =>
-  ttl === undefined ? fallback : ttl === null ? null : Duration.toMillis(Duration.decode(ttl))
+const PUT_FIELDS = ["ttl", "namespace", "description", "metadata", "schema"] as const
+const LIST_FIELDS = ["limit", "offset", "namespace", "orderBy", "descending"] as const
+const FILTER_FIELDS = ["namespace", "params", "createdBefore", "expiredOnly"] as const
+const ORDERS: ReadonlyArray<unknown> = ["createdAt", "accessedAt", "expiresAt", "storedBytes", "hits", "key"]
 
-const validTtl = (method: string, ttl: Duration.DurationInput | null | undefined): Effect.Effect<void, ConfigError> =>
-  ttl === undefined || ttl === null || Option.isSome(Duration.decodeUnknown(ttl))
-    ? Effect.void
-    : Effect.fail(new ConfigError({ reason: "Invalid", field: `${method}.ttl`, description: `not a duration: ${String(ttl)}` }))
+/** `put` options checked once: a `ConfigError` naming the bad one, or the values to use. */
+const readPutOptions = (options: unknown) => {
+  const o = Validate.options("put", options, PUT_FIELDS)
+  if (o instanceof ConfigError) return o
+  const ttl = Validate.duration("put.ttl", o.ttl)
+  if (ttl instanceof ConfigError) return ttl
+  const namespace = Validate.optionalString("put.namespace", o.namespace)
+  if (namespace instanceof ConfigError) return namespace
+  const description = Validate.optionalString("put.description", o.description)
+  if (description instanceof ConfigError) return description
+  const schema = Validate.optionalSchema("put.schema", o.schema)
+  if (schema instanceof ConfigError) return schema
+  return { ttl, namespace, description, schema, metadata: o.metadata }
+}
+
+/** `get` options: only a schema. */
+const readGetOptions = (method: string, options: unknown) => {
+  if (options === undefined) return undefined
+  const o = Validate.options(method, options, ["schema"])
+  if (o instanceof ConfigError) return o
+  const schema = Validate.optionalSchema(`${method}.schema`, o.schema)
+  if (schema instanceof ConfigError) return schema
+  return schema === undefined ? undefined : { schema }
+}
 
 let versionCounter = 0
 /** A token unique across processes, so every version of a value is a distinct blob. */
@@ -168,6 +191,8 @@ export const make = (config: ResolvedConfig) =>
       options: GetOptions<A, any> | undefined,
       fetch: (key: string) => Effect.Effect<Option.Option<R>, CacheError>
     ) {
+      const checked = readGetOptions("get", options)
+      if (checked instanceof ConfigError) return yield* checked
       const key = yield* toKey(input)
       const now = yield* Clock.currentTimeMillis
       const found = yield* fetch(key)
@@ -191,7 +216,7 @@ export const make = (config: ResolvedConfig) =>
         yield* metadata.recordAccess(null, now)
         return Option.none()
       }
-      const decoded = yield* Effect.either(codec.decode(bytes!, options))
+      const decoded = yield* Effect.either(codec.decode(bytes!, checked))
       if (decoded._tag === "Left") {
         yield* dropBroken(record, `could not be decoded (${decoded.left.message})`)
         yield* metadata.recordAccess(null, now)
@@ -232,25 +257,26 @@ export const make = (config: ResolvedConfig) =>
 
     // Untraced like `read`: puts are hot too.
     const put = Effect.fnUntraced(function*<A, I>(input: KeyInput, value: A, options?: PutOptions<A, I>) {
-      yield* validTtl("put", options?.ttl)
+      const opts = readPutOptions(options)
+      if (opts instanceof ConfigError) return yield* opts
       const key = yield* toKey(input)
       const params = config.storeKeyParams && typeof input !== "string"
         ? JSON.stringify(yield* hasher.describe(input))
         : null
-      const userMetadata = options?.metadata === undefined ? null : yield* Effect.try({
-        try: () => JSON.stringify(options.metadata),
+      const userMetadata = opts.metadata === undefined ? null : yield* Effect.try({
+        try: () => JSON.stringify(opts.metadata),
         catch: (cause) => new ConfigError({ reason: "Invalid", field: "put.metadata", description: "must be JSON-serialisable", cause })
       })
-      const encoded = yield* codec.encode(value, options?.schema === undefined ? undefined : { schema: options.schema })
+      const encoded = yield* codec.encode(value, opts.schema === undefined ? undefined : { schema: opts.schema })
       const now = yield* Clock.currentTimeMillis
       const inline = encoded.bytes.length <= config.inlineThreshold
       const blobId = inline ? null : `${key}-${versionToken(now)}`
       if (blobId !== null) yield* blobs.put(blobId, encoded.bytes)
-      const ttl = ttlMillis(options?.ttl, config.defaultTtl)
+      const ttl = opts.ttl === undefined ? config.defaultTtl : opts.ttl
       const written = yield* metadata.upsert({
         key,
-        namespace: options?.namespace ?? "",
-        description: options?.description ?? null,
+        namespace: opts.namespace ?? "",
+        description: opts.description ?? null,
         format: encoded.formatVersion === 1 ? encoded.format : `${encoded.format}@${encoded.formatVersion}`,
         codec: encoded.codec,
         storedBytes: encoded.bytes.length,
@@ -280,7 +306,14 @@ export const make = (config: ResolvedConfig) =>
       return Option.map(yield* read(input, options, metadata.lookup), (hit) => ({ value: hit.value, entry: toEntry(hit.record) }))
     })
 
-    const verify = Effect.fn("Cache.verify")(function*(options?: VerifyOptions) {
+    const verify = Effect.fn("Cache.verify")(function*(input?: VerifyOptions) {
+      const o = Validate.options("verify", input, ["repair", "onProgress"])
+      if (o instanceof ConfigError) return yield* o
+      const repair = Validate.optionalBoolean("verify.repair", o.repair)
+      if (repair instanceof ConfigError) return yield* repair
+      const onProgress = Validate.optionalFunction<NonNullable<VerifyOptions["onProgress"]>>("verify.onProgress", o.onProgress)
+      if (onProgress instanceof ConfigError) return yield* onProgress
+      const options: VerifyOptions = { repair, onProgress }
       const records = yield* metadata.select({})
       const dangling: Array<string> = []
       const sizeMismatches: Array<string> = []
@@ -347,25 +380,30 @@ export const make = (config: ResolvedConfig) =>
         return Option.isSome(found) && isLive(found.value, yield* Clock.currentTimeMillis)
       }),
       touch: Effect.fn("Cache.touch")(function*(input: KeyInput, ttl?: Duration.DurationInput | null) {
-        yield* validTtl("touch", ttl)
+        const checked = Validate.duration("touch.ttl", ttl)
+        if (checked instanceof ConfigError) return yield* checked
         const key = yield* toKey(input)
         const now = yield* Clock.currentTimeMillis
-        const millis = ttlMillis(ttl, config.defaultTtl)
+        const millis = checked === undefined ? config.defaultTtl : checked
         return yield* metadata.touch(key, millis === null ? null : now + millis, now)
       }),
       invalidate: Effect.fn("Cache.invalidate")(function*(input: KeyInput) {
         const key = yield* toKey(input)
         return (yield* removeAll(yield* metadata.remove({ keys: [key] }))) > 0
       }),
-      invalidateWhere: Effect.fn("Cache.invalidateWhere")(function*(filter: InvalidateFilter) {
+      invalidateWhere: Effect.fn("Cache.invalidateWhere")(function*(input: InvalidateFilter) {
+        const filter = Validate.options("invalidateWhere", input, FILTER_FIELDS)
+        if (filter instanceof ConfigError) return yield* filter
+        const namespace = Validate.optionalString("invalidateWhere.namespace", filter.namespace)
+        if (namespace instanceof ConfigError) return yield* namespace
+        const createdBefore = Validate.optionalInstant("invalidateWhere.createdBefore", filter.createdBefore)
+        if (createdBefore instanceof ConfigError) return yield* createdBefore
+        const expiredOnly = Validate.optionalBoolean("invalidateWhere.expiredOnly", filter.expiredOnly)
+        if (expiredOnly instanceof ConfigError) return yield* expiredOnly
         const now = yield* Clock.currentTimeMillis
-        const base = {
-          namespace: filter.namespace,
-          createdBefore: filter.createdBefore === undefined ? undefined : new Date(filter.createdBefore).getTime(),
-          expiredAt: filter.expiredOnly === true ? now : undefined
-        }
+        const base = { namespace, createdBefore, expiredAt: expiredOnly === true ? now : undefined }
         if (filter.params === undefined) return yield* removeAll(yield* metadata.remove(base))
-        const wanted = yield* hasher.describe(filter.params)
+        const wanted = yield* hasher.describe(filter.params as InvalidateFilter["params"] & object)
         const candidates = yield* metadata.select(base)
         const keys = candidates
           .filter((r) => r.params !== null && describedContains(JSON.parse(r.params), wanted))
@@ -381,7 +419,19 @@ export const make = (config: ResolvedConfig) =>
         return yield* cleanupExpired(Number.POSITIVE_INFINITY)
       }),
       list: Effect.fn("Cache.list")(function*(options?: Parameters<Cache.Service["list"]>[0]) {
-        return (yield* metadata.list(options ?? {})).map(toEntry)
+        const o = Validate.options("list", options, LIST_FIELDS)
+        if (o instanceof ConfigError) return yield* o
+        const checks = [
+          Validate.optionalCount("list.limit", o.limit),
+          Validate.optionalCount("list.offset", o.offset),
+          Validate.optionalString("list.namespace", o.namespace),
+          Validate.optionalBoolean("list.descending", o.descending),
+          o.orderBy === undefined || ORDERS.includes(o.orderBy)
+            ? undefined
+            : new ConfigError({ reason: "Invalid", field: "list.orderBy", description: `must be one of ${ORDERS.join(", ")}, got ${Validate.show(o.orderBy)}` })
+        ]
+        for (const check of checks) if (check instanceof ConfigError) return yield* check
+        return (yield* metadata.list(o as Parameters<Cache.Service["list"]>[0] & object)).map(toEntry)
       }),
       stats: Effect.fn("Cache.stats")(function*() {
         const totals = yield* metadata.totals

@@ -447,6 +447,14 @@ const framedEncoder = (
 const schemaMismatch = (method: string) => (error: ParseResult.ParseError) =>
   new CodecError({ reason: "SchemaMismatch", method, description: error.message, cause: error })
 
+const unreadable = (method: string, cause: unknown) =>
+  new CodecError({
+    reason: "SchemaMismatch",
+    method,
+    description: `the schema could not read the value: ${cause instanceof Error ? cause.message : "it threw"}`,
+    cause
+  })
+
 /**
  * Builds the codec. Throws when a handler has an invalid format id (printable ASCII, 1–255 chars)
  * or version — a programming error, surfaced as a defect by `layer`.
@@ -561,8 +569,10 @@ export const make = (options?: Options): Codec.Service => {
     encode: (value: unknown, encodeOptions?: EncodeOptions) => {
       const schema = encodeOptions?.schema
       if (schema === undefined) return Effect.suspend(() => encodeValue(value))
-      return Schema.encodeUnknown(schema)(value).pipe(
+      return Effect.suspend(() => Schema.encodeUnknown(schema)(value)).pipe(
         Effect.mapError(schemaMismatch("Codec.encode")),
+        // A getter or Proxy that throws while the schema reads the value is bad input too.
+        Effect.catchAllDefect((cause) => Effect.fail(unreadable("Codec.encode", cause))),
         Effect.flatMap((encoded) => encodeWith(generic, encoded))
       )
     },
@@ -571,7 +581,10 @@ export const make = (options?: Options): Codec.Service => {
       const decoded = Effect.suspend(() => decodeBytes(bytes))
       if (schema === undefined) return decoded
       return Effect.flatMap(decoded, (value) =>
-        Effect.mapError(Schema.decodeUnknown(schema)(value), schemaMismatch("Codec.decode")))
+        Effect.suspend(() => Schema.decodeUnknown(schema)(value)).pipe(
+          Effect.mapError(schemaMismatch("Codec.decode")),
+          Effect.catchAllDefect((cause) => Effect.fail(unreadable("Codec.decode", cause)))
+        ))
     },
     inspect: (bytes: Uint8Array) =>
       Effect.suspend(() => {
