@@ -174,6 +174,34 @@ describe("corruption fuzz", () => {
       recordFigures("corruption-database", figures)
     }), stress ? 600_000 : 90_000)
 
+  for (const signing of [undefined, { key: "corruption test key" }]) {
+    it.scoped(`a row that ends up under another key (a damaged index) is a miss, not that key's value${signing === undefined ? "" : " (signed)"}`, () =>
+      Effect.gen(function*() {
+        const directory = yield* tempDir
+        const { result, warnings } = yield* captureWarnings(Effect.scoped(Effect.provide(
+          Effect.gen(function*() {
+            const cache = yield* Cache.Cache
+            const x = yield* cache.put({ k: "x" }, { value: "x" })
+            yield* cache.put({ k: "y" }, { value: "y" })
+            const y = yield* cache.put({ k: "y-blob" }, valueOf(1, 1, 1, "large"))
+            yield* cache.put({ k: "x-blob" }, valueOf(2, 2, 2, "large"))
+            const db = new Database(path.join(directory, "cacheness.db"))
+            // What an index entry pointing at the wrong row amounts to: key x now finds y's row.
+            db.prepare("DELETE FROM cacheness_entries WHERE key = ?").run(x)
+            db.prepare("UPDATE cacheness_entries SET key = ? WHERE key = (SELECT key FROM cacheness_entries WHERE inline_value IS NOT NULL)").run(x)
+            const xBlob = yield* cache.key({ k: "x-blob" })
+            db.prepare("DELETE FROM cacheness_entries WHERE key = ?").run(xBlob)
+            db.prepare("UPDATE cacheness_entries SET key = ? WHERE key = ?").run(xBlob, y)
+            db.close()
+            return [yield* cache.get({ k: "x" }), yield* cache.get({ k: "x-blob" })] as const
+          }),
+          Cache.layer({ directory, ...quiet, ...(signing === undefined ? {} : { signing }) })
+        )))
+        assert.deepStrictEqual(result, [Option.none(), Option.none()])
+        assert.strictEqual(warnings.filter((w) => w.includes("removed")).length, 2)
+      }))
+  }
+
   it.scoped("a database file with a garbage header is moved aside (a stale WAL is not kept); the cache opens empty and says so", () =>
     Effect.gen(function*() {
       const directory = yield* tempDir

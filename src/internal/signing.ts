@@ -32,7 +32,8 @@ const DOMAIN = Buffer.from("cacheness-entry-v1\0")
  * @since 0.1.0
  * @category signing
  */
-export const isSigned = (checksum: string): boolean => checksum.charCodeAt(0) === 104 /* "h" */
+export const isSigned = (checksum: string): boolean =>
+  typeof checksum === "string" && checksum.charCodeAt(0) === 104 /* "h" */
 
 /**
  * Signs and checks entries with one key.

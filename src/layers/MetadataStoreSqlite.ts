@@ -153,6 +153,9 @@ const prepareStatements = (db: Database.Database) => ({
         params = excluded.params, metadata = excluded.metadata`),
     totalBytes: db.prepare(`SELECT bytes FROM cacheness_counters WHERE id = 1`).pluck(),
     counters: db.prepare(`SELECT entries, bytes AS totalBytes, hits, misses FROM cacheness_counters WHERE id = 1`),
+    // The counters row lost (a damaged database): rebuilt from the entries; hits and misses restart.
+    restoreCounters: db.prepare(`INSERT OR REPLACE INTO cacheness_counters (id, entries, bytes, hits, misses)
+      SELECT 1, count(*), coalesce(sum(stored_bytes), 0), 0, 0 FROM ${TABLE}`),
     touch: db.prepare(`UPDATE ${TABLE} SET expires_at = ?, accessed_at = max(accessed_at, ?)
       WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)`),
     access: db.prepare(`UPDATE ${TABLE} SET hits = hits + ?, accessed_at = max(accessed_at, ?) WHERE key = ?`),
@@ -454,7 +457,12 @@ export const make = (
       const replacedBlobId = previous === undefined || previous === null || previous === record.blobId
         ? null
         : previous
-      return { replacedBlobId, totalBytes: stmt.totalBytes.get() as number }
+      let totalBytes = stmt.totalBytes.get() as number | undefined
+      if (totalBytes === undefined) {
+        stmt.restoreCounters.run()
+        totalBytes = stmt.totalBytes.get() as number
+      }
+      return { replacedBlobId, totalBytes }
     })
 
     const removeTx = db.transaction((filter: EntryFilter): ReadonlyArray<RemovedRef> => {
@@ -596,7 +604,12 @@ export const make = (
       totals: Effect.zipRight(
         flush,
         Effect.try({
-          try: () => stmt.counters.get() as Totals,
+          try: () => {
+            const row = stmt.counters.get() as Totals | undefined
+            if (row !== undefined) return row
+            stmt.restoreCounters.run()
+            return stmt.counters.get() as Totals
+          },
           catch: (cause) => fail("MetadataStore.totals", "QueryFailed", cause)
         })
       ),
