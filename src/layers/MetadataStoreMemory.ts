@@ -7,8 +7,18 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type { EntryFilter, EntryRecord, ListOptions, RemovedRef } from "../services/MetadataStore.js"
-import { MetadataStore } from "../services/MetadataStore.js"
+import { matchesConditions } from "../schema/MetadataTable.js"
+import type {
+  EntryFilter,
+  EntryRecord,
+  ListOptions,
+  RemovedRef,
+  TableDefinition,
+  TableMatch,
+  TableQuery,
+  TableRow
+} from "../services/MetadataStore.js"
+import { MetadataError, MetadataStore } from "../services/MetadataStore.js"
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
@@ -40,10 +50,78 @@ const compareBy = (options: ListOptions) => {
 }
 
 /**
+ * Custom metadata rows in memory: per table, the row of each entry. Shared by the memory and
+ * JSON stores, which both keep their state as plain maps.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class TableRows {
+  readonly byTable = new Map<string, Map<string, Readonly<Record<string, unknown>>>>()
+  constructor(readonly definitions: ReadonlyMap<string, TableDefinition>) {
+    for (const name of definitions.keys()) this.byTable.set(name, new Map())
+  }
+  /** Drops every row of an entry (removed or rewritten). */
+  deleteKey(key: string): void {
+    for (const rows of this.byTable.values()) rows.delete(key)
+  }
+  /** Checks rows against the tables before anything changes: unknown tables, unique columns. */
+  check(key: string, rows: ReadonlyArray<TableRow>): MetadataError | undefined {
+    for (const { row, table } of rows) {
+      const def = this.definitions.get(table)
+      if (def === undefined) {
+        return new MetadataError({ method: "MetadataStore.upsert", reason: "UnknownTable", description: `no custom metadata table ${table} is registered` })
+      }
+      for (const c of def.columns) {
+        if (!c.nullable && (row[c.name] === null || row[c.name] === undefined)) {
+          return new MetadataError({ method: "MetadataStore.upsert", reason: "InvalidRow", description: `${table}.${c.name} may not be null` })
+        }
+      }
+      for (const columns of def.unique) {
+        for (const [other, existing] of this.byTable.get(table)!) {
+          if (other !== key && columns.every((c) => existing[c] !== null && existing[c] === row[c])) {
+            return new MetadataError({ method: "MetadataStore.upsert", reason: "InvalidRow", description: `${table}: (${columns.join(", ")}) must be unique; entry ${other} has the same values` })
+          }
+        }
+      }
+    }
+    return undefined
+  }
+  write(key: string, rows: ReadonlyArray<TableRow> | undefined): void {
+    this.deleteKey(key)
+    for (const { row, table } of rows ?? []) this.byTable.get(table)!.set(key, { ...row })
+  }
+  query(table: string, query: TableQuery, entry: (key: string) => EntryRecord | undefined): ReadonlyArray<TableMatch> | MetadataError {
+    const def = this.definitions.get(table)
+    if (def === undefined) {
+      return new MetadataError({ method: "MetadataStore.queryTable", reason: "UnknownTable", description: `no custom metadata table ${table} is registered` })
+    }
+    const out: Array<TableMatch> = []
+    for (const [key, row] of this.byTable.get(table)!) {
+      const record = entry(key)
+      if (record === undefined || (record.expiresAt !== null && record.expiresAt <= query.liveAt)) continue
+      if (matchesConditions(row, query.where)) out.push({ record: { ...record, inline: null }, row: { ...row } })
+    }
+    const column = query.orderBy
+    const sign = query.descending === true ? -1 : 1
+    out.sort((a, b) => {
+      const x: any = column === undefined ? a.record.createdAt : a.row[column]
+      const y: any = column === undefined ? b.record.createdAt : b.row[column]
+      const c = x < y ? -1 : x > y ? 1 : a.record.key < b.record.key ? -1 : a.record.key > b.record.key ? 1 : 0
+      return c * sign
+    })
+    return query.limit === undefined ? out : out.slice(0, query.limit)
+  }
+}
+
+/**
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<MetadataStore["Type"]> = Effect.sync(() => {
+export const make = (
+  options?: { readonly tables?: ReadonlyArray<TableDefinition> | undefined }
+): Effect.Effect<MetadataStore["Type"]> => Effect.sync(() => {
+  const tables = new TableRows(new Map((options?.tables ?? []).map((def) => [def.name, def])))
   const rows = new Map<string, Mutable<EntryRecord>>()
   let hits = 0
   let misses = 0
@@ -53,6 +131,7 @@ export const make: Effect.Effect<MetadataStore["Type"]> = Effect.sync(() => {
     const removed: Array<RemovedRef> = []
     for (const record of records) {
       rows.delete(record.key)
+      tables.deleteKey(record.key)
       totalBytes -= record.storedBytes
       removed.push(toRef(record))
     }
@@ -89,14 +168,17 @@ export const make: Effect.Effect<MetadataStore["Type"]> = Effect.sync(() => {
           ? Option.none()
           : Option.some(record.inline === null ? { ...record } : { ...record, inline: Uint8Array.from(record.inline) })
       }),
-    upsert: (record) =>
-      Effect.sync(() => {
+    upsert: (record, tableRows) =>
+      Effect.suspend(() => {
+        const problem = tableRows === undefined ? undefined : tables.check(record.key, tableRows)
+        if (problem !== undefined) return Effect.fail(problem)
+        tables.write(record.key, tableRows)
         const previous = rows.get(record.key)
         if (previous !== undefined) totalBytes -= previous.storedBytes
         rows.set(record.key, { ...record, inline: record.inline === null ? null : Uint8Array.from(record.inline), hits: 0 })
         totalBytes += record.storedBytes
         const replaced = previous?.blobId ?? null
-        return { replacedBlobId: replaced === record.blobId ? null : replaced, totalBytes }
+        return Effect.succeed({ replacedBlobId: replaced === record.blobId ? null : replaced, totalBytes })
       }),
     remove: (filter) => Effect.sync(() => removeRecords(selectRecords(filter))),
     select: (filter) => Effect.sync(() => selectRecords(filter).map((r) => ({ ...r, inline: null }))),
@@ -144,7 +226,13 @@ export const make: Effect.Effect<MetadataStore["Type"]> = Effect.sync(() => {
       }),
     totals: Effect.sync(() => ({ entries: rows.size, totalBytes, hits, misses })),
     clear: Effect.sync(() => removeRecords(Array.from(rows.values()))),
-    flush: Effect.void
+    flush: Effect.void,
+    queryTable: (table, query) =>
+      Effect.suspend(() => {
+        const result = tables.query(table, query, (key) => rows.get(key))
+        return result instanceof MetadataError ? Effect.fail(result) : Effect.succeed(result)
+      }),
+    sql: null
   })
 })
 
@@ -152,4 +240,13 @@ export const make: Effect.Effect<MetadataStore["Type"]> = Effect.sync(() => {
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<MetadataStore> = Layer.effect(MetadataStore, make)
+export const layerWith = (options: { readonly tables?: ReadonlyArray<TableDefinition> | undefined }): Layer.Layer<MetadataStore> =>
+  Layer.effect(MetadataStore, make(options))
+
+/**
+ * A fresh, empty store without custom tables.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<MetadataStore> = layerWith({})

@@ -25,7 +25,18 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import type { EntryFilter, EntryOrder, EntryRecord, RemovedRef, StoredValue, Totals } from "../services/MetadataStore.js"
+import * as TableSql from "../internal/metadataTablesSql.js"
+import type {
+  EntryFilter,
+  EntryOrder,
+  EntryRecord,
+  RemovedRef,
+  StoredValue,
+  TableDefinition,
+  TableMatch,
+  TableRow,
+  Totals
+} from "../services/MetadataStore.js"
 import { MetadataError, MetadataStore } from "../services/MetadataStore.js"
 
 /**
@@ -39,6 +50,8 @@ export interface SqliteStoreOptions {
   readonly busyTimeout?: Duration.DurationInput | undefined
   /** How often batched hits and access times are written. Default 1 second. */
   readonly flushInterval?: Duration.DurationInput | undefined
+  /** Custom metadata tables, created when missing. */
+  readonly tables?: ReadonlyArray<TableDefinition> | undefined
 }
 
 /**
@@ -112,6 +125,9 @@ const ORDER_COLUMNS: Record<EntryOrder, string> = {
   hits: "hits",
   key: "key"
 }
+
+/** The same columns qualified by the entries alias `e`, for joins with custom tables. */
+const JOINED_COLUMNS = RECORD_COLUMNS.split(",").map((c) => `e.${c.trim()}`).join(", ")
 
 const sqliteCode = (cause: unknown): string | undefined =>
   typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : undefined
@@ -311,9 +327,35 @@ export const make = (
     // Runs before the connection closes: finalizers run in reverse order of acquisition.
     yield* Effect.addFinalizer(() => Effect.ignoreLogged(flush))
 
-    const upsertTx = db.transaction((record: EntryRecord) => {
+    const tables = new Map((options.tables ?? []).map((def) => [def.name, def]))
+    yield* Effect.try({
+      try: () =>
+        db.transaction(() => {
+          for (const def of tables.values()) {
+            for (const statement of TableSql.createTable("sqlite", def, (n) => n, TABLE)) db.exec(statement)
+            const existing = new Set((db.prepare(`PRAGMA table_info(${def.name})`).all() as Array<{ name: string }>).map((c) => c.name))
+            const missing = def.columns.filter((c) => !existing.has(c.name)).map((c) => c.name)
+            if (missing.length > 0) {
+              throw new Error(`custom table ${def.name} exists without column(s) ${missing.join(", ")}; migrate or rename it`)
+            }
+          }
+        }).immediate(),
+      catch: (cause) => fail("MetadataStoreSqlite.open", "MigrationFailed", cause)
+    })
+    const insertRow = new Map(
+      Array.from(tables.values(), (def) => [def.name, db.prepare(TableSql.insertRow("sqlite", def, (n) => n))] as const)
+    )
+
+    const upsertTx = db.transaction((record: EntryRecord, rows: ReadonlyArray<TableRow> | undefined) => {
       const previous = stmt.blobOf.get(record.key) as string | null | undefined
       stmt.upsert.run(record)
+      if (rows !== undefined) {
+        for (const { row, table } of rows) {
+          const def = tables.get(table)
+          if (def === undefined) throw new MetadataError({ method: "MetadataStore.upsert", reason: "UnknownTable", description: `no custom metadata table ${table} is registered` })
+          insertRow.get(table)!.run(...TableSql.rowParams("sqlite", def, record.key, row))
+        }
+      }
       const replacedBlobId = previous === undefined || previous === null || previous === record.blobId
         ? null
         : previous
@@ -382,10 +424,15 @@ export const make = (
           },
           catch: (cause) => fail("MetadataStore.probe", "QueryFailed", cause)
         }),
-      upsert: (record) =>
+      upsert: (record, rows) =>
         Effect.try({
-          try: () => upsertTx.immediate(record),
-          catch: (cause) => fail("MetadataStore.upsert", "WriteFailed", cause)
+          try: () => upsertTx.immediate(record, rows),
+          catch: (cause) =>
+            cause instanceof MetadataError
+              ? cause
+              : rows !== undefined && rows.length > 0 && sqliteCode(cause)?.startsWith("SQLITE_CONSTRAINT")
+              ? fail("MetadataStore.upsert", "InvalidRow", cause)
+              : fail("MetadataStore.upsert", "WriteFailed", cause)
         }),
       remove: (filter) =>
         Effect.try({
@@ -462,7 +509,34 @@ export const make = (
         try: () => stmt.clear.all() as Array<RemovedRef>,
         catch: (cause) => fail("MetadataStore.clear", "WriteFailed", cause)
       }),
-      flush
+      flush,
+      queryTable: (table, query) =>
+        Effect.zipRight(
+          flush,
+          Effect.try({
+            try: () => {
+              const def = tables.get(table)
+              if (def === undefined) {
+                throw new MetadataError({ method: "MetadataStore.queryTable", reason: "UnknownTable", description: `no custom metadata table ${table} is registered` })
+              }
+              const where = TableSql.whereClause("sqlite", def, query)
+              const columns = def.columns.map((c) => `t.${c.name} AS "t.${c.name}"`).join(", ")
+              const rows = prepare(
+                `SELECT ${JOINED_COLUMNS}, ${columns} FROM ${def.name} t JOIN ${TABLE} e ON e.key = t.cache_key${where.sql}${TableSql.orderClause(def, query)}`
+              ).all(...where.params) as Array<Record<string, unknown>>
+              return rows.map((r): TableMatch => {
+                const row: Record<string, unknown> = {}
+                for (const c of def.columns) {
+                  row[c.name] = r[`t.${c.name}`]
+                  delete r[`t.${c.name}`]
+                }
+                return { record: toRecord(r as any), row }
+              })
+            },
+            catch: (cause) => cause instanceof MetadataError ? cause : fail("MetadataStore.queryTable", "QueryFailed", cause)
+          })
+        ),
+      sql: client
     })
   })
 
