@@ -4,6 +4,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as MetadataStoreJson from "../src/layers/MetadataStoreJson.js"
 import * as MetadataStoreMemory from "../src/layers/MetadataStoreMemory.js"
 import * as MetadataStorePg from "../src/layers/MetadataStorePg.js"
 import * as MetadataStoreSqlite from "../src/layers/MetadataStoreSqlite.js"
@@ -17,6 +18,12 @@ metadataStoreSuite("sqlite", () =>
   Layer.unwrapScoped(Effect.gen(function*() {
     const dir = yield* Effect.acquireRelease(Effect.sync(makeTempDir), (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true })))
     return MetadataStoreSqlite.layer({ filename: path.join(dir, "cache.db") })
+  })))
+
+metadataStoreSuite("json", () =>
+  Layer.unwrapScoped(Effect.gen(function*() {
+    const dir = yield* Effect.acquireRelease(Effect.sync(makeTempDir), (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true })))
+    return MetadataStoreJson.layer({ filename: path.join(dir, "cacheness.json") })
   })))
 
 pgDescribe("MetadataStorePg", () => {

@@ -14,6 +14,7 @@ import type {
   ListOptions,
   RemovedRef,
   TableDefinition,
+  Totals,
   TableMatch,
   TableQuery,
   TableRow
@@ -115,34 +116,44 @@ export class TableRows {
 }
 
 /**
+ * The whole state of a map-backed store, with synchronous operations: the memory store wraps it
+ * in effects, the JSON store also loads it from and saves it to a file.
+ *
  * @since 0.1.0
- * @category constructors
+ * @category models
  */
-export const make = (
-  options?: { readonly tables?: ReadonlyArray<TableDefinition> | undefined }
-): Effect.Effect<MetadataStore["Type"]> => Effect.sync(() => {
-  const tables = new TableRows(new Map((options?.tables ?? []).map((def) => [def.name, def])))
-  const rows = new Map<string, Mutable<EntryRecord>>()
-  let hits = 0
-  let misses = 0
-  let totalBytes = 0
+export class MemoryState {
+  readonly rows = new Map<string, Mutable<EntryRecord>>()
+  readonly tables: TableRows
+  hits = 0
+  misses = 0
+  totalBytes = 0
+  constructor(definitions: ReadonlyMap<string, TableDefinition>) {
+    this.tables = new TableRows(definitions)
+  }
 
-  const removeRecords = (records: Iterable<EntryRecord>): ReadonlyArray<RemovedRef> => {
+  /** Adds a loaded record as is (hits and all). */
+  load(record: EntryRecord): void {
+    this.rows.set(record.key, { ...record })
+    this.totalBytes += record.storedBytes
+  }
+
+  private removeRecords(records: Iterable<EntryRecord>): ReadonlyArray<RemovedRef> {
     const removed: Array<RemovedRef> = []
     for (const record of records) {
-      rows.delete(record.key)
-      tables.deleteKey(record.key)
-      totalBytes -= record.storedBytes
+      this.rows.delete(record.key)
+      this.tables.deleteKey(record.key)
+      this.totalBytes -= record.storedBytes
       removed.push(toRef(record))
     }
     return removed
   }
 
-  const selectRecords = (filter: EntryFilter): Array<EntryRecord> => {
+  private selectRecords(filter: EntryFilter): Array<EntryRecord> {
     const keySet = filter.keys === undefined ? undefined : new Set(filter.keys)
     const source: Iterable<EntryRecord> = keySet === undefined
-      ? rows.values()
-      : Array.from(keySet, (k) => rows.get(k)).filter((r): r is Mutable<EntryRecord> => r !== undefined)
+      ? this.rows.values()
+      : Array.from(keySet, (k) => this.rows.get(k)).filter((r): r is Mutable<EntryRecord> => r !== undefined)
     const out: Array<EntryRecord> = []
     for (const record of source) {
       if (filter.limit !== undefined && out.length >= filter.limit) break
@@ -151,90 +162,128 @@ export const make = (
     return out
   }
 
-  return MetadataStore.of({
-    backend: "memory",
-    // Inline bytes are copied in and out: callers may hold views into pooled or user-owned memory.
-    lookup: (key) =>
-      Effect.sync(() => {
-        const record = rows.get(key)
-        return record === undefined
-          ? Option.none()
-          : Option.some(record.inline === null ? { ...record } : { ...record, inline: Uint8Array.from(record.inline) })
-      }),
-    probe: (key) =>
-      Effect.sync(() => {
-        const record = rows.get(key)
-        return record === undefined
-          ? Option.none()
-          : Option.some(record.inline === null ? { ...record } : { ...record, inline: Uint8Array.from(record.inline) })
-      }),
-    upsert: (record, tableRows) =>
-      Effect.suspend(() => {
-        const problem = tableRows === undefined ? undefined : tables.check(record.key, tableRows)
-        if (problem !== undefined) return Effect.fail(problem)
-        tables.write(record.key, tableRows)
-        const previous = rows.get(record.key)
-        if (previous !== undefined) totalBytes -= previous.storedBytes
-        rows.set(record.key, { ...record, inline: record.inline === null ? null : Uint8Array.from(record.inline), hits: 0 })
-        totalBytes += record.storedBytes
-        const replaced = previous?.blobId ?? null
-        return Effect.succeed({ replacedBlobId: replaced === record.blobId ? null : replaced, totalBytes })
-      }),
-    remove: (filter) => Effect.sync(() => removeRecords(selectRecords(filter))),
-    select: (filter) => Effect.sync(() => selectRecords(filter).map((r) => ({ ...r, inline: null }))),
-    list: (options) =>
-      Effect.sync(() => {
-        let all = Array.from(rows.values())
-        if (options.namespace !== undefined) all = all.filter((r) => r.namespace === options.namespace)
-        all.sort(compareBy(options))
-        const offset = options.offset ?? 0
-        const end = options.limit === undefined ? undefined : offset + options.limit
-        return all.slice(offset, end).map((r) => ({ ...r, inline: null }))
-      }),
-    touch: (key, expiresAt, now) =>
-      Effect.sync(() => {
-        const record = rows.get(key)
-        if (record === undefined || (record.expiresAt !== null && record.expiresAt <= now)) return false
-        record.expiresAt = expiresAt
-        record.accessedAt = Math.max(record.accessedAt, now)
-        return true
-      }),
-    recordAccess: (key, now) =>
-      Effect.sync(() => {
-        if (key === null) {
-          misses++
-          return
-        }
-        hits++
-        const record = rows.get(key)
-        if (record !== undefined) {
-          record.hits++
-          record.accessedAt = Math.max(record.accessedAt, now)
-        }
-      }),
-    evict: (bytes) =>
-      Effect.sync(() => {
-        const byAge = Array.from(rows.values()).sort(compareBy({ orderBy: "accessedAt" }))
-        const victims: Array<EntryRecord> = []
-        let freed = 0
-        for (const record of byAge) {
-          if (freed >= bytes) break
-          victims.push(record)
-          freed += record.storedBytes
-        }
-        return removeRecords(victims)
-      }),
-    totals: Effect.sync(() => ({ entries: rows.size, totalBytes, hits, misses })),
-    clear: Effect.sync(() => removeRecords(Array.from(rows.values()))),
-    flush: Effect.void,
-    queryTable: (table, query) =>
-      Effect.suspend(() => {
-        const result = tables.query(table, query, (key) => rows.get(key))
-        return result instanceof MetadataError ? Effect.fail(result) : Effect.succeed(result)
-      }),
-    sql: null
+  // Inline bytes are copied in and out: callers may hold views into pooled or user-owned memory.
+  lookup(key: string): Option.Option<EntryRecord> {
+    const record = this.rows.get(key)
+    return record === undefined
+      ? Option.none()
+      : Option.some(record.inline === null ? { ...record } : { ...record, inline: Uint8Array.from(record.inline) })
+  }
+
+  upsert(record: EntryRecord, tableRows: ReadonlyArray<TableRow> | undefined): UpsertResult | MetadataError {
+    const problem = tableRows === undefined ? undefined : this.tables.check(record.key, tableRows)
+    if (problem !== undefined) return problem
+    this.tables.write(record.key, tableRows)
+    const previous = this.rows.get(record.key)
+    if (previous !== undefined) this.totalBytes -= previous.storedBytes
+    this.rows.set(record.key, { ...record, inline: record.inline === null ? null : Uint8Array.from(record.inline), hits: 0 })
+    this.totalBytes += record.storedBytes
+    const replaced = previous?.blobId ?? null
+    return { replacedBlobId: replaced === record.blobId ? null : replaced, totalBytes: this.totalBytes }
+  }
+
+  remove(filter: EntryFilter): ReadonlyArray<RemovedRef> {
+    return this.removeRecords(this.selectRecords(filter))
+  }
+
+  select(filter: EntryFilter): ReadonlyArray<EntryRecord> {
+    return this.selectRecords(filter).map((r) => ({ ...r, inline: null }))
+  }
+
+  list(options: ListOptions): ReadonlyArray<EntryRecord> {
+    let all = Array.from(this.rows.values())
+    if (options.namespace !== undefined) all = all.filter((r) => r.namespace === options.namespace)
+    all.sort(compareBy(options))
+    const offset = options.offset ?? 0
+    const end = options.limit === undefined ? undefined : offset + options.limit
+    return all.slice(offset, end).map((r) => ({ ...r, inline: null }))
+  }
+
+  touch(key: string, expiresAt: number | null, now: number): boolean {
+    const record = this.rows.get(key)
+    if (record === undefined || (record.expiresAt !== null && record.expiresAt <= now)) return false
+    record.expiresAt = expiresAt
+    record.accessedAt = Math.max(record.accessedAt, now)
+    return true
+  }
+
+  access(key: string | null, now: number, count = 1): void {
+    if (key === null) {
+      this.misses += count
+      return
+    }
+    this.hits += count
+    const record = this.rows.get(key)
+    if (record !== undefined) {
+      record.hits += count
+      record.accessedAt = Math.max(record.accessedAt, now)
+    }
+  }
+
+  evict(bytes: number): ReadonlyArray<RemovedRef> {
+    const byAge = Array.from(this.rows.values()).sort(compareBy({ orderBy: "accessedAt" }))
+    const victims: Array<EntryRecord> = []
+    let freed = 0
+    for (const record of byAge) {
+      if (freed >= bytes) break
+      victims.push(record)
+      freed += record.storedBytes
+    }
+    return this.removeRecords(victims)
+  }
+
+  totals(): Totals {
+    return { entries: this.rows.size, totalBytes: this.totalBytes, hits: this.hits, misses: this.misses }
+  }
+
+  clear(): ReadonlyArray<RemovedRef> {
+    return this.removeRecords(Array.from(this.rows.values()))
+  }
+
+  query(table: string, query: TableQuery): ReadonlyArray<TableMatch> | MetadataError {
+    return this.tables.query(table, query, (key) => this.rows.get(key))
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface UpsertResult {
+  readonly replacedBlobId: string | null
+  readonly totalBytes: number
+}
+
+const orFail = <A>(result: A | MetadataError): Effect.Effect<A, MetadataError> =>
+  result instanceof MetadataError ? Effect.fail(result) : Effect.succeed(result)
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options?: { readonly tables?: ReadonlyArray<TableDefinition> | undefined }
+): Effect.Effect<MetadataStore["Type"]> =>
+  Effect.sync(() => {
+    const state = new MemoryState(new Map((options?.tables ?? []).map((def) => [def.name, def])))
+    return MetadataStore.of({
+      backend: "memory",
+      lookup: (key) => Effect.sync(() => state.lookup(key)),
+      probe: (key) => Effect.sync(() => state.lookup(key)),
+      upsert: (record, tableRows) => Effect.suspend(() => orFail(state.upsert(record, tableRows))),
+      remove: (filter) => Effect.sync(() => state.remove(filter)),
+      select: (filter) => Effect.sync(() => state.select(filter)),
+      list: (listOptions) => Effect.sync(() => state.list(listOptions)),
+      touch: (key, expiresAt, now) => Effect.sync(() => state.touch(key, expiresAt, now)),
+      recordAccess: (key, now) => Effect.sync(() => state.access(key, now)),
+      evict: (bytes) => Effect.sync(() => state.evict(bytes)),
+      totals: Effect.sync(() => state.totals()),
+      clear: Effect.sync(() => state.clear()),
+      flush: Effect.void,
+      queryTable: (table, query) => Effect.suspend(() => orFail(state.query(table, query))),
+      sql: null
+    })
   })
-})
 
 /**
  * @since 0.1.0
