@@ -15,6 +15,7 @@ import { layer as cacheLayer } from "./layers/CacheLayer.js"
 import type { CacheConfig } from "./schema/CacheConfig.js"
 import type { CacheEntry, CacheStats, IntegrityReport } from "./schema/CacheEntry.js"
 import type { CacheKey, KeyInput, KeyParams } from "./schema/CacheKey.js"
+import type { MetadataFilter, MetadataTable, QueryMetadataOptions } from "./schema/MetadataTable.js"
 import {
   Cache,
   type CacheError,
@@ -49,6 +50,12 @@ export interface CachenessClient {
   readonly list: (options?: ListOptions) => Promise<ReadonlyArray<CacheEntry>>
   readonly stats: () => Promise<CacheStats>
   readonly verify: (options?: VerifyOptions) => Promise<IntegrityReport>
+  /** Live entries with their row in a registered custom metadata table, filtered on its columns. */
+  readonly queryMetadata: <A, I>(
+    table: MetadataTable<A, I>,
+    filter?: MetadataFilter<A>,
+    options?: Omit<QueryMetadataOptions<A>, "where">
+  ) => Promise<ReadonlyArray<{ readonly entry: CacheEntry; readonly row: A }>>
   /** Runs any effect that needs the cache on this client's runtime. */
   readonly run: <A, E>(effect: Effect.Effect<A, E, Cache>) => Promise<A>
   /** Flushes batched statistics, stops housekeeping and closes the store. */
@@ -96,6 +103,7 @@ export const fromLayer = (layer: Layer.Layer<Cache, CacheError>): CachenessClien
     list: (options) => call((c) => c.list(options)),
     stats: () => call((c) => c.stats()),
     verify: (options) => call((c) => c.verify(options)),
+    queryMetadata: (table, filter, options) => call((c) => c.queryMetadata(table, filter, options)),
     run: (effect) => runtime.runPromiseExit(effect).then(settle),
     close: () => runtime.dispose()
   }

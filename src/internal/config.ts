@@ -2,6 +2,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as path from "node:path"
 import { CacheConfig, parseSize } from "../schema/CacheConfig.js"
@@ -57,7 +58,20 @@ export const resolveConfig = (
         shuffle: config.compression?.shuffle ?? true
       },
       inlineThreshold: Option.getOrElse(parseSize(config.inlineThreshold ?? "16 KiB"), () => 16 * 1024),
-      hashPathContent: config.hashPathContent ?? true
+      hashPathContent: config.hashPathContent ?? true,
+      postgres: config.postgres === undefined ? null : {
+        url: typeof config.postgres.url === "string" ? Redacted.make(config.postgres.url) : config.postgres.url,
+        schema: config.postgres.schema ?? "public",
+        maxConnections: config.postgres.maxConnections,
+        idleTimeout: config.postgres.idleTimeout === undefined ? undefined : millis(config.postgres.idleTimeout),
+        connectTimeout: config.postgres.connectTimeout === undefined ? undefined : millis(config.postgres.connectTimeout)
+      },
+      metadataTables: config.metadataTables ?? []
+    }
+    const names = resolved.metadataTables.map((t) => t.name)
+    const duplicate = names.find((name, i) => names.indexOf(name) !== i)
+    if (duplicate !== undefined) {
+      return Effect.fail(new ConfigError({ reason: "Invalid", field: "metadataTables", description: `table ${duplicate} is registered twice` }))
     }
     if (resolved.cleanupInterval <= 0) {
       return Effect.fail(new ConfigError({ reason: "Invalid", field: "cleanupInterval", description: "must be positive" }))

@@ -92,7 +92,7 @@ export const make = (options: PgBlobOptions): Effect.Effect<BlobStore.Service, S
       Effect.mapError((cause) => fail("BlobStorePg.open", "ReadFailed", undefined, cause))
     )
     yield* sql.withTransaction(Effect.gen(function*() {
-      yield* sql.unsafe(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`cacheness-blobs:${s}`])
+      yield* sql.unsafe(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`cacheness:${s}`])
       yield* sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${s}`)
       yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${s}.cacheness_blob_migrations (
         migration_id integer primary key, created_at timestamp with time zone not null default now(), name text not null)`)

@@ -255,7 +255,12 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
         (cause) => Effect.fail(fail("MetadataStorePg.open", "MigrationFailed", cause))
       )
     )
-    yield* migrate
+    // CREATE SCHEMA IF NOT EXISTS still races with a process not holding our lock (another tool
+    // creating the same schema): a duplicate-object error is retried.
+    yield* migrate.pipe(Effect.retry({
+      times: 3,
+      while: (e) => ["23505", "42P06", "42P07"].includes(pgCode(e.cause) ?? "")
+    }))
 
     let pending = new Map<string, PendingAccess>()
     let pendingHits = 0

@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
@@ -11,6 +12,8 @@ import type * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { CacheEntry, CacheStats, IntegrityReport } from "../schema/CacheEntry.js"
 import type { CacheKey, KeyInput, KeyParams } from "../schema/CacheKey.js"
+import type { MetadataFilter, MetadataTable, QueryMetadataOptions } from "../schema/MetadataTable.js"
+import type * as Redacted from "effect/Redacted"
 import type { StorageError } from "./BlobStore.js"
 import type { CodecError, CompressionCodec } from "./Codec.js"
 import type { KeyError } from "./Hasher.js"
@@ -69,6 +72,23 @@ export interface ResolvedConfig {
   readonly compression: { readonly codec: CompressionCodec; readonly level: number | undefined; readonly shuffle: boolean }
   readonly inlineThreshold: number
   readonly hashPathContent: boolean
+  /** Connection of the `postgres` backends; `null` when neither uses PostgreSQL. */
+  readonly postgres: ResolvedPostgres | null
+  /** Registered custom metadata tables. */
+  readonly metadataTables: ReadonlyArray<MetadataTable>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ResolvedPostgres {
+  readonly url: Redacted.Redacted<string>
+  /** Schema of the cache's tables (several caches can share one database). Default `public`. */
+  readonly schema: string
+  readonly maxConnections: number | undefined
+  readonly idleTimeout: number | undefined
+  readonly connectTimeout: number | undefined
 }
 
 /**
@@ -81,7 +101,11 @@ export interface PutOptions<A = unknown, I = unknown> {
   readonly description?: string | undefined
   /** A label for listing and bulk invalidation; not part of the key. */
   readonly namespace?: string | undefined
-  /** User metadata stored beside the entry (JSON-serialisable). */
+  /**
+   * User metadata. A key naming a registered custom metadata table attaches a row to that table
+   * (validated against its schema; a mismatch fails the put and stores nothing); every other key
+   * is free-form JSON stored beside the entry.
+   */
   readonly metadata?: Record<string, unknown> | undefined
   /** Encode through this Schema; a value that does not match fails with a `CodecError`. */
   readonly schema?: Schema.Schema<A, I, never> | undefined
@@ -188,6 +212,20 @@ export declare namespace Cache {
     readonly stats: () => Effect.Effect<CacheStats, CacheError>
     /** Checks every entry against its stored bytes and finds orphan blobs. */
     readonly verify: (options?: VerifyOptions) => Effect.Effect<IntegrityReport, CacheError>
+    /**
+     * Live entries with their row in a registered custom metadata table, filtered on its columns
+     * (equality, ranges, `in`); ordered by creation time unless `orderBy` names a column.
+     */
+    readonly queryMetadata: <A, I>(
+      table: MetadataTable<A, I>,
+      filter?: MetadataFilter<A>,
+      options?: Omit<QueryMetadataOptions<A>, "where">
+    ) => Effect.Effect<ReadonlyArray<{ readonly entry: CacheEntry; readonly row: A }>, CacheError>
+    /**
+     * The SQL client of the metadata database (SQLite or PostgreSQL) for raw queries over the
+     * entries and custom tables; fails with a `MetadataError` "Unsupported" on memory and JSON.
+     */
+    readonly sql: Effect.Effect<SqlClient.SqlClient, MetadataError>
   }
 }
 
