@@ -106,12 +106,11 @@ export const make = (config: ResolvedConfig) =>
     }
 
     const deleteBlobs = (refs: ReadonlyArray<RemovedRef>) =>
-      Effect.forEach(refs, (ref) =>
-        ref.blobId === null
-          ? Effect.void
-          : blobs.delete(ref.blobId).pipe(
-            Effect.catchAll((e) => Effect.logWarning(`cacheness: could not delete blob ${ref.blobId}: ${e.message}`))
-          ), { discard: true, concurrency: 8 })
+      // Most removed entries are inline: only the ones with a blob cost an effect each.
+      Effect.forEach(refs.filter((ref) => ref.blobId !== null), (ref) =>
+        blobs.delete(ref.blobId!).pipe(
+          Effect.catchAll((e) => Effect.logWarning(`cacheness: could not delete blob ${ref.blobId}: ${e.message}`))
+        ), { discard: true, concurrency: 8 })
 
     /** Removes an entry found broken on read, unless it was overwritten meanwhile. */
     const dropBroken = (record: StoredValue, why: string) =>
