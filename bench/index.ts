@@ -6,6 +6,8 @@
 const suites: ReadonlyArray<readonly [string, () => Promise<{ run: () => Promise<void> }>]> = [
   ["core", () => import("./core.js")],
   ["pullthrough", () => import("./pullthrough.js")],
+  ["formats", () => import("./formats.js")],
+  ["paths", () => import("./paths.js")],
   ["management", () => import("./management.js")]
 ]
 

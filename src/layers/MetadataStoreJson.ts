@@ -65,6 +65,8 @@ interface Document {
   readonly counters: { readonly hits: number; readonly misses: number }
   readonly entries: Record<string, StoredEntry>
   readonly tables: Record<string, Record<string, Record<string, unknown>>>
+  /** Stat fingerprints of hashed paths: path → [stat, hash]. */
+  readonly fingerprints?: Record<string, readonly [string, string]>
 }
 
 /**
@@ -107,9 +109,11 @@ const serialise = (state: MemoryState): string => {
   const tables: Record<string, Record<string, unknown>> = {}
   for (const [name, rows] of state.tables.byTable) tables[name] = Object.fromEntries(rows)
   // One entry per line: readable, and a diff of two versions shows the entries that changed.
+  const fingerprints: Record<string, readonly [string, string]> = {}
+  for (const f of state.fingerprints.values()) fingerprints[f.path] = [f.stat, f.hash]
   return `{"format": "${FORMAT}", "layout": ${LAYOUT_VERSION},\n"counters": ${
     JSON.stringify({ hits: state.hits, misses: state.misses })
-  },\n"tables": ${JSON.stringify(tables)},\n"entries": {${lines.length === 0 ? "" : "\n"}${lines.join(",\n")}\n}}\n`
+  },\n"tables": ${JSON.stringify(tables)},\n"fingerprints": ${JSON.stringify(fingerprints)},\n"entries": {${lines.length === 0 ? "" : "\n"}${lines.join(",\n")}\n}}\n`
 }
 
 /**
@@ -190,6 +194,7 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
         for (const [key, stored] of Object.entries(doc.entries)) {
           next.load({ ...stored, key, inline: stored.inline === null ? null : new Uint8Array(Buffer.from(stored.inline, "base64")) })
         }
+        for (const [p, [stat, hash]] of Object.entries(doc.fingerprints ?? {})) next.fingerprints.set(p, { path: p, stat, hash })
         for (const [name, rows] of Object.entries(doc.tables ?? {})) {
           const target = next.tables.byTable.get(name)
           if (target === undefined) continue // a table this process does not know: kept on disk only
@@ -383,7 +388,10 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
       queryTable: (table, query) => Effect.zipRight(flush, read("MetadataStore.queryTable", () => state.query(table, query))).pipe(
         Effect.flatMap((result) => result instanceof MetadataError ? Effect.fail(result) : Effect.succeed(result))
       ),
-      sql: null
+      sql: null,
+      lookupFingerprints: (paths) => read("MetadataStore.lookupFingerprints", () => state.lookupFingerprints(paths)),
+      saveFingerprints: (rows) =>
+        rows.length === 0 ? Effect.void : mutate("MetadataStore.saveFingerprints", () => state.saveFingerprints(rows))
     })
   })
 

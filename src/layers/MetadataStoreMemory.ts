@@ -12,6 +12,7 @@ import type {
   EntryFilter,
   EntryRecord,
   ListOptions,
+  PathFingerprint,
   RemovedRef,
   TableDefinition,
   Totals,
@@ -124,6 +125,8 @@ export class TableRows {
  */
 export class MemoryState {
   readonly rows = new Map<string, Mutable<EntryRecord>>()
+  /** Stat fingerprints of hashed paths, by path (see `PathFingerprint`). */
+  readonly fingerprints = new Map<string, PathFingerprint>()
   readonly tables: TableRows
   hits = 0
   misses = 0
@@ -240,6 +243,19 @@ export class MemoryState {
     return this.removeRecords(Array.from(this.rows.values()))
   }
 
+  lookupFingerprints(paths: ReadonlyArray<string>): ReadonlyArray<PathFingerprint> {
+    const out: Array<PathFingerprint> = []
+    for (const p of paths) {
+      const found = this.fingerprints.get(p)
+      if (found !== undefined) out.push(found)
+    }
+    return out
+  }
+
+  saveFingerprints(rows: ReadonlyArray<PathFingerprint>): void {
+    for (const row of rows) this.fingerprints.set(row.path, { path: row.path, stat: row.stat, hash: row.hash })
+  }
+
   query(table: string, query: TableQuery): ReadonlyArray<TableMatch> | MetadataError {
     return this.tables.query(table, query, (key) => this.rows.get(key))
   }
@@ -281,7 +297,9 @@ export const make = (
       clear: Effect.sync(() => state.clear()),
       flush: Effect.void,
       queryTable: (table, query) => Effect.suspend(() => orFail(state.query(table, query))),
-      sql: null
+      sql: null,
+      lookupFingerprints: (paths) => Effect.sync(() => state.lookupFingerprints(paths)),
+      saveFingerprints: (rows) => Effect.sync(() => state.saveFingerprints(rows))
     })
   })
 

@@ -30,6 +30,7 @@ import type {
   EntryFilter,
   EntryOrder,
   EntryRecord,
+  PathFingerprint,
   RemovedRef,
   StoredValue,
   TableDefinition,
@@ -68,7 +69,7 @@ export interface PgStoreOptions {
  * @since 0.1.0
  * @category constants
  */
-export const LAYOUT_VERSION = 1
+export const LAYOUT_VERSION = 2
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 
@@ -129,6 +130,12 @@ const migrations = (s: string): Record<string, Effect.Effect<void, unknown, SqlC
       REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION ${s}.cacheness_count_delete()`)
     yield* sql.unsafe(`CREATE TRIGGER cacheness_count_update AFTER UPDATE ON ${s}.cacheness_entries
       REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ${s}.cacheness_count_update()`)
+  }),
+  // Stat fingerprints of files hashed as key params (see PathFingerprint): one row per path.
+  "2_fingerprints": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${s}.cacheness_fingerprints (
+      path TEXT COLLATE "C" PRIMARY KEY, stat TEXT NOT NULL, hash TEXT NOT NULL)`)
   })
 })
 
@@ -525,7 +532,21 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
             )
           })
         ),
-      sql
+      sql,
+      lookupFingerprints: (paths) =>
+        paths.length === 0 ? Effect.succeed([]) : sql.unsafe<PathFingerprint>(
+          `SELECT path, stat, hash FROM ${s}.cacheness_fingerprints WHERE path = ANY($1::text[])`,
+          [paths]
+        ).pipe(Effect.mapError((cause) => fail("MetadataStore.lookupFingerprints", "QueryFailed", cause))),
+      saveFingerprints: (rows) =>
+        rows.length === 0 ? Effect.void : Effect.asVoid(sql.unsafe(
+          // One statement for the batch; a path given twice keeps its last fingerprint.
+          `INSERT INTO ${s}.cacheness_fingerprints (path, stat, hash)
+           SELECT DISTINCT ON (path) path, stat, hash FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS v(path, stat, hash, n)
+           ORDER BY path, n DESC
+           ON CONFLICT (path) DO UPDATE SET stat = excluded.stat, hash = excluded.hash`,
+          [rows.map((r) => r.path), rows.map((r) => r.stat), rows.map((r) => r.hash)]
+        )).pipe(Effect.mapError((cause) => fail("MetadataStore.saveFingerprints", "WriteFailed", cause)))
     })
   })
 

@@ -30,6 +30,7 @@ import type {
   EntryFilter,
   EntryOrder,
   EntryRecord,
+  PathFingerprint,
   RemovedRef,
   StoredValue,
   TableDefinition,
@@ -60,9 +61,10 @@ export interface SqliteStoreOptions {
  * @since 0.1.0
  * @category constants
  */
-export const LAYOUT_VERSION = 1
+export const LAYOUT_VERSION = 3
 
 const TABLE = "cacheness_entries"
+const FINGERPRINTS = "cacheness_fingerprints"
 
 const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "1_entries": Effect.gen(function*() {
@@ -106,6 +108,15 @@ const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClien
     yield* sql.unsafe(`CREATE TRIGGER IF NOT EXISTS ${TABLE}_au AFTER UPDATE OF stored_bytes ON ${TABLE} BEGIN
       UPDATE cacheness_counters SET bytes = bytes - OLD.stored_bytes + NEW.stored_bytes WHERE id = 1;
     END`)
+  }),
+  // Stat fingerprints of files hashed as key params: one row per path, replaced on change.
+  "3_fingerprints": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${FINGERPRINTS} (
+      path TEXT PRIMARY KEY NOT NULL,
+      stat TEXT NOT NULL,
+      hash TEXT NOT NULL
+    ) WITHOUT ROWID`)
   })
 }
 
@@ -207,6 +218,20 @@ const migrate = (filename: string, busyTimeoutMs: number) =>
     )
   )
 
+/** The longest common prefix of the paths that ends with a separator; "" when none. */
+const commonDirectory = (paths: ReadonlyArray<string>): string => {
+  let prefix = paths[0]
+  for (const p of paths) {
+    let i = 0
+    while (i < prefix.length && i < p.length && prefix.charCodeAt(i) === p.charCodeAt(i)) i++
+    prefix = prefix.slice(0, i)
+    if (prefix === "") return ""
+  }
+  const cut = Math.max(prefix.lastIndexOf("/"), prefix.lastIndexOf("\\"))
+  // The file system root as the prefix would scan every fingerprint: use point lookups instead.
+  return cut <= 0 ? "" : prefix.slice(0, cut + 1)
+}
+
 interface PendingAccess {
   hits: number
   at: number
@@ -275,7 +300,11 @@ export const make = (
       access: db.prepare(`UPDATE ${TABLE} SET hits = hits + ?, accessed_at = max(accessed_at, ?) WHERE key = ?`),
       bump: db.prepare(`UPDATE cacheness_counters SET hits = hits + ?, misses = misses + ? WHERE id = 1`),
       lru: db.prepare(`SELECT key, stored_bytes AS storedBytes FROM ${TABLE} ORDER BY accessed_at, key`),
-      clear: db.prepare(`DELETE FROM ${TABLE} RETURNING key, blob_id AS blobId, stored_bytes AS storedBytes`)
+      clear: db.prepare(`DELETE FROM ${TABLE} RETURNING key, blob_id AS blobId, stored_bytes AS storedBytes`),
+      fingerprint: db.prepare(`SELECT path, stat, hash FROM ${FINGERPRINTS} WHERE path = ?`),
+      fingerprintRange: db.prepare(`SELECT path, stat, hash FROM ${FINGERPRINTS} WHERE path >= ? AND path < ?`),
+      saveFingerprint: db.prepare(`INSERT INTO ${FINGERPRINTS} (path, stat, hash) VALUES (@path, @stat, @hash)
+        ON CONFLICT (path) DO UPDATE SET stat = excluded.stat, hash = excluded.hash`)
     }
 
     // Statements whose text depends on the filter shape, prepared once per shape.
@@ -422,6 +451,11 @@ export const make = (
         freed += row.storedBytes
       }
       return victims.length === 0 ? [] : removeTx({ keys: victims })
+    })
+
+    // One transaction for a whole tree: a commit per file would cost more than reading small files.
+    const saveFingerprintsTx = db.transaction((rows: ReadonlyArray<PathFingerprint>) => {
+      for (const row of rows) stmt.saveFingerprint.run({ path: row.path, stat: row.stat, hash: row.hash })
     })
 
     const toRecord = (row: EntryRecord & { inline?: Uint8Array | null }): EntryRecord =>
@@ -588,7 +622,37 @@ export const make = (
             catch: (cause) => cause instanceof MetadataError ? cause : fail("MetadataStore.queryTable", "QueryFailed", cause)
           })
         ),
-      sql: client
+      sql: client,
+      // The paths of a tree share its directory: one range scan of the primary key under it costs
+      // ~1 ms for 1,000 files where a point lookup each costs 15+ ms. Few paths: point lookups.
+      lookupFingerprints: (paths) =>
+        Effect.try({
+          try: () => {
+            const out: Array<PathFingerprint> = []
+            const prefix = paths.length >= 16 ? commonDirectory(paths) : ""
+            if (prefix !== "") {
+              const wanted = new Set(paths)
+              // Every string starting with `prefix` sorts (bytewise) before the prefix with its last
+              // character, an ASCII separator, incremented.
+              const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)
+              for (const row of stmt.fingerprintRange.iterate(prefix, end) as IterableIterator<PathFingerprint>) {
+                if (wanted.has(row.path)) out.push(row)
+              }
+              return out
+            }
+            for (const p of paths) {
+              const row = stmt.fingerprint.get(p) as PathFingerprint | undefined
+              if (row !== undefined) out.push(row)
+            }
+            return out
+          },
+          catch: (cause) => fail("MetadataStore.lookupFingerprints", "QueryFailed", cause)
+        }),
+      saveFingerprints: (rows) =>
+        rows.length === 0 ? Effect.void : Effect.try({
+          try: () => saveFingerprintsTx.immediate(rows),
+          catch: (cause) => fail("MetadataStore.saveFingerprints", "WriteFailed", cause)
+        })
     })
   })
 

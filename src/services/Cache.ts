@@ -15,8 +15,8 @@ import type { CacheKey, KeyInput, KeyParams } from "../schema/CacheKey.js"
 import type { MetadataFilter, MetadataTable, QueryMetadataOptions } from "../schema/MetadataTable.js"
 import type * as Redacted from "effect/Redacted"
 import type { StorageError } from "./BlobStore.js"
-import type { CodecError, CompressionCodec } from "./Codec.js"
-import type { KeyError } from "./Hasher.js"
+import type { CodecError, CompressionCodec, FormatHandler } from "./Codec.js"
+import type { KeyError, PathHashProgress } from "./Hasher.js"
 import type { EntryOrder, MetadataError } from "./MetadataStore.js"
 
 export { CodecError } from "./Codec.js"
@@ -53,6 +53,20 @@ export class ConfigError extends Schema.TaggedError<ConfigError>("cacheness/Conf
 export type CacheError = KeyError | CodecError | StorageError | MetadataError | ConfigError
 
 /**
+ * Compression settings as configured (unset fields fall back; see `CacheConfig.compression`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ResolvedCompression {
+  readonly codec?: CompressionCodec | undefined
+  readonly level?: number | undefined
+  readonly shuffle?: boolean | undefined
+  readonly minSize?: number | undefined
+  readonly minSavings?: number | undefined
+}
+
+/**
  * The configuration after validation and defaults: durations in milliseconds, sizes in bytes.
  *
  * @since 0.1.0
@@ -69,13 +83,26 @@ export interface ResolvedConfig {
   readonly cleanupInterval: number
   readonly verifyIntegrity: boolean
   readonly storeKeyParams: boolean
-  readonly compression: { readonly codec: CompressionCodec; readonly level: number | undefined; readonly shuffle: boolean }
+  readonly compression: ResolvedCompression & {
+    readonly codec: CompressionCodec
+    readonly shuffle: boolean
+    readonly byKind: Readonly<Record<string, ResolvedCompression>> | undefined
+  }
+  /** User format handlers, tried before the built-in ones. */
+  readonly handlers: ReadonlyArray<FormatHandler>
   readonly inlineThreshold: number
   readonly hashPathContent: boolean
   /** Connection of the `postgres` backends; `null` when neither uses PostgreSQL. */
   readonly postgres: ResolvedPostgres | null
   /** Registered custom metadata tables. */
   readonly metadataTables: ReadonlyArray<MetadataTable>
+  readonly pathHashing: {
+    readonly fingerprints: boolean
+    readonly concurrency: number
+    readonly parallelFiles: number
+    readonly parallelBytes: number
+    readonly onProgress: ((progress: PathHashProgress) => void) | undefined
+  }
 }
 
 /**

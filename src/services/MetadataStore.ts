@@ -129,6 +129,22 @@ export interface Totals {
 }
 
 /**
+ * A file's stat fingerprint and the content hash read when it was taken (git's index, for path
+ * keys). `stat` is opaque to the store: the Hasher writes `size:mtimeNs:ctimeNs:inode:device` and
+ * trusts the hash only while the file's stat gives the same string.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PathFingerprint {
+  /** Absolute path of the file (of the symlink, for a linked file inside a directory). */
+  readonly path: string
+  readonly stat: string
+  /** XXH64 of the content as 16 hex digits. */
+  readonly hash: string
+}
+
+/**
  * How a column of a custom metadata table is stored. Values reach the store already encoded by
  * the table's Schema: `text` strings, `real` numbers, `boolean` booleans, `json` JSON text.
  *
@@ -258,6 +274,10 @@ export declare namespace MetadataStore {
     ) => Effect.Effect<ReadonlyArray<TableMatch>, MetadataError>
     /** The SQL client of a SQL backend, for raw queries; `null` for memory and JSON. */
     readonly sql: SqlClient.SqlClient | null
+    /** The stored fingerprints of these paths; paths without one are left out. */
+    readonly lookupFingerprints: (paths: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<PathFingerprint>, MetadataError>
+    /** Inserts or replaces fingerprints by path, all at once. */
+    readonly saveFingerprints: (fingerprints: ReadonlyArray<PathFingerprint>) => Effect.Effect<void, MetadataError>
   }
 }
 

@@ -159,4 +159,40 @@ export const metadataStoreSuite = (name: string, layer: () => Layer.Layer<Metada
         assert.deepStrictEqual(removed.map((r) => r.blobId).sort(), [`${key(1)}-x`, null].sort())
         assert.deepStrictEqual(yield* store.totals, { entries: 0, totalBytes: 0, hits: 0, misses: 0 })
       })))
+  
+    it.scoped("path fingerprints: saved, looked up in bulk, replaced by path, independent of entries", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        assert.deepStrictEqual(yield* store.lookupFingerprints(["/a", "/b"]), [])
+        yield* store.saveFingerprints([])
+        yield* store.saveFingerprints([
+          { path: "/data/a.csv", stat: "4:1:1:10:1", hash: "00000000000000a1" },
+          { path: "/data/é b.csv", stat: "5:2:2:11:1", hash: "00000000000000b1" }
+        ])
+        const found = yield* store.lookupFingerprints(["/data/a.csv", "/missing", "/data/é b.csv"])
+        assert.deepStrictEqual(
+          [...found].sort((x, y) => x.path < y.path ? -1 : 1),
+          [
+            { path: "/data/a.csv", stat: "4:1:1:10:1", hash: "00000000000000a1" },
+            { path: "/data/é b.csv", stat: "5:2:2:11:1", hash: "00000000000000b1" }
+          ]
+        )
+        yield* store.saveFingerprints([{ path: "/data/a.csv", stat: "4:9:9:10:1", hash: "00000000000000a2" }])
+        assert.deepStrictEqual(yield* store.lookupFingerprints(["/data/a.csv"]), [
+          { path: "/data/a.csv", stat: "4:9:9:10:1", hash: "00000000000000a2" }
+        ])
+        // Many paths of one tree (the SQLite store scans the tree's range): siblings sharing a
+        // string prefix, names beyond the BMP and paths without a fingerprint are told apart.
+        const tree = Array.from({ length: 40 }, (_, i) => `/data/tree/${i % 2 === 0 ? "😀" : "z"}${i}`)
+        yield* store.saveFingerprints(tree.filter((_, i) => i % 4 !== 3).map((p) => ({ path: p, stat: "s", hash: "00000000000000c1" })))
+        yield* store.saveFingerprints([{ path: "/data/tree2/x", stat: "s", hash: "00000000000000c2" }])
+        const inTree = yield* store.lookupFingerprints(tree)
+        assert.deepStrictEqual(inTree.map((f) => f.path).sort(), tree.filter((_, i) => i % 4 !== 3).sort())
+        assert.strictEqual((yield* store.lookupFingerprints([...tree, "/data/tree2/x"])).length, 31)
+        // Fingerprints are not entries: they neither count nor go with clear.
+        yield* store.upsert(record(key(1)))
+        yield* store.clear
+        assert.strictEqual((yield* store.totals).entries, 0)
+        assert.strictEqual((yield* store.lookupFingerprints(["/data/a.csv", "/data/é b.csv"])).length, 2)
+      })))
   })
