@@ -47,7 +47,7 @@ export interface SqliteStoreOptions {
  * @since 0.1.0
  * @category constants
  */
-export const LAYOUT_VERSION = 1
+export const LAYOUT_VERSION = 2
 
 const TABLE = "cacheness_entries"
 
@@ -93,6 +93,16 @@ const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClien
     yield* sql.unsafe(`CREATE TRIGGER IF NOT EXISTS ${TABLE}_au AFTER UPDATE OF stored_bytes ON ${TABLE} BEGIN
       UPDATE cacheness_counters SET bytes = bytes - OLD.stored_bytes + NEW.stored_bytes WHERE id = 1;
     END`)
+  }),
+  // Leases let processes sharing the cache compute a memoised value once: one row per key being
+  // computed, taken over by anyone once `expires_at` has passed (a crashed holder).
+  "2_leases": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS cacheness_leases (
+      key TEXT PRIMARY KEY NOT NULL,
+      holder TEXT NOT NULL,
+      expires_at INTEGER NOT NULL
+    )`)
   })
 }
 
@@ -221,8 +231,18 @@ export const make = (
       access: db.prepare(`UPDATE ${TABLE} SET hits = hits + ?, accessed_at = max(accessed_at, ?) WHERE key = ?`),
       bump: db.prepare(`UPDATE cacheness_counters SET hits = hits + ?, misses = misses + ? WHERE id = 1`),
       lru: db.prepare(`SELECT key, stored_bytes AS storedBytes FROM ${TABLE} ORDER BY accessed_at, key`),
-      clear: db.prepare(`DELETE FROM ${TABLE} RETURNING key, blob_id AS blobId, stored_bytes AS storedBytes`)
+      clear: db.prepare(`DELETE FROM ${TABLE} RETURNING key, blob_id AS blobId, stored_bytes AS storedBytes`),
+      // One statement, so taking a lease is atomic across processes without an explicit transaction.
+      acquireLease: db.prepare(`INSERT INTO cacheness_leases (key, holder, expires_at) VALUES (?, ?, ?)
+        ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+        WHERE cacheness_leases.expires_at <= ? OR cacheness_leases.holder = excluded.holder`),
+      releaseLease: db.prepare(`DELETE FROM cacheness_leases WHERE key = ? AND holder = ?`),
+      // Changes whenever another connection (any process) commits; ~3–4 µs, no read transaction.
+      dataVersion: db.prepare(`PRAGMA data_version`).pluck()
     }
+
+    // Writes through this connection do not move `data_version`, so they are counted here.
+    let localWrites = 0
 
     // Statements whose text depends on the filter shape, prepared once per shape.
     const prepared = new Map<string, Database.Statement>()
@@ -384,12 +404,12 @@ export const make = (
         }),
       upsert: (record) =>
         Effect.try({
-          try: () => upsertTx.immediate(record),
+          try: () => (localWrites++, upsertTx.immediate(record)),
           catch: (cause) => fail("MetadataStore.upsert", "WriteFailed", cause)
         }),
       remove: (filter) =>
         Effect.try({
-          try: () => removeTx.immediate(filter),
+          try: () => (localWrites++, removeTx.immediate(filter)),
           catch: (cause) => fail("MetadataStore.remove", "WriteFailed", cause)
         }),
       select: (filter) =>
@@ -426,7 +446,7 @@ export const make = (
         ),
       touch: (key, expiresAt, now) =>
         Effect.try({
-          try: () => stmt.touch.run(expiresAt, now, key, now).changes > 0,
+          try: () => (localWrites++, stmt.touch.run(expiresAt, now, key, now).changes > 0),
           catch: (cause) => fail("MetadataStore.touch", "WriteFailed", cause)
         }),
       recordAccess: (key, now) =>
@@ -447,7 +467,7 @@ export const make = (
         Effect.zipRight(
           flush,
           Effect.try({
-            try: () => evictTx.immediate(bytes),
+            try: () => (localWrites++, evictTx.immediate(bytes)),
             catch: (cause) => fail("MetadataStore.evict", "WriteFailed", cause)
           })
         ),
@@ -459,10 +479,21 @@ export const make = (
         })
       ),
       clear: Effect.try({
-        try: () => stmt.clear.all() as Array<RemovedRef>,
+        try: () => (localWrites++, stmt.clear.all() as Array<RemovedRef>),
         catch: (cause) => fail("MetadataStore.clear", "WriteFailed", cause)
       }),
-      flush
+      flush,
+      acquireLease: (key, holder, until, now) =>
+        Effect.try({
+          try: () => stmt.acquireLease.run(key, holder, until, now).changes > 0,
+          catch: (cause) => fail("MetadataStore.acquireLease", "WriteFailed", cause)
+        }),
+      releaseLease: (key, holder) =>
+        Effect.try({
+          try: () => void stmt.releaseLease.run(key, holder),
+          catch: (cause) => fail("MetadataStore.releaseLease", "WriteFailed", cause)
+        }),
+      changeCount: () => (stmt.dataVersion.get() as number) + localWrites
     })
   })
 
