@@ -17,6 +17,13 @@ export * as Cache from "./Cache.js"
 export { CacheLive } from "./layers/CacheLayer.js"
 
 /**
+ * Memoise a function returning an Effect: typed errors, TTL, single-flight across processes.
+ *
+ * @since 0.1.0
+ */
+export { cached, type Cached, type CachedInfo, type CachedOptions } from "./cached.js"
+
+/**
  * @since 0.1.0
  */
 export { cacheness, type CachenessClient, fromLayer as cachenessFromLayer } from "./promise.js"
