@@ -437,7 +437,7 @@ export const cached: {
   ) => Cached<Args, A2, E2, R>
   <Args extends ReadonlyArray<any>, A, E, R>(
     f: (...args: Args) => Effect.Effect<A, E, R>,
-    options?: CachedOptions<NoInfer<Args>, NoInfer<A>, NoInfer<E>>
+    options?: CachedOptions<Args, NoInfer<A>, NoInfer<E>>
   ): Cached<Args, A, E, R>
 } = dual(
   (args) => typeof args[0] === "function",

@@ -26,7 +26,15 @@ export { cached, type Cached, type CachedInfo, type CachedOptions } from "./cach
 /**
  * @since 0.1.0
  */
-export { cacheness, type CachenessClient, fromLayer as cachenessFromLayer } from "./promise.js"
+export {
+  cacheness,
+  type CachenessClient,
+  fromLayer as cachenessFromLayer,
+  memoize,
+  type Memoized,
+  memoized,
+  type MemoizeOptions
+} from "./promise.js"
 
 /**
  * @since 0.1.0

@@ -1,19 +1,17 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import { pipe } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
-import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Cache from "../src/Cache.js"
-import { cached } from "../src/index.js"
-import { runChild } from "./support/child.js"
+import { cached, cacheness, memoize, type Memoized, memoized } from "../src/index.js"
+import { runChild, startChild } from "./support/child.js"
 import { tempDir } from "./support/tmp.js"
 
 /** Housekeeping off, so TestClock jumps don't run cleanups (see CacheSuite `manualCleanup`). */
@@ -254,7 +252,7 @@ for (const [backend, layer] of Object.entries(layers)) {
         assert.strictEqual(counter.runs, 2, "a write through the cache invalidates the memo")
         yield* f(1)
         const key = (yield* cache.list())[0].key
-        yield* cache.put(key, { _tag: "Success", value: { n: 99 } })
+        yield* cache.put(key as Cache.CacheKey, { _tag: "Success", value: { n: 99 } })
         assert.deepStrictEqual(yield* f(1), { n: 99 }, "an overwrite is seen")
         assert.strictEqual(counter.runs, 2)
       }).pipe(Effect.provide(layer())))
@@ -290,8 +288,155 @@ for (const [backend, layer] of Object.entries(layers)) {
   })
 }
 
-void Duration
-void Option
-void fs
-void path
-void runChild
+describe("cached across processes", () => {
+  const lines = (file: string) => fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim().split("\n").filter((l) => l !== "") : []
+  const until = (condition: () => boolean, what: string, timeout = 30_000) =>
+    Effect.gen(function*() {
+      const start = Date.now()
+      while (!condition()) {
+        if (Date.now() - start > timeout) return yield* Effect.die(new Error(`timed out waiting for ${what}`))
+        yield* Effect.sleep("20 millis")
+      }
+    })
+
+  it.live("4 processes call the same memoised function at once: it runs once", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir
+      const countFile = path.join(directory, "runs.txt")
+      // Open the cache (and its layout) once, so the children race on the call, not on creating it.
+      yield* Effect.provide(Effect.flatMap(Cache.Cache, (c) => c.stats()), Cache.layer({ directory }))
+      const startAt = String(Date.now() + 4_000)
+      const results = yield* Effect.promise(() =>
+        Promise.all([0, 1, 2, 3].map(() => runChild("test/support/cachedWorker.ts", ["once", directory, countFile, startAt]))))
+      for (const r of results) {
+        assert.strictEqual(r.code, 0, r.stderr)
+        assert.deepStrictEqual(JSON.parse(r.stdout.trim()), { answer: 42 })
+      }
+      assert.strictEqual(lines(countFile).length, 1, lines(countFile).join("\n"))
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("a killed lease holder: another process computes once its lease expires", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir
+      const countFile = path.join(directory, "runs.txt")
+      yield* Effect.provide(Effect.flatMap(Cache.Cache, (c) => c.stats()), Cache.layer({ directory }))
+      const holder = startChild("test/support/cachedWorker.ts", ["hang", directory, countFile, "1000"])
+      yield* until(() => lines(countFile).length === 1, "the holder to start computing")
+      const waiter = runChild("test/support/cachedWorker.ts", ["wait", directory, countFile, "1000"])
+      yield* until(() => fs.existsSync(path.join(directory, "calling")), "the second process to call")
+      // Longer than the lease: the live holder keeps renewing it, so the waiter keeps waiting.
+      yield* Effect.sleep("2500 millis")
+      assert.strictEqual(lines(countFile).length, 1, "the waiter did not compute while the holder lived")
+      holder.child.kill("SIGKILL")
+      const killed = yield* Effect.promise(() => holder.done)
+      assert.strictEqual(killed.signal, "SIGKILL")
+      const killedAt = Date.now()
+      const result = yield* Effect.promise(() => waiter)
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.deepStrictEqual(JSON.parse(result.stdout.trim()), { answer: 42 })
+      assert.deepStrictEqual(lines(countFile).map((l) => l.split(" ")[1]), ["hang", "wait"])
+      assert.isBelow(Date.now() - killedAt, 15_000)
+    }).pipe(Effect.scoped), 60_000)
+})
+
+describe("memoize (Promise)", () => {
+  it.live("cache.memoize: hits, single-flight, rejections not stored, info and clear", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir
+      const cache = cacheness({ directory })
+      yield* Effect.addFinalizer(() => Effect.promise(() => cache.close()))
+      let runs = 0
+      const square = cache.memoize(async (n: number) => {
+        runs++
+        await new Promise((r) => setTimeout(r, 20))
+        if (n < 0) throw new RangeError("negative")
+        return n ** 2
+      }, { name: "square", ttl: "24 hours" })
+      const values = yield* Effect.promise(() => Promise.all(Array.from({ length: 100 }, () => square(4))))
+      assert.deepStrictEqual(new Set(values), new Set([16]))
+      assert.strictEqual(runs, 1)
+      assert.strictEqual(yield* Effect.promise(() => square(4)), 16)
+      assert.strictEqual(runs, 1)
+      const rejections = yield* Effect.promise(() => Promise.allSettled([square(-1), square(-1)]))
+      for (const r of rejections) {
+        assert.strictEqual(r.status, "rejected")
+        assert.instanceOf((r as PromiseRejectedResult).reason, RangeError)
+      }
+      assert.strictEqual(runs, 2, "one computation for both concurrent callers")
+      yield* Effect.promise(() => square(-1).catch(() => undefined))
+      assert.strictEqual(runs, 3, "a rejection is not stored")
+      assert.deepStrictEqual(yield* Effect.promise(() => square.info()), { hits: 101, misses: 3, entries: 1 })
+      assert.strictEqual(yield* Effect.promise(() => square.clear()), 1)
+      assert.strictEqual(yield* Effect.promise(() => square(4)), 16)
+      assert.strictEqual(runs, 4)
+      const cube = cache.memoize(async (n: number) => n ** 3)
+      assert.strictEqual(yield* Effect.promise(() => cube(2)), 8, "the name defaults to the function's")
+      assert.strictEqual(cube.namespace, "cached:cube")
+      const entries = yield* Effect.promise(() => cache.list())
+      assert.deepStrictEqual(entries.map((e) => e.namespace).sort(), ["cached:cube", "cached:square"])
+    }).pipe(Effect.scoped))
+
+  it.live("cacheFailures with plain-data rejections; a stored value survives reopening", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir
+      let runs = 0
+      const open = () => {
+        const cache = cacheness({ directory })
+        const fetchUser = cache.memoize(async (id: number) => {
+          runs++
+          if (id === 0) throw { status: 404 }
+          return { id, name: `user ${id}` }
+        }, { name: "fetchUser", cacheFailures: true })
+        return [cache, fetchUser] as const
+      }
+      const [first, fetchFirst] = open()
+      assert.deepStrictEqual(yield* Effect.promise(() => fetchFirst(1)), { id: 1, name: "user 1" })
+      assert.deepStrictEqual(yield* Effect.promise(() => fetchFirst(0).catch((e) => e)), { status: 404 })
+      yield* Effect.promise(() => first.close())
+      const [second, fetchSecond] = open()
+      assert.deepStrictEqual(yield* Effect.promise(() => fetchSecond(1)), { id: 1, name: "user 1" })
+      assert.deepStrictEqual(yield* Effect.promise(() => fetchSecond(0).catch((e) => e)), { status: 404 })
+      assert.strictEqual(runs, 2)
+      yield* Effect.promise(() => second.close())
+    }).pipe(Effect.scoped))
+
+  it.live("@memoized decorates methods; memoize uses the default cache lazily", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir
+      const cache = cacheness({ directory })
+      yield* Effect.addFinalizer(() => Effect.promise(() => cache.close()))
+      let runs = 0
+      class Pricing {
+        constructor(readonly rate: number) {}
+        @memoized({ cache, ttl: "1 hour" })
+        async price(amount: number): Promise<number> {
+          runs++
+          return amount * this.rate
+        }
+      }
+      const pricing = new Pricing(2)
+      assert.strictEqual(yield* Effect.promise(() => pricing.price(10)), 20, "runs with its receiver")
+      assert.strictEqual(yield* Effect.promise(() => new Pricing(2).price(10)), 20)
+      assert.strictEqual(runs, 1)
+      const method = Pricing.prototype.price as unknown as Memoized<[number], number>
+      assert.deepStrictEqual(yield* Effect.promise(() => method.info()), { hits: 1, misses: 1, entries: 1 })
+      assert.strictEqual(method.namespace, "cached:price")
+      assert.strictEqual(yield* Effect.promise(() => method.clear()), 1)
+
+      // The default cache opens on the first call, in CACHENESS_DIR.
+      const defaultDir = path.join(directory, "default")
+      const previous = process.env.CACHENESS_DIR
+      process.env.CACHENESS_DIR = defaultDir
+      try {
+        const triple = memoize(async (n: number) => n * 3, { name: "triple" })
+        assert.isFalse(fs.existsSync(defaultDir), "not opened by the declaration")
+        assert.strictEqual(yield* Effect.promise(() => triple(3)), 9)
+        assert.strictEqual(yield* Effect.promise(() => triple(3)), 9)
+        assert.deepStrictEqual(yield* Effect.promise(() => triple.info()), { hits: 1, misses: 1, entries: 1 })
+        assert.isTrue(fs.existsSync(path.join(defaultDir, "cacheness.db")))
+      } finally {
+        if (previous === undefined) delete process.env.CACHENESS_DIR
+        else process.env.CACHENESS_DIR = previous
+      }
+    }).pipe(Effect.scoped))
+})
