@@ -369,11 +369,15 @@ describe("memoize (Promise)", () => {
       assert.strictEqual(yield* Effect.promise(() => square.clear()), 1)
       assert.strictEqual(yield* Effect.promise(() => square(4)), 16)
       assert.strictEqual(runs, 4)
-      const cube = cache.memoize(async (n: number) => n ** 3)
+      const anonymous = cache.memoize(async (n: number) => n ** 3)
+      const error = yield* Effect.promise(() => anonymous(2).catch((e) => e))
+      assert.strictEqual(error._tag, "ConfigError")
+      const cubeOf = async (n: number) => n ** 3
+      const cube = cache.memoize(cubeOf)
       assert.strictEqual(yield* Effect.promise(() => cube(2)), 8, "the name defaults to the function's")
-      assert.strictEqual(cube.namespace, "cached:cube")
+      assert.strictEqual(cube.namespace, "cached:cubeOf")
       const entries = yield* Effect.promise(() => cache.list())
-      assert.deepStrictEqual(entries.map((e) => e.namespace).sort(), ["cached:cube", "cached:square"])
+      assert.deepStrictEqual(entries.map((e) => e.namespace).sort(), ["cached:cubeOf", "cached:square"])
     }).pipe(Effect.scoped))
 
   it.live("cacheFailures with plain-data rejections; a stored value survives reopening", () =>
