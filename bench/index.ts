@@ -5,7 +5,8 @@
  */
 const suites: ReadonlyArray<readonly [string, () => Promise<{ run: () => Promise<void> }>]> = [
   ["core", () => import("./core.js")],
-  ["pullthrough", () => import("./pullthrough.js")]
+  ["pullthrough", () => import("./pullthrough.js")],
+  ["cached", () => import("./cached.js")]
 ]
 
 const only = process.argv.slice(2)

@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -287,6 +288,46 @@ for (const [backend, layer] of Object.entries(layers)) {
       }).pipe(Effect.provide(layer())))
   })
 }
+
+describe("cached memo on SQLite", () => {
+  /** Two caches on one directory: two connections, as two processes would have. */
+  const twoCaches = Effect.gen(function*() {
+    const directory = yield* tempDir
+    const open = () => Effect.map(Layer.build(Cache.layer({ directory })), (context) => <A, E>(self: Effect.Effect<A, E, Cache.Cache>) => Effect.provide(self, context))
+    return [yield* open(), yield* open()] as const
+  })
+
+  it.scoped("sees a write made through another connection at once (exact by default)", () =>
+    Effect.gen(function*() {
+      const [inA, inB] = yield* twoCaches
+      let version = 1
+      const f = cached((n: number) => Effect.sync(() => ({ n, version })), { name: "versioned" })
+      assert.deepStrictEqual(yield* inA(f(1)), { n: 1, version: 1 })
+      assert.deepStrictEqual(yield* inA(f(1)), { n: 1, version: 1 })
+      version = 2
+      yield* inB(f.clear)
+      assert.deepStrictEqual(yield* inA(f(1)), { n: 1, version: 2 }, "cleared through B: A recomputes")
+      const info = yield* inA(f.info)
+      assert.deepStrictEqual([info.hits, info.misses], [1, 2])
+    }))
+
+  it.scoped("memoRecheck serves memoised values for up to its interval, then sees the write", () =>
+    Effect.gen(function*() {
+      const [inA, inB] = yield* twoCaches
+      let version = 1
+      const f = cached((n: number) => Effect.sync(() => ({ n, version })), { name: "relaxed", memoRecheck: "300 millis" })
+      yield* inA(f(1))
+      yield* inA(f(1))
+      version = 2
+      yield* inB(f.clear)
+      assert.deepStrictEqual(yield* inA(f(1)), { n: 1, version: 1 }, "stale within the interval, as documented")
+      yield* Effect.sleep("350 millis")
+      assert.deepStrictEqual(yield* inA(f(1)), { n: 1, version: 2 })
+      yield* inA(f.clear)
+      version = 3
+      assert.deepStrictEqual(yield* inA(f(1)), { n: 1, version: 3 }, "its own clear is seen at once")
+    }).pipe(Effect.withClock(Clock.make())))
+})
 
 describe("cached across processes", () => {
   const lines = (file: string) => fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim().split("\n").filter((l) => l !== "") : []
