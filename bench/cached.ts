@@ -5,6 +5,7 @@
  * lease, put, lease release). SQLite + files layer; 1,000 distinct keys of 2 arguments, values of
  * ~150 B. python-diskcache's `memoize` when installed (Debian package python3-diskcache).
  */
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -33,7 +34,7 @@ interface Latency {
 const summary = (samples: ReadonlyArray<number>): Latency => ({ p50: percentile(samples, 50), p99: percentile(samples, 99) })
 
 /** `cached` over the SQLite layer: misses (first round) then hits (the following rounds). */
-const effectCached = (directory: string, options: { memo?: false; lease?: false; memoRecheck?: string }) =>
+const effectCached = (directory: string, options: { memo?: false; lease?: false; memoRecheck?: Duration.DurationInput }) =>
   Effect.runPromise(
     Effect.gen(function*() {
       const lookup = cached((user: number, region: string) => Effect.sync(() => valueOf(user + region.length)), {
@@ -58,7 +59,7 @@ const effectCached = (directory: string, options: { memo?: false; lease?: false;
     }).pipe(Effect.provide(Cache.layer({ directory, maxSize: null })))
   )
 
-const promiseMemoize = async (directory: string, options: { memo?: false; memoRecheck?: string }) => {
+const promiseMemoize = async (directory: string, options: { memo?: false; memoRecheck?: Duration.DurationInput }) => {
   const cache = cacheness({ directory, maxSize: null })
   const lookup = cache.memoize(async (user: number, region: string) => valueOf(user + region.length), { name: "lookup", ...options })
   const misses: Array<number> = []

@@ -6,6 +6,7 @@
 const suites: ReadonlyArray<readonly [string, () => Promise<{ run: () => Promise<void> }>]> = [
   ["core", () => import("./core.js")],
   ["pullthrough", () => import("./pullthrough.js")],
+  ["formats", () => import("./formats.js")],
   ["cached", () => import("./cached.js")]
 ]
 

@@ -72,3 +72,18 @@ export * as SqlPullThrough from "./SqlPullThrough.js"
  * @since 0.1.0
  */
 export { pullThrough, type PullThroughClient, type PullThroughConfig } from "./pullThrough.js"
+
+/**
+ * The codec service: `Codec.handler({ format, guard, encode, decode })` builds a format handler
+ * for your own type (register it with `Cache.layer({ handlers: [...] })`); `CodecError`.
+ *
+ * @since 0.1.0
+ */
+export * as Codec from "./services/Codec.js"
+
+/**
+ * nd-arrays `{ data, shape, dtype }` (NumPy dtype names) and the typed arrays stored column-wise.
+ *
+ * @since 0.1.0
+ */
+export type { DType, NdArray, TypedArray } from "./formats/ndarray.js"

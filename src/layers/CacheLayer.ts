@@ -448,7 +448,7 @@ const fromResolved = (config: ResolvedConfig): Layer.Layer<Cache, CacheError> =>
   Layer.scoped(Cache, make(config)).pipe(
     Layer.provide(Layer.mergeAll(
       HasherXxhash.layer,
-      CodecDefault.layer({ compression: { codec: config.compression.codec, level: config.compression.level } }),
+      CodecDefault.layer({ compression: config.compression, handlers: config.handlers }),
       blobLayer(config),
       metadataLayer(config)
     )),

@@ -13,6 +13,8 @@ import { toKeyError, withEncodedParams } from "../internal/keyEncoding.js"
 
 type XXHashAPI = Awaited<ReturnType<typeof xxhash>>
 
+const HASH_PIECE = 1 << 20
+
 // One WebAssembly instance per process: every layer built shares it, and it is stateless per call.
 let instance: Promise<XXHashAPI> | undefined
 const loadXxhash = (): Promise<XXHashAPI> => (instance ??= xxhash())
@@ -27,7 +29,20 @@ export const make: Effect.Effect<Hasher.Service> = Effect.map(
   Effect.promise(loadXxhash),
   (api) => {
     const h64Raw = api.h64Raw
-    const hashBytes = (bytes: Uint8Array): string => h64Raw(bytes, 0n).toString(16).padStart(16, "0")
+    // h64Raw copies its input into WebAssembly memory, which grows to fit and never shrinks: a
+    // 256 MiB value would pin 256 MiB for the process's life. Large inputs stream in 1 MiB pieces
+    // (same XXH64 value), so the WASM memory stays at one piece.
+    const hashBytes = (bytes: Uint8Array): string => {
+      let hash: bigint
+      if (bytes.byteLength <= HASH_PIECE) {
+        hash = h64Raw(bytes, 0n)
+      } else {
+        const state = api.create64(0n)
+        for (let at = 0; at < bytes.byteLength; at += HASH_PIECE) state.update(bytes.subarray(at, at + HASH_PIECE))
+        hash = state.digest()
+      }
+      return hash.toString(16).padStart(16, "0")
+    }
     const keyOf = (params: KeyParams): CacheKey => withEncodedParams(params, hashBytes, "Hasher.key") as CacheKey
     const describeOf = (params: KeyParams) => describeParams(params, hashBytes, "Hasher.describe")
 

@@ -12,7 +12,7 @@ import * as Schema from "effect/Schema"
 import type { CacheEntry, CacheStats, IntegrityReport } from "../schema/CacheEntry.js"
 import type { CacheKey, KeyInput, KeyParams } from "../schema/CacheKey.js"
 import type { StorageError } from "./BlobStore.js"
-import type { CodecError, CompressionCodec } from "./Codec.js"
+import type { CodecError, CompressionCodec, FormatHandler } from "./Codec.js"
 import type { KeyError } from "./Hasher.js"
 import type { EntryOrder, MetadataError } from "./MetadataStore.js"
 
@@ -50,6 +50,20 @@ export class ConfigError extends Schema.TaggedError<ConfigError>("cacheness/Conf
 export type CacheError = KeyError | CodecError | StorageError | MetadataError | ConfigError
 
 /**
+ * Compression settings as configured (unset fields fall back; see `CacheConfig.compression`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ResolvedCompression {
+  readonly codec?: CompressionCodec | undefined
+  readonly level?: number | undefined
+  readonly shuffle?: boolean | undefined
+  readonly minSize?: number | undefined
+  readonly minSavings?: number | undefined
+}
+
+/**
  * The configuration after validation and defaults: durations in milliseconds, sizes in bytes.
  *
  * @since 0.1.0
@@ -66,7 +80,13 @@ export interface ResolvedConfig {
   readonly cleanupInterval: number
   readonly verifyIntegrity: boolean
   readonly storeKeyParams: boolean
-  readonly compression: { readonly codec: CompressionCodec; readonly level: number | undefined; readonly shuffle: boolean }
+  readonly compression: ResolvedCompression & {
+    readonly codec: CompressionCodec
+    readonly shuffle: boolean
+    readonly byKind: Readonly<Record<string, ResolvedCompression>> | undefined
+  }
+  /** User format handlers, tried before the built-in ones. */
+  readonly handlers: ReadonlyArray<FormatHandler>
   readonly inlineThreshold: number
   readonly hashPathContent: boolean
 }
