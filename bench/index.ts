@@ -8,7 +8,8 @@ const suites: ReadonlyArray<readonly [string, () => Promise<{ run: () => Promise
   ["pullthrough", () => import("./pullthrough.js")],
   ["formats", () => import("./formats.js")],
   ["paths", () => import("./paths.js")],
-  ["management", () => import("./management.js")]
+  ["management", () => import("./management.js")],
+  ["cached", () => import("./cached.js")]
 ]
 
 const only = process.argv.slice(2)

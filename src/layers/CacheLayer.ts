@@ -378,7 +378,24 @@ export const make = (config: ResolvedConfig) =>
           queryMetadata(metadata, tables, table, filter, options, now, toEntry))) as Cache.Service["queryMetadata"],
       sql: metadata.sql === null
         ? Effect.fail(new MetadataError({ method: "Cache.sql", reason: "Unsupported", description: `the ${metadata.backend} metadata backend has no SQL; use sqlite or postgres` }))
-        : Effect.succeed(metadata.sql)
+        : Effect.succeed(metadata.sql),
+      memo: {
+        read: <A>(key: CacheKey, options: GetOptions<A, any>) =>
+          Effect.map(read(key, options, metadata.probe), Option.map((hit) => ({ value: hit.value as A, expiresAt: hit.record.expiresAt }))),
+        acquireLease: (key, holder, duration) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => metadata.acquireLease(key, holder, now + duration, now)),
+        releaseLease: (key, holder) => metadata.releaseLease(key, holder),
+        changeCount: metadata.changeCount === undefined
+          ? () => undefined
+          : () => {
+            try {
+              return metadata.changeCount!()
+            } catch {
+              return undefined
+            }
+          },
+        recordHit: (key) => Effect.flatMap(Clock.currentTimeMillis, (now) => metadata.recordAccess(key, now))
+      }
     })
 
     // Housekeeping: a background fiber for the layer's lifetime, bounded per run, never holding

@@ -65,6 +65,8 @@ interface Document {
   readonly counters: { readonly hits: number; readonly misses: number }
   readonly entries: Record<string, StoredEntry>
   readonly tables: Record<string, Record<string, Record<string, unknown>>>
+  /** Single-flight leases: key → [holder, until]. */
+  readonly leases?: Record<string, readonly [string, number]>
   /** Stat fingerprints of hashed paths: path → [stat, hash]. */
   readonly fingerprints?: Record<string, readonly [string, string]>
 }
@@ -111,9 +113,11 @@ const serialise = (state: MemoryState): string => {
   // One entry per line: readable, and a diff of two versions shows the entries that changed.
   const fingerprints: Record<string, readonly [string, string]> = {}
   for (const f of state.fingerprints.values()) fingerprints[f.path] = [f.stat, f.hash]
+  const leases: Record<string, readonly [string, number]> = {}
+  for (const [key, lease] of state.leases) leases[key] = [lease.holder, lease.until]
   return `{"format": "${FORMAT}", "layout": ${LAYOUT_VERSION},\n"counters": ${
     JSON.stringify({ hits: state.hits, misses: state.misses })
-  },\n"tables": ${JSON.stringify(tables)},\n"fingerprints": ${JSON.stringify(fingerprints)},\n"entries": {${lines.length === 0 ? "" : "\n"}${lines.join(",\n")}\n}}\n`
+  },\n"tables": ${JSON.stringify(tables)},\n"fingerprints": ${JSON.stringify(fingerprints)},\n"leases": ${JSON.stringify(leases)},\n"entries": {${lines.length === 0 ? "" : "\n"}${lines.join(",\n")}\n}}\n`
 }
 
 /**
@@ -195,6 +199,7 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
           next.load({ ...stored, key, inline: stored.inline === null ? null : new Uint8Array(Buffer.from(stored.inline, "base64")) })
         }
         for (const [p, [stat, hash]] of Object.entries(doc.fingerprints ?? {})) next.fingerprints.set(p, { path: p, stat, hash })
+        for (const [key, [holder, until]] of Object.entries(doc.leases ?? {})) next.leases.set(key, { holder, until })
         for (const [name, rows] of Object.entries(doc.tables ?? {})) {
           const target = next.tables.byTable.get(name)
           if (target === undefined) continue // a table this process does not know: kept on disk only
@@ -391,7 +396,11 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
       sql: null,
       lookupFingerprints: (paths) => read("MetadataStore.lookupFingerprints", () => state.lookupFingerprints(paths)),
       saveFingerprints: (rows) =>
-        rows.length === 0 ? Effect.void : mutate("MetadataStore.saveFingerprints", () => state.saveFingerprints(rows))
+        rows.length === 0 ? Effect.void : mutate("MetadataStore.saveFingerprints", () => state.saveFingerprints(rows)),
+      // Leases live in the file, taken under the lock: processes sharing the index see each other's.
+      acquireLease: (key, holder, until, now) =>
+        mutate("MetadataStore.acquireLease", () => state.acquireLease(key, holder, until, now)),
+      releaseLease: (key, holder) => mutate("MetadataStore.releaseLease", () => state.releaseLease(key, holder))
     })
   })
 

@@ -128,9 +128,13 @@ export class MemoryState {
   /** Stat fingerprints of hashed paths, by path (see `PathFingerprint`). */
   readonly fingerprints = new Map<string, PathFingerprint>()
   readonly tables: TableRows
+  /** Single-flight leases of memoised computations, by key. */
+  readonly leases = new Map<string, { holder: string; until: number }>()
   hits = 0
   misses = 0
   totalBytes = 0
+  /** Every change to entries counts here, so `changeCount` can tell a held value is still current. */
+  writes = 0
   constructor(definitions: ReadonlyMap<string, TableDefinition>) {
     this.tables = new TableRows(definitions)
   }
@@ -142,6 +146,7 @@ export class MemoryState {
   }
 
   private removeRecords(records: Iterable<EntryRecord>): ReadonlyArray<RemovedRef> {
+    this.writes++
     const removed: Array<RemovedRef> = []
     for (const record of records) {
       this.rows.delete(record.key)
@@ -176,6 +181,7 @@ export class MemoryState {
   upsert(record: EntryRecord, tableRows: ReadonlyArray<TableRow> | undefined): UpsertResult | MetadataError {
     const problem = tableRows === undefined ? undefined : this.tables.check(record.key, tableRows)
     if (problem !== undefined) return problem
+    this.writes++
     this.tables.write(record.key, tableRows)
     const previous = this.rows.get(record.key)
     if (previous !== undefined) this.totalBytes -= previous.storedBytes
@@ -205,6 +211,7 @@ export class MemoryState {
   touch(key: string, expiresAt: number | null, now: number): boolean {
     const record = this.rows.get(key)
     if (record === undefined || (record.expiresAt !== null && record.expiresAt <= now)) return false
+    this.writes++
     record.expiresAt = expiresAt
     record.accessedAt = Math.max(record.accessedAt, now)
     return true
@@ -241,6 +248,18 @@ export class MemoryState {
 
   clear(): ReadonlyArray<RemovedRef> {
     return this.removeRecords(Array.from(this.rows.values()))
+  }
+
+  /** Takes the lease when it is free, expired, or already this holder's. */
+  acquireLease(key: string, holder: string, until: number, now: number): boolean {
+    const current = this.leases.get(key)
+    if (current !== undefined && current.until > now && current.holder !== holder) return false
+    this.leases.set(key, { holder, until })
+    return true
+  }
+
+  releaseLease(key: string, holder: string): void {
+    if (this.leases.get(key)?.holder === holder) this.leases.delete(key)
   }
 
   lookupFingerprints(paths: ReadonlyArray<string>): ReadonlyArray<PathFingerprint> {
@@ -299,7 +318,10 @@ export const make = (
       queryTable: (table, query) => Effect.suspend(() => orFail(state.query(table, query))),
       sql: null,
       lookupFingerprints: (paths) => Effect.sync(() => state.lookupFingerprints(paths)),
-      saveFingerprints: (rows) => Effect.sync(() => state.saveFingerprints(rows))
+      saveFingerprints: (rows) => Effect.sync(() => state.saveFingerprints(rows)),
+      acquireLease: (key, holder, until, now) => Effect.sync(() => state.acquireLease(key, holder, until, now)),
+      releaseLease: (key, holder) => Effect.sync(() => state.releaseLease(key, holder)),
+      changeCount: () => state.writes
     })
   })
 

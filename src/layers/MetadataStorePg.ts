@@ -69,7 +69,7 @@ export interface PgStoreOptions {
  * @since 0.1.0
  * @category constants
  */
-export const LAYOUT_VERSION = 2
+export const LAYOUT_VERSION = 3
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 
@@ -136,6 +136,13 @@ const migrations = (s: string): Record<string, Effect.Effect<void, unknown, SqlC
     const sql = yield* SqlClient.SqlClient
     yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${s}.cacheness_fingerprints (
       path TEXT COLLATE "C" PRIMARY KEY, stat TEXT NOT NULL, hash TEXT NOT NULL)`)
+  }),
+  // Leases: processes (on any machine) sharing the cache compute a memoised value once. One row
+  // per key being computed, taken over by anyone once `expires_at` has passed (a crashed holder).
+  "3_leases": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${s}.cacheness_leases (
+      key TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at BIGINT NOT NULL)`)
   })
 })
 
@@ -533,6 +540,24 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
           })
         ),
       sql,
+      acquireLease: (key, holder, until, now) =>
+        // One statement: atomic across processes without an explicit transaction. The conditional
+        // DO UPDATE leaves a live lease of another holder alone, and then returns no row.
+        sql.unsafe(
+          `INSERT INTO ${s}.cacheness_leases (key, holder, expires_at) VALUES ($1, $2, $3)
+           ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+           WHERE ${s}.cacheness_leases.expires_at <= $4 OR ${s}.cacheness_leases.holder = excluded.holder
+           RETURNING 1 AS one`,
+          [key, holder, until, now]
+        ).pipe(
+          Effect.map((rows) => rows.length > 0),
+          Effect.mapError((cause) => fail("MetadataStore.acquireLease", "WriteFailed", cause))
+        ),
+      releaseLease: (key, holder) =>
+        sql.unsafe(`DELETE FROM ${s}.cacheness_leases WHERE key = $1 AND holder = $2`, [key, holder]).pipe(
+          Effect.asVoid,
+          Effect.mapError((cause) => fail("MetadataStore.releaseLease", "WriteFailed", cause))
+        ),
       lookupFingerprints: (paths) =>
         paths.length === 0 ? Effect.succeed([]) : sql.unsafe<PathFingerprint>(
           `SELECT path, stat, hash FROM ${s}.cacheness_fingerprints WHERE path = ANY($1::text[])`,

@@ -109,6 +109,16 @@ const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClien
       UPDATE cacheness_counters SET bytes = bytes - OLD.stored_bytes + NEW.stored_bytes WHERE id = 1;
     END`)
   }),
+  // Leases let processes sharing the cache compute a memoised value once: one row per key being
+  // computed, taken over by anyone once `expires_at` has passed (a crashed holder).
+  "2_leases": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS cacheness_leases (
+      key TEXT PRIMARY KEY NOT NULL,
+      holder TEXT NOT NULL,
+      expires_at INTEGER NOT NULL
+    )`)
+  }),
   // Stat fingerprints of files hashed as key params: one row per path, replaced on change.
   "3_fingerprints": Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -304,8 +314,18 @@ export const make = (
       fingerprint: db.prepare(`SELECT path, stat, hash FROM ${FINGERPRINTS} WHERE path = ?`),
       fingerprintRange: db.prepare(`SELECT path, stat, hash FROM ${FINGERPRINTS} WHERE path >= ? AND path < ?`),
       saveFingerprint: db.prepare(`INSERT INTO ${FINGERPRINTS} (path, stat, hash) VALUES (@path, @stat, @hash)
-        ON CONFLICT (path) DO UPDATE SET stat = excluded.stat, hash = excluded.hash`)
+        ON CONFLICT (path) DO UPDATE SET stat = excluded.stat, hash = excluded.hash`),
+      // One statement, so taking a lease is atomic across processes without an explicit transaction.
+      acquireLease: db.prepare(`INSERT INTO cacheness_leases (key, holder, expires_at) VALUES (?, ?, ?)
+        ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+        WHERE cacheness_leases.expires_at <= ? OR cacheness_leases.holder = excluded.holder`),
+      releaseLease: db.prepare(`DELETE FROM cacheness_leases WHERE key = ? AND holder = ?`),
+      // Changes whenever another connection (any process) commits; ~3–4 µs, no read transaction.
+      dataVersion: db.prepare(`PRAGMA data_version`).pluck()
     }
+
+    // Writes through this connection do not move `data_version`, so they are counted here.
+    let localWrites = 0
 
     // Statements whose text depends on the filter shape, prepared once per shape.
     const prepared = new Map<string, Database.Statement>()
@@ -505,7 +525,7 @@ export const make = (
         }),
       upsert: (record, rows) =>
         Effect.try({
-          try: () => upsertTx.immediate(record, rows),
+          try: () => (localWrites++, upsertTx.immediate(record, rows)),
           catch: (cause) =>
             cause instanceof MetadataError
               ? cause
@@ -515,7 +535,7 @@ export const make = (
         }),
       remove: (filter) =>
         Effect.try({
-          try: () => removeTx.immediate(filter),
+          try: () => (localWrites++, removeTx.immediate(filter)),
           catch: (cause) => fail("MetadataStore.remove", "WriteFailed", cause)
         }),
       select: (filter) =>
@@ -559,7 +579,7 @@ export const make = (
         ),
       touch: (key, expiresAt, now) =>
         Effect.try({
-          try: () => stmt.touch.run(expiresAt, now, key, now).changes > 0,
+          try: () => (localWrites++, stmt.touch.run(expiresAt, now, key, now).changes > 0),
           catch: (cause) => fail("MetadataStore.touch", "WriteFailed", cause)
         }),
       recordAccess: (key, now) =>
@@ -580,7 +600,7 @@ export const make = (
         Effect.zipRight(
           flush,
           Effect.try({
-            try: () => evictTx.immediate(bytes),
+            try: () => (localWrites++, evictTx.immediate(bytes)),
             catch: (cause) => fail("MetadataStore.evict", "WriteFailed", cause)
           })
         ),
@@ -592,7 +612,7 @@ export const make = (
         })
       ),
       clear: Effect.try({
-        try: () => stmt.clear.all() as Array<RemovedRef>,
+        try: () => (localWrites++, stmt.clear.all() as Array<RemovedRef>),
         catch: (cause) => fail("MetadataStore.clear", "WriteFailed", cause)
       }),
       flush,
@@ -652,7 +672,18 @@ export const make = (
         rows.length === 0 ? Effect.void : Effect.try({
           try: () => saveFingerprintsTx.immediate(rows),
           catch: (cause) => fail("MetadataStore.saveFingerprints", "WriteFailed", cause)
-        })
+        }),
+      acquireLease: (key, holder, until, now) =>
+        Effect.try({
+          try: () => stmt.acquireLease.run(key, holder, until, now).changes > 0,
+          catch: (cause) => fail("MetadataStore.acquireLease", "WriteFailed", cause)
+        }),
+      releaseLease: (key, holder) =>
+        Effect.try({
+          try: () => void stmt.releaseLease.run(key, holder),
+          catch: (cause) => fail("MetadataStore.releaseLease", "WriteFailed", cause)
+        }),
+      changeCount: () => (stmt.dataVersion.get() as number) + localWrites
     })
   })
 
