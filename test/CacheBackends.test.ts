@@ -72,6 +72,28 @@ pgDescribe("Cache on PostgreSQL", () => {
       assert.strictEqual(stats.hits, workers * workers * count)
     }), 120_000)
 
+  it.scopedLive("4 processes call the same memoised function at once: the lease makes it run once", () =>
+    Effect.gen(function*() {
+      const schema = yield* pgScopedSchema("lease")
+      const sync = makeTempDir()
+      const countFile = path.join(sync, "runs.txt")
+      // Create the layout once, so the children race on the call, not on migrating.
+      yield* Effect.scoped(Effect.provide(Effect.flatMap(Cache.Cache, (c) => c.stats()),
+        Cache.layer({ metadataBackend: "postgres", blobs: "postgres", postgres: { url: pgUrl, schema } })))
+      const startAt = String(Date.now() + 8_000)
+      const results = yield* Effect.promise(() =>
+        Promise.all([0, 1, 2, 3].map(() => {
+          const cwd = makeTempDir()
+          return runChild("test/support/pgLeaseWorker.ts", [sync, schema, countFile, startAt, cwd], { CACHENESS_TEST_PG_URL: pgUrl })
+        })))
+      for (const r of results) {
+        assert.strictEqual(r.code, 0, r.stderr)
+        assert.deepStrictEqual(JSON.parse(r.stdout.trim()), { answer: 42 })
+      }
+      assert.strictEqual(fs.readFileSync(countFile, "utf8").trim().split("\n").length, 1)
+      fs.rmSync(sync, { recursive: true, force: true })
+    }), 120_000)
+
   it.scoped("a schema written by a newer release is refused with a clear MetadataError", () =>
     Effect.gen(function*() {
       const schema = yield* pgScopedSchema("newer")
