@@ -26,13 +26,15 @@ const valueOf = (i: number) => ({ id: i, name: `user-${i}`, email: `user${i}@exa
 
 interface Figures {
   readonly list: number
+  /** The fastest of the runs: on a shared, loaded machine the median mostly measures the others. */
+  readonly listBest?: number | undefined
   readonly stats: number
   readonly cleanup: number
   readonly removed: number
 }
 
-/** Median of `RUNS` timings of a non-destructive operation, in ms. */
-const median = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+/** Median and best of `RUNS` timings of a non-destructive operation, in ms. */
+const timings = <A, E, R>(self: Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
     const samples: Array<number> = []
     for (let i = 0; i < RUNS; i++) {
@@ -40,20 +42,20 @@ const median = <A, E, R>(self: Effect.Effect<A, E, R>) =>
       yield* self
       samples.push(now() - t)
     }
-    return percentile(samples, 50)
+    return { median: percentile(samples, 50), best: Math.min(...samples) }
   })
 
 const measure = (cache: Cache.Cache.Service) =>
   Effect.gen(function*() {
     const all = yield* cache.list()
     if (all.length !== N) throw new Error(`expected ${N} entries, listed ${all.length}`)
-    const list = yield* median(cache.list())
-    const stats = yield* median(cache.stats())
+    const list = yield* timings(cache.list())
+    const stats = (yield* timings(cache.stats())).median
     const t = now()
     const removed = yield* cache.cleanupExpired()
     const cleanup = now() - t
     if (removed !== N / 2) throw new Error(`expected ${N / 2} expired entries, removed ${removed}`)
-    return { list, stats, cleanup, removed } satisfies Figures
+    return { list: list.median, listBest: list.best, stats, cleanup, removed } satisfies Figures
   })
 
 const quiet = { cleanupOnOpen: false, cleanupInterval: "100000 days", maxSize: null } as const
@@ -152,19 +154,29 @@ const bareSqlite = (): Figures => {
     }
     return percentile(samples, 50)
   }
-  const list = time(() => db.prepare(`SELECT key, size, created_at, expires_at, params FROM t`).all())
+  const listStatement = db.prepare(`SELECT key, size, created_at, expires_at, params FROM t`)
+  const listBest = ((): number => {
+    let best = Infinity
+    for (let i = 0; i < RUNS; i++) {
+      const t = now()
+      listStatement.all()
+      best = Math.min(best, now() - t)
+    }
+    return best
+  })()
+  const list = time(() => listStatement.all())
   const stats = time(() => db.prepare(`SELECT count(*), sum(size) FROM t`).get())
   const t = now()
   const removed = db.prepare(`DELETE FROM t WHERE expires_at <= ?`).run(at).changes
   const cleanup = now() - t
   db.close()
-  return { list, stats, cleanup, removed }
+  return { list, listBest, stats, cleanup, removed }
 }
 
 export const run = async (): Promise<void> => {
-  const rows: Array<Array<string>> = [["backend (10,000 entries)", "list() ms", "stats() ms", "cleanupExpired() ms", "seed claims (list / stats / cleanup)"]]
+  const rows: Array<Array<string>> = [["backend (10,000 entries)", "list() ms", "(best)", "stats() ms", "cleanupExpired() ms", "seed claims (list / stats / cleanup)"]]
   const row = (name: string, f: Figures | string, claim = "") =>
-    rows.push(typeof f === "string" ? [name, f, "", "", claim] : [name, fmt(f.list), fmt(f.stats, 2), fmt(f.cleanup), claim])
+    rows.push(typeof f === "string" ? [name, f, "", "", "", claim] : [name, fmt(f.list), fmt(f.listBest), fmt(f.stats, 2), fmt(f.cleanup), claim])
   row("cacheness SQLite", await viaPut(Cache.layer({ ...quiet, directory: benchDir("mgmt-sqlite") })), "2.3 / 4.1 / 12 ms")
   row("cacheness JSON", await json(), "1.2 s / 850 ms / 1.5 s")
   try {
@@ -174,8 +186,8 @@ export const run = async (): Promise<void> => {
   }
   row("cacheness memory", await viaPut(Cache.layerMemory(quiet)))
   row("bare better-sqlite3 table", bareSqlite())
-  rows.push(["python-diskcache 5.4 (MEASURED.md)", "54", "0.2", "105", "peer"])
-  table("Management operations: list all / stats / cleanupExpired (half expired), median of 7 (cleanup once)", rows)
+  rows.push(["python-diskcache 5.4 (MEASURED.md)", "54", "28", "0.2", "105", "peer"])
+  table("Management operations: list all / stats / cleanupExpired (half expired); median and best of 7 (cleanup once)", rows)
   console.log("Targets for SQLite: list ≤ 12 ms, stats ≤ 1 ms, cleanupExpired ≤ 12 ms.")
 }
 
