@@ -7,7 +7,9 @@ const suites: ReadonlyArray<readonly [string, () => Promise<{ run: () => Promise
   ["core", () => import("./core.js")],
   ["pullthrough", () => import("./pullthrough.js")],
   ["formats", () => import("./formats.js")],
-  ["paths", () => import("./paths.js")]
+  ["paths", () => import("./paths.js")],
+  ["management", () => import("./management.js")],
+  ["cached", () => import("./cached.js")]
 ]
 
 const only = process.argv.slice(2)

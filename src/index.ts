@@ -24,9 +24,24 @@ export * as Key from "./Key.js"
 export { CacheLive } from "./layers/CacheLayer.js"
 
 /**
+ * Memoise a function returning an Effect: typed errors, TTL, single-flight across processes.
+ *
  * @since 0.1.0
  */
-export { cacheness, type CachenessClient, fromLayer as cachenessFromLayer } from "./promise.js"
+export { cached, type Cached, type CachedInfo, type CachedOptions } from "./cached.js"
+
+/**
+ * @since 0.1.0
+ */
+export {
+  cacheness,
+  type CachenessClient,
+  fromLayer as cachenessFromLayer,
+  memoize,
+  type Memoized,
+  memoized,
+  type MemoizeOptions
+} from "./promise.js"
 
 /**
  * @since 0.1.0

@@ -122,3 +122,22 @@ export const optionalSchema = (field: string, input: unknown): Schema.Schema<any
  */
 export const optionalFunction = <F extends Function>(field: string, input: unknown): F | undefined | ConfigError =>
   input === undefined || typeof input === "function" ? input as F | undefined : invalid(field, `must be a function, got ${show(input)}`)
+
+/**
+ * A plain object of named values, copied (so a getter that throws fails here, typed, and later
+ * reads see a snapshot).
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const record = (field: string, input: unknown): Record<string, unknown> | undefined | ConfigError => {
+  if (input === undefined) return undefined
+  if (typeof input !== "object" || input === null || Array.isArray(input)) {
+    return invalid(field, `must be an object of named values, got ${show(input)}`)
+  }
+  try {
+    return { ...input }
+  } catch (cause) {
+    return invalid(field, `could not be read: ${show(cause)}`, cause)
+  }
+}

@@ -26,6 +26,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as fs from "node:fs"
 import type * as Scope from "effect/Scope"
+import * as TableSql from "../internal/metadataTablesSql.js"
 import type {
   EntryFilter,
   EntryOrder,
@@ -33,6 +34,9 @@ import type {
   PathFingerprint,
   RemovedRef,
   StoredValue,
+  TableDefinition,
+  TableMatch,
+  TableRow,
   Totals
 } from "../services/MetadataStore.js"
 import { MetadataError, MetadataStore } from "../services/MetadataStore.js"
@@ -48,6 +52,8 @@ export interface SqliteStoreOptions {
   readonly busyTimeout?: Duration.DurationInput | undefined
   /** How often batched hits and access times are written. Default 1 second. */
   readonly flushInterval?: Duration.DurationInput | undefined
+  /** Custom metadata tables, created when missing. */
+  readonly tables?: ReadonlyArray<TableDefinition> | undefined
 }
 
 /**
@@ -104,6 +110,16 @@ const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClien
       UPDATE cacheness_counters SET bytes = bytes - OLD.stored_bytes + NEW.stored_bytes WHERE id = 1;
     END`)
   }),
+  // Leases let processes sharing the cache compute a memoised value once: one row per key being
+  // computed, taken over by anyone once `expires_at` has passed (a crashed holder).
+  "2_leases": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS cacheness_leases (
+      key TEXT PRIMARY KEY NOT NULL,
+      holder TEXT NOT NULL,
+      expires_at INTEGER NOT NULL
+    )`)
+  }),
   // Stat fingerprints of files hashed as key params: one row per path, replaced on change.
   "3_fingerprints": Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -131,6 +147,47 @@ const ORDER_COLUMNS: Record<EntryOrder, string> = {
   hits: "hits",
   key: "key"
 }
+
+/** The record columns in a fixed order, for raw (array) rows: `fromRaw` builds the record. */
+const RAW_COLUMNS = `key, namespace, description, format, codec, stored_bytes, raw_bytes, checksum, blob_id,
+  created_at, accessed_at, expires_at, hits, params, metadata`
+
+/**
+ * A record from a raw row. better-sqlite3 builds a named-property object per row through the V8
+ * API, which for 10,000 rows of 15 columns costs more than the query; an object literal is cheap.
+ */
+const fromRaw = (r: Array<any>): EntryRecord => ({
+  key: r[0],
+  namespace: r[1],
+  description: r[2],
+  format: r[3],
+  codec: r[4],
+  storedBytes: r[5],
+  rawBytes: r[6],
+  checksum: r[7],
+  blobId: r[8],
+  inline: null,
+  createdAt: r[9],
+  accessedAt: r[10],
+  expiresAt: r[11],
+  hits: r[12],
+  params: r[13],
+  metadata: r[14]
+})
+
+/** SQLite's order: NULL sorts first ascending (last descending), ties broken by key. */
+const compareRecords = (field: EntryOrder, descending: boolean) => {
+  const sign = descending ? -1 : 1
+  return (a: EntryRecord, b: EntryRecord): number => {
+    const x = a[field]
+    const y = b[field]
+    const c = x === y ? 0 : x === null ? -1 : y === null ? 1 : x < y ? -1 : 1
+    return (c !== 0 ? c : a.key < b.key ? -1 : a.key > b.key ? 1 : 0) * sign
+  }
+}
+
+/** The same columns qualified by the entries alias `e`, for joins with custom tables. */
+const JOINED_COLUMNS = RECORD_COLUMNS.split(",").map((c) => `e.${c.trim()}`).join(", ")
 
 /** The prepared statements of the hot path; also how `damage` checks a layout matches. */
 const prepareStatements = (db: Database.Database) => ({
@@ -165,7 +222,14 @@ const prepareStatements = (db: Database.Database) => ({
     fingerprint: db.prepare(`SELECT path, stat, hash FROM ${FINGERPRINTS} WHERE path = ?`),
     fingerprintRange: db.prepare(`SELECT path, stat, hash FROM ${FINGERPRINTS} WHERE path >= ? AND path < ?`),
     saveFingerprint: db.prepare(`INSERT INTO ${FINGERPRINTS} (path, stat, hash) VALUES (@path, @stat, @hash)
-      ON CONFLICT (path) DO UPDATE SET stat = excluded.stat, hash = excluded.hash`)
+      ON CONFLICT (path) DO UPDATE SET stat = excluded.stat, hash = excluded.hash`),
+    // One statement, so taking a lease is atomic across processes without an explicit transaction.
+    acquireLease: db.prepare(`INSERT INTO cacheness_leases (key, holder, expires_at) VALUES (?, ?, ?)
+      ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+      WHERE cacheness_leases.expires_at <= ? OR cacheness_leases.holder = excluded.holder`),
+    releaseLease: db.prepare(`DELETE FROM cacheness_leases WHERE key = ? AND holder = ?`),
+    // Changes whenever another connection (any process) commits; ~3–4 µs, no read transaction.
+    dataVersion: db.prepare(`PRAGMA data_version`).pluck()
 })
 
 /** The SQLite result code of an error, looked for along its `cause` chain (SqlError wraps it). */
@@ -357,6 +421,9 @@ export const make = (
       catch: (cause) => fail("MetadataStoreSqlite.open", "OpenFailed", cause)
     })
 
+    // Writes through this connection do not move `data_version`, so they are counted here.
+    let localWrites = 0
+
     // Statements whose text depends on the filter shape, prepared once per shape.
     const prepared = new Map<string, Database.Statement>()
     const prepare = (sql: string) => {
@@ -451,9 +518,35 @@ export const make = (
     // Runs before the connection closes: finalizers run in reverse order of acquisition.
     yield* Effect.addFinalizer(() => Effect.ignoreLogged(flush))
 
-    const upsertTx = db.transaction((record: EntryRecord) => {
+    const tables = new Map((options.tables ?? []).map((def) => [def.name, def]))
+    yield* Effect.try({
+      try: () =>
+        db.transaction(() => {
+          for (const def of tables.values()) {
+            for (const statement of TableSql.createTable("sqlite", def, (n) => n, TABLE)) db.exec(statement)
+            const existing = new Set((db.prepare(`PRAGMA table_info(${def.name})`).all() as Array<{ name: string }>).map((c) => c.name))
+            const missing = def.columns.filter((c) => !existing.has(c.name)).map((c) => c.name)
+            if (missing.length > 0) {
+              throw new Error(`custom table ${def.name} exists without column(s) ${missing.join(", ")}; migrate or rename it`)
+            }
+          }
+        }).immediate(),
+      catch: (cause) => fail("MetadataStoreSqlite.open", "MigrationFailed", cause)
+    })
+    const insertRow = new Map(
+      Array.from(tables.values(), (def) => [def.name, db.prepare(TableSql.insertRow("sqlite", def, (n) => n))] as const)
+    )
+
+    const upsertTx = db.transaction((record: EntryRecord, rows: ReadonlyArray<TableRow> | undefined) => {
       const previous = stmt.blobOf.get(record.key) as string | null | undefined
       stmt.upsert.run(record)
+      if (rows !== undefined) {
+        for (const { row, table } of rows) {
+          const def = tables.get(table)
+          if (def === undefined) throw new MetadataError({ method: "MetadataStore.upsert", reason: "UnknownTable", description: `no custom metadata table ${table} is registered` })
+          insertRow.get(table)!.run(...TableSql.rowParams("sqlite", def, record.key, row))
+        }
+      }
       const replacedBlobId = previous === undefined || previous === null || previous === record.blobId
         ? null
         : previous
@@ -532,14 +625,19 @@ export const make = (
           },
           catch: (cause) => fail("MetadataStore.probe", "QueryFailed", cause)
         }),
-      upsert: (record) =>
+      upsert: (record, rows) =>
         Effect.try({
-          try: () => upsertTx.immediate(record),
-          catch: (cause) => fail("MetadataStore.upsert", "WriteFailed", cause)
+          try: () => (localWrites++, upsertTx.immediate(record, rows)),
+          catch: (cause) =>
+            cause instanceof MetadataError
+              ? cause
+              : rows !== undefined && rows.length > 0 && sqliteCode(cause)?.startsWith("SQLITE_CONSTRAINT")
+              ? fail("MetadataStore.upsert", "InvalidRow", cause)
+              : fail("MetadataStore.upsert", "WriteFailed", cause)
         }),
       remove: (filter) =>
         Effect.try({
-          try: () => removeTx.immediate(filter),
+          try: () => (localWrites++, removeTx.immediate(filter)),
           catch: (cause) => fail("MetadataStore.remove", "WriteFailed", cause)
         }),
       select: (filter) =>
@@ -548,8 +646,7 @@ export const make = (
           Effect.try({
             try: () => {
               const { args, clause } = where(filter)
-              const rows = prepare(`SELECT ${RECORD_COLUMNS} FROM ${TABLE}${clause}`).all(...args)
-              return (rows as Array<EntryRecord>).map(toRecord)
+              return (prepare(`SELECT ${RAW_COLUMNS} FROM ${TABLE}${clause}`).raw(true).all(...args) as Array<Array<any>>).map(fromRaw)
             },
             catch: (cause) => fail("MetadataStore.select", "QueryFailed", cause)
           })
@@ -562,21 +659,29 @@ export const make = (
               const column = ORDER_COLUMNS[options.orderBy ?? "createdAt"]
               const direction = options.descending === true ? "DESC" : "ASC"
               const args: Array<unknown> = []
-              let sql = `SELECT ${RECORD_COLUMNS} FROM ${TABLE}`
+              let sql = `SELECT ${RAW_COLUMNS} FROM ${TABLE}`
               if (options.namespace !== undefined) {
                 sql += ` WHERE namespace = ?`
                 args.push(options.namespace)
               }
-              sql += ` ORDER BY ${column} ${direction}, key ${direction} LIMIT ? OFFSET ?`
-              args.push(options.limit ?? -1, options.offset ?? 0)
-              return (prepare(sql).all(...args) as Array<EntryRecord>).map(toRecord)
+              // A page is sorted by SQLite (it reads only what it returns); a full listing is sorted
+              // here instead: no index serves the order, and a JS sort of numbers is far cheaper than
+              // SQLite's sorter carrying every column.
+              const page = options.limit !== undefined || (options.offset ?? 0) > 0
+              if (page) {
+                sql += ` ORDER BY ${column} ${direction}, key ${direction} LIMIT ? OFFSET ?`
+                args.push(options.limit ?? -1, options.offset ?? 0)
+              }
+              const records = (prepare(sql).raw(true).all(...args) as Array<Array<any>>).map(fromRaw)
+              if (!page) records.sort(compareRecords(options.orderBy ?? "createdAt", options.descending === true))
+              return records
             },
             catch: (cause) => fail("MetadataStore.list", "QueryFailed", cause)
           })
         ),
       touch: (key, expiresAt, now) =>
         Effect.try({
-          try: () => stmt.touch.run(expiresAt, now, key, now).changes > 0,
+          try: () => (localWrites++, stmt.touch.run(expiresAt, now, key, now).changes > 0),
           catch: (cause) => fail("MetadataStore.touch", "WriteFailed", cause)
         }),
       recordAccess: (key, now) =>
@@ -597,7 +702,7 @@ export const make = (
         Effect.zipRight(
           flush,
           Effect.try({
-            try: () => evictTx.immediate(bytes),
+            try: () => (localWrites++, evictTx.immediate(bytes)),
             catch: (cause) => fail("MetadataStore.evict", "WriteFailed", cause)
           })
         ),
@@ -614,10 +719,37 @@ export const make = (
         })
       ),
       clear: Effect.try({
-        try: () => stmt.clear.all() as Array<RemovedRef>,
+        try: () => (localWrites++, stmt.clear.all() as Array<RemovedRef>),
         catch: (cause) => fail("MetadataStore.clear", "WriteFailed", cause)
       }),
       flush,
+      queryTable: (table, query) =>
+        Effect.zipRight(
+          flush,
+          Effect.try({
+            try: () => {
+              const def = tables.get(table)
+              if (def === undefined) {
+                throw new MetadataError({ method: "MetadataStore.queryTable", reason: "UnknownTable", description: `no custom metadata table ${table} is registered` })
+              }
+              const where = TableSql.whereClause("sqlite", def, query)
+              const columns = def.columns.map((c) => `t.${c.name} AS "t.${c.name}"`).join(", ")
+              const rows = prepare(
+                `SELECT ${JOINED_COLUMNS}, ${columns} FROM ${def.name} t JOIN ${TABLE} e ON e.key = t.cache_key${where.sql}${TableSql.orderClause(def, query)}`
+              ).all(...where.params) as Array<Record<string, unknown>>
+              return rows.map((r): TableMatch => {
+                const row: Record<string, unknown> = {}
+                for (const c of def.columns) {
+                  row[c.name] = r[`t.${c.name}`]
+                  delete r[`t.${c.name}`]
+                }
+                return { record: toRecord(r as any), row }
+              })
+            },
+            catch: (cause) => cause instanceof MetadataError ? cause : fail("MetadataStore.queryTable", "QueryFailed", cause)
+          })
+        ),
+      sql: client,
       // The paths of a tree share its directory: one range scan of the primary key under it costs
       // ~1 ms for 1,000 files where a point lookup each costs 15+ ms. Few paths: point lookups.
       lookupFingerprints: (paths) =>
@@ -647,7 +779,18 @@ export const make = (
         rows.length === 0 ? Effect.void : Effect.try({
           try: () => saveFingerprintsTx.immediate(rows),
           catch: (cause) => fail("MetadataStore.saveFingerprints", "WriteFailed", cause)
-        })
+        }),
+      acquireLease: (key, holder, until, now) =>
+        Effect.try({
+          try: () => stmt.acquireLease.run(key, holder, until, now).changes > 0,
+          catch: (cause) => fail("MetadataStore.acquireLease", "WriteFailed", cause)
+        }),
+      releaseLease: (key, holder) =>
+        Effect.try({
+          try: () => void stmt.releaseLease.run(key, holder),
+          catch: (cause) => fail("MetadataStore.releaseLease", "WriteFailed", cause)
+        }),
+      changeCount: () => (stmt.dataVersion.get() as number) + localWrites
     })
   })
 
