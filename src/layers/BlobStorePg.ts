@@ -21,6 +21,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { validateId } from "../internal/blobId.js"
 import { BlobStore, StorageError } from "../services/BlobStore.js"
+import { transaction } from "../internal/pgTransaction.js"
 
 /**
  * @since 0.1.0
@@ -91,7 +92,7 @@ export const make = (options: PgBlobOptions): Effect.Effect<BlobStore.Service, S
       Effect.provide(Reactivity.layer),
       Effect.mapError((cause) => fail("BlobStorePg.open", "ReadFailed", undefined, cause))
     )
-    yield* sql.withTransaction(Effect.gen(function*() {
+    yield* transaction(sql, Effect.gen(function*() {
       yield* sql.unsafe(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`cacheness:${s}`])
       yield* sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${s}`)
       yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${s}.cacheness_blob_migrations (
@@ -126,7 +127,7 @@ export const make = (options: PgBlobOptions): Effect.Effect<BlobStore.Service, S
             const chunks = Math.ceil(bytes.byteLength / chunkSize)
             // Copies: the caller may reuse its array once put returns, while the driver still holds it.
             const chunk = (n: number) => Buffer.from(bytes.subarray(n * chunkSize, Math.min(bytes.byteLength, (n + 1) * chunkSize)))
-            return sql.withTransaction(Effect.gen(function*() {
+            return transaction(sql, Effect.gen(function*() {
               // Deleting the head drops the previous version's chunks (cascade) before writing anew.
               yield* sql.unsafe(`DELETE FROM ${B} WHERE id = $1`, [id])
               yield* sql.unsafe(`INSERT INTO ${B} (id, size, chunks) VALUES ($1, $2, $3)`, [id, bytes.byteLength, chunks])

@@ -38,6 +38,7 @@ import type {
   Totals
 } from "../services/MetadataStore.js"
 import { MetadataError, MetadataStore } from "../services/MetadataStore.js"
+import { transaction } from "../internal/pgTransaction.js"
 
 /**
  * @since 0.1.0
@@ -164,6 +165,25 @@ const ORDER_COLUMNS: Record<EntryOrder, string> = {
 
 const REMOVED = `key, blob_id AS "blobId", stored_bytes::float8 AS "storedBytes"`
 
+/**
+ * The connection died under the statement: terminated by an administrator or a restart
+ * (57P01–57P03), a connection failure (class 08), or the socket closed without a code.
+ */
+const isConnectionLost = (cause: unknown): boolean => {
+  const code = pgCode(cause) ?? ""
+  if (code.startsWith("08") || code === "57P01" || code === "57P02" || code === "57P03") return true
+  const text = describe(cause)
+  return /Connection terminated|connection is closed|ECONNRESET|EPIPE/i.test(text)
+}
+
+/**
+ * Reads are safe to repeat, so one on a connection that died is retried on a fresh one from the
+ * pool (twice, 50 ms then 100 ms apart). Writes are not retried: a commit whose answer was lost
+ * would be applied twice, or its result (the replaced blob to delete) lost.
+ */
+const retryRead = <A, E>(self: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  Effect.retry(self, { schedule: Schedule.exponential("50 millis"), times: 2, while: isConnectionLost })
+
 /** The PostgreSQL error code behind an `SqlError`, if any. */
 const pgCode = (cause: unknown): string | undefined => {
   const inner = typeof cause === "object" && cause !== null && "cause" in cause ? (cause as any).cause : cause
@@ -230,7 +250,7 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
     const q = (name: string) => `${s}.${name}`
 
     // One process migrates at a time: the advisory lock is held until the transaction ends.
-    const migrate = sql.withTransaction(Effect.gen(function*() {
+    const migrate = transaction(sql, Effect.gen(function*() {
       yield* sql.unsafe(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`cacheness:${s}`])
       yield* sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${s}`)
       // Created here, under the lock: the Migrator's own probe-then-create races between processes.
@@ -296,7 +316,7 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
         counts.push(access.hits)
         times.push(access.at)
       }
-      return sql.withTransaction(Effect.zipRight(
+      return transaction(sql, Effect.zipRight(
         keys.length === 0 ? Effect.void : sql.unsafe(
           `UPDATE ${E} e SET hits = e.hits + v.h, accessed_at = greatest(e.accessed_at, v.at)
            FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(key, h, at) WHERE e.key = v.key`,
@@ -373,6 +393,7 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
           [key]
         ).pipe(
           Effect.map((rows) => Option.fromNullable(rows[0])),
+          retryRead,
           Effect.mapError((cause) => fail("MetadataStore.lookup", "QueryFailed", cause))
         ),
       probe: (key) =>
@@ -382,6 +403,7 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
           [key]
         ).pipe(
           Effect.map((rows) => Option.fromNullable(rows[0])),
+          retryRead,
           Effect.mapError((cause) => fail("MetadataStore.probe", "QueryFailed", cause))
         ),
       upsert: (record, rows) => {
@@ -413,7 +435,7 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
             return Effect.fail(new MetadataError({ method: "MetadataStore.upsert", reason: "UnknownTable", description: `no custom metadata table ${table} is registered` }))
           }
         }
-        return sql.withTransaction(Effect.tap(statement, () =>
+        return transaction(sql, Effect.tap(statement, () =>
           Effect.forEach(rows, ({ row, table }) =>
             sql.unsafe(insertRow.get(table)!, TableSql.rowParams("pg", tables.get(table)!, record.key, row)), { discard: true })
         )).pipe(
@@ -435,7 +457,7 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
             const params: Array<unknown> = []
             const clause = where(filter, params)
             return sql.unsafe<EntryRecord>(`SELECT ${recordColumns("")}, NULL AS inline FROM ${E}${clause}`, params)
-          }).pipe(Effect.mapError((cause) => fail("MetadataStore.select", "QueryFailed", cause)))
+          }).pipe(retryRead, Effect.mapError((cause) => fail("MetadataStore.select", "QueryFailed", cause)))
         ),
       list: (listOptions) =>
         Effect.zipRight(
@@ -458,7 +480,7 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
             params.push(listOptions.offset ?? 0)
             text += ` OFFSET $${params.length}`
             return sql.unsafe<EntryRecord>(text, params)
-          }).pipe(Effect.mapError((cause) => fail("MetadataStore.list", "QueryFailed", cause)))
+          }).pipe(retryRead, Effect.mapError((cause) => fail("MetadataStore.list", "QueryFailed", cause)))
         ),
       touch: (key, expiresAt, now) =>
         sql.unsafe(
@@ -502,6 +524,7 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
            FROM ${C} WHERE id = 1`
         ).pipe(
           Effect.map((rows) => rows[0]),
+          retryRead,
           Effect.mapError((cause) => fail("MetadataStore.totals", "QueryFailed", cause))
         )
       ),
