@@ -90,6 +90,7 @@ pgDescribe("PostgreSQL: connection killed mid-transaction", () => {
       assert.deepStrictEqual(listFiles(path.join(directory, "blobs")), [], "the blob of the failed put removed")
 
       // Kill every idle connection of the cache: the next reads land on dead sockets and retry.
+      yield* cache.get({ k: "before" }) // the pool opens a fresh connection, now idle
       const idle = yield* admin.unsafe<{ pid: number }>(
         `SELECT pid FROM pg_stat_activity WHERE application_name = 'cacheness' AND state = 'idle' AND query ILIKE '%${schema}.%'`
       )

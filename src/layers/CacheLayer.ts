@@ -201,18 +201,27 @@ export const make = (config: ResolvedConfig) =>
     /** A signed entry seen by a cache without the key: it cannot be checked, so it is not served (nor removed). */
     const unverifiable = (record: StoredValue) => signer === null && Signing.isSigned(record.checksum)
 
-    /** The blob of an entry; `None` when it is gone (the entry is then dropped). */
+    /**
+     * The blob of an entry; `None` when it is gone. A concurrent overwrite or invalidation may have
+     * deleted the version we were about to read: then the current version is read instead (blob or
+     * inline), or a miss when the entry is gone — neither is damage. Only a blob missing under an
+     * unchanged entry is dropped, with a warning.
+     */
     const readBlob = <R extends StoredValue>(
       record: R,
       refresh: (key: string) => Effect.Effect<Option.Option<R>, CacheError>
     ): Effect.Effect<Option.Option<readonly [R, Uint8Array]>, CacheError> =>
       Effect.flatMap(blobs.get(record.blobId!), (blob) => {
         if (Option.isSome(blob)) return Effect.succeed(Option.some([record, blob.value] as const))
-        // A concurrent overwrite may have replaced the version we were about to read.
-        return Effect.flatMap(refresh(record.key), (current) =>
-          Option.isSome(current) && current.value.blobId !== record.blobId && current.value.blobId !== null
-            ? readBlob(current.value, refresh)
-            : Effect.as(dropBroken(record, `has no blob (${record.blobId})`), Option.none()))
+        return Effect.flatMap(refresh(record.key), (current): Effect.Effect<Option.Option<readonly [R, Uint8Array]>, CacheError> => {
+          if (Option.isNone(current)) return Effect.succeed(Option.none())
+          const next = current.value
+          if (next.blobId === record.blobId && next.checksum === record.checksum) {
+            return Effect.as(dropBroken(record, `has no blob (${record.blobId})`), Option.none())
+          }
+          if (next.blobId === null) return Effect.succeed(Option.some([next, next.inline ?? new Uint8Array(0)] as const))
+          return readBlob(next, refresh)
+        })
       })
 
     const isLive = (record: StoredValue, now: number) => record.expiresAt === null || record.expiresAt > now
