@@ -21,6 +21,8 @@ import {
   type GetOptions,
   type InvalidateFilter,
   type ListOptions,
+  type PruneOptions,
+  type PruneResult,
   type PutOptions,
   type VerifyOptions
 } from "./services/Cache.js"
@@ -49,6 +51,7 @@ export interface CachenessClient {
   readonly list: (options?: ListOptions) => Promise<ReadonlyArray<CacheEntry>>
   readonly stats: () => Promise<CacheStats>
   readonly verify: (options?: VerifyOptions) => Promise<IntegrityReport>
+  readonly prune: (target: number | string, options?: PruneOptions) => Promise<PruneResult>
   /** Runs any effect that needs the cache on this client's runtime. */
   readonly run: <A, E>(effect: Effect.Effect<A, E, Cache>) => Promise<A>
   /** Flushes batched statistics, stops housekeeping and closes the store. */
@@ -96,6 +99,7 @@ export const fromLayer = (layer: Layer.Layer<Cache, CacheError>): CachenessClien
     list: (options) => call((c) => c.list(options)),
     stats: () => call((c) => c.stats()),
     verify: (options) => call((c) => c.verify(options)),
+    prune: (target, options) => call((c) => c.prune(target, options)),
     run: (effect) => runtime.runPromiseExit(effect).then(settle),
     close: () => runtime.dispose()
   }

@@ -18,7 +18,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { describedContains } from "../internal/describeParams.js"
 import { resolveConfig } from "../internal/config.js"
-import type { CacheConfig } from "../schema/CacheConfig.js"
+import { type CacheConfig, parseSize } from "../schema/CacheConfig.js"
 import type { CacheEntry, IntegrityReport } from "../schema/CacheEntry.js"
 import { type CacheKey, isCacheKey, type KeyInput } from "../schema/CacheKey.js"
 import { BlobStore } from "../services/BlobStore.js"
@@ -28,6 +28,7 @@ import {
   ConfigError,
   type GetOptions,
   type InvalidateFilter,
+  type PruneOptions,
   type PutOptions,
   type ResolvedConfig,
   type VerifyOptions
@@ -197,6 +198,25 @@ export const make = (config: ResolvedConfig) =>
           )
           return evicted.length
         })
+
+    const prune = Effect.fn("Cache.prune")(function*(target: number | string, options?: PruneOptions) {
+      const targetBytes = parseSize(target)
+      if (Option.isNone(targetBytes)) {
+        return yield* new ConfigError({ reason: "Invalid", field: "prune.target", description: `not a size: ${String(target)}` })
+      }
+      const { totalBytes } = yield* metadata.totals
+      if (totalBytes <= targetBytes.value) return { entries: 0, bytes: 0 }
+      const evicted = yield* metadata.evict(totalBytes - targetBytes.value)
+      // Blob deletion is the slow part of a large prune: report it in chunks.
+      const chunk = 256
+      for (let i = 0; i < evicted.length; i += chunk) {
+        yield* deleteBlobs(evicted.slice(i, i + chunk))
+        options?.onProgress?.({ done: Math.min(i + chunk, evicted.length), total: evicted.length })
+      }
+      const bytes = evicted.reduce((n, r) => n + r.storedBytes, 0)
+      yield* Effect.logInfo(`cacheness: pruned to ${targetBytes.value} bytes; evicted ${evicted.length} least-recently-used entries (${bytes} bytes)`)
+      return { entries: evicted.length, bytes }
+    })
 
     const cleanupExpired = (limit: number) =>
       Effect.gen(function*() {
@@ -371,6 +391,7 @@ export const make = (config: ResolvedConfig) =>
           backend: metadata.backend
         }
       }),
+      prune,
       verify
     })
 
