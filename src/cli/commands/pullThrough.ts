@@ -15,9 +15,6 @@ import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { LEDGER } from "../../internal/pullThroughSql.js"
-import * as SqlPullThroughDuckDB from "../../layers/SqlPullThroughDuckDB.js"
-import * as SqlPullThroughPg from "../../layers/SqlPullThroughPg.js"
-import * as SqlPullThroughSqlite from "../../layers/SqlPullThroughSqlite.js"
 import { SqlPullThrough, type SqlPullThroughError } from "../../services/SqlPullThrough.js"
 import { CliExit, ExitCode, notFound, usage } from "../exit.js"
 import { formatAge, formatCount, table } from "../format.js"
@@ -38,6 +35,13 @@ const backend = Options.choice("backend", ["duckdb", "sqlite"]).pipe(
   Options.withDescription("The file's engine; by default from its extension (.duckdb, .ddb → duckdb; .db, .sqlite, .sqlite3 → sqlite)."),
   Options.optional
 )
+
+/** Database drivers load only when this command runs: the other commands start faster without them. */
+const load = <A>(f: () => Promise<A>) =>
+  Effect.tryPromise({
+    try: f,
+    catch: (cause) => new CliExit({ code: ExitCode.CacheError, message: `cannot load the database driver: ${String(cause)}` })
+  })
 
 const EXTENSIONS: Record<string, "duckdb" | "sqlite"> = {
   ".duckdb": "duckdb",
@@ -88,14 +92,17 @@ const stats = Command.make("stats", { db, url, schema, backend, json }, (o) =>
     let layer: Layer.Layer<SqlPullThrough, SqlPullThroughError>
     if (Option.isSome(o.url)) {
       if (Option.isSome(o.db)) return yield* usage("give --db or --url, not both")
-      layer = SqlPullThroughPg.layerPg({ url: o.url.value, schema: Option.getOrUndefined(o.schema) })
+      const { layerPg } = yield* load(() => import("../../layers/SqlPullThroughPg.js"))
+      layer = layerPg({ url: o.url.value, schema: Option.getOrUndefined(o.schema) })
     } else if (Option.isSome(o.db)) {
       const file = path.resolve(o.db.value)
       // Opening a missing file would create an empty database: say it is not there instead.
       if (!fs.existsSync(file)) return yield* notFound(`no database at ${file}`)
       const engine = Option.getOrUndefined(o.backend) ?? EXTENSIONS[path.extname(file).toLowerCase()]
       if (engine === undefined) return yield* usage(`cannot tell the engine of ${file} from its extension: add --backend duckdb|sqlite`)
-      layer = engine === "duckdb" ? SqlPullThroughDuckDB.layerDuckDB({ filename: file }) : SqlPullThroughSqlite.layerSqlite({ filename: file })
+      layer = engine === "duckdb"
+        ? (yield* load(() => import("../../layers/SqlPullThroughDuckDB.js"))).layerDuckDB({ filename: file })
+        : (yield* load(() => import("../../layers/SqlPullThroughSqlite.js"))).layerSqlite({ filename: file })
     } else {
       return yield* usage("give the pull-through database: --db FILE (DuckDB or SQLite) or --url postgres://…")
     }
