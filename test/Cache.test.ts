@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -171,6 +172,33 @@ describe("Cache on the file system", () => {
         assert.strictEqual((yield* cache.stats()).entries, entries)
         assert.deepStrictEqual(listFiles(directory).filter((f) => !f.startsWith("cacheness.db")), files)
       }))
+    }))
+
+  it.scoped("layerConfig reads CACHENESS_* through Effect Config; a bad value names its field", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir
+      const env = (entries: Record<string, string>) => Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(entries))))
+      const stats = yield* Effect.scoped(Effect.provide(
+        Effect.gen(function*() {
+          const cache = yield* Cache.Cache
+          yield* cache.put({ k: 1 }, "v")
+          const [entry] = yield* cache.list()
+          assert.strictEqual(entry.expiresAt!.getTime() - entry.createdAt.getTime(), 3_600_000)
+          return yield* cache.stats()
+        }),
+        Cache.layerConfig({ maxSize: "1 GB" })
+      )).pipe(env({ CACHENESS_DIR: directory, CACHENESS_DEFAULT_TTL: "1 hour", CACHENESS_MAX_SIZE: "none" }))
+      assert.strictEqual(stats.directory, directory)
+      assert.strictEqual(stats.maxSize, null)
+      assert.strictEqual(stats.backend, "sqlite")
+      const memory = yield* Effect.scoped(Effect.provide(Effect.flatMap(Cache.Cache, (c) => c.stats()), Cache.layerConfig()))
+        .pipe(env({ CACHENESS_METADATA_BACKEND: "memory", CACHENESS_MAX_SIZE: "2 MB" }))
+      assert.strictEqual(memory.backend, "memory")
+      assert.strictEqual(memory.maxSize, 2 * 1024 * 1024)
+      const error = yield* Effect.flip(Effect.scoped(Effect.provide(Cache.Cache, Cache.layerConfig())))
+        .pipe(env({ CACHENESS_DIR: directory, CACHENESS_MAX_SIZE: "lots" }))
+      assert.strictEqual(error._tag, "ConfigError")
+      assert.include(error.message, "maxSize")
     }))
 
   it.live("4 processes × 1,000 keys into one directory: nothing lost, nothing corrupt", () =>
