@@ -1,4 +1,5 @@
-import { execFileSync } from "node:child_process"
+import { execFile } from "node:child_process"
+import { promisify } from "node:util"
 import * as fs from "node:fs"
 import * as path from "node:path"
 
@@ -42,10 +43,8 @@ export const ensureBuilt = async (): Promise<void> => {
   try {
     if (isFresh()) return
     const started = Date.now()
-    execFileSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], {
-      cwd: root,
-      stdio: "inherit"
-    })
+    // Asynchronous: a worker blocked for the whole build misses vitest's RPC deadlines.
+    await promisify(execFile)(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], { cwd: root })
     // The stamp records the start: a source edited during the build makes the next call rebuild.
     fs.writeFileSync(stamp, "")
     fs.utimesSync(stamp, started / 1000, started / 1000)
