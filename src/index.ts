@@ -17,6 +17,13 @@ export * as Cache from "./Cache.js"
 export { CacheLive } from "./layers/CacheLayer.js"
 
 /**
+ * Effect Metrics of the cache: hits, misses, bytes read/written, evictions, expirations, latency.
+ *
+ * @since 0.1.0
+ */
+export * as CacheMetrics from "./CacheMetrics.js"
+
+/**
  * @since 0.1.0
  */
 export { cacheness, type CachenessClient, fromLayer as cachenessFromLayer } from "./promise.js"

@@ -16,6 +16,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as CacheMetrics from "../CacheMetrics.js"
 import { describedContains } from "../internal/describeParams.js"
 import { resolveConfig } from "../internal/config.js"
 import { type CacheConfig, parseSize } from "../schema/CacheConfig.js"
@@ -49,6 +50,8 @@ const CLEANUP_BATCH = 1_000
 const HOUSEKEEPING_LIMIT = 20_000
 /** Eviction frees space down to this fraction of `maxSize`. */
 const EVICT_TO = 0.8
+/** Hot-path metric updates carry no extra labels (see CacheMetrics). */
+const NO_LABELS: ReadonlyArray<never> = []
 
 const toEntry = (record: EntryRecord): CacheEntry => ({
   key: record.key,
@@ -91,6 +94,14 @@ export const make = (config: ResolvedConfig) =>
     const codec = yield* Codec
     const blobs = yield* BlobStore
     const metadata = yield* MetadataStore
+    // Latency is read from the Clock the layer was built with, synchronously: an effectful
+    // Clock read per get would cost more than all of the metrics bookkeeping (~0.3 µs).
+    const clock = yield* Effect.clock
+    const sinceMs = (started: bigint) => Number(clock.unsafeCurrentTimeNanos() - started) / 1e6
+    const countMiss = (started: bigint) => {
+      CacheMetrics.misses.unsafeUpdate(1, NO_LABELS)
+      CacheMetrics.getLatency.unsafeUpdate(sinceMs(started), NO_LABELS)
+    }
 
     const toKey = (input: KeyInput): Effect.Effect<CacheKey, KeyError> => {
       if (typeof input === "string") {
@@ -151,11 +162,13 @@ export const make = (config: ResolvedConfig) =>
       options: GetOptions<A, any> | undefined,
       fetch: (key: string) => Effect.Effect<Option.Option<R>, CacheError>
     ) {
+      const started = clock.unsafeCurrentTimeNanos()
       const key = yield* toKey(input)
       const now = yield* Clock.currentTimeMillis
       const found = yield* fetch(key)
       if (Option.isNone(found) || !isLive(found.value, now)) {
         yield* metadata.recordAccess(null, now)
+        countMiss(started)
         return Option.none()
       }
       let record = found.value
@@ -164,6 +177,7 @@ export const make = (config: ResolvedConfig) =>
         const blob = yield* readBlob(record, fetch)
         if (Option.isNone(blob)) {
           yield* metadata.recordAccess(null, now)
+          countMiss(started)
           return Option.none()
         }
         ;[record, bytes] = blob.value
@@ -172,15 +186,20 @@ export const make = (config: ResolvedConfig) =>
       if (problem !== null) {
         yield* dropBroken(record, problem)
         yield* metadata.recordAccess(null, now)
+        countMiss(started)
         return Option.none()
       }
       const decoded = yield* Effect.either(codec.decode(bytes!, options))
       if (decoded._tag === "Left") {
         yield* dropBroken(record, `could not be decoded (${decoded.left.message})`)
         yield* metadata.recordAccess(null, now)
+        countMiss(started)
         return Option.none()
       }
       yield* metadata.recordAccess(key, now)
+      CacheMetrics.hits.unsafeUpdate(1, NO_LABELS)
+      CacheMetrics.bytesRead.unsafeUpdate(record.storedBytes, NO_LABELS)
+      CacheMetrics.getLatency.unsafeUpdate(sinceMs(started), NO_LABELS)
       return Option.some({ value: decoded.right as A, record })
     })
 
@@ -192,6 +211,7 @@ export const make = (config: ResolvedConfig) =>
         : Effect.gen(function*() {
           const evicted = yield* metadata.evict(totalBytes - Math.floor(config.maxSize! * EVICT_TO))
           yield* deleteBlobs(evicted)
+          CacheMetrics.evictions.unsafeUpdate(evicted.length, NO_LABELS)
           const bytes = evicted.reduce((n, r) => n + r.storedBytes, 0)
           yield* Effect.logInfo(
             `cacheness: size limit ${config.maxSize} bytes exceeded; evicted ${evicted.length} least-recently-used entries (${bytes} bytes)`
@@ -213,6 +233,7 @@ export const make = (config: ResolvedConfig) =>
         yield* deleteBlobs(evicted.slice(i, i + chunk))
         options?.onProgress?.({ done: Math.min(i + chunk, evicted.length), total: evicted.length })
       }
+      CacheMetrics.evictions.unsafeUpdate(evicted.length, NO_LABELS)
       const bytes = evicted.reduce((n, r) => n + r.storedBytes, 0)
       yield* Effect.logInfo(`cacheness: pruned to ${targetBytes.value} bytes; evicted ${evicted.length} least-recently-used entries (${bytes} bytes)`)
       return { entries: evicted.length, bytes }
@@ -228,12 +249,16 @@ export const make = (config: ResolvedConfig) =>
           removed += batch.length
           if (batch.length < CLEANUP_BATCH) break
         }
-        if (removed > 0) yield* Effect.logInfo(`cacheness: removed ${removed} expired entries`)
+        if (removed > 0) {
+          CacheMetrics.expirations.unsafeUpdate(removed, NO_LABELS)
+          yield* Effect.logInfo(`cacheness: removed ${removed} expired entries`)
+        }
         return removed
       })
 
     // Untraced like `read`: puts are hot too.
     const put = Effect.fnUntraced(function*<A, I>(input: KeyInput, value: A, options?: PutOptions<A, I>) {
+      const started = clock.unsafeCurrentTimeNanos()
       yield* validTtl("put", options?.ttl)
       const key = yield* toKey(input)
       const params = config.storeKeyParams && typeof input !== "string"
@@ -272,6 +297,8 @@ export const make = (config: ResolvedConfig) =>
       )
       if (written.replacedBlobId !== null) yield* deleteBlobs([{ key, blobId: written.replacedBlobId, storedBytes: 0 }])
       yield* enforceSize(written.totalBytes)
+      CacheMetrics.bytesWritten.unsafeUpdate(encoded.bytes.length, NO_LABELS)
+      CacheMetrics.putLatency.unsafeUpdate(sinceMs(started), NO_LABELS)
       return key
     })
 
