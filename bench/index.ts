@@ -5,7 +5,10 @@
  */
 const suites: ReadonlyArray<readonly [string, () => Promise<{ run: () => Promise<void> }>]> = [
   ["core", () => import("./core.js")],
-  ["pullthrough", () => import("./pullthrough.js")]
+  ["pullthrough", () => import("./pullthrough.js")],
+  ["formats", () => import("./formats.js")],
+  ["paths", () => import("./paths.js")],
+  ["cached", () => import("./cached.js")]
 ]
 
 const only = process.argv.slice(2)

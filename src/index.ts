@@ -12,6 +12,13 @@
 export * as Cache from "./Cache.js"
 
 /**
+ * Key parameters hashed by content: `Key.file(path)`, `Key.dir(path)`.
+ *
+ * @since 0.1.0
+ */
+export * as Key from "./Key.js"
+
+/**
  * @since 0.1.0
  */
 export { CacheLive } from "./layers/CacheLayer.js"
@@ -24,9 +31,24 @@ export { CacheLive } from "./layers/CacheLayer.js"
 export * as CacheMetrics from "./CacheMetrics.js"
 
 /**
+ * Memoise a function returning an Effect: typed errors, TTL, single-flight across processes.
+ *
  * @since 0.1.0
  */
-export { cacheness, type CachenessClient, fromLayer as cachenessFromLayer } from "./promise.js"
+export { cached, type Cached, type CachedInfo, type CachedOptions } from "./cached.js"
+
+/**
+ * @since 0.1.0
+ */
+export {
+  cacheness,
+  type CachenessClient,
+  fromLayer as cachenessFromLayer,
+  memoize,
+  type Memoized,
+  memoized,
+  type MemoizeOptions
+} from "./promise.js"
 
 /**
  * @since 0.1.0
@@ -64,3 +86,18 @@ export * as SqlPullThrough from "./SqlPullThrough.js"
  * @since 0.1.0
  */
 export { pullThrough, type PullThroughClient, type PullThroughConfig } from "./pullThrough.js"
+
+/**
+ * The codec service: `Codec.handler({ format, guard, encode, decode })` builds a format handler
+ * for your own type (register it with `Cache.layer({ handlers: [...] })`); `CodecError`.
+ *
+ * @since 0.1.0
+ */
+export * as Codec from "./services/Codec.js"
+
+/**
+ * nd-arrays `{ data, shape, dtype }` (NumPy dtype names) and the typed arrays stored column-wise.
+ *
+ * @since 0.1.0
+ */
+export type { DType, NdArray, TypedArray } from "./formats/ndarray.js"

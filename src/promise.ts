@@ -8,10 +8,13 @@ import * as Cause from "effect/Cause"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import type * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
-import { layer as cacheLayer } from "./layers/CacheLayer.js"
+import * as Runtime from "effect/Runtime"
+import { cached, type CachedInfo, type CachedOptions } from "./cached.js"
+import { layer as cacheLayer, layerConfig } from "./layers/CacheLayer.js"
 import type { CacheConfig } from "./schema/CacheConfig.js"
 import type { CacheEntry, CacheStats, IntegrityReport } from "./schema/CacheEntry.js"
 import type { CacheKey, KeyInput, KeyParams } from "./schema/CacheKey.js"
@@ -52,10 +55,41 @@ export interface CachenessClient {
   readonly stats: () => Promise<CacheStats>
   readonly verify: (options?: VerifyOptions) => Promise<IntegrityReport>
   readonly prune: (target: number | string, options?: PruneOptions) => Promise<PruneResult>
+  /**
+   * Memoises an async function in this cache, with the semantics of `cached`: the key is the
+   * name and the arguments, TTL from when the value is stored, rejections not stored unless
+   * `cacheFailures`, one computation per key across concurrent calls and processes.
+   */
+  readonly memoize: <Args extends ReadonlyArray<any>, A>(
+    fn: (...args: Args) => Promise<A>,
+    options?: MemoizeOptions<Args, NoInfer<A>>
+  ) => Memoized<Args, A>
   /** Runs any effect that needs the cache on this client's runtime. */
   readonly run: <A, E>(effect: Effect.Effect<A, E, Cache>) => Promise<A>
   /** Flushes batched statistics, stops housekeeping and closes the store. */
   readonly close: () => Promise<void>
+}
+
+/**
+ * Options of `memoize` and `@memoized`: those of `cached`, the failure being whatever the
+ * function rejects with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type MemoizeOptions<Args extends ReadonlyArray<any> = ReadonlyArray<any>, A = any> = CachedOptions<Args, A, unknown>
+
+/**
+ * A memoised async function; `await fn.info()` and `await fn.clear()`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Memoized<Args extends ReadonlyArray<any>, A> {
+  (...args: Args): Promise<A>
+  readonly info: () => Promise<CachedInfo>
+  readonly clear: () => Promise<number>
+  readonly namespace: string
 }
 
 const settle = <A, E>(exit: Exit.Exit<A, E>): A => {
@@ -81,7 +115,39 @@ export const fromLayer = (layer: Layer.Layer<Cache, CacheError>): CachenessClien
       ? runtime.runPromiseExit(f(service)).then(settle)
       : ready().then((cache) => runtime.runPromiseExit(f(cache))).then(settle)
 
+  const memoize = <Args extends ReadonlyArray<any>, A>(
+    fn: (...args: Args) => Promise<A>,
+    options?: MemoizeOptions<Args, A>
+  ): Memoized<Args, A> => {
+    const name = options?.name ?? fn.name
+    // A rejection is the function's typed failure, whatever it is: `cached` stores it only when asked.
+    const lifted = (...args: Args) => Effect.tryPromise({ try: () => fn(...args), catch: (error) => error })
+    const memoised = cached(lifted, { ...options, name } as CachedOptions<Args, A, unknown>)
+    const call = ((...args: Args) => {
+      if (service !== undefined) {
+        // Memory hits complete synchronously: skip the promise round trip of runPromiseExit.
+        const exit = runtime.runSyncExit(Effect.provideService(memoised(...args), Cache, service))
+        if (Exit.isSuccess(exit)) return Promise.resolve(exit.value)
+        // It went asynchronous (a miss): the fiber runs on; wait for it rather than start another.
+        const defect = Cause.dieOption(exit.cause)
+        if (Option.isSome(defect) && Runtime.isAsyncFiberException(defect.value)) {
+          return runtime.runPromise(Fiber.await(defect.value.fiber)).then(settle) as Promise<A>
+        }
+        return Promise.reject(Cause.squash(exit.cause))
+      }
+      return ready().then((cache) => runtime.runPromiseExit(Effect.provideService(memoised(...args), Cache, cache))).then(settle)
+    }) as Memoized<Args, A>
+    Object.defineProperties(call, {
+      info: { value: () => runtime.runPromiseExit(memoised.info).then(settle) },
+      clear: { value: () => runtime.runPromiseExit(memoised.clear).then(settle) },
+      namespace: { value: memoised.namespace },
+      name: { value: name }
+    })
+    return call
+  }
+
   return {
+    memoize,
     key: (params) => call((c) => c.key(params)),
     put: (key, value, options) => call((c) => c.put(key, value, options)),
     get: <A, I>(key: KeyInput, options?: GetOptions<A, I>) =>
@@ -112,3 +178,68 @@ export const fromLayer = (layer: Layer.Layer<Cache, CacheError>): CachenessClien
  * @category constructors
  */
 export const cacheness = (config?: CacheConfig): CachenessClient => fromLayer(cacheLayer(config))
+
+let defaultClient: CachenessClient | undefined
+/** The cache `memoize` and `@memoized` use unless given one: `CacheLive`, opened on first use. */
+const defaultCache = (): CachenessClient => (defaultClient ??= fromLayer(layerConfig()))
+
+/**
+ * Memoises an async function in the default cache (`CACHENESS_DIR`, else `./.cacheness`), or
+ * in `options.cache`. Same semantics as `cache.memoize` and `cached`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const memoize = <Args extends ReadonlyArray<any>, A>(
+  fn: (...args: Args) => Promise<A>,
+  options?: MemoizeOptions<Args, NoInfer<A>> & { readonly cache?: CachenessClient | undefined }
+): Memoized<Args, A> => {
+  let target: Memoized<Args, A> | undefined
+  // The default cache is opened on the first call, not when a module declares a memoised function.
+  const resolve = () => (target ??= (options?.cache ?? defaultCache()).memoize(fn, options))
+  const name = options?.name ?? fn.name
+  const call = ((...args: Args) => resolve()(...args)) as Memoized<Args, A>
+  Object.defineProperties(call, {
+    info: { value: () => resolve().info() },
+    clear: { value: () => resolve().clear() },
+    namespace: { value: `cached:${name}` },
+    name: { value: name }
+  })
+  return call
+}
+
+/**
+ * A TypeScript 5 (standard) method decorator: `@memoized({ ttl: "1 hour" })`. The name defaults
+ * to the method's name; the key is the arguments only (not `this`): give `key` or `name` when
+ * instances differ. `Class.prototype.method.info()` and `.clear()` reach the memoised function.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const memoized = <A>(
+  options?: MemoizeOptions<any, A> & { readonly cache?: CachenessClient | undefined }
+) =>
+<This, Args extends ReadonlyArray<any>>(
+  method: (this: This, ...args: Args) => Promise<A>,
+  context: ClassMethodDecoratorContext<This, (this: This, ...args: Args) => Promise<A>>
+): Memoized<Args, A> & ((this: This, ...args: Args) => Promise<A>) => {
+  const name = options?.name ?? String(context.name)
+  const key = options?.key
+  // `this` travels as an argument left out of the key, so concurrent calls on several
+  // instances each run on their own receiver.
+  const inner = memoize((self: This, ...args: Args) => method.call(self, ...args), {
+    ...options,
+    name,
+    key: (_self: This, ...args: Args) => key !== undefined ? key(...args) : { args }
+  } as MemoizeOptions<[This, ...Args], A>)
+  const replacement = function(this: This, ...args: Args) {
+    return inner(this, ...args)
+  } as Memoized<Args, A> & ((this: This, ...args: Args) => Promise<A>)
+  Object.defineProperties(replacement, {
+    info: { value: inner.info },
+    clear: { value: inner.clear },
+    namespace: { value: inner.namespace },
+    name: { value: name }
+  })
+  return replacement
+}

@@ -41,6 +41,21 @@ describe("MetadataStoreSqlite", () => {
       fs.rmSync(dir, { recursive: true, force: true })
     }))
 
+  it.scoped("changeCount sees writes of another connection; leases are shared", () =>
+    Effect.gen(function*() {
+      const dir = makeTempDir()
+      const filename = path.join(dir, "cache.db")
+      const a = yield* MetadataStoreSqlite.make({ filename })
+      const b = yield* MetadataStoreSqlite.make({ filename })
+      const before = a.changeCount!()
+      assert.strictEqual(a.changeCount!(), before)
+      yield* b.upsert(record(key(1)))
+      assert.notStrictEqual(a.changeCount!(), before)
+      assert.isTrue(yield* a.acquireLease(key(1), "a", 2_000, 1_000))
+      assert.isFalse(yield* b.acquireLease(key(1), "b", 2_000, 1_500))
+      assert.isTrue(yield* b.acquireLease(key(1), "b", 3_000, 2_000))
+    }))
+
   it.scoped("refuses a layout written by a newer release", () =>
     Effect.gen(function*() {
       const dir = makeTempDir()

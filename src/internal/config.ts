@@ -5,7 +5,9 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as path from "node:path"
 import { CacheConfig, parseSize } from "../schema/CacheConfig.js"
+import { isValidFormatId } from "./header.js"
 import { ConfigError, type ResolvedConfig } from "../services/Cache.js"
+import { PATH_HASHING_DEFAULTS } from "./pathHashing.js"
 
 const decode = Schema.decodeUnknownEither(CacheConfig, { onExcessProperty: "error" })
 
@@ -54,10 +56,34 @@ export const resolveConfig = (
       compression: {
         codec: config.compression?.codec ?? "lz4",
         level: config.compression?.level,
-        shuffle: config.compression?.shuffle ?? true
+        shuffle: config.compression?.shuffle ?? true,
+        minSize: config.compression?.minSize,
+        minSavings: config.compression?.minSavings,
+        byKind: config.compression?.byKind
       },
+      handlers: config.handlers ?? [],
       inlineThreshold: Option.getOrElse(parseSize(config.inlineThreshold ?? "16 KiB"), () => 16 * 1024),
-      hashPathContent: config.hashPathContent ?? true
+      hashPathContent: config.hashPathContent ?? true,
+      pathHashing: {
+        fingerprints: config.pathHashing?.fingerprints ?? true,
+        concurrency: config.pathHashing?.concurrency ?? PATH_HASHING_DEFAULTS.concurrency,
+        parallelFiles: config.pathHashing?.parallelFiles ?? PATH_HASHING_DEFAULTS.parallelFiles,
+        parallelBytes: config.pathHashing?.parallelBytes === undefined
+          ? PATH_HASHING_DEFAULTS.parallelBytes
+          : Option.getOrElse(parseSize(config.pathHashing.parallelBytes), () => PATH_HASHING_DEFAULTS.parallelBytes),
+        onProgress: config.pathHashing?.onProgress
+      }
+    }
+    for (const [i, handler] of resolved.handlers.entries()) {
+      if (!isValidFormatId(handler.format) || !Number.isSafeInteger(handler.version) || handler.version < 0) {
+        return Effect.fail(
+          new ConfigError({
+            reason: "Invalid",
+            field: `handlers.${i}`,
+            description: `format id must be 1–255 printable ASCII characters and version a non-negative integer (got ${JSON.stringify(handler.format)} version ${handler.version})`
+          })
+        )
+      }
     }
     if (resolved.cleanupInterval <= 0) {
       return Effect.fail(new ConfigError({ reason: "Invalid", field: "cleanupInterval", description: "must be positive" }))

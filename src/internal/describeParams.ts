@@ -18,13 +18,15 @@
  * | Map | `{ $map: [[k, v], ...] }` sorted by the canonical JSON of each pair |
  * | Set | `{ $set: [...] }` sorted by canonical JSON |
  * | typed array, DataView, ArrayBuffer | `{ $array: dtype, length, xxh64 }` (element count; bytes for buffers) |
- * | URL | `{ $url: href }` |
+ * | URL (a `file:` URL too) | `{ $url: href }` |
+ * | `Key.file(p)`, `Key.dir(p)` | `{ $file: absolute path }`, `{ $dir: absolute path }` (no content hash: describing does no I/O, and a filter naming a path matches every version of its content) |
  * | `toCacheKey()` object | `{ $key: description of what it returns }` |
  *
  * Unhashable values fail with the same `KeyError` and path as the key encoding.
  *
  * @since 0.1.0
  */
+import { PathKey } from "../Key.js"
 import type { KeyParams, ParamsDescription } from "../schema/CacheKey.js"
 import { KeyError } from "../services/Hasher.js"
 import {
@@ -218,6 +220,7 @@ class Describer {
  */
 const describeSpecialValue = (value: object): unknown => {
   if (value instanceof URL) return { $url: value.href }
+  if (value instanceof PathKey) return value.kind === "file" ? { $file: value.path } : { $dir: value.path }
   return undefined
 }
 

@@ -110,6 +110,33 @@ export const frame = (prefix: Uint8Array, codecId: number, rawLength: number, pa
 }
 
 /**
+ * Bytes a framed header takes: the template plus an 8-byte raw length, so a handler that writes
+ * its payload in place (`encodeFramed`) knows where to start before it knows the final size.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const framedHeaderSize = (prefix: Uint8Array): number => prefix.length + MAX_VARINT_BYTES
+
+/**
+ * Writes the header in front of a payload written in place. The raw length is a padded LEB128 of
+ * exactly 8 groups (continuation bits on the first seven), which `parse` reads like any varint.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const writeFramed = (out: Uint8Array, prefix: Uint8Array, codecId: number, rawLength: number): void => {
+  out.set(prefix, 0)
+  out[3] = codecId
+  let n = rawLength
+  for (let i = 0; i < MAX_VARINT_BYTES; i++) {
+    const group = n % 128
+    n = Math.floor(n / 128)
+    out[prefix.length + i] = i === MAX_VARINT_BYTES - 1 ? group : group | 0x80
+  }
+}
+
+/**
  * Parses a header; garbage or truncation is "Corrupt", a header version or codec id this release
  * does not know is "UnknownFormat" (written by a newer cacheness, most likely).
  *

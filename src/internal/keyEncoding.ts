@@ -24,14 +24,25 @@
  *   0x0c Date          f64 epoch milliseconds (an invalid Date is a KeyError)
  *   0x0d binary        dtype:u8 + u64 byte length + bytes (typed arrays little-endian)
  *   0x0e toCacheKey()  value (the encoding of what the method returned)
- *   0x0f URL           u32 byte length + UTF-8 href
+ *   0x0f URL           u32 byte length + UTF-8 href (also a `file:` URL keyed by path, see below)
+ *   0x10 file content  u32 length + 16 hex digits: XXH64 of the file's bytes (`Key.file`, `file:` URL)
+ *   0x11 dir content   u32 length + 16 hex digits: XXH64 of the directory listing (see pathHashing.ts)
+ *   0x12 path          kind:u8 (1 file, 2 dir) + u32 byte length + UTF-8 absolute path: a `Key.file`
+ *                      / `Key.dir` keyed by its path (`hashPathContent: false`, or a missing path)
  * ```
+ *
+ * Paths are hashed by content only when the caller passes a `PathContext` (the Hasher does, unless
+ * `hashPathContent: false`): the encoder is synchronous, so a first pass collects the paths it meets
+ * (`PathContext.requests`), the Hasher hashes them asynchronously, and a second pass encodes the
+ * digests. Without a context, `Key.file`/`Key.dir` encode as 0x12 and `file:` URLs as 0x0f.
  *
  * Everything else — functions, symbols, class instances without `toCacheKey()`, WeakMap, Promise,
  * cycles — throws a `KeyError` whose `path` names the offending location (see `formatPath`).
  *
  * @since 0.1.0
  */
+import { fileURLToPath } from "node:url"
+import { PathKey } from "../Key.js"
 import { KeyError } from "../services/Hasher.js"
 import type { KeyParams } from "../schema/CacheKey.js"
 
@@ -58,6 +69,9 @@ const TAG_DATE = 0x0c
 const TAG_BINARY = 0x0d
 const TAG_TO_CACHE_KEY = 0x0e
 const TAG_URL = 0x0f
+const TAG_FILE_CONTENT = 0x10
+const TAG_DIR_CONTENT = 0x11
+const TAG_PATH = 0x12
 
 /**
  * A binary dtype: NumPy's name where one exists, its stable code in the encoding, and the element
@@ -131,7 +145,7 @@ export class KeyPathSignal {
   /** Path segments innermost first, e.g. `["[3]", ".items"]`. */
   readonly segments: Array<string> = []
   constructor(
-    readonly reason: "Unhashable" | "InvalidKey",
+    readonly reason: "Unhashable" | "InvalidKey" | "Unreadable",
     readonly description: string,
     readonly cause?: unknown
   ) {}
@@ -372,6 +386,8 @@ class Encoder {
   view: DataView
   pos = 0
   readonly ancestors = new Ancestors()
+  /** Set for the duration of one `withEncodedParams` call: how paths are keyed. */
+  paths: PathContext | undefined = undefined
 
   constructor(capacity: number) {
     this.buf = new Uint8Array(capacity)
@@ -685,15 +701,103 @@ const swapBytes = (buf: Uint8Array, start: number, length: number, size: number)
 }
 
 /**
- * The hook for values with a meaning beyond their structure. Today: `URL` by its href. A later
- * change hashes `file:` URLs and `Key.file`/`Key.dir` by content here (resolved beforehand, since
- * encoding is synchronous); give each new kind its own tag. Returns false when not special.
+ * What hashing a path found: its content digest, that it does not exist (keyed by its path then),
+ * or why it could not be read (a `KeyError` at the path's location inside the key).
+ *
+ * @since 0.1.0
+ * @category paths
+ */
+export type PathDigest =
+  | { readonly _tag: "File"; readonly hash: string }
+  | { readonly _tag: "Dir"; readonly hash: string }
+  | { readonly _tag: "Missing" }
+  | { readonly _tag: "Failed"; readonly description: string; readonly cause?: unknown }
+
+/**
+ * A path met while encoding: `auto` for a `file:` URL (file or directory, whichever it is).
+ *
+ * @since 0.1.0
+ * @category paths
+ */
+export interface PathRequest {
+  readonly id: string
+  readonly kind: "file" | "dir" | "auto"
+  readonly path: string
+}
+
+/**
+ * How one encoding keys paths by content. Digests are looked up by `PathRequest.id` (kind and
+ * absolute path), not by object identity, so a `toCacheKey()` returning a fresh `Key.file(...)` on
+ * each call still finds its digest. Paths without a digest are collected in `requests` and encoded
+ * by path as a placeholder: the caller must hash them and encode again.
+ *
+ * @since 0.1.0
+ * @category paths
+ */
+export class PathContext {
+  requests: Array<PathRequest> | undefined = undefined
+  constructor(readonly digests: ReadonlyMap<string, PathDigest> | undefined = undefined) {}
+}
+
+const PATH_KIND_CODE = { file: 1, dir: 2 } as const
+
+const fileUrlPath = (url: URL): string | undefined => {
+  try {
+    return fileURLToPath(url)
+  } catch {
+    // A file: URL naming another host is not a local path: keyed by its href.
+    return undefined
+  }
+}
+
+/** Writes the content digest of a path; false when the caller must key it by path instead. */
+const encodePathContent = (encoder: Encoder, kind: PathRequest["kind"], absolute: string): boolean => {
+  const context = encoder.paths
+  if (context === undefined) return false
+  const id = `${kind}:${absolute}`
+  const digest = context.digests?.get(id)
+  if (digest === undefined) {
+    ;(context.requests ??= []).push({ id, kind, path: absolute })
+    return false
+  }
+  switch (digest._tag) {
+    case "File":
+      encoder.u8(TAG_FILE_CONTENT)
+      encoder.string(digest.hash)
+      return true
+    case "Dir":
+      encoder.u8(TAG_DIR_CONTENT)
+      encoder.string(digest.hash)
+      return true
+    case "Missing":
+      return false
+    case "Failed":
+      throw new KeyPathSignal("Unreadable", digest.description, digest.cause)
+  }
+}
+
+/**
+ * The hook for values with a meaning beyond their structure: `URL` by its href, `Key.file` /
+ * `Key.dir` and `file:` URLs by content when a `PathContext` asks for it (digests resolved
+ * beforehand, since encoding is synchronous). Each kind has its own tag. Returns false when not
+ * special.
  *
  * @since 0.1.0
  * @category special values
  */
 const encodeSpecialValue = (encoder: Encoder, value: object): boolean => {
+  if (value instanceof PathKey) {
+    if (encodePathContent(encoder, value.kind, value.path)) return true
+    encoder.u8(TAG_PATH)
+    encoder.u8(PATH_KIND_CODE[value.kind])
+    encoder.string(value.path)
+    return true
+  }
   if (value instanceof URL) {
+    if (value.protocol === "file:" && encoder.paths !== undefined) {
+      const absolute = fileUrlPath(value)
+      if (absolute !== undefined && encodePathContent(encoder, "auto", absolute)) return true
+    }
     encoder.u8(TAG_URL)
     encoder.string(value.href)
     return true
@@ -719,7 +823,8 @@ let sharedBusy = false
 export const withEncodedParams = <A>(
   params: KeyParams,
   f: (bytes: Uint8Array) => A,
-  method = "Hasher.key"
+  method = "Hasher.key",
+  paths?: PathContext
 ): A => {
   if (typeof params !== "object" || params === null || Array.isArray(params) || !isPlainObject(params)) {
     throw new KeyError({
@@ -734,6 +839,7 @@ export const withEncodedParams = <A>(
   const owner = encoder === shared
   if (owner) sharedBusy = true
   encoder.pos = 0
+  encoder.paths = paths
   try {
     encoder.u8(ENCODING_VERSION)
     encoder.record(params as Record<string, unknown>)
@@ -742,6 +848,7 @@ export const withEncodedParams = <A>(
     encoder.ancestors.reset()
     throw toKeyError(error, method)
   } finally {
+    encoder.paths = undefined
     encoder.shrink()
     if (owner) sharedBusy = false
   }

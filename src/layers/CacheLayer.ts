@@ -35,7 +35,7 @@ import {
   type VerifyOptions
 } from "../services/Cache.js"
 import { Codec } from "../services/Codec.js"
-import { Hasher, KeyError } from "../services/Hasher.js"
+import { Hasher, KeyError, PathFingerprints } from "../services/Hasher.js"
 import { type EntryRecord, MetadataStore, type RemovedRef, type StoredValue } from "../services/MetadataStore.js"
 import * as BlobStoreFileSystem from "./BlobStoreFileSystem.js"
 import * as BlobStoreMemory from "./BlobStoreMemory.js"
@@ -419,7 +419,24 @@ export const make = (config: ResolvedConfig) =>
         }
       }),
       prune,
-      verify
+      verify,
+      memo: {
+        read: <A>(key: CacheKey, options: GetOptions<A, any>) =>
+          Effect.map(read(key, options, metadata.probe), Option.map((hit) => ({ value: hit.value as A, expiresAt: hit.record.expiresAt }))),
+        acquireLease: (key, holder, duration) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => metadata.acquireLease(key, holder, now + duration, now)),
+        releaseLease: (key, holder) => metadata.releaseLease(key, holder),
+        changeCount: metadata.changeCount === undefined
+          ? () => undefined
+          : () => {
+            try {
+              return metadata.changeCount!()
+            } catch {
+              return undefined
+            }
+          },
+        recordHit: (key) => Effect.flatMap(Clock.currentTimeMillis, (now) => metadata.recordAccess(key, now))
+      }
     })
 
     // Housekeeping: a background fiber for the layer's lifetime, bounded per run, never holding
@@ -475,13 +492,34 @@ const blobLayer = (config: ResolvedConfig): Layer.Layer<BlobStore, CacheError> =
   }
 }
 
+/** The metadata store's fingerprint table, as the optional service the Hasher looks for. */
+const fingerprintsLayer: Layer.Layer<PathFingerprints, never, MetadataStore> = Layer.effect(
+  PathFingerprints,
+  Effect.map(MetadataStore, (store) => ({ lookup: store.lookupFingerprints, save: store.saveFingerprints }))
+)
+
+/** The Hasher with path options, and the metadata store it shares with the cache. */
+const hasherAndMetadata = (config: ResolvedConfig): Layer.Layer<Hasher | MetadataStore, CacheError> => {
+  const hasher = HasherXxhash.layerWith({
+    hashPathContent: config.hashPathContent,
+    fingerprints: config.pathHashing.fingerprints,
+    concurrency: config.pathHashing.concurrency,
+    parallelFiles: config.pathHashing.parallelFiles,
+    parallelBytes: config.pathHashing.parallelBytes,
+    onProgress: config.pathHashing.onProgress
+  })
+  const metadata = metadataLayer(config)
+  return config.hashPathContent && config.pathHashing.fingerprints
+    ? Layer.provideMerge(hasher, Layer.provideMerge(fingerprintsLayer, metadata))
+    : Layer.merge(hasher, metadata)
+}
+
 const fromResolved = (config: ResolvedConfig): Layer.Layer<Cache, CacheError> =>
   Layer.scoped(Cache, make(config)).pipe(
     Layer.provide(Layer.mergeAll(
-      HasherXxhash.layer,
-      CodecDefault.layer({ compression: { codec: config.compression.codec, level: config.compression.level } }),
-      blobLayer(config),
-      metadataLayer(config)
+      hasherAndMetadata(config),
+      CodecDefault.layer({ compression: config.compression, handlers: config.handlers }),
+      blobLayer(config)
     )),
     Layer.provide(config.directory === null ? Layer.empty : Layer.effectDiscard(markDirectory(config.directory)))
   )

@@ -25,10 +25,20 @@ import * as Layer from "effect/Layer"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as V8 from "node:v8"
+import * as ArrowFormat from "../formats/arrow.js"
+import * as NdArray from "../formats/ndarray.js"
+import * as PolarsFormat from "../formats/polars.js"
 import * as Compression from "../internal/compression.js"
 import * as Header from "../internal/header.js"
 import { Codec, CodecError } from "../services/Codec.js"
-import type { CompressionCodec, DecodeOptions, Encoded, EncodeOptions, FormatHandler } from "../services/Codec.js"
+import type {
+  CompressionCodec,
+  CompressionSettings,
+  DecodeOptions,
+  Encoded,
+  EncodeOptions,
+  FormatHandler
+} from "../services/Codec.js"
 
 /**
  * Compression settings; unset fields fall back to the enclosing settings, then to the defaults
@@ -44,6 +54,8 @@ export interface CompressionOptions {
   readonly minSize?: number | undefined
   /** Stored raw unless compression saves at least this fraction (0.03 = 3%). */
   readonly minSavings?: number | undefined
+  /** Byte-shuffle numeric arrays before compressing (Blosc's filter). Default true. */
+  readonly shuffle?: boolean | undefined
 }
 
 /**
@@ -134,7 +146,15 @@ export const jsonHandler: FormatHandler<unknown> = {
  * @since 0.1.0
  * @category handlers
  */
-export const defaultHandlers: ReadonlyArray<FormatHandler> = [bufferHandler, bytesHandler, jsonHandler, v8Handler]
+export const defaultHandlers: ReadonlyArray<FormatHandler> = [
+  bufferHandler,
+  bytesHandler,
+  NdArray.handler,
+  ArrowFormat.handler,
+  PolarsFormat.handler,
+  jsonHandler,
+  v8Handler
+]
 
 // Deeper values (or cycles, which never end) are left to v8, which tracks identities.
 const MAX_JSON_DEPTH = 64
@@ -334,7 +354,7 @@ const describeKey = (key: unknown): string =>
 interface Entry {
   readonly handler: FormatHandler
   readonly formatBytes: Uint8Array
-  readonly finish: (payload: Uint8Array) => Effect.Effect<Encoded, CodecError>
+  readonly encode: (value: unknown) => Effect.Effect<Encoded, CodecError>
 }
 
 const resolvePolicy = (
@@ -361,10 +381,21 @@ const resolvePolicy = (
   }
 }
 
+const settingsOf = (policy: Compression.CompressionPolicy, options: Options["compression"], kind: string): CompressionSettings => ({
+  codec: policy.spec.codec,
+  level: policy.level,
+  shuffle: options?.byKind?.[kind]?.shuffle ?? options?.shuffle ?? true,
+  minSize: policy.minSize,
+  minSavings: policy.minSavings
+})
+
 const makeEntry = (handler: FormatHandler, compression: Options["compression"]): Entry => {
   const prefix = Header.template(handler.format, handler.version)
   const formatBytes = prefix.subarray(5, 5 + handler.format.length)
   const policy = resolvePolicy(compression, handler.kind)
+  if (handler.encodeFramed !== undefined && !(policy instanceof CodecError)) {
+    return { handler, formatBytes, encode: framedEncoder(handler, handler.encodeFramed, prefix, settingsOf(policy, compression, handler.kind)) }
+  }
   const finish = policy instanceof CodecError
     ? () => Effect.fail(policy)
     : (raw: Uint8Array): Effect.Effect<Encoded, CodecError> => {
@@ -389,7 +420,28 @@ const makeEntry = (handler: FormatHandler, compression: Options["compression"]):
         )
       }
     }
-  return { handler, formatBytes, finish }
+  return { handler, formatBytes, encode: (value) => Effect.flatMap(handler.encode(value), finish) }
+}
+
+/** A handler that compresses and frames its own payload: the codec only writes the header. */
+const framedEncoder = (
+  handler: FormatHandler,
+  encodeFramed: NonNullable<FormatHandler["encodeFramed"]>,
+  prefix: Uint8Array,
+  settings: CompressionSettings
+) => {
+  const headerRoom = Header.framedHeaderSize(prefix)
+  return (value: unknown): Effect.Effect<Encoded, CodecError> =>
+    Effect.map(encodeFramed(value, settings, headerRoom), (framed) => {
+      Header.writeFramed(framed.bytes, prefix, Compression.byName[framed.codec].id, framed.rawBytes)
+      return {
+        format: handler.format,
+        formatVersion: handler.version,
+        codec: framed.codec,
+        bytes: framed.bytes,
+        rawBytes: framed.rawBytes
+      }
+    })
 }
 
 const schemaMismatch = (method: string) => (error: ParseResult.ParseError) =>
@@ -409,7 +461,7 @@ export const make = (options?: Options): Codec.Service => {
   // Schema-encoded values are stored by the generic handler (whichever "v8" comes first).
   const generic = entries.find((entry) => entry.handler.format === v8Handler.format)!
 
-  const encodeWith = (entry: Entry, value: unknown) => Effect.flatMap(entry.handler.encode(value), entry.finish)
+  const encodeWith = (entry: Entry, value: unknown) => entry.encode(value)
 
   const encodeValue = (value: unknown): Effect.Effect<Encoded, CodecError> => {
     for (let i = 0; i < entries.length; i++) {
@@ -462,6 +514,8 @@ export const make = (options?: Options): Codec.Service => {
       )
     }
     const stored = bytes.subarray(header.payloadOffset)
+    // Self-framed payloads carry their own per-block compression.
+    if (entry.handler.encodeFramed !== undefined) return entry.handler.decode(stored, header.formatVersion)
     const codec = header.codec
     let payload: Uint8Array
     if (codec.id === 0) {

@@ -7,7 +7,7 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type { EntryFilter, EntryRecord, ListOptions, RemovedRef } from "../services/MetadataStore.js"
+import type { EntryFilter, EntryRecord, ListOptions, PathFingerprint, RemovedRef } from "../services/MetadataStore.js"
 import { MetadataStore } from "../services/MetadataStore.js"
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
@@ -45,11 +45,16 @@ const compareBy = (options: ListOptions) => {
  */
 export const make: Effect.Effect<MetadataStore["Type"]> = Effect.sync(() => {
   const rows = new Map<string, Mutable<EntryRecord>>()
+  const fingerprints = new Map<string, PathFingerprint>()
   let hits = 0
   let misses = 0
   let totalBytes = 0
+  // Every writer goes through this object, so counting its writes tells `changeCount` everything.
+  let writes = 0
+  const leases = new Map<string, { holder: string; until: number }>()
 
   const removeRecords = (records: Iterable<EntryRecord>): ReadonlyArray<RemovedRef> => {
+    writes++
     const removed: Array<RemovedRef> = []
     for (const record of records) {
       rows.delete(record.key)
@@ -91,6 +96,7 @@ export const make: Effect.Effect<MetadataStore["Type"]> = Effect.sync(() => {
       }),
     upsert: (record) =>
       Effect.sync(() => {
+        writes++
         const previous = rows.get(record.key)
         if (previous !== undefined) totalBytes -= previous.storedBytes
         rows.set(record.key, { ...record, inline: record.inline === null ? null : Uint8Array.from(record.inline), hits: 0 })
@@ -113,6 +119,7 @@ export const make: Effect.Effect<MetadataStore["Type"]> = Effect.sync(() => {
       Effect.sync(() => {
         const record = rows.get(key)
         if (record === undefined || (record.expiresAt !== null && record.expiresAt <= now)) return false
+        writes++
         record.expiresAt = expiresAt
         record.accessedAt = Math.max(record.accessedAt, now)
         return true
@@ -144,7 +151,32 @@ export const make: Effect.Effect<MetadataStore["Type"]> = Effect.sync(() => {
       }),
     totals: Effect.sync(() => ({ entries: rows.size, totalBytes, hits, misses })),
     clear: Effect.sync(() => removeRecords(Array.from(rows.values()))),
-    flush: Effect.void
+    flush: Effect.void,
+    lookupFingerprints: (paths) =>
+      Effect.sync(() => {
+        const out: Array<PathFingerprint> = []
+        for (const p of paths) {
+          const found = fingerprints.get(p)
+          if (found !== undefined) out.push(found)
+        }
+        return out
+      }),
+    saveFingerprints: (rows) =>
+      Effect.sync(() => {
+        for (const row of rows) fingerprints.set(row.path, { path: row.path, stat: row.stat, hash: row.hash })
+      }),
+    acquireLease: (key, holder, until, now) =>
+      Effect.sync(() => {
+        const current = leases.get(key)
+        if (current !== undefined && current.until > now && current.holder !== holder) return false
+        leases.set(key, { holder, until })
+        return true
+      }),
+    releaseLease: (key, holder) =>
+      Effect.sync(() => {
+        if (leases.get(key)?.holder === holder) leases.delete(key)
+      }),
+    changeCount: () => writes
   })
 })
 

@@ -7,6 +7,8 @@ import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import type { FormatHandler } from "../services/Codec.js"
+import type { PathHashProgress } from "../services/Hasher.js"
 
 /**
  * A `Duration.DurationInput`: milliseconds, `"24 hours"`, a `Duration`, …
@@ -83,6 +85,43 @@ export const Secret = Schema.Union(
   })
 )
 
+const CompressionFields = {
+  codec: Schema.optional(Schema.Literal("lz4", "zstd", "gzip", "brotli", "none")),
+  level: Schema.optional(Schema.Int),
+  shuffle: Schema.optional(Schema.Boolean),
+  /** Payloads (and array blocks) smaller than this are stored raw. */
+  minSize: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.nonNegative())),
+  /** Stored raw unless compression saves at least this fraction (0.03 = 3%). */
+  minSavings: Schema.optional(Schema.Number.pipe(Schema.between(0, 1)))
+}
+
+/**
+ * A format handler (see `Codec.handler`), checked by shape when the configuration is decoded.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const FormatHandlerSchema = Schema.declare(
+  (u: unknown): u is FormatHandler => {
+    if (typeof u !== "object" || u === null) return false
+    const h = u as Partial<FormatHandler>
+    return typeof h.format === "string" && typeof h.version === "number" && typeof h.kind === "string" &&
+      typeof h.guard === "function" && typeof h.encode === "function" && typeof h.decode === "function"
+  },
+  { identifier: "FormatHandler", description: "a format handler: { format, version, kind, guard, encode, decode } (see Codec.handler)" }
+)
+
+/**
+ * A progress callback of path hashing: `(progress: PathHashProgress) => void`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ProgressCallback = Schema.declare(
+  (u: unknown): u is (progress: PathHashProgress) => void => typeof u === "function",
+  { identifier: "ProgressCallback", description: "a function receiving path hashing progress" }
+)
+
 /**
  * @since 0.1.0
  * @category schemas
@@ -125,16 +164,37 @@ export const CacheConfig = Schema.Struct({
   verifyIntegrity: Schema.optional(Schema.Boolean),
   /** Keep a description of each key's params beside the entry (for listing and filtering). Default true. */
   storeKeyParams: Schema.optional(Schema.Boolean),
-  /** Compression of stored values. */
+  /**
+   * Compression of stored values: `codec` (default lz4), `level`, `shuffle` (byte-shuffle numeric
+   * arrays and tables first, default true), `minSize`, `minSavings`, and `byKind` overriding any of
+   * them per kind of value: `array` (typed arrays, nd-arrays), `table` (Arrow, Polars), `object`
+   * (JSON, v8, schema values), `bytes` (Uint8Array, Buffer), or a user handler's own kind.
+   */
   compression: Schema.optional(Schema.Struct({
-    codec: Schema.optional(Schema.Literal("lz4", "zstd", "gzip", "brotli", "none")),
-    level: Schema.optional(Schema.Int),
-    shuffle: Schema.optional(Schema.Boolean)
+    ...CompressionFields,
+    byKind: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Struct(CompressionFields) }))
   })),
+  /**
+   * Format handlers for your own types, tried before the built-in ones (see `Codec.handler`).
+   */
+  handlers: Schema.optional(Schema.Array(FormatHandlerSchema)),
   /** Values up to this size are stored inline in the metadata row. Default 16 KiB. */
   inlineThreshold: Schema.optional(SizeInput),
-  /** Hash file and directory key params by content. Default true. */
+  /** Hash file and directory key params by content. Default true; false keys them by path string. */
   hashPathContent: Schema.optional(Schema.Boolean),
+  /** How file and directory key params are hashed (see docs/PATH_KEYS.md). */
+  pathHashing: Schema.optional(Schema.Struct({
+    /** Reuse content hashes of files whose stat fingerprint is unchanged. Default true. */
+    fingerprints: Schema.optional(Schema.Boolean),
+    /** Files read at once in a large tree. Default 8. */
+    concurrency: Schema.optional(Schema.Int.pipe(Schema.between(1, 256))),
+    /** A tree with at least this many files is read in parallel. Default 80. */
+    parallelFiles: Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
+    /** A tree with at least this many bytes is read in parallel. Default 4 GB. */
+    parallelBytes: Schema.optional(SizeInput),
+    /** Called as files are hashed: files and bytes done of the path being hashed (e.g. a CLI progress bar). */
+    onProgress: Schema.optional(ProgressCallback)
+  })),
   /** HMAC key: entries are signed and a tampered entry is rejected. */
   signing: Schema.optional(Schema.Struct({ key: Secret }))
 })

@@ -12,8 +12,8 @@ import * as Schema from "effect/Schema"
 import type { CacheEntry, CacheStats, IntegrityReport } from "../schema/CacheEntry.js"
 import type { CacheKey, KeyInput, KeyParams } from "../schema/CacheKey.js"
 import type { StorageError } from "./BlobStore.js"
-import type { CodecError, CompressionCodec } from "./Codec.js"
-import type { KeyError } from "./Hasher.js"
+import type { CodecError, CompressionCodec, FormatHandler } from "./Codec.js"
+import type { KeyError, PathHashProgress } from "./Hasher.js"
 import type { EntryOrder, MetadataError } from "./MetadataStore.js"
 
 export { CodecError } from "./Codec.js"
@@ -50,6 +50,20 @@ export class ConfigError extends Schema.TaggedError<ConfigError>("cacheness/Conf
 export type CacheError = KeyError | CodecError | StorageError | MetadataError | ConfigError
 
 /**
+ * Compression settings as configured (unset fields fall back; see `CacheConfig.compression`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ResolvedCompression {
+  readonly codec?: CompressionCodec | undefined
+  readonly level?: number | undefined
+  readonly shuffle?: boolean | undefined
+  readonly minSize?: number | undefined
+  readonly minSavings?: number | undefined
+}
+
+/**
  * The configuration after validation and defaults: durations in milliseconds, sizes in bytes.
  *
  * @since 0.1.0
@@ -66,9 +80,22 @@ export interface ResolvedConfig {
   readonly cleanupInterval: number
   readonly verifyIntegrity: boolean
   readonly storeKeyParams: boolean
-  readonly compression: { readonly codec: CompressionCodec; readonly level: number | undefined; readonly shuffle: boolean }
+  readonly compression: ResolvedCompression & {
+    readonly codec: CompressionCodec
+    readonly shuffle: boolean
+    readonly byKind: Readonly<Record<string, ResolvedCompression>> | undefined
+  }
+  /** User format handlers, tried before the built-in ones. */
+  readonly handlers: ReadonlyArray<FormatHandler>
   readonly inlineThreshold: number
   readonly hashPathContent: boolean
+  readonly pathHashing: {
+    readonly fingerprints: boolean
+    readonly concurrency: number
+    readonly parallelFiles: number
+    readonly parallelBytes: number
+    readonly onProgress: ((progress: PathHashProgress) => void) | undefined
+  }
 }
 
 /**
@@ -145,6 +172,33 @@ export interface VerifyOptions {
 }
 
 /**
+ * What `cached` needs beyond the public operations: a read that also returns the expiry, leases
+ * shared by every process using the cache, and a change counter for its in-memory layer. Not
+ * meant for ordinary callers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MemoSupport {
+  /** Like `get` (counts a hit or a miss), with the entry's expiry (epoch ms, `null` never). */
+  readonly read: <A, I>(
+    key: CacheKey,
+    options: GetOptions<A, I>
+  ) => Effect.Effect<Option.Option<{ readonly value: A; readonly expiresAt: number | null }>, CacheError>
+  /** Takes or renews the lease on `key` for `holder`, for `duration` ms from now (Clock). */
+  readonly acquireLease: (key: CacheKey, holder: string, duration: number) => Effect.Effect<boolean, CacheError>
+  /** Gives the lease up if `holder` still holds it. */
+  readonly releaseLease: (key: CacheKey, holder: string) => Effect.Effect<void, CacheError>
+  /**
+   * A number that changes whenever any entry may have changed (in any process), or `undefined`
+   * when the store cannot tell: values held in memory must then not be trusted.
+   */
+  readonly changeCount: () => number | undefined
+  /** Counts a hit on `key` served without reading the store. */
+  readonly recordHit: (key: CacheKey) => Effect.Effect<void>
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -212,6 +266,8 @@ export declare namespace Cache {
     readonly prune: (target: number | string, options?: PruneOptions) => Effect.Effect<PruneResult, CacheError>
     /** Checks every entry against its stored bytes and finds orphan blobs. */
     readonly verify: (options?: VerifyOptions) => Effect.Effect<IntegrityReport, CacheError>
+    /** Support for `cached`: leases, change counter, reads with expiry. */
+    readonly memo: MemoSupport
   }
 }
 

@@ -7,6 +7,7 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { CacheKey, KeyParams, ParamsDescription } from "../schema/CacheKey.js"
+import type { MetadataError, PathFingerprint } from "./MetadataStore.js"
 
 /**
  * A key could not be derived from the given parameters.
@@ -46,8 +47,46 @@ export declare namespace Hasher {
     readonly describe: (params: KeyParams) => Effect.Effect<ParamsDescription, KeyError>
     /** XXH64 of bytes as 16 hex digits (checksums). Synchronous: the hasher is ready once built. */
     readonly hashBytes: (bytes: Uint8Array) => string
+    /**
+     * The content hash of a file (XXH64 of its bytes) or directory (XXH64 of its sorted listing),
+     * as `Key.file` / `Key.dir` key it. A missing or unreadable path is a `KeyError`.
+     */
+    readonly hashPath: (path: string | URL) => Effect.Effect<string, KeyError>
   }
 }
+
+/**
+ * Progress of hashing one path given as a key parameter (a directory tree or a large file).
+ * Reported after each file; `filesDone`/`bytesDone` include files answered by fingerprints.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PathHashProgress {
+  /** The file or directory given in the key. */
+  readonly path: string
+  readonly filesDone: number
+  readonly filesTotal: number
+  readonly bytesDone: number
+  readonly bytesTotal: number
+  /** Files whose hash came from the stat fingerprint cache (not read). */
+  readonly filesFromFingerprints: number
+}
+
+/**
+ * Where the Hasher keeps stat fingerprints (path, size, mtime, ctime, inode → content hash), so an
+ * unchanged file is not read again. Optional: the Hasher uses it when its layer finds it in
+ * context; the cache layers provide it from the `MetadataStore`.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class PathFingerprints extends Context.Tag("cacheness/PathFingerprints")<PathFingerprints, {
+  /** The stored fingerprints of these paths (absent paths are left out). */
+  readonly lookup: (paths: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<PathFingerprint>, MetadataError>
+  /** Inserts or replaces fingerprints by path. */
+  readonly save: (fingerprints: ReadonlyArray<PathFingerprint>) => Effect.Effect<void, MetadataError>
+}>() {}
 
 /**
  * @since 0.1.0

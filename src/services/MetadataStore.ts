@@ -127,6 +127,22 @@ export interface Totals {
 }
 
 /**
+ * A file's stat fingerprint and the content hash read when it was taken (git's index, for path
+ * keys). `stat` is opaque to the store: the Hasher writes `size:mtimeNs:ctimeNs:inode:device` and
+ * trusts the hash only while the file's stat gives the same string.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PathFingerprint {
+  /** Absolute path of the file (of the symlink, for a linked file inside a directory). */
+  readonly path: string
+  readonly stat: string
+  /** XXH64 of the content as 16 hex digits. */
+  readonly hash: string
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -166,6 +182,27 @@ export declare namespace MetadataStore {
     readonly clear: Effect.Effect<ReadonlyArray<RemovedRef>, MetadataError>
     /** Writes batched access records. */
     readonly flush: Effect.Effect<void, MetadataError>
+    /** The stored fingerprints of these paths; paths without one are left out. */
+    readonly lookupFingerprints: (paths: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<PathFingerprint>, MetadataError>
+    /** Inserts or replaces fingerprints by path, all at once. */
+    readonly saveFingerprints: (fingerprints: ReadonlyArray<PathFingerprint>) => Effect.Effect<void, MetadataError>
+    /**
+     * Takes the lease on `key` for `holder` until `until` (epoch ms), atomically across every
+     * process sharing the store: succeeds when nobody holds it, when the current lease has expired
+     * (its `until` is at or before `now`), or when `holder` already holds it (a renewal). `true`
+     * when `holder` holds the lease afterwards. Leases are independent of entries: `clear` and
+     * `remove` leave them alone. Used by `cached` so that one process computes a value at a time.
+     */
+    readonly acquireLease: (key: string, holder: string, until: number, now: number) => Effect.Effect<boolean, MetadataError>
+    /** Gives up the lease on `key` when `holder` still holds it; otherwise does nothing. */
+    readonly releaseLease: (key: string, holder: string) => Effect.Effect<void, MetadataError>
+    /**
+     * Optional. A number that changes whenever any entry may have changed — written by this store
+     * or by another process — and stays equal otherwise. Synchronous and cheap: `cached` reads it on
+     * every memoised hit to decide whether a value it holds in memory is still the stored one.
+     * Stores that cannot tell leave it out, and memoised calls then always read the store.
+     */
+    readonly changeCount?: (() => number) | undefined
   }
 }
 

@@ -159,4 +159,100 @@ export const metadataStoreSuite = (name: string, layer: () => Layer.Layer<Metada
         assert.deepStrictEqual(removed.map((r) => r.blobId).sort(), [`${key(1)}-x`, null].sort())
         assert.deepStrictEqual(yield* store.totals, { entries: 0, totalBytes: 0, hits: 0, misses: 0 })
       })))
+  
+    it.scoped("path fingerprints: saved, looked up in bulk, replaced by path, independent of entries", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        assert.deepStrictEqual(yield* store.lookupFingerprints(["/a", "/b"]), [])
+        yield* store.saveFingerprints([])
+        yield* store.saveFingerprints([
+          { path: "/data/a.csv", stat: "4:1:1:10:1", hash: "00000000000000a1" },
+          { path: "/data/é b.csv", stat: "5:2:2:11:1", hash: "00000000000000b1" }
+        ])
+        const found = yield* store.lookupFingerprints(["/data/a.csv", "/missing", "/data/é b.csv"])
+        assert.deepStrictEqual(
+          [...found].sort((x, y) => x.path < y.path ? -1 : 1),
+          [
+            { path: "/data/a.csv", stat: "4:1:1:10:1", hash: "00000000000000a1" },
+            { path: "/data/é b.csv", stat: "5:2:2:11:1", hash: "00000000000000b1" }
+          ]
+        )
+        yield* store.saveFingerprints([{ path: "/data/a.csv", stat: "4:9:9:10:1", hash: "00000000000000a2" }])
+        assert.deepStrictEqual(yield* store.lookupFingerprints(["/data/a.csv"]), [
+          { path: "/data/a.csv", stat: "4:9:9:10:1", hash: "00000000000000a2" }
+        ])
+        // Many paths of one tree (the SQLite store scans the tree's range): siblings sharing a
+        // string prefix, names beyond the BMP and paths without a fingerprint are told apart.
+        const tree = Array.from({ length: 40 }, (_, i) => `/data/tree/${i % 2 === 0 ? "😀" : "z"}${i}`)
+        yield* store.saveFingerprints(tree.filter((_, i) => i % 4 !== 3).map((p) => ({ path: p, stat: "s", hash: "00000000000000c1" })))
+        yield* store.saveFingerprints([{ path: "/data/tree2/x", stat: "s", hash: "00000000000000c2" }])
+        const inTree = yield* store.lookupFingerprints(tree)
+        assert.deepStrictEqual(inTree.map((f) => f.path).sort(), tree.filter((_, i) => i % 4 !== 3).sort())
+        assert.strictEqual((yield* store.lookupFingerprints([...tree, "/data/tree2/x"])).length, 31)
+        // Fingerprints are not entries: they neither count nor go with clear.
+        yield* store.upsert(record(key(1)))
+        yield* store.clear
+        assert.strictEqual((yield* store.totals).entries, 0)
+        assert.strictEqual((yield* store.lookupFingerprints(["/data/a.csv", "/data/é b.csv"])).length, 2)
+      })))
+
+    it.scoped("a lease has one holder until it expires or is released", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        assert.isTrue(yield* store.acquireLease(key(1), "a", 2_000, 1_000))
+        assert.isFalse(yield* store.acquireLease(key(1), "b", 3_000, 1_500), "live lease of another holder")
+        assert.isTrue(yield* store.acquireLease(key(2), "b", 3_000, 1_500), "leases are per key")
+        assert.isTrue(yield* store.acquireLease(key(1), "a", 4_000, 1_900), "the holder renews")
+        assert.isFalse(yield* store.acquireLease(key(1), "b", 5_000, 3_999), "renewed until 4000")
+        yield* store.releaseLease(key(1), "b") // not the holder: nothing happens
+        assert.isFalse(yield* store.acquireLease(key(1), "b", 5_000, 3_999))
+        assert.isTrue(yield* store.acquireLease(key(1), "b", 6_000, 4_000), "expired: taken over")
+        assert.isFalse(yield* store.acquireLease(key(1), "a", 7_000, 4_500), "the old holder lost it")
+        yield* store.releaseLease(key(1), "b")
+        assert.isTrue(yield* store.acquireLease(key(1), "c", 7_000, 4_500), "released: free")
+      })))
+
+    it.scoped("leases are independent of entries", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        yield* store.upsert(record(key(1)))
+        assert.isTrue(yield* store.acquireLease(key(1), "a", 2_000, 1_000))
+        yield* store.clear
+        assert.isFalse(yield* store.acquireLease(key(1), "b", 2_000, 1_000))
+        assert.strictEqual((yield* store.totals).entries, 0)
+      })))
+
+    it.scoped("changeCount, when provided, moves on every write and only then", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        const count = store.changeCount
+        if (count === undefined) return
+        let last = count()
+        const changed = () => {
+          const now = count()
+          const moved = now !== last
+          last = now
+          return moved
+        }
+        yield* store.upsert(record(key(1)))
+        assert.isTrue(changed(), "upsert")
+        yield* store.lookup(key(1))
+        yield* store.probe(key(1))
+        yield* store.recordAccess(key(1), 2_000)
+        yield* store.flush
+        yield* store.acquireLease(key(1), "a", 2_000, 1_000)
+        assert.isFalse(changed(), "reads, access statistics and leases change no entry")
+        yield* store.touch(key(1), 9_000, 1_000)
+        assert.isTrue(changed(), "touch")
+        yield* store.remove({ keys: [key(1)] })
+        assert.isTrue(changed(), "remove")
+        yield* store.upsert(record(key(2)))
+        changed()
+        yield* store.evict(1)
+        assert.isTrue(changed(), "evict")
+        yield* store.upsert(record(key(3)))
+        changed()
+        yield* store.clear
+        assert.isTrue(changed(), "clear")
+      })))
   })

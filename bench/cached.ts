@@ -1,0 +1,185 @@
+/**
+ * Memoisation benchmark: the overhead of a memoised call on a hit (Effect `cached` and Promise
+ * `memoize`, with the in-process memo and without it) beside Effect's own in-memory
+ * `Effect.cachedFunction`, and what a miss costs beyond the computation itself (key, store read,
+ * lease, put, lease release). SQLite + files layer; 1,000 distinct keys of 2 arguments, values of
+ * ~150 B. python-diskcache's `memoize` when installed (Debian package python3-diskcache).
+ */
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Cache, cached, cacheness } from "../src/index.js"
+import { benchDir, fmt, isMain, now, percentile, table } from "./support.js"
+
+const KEYS = 1_000
+const ROUNDS = 10
+
+const valueOf = (i: number) => ({
+  id: i,
+  name: `user-${i}`,
+  email: `user${i}@example.com`,
+  tags: ["alpha", "beta", "gamma"],
+  score: i / 7,
+  active: i % 2 === 0,
+  created: "2024-01-01T00:00:00Z"
+})
+
+interface Latency {
+  readonly p50: number
+  readonly p99: number
+}
+
+const summary = (samples: ReadonlyArray<number>): Latency => ({ p50: percentile(samples, 50), p99: percentile(samples, 99) })
+
+/** `cached` over the SQLite layer: misses (first round) then hits (the following rounds). */
+const effectCached = (directory: string, options: { memo?: false; lease?: false; memoRecheck?: Duration.DurationInput }) =>
+  Effect.runPromise(
+    Effect.gen(function*() {
+      const lookup = cached((user: number, region: string) => Effect.sync(() => valueOf(user + region.length)), {
+        name: "lookup",
+        ...options
+      })
+      const misses: Array<number> = []
+      for (let i = 0; i < KEYS; i++) {
+        const t = now()
+        yield* lookup(i, "eu-west")
+        misses.push((now() - t) * 1000)
+      }
+      const hits: Array<number> = []
+      for (let r = 0; r < ROUNDS; r++) {
+        for (let i = 0; i < KEYS; i++) {
+          const t = now()
+          yield* lookup(i, "eu-west")
+          hits.push((now() - t) * 1000)
+        }
+      }
+      return { hit: summary(hits), miss: summary(misses) }
+    }).pipe(Effect.provide(Cache.layer({ directory, maxSize: null })))
+  )
+
+const promiseMemoize = async (directory: string, options: { memo?: false; memoRecheck?: Duration.DurationInput }) => {
+  const cache = cacheness({ directory, maxSize: null })
+  const lookup = cache.memoize(async (user: number, region: string) => valueOf(user + region.length), { name: "lookup", ...options })
+  const misses: Array<number> = []
+  for (let i = 0; i < KEYS; i++) {
+    const t = now()
+    await lookup(i, "eu-west")
+    misses.push((now() - t) * 1000)
+  }
+  const hits: Array<number> = []
+  for (let r = 0; r < ROUNDS; r++) {
+    for (let i = 0; i < KEYS; i++) {
+      const t = now()
+      await lookup(i, "eu-west")
+      hits.push((now() - t) * 1000)
+    }
+  }
+  await cache.close()
+  return { hit: summary(hits), miss: summary(misses) }
+}
+
+/** Effect's own memoiser: an in-memory map by `Equal`, nothing persisted, no TTL. */
+const effectCachedFunction = () =>
+  Effect.runPromise(
+    Effect.gen(function*() {
+      const lookup = yield* Effect.cachedFunction((user: number) => Effect.sync(() => valueOf(user)))
+      for (let i = 0; i < KEYS; i++) yield* lookup(i)
+      const hits: Array<number> = []
+      for (let r = 0; r < ROUNDS; r++) {
+        for (let i = 0; i < KEYS; i++) {
+          const t = now()
+          yield* lookup(i)
+          hits.push((now() - t) * 1000)
+        }
+      }
+      return summary(hits)
+    })
+  )
+
+/** The computation alone, called the same way, to subtract from a miss. */
+const plainCall = () =>
+  Effect.runPromise(
+    Effect.gen(function*() {
+      const lookup = (user: number, region: string) => Effect.sync(() => valueOf(user + region.length))
+      const samples: Array<number> = []
+      for (let i = 0; i < KEYS * ROUNDS; i++) {
+        const t = now()
+        yield* lookup(i % KEYS, "eu-west")
+        samples.push((now() - t) * 1000)
+      }
+      return summary(samples)
+    })
+  )
+
+const DISKCACHE = `
+import diskcache, json, sys, time
+d = diskcache.Cache(sys.argv[1])
+@d.memoize(name="lookup")
+def lookup(user, region):
+    return {"id": user, "name": f"user-{user}", "email": f"user{user}@example.com", "tags": ["alpha", "beta", "gamma"], "score": user / 7, "active": user % 2 == 0, "created": "2024-01-01T00:00:00Z"}
+misses = []
+for i in range(${KEYS}):
+    t = time.perf_counter(); lookup(i, "eu-west"); misses.append((time.perf_counter() - t) * 1e6)
+hits = []
+for r in range(${ROUNDS}):
+    for i in range(${KEYS}):
+        t = time.perf_counter(); lookup(i, "eu-west"); hits.append((time.perf_counter() - t) * 1e6)
+hits.sort(); misses.sort()
+print(json.dumps({"hit": {"p50": hits[len(hits) // 2], "p99": hits[int(len(hits) * 0.99)]}, "miss": {"p50": misses[len(misses) // 2], "p99": misses[int(len(misses) * 0.99)]}}))
+`
+
+const diskcache = (directory: string): { hit: Latency; miss: Latency } | undefined => {
+  try {
+    const out = execFileSync("/usr/bin/python3", ["-c", DISKCACHE, path.join(directory, "diskcache")], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"]
+    })
+    return JSON.parse(out)
+  } catch {
+    return undefined
+  }
+}
+
+/** Runs the memoisation benchmark and prints its tables. */
+export const run = async (): Promise<void> => {
+  const directory = benchDir("cached")
+  try {
+    const plain = await plainCall()
+    const effectMemo = await effectCached(path.join(directory, "e1"), {})
+    const effectRelaxed = await effectCached(path.join(directory, "e4"), { memoRecheck: "100 millis" })
+    const promiseRelaxed = await promiseMemoize(path.join(directory, "p3"), { memoRecheck: "100 millis" })
+    const effectStore = await effectCached(path.join(directory, "e2"), { memo: false })
+    const effectNoLease = await effectCached(path.join(directory, "e3"), { memo: false, lease: false })
+    const promiseMemo = await promiseMemoize(path.join(directory, "p1"), {})
+    const promiseStore = await promiseMemoize(path.join(directory, "p2"), { memo: false })
+    const effectFn = await effectCachedFunction()
+    const peer = diskcache(directory)
+    const row = (label: string, l: Latency | undefined, note: string) => [label, fmt(l?.p50, 2), fmt(l?.p99, 2), note]
+    table(`cached: memoised hit, ${KEYS.toLocaleString("en-US")} keys × ${ROUNDS} rounds, values of ~150 B (SQLite layer)`, [
+      ["call", "p50 µs", "p99 µs", "note"],
+      row("Effect cached, hit (memo, default)", effectMemo.hit, "target ≤ 12"),
+      row("Effect cached, hit (memoRecheck 100 ms)", effectRelaxed.hit, "other processes' writes seen within 100 ms"),
+      row("Effect cached, hit (memo: false)", effectStore.hit, "a store read per call"),
+      row("Promise memoize, hit (memo, default)", promiseMemo.hit, "target ≤ 12"),
+      row("Promise memoize, hit (memoRecheck 100 ms)", promiseRelaxed.hit, ""),
+      row("Promise memoize, hit (memo: false)", promiseStore.hit, ""),
+      row("Effect.cachedFunction, hit", effectFn, "in-memory only: no TTL, no persistence"),
+      row("plain call of the function", plain, "the floor"),
+      row("python-diskcache memoize, hit", peer?.hit, peer === undefined ? "not installed; 24 µs in MEASURED.md" : "")
+    ])
+    const beyond = (l: Latency) => ({ p50: l.p50 - plain.p50, p99: l.p99 - plain.p99 })
+    table("cached: cost of a miss beyond the computation (key, store read, lease, put, release)", [
+      ["call", "p50 µs", "p99 µs", "note"],
+      row("Effect cached, miss (lease)", beyond(effectMemo.miss), "default"),
+      row("Effect cached, miss (lease: false)", beyond(effectNoLease.miss), "no cross-process single-flight"),
+      row("Promise memoize, miss (lease)", beyond(promiseMemo.miss), ""),
+      row("python-diskcache memoize, miss", peer?.miss, peer === undefined ? "not installed" : "")
+    ])
+  } finally {
+    fs.rmSync(directory, { recursive: true, force: true })
+  }
+}
+
+if (isMain(import.meta.url)) await run()

@@ -1,0 +1,215 @@
+/**
+ * Storage formats: byte-shuffle speed, and put/get of a 64 MiB smooth Float64Array, a 64 MiB
+ * ascending Int32Array and a 1,000,000-row Arrow table (int64 id, float64 value, dictionary utf8
+ * category of 50 values) through `Cache.layer` on disk — beside raw file write/read of the same
+ * uncompressed bytes, plain LZ4 without shuffle, and whole-buffer shuffle + LZ4 (Blosc's default).
+ * Then a 256 MiB array in a child process, to show peak RSS.
+ *
+ * `npm run bench -- formats`, or `npx tsx bench/formats.ts [--large]`.
+ */
+import * as Arrow from "apache-arrow"
+import * as Effect from "effect/Effect"
+import * as Lz4 from "lz4-napi"
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import * as Cache from "../src/Cache.js"
+import { shuffle, shuffleNaive, unshuffle } from "../src/internal/shuffle.js"
+import { benchDir, fmt, isMain, now, table } from "./support.js"
+
+const MiB = 1024 * 1024
+const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000)
+
+const best = (reps: number, f: (i: number) => void): number => {
+  let min = Infinity
+  for (let i = 0; i < reps; i++) {
+    const start = now()
+    f(i)
+    min = Math.min(min, now() - start)
+  }
+  return min
+}
+
+const smoothSignal = (bytes: number) => {
+  const out = new Float64Array(bytes / 8)
+  for (let i = 0; i < out.length; i++) out[i] = Math.sin(i / 1000) * 100 + Math.random() * 1e-3
+  return out
+}
+
+const ascending = (bytes: number) => new Int32Array(bytes / 4).map((_, i) => i)
+
+const arrowTable = (rows: number) => {
+  const id = new BigInt64Array(rows)
+  const value = new Float64Array(rows)
+  const indices = new Int32Array(rows)
+  for (let i = 0; i < rows; i++) {
+    id[i] = BigInt(i)
+    value[i] = Math.random() * 1000
+    indices[i] = Math.floor(Math.random() * 50)
+  }
+  const names = Array.from({ length: 50 }, (_, i) => `category_${i}`)
+  const dictionary = Arrow.vectorFromArray(names, new Arrow.Utf8())
+  const type = new Arrow.Dictionary(new Arrow.Utf8(), new Arrow.Int32())
+  const table = new Arrow.Table({
+    id: Arrow.makeVector(id),
+    value: Arrow.makeVector(value),
+    category: Arrow.makeVector(Arrow.makeData({ type, length: rows, data: indices, dictionary }))
+  })
+  // Logical size: the columns as plain values (8 + 8 bytes, the category's UTF-8 and a 4-byte offset).
+  let logical = 20 * rows
+  for (let i = 0; i < rows; i++) logical += names[indices[i]!]!.length
+  return { table, logical }
+}
+
+const shuffleTable = () => {
+  const size = 64 * MiB
+  const src = new Uint8Array(smoothSignal(size).buffer)
+  const dst = new Uint8Array(size).fill(1)
+  const rows: Array<Array<string>> = [["64 MiB, 8-byte elements", "MB/s"]]
+  rows.push(["memcpy into touched memory", fmt(mbps(size, best(3, () => dst.set(src))), 0)])
+  rows.push(["write into fresh memory (alloc + fill)", fmt(mbps(size, best(3, () => new Uint8Array(size).fill(1))), 0)])
+  rows.push(["shuffle, byte loop", fmt(mbps(size, best(3, () => shuffleNaive(src, dst, 8))), 0)])
+  rows.push(["shuffle, 4x4 word transpose (used)", fmt(mbps(size, best(3, () => shuffle(src, dst, 8))), 0)])
+  rows.push(["unshuffle, 4x4 word transpose (used)", fmt(mbps(size, best(3, () => unshuffle(src, dst, 8))), 0)])
+  rows.push(["shuffle 4-byte elements (used)", fmt(mbps(size, best(3, () => shuffle(src, dst, 4))), 0)])
+  rows.push(["LZ4 compress of the shuffled bytes", fmt(mbps(size, best(2, () => Lz4.compressSync(Buffer.from(dst.buffer)))), 0)])
+  table("Byte shuffle (higher is better)", rows)
+}
+
+interface Case {
+  readonly name: string
+  readonly value: unknown
+  /** The uncompressed bytes: what raw file I/O and plain LZ4 are measured on. */
+  readonly raw: Uint8Array
+  readonly width: number
+  readonly logical: number
+}
+
+const measure = async (directory: string, cases: ReadonlyArray<Case>) => {
+  const rows: Array<Array<string>> = [[
+    "value",
+    "raw MiB",
+    "file write MB/s",
+    "file read MB/s",
+    "put MB/s",
+    "get MB/s",
+    "put/write",
+    "get/read",
+    "stored/raw",
+    "LZ4 only",
+    "shuffle+LZ4",
+    "stored/logical",
+    "peak RSS MiB"
+  ]]
+  const layer = Cache.layer({ directory: path.join(directory, "cache"), maxSize: null, cleanupOnOpen: false })
+  await Effect.gen(function*() {
+    const cache = yield* Cache.Cache
+    for (const c of cases) {
+      const file = path.join(directory, "raw.bin")
+      const write = best(3, () => fs.writeFileSync(file, c.raw))
+      const read = best(3, () => fs.readFileSync(file))
+      fs.rmSync(file)
+      const plain = Lz4.compressSync(Buffer.from(c.raw.buffer, c.raw.byteOffset, c.raw.byteLength)).byteLength
+      const shuffled = new Uint8Array(c.raw.byteLength)
+      shuffle(c.raw, shuffled, c.width)
+      const blosc = Lz4.compressSync(Buffer.from(shuffled.buffer)).byteLength
+      let put = Infinity
+      let get = Infinity
+      for (let i = 0; i < 3; i++) {
+        const key = { bench: c.name, i }
+        let start = now()
+        yield* cache.put(key, c.value)
+        put = Math.min(put, now() - start)
+        start = now()
+        const back = yield* cache.get(key)
+        get = Math.min(get, now() - start)
+        if (back._tag !== "Some") throw new Error(`${c.name}: missed`)
+      }
+      const entry = (yield* cache.list()).find((e) => (e.params as any)?.bench === c.name)!
+      rows.push([
+        c.name,
+        fmt(c.raw.byteLength / MiB),
+        fmt(mbps(c.raw.byteLength, write), 0),
+        fmt(mbps(c.raw.byteLength, read), 0),
+        fmt(mbps(c.raw.byteLength, put), 0),
+        fmt(mbps(c.raw.byteLength, get), 0),
+        fmt(write / put, 2),
+        fmt(read / get, 2),
+        fmt(entry.storedBytes / c.raw.byteLength, 3),
+        fmt(plain / c.raw.byteLength, 3),
+        fmt(blosc / c.raw.byteLength, 3),
+        fmt(entry.storedBytes / c.logical, 3),
+        fmt(process.resourceUsage().maxRSS / 1024, 0)
+      ])
+    }
+  }).pipe(Effect.provide(layer), Effect.scoped, Effect.runPromise)
+  table(
+    "Storage formats through Cache.layer (files + SQLite); MB/s of raw bytes; ratios in one run " +
+      "(targets: put/write ≥ 0.5, get/read ≥ 0.9 for arrays; stored/raw ≤ shuffle+LZ4; table put ≥ 220, get ≥ 370 MB/s " +
+      "and stored/logical ≤ 0.7, python-diskcache pickling pandas as measured in MEASURED.md)",
+    rows
+  )
+}
+
+/** Child process: put and get one 256 MiB array; prints peak RSS beside the value's size. */
+const large = async () => {
+  const directory = benchDir("formats-large")
+  const value = smoothSignal(256 * MiB)
+  const baseline = process.resourceUsage().maxRSS / 1024
+  const layer = Cache.layer({ directory, maxSize: null, cleanupOnOpen: false })
+  let put = 0
+  let get = 0
+  let peakAfterPut = 0
+  await Effect.gen(function*() {
+    const cache = yield* Cache.Cache
+    let start = now()
+    yield* cache.put({ large: 1 }, value)
+    put = now() - start
+    peakAfterPut = process.resourceUsage().maxRSS / 1024
+    start = now()
+    yield* cache.get({ large: 1 })
+    get = now() - start
+  }).pipe(Effect.provide(layer), Effect.scoped, Effect.runPromise)
+  const peak = process.resourceUsage().maxRSS / 1024
+  fs.rmSync(directory, { recursive: true, force: true })
+  console.log(JSON.stringify({ baseline, peakAfterPut, peak, put: mbps(256 * MiB, put), get: mbps(256 * MiB, get) }))
+}
+
+export const run = async (): Promise<void> => {
+  console.log("\n## formats")
+  shuffleTable()
+  const directory = benchDir("formats")
+  try {
+    const signal = smoothSignal(64 * MiB)
+    const ramp = ascending(64 * MiB)
+    const { table: arrow, logical } = arrowTable(1_000_000)
+    const ipc = Arrow.tableToIPC(arrow, "stream")
+    await measure(directory, [
+      { name: "Float64Array smooth", value: signal, raw: new Uint8Array(signal.buffer), width: 8, logical: signal.byteLength },
+      { name: "Int32Array ascending", value: ramp, raw: new Uint8Array(ramp.buffer), width: 4, logical: ramp.byteLength },
+      { name: "Arrow 1M rows (IPC)", value: arrow, raw: ipc, width: 8, logical }
+    ])
+  } finally {
+    fs.rmSync(directory, { recursive: true, force: true })
+  }
+  const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), "--large"], {
+    encoding: "utf8",
+    maxBuffer: 1 << 20
+  })
+  const line = child.stdout.trim().split("\n").pop() ?? ""
+  try {
+    const r = JSON.parse(line)
+    table("256 MiB Float64Array in a fresh process (peak RSS, MiB)", [
+      ["value MiB", "RSS with value", "peak after put", "peak after get", "put MB/s", "get MB/s"],
+      ["256", fmt(r.baseline, 0), fmt(r.peakAfterPut, 0), fmt(r.peak, 0), fmt(r.put, 0), fmt(r.get, 0)]
+    ])
+  } catch {
+    console.log(`large-value child failed: ${child.stderr.slice(-2000)}`)
+  }
+}
+
+if (isMain(import.meta.url)) {
+  if (process.argv.includes("--large")) await large()
+  else await run()
+}

@@ -1,0 +1,184 @@
+/**
+ * nodejs-polars `DataFrame` and `Series`, when the package is installed (an optional peer
+ * dependency). Stored as Arrow IPC written by Polars itself, compressed block by block with an
+ * 8-byte shuffle like Arrow tables (`formats/arrow.ts`).
+ *
+ * Nothing here imports nodejs-polars eagerly: loading it costs ~100 ms and a native binary, which
+ * a cache that never sees a DataFrame should not pay. Recognising a value needs no module (a
+ * DataFrame tags itself `[object DataFrame]`; a Series carries its native handle `_s`), writing one
+ * uses the value's own `writeIPC`, and only reading imports the package — once, on demand. When it
+ * is absent, no Polars value can exist to be stored, and reading one stored by another process is
+ * a `CodecError` "UnknownFormat": the cache treats it as a miss and logs a warning.
+ *
+ * ```
+ * payload   u8 shape (0 DataFrame, 1 Series) · block stream of the IPC file
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Blocks from "../internal/blocks.js"
+import * as Compression from "../internal/compression.js"
+import { CodecError } from "../services/Codec.js"
+import type { CompressionSettings, FormatHandler, FramedPayload } from "../services/Codec.js"
+
+/**
+ * The part of a Polars DataFrame this format uses.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DataFrameLike {
+  readonly writeIPC: () => Uint8Array
+  readonly getColumns: () => ReadonlyArray<unknown>
+}
+
+/**
+ * The part of a Polars Series this format uses.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SeriesLike {
+  readonly toFrame: () => DataFrameLike
+}
+
+/**
+ * The part of the nodejs-polars module this format uses.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PolarsModule {
+  readonly readIPC: (bytes: Buffer) => DataFrameLike
+}
+
+/**
+ * Loads nodejs-polars; `undefined` when it is not installed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Loader = () => Promise<PolarsModule | undefined>
+
+// A variable specifier: bundlers and type checkers must not insist that the package exists.
+const specifier = "nodejs-polars"
+
+/**
+ * The default loader: a dynamic import of "nodejs-polars".
+ *
+ * @since 0.1.0
+ * @category loaders
+ */
+export const importPolars: Loader = () =>
+  import(specifier).then(
+    (module: { default?: PolarsModule } & Partial<PolarsModule>) =>
+      typeof module.readIPC === "function" ? module as PolarsModule : module.default,
+    () => undefined
+  )
+
+/**
+ * Whether `value` is a Polars DataFrame (without loading Polars).
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isDataFrame = (value: unknown): value is DataFrameLike =>
+  typeof value === "object" && value !== null && Object.prototype.toString.call(value) === "[object DataFrame]" &&
+  typeof (value as DataFrameLike).writeIPC === "function"
+
+/**
+ * Whether `value` is a Polars Series (without loading Polars).
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isSeries = (value: unknown): value is SeriesLike =>
+  typeof value === "object" && value !== null && typeof (value as { _s?: unknown })._s === "object" &&
+  typeof (value as SeriesLike).toFrame === "function"
+
+const IPC_SHUFFLE_WIDTH = 8
+
+const encodeWith = (value: DataFrameLike | SeriesLike, policy: Blocks.BlockPolicy, headerRoom: number): FramedPayload => {
+  const series = !isDataFrame(value)
+  const ipc = series ? (value as SeriesLike).toFrame().writeIPC() : (value as DataFrameLike).writeIPC()
+  const out = new Blocks.Writer(Buffer.allocUnsafe(headerRoom + 1 + Blocks.bound(ipc.byteLength)), headerRoom)
+  out.u8(series ? 1 : 0)
+  const compressed = Blocks.write(out, ipc, IPC_SHUFFLE_WIDTH, policy)
+  return { bytes: out.bytes.subarray(0, out.offset), codec: compressed ? policy.spec.codec : "none", rawBytes: ipc.byteLength }
+}
+
+const decodeWith = (polars: PolarsModule, payload: Uint8Array): unknown => {
+  const input = new Blocks.Reader(payload, 0)
+  const shape = input.u8()
+  if (shape > 1) throw new RangeError(`unknown shape ${shape}`)
+  const rawLength = input.view.getFloat64(input.offset + 5, true)
+  if (!Number.isSafeInteger(rawLength) || rawLength < 0) throw new RangeError(`bad stream length ${rawLength}`)
+  const ipc = Buffer.allocUnsafe(rawLength)
+  Blocks.read(input, ipc)
+  const frame = polars.readIPC(ipc)
+  return shape === 1 ? frame.getColumns()[0] : frame
+}
+
+const failure = (reason: CodecError["reason"], method: string, cause: unknown, what: string) =>
+  new CodecError({ reason, method, format: "polars", description: `${what}: ${(cause as Error)?.message ?? String(cause)}`, cause })
+
+const uncompressed: Blocks.BlockPolicy = { spec: Compression.byName.none, level: undefined, shuffle: false, minSize: 0, minSavings: 0 }
+
+/**
+ * The "polars" format with the given loader (tests inject one; `importPolars` by default). The
+ * loader runs at most once per handler, on the first read.
+ *
+ * @since 0.1.0
+ * @category handlers
+ */
+export const makeHandler = (load: Loader = importPolars): FormatHandler<DataFrameLike | SeriesLike> => {
+  let loaded: Promise<PolarsModule | undefined> | undefined
+  const polars = Effect.promise(() => (loaded ??= load().catch(() => undefined)))
+  return {
+    format: "polars",
+    version: 1,
+    kind: "table",
+    guard: (value): value is DataFrameLike | SeriesLike => isDataFrame(value) || isSeries(value),
+    encode: (value) =>
+      Effect.try({
+        try: () => encodeWith(value, uncompressed, 0).bytes,
+        catch: (cause) => failure("Unserializable", "Codec.encode", cause, "Polars could not write the value")
+      }),
+    encodeFramed: (value, settings: CompressionSettings, headerRoom) =>
+      Effect.try({
+        try: () =>
+          encodeWith(value, {
+            spec: Compression.byName[settings.codec],
+            level: settings.level,
+            shuffle: settings.shuffle,
+            minSize: settings.minSize,
+            minSavings: settings.minSavings
+          }, headerRoom),
+        catch: (cause) => failure("Unserializable", "Codec.encode", cause, "Polars could not write the value")
+      }),
+    decode: (payload) =>
+      Effect.flatMap(polars, (module) =>
+        module === undefined
+          ? Effect.fail(
+            new CodecError({
+              reason: "UnknownFormat",
+              method: "Codec.decode",
+              format: "polars",
+              description: "stored as a Polars DataFrame, but nodejs-polars is not installed"
+            })
+          )
+          : Effect.try({
+            try: () => decodeWith(module, payload) as DataFrameLike | SeriesLike,
+            catch: (cause) => failure("Corrupt", "Codec.decode", cause, "Polars payload does not decode")
+          }))
+  }
+}
+
+/**
+ * The "polars" format, loading nodejs-polars with a dynamic import on first read.
+ *
+ * @since 0.1.0
+ * @category handlers
+ */
+export const handler: FormatHandler<DataFrameLike | SeriesLike> = makeHandler()
