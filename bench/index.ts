@@ -8,7 +8,8 @@ const suites: ReadonlyArray<readonly [string, () => Promise<{ run: () => Promise
   ["pullthrough", () => import("./pullthrough.js")],
   ["formats", () => import("./formats.js")],
   ["paths", () => import("./paths.js")],
-  ["cached", () => import("./cached.js")]
+  ["cached", () => import("./cached.js")],
+  ["metrics", () => import("./metrics.js")]
 ]
 
 const only = process.argv.slice(2)
