@@ -9,7 +9,8 @@ const suites: ReadonlyArray<readonly [string, () => Promise<{ run: () => Promise
   ["formats", () => import("./formats.js")],
   ["paths", () => import("./paths.js")],
   ["cached", () => import("./cached.js")],
-  ["metrics", () => import("./metrics.js")]
+  ["metrics", () => import("./metrics.js")],
+  ["management", () => import("./management.js")]
 ]
 
 const only = process.argv.slice(2)

@@ -18,6 +18,7 @@ import { layer as cacheLayer, layerConfig } from "./layers/CacheLayer.js"
 import type { CacheConfig } from "./schema/CacheConfig.js"
 import type { CacheEntry, CacheStats, IntegrityReport } from "./schema/CacheEntry.js"
 import type { CacheKey, KeyInput, KeyParams } from "./schema/CacheKey.js"
+import type { MetadataFilter, MetadataTable, QueryMetadataOptions } from "./schema/MetadataTable.js"
 import {
   Cache,
   type CacheError,
@@ -55,6 +56,12 @@ export interface CachenessClient {
   readonly stats: () => Promise<CacheStats>
   readonly verify: (options?: VerifyOptions) => Promise<IntegrityReport>
   readonly prune: (target: number | string, options?: PruneOptions) => Promise<PruneResult>
+  /** Live entries with their row in a registered custom metadata table, filtered on its columns. */
+  readonly queryMetadata: <A, I>(
+    table: MetadataTable<A, I>,
+    filter?: MetadataFilter<A>,
+    options?: Omit<QueryMetadataOptions<A>, "where">
+  ) => Promise<ReadonlyArray<{ readonly entry: CacheEntry; readonly row: A }>>
   /**
    * Memoises an async function in this cache, with the semantics of `cached`: the key is the
    * name and the arguments, TTL from when the value is stored, rejections not stored unless
@@ -166,6 +173,7 @@ export const fromLayer = (layer: Layer.Layer<Cache, CacheError>): CachenessClien
     stats: () => call((c) => c.stats()),
     verify: (options) => call((c) => c.verify(options)),
     prune: (target, options) => call((c) => c.prune(target, options)),
+    queryMetadata: (table, filter, options) => call((c) => c.queryMetadata(table, filter, options)),
     run: (effect) => runtime.runPromiseExit(effect).then(settle),
     close: () => runtime.dispose()
   }

@@ -11,8 +11,10 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as BlobStoreFileSystem from "../src/layers/BlobStoreFileSystem.js"
 import * as BlobStoreMemory from "../src/layers/BlobStoreMemory.js"
+import * as BlobStorePg from "../src/layers/BlobStorePg.js"
 import { BlobStore, StorageError } from "../src/services/BlobStore.js"
 import { blobStoreSuite } from "./suites/BlobStoreSuite.js"
+import { pgDescribe, pgScopedSchema, pgUrl } from "./support/postgres.js"
 
 /** A fresh temp directory for the scope of one test, removed afterwards. */
 const tempDirectory = Effect.acquireRelease(
@@ -25,6 +27,11 @@ const fileSystemLayer = () =>
 
 blobStoreSuite("memory", () => BlobStoreMemory.layer)
 blobStoreSuite("file system", fileSystemLayer)
+pgDescribe("BlobStorePg", () => {
+  // A small chunk size so the 1 MiB round trip spans many chunks.
+  blobStoreSuite("postgres", () =>
+    Layer.unwrapScoped(Effect.map(pgScopedSchema("blobs"), (schema) => BlobStorePg.layer({ url: pgUrl, schema, chunkSize: 64 * 1024 }))))
+})
 
 /** Every file below `directory`, relative, sorted. */
 const filesUnder = (directory: string): Array<string> =>

@@ -4,10 +4,13 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as MetadataStoreJson from "../src/layers/MetadataStoreJson.js"
 import * as MetadataStoreMemory from "../src/layers/MetadataStoreMemory.js"
+import * as MetadataStorePg from "../src/layers/MetadataStorePg.js"
 import * as MetadataStoreSqlite from "../src/layers/MetadataStoreSqlite.js"
 import { MetadataStore } from "../src/services/MetadataStore.js"
 import { key, metadataStoreSuite, record } from "./suites/MetadataStoreSuite.js"
+import { pgDescribe, pgScopedSchema, pgUrl } from "./support/postgres.js"
 import { makeTempDir } from "./support/tmp.js"
 
 metadataStoreSuite("memory", () => MetadataStoreMemory.layer)
@@ -16,6 +19,17 @@ metadataStoreSuite("sqlite", () =>
     const dir = yield* Effect.acquireRelease(Effect.sync(makeTempDir), (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true })))
     return MetadataStoreSqlite.layer({ filename: path.join(dir, "cache.db") })
   })))
+
+metadataStoreSuite("json", () =>
+  Layer.unwrapScoped(Effect.gen(function*() {
+    const dir = yield* Effect.acquireRelease(Effect.sync(makeTempDir), (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true })))
+    return MetadataStoreJson.layer({ filename: path.join(dir, "cacheness.json") })
+  })))
+
+pgDescribe("MetadataStorePg", () => {
+  metadataStoreSuite("postgres", () =>
+    Layer.unwrapScoped(Effect.map(pgScopedSchema("meta"), (schema) => MetadataStorePg.layer({ url: pgUrl, schema }))))
+})
 
 describe("MetadataStoreSqlite", () => {
   it.scoped("persists entries and batched hits across reopen", () =>

@@ -2,6 +2,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as path from "node:path"
 import { CacheConfig, parseSize } from "../schema/CacheConfig.js"
@@ -64,6 +65,14 @@ export const resolveConfig = (
       handlers: config.handlers ?? [],
       inlineThreshold: Option.getOrElse(parseSize(config.inlineThreshold ?? "16 KiB"), () => 16 * 1024),
       hashPathContent: config.hashPathContent ?? true,
+      postgres: config.postgres === undefined ? null : {
+        url: typeof config.postgres.url === "string" ? Redacted.make(config.postgres.url) : config.postgres.url,
+        schema: config.postgres.schema ?? "public",
+        maxConnections: config.postgres.maxConnections,
+        idleTimeout: config.postgres.idleTimeout === undefined ? undefined : millis(config.postgres.idleTimeout),
+        connectTimeout: config.postgres.connectTimeout === undefined ? undefined : millis(config.postgres.connectTimeout)
+      },
+      metadataTables: config.metadataTables ?? [],
       pathHashing: {
         fingerprints: config.pathHashing?.fingerprints ?? true,
         concurrency: config.pathHashing?.concurrency ?? PATH_HASHING_DEFAULTS.concurrency,
@@ -73,6 +82,11 @@ export const resolveConfig = (
           : Option.getOrElse(parseSize(config.pathHashing.parallelBytes), () => PATH_HASHING_DEFAULTS.parallelBytes),
         onProgress: config.pathHashing?.onProgress
       }
+    }
+    const names = resolved.metadataTables.map((t) => t.name)
+    const duplicate = names.find((name, i) => names.indexOf(name) !== i)
+    if (duplicate !== undefined) {
+      return Effect.fail(new ConfigError({ reason: "Invalid", field: "metadataTables", description: `table ${duplicate} is registered twice` }))
     }
     for (const [i, handler] of resolved.handlers.entries()) {
       if (!isValidFormatId(handler.format) || !Number.isSafeInteger(handler.version) || handler.version < 0) {

@@ -36,13 +36,17 @@ import {
 } from "../services/Cache.js"
 import { Codec } from "../services/Codec.js"
 import { Hasher, KeyError, PathFingerprints } from "../services/Hasher.js"
-import { type EntryRecord, MetadataStore, type RemovedRef, type StoredValue } from "../services/MetadataStore.js"
+import { type EntryRecord, MetadataError, MetadataStore, type RemovedRef, type StoredValue } from "../services/MetadataStore.js"
 import * as BlobStoreFileSystem from "./BlobStoreFileSystem.js"
 import * as BlobStoreMemory from "./BlobStoreMemory.js"
+import * as BlobStorePg from "./BlobStorePg.js"
 import * as CodecDefault from "./CodecDefault.js"
 import * as HasherXxhash from "./HasherXxhash.js"
+import * as MetadataStoreJson from "./MetadataStoreJson.js"
 import * as MetadataStoreMemory from "./MetadataStoreMemory.js"
+import * as MetadataStorePg from "./MetadataStorePg.js"
 import * as MetadataStoreSqlite from "./MetadataStoreSqlite.js"
+import { attachMetadata, queryMetadata } from "../internal/customMetadata.js"
 
 /** Expired entries removed per statement, so a huge cleanup never holds the write lock for long. */
 const CLEANUP_BATCH = 1_000
@@ -102,6 +106,7 @@ export const make = (config: ResolvedConfig) =>
       CacheMetrics.misses.unsafeUpdate(1, NO_LABELS)
       CacheMetrics.getLatency.unsafeUpdate(sinceMs(started), NO_LABELS)
     }
+    const tables = new Map(config.metadataTables.map((t) => [t.name, t]))
 
     const toKey = (input: KeyInput): Effect.Effect<CacheKey, KeyError> => {
       if (typeof input === "string") {
@@ -113,12 +118,11 @@ export const make = (config: ResolvedConfig) =>
     }
 
     const deleteBlobs = (refs: ReadonlyArray<RemovedRef>) =>
-      Effect.forEach(refs, (ref) =>
-        ref.blobId === null
-          ? Effect.void
-          : blobs.delete(ref.blobId).pipe(
-            Effect.catchAll((e) => Effect.logWarning(`cacheness: could not delete blob ${ref.blobId}: ${e.message}`))
-          ), { discard: true, concurrency: 8 })
+      // Most removed entries are inline: only the ones with a blob cost an effect each.
+      Effect.forEach(refs.filter((ref) => ref.blobId !== null), (ref) =>
+        blobs.delete(ref.blobId!).pipe(
+          Effect.catchAll((e) => Effect.logWarning(`cacheness: could not delete blob ${ref.blobId}: ${e.message}`))
+        ), { discard: true, concurrency: 8 })
 
     /** Removes an entry found broken on read, unless it was overwritten meanwhile. */
     const dropBroken = (record: StoredValue, why: string) =>
@@ -264,10 +268,7 @@ export const make = (config: ResolvedConfig) =>
       const params = config.storeKeyParams && typeof input !== "string"
         ? JSON.stringify(yield* hasher.describe(input))
         : null
-      const userMetadata = options?.metadata === undefined ? null : yield* Effect.try({
-        try: () => JSON.stringify(options.metadata),
-        catch: (cause) => new ConfigError({ reason: "Invalid", field: "put.metadata", description: "must be JSON-serialisable", cause })
-      })
+      const attached = options?.metadata === undefined ? undefined : yield* attachMetadata(tables, options.metadata)
       const encoded = yield* codec.encode(value, options?.schema === undefined ? undefined : { schema: options.schema })
       const now = yield* Clock.currentTimeMillis
       const inline = encoded.bytes.length <= config.inlineThreshold
@@ -290,8 +291,8 @@ export const make = (config: ResolvedConfig) =>
         expiresAt: ttl === null ? null : now + ttl,
         hits: 0,
         params,
-        metadata: userMetadata
-      }).pipe(
+        metadata: attached === undefined ? null : attached.json
+      }, attached?.rows).pipe(
         // The row was not written: the new blob would be an orphan.
         Effect.tapError(() => blobId === null ? Effect.void : Effect.ignore(blobs.delete(blobId)))
       )
@@ -420,6 +421,12 @@ export const make = (config: ResolvedConfig) =>
       }),
       prune,
       verify,
+      queryMetadata: ((table, filter, options) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          queryMetadata(metadata, tables, table, filter, options, now, toEntry))) as Cache.Service["queryMetadata"],
+      sql: metadata.sql === null
+        ? Effect.fail(new MetadataError({ method: "Cache.sql", reason: "Unsupported", description: `the ${metadata.backend} metadata backend has no SQL; use sqlite or postgres` }))
+        : Effect.succeed(metadata.sql),
       memo: {
         read: <A>(key: CacheKey, options: GetOptions<A, any>) =>
           Effect.map(read(key, options, metadata.probe), Option.map((hit) => ({ value: hit.value as A, expiresAt: hit.record.expiresAt }))),
@@ -471,13 +478,18 @@ const markDirectory = (directory: string) =>
   })
 
 const metadataLayer = (config: ResolvedConfig): Layer.Layer<MetadataStore, CacheError> => {
+  const tables = config.metadataTables.map((t) => t.definition)
   switch (config.metadataBackend) {
     case "memory":
-      return MetadataStoreMemory.layer
+      return tables.length === 0 ? MetadataStoreMemory.layer : MetadataStoreMemory.layerWith({ tables })
     case "sqlite":
-      return MetadataStoreSqlite.layer({ filename: path.join(config.directory!, "cacheness.db") })
-    default:
-      return Layer.fail(new ConfigError({ reason: "Unsupported", field: "metadataBackend", description: `"${config.metadataBackend}" is not available in this build` }))
+      return MetadataStoreSqlite.layer({ filename: path.join(config.directory!, "cacheness.db"), tables })
+    case "json":
+      return MetadataStoreJson.layer({ filename: path.join(config.directory!, "cacheness.json"), tables })
+    case "postgres": {
+      const pg = config.postgres!
+      return MetadataStorePg.layer({ ...pg, tables })
+    }
   }
 }
 
@@ -487,8 +499,10 @@ const blobLayer = (config: ResolvedConfig): Layer.Layer<BlobStore, CacheError> =
       return BlobStoreMemory.layer
     case "filesystem":
       return BlobStoreFileSystem.layer({ directory: path.join(config.directory!, "blobs") })
-    default:
-      return Layer.fail(new ConfigError({ reason: "Unsupported", field: "blobs", description: `"${config.blobs}" is not available in this build` }))
+    case "postgres": {
+      const pg = config.postgres!
+      return BlobStorePg.layer({ url: pg.url, schema: pg.schema, connectTimeout: pg.connectTimeout, idleTimeout: pg.idleTimeout })
+    }
   }
 }
 

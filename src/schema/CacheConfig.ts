@@ -6,9 +6,11 @@
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type { FormatHandler } from "../services/Codec.js"
 import type { PathHashProgress } from "../services/Hasher.js"
+import type { MetadataTable } from "./MetadataTable.js"
 
 /**
  * A `Duration.DurationInput`: milliseconds, `"24 hours"`, a `Duration`, …
@@ -154,8 +156,22 @@ export const CacheConfig = Schema.Struct({
   /** PostgreSQL connection for the `postgres` backends. */
   postgres: Schema.optional(Schema.Struct({
     url: Schema.Union(Schema.String, Schema.declare((u: unknown): u is Redacted.Redacted<string> => Redacted.isRedacted(u))),
-    schema: Schema.optional(Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]*$/)))
+    /** Schema of the cache's tables, created when missing. Default `public`. */
+    schema: Schema.optional(Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/))),
+    /** Pool size of the metadata store. Default 10. */
+    maxConnections: Schema.optional(Schema.Int.pipe(Schema.positive())),
+    /** How long an idle pooled connection is kept. Default 30 seconds. */
+    idleTimeout: Schema.optional(DurationInput),
+    /** How long connecting may take. Default 10 seconds. */
+    connectTimeout: Schema.optional(DurationInput)
   })),
+  /** Custom metadata tables (`Cache.metadataTable(...)` handles) to create and accept in `put`. */
+  metadataTables: Schema.optional(Schema.Array(
+    Schema.declare((u: unknown): u is MetadataTable => Predicate.hasProperty(u, "_tag") && u._tag === "MetadataTable", {
+      identifier: "MetadataTable",
+      description: "a table handle from Cache.metadataTable(name, schema)"
+    })
+  )),
   /** Remove expired entries when the cache opens. Default true. */
   cleanupOnOpen: Schema.optional(Schema.Boolean),
   /** How often expired entries are removed and the size limit enforced in the background. Default 10 minutes. */

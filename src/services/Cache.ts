@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
@@ -11,6 +12,8 @@ import type * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { CacheEntry, CacheStats, IntegrityReport } from "../schema/CacheEntry.js"
 import type { CacheKey, KeyInput, KeyParams } from "../schema/CacheKey.js"
+import type { MetadataFilter, MetadataTable, QueryMetadataOptions } from "../schema/MetadataTable.js"
+import type * as Redacted from "effect/Redacted"
 import type { StorageError } from "./BlobStore.js"
 import type { CodecError, CompressionCodec, FormatHandler } from "./Codec.js"
 import type { KeyError, PathHashProgress } from "./Hasher.js"
@@ -89,6 +92,10 @@ export interface ResolvedConfig {
   readonly handlers: ReadonlyArray<FormatHandler>
   readonly inlineThreshold: number
   readonly hashPathContent: boolean
+  /** Connection of the `postgres` backends; `null` when neither uses PostgreSQL. */
+  readonly postgres: ResolvedPostgres | null
+  /** Registered custom metadata tables. */
+  readonly metadataTables: ReadonlyArray<MetadataTable>
   readonly pathHashing: {
     readonly fingerprints: boolean
     readonly concurrency: number
@@ -102,13 +109,30 @@ export interface ResolvedConfig {
  * @since 0.1.0
  * @category models
  */
+export interface ResolvedPostgres {
+  readonly url: Redacted.Redacted<string>
+  /** Schema of the cache's tables (several caches can share one database). Default `public`. */
+  readonly schema: string
+  readonly maxConnections: number | undefined
+  readonly idleTimeout: number | undefined
+  readonly connectTimeout: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export interface PutOptions<A = unknown, I = unknown> {
   /** Overrides the default TTL; `null` never expires. */
   readonly ttl?: Duration.DurationInput | null | undefined
   readonly description?: string | undefined
   /** A label for listing and bulk invalidation; not part of the key. */
   readonly namespace?: string | undefined
-  /** User metadata stored beside the entry (JSON-serialisable). */
+  /**
+   * User metadata. A key naming a registered custom metadata table attaches a row to that table
+   * (validated against its schema; a mismatch fails the put and stores nothing); every other key
+   * is free-form JSON stored beside the entry.
+   */
   readonly metadata?: Record<string, unknown> | undefined
   /** Encode through this Schema; a value that does not match fails with a `CodecError`. */
   readonly schema?: Schema.Schema<A, I, never> | undefined
@@ -266,6 +290,20 @@ export declare namespace Cache {
     readonly prune: (target: number | string, options?: PruneOptions) => Effect.Effect<PruneResult, CacheError>
     /** Checks every entry against its stored bytes and finds orphan blobs. */
     readonly verify: (options?: VerifyOptions) => Effect.Effect<IntegrityReport, CacheError>
+    /**
+     * Live entries with their row in a registered custom metadata table, filtered on its columns
+     * (equality, ranges, `in`); ordered by creation time unless `orderBy` names a column.
+     */
+    readonly queryMetadata: <A, I>(
+      table: MetadataTable<A, I>,
+      filter?: MetadataFilter<A>,
+      options?: Omit<QueryMetadataOptions<A>, "where">
+    ) => Effect.Effect<ReadonlyArray<{ readonly entry: CacheEntry; readonly row: A }>, CacheError>
+    /**
+     * The SQL client of the metadata database (SQLite or PostgreSQL) for raw queries over the
+     * entries and custom tables; fails with a `MetadataError` "Unsupported" on memory and JSON.
+     */
+    readonly sql: Effect.Effect<SqlClient.SqlClient, MetadataError>
     /** Support for `cached`: leases, change counter, reads with expiry. */
     readonly memo: MemoSupport
   }

@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
@@ -16,7 +17,8 @@ import * as Schema from "effect/Schema"
  * @category errors
  */
 export class MetadataError extends Schema.TaggedError<MetadataError>("cacheness/MetadataError")("MetadataError", {
-  reason: Schema.Literal("OpenFailed", "MigrationFailed", "QueryFailed", "WriteFailed", "Busy", "Corrupt", "NewerLayout"),
+  reason: Schema.Literal("OpenFailed", "MigrationFailed", "QueryFailed", "WriteFailed", "Busy", "Corrupt", "NewerLayout",
+    "InvalidRow", "UnknownTable", "Unsupported"),
   method: Schema.String,
   description: Schema.String,
   cause: Schema.optional(Schema.Defect)
@@ -143,6 +145,86 @@ export interface PathFingerprint {
 }
 
 /**
+ * How a column of a custom metadata table is stored. Values reach the store already encoded by
+ * the table's Schema: `text` strings, `real` numbers, `boolean` booleans, `json` JSON text.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ColumnType = "text" | "real" | "boolean" | "json"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface TableColumn {
+  readonly name: string
+  readonly type: ColumnType
+  readonly nullable: boolean
+}
+
+/**
+ * A custom metadata table as a store sees it: one row per entry, keyed by the entry's key and
+ * deleted with it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TableDefinition {
+  readonly name: string
+  readonly columns: ReadonlyArray<TableColumn>
+  /** Each index is a list of column names. */
+  readonly indexes: ReadonlyArray<ReadonlyArray<string>>
+  /** Column lists whose values must be unique across the table. */
+  readonly unique: ReadonlyArray<ReadonlyArray<string>>
+}
+
+/**
+ * A row to write with an entry, values encoded (see `ColumnType`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TableRow {
+  readonly table: string
+  readonly row: Readonly<Record<string, unknown>>
+}
+
+/**
+ * One condition on a column of a custom table; values are encoded like the stored ones.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TableCondition {
+  readonly column: string
+  readonly op: "=" | "!=" | "<" | "<=" | ">" | ">=" | "in"
+  readonly value: unknown
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface TableQuery {
+  readonly where: ReadonlyArray<TableCondition>
+  readonly orderBy?: string | undefined
+  readonly descending?: boolean | undefined
+  readonly limit?: number | undefined
+  /** Only entries live at this time (not expired). */
+  readonly liveAt: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface TableMatch {
+  readonly record: EntryRecord
+  readonly row: Readonly<Record<string, unknown>>
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -161,10 +243,13 @@ export declare namespace MetadataStore {
     /**
      * Inserts or replaces an entry (hits and createdAt restart). Returns the blob id the replaced
      * version referenced (when it differs from the new one) so the caller can delete it, and the
-     * total stored bytes afterwards.
+     * total stored bytes afterwards. `rows` (custom metadata) are written in the same
+     * transaction and replace the entry's previous rows; a row that breaks a constraint fails the
+     * whole upsert (`InvalidRow`) and nothing changes.
      */
     readonly upsert: (
-      record: EntryRecord
+      record: EntryRecord,
+      rows?: ReadonlyArray<TableRow>
     ) => Effect.Effect<{ readonly replacedBlobId: string | null; readonly totalBytes: number }, MetadataError>
     /** Atomically removes the entries matching the filter and returns what went. */
     readonly remove: (filter: EntryFilter) => Effect.Effect<ReadonlyArray<RemovedRef>, MetadataError>
@@ -182,6 +267,13 @@ export declare namespace MetadataStore {
     readonly clear: Effect.Effect<ReadonlyArray<RemovedRef>, MetadataError>
     /** Writes batched access records. */
     readonly flush: Effect.Effect<void, MetadataError>
+    /** Entries (without inline values) with their row in a custom table, filtered on its columns. */
+    readonly queryTable: (
+      table: string,
+      query: TableQuery
+    ) => Effect.Effect<ReadonlyArray<TableMatch>, MetadataError>
+    /** The SQL client of a SQL backend, for raw queries; `null` for memory and JSON. */
+    readonly sql: SqlClient.SqlClient | null
     /** The stored fingerprints of these paths; paths without one are left out. */
     readonly lookupFingerprints: (paths: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<PathFingerprint>, MetadataError>
     /** Inserts or replaces fingerprints by path, all at once. */

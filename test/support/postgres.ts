@@ -77,3 +77,13 @@ export const pgSchema = (prefix = "test"): string => {
   afterAll(() => pgExec(`DROP SCHEMA IF EXISTS "${name}" CASCADE`))
   return name
 }
+
+/**
+ * A fresh schema name for the scope of one test (created by whoever uses it first), dropped
+ * (CASCADE) when the scope closes.
+ */
+export const pgScopedSchema = (prefix = "t") =>
+  Effect.acquireRelease(
+    Effect.sync(() => `${prefix.replace(/[^A-Za-z0-9_]/g, "_").toLowerCase()}_${Math.random().toString(36).slice(2, 10)}`),
+    (name) => Effect.promise(() => pgExec(`DROP SCHEMA IF EXISTS "${name}" CASCADE`))
+  )
