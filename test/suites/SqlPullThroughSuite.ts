@@ -4,6 +4,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -81,9 +82,18 @@ const query = (q: Query) => ({ filters: { symbol: q.symbol }, range: { start: da
  * Waits, in real time, until the background fiber sleeps on the TestClock again: it does real
  * database I/O between ticks, which the TestClock cannot see.
  */
+/**
+ * Waits (in real time) until the scheduled refresh fiber is asleep until its next run, at least
+ * 59 minutes of test time away. Shorter sleeps — a database client's timeouts, say — don't count:
+ * they mean the refresh is still working.
+ */
 const untilAsleep = Effect.gen(function*() {
-  const until = performance.now() + 5_000
-  while ((yield* TestClock.sleeps()).length === 0) {
+  const until = performance.now() + 10_000
+  const asleep = Effect.gen(function*() {
+    const now = yield* TestClock.currentTimeMillis
+    return Chunk.some(yield* TestClock.sleeps(), (at) => at >= now + 59 * 60_000)
+  })
+  while (!(yield* asleep)) {
     if (performance.now() > until) return yield* Effect.dieMessage("the scheduled fiber never went back to sleep")
     yield* Effect.promise(() => new Promise((r) => setTimeout(r, 2)))
   }
