@@ -8,8 +8,9 @@ const suites: ReadonlyArray<readonly [string, () => Promise<{ run: () => Promise
   ["pullthrough", () => import("./pullthrough.js")],
   ["formats", () => import("./formats.js")],
   ["paths", () => import("./paths.js")],
-  ["management", () => import("./management.js")],
-  ["cached", () => import("./cached.js")]
+  ["cached", () => import("./cached.js")],
+  ["metrics", () => import("./metrics.js")],
+  ["management", () => import("./management.js")]
 ]
 
 const only = process.argv.slice(2)

@@ -107,10 +107,23 @@ export interface Cached<Args extends ReadonlyArray<any>, A, E, R> {
   readonly namespace: string
 }
 
-/** What is stored: a value, or (with `cacheFailures`) a typed failure. */
+/**
+ * What is stored when a `schema` or `failureSchema` is given: a tagged value or typed failure,
+ * encoded through the union of both schemas.
+ */
 type Envelope<A, E> =
   | { readonly _tag: "Success"; readonly value: A }
   | { readonly _tag: "Failure"; readonly error: E }
+
+/**
+ * Without schemas a value is stored as itself — so typed arrays and Arrow tables keep their
+ * columnar formats — and a typed failure as an object marked with this property.
+ */
+const FAILURE_MARK = "cacheness/cached-failure@1"
+
+const isMarkedFailure = (u: unknown): u is { readonly [FAILURE_MARK]: true; readonly error: unknown } =>
+  typeof u === "object" && u !== null && Object.getPrototypeOf(u) === Object.prototype &&
+  (u as Record<string, unknown>)[FAILURE_MARK] === true
 
 interface MemoEntry {
   readonly exit: Exit.Exit<any, any>
@@ -237,8 +250,17 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     if (state.memo.size > memoSize) state.memo.delete(state.memo.keys().next().value!)
   }
 
-  const fromEnvelope = (envelope: Envelope<A, E>): Exit.Exit<A, E> =>
-    envelope._tag === "Success" ? Exit.succeed(envelope.value) : Exit.fail(envelope.error)
+  const toStored = (exit: Exit.Exit<A, E>): any => {
+    if (Exit.isSuccess(exit)) return schema === undefined ? exit.value : { _tag: "Success", value: exit.value }
+    const error = (exit.cause as Cause.Fail<E>).error
+    return schema === undefined ? { [FAILURE_MARK]: true, error } : { _tag: "Failure", error }
+  }
+
+  const fromStored = (stored: unknown): Exit.Exit<A, E> => {
+    if (schema === undefined) return isMarkedFailure(stored) ? Exit.fail(stored.error as E) : Exit.succeed(stored as A)
+    const envelope = stored as Envelope<A, E>
+    return envelope._tag === "Success" ? Exit.succeed(envelope.value) : Exit.fail(envelope.error)
+  }
 
   /** The stored result, if any; remembered in memory when the store can report changes. */
   const readStored = (cache: Cache.Service, state: State, key: CacheKey) => {
@@ -250,7 +272,7 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     }
     return Effect.map(cache.memo.read(key, getOptions as any), (found) => {
       if (Option.isNone(found)) return Option.none<Exit.Exit<A, E>>()
-      const exit = fromEnvelope(found.value.value as Envelope<A, E>)
+      const exit = fromStored(found.value.value)
       remember(state, key, exit, change, found.value.expiresAt)
       return Option.some(exit)
     })
@@ -278,11 +300,11 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
       const exit = yield* Effect.exit(f(...args))
       if (Exit.isSuccess(exit)) {
         if (yield* shouldStore(exit.value)) {
-          yield* cache.put(params, { _tag: "Success", value: exit.value } satisfies Envelope<A, E>, successPut)
+          yield* cache.put(params, toStored(exit), successPut)
         }
       } else if (options.cacheFailures === true && Cause.isFailType(exit.cause)) {
         // The caller gets its own failure even when it cannot be stored.
-        yield* cache.put(params, { _tag: "Failure", error: exit.cause.error } satisfies Envelope<A, E>, failurePut).pipe(
+        yield* cache.put(params, toStored(exit), failurePut).pipe(
           Effect.catchAll((error) =>
             Effect.logWarning(`cacheness: ${namespace}: typed failure not stored (${error.message}); give failureSchema to store class instances`)
           )

@@ -24,6 +24,13 @@ export * as Key from "./Key.js"
 export { CacheLive } from "./layers/CacheLayer.js"
 
 /**
+ * Effect Metrics of the cache: hits, misses, bytes read/written, evictions, expirations, latency.
+ *
+ * @since 0.1.0
+ */
+export * as CacheMetrics from "./CacheMetrics.js"
+
+/**
  * Memoise a function returning an Effect: typed errors, TTL, single-flight across processes.
  *
  * @since 0.1.0

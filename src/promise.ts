@@ -25,6 +25,8 @@ import {
   type GetOptions,
   type InvalidateFilter,
   type ListOptions,
+  type PruneOptions,
+  type PruneResult,
   type PutOptions,
   type VerifyOptions
 } from "./services/Cache.js"
@@ -53,6 +55,7 @@ export interface CachenessClient {
   readonly list: (options?: ListOptions) => Promise<ReadonlyArray<CacheEntry>>
   readonly stats: () => Promise<CacheStats>
   readonly verify: (options?: VerifyOptions) => Promise<IntegrityReport>
+  readonly prune: (target: number | string, options?: PruneOptions) => Promise<PruneResult>
   /** Live entries with their row in a registered custom metadata table, filtered on its columns. */
   readonly queryMetadata: <A, I>(
     table: MetadataTable<A, I>,
@@ -169,6 +172,7 @@ export const fromLayer = (layer: Layer.Layer<Cache, CacheError>): CachenessClien
     list: (options) => call((c) => c.list(options)),
     stats: () => call((c) => c.stats()),
     verify: (options) => call((c) => c.verify(options)),
+    prune: (target, options) => call((c) => c.prune(target, options)),
     queryMetadata: (table, filter, options) => call((c) => c.queryMetadata(table, filter, options)),
     run: (effect) => runtime.runPromiseExit(effect).then(settle),
     close: () => runtime.dispose()

@@ -253,7 +253,7 @@ for (const [backend, layer] of Object.entries(layers)) {
         assert.strictEqual(counter.runs, 2, "a write through the cache invalidates the memo")
         yield* f(1)
         const key = (yield* cache.list())[0].key
-        yield* cache.put(key as Cache.CacheKey, { _tag: "Success", value: { n: 99 } })
+        yield* cache.put(key as Cache.CacheKey, { n: 99 })
         assert.deepStrictEqual(yield* f(1), { n: 99 }, "an overwrite is seen")
         assert.strictEqual(counter.runs, 2)
       }).pipe(Effect.provide(layer())))
@@ -484,4 +484,27 @@ describe("memoize (Promise)", () => {
         else process.env.CACHENESS_DIR = previous
       }
     }).pipe(Effect.scoped))
+})
+
+describe("cached stores values in their own formats", () => {
+  it.scoped("a typed array result is stored as an ndarray (not wrapped), and a failure still round-trips", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir
+      yield* Effect.provide(
+        Effect.gen(function*() {
+          const features = cached((n: number) => Effect.succeed(Float64Array.from({ length: n }, (_, i) => Math.sin(i))), { name: "features" })
+          const first = yield* features(1_000)
+          const again = yield* features(1_000)
+          assert.deepStrictEqual(Array.from(again), Array.from(first))
+          const cache = yield* Cache.Cache
+          const [entry] = yield* cache.list({ namespace: "cached:features" })
+          assert.strictEqual(entry.format, "ndarray")
+          const failing = cached((n: number) => Effect.fail({ code: n }), { name: "failing", cacheFailures: true })
+          assert.deepStrictEqual(yield* Effect.flip(failing(7)), { code: 7 })
+          assert.deepStrictEqual(yield* Effect.flip(failing(7)), { code: 7 })
+          assert.strictEqual((yield* failing.info).entries, 1)
+        }),
+        Cache.layer({ directory })
+      )
+    }))
 })

@@ -12,7 +12,7 @@
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
-import * as PgClient from "@effect/sql-pg/PgClient"
+import * as PgClientLoader from "../internal/pgClient.js"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -82,6 +82,7 @@ export const make = (options: PgBlobOptions): Effect.Effect<BlobStore.Service, S
     const s = schema.toLowerCase()
     const chunkSize = Math.max(1024, Math.floor(options.chunkSize ?? 1024 * 1024))
     const url = typeof options.url === "string" ? Redacted.make(options.url) : options.url
+    const PgClient = yield* PgClientLoader.load.pipe(Effect.mapError((cause) => fail("BlobStorePg.open", "ReadFailed", undefined, cause)))
     const sql = yield* PgClient.make({
       url,
       maxConnections: options.maxConnections ?? 4,

@@ -17,11 +17,12 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as CacheMetrics from "../CacheMetrics.js"
 import { describedContains } from "../internal/describeParams.js"
 import { resolveConfig } from "../internal/config.js"
 import * as Validate from "../internal/validate.js"
 import * as Signing from "../internal/signing.js"
-import type { CacheConfig } from "../schema/CacheConfig.js"
+import { type CacheConfig, parseSize } from "../schema/CacheConfig.js"
 import type { CacheEntry, IntegrityReport } from "../schema/CacheEntry.js"
 import { type CacheKey, isCacheKey, type KeyInput } from "../schema/CacheKey.js"
 import { BlobStore } from "../services/BlobStore.js"
@@ -31,6 +32,7 @@ import {
   ConfigError,
   type GetOptions,
   type InvalidateFilter,
+  type PruneOptions,
   type PutOptions,
   type ResolvedConfig,
   type VerifyOptions
@@ -55,6 +57,8 @@ const CLEANUP_BATCH = 1_000
 const HOUSEKEEPING_LIMIT = 20_000
 /** Eviction frees space down to this fraction of `maxSize`. */
 const EVICT_TO = 0.8
+/** Hot-path metric updates carry no extra labels (see CacheMetrics). */
+const NO_LABELS: ReadonlyArray<never> = []
 
 /**
  * JSON text of a row's params or metadata; `null` when absent or unreadable (a damaged database
@@ -153,6 +157,14 @@ export const make = (config: ResolvedConfig) =>
      */
     const checksumOf = (key: string, bytes: Uint8Array): string =>
       signer === null ? bindKey(hasher.hashBytes(bytes), key) : signer.sign(key, bytes)
+    // Latency is read from the Clock the layer was built with, synchronously: an effectful
+    // Clock read per get would cost more than all of the metrics bookkeeping (~0.3 µs).
+    const clock = yield* Effect.clock
+    const sinceMs = (started: bigint) => Number(clock.unsafeCurrentTimeNanos() - started) / 1e6
+    const countMiss = (started: bigint) => {
+      CacheMetrics.misses.unsafeUpdate(1, NO_LABELS)
+      CacheMetrics.getLatency.unsafeUpdate(sinceMs(started), NO_LABELS)
+    }
     const tables = new Map(config.metadataTables.map((t) => [t.name, t]))
 
     const toKey = (input: KeyInput): Effect.Effect<CacheKey, KeyError> => {
@@ -236,6 +248,7 @@ export const make = (config: ResolvedConfig) =>
       options: GetOptions<A, any> | undefined,
       fetch: (key: string) => Effect.Effect<Option.Option<R>, CacheError>
     ) {
+      const started = clock.unsafeCurrentTimeNanos()
       const checked = readGetOptions("get", options)
       if (checked instanceof ConfigError) return yield* checked
       const key = yield* toKey(input)
@@ -243,6 +256,7 @@ export const make = (config: ResolvedConfig) =>
       const found = yield* fetch(key)
       if (Option.isNone(found) || !isLive(found.value, now) || unverifiable(found.value)) {
         yield* metadata.recordAccess(null, now)
+        countMiss(started)
         return Option.none()
       }
       let record = found.value
@@ -251,6 +265,7 @@ export const make = (config: ResolvedConfig) =>
         const blob = yield* readBlob(record, fetch)
         if (Option.isNone(blob)) {
           yield* metadata.recordAccess(null, now)
+          countMiss(started)
           return Option.none()
         }
         ;[record, bytes] = blob.value
@@ -259,15 +274,20 @@ export const make = (config: ResolvedConfig) =>
       if (problem !== null) {
         yield* dropBroken(record, problem)
         yield* metadata.recordAccess(null, now)
+        countMiss(started)
         return Option.none()
       }
       const decoded = yield* Effect.either(codec.decode(bytes!, checked))
       if (decoded._tag === "Left") {
         yield* dropBroken(record, `could not be decoded (${decoded.left.message})`)
         yield* metadata.recordAccess(null, now)
+        countMiss(started)
         return Option.none()
       }
       yield* metadata.recordAccess(key, now)
+      CacheMetrics.hits.unsafeUpdate(1, NO_LABELS)
+      CacheMetrics.bytesRead.unsafeUpdate(record.storedBytes, NO_LABELS)
+      CacheMetrics.getLatency.unsafeUpdate(sinceMs(started), NO_LABELS)
       return Option.some({ value: decoded.right as A, record })
     })
 
@@ -279,12 +299,33 @@ export const make = (config: ResolvedConfig) =>
         : Effect.gen(function*() {
           const evicted = yield* metadata.evict(totalBytes - Math.floor(config.maxSize! * EVICT_TO))
           yield* deleteBlobs(evicted)
+          CacheMetrics.evictions.unsafeUpdate(evicted.length, NO_LABELS)
           const bytes = evicted.reduce((n, r) => n + r.storedBytes, 0)
           yield* Effect.logInfo(
             `cacheness: size limit ${config.maxSize} bytes exceeded; evicted ${evicted.length} least-recently-used entries (${bytes} bytes)`
           )
           return evicted.length
         })
+
+    const prune = Effect.fn("Cache.prune")(function*(target: number | string, options?: PruneOptions) {
+      const targetBytes = parseSize(target)
+      if (Option.isNone(targetBytes)) {
+        return yield* new ConfigError({ reason: "Invalid", field: "prune.target", description: `not a size: ${String(target)}` })
+      }
+      const { totalBytes } = yield* metadata.totals
+      if (totalBytes <= targetBytes.value) return { entries: 0, bytes: 0 }
+      const evicted = yield* metadata.evict(totalBytes - targetBytes.value)
+      // Blob deletion is the slow part of a large prune: report it in chunks.
+      const chunk = 256
+      for (let i = 0; i < evicted.length; i += chunk) {
+        yield* deleteBlobs(evicted.slice(i, i + chunk))
+        options?.onProgress?.({ done: Math.min(i + chunk, evicted.length), total: evicted.length })
+      }
+      CacheMetrics.evictions.unsafeUpdate(evicted.length, NO_LABELS)
+      const bytes = evicted.reduce((n, r) => n + r.storedBytes, 0)
+      yield* Effect.logInfo(`cacheness: pruned to ${targetBytes.value} bytes; evicted ${evicted.length} least-recently-used entries (${bytes} bytes)`)
+      return { entries: evicted.length, bytes }
+    })
 
     const cleanupExpired = (limit: number) =>
       Effect.gen(function*() {
@@ -296,12 +337,16 @@ export const make = (config: ResolvedConfig) =>
           removed += batch.length
           if (batch.length < CLEANUP_BATCH) break
         }
-        if (removed > 0) yield* Effect.logInfo(`cacheness: removed ${removed} expired entries`)
+        if (removed > 0) {
+          CacheMetrics.expirations.unsafeUpdate(removed, NO_LABELS)
+          yield* Effect.logInfo(`cacheness: removed ${removed} expired entries`)
+        }
         return removed
       })
 
     // Untraced like `read`: puts are hot too.
     const put = Effect.fnUntraced(function*<A, I>(input: KeyInput, value: A, options?: PutOptions<A, I>) {
+      const started = clock.unsafeCurrentTimeNanos()
       const opts = readPutOptions(options)
       if (opts instanceof ConfigError) return yield* opts
       const key = yield* toKey(input)
@@ -338,6 +383,8 @@ export const make = (config: ResolvedConfig) =>
       )
       if (written.replacedBlobId !== null) yield* deleteBlobs([{ key, blobId: written.replacedBlobId, storedBytes: 0 }])
       yield* enforceSize(written.totalBytes)
+      CacheMetrics.bytesWritten.unsafeUpdate(encoded.bytes.length, NO_LABELS)
+      CacheMetrics.putLatency.unsafeUpdate(sinceMs(started), NO_LABELS)
       return key
     })
 
@@ -489,6 +536,7 @@ export const make = (config: ResolvedConfig) =>
           backend: metadata.backend
         }
       }),
+      prune,
       verify,
       queryMetadata: ((table, filter, options) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) =>

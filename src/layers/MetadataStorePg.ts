@@ -16,7 +16,7 @@
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
-import * as PgClient from "@effect/sql-pg/PgClient"
+import * as PgClientLoader from "../internal/pgClient.js"
 import * as Clock from "effect/Clock"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -233,6 +233,7 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
     const E = `${s}.cacheness_entries`
     const C = `${s}.cacheness_counters`
     const url = typeof options.url === "string" ? Redacted.make(options.url) : options.url
+    const PgClient = yield* PgClientLoader.load.pipe(Effect.mapError((cause) => fail("MetadataStorePg.open", "OpenFailed", cause)))
     const sql = yield* PgClient.make({
       url,
       maxConnections: options.maxConnections ?? 10,

@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
-import * as PgClient from "@effect/sql-pg/PgClient"
+import type * as PgClient from "@effect/sql-pg/PgClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -24,6 +24,21 @@ export interface PgOptions {
 }
 
 /**
+ * PostgreSQL support is an optional peer dependency: the driver loads on first use, so a program
+ * that never uses PostgreSQL runs without it installed.
+ */
+const loadPgClient: Effect.Effect<typeof PgClient, SqlPullThroughError> = Effect.tryPromise({
+  try: () => import("@effect/sql-pg/PgClient"),
+  catch: (cause) =>
+    new SqlPullThroughError({
+      reason: "InvalidConfig",
+      method: "SqlPullThrough.layerPg",
+      description: "PostgreSQL support needs the optional dependency @effect/sql-pg: npm install @effect/sql-pg",
+      cause
+    })
+})
+
+/**
  * @since 0.1.0
  * @category constructors
  */
@@ -37,7 +52,8 @@ export const make = (options: PgOptions): Effect.Effect<SqlPullThrough.Service, 
       })
     }
     const url = typeof options.url === "string" ? Redacted.make(options.url) : options.url
-    const sql = yield* PgClient.make({ url, maxConnections: options.maxConnections ?? 4, applicationName: "cacheness" }).pipe(
+    const { make: makePgClient } = yield* loadPgClient
+    const sql = yield* makePgClient({ url, maxConnections: options.maxConnections ?? 4, applicationName: "cacheness" }).pipe(
       Effect.mapError((cause) =>
         new SqlPullThroughError({ reason: "ConnectionFailed", method: "SqlPullThrough.layerPg", description: cause.message, cause })
       )

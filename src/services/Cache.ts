@@ -230,6 +230,25 @@ export interface MemoSupport {
  * @since 0.1.0
  * @category models
  */
+export interface PruneOptions {
+  readonly onProgress?: ((progress: Progress) => void) | undefined
+}
+
+/**
+ * What `prune` evicted.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PruneResult {
+  readonly entries: number
+  readonly bytes: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export declare namespace Cache {
   /**
    * @since 0.1.0
@@ -268,6 +287,11 @@ export declare namespace Cache {
     readonly cleanupExpired: () => Effect.Effect<number, CacheError>
     readonly list: (options?: ListOptions) => Effect.Effect<ReadonlyArray<CacheEntry>, CacheError>
     readonly stats: () => Effect.Effect<CacheStats, CacheError>
+    /**
+     * Evicts least-recently-used entries until the cache holds at most `target` stored bytes
+     * (a byte count or a size like `"500 MB"`).
+     */
+    readonly prune: (target: number | string, options?: PruneOptions) => Effect.Effect<PruneResult, CacheError>
     /** Checks every entry against its stored bytes and finds orphan blobs. */
     readonly verify: (options?: VerifyOptions) => Effect.Effect<IntegrityReport, CacheError>
     /**

@@ -227,6 +227,30 @@ export const cacheSuite = (name: string, make: (config?: CacheConfig) => Layer.L
         for (const i of [2, 3]) assert.isFalse(yield* cache.has({ i }), `entry ${i} evicted`)
       }), { maxSize: 8_000, ...manualCleanup }))
 
+    it.effect("prune evicts least-recently-used entries down to a target; a bad target changes nothing", () =>
+      run(Effect.gen(function*() {
+        const cache = yield* Cache
+        for (let i = 0; i < 6; i++) {
+          yield* cache.put({ i }, incompressible(20_000))
+          yield* TestClock.adjust("1 second")
+        }
+        yield* cache.get({ i: 0 })
+        const before = yield* cache.stats()
+        const error = yield* Effect.flip(cache.prune("a little"))
+        assert.strictEqual(error._tag, "ConfigError")
+        assert.strictEqual((yield* cache.stats()).totalBytes, before.totalBytes)
+        assert.deepStrictEqual(yield* cache.prune(before.totalBytes), { entries: 0, bytes: 0 })
+        const progress: Array<number> = []
+        const result = yield* cache.prune("50 KiB", { onProgress: (p) => progress.push(p.done) })
+        assert.strictEqual(result.entries, 4)
+        const after = yield* cache.stats()
+        assert.strictEqual(after.totalBytes, before.totalBytes - result.bytes)
+        assert.isTrue(after.totalBytes <= 50 * 1024, `total ${after.totalBytes}`)
+        assert.deepStrictEqual(progress, [4])
+        for (const i of [0, 5]) assert.isTrue(yield* cache.has({ i }), `entry ${i} kept`)
+        assert.deepStrictEqual((yield* cache.verify()).orphans, [])
+      }), manualCleanup))
+
     it.scoped("invalid config fails at layer build, naming the field", () =>
       Effect.gen(function*() {
         for (const [config, field] of [

@@ -1,0 +1,99 @@
+#!/usr/bin/env node
+/**
+ * The `cacheness` command: inspect and maintain a cache directory.
+ *
+ * ```sh
+ * cacheness stats --dir ./my_cache
+ * cacheness list --sort size --limit 20
+ * cacheness verify --repair
+ * ```
+ *
+ * Exit codes are a contract (see `ExitCode` in `exit.ts`): 0 ok, 1 problems remain, 2 usage,
+ * 3 not found, 4 cache error.
+ *
+ * @since 0.1.0
+ */
+import * as CliConfig from "@effect/cli/CliConfig"
+import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
+import * as ValidationError from "@effect/cli/ValidationError"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Cause from "effect/Cause"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as fs from "node:fs"
+import { get } from "./commands/get.js"
+import { inspect } from "./commands/inspect.js"
+import { list } from "./commands/list.js"
+import { cleanup, clear, prune } from "./commands/maintenance.js"
+import { pullThrough } from "./commands/pullThrough.js"
+import { stats } from "./commands/stats.js"
+import { verify } from "./commands/verify.js"
+import { ExitCode, usage } from "./exit.js"
+
+const version = (): string => {
+  try {
+    // Two levels up from both src/cli and dist/cli.
+    return JSON.parse(fs.readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version
+  } catch {
+    return "unknown"
+  }
+}
+
+/** Filled in below: the root's help needs the root. */
+let rootHelp = (): string => ""
+
+const cacheness = Command.make("cacheness", {}, () =>
+  // No command: show what there is, and fail as a usage error so a script notices.
+  Effect.zipRight(Console.log(rootHelp()), usage("give a command"))).pipe(
+    Command.withDescription("Inspect and maintain a cacheness cache directory. Options such as --dir go after the command."),
+    Command.withSubcommands([stats, list, inspect, get, verify, cleanup, prune, clear, pullThrough])
+  )
+rootHelp = () => HelpDoc.toAnsiText(Command.getHelp(cacheness, CliConfig.defaultConfig))
+
+const cli = Command.run(cacheness, { name: "cacheness", version: version() })
+
+const say = (line: string) => Effect.sync(() => process.stderr.write(`${line}\n`))
+
+/** Library logs (warnings about broken entries, …) go to stderr, so stdout stays parseable. */
+const stderrLogger = Logger.make(({ logLevel, message }) => {
+  const text = (Array.isArray(message) ? message : [message]).map((m) => (typeof m === "string" ? m : String(m))).join(" ")
+  process.stderr.write(`${logLevel.label.toLowerCase()}: ${text}\n`)
+})
+
+/**
+ * Runs the command line `argv` (as `process.argv`) and returns the exit code; every failure is
+ * reported on stderr here.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
+  cli(argv).pipe(
+    Effect.as<number>(ExitCode.Ok),
+    Effect.catchAll((error) => {
+      // @effect/cli has already printed what was wrong with the arguments.
+      if (ValidationError.isValidationError(error)) return Effect.succeed(ExitCode.Usage)
+      switch (error._tag) {
+        case "CliExit":
+          return Effect.as(say(error.code === ExitCode.Problems ? error.message : `error: ${error.message}`), error.code)
+        case "ConfigError":
+          return Effect.as(say(`error: ${error.message}`), ExitCode.Usage)
+        default:
+          return Effect.as(say(`error: ${error.message}`), ExitCode.CacheError)
+      }
+    }),
+    Effect.catchAllDefect((defect) => Effect.as(say(`internal error: ${Cause.pretty(Cause.die(defect))}`), ExitCode.CacheError)),
+    Effect.provide(NodeContext.layer),
+    Effect.provide(Logger.replace(Logger.defaultLogger, stderrLogger)),
+    Logger.withMinimumLogLevel(LogLevel.Warning)
+  )
+
+NodeRuntime.runMain(run(process.argv), {
+  disableErrorReporting: true,
+  teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) ? (exit.value as number) : ExitCode.CacheError)
+})
