@@ -57,7 +57,7 @@ const mutate = (bytes: Uint8Array, m: Mutation): Uint8Array | null => {
 /** Values of each storage path: inline objects, blob objects, raw bytes. */
 const storedValue = fc.oneof(
   fc.jsonValue({ maxDepth: 3 }).map((json) => ({ json })),
-  fc.tuple(fc.nat(), fc.constantFrom("small", "large", "bytes") as fc.Arbitrary<"small" | "large" | "bytes">).map(([seq, kind]) => valueOf(1, 1, seq, kind))
+  fc.tuple(fc.nat(), fc.constantFrom("small", "large", "bytes", "typed") as fc.Arbitrary<"small" | "large" | "bytes" | "typed">).map(([seq, kind]) => valueOf(1, 1, seq, kind))
 )
 
 const runs = (normal: number, long: number) => (stress ? long : normal)

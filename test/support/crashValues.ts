@@ -5,7 +5,7 @@
  */
 import { isDeepStrictEqual } from "node:util"
 
-export type Kind = "small" | "large" | "bytes"
+export type Kind = "small" | "large" | "bytes" | "typed"
 
 /** mulberry32: a tiny seeded PRNG, enough to make incompressible bytes reproducibly. */
 const prng = (seed: number) => () => {
@@ -42,6 +42,16 @@ export const valueOf = (key: number, writer: number, seq: number, kind: Kind): u
       return { key, writer, seq, kind, text: `v${Math.floor(random() * 1e9)}`.repeat(1 + Math.floor(random() * 8)) }
     case "large":
       return { key, writer, seq, kind, bytes: noise(random, 16 * 1024 + 4 * Math.floor(random() * 16_000)) }
+    case "typed": {
+      // A Float64Array (the nd-array format: byte-shuffled, compressed in blocks) of ≥ 16 KiB
+      // whose first three elements name key, writer and seq.
+      const out = new Float64Array(2048 + Math.floor(random() * 4096))
+      out[0] = key
+      out[1] = writer
+      out[2] = seq
+      for (let i = 3; i < out.length; i++) out[i] = random() * 1e6
+      return out
+    }
     case "bytes": {
       const out = noise(random, 20 * 1024 + 4 * Math.floor(random() * 30_000))
       const view = new DataView(out.buffer)
@@ -56,7 +66,10 @@ export const valueOf = (key: number, writer: number, seq: number, kind: Kind): u
 /** Who wrote a value (as `valueOf` built it), or `null` when it is no value `valueOf` makes for `key`. */
 export const identify = (key: number, value: unknown): { readonly writer: number; readonly seq: number; readonly kind: Kind } | null => {
   let id: { writer: number; seq: number; kind: Kind }
-  if (value instanceof Uint8Array) {
+  if (value instanceof Float64Array) {
+    if (value.length < 3 || value[0] !== key) return null
+    id = { writer: value[1], seq: value[2], kind: "typed" }
+  } else if (value instanceof Uint8Array) {
     if (value.length < 12) return null
     const view = new DataView(value.buffer, value.byteOffset, value.byteLength)
     if (view.getUint32(0) !== key) return null
@@ -69,12 +82,14 @@ export const identify = (key: number, value: unknown): { readonly writer: number
     return null
   }
   const expected = valueOf(key, id.writer, id.seq, id.kind)
-  const same = expected instanceof Uint8Array
+  const same = expected instanceof Float64Array
+    ? Buffer.from(expected.buffer).equals(Buffer.from((value as Float64Array).buffer, (value as Float64Array).byteOffset, (value as Float64Array).byteLength))
+    : expected instanceof Uint8Array
     ? Buffer.from(expected).equals(Buffer.from(value as Uint8Array))
     : isDeepStrictEqual({ ...(expected as object), bytes: undefined }, { ...(value as object), bytes: undefined }) &&
       ((expected as any).bytes === undefined || Buffer.from((expected as any).bytes).equals(Buffer.from((value as any).bytes)))
   return same ? id : null
 }
 
-/** A kind picked by `r` in [0, 1): mostly small values, a third blobs. */
-export const kindOf = (r: number): Kind => r < 0.6 ? "small" : r < 0.85 ? "large" : "bytes"
+/** A kind picked by `r` in [0, 1): mostly small values, the rest blobs of each format. */
+export const kindOf = (r: number): Kind => r < 0.55 ? "small" : r < 0.75 ? "large" : r < 0.9 ? "bytes" : "typed"
