@@ -16,6 +16,7 @@
  *
  * @since 0.1.0
  */
+import { AccessBatch } from "../internal/accessBatch.js"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -330,28 +331,15 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
     })
     yield* logWarnings
 
-    let pending = new Map<string, { hits: number; at: number }>()
-    let pendingMisses = 0
-    let pendingMissAt = 0
+    const accesses = new AccessBatch()
 
     const flush = Effect.suspend(() => {
-      if (pending.size === 0 && pendingMisses === 0) return Effect.void
-      const batch = pending
-      const misses = pendingMisses
-      pending = new Map()
-      pendingMisses = 0
+      if (accesses.isEmpty) return Effect.void
+      const taken = accesses.take()
       return mutate("MetadataStore.flush", () => {
-        for (const [key, access] of batch) state.access(key, access.at, access.hits)
-        if (misses > 0) state.access(null, pendingMissAt, misses)
-      }).pipe(Effect.tapError(() =>
-        Effect.sync(() => {
-          for (const [key, access] of batch) {
-            const current = pending.get(key)
-            pending.set(key, current === undefined ? access : { hits: current.hits + access.hits, at: Math.max(current.at, access.at) })
-          }
-          pendingMisses += misses
-        })
-      ))
+        for (const [key, access] of taken.accesses) state.access(key, access.at, access.hits)
+        if (taken.misses > 0) state.access(null, taken.missAt, taken.misses)
+      }).pipe(Effect.tapError(() => Effect.sync(() => accesses.restore(taken))))
     })
 
     yield* flush.pipe(
@@ -373,19 +361,7 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
       list: (listOptions) => Effect.zipRight(flush, read("MetadataStore.list", () => state.list(listOptions))),
       touch: (key, expiresAt, now) => mutate("MetadataStore.touch", () => state.touch(key, expiresAt, now)),
       recordAccess: (key, now) =>
-        Effect.sync(() => {
-          if (key === null) {
-            pendingMisses++
-            pendingMissAt = now
-            return
-          }
-          const access = pending.get(key)
-          if (access === undefined) pending.set(key, { hits: 1, at: now })
-          else {
-            access.hits++
-            if (now > access.at) access.at = now
-          }
-        }),
+        Effect.sync(() => accesses.record(key, now)),
       evict: (bytes) => Effect.zipRight(flush, mutate("MetadataStore.evict", () => state.evict(bytes))),
       totals: Effect.zipRight(flush, read("MetadataStore.totals", () => state.totals())),
       clear: mutate("MetadataStore.clear", () => state.clear()),

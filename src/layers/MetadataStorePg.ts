@@ -13,6 +13,7 @@
  *
  * @since 0.1.0
  */
+import { AccessBatch } from "../internal/accessBatch.js"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -205,11 +206,6 @@ const fail = (method: string, reason: MetadataError["reason"], cause: unknown) =
     cause
   })
 
-interface PendingAccess {
-  hits: number
-  at: number
-}
-
 /**
  * Connects, creates or migrates the layout, and returns the store. Closing the scope flushes
  * batched access records and closes the pool.
@@ -297,22 +293,15 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
       while: (e) => ["23505", "42P06", "42P07"].includes(pgCode(e.cause) ?? "")
     }))
 
-    let pending = new Map<string, PendingAccess>()
-    let pendingHits = 0
-    let pendingMisses = 0
+    const accesses = new AccessBatch()
 
     const flush = Effect.suspend(() => {
-      if (pending.size === 0 && pendingMisses === 0 && pendingHits === 0) return Effect.void
-      const batch = pending
-      const hits = pendingHits
-      const misses = pendingMisses
-      pending = new Map()
-      pendingHits = 0
-      pendingMisses = 0
+      if (accesses.isEmpty) return Effect.void
+      const taken = accesses.take()
       const keys: Array<string> = []
       const counts: Array<number> = []
       const times: Array<number> = []
-      for (const [key, access] of batch) {
+      for (const [key, access] of taken.accesses) {
         keys.push(key)
         counts.push(access.hits)
         times.push(access.at)
@@ -323,17 +312,12 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
            FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(key, h, at) WHERE e.key = v.key`,
           [keys, counts, times]
         ),
-        sql.unsafe(`UPDATE ${C} SET hits = hits + $1, misses = misses + $2 WHERE id = 1`, [hits, misses])
+        sql.unsafe(`UPDATE ${C} SET hits = hits + $1, misses = misses + $2 WHERE id = 1`, [taken.hits, taken.misses])
       )).pipe(
         Effect.asVoid,
         Effect.mapError((cause) => {
           // Keep what could not be written for the next flush rather than losing counts.
-          for (const [key, access] of batch) {
-            const current = pending.get(key)
-            pending.set(key, current === undefined ? access : { hits: current.hits + access.hits, at: Math.max(current.at, access.at) })
-          }
-          pendingHits += hits
-          pendingMisses += misses
+          accesses.restore(taken)
           return fail("MetadataStore.flush", "WriteFailed", cause)
         })
       )
@@ -493,19 +477,7 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
           Effect.mapError((cause) => fail("MetadataStore.touch", "WriteFailed", cause))
         ),
       recordAccess: (key, now) =>
-        Effect.sync(() => {
-          if (key === null) {
-            pendingMisses++
-            return
-          }
-          pendingHits++
-          const access = pending.get(key)
-          if (access === undefined) pending.set(key, { hits: 1, at: now })
-          else {
-            access.hits++
-            if (now > access.at) access.at = now
-          }
-        }),
+        Effect.sync(() => accesses.record(key, now)),
       evict: (bytes) =>
         Effect.zipRight(
           flush,

@@ -13,6 +13,7 @@
  *
  * @since 0.1.0
  */
+import { AccessBatch, type TakenAccesses } from "../internal/accessBatch.js"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -371,11 +372,6 @@ const commonDirectory = (paths: ReadonlyArray<string>): string => {
   return cut <= 0 ? "" : prefix.slice(0, cut + 1)
 }
 
-interface PendingAccess {
-  hits: number
-  at: number
-}
-
 /**
  * Opens (creating or migrating) the database and returns the store. Closing the scope flushes
  * batched access records and closes the connections.
@@ -466,33 +462,21 @@ export const make = (
       return { clause, args }
     }
 
-    let pending = new Map<string, PendingAccess>()
-    let pendingHits = 0
-    let pendingMisses = 0
+    const accesses = new AccessBatch()
 
-    const writeAccesses = db.transaction((batch: Map<string, PendingAccess>, hits: number, misses: number) => {
-      for (const [key, access] of batch) stmt.access.run(access.hits, access.at, key)
-      if (hits > 0 || misses > 0) stmt.bump.run(hits, misses)
+    const writeAccesses = db.transaction((taken: TakenAccesses) => {
+      for (const [key, access] of taken.accesses) stmt.access.run(access.hits, access.at, key)
+      if (taken.hits > 0 || taken.misses > 0) stmt.bump.run(taken.hits, taken.misses)
     })
 
     const flush = Effect.suspend(() => {
-      if (pending.size === 0 && pendingMisses === 0 && pendingHits === 0) return Effect.void
-      const batch = pending
-      const hits = pendingHits
-      const misses = pendingMisses
-      pending = new Map()
-      pendingHits = 0
-      pendingMisses = 0
+      if (accesses.isEmpty) return Effect.void
+      const taken = accesses.take()
       return Effect.try({
-        try: () => writeAccesses.immediate(batch, hits, misses),
+        try: () => writeAccesses.immediate(taken),
         catch: (cause) => {
           // Keep what could not be written for the next flush rather than losing counts.
-          for (const [key, access] of batch) {
-            const current = pending.get(key)
-            pending.set(key, current === undefined ? access : { hits: current.hits + access.hits, at: Math.max(current.at, access.at) })
-          }
-          pendingHits += hits
-          pendingMisses += misses
+          accesses.restore(taken)
           return fail("MetadataStore.flush", "WriteFailed", cause)
         }
       })
@@ -685,19 +669,7 @@ export const make = (
           catch: (cause) => fail("MetadataStore.touch", "WriteFailed", cause)
         }),
       recordAccess: (key, now) =>
-        Effect.sync(() => {
-          if (key === null) {
-            pendingMisses++
-            return
-          }
-          pendingHits++
-          const access = pending.get(key)
-          if (access === undefined) pending.set(key, { hits: 1, at: now })
-          else {
-            access.hits++
-            if (now > access.at) access.at = now
-          }
-        }),
+        Effect.sync(() => accesses.record(key, now)),
       evict: (bytes) =>
         Effect.zipRight(
           flush,
