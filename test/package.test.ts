@@ -2,6 +2,10 @@
  * The published package, as a user gets it: `npm pack`, install the tarball into a fresh project
  * (offline, from the npm cache), run the quick start and the `cacheness` bin from `dist/` with
  * only the declared dependencies, and check that PostgreSQL stays optional.
+ *
+ * The fresh project installs from a lockfile derived from ours — the tarball plus every locked
+ * package that is not dev-only — because resolving version ranges needs registry metadata that an
+ * offline machine after `npm ci` does not have (`npm ci` fetches tarballs, not packuments).
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { execFile } from "node:child_process"
@@ -49,6 +53,34 @@ const pg = await Effect.runPromise(Effect.flip(Effect.scoped(Layer.build(SqlPull
 console.log("pg", pg._tag, pg.message)
 `
 
+/** A project depending on the packed tarball, locked to the versions of our own lockfile. */
+const writeProject = (project: string, tarball: string) => {
+  const ours = JSON.parse(fs.readFileSync(path.join(root, "package-lock.json"), "utf8"))
+  const manifest = ours.packages[""]
+  const dependencies = { cacheness: `file:${tarball}` }
+  const packages: Record<string, unknown> = {
+    "": { name: "app", version: "1.0.0", dependencies },
+    "node_modules/cacheness": {
+      version: manifest.version,
+      resolved: `file:${tarball}`,
+      license: manifest.license,
+      dependencies: manifest.dependencies,
+      peerDependencies: manifest.peerDependencies,
+      peerDependenciesMeta: manifest.peerDependenciesMeta,
+      engines: manifest.engines,
+      bin: { cacheness: "dist/cli/main.js" }
+    }
+  }
+  for (const [location, entry] of Object.entries<Record<string, unknown>>(ours.packages)) {
+    if (location === "" || entry.dev === true) continue
+    // Needed by dev tooling *or* optionally at run time: optional for the app.
+    const { devOptional, ...rest } = entry
+    packages[location] = devOptional === true ? { ...rest, optional: true } : rest
+  }
+  fs.writeFileSync(path.join(project, "package.json"), JSON.stringify({ name: "app", version: "1.0.0", type: "module", private: true, dependencies }))
+  fs.writeFileSync(path.join(project, "package-lock.json"), JSON.stringify({ name: "app", version: "1.0.0", lockfileVersion: 3, requires: true, packages }))
+}
+
 describe("npm package", () => {
   let project: string
   beforeAll(ensureBuilt, 180_000)
@@ -65,10 +97,11 @@ describe("npm package", () => {
     assert.include(files, "README.md")
     assert.isFalse(files.some((f) => f.startsWith("src/") || f.startsWith("test/") || f.startsWith(".tmp/")), files.join(" "))
 
-    fs.writeFileSync(path.join(project, "package.json"), JSON.stringify({ name: "app", version: "1.0.0", type: "module", private: true }))
-    // --ignore-scripts: this machine is offline, so better-sqlite3's install script cannot fetch its
-    // prebuilt binary; we copy the one already built for the same version below instead.
-    await npm(["install", path.join(project, packed.filename), "--offline", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], project)
+    writeProject(project, packed.filename)
+    // --offline: the tarballs come from the npm cache `npm ci` filled. --ignore-scripts: offline,
+    // better-sqlite3's install script cannot fetch its prebuilt binary; we copy the one already
+    // built for the same version below instead.
+    await npm(["ci", "--offline", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], project)
     const modules = path.join(project, "node_modules")
     const version = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, "better-sqlite3/package.json"), "utf8")).version
     assert.strictEqual(version(modules), version(path.join(root, "node_modules")))

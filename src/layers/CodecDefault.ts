@@ -89,7 +89,8 @@ export const bufferHandler: FormatHandler<Buffer> = {
   kind: "bytes",
   guard: (value): value is Buffer => Buffer.isBuffer(value),
   encode: (value) => Effect.succeed(value),
-  decode: (payload) => Effect.succeed(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength))
+  decode: (payload) => Effect.succeed(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)),
+  decodeSync: (payload) => Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
 }
 
 /**
@@ -104,7 +105,8 @@ export const bytesHandler: FormatHandler<Uint8Array> = {
   kind: "bytes",
   guard: (value): value is Uint8Array => value instanceof Uint8Array,
   encode: (value) => Effect.succeed(value),
-  decode: (payload) => Effect.succeed(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength))
+  decode: (payload) => Effect.succeed(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength)),
+  decodeSync: (payload) => new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength)
 }
 
 /**
@@ -119,7 +121,8 @@ export const v8Handler: FormatHandler<unknown> = {
   kind: "object",
   guard: (_value): _value is unknown => true,
   encode: (value) => Effect.suspend(() => serialize(value)),
-  decode: (payload) => Effect.suspend(() => deserialize(payload))
+  decode: (payload) => Effect.suspend(() => deserialize(payload)),
+  decodeSync: (payload) => V8.deserialize(payload)
 }
 
 /**
@@ -137,7 +140,8 @@ export const jsonHandler: FormatHandler<unknown> = {
   kind: "object",
   guard: (value): value is unknown => isJson(value, 0),
   encode: (value) => Effect.sync(() => Buffer.from(JSON.stringify(value), "utf8")),
-  decode: (payload) => Effect.suspend(() => parseJson(payload))
+  decode: (payload) => Effect.suspend(() => parseJson(payload)),
+  decodeSync: (payload) => JSON.parse(utf8.decode(payload))
 }
 
 /**
@@ -369,8 +373,8 @@ const resolvePolicy = (
       reason: "CompressionFailed",
       method: "Codec.encode",
       description: spec === undefined
-        ? `unknown compression codec ${JSON.stringify(codec)}`
-        : `${codec} is not available in this runtime (Node ${process.versions.node}); choose lz4, gzip, brotli or none`
+      ? `unknown compression codec ${JSON.stringify(codec)}`
+      : `${codec} is not available in this runtime (Node ${process.versions.node}); choose lz4, gzip, brotli or none`
     })
   }
   return {
@@ -495,9 +499,10 @@ export const make = (options?: Options): Codec.Service => {
     return Effect.fail(new CodecError({ reason: "Unserializable", method: "Codec.encode", description: "no handler accepts this value" }))
   }
 
-  const decodeBytes = (bytes: Uint8Array): Effect.Effect<unknown, CodecError> => {
+  /** The handler and the payload to give it (decompressed unless self-framed), or why not. */
+  const unpack = (bytes: Uint8Array): { readonly entry: Entry; readonly payload: Uint8Array; readonly version: number } | CodecError => {
     const header = Header.parse(bytes, "Codec.decode")
-    if (header instanceof CodecError) return Effect.fail(header)
+    if (header instanceof CodecError) return header
     let entry: Entry | undefined
     for (let i = 0; i < entries.length; i++) {
       if (Header.formatEquals(bytes, header, entries[i]!.formatBytes)) {
@@ -507,62 +512,68 @@ export const make = (options?: Options): Codec.Service => {
     }
     if (entry === undefined) {
       const format = Header.formatOf(bytes, header)
-      return Effect.fail(
-        new CodecError({ reason: "UnknownFormat", method: "Codec.decode", format, description: `no handler for format "${format}"` })
-      )
+      return new CodecError({ reason: "UnknownFormat", method: "Codec.decode", format, description: `no handler for format "${format}"` })
     }
     if (header.formatVersion > entry.handler.version) {
-      return Effect.fail(
-        new CodecError({
-          reason: "UnknownFormat",
-          method: "Codec.decode",
-          format: entry.handler.format,
-          description: `format version ${header.formatVersion} is newer than this release reads (${entry.handler.version})`
-        })
-      )
+      return new CodecError({
+        reason: "UnknownFormat",
+        method: "Codec.decode",
+        format: entry.handler.format,
+        description: `format version ${header.formatVersion} is newer than this release reads (${entry.handler.version})`
+      })
     }
     const stored = bytes.subarray(header.payloadOffset)
     // Self-framed payloads carry their own per-block compression.
-    if (entry.handler.encodeFramed !== undefined) return entry.handler.decode(stored, header.formatVersion)
+    if (entry.handler.encodeFramed !== undefined) return { entry, payload: stored, version: header.formatVersion }
     const codec = header.codec
     let payload: Uint8Array
     if (codec.id === 0) {
       payload = stored
     } else if (!codec.available) {
-      return Effect.fail(
-        new CodecError({
-          reason: "UnknownFormat",
-          method: "Codec.decode",
-          format: entry.handler.format,
-          description: `stored with ${codec.codec} compression, which this runtime cannot decompress`
-        })
-      )
+      return new CodecError({
+        reason: "UnknownFormat",
+        method: "Codec.decode",
+        format: entry.handler.format,
+        description: `stored with ${codec.codec} compression, which this runtime cannot decompress`
+      })
     } else {
       try {
         payload = codec.decompress(stored, header.rawLength)
       } catch (cause) {
-        return Effect.fail(
-          new CodecError({
-            reason: "Corrupt",
-            method: "Codec.decode",
-            format: entry.handler.format,
-            description: `${codec.codec} payload does not decompress: ${(cause as Error)?.message ?? String(cause)}`,
-            cause
-          })
-        )
-      }
-    }
-    if (payload.byteLength !== header.rawLength) {
-      return Effect.fail(
-        new CodecError({
+        return new CodecError({
           reason: "Corrupt",
           method: "Codec.decode",
           format: entry.handler.format,
-          description: `payload is ${payload.byteLength} bytes, header states ${header.rawLength}`
+          description: `${codec.codec} payload does not decompress: ${(cause as Error)?.message ?? String(cause)}`,
+          cause
         })
-      )
+      }
     }
-    return entry.handler.decode(payload, header.formatVersion)
+    if (payload.byteLength !== header.rawLength) {
+      return new CodecError({
+        reason: "Corrupt",
+        method: "Codec.decode",
+        format: entry.handler.format,
+        description: `payload is ${payload.byteLength} bytes, header states ${header.rawLength}`
+      })
+    }
+    return { entry, payload, version: header.formatVersion }
+  }
+
+  const decodeBytes = (bytes: Uint8Array): Effect.Effect<unknown, CodecError> => {
+    const unpacked = unpack(bytes)
+    return unpacked instanceof CodecError ? Effect.fail(unpacked) : unpacked.entry.handler.decode(unpacked.payload, unpacked.version)
+  }
+
+  const unsafeDecode = (bytes: Uint8Array): { readonly value: unknown } | undefined => {
+    try {
+      const unpacked = unpack(bytes)
+      if (unpacked instanceof CodecError) return undefined
+      const decodeSync = unpacked.entry.handler.decodeSync
+      return decodeSync === undefined ? undefined : { value: decodeSync(unpacked.payload, unpacked.version) }
+    } catch {
+      return undefined
+    }
   }
 
   return {
@@ -586,6 +597,7 @@ export const make = (options?: Options): Codec.Service => {
           Effect.catchAllDefect((cause) => Effect.fail(unreadable("Codec.decode", cause)))
         ))
     },
+    unsafeDecode,
     inspect: (bytes: Uint8Array) =>
       Effect.suspend(() => {
         const header = Header.parse(bytes, "Codec.inspect")

@@ -131,6 +131,15 @@ export const make = (options: HasherOptions = {}): Effect.Effect<Hasher.Service>
           }
           return keyWithPaths(params, paths)
         }),
+      unsafeKey: (params) => {
+        const paths = byContent ? new PathContext() : undefined
+        try {
+          const key = keyOf(params, paths)
+          return paths?.requests === undefined ? key : undefined
+        } catch {
+          return undefined
+        }
+      },
       describe: (params) =>
         Effect.try({ try: () => describeOf(params), catch: (error) => asKeyError(error, "Hasher.describe") }),
       hashBytes,

@@ -609,6 +609,14 @@ export const make = (
           },
           catch: (cause) => fail("MetadataStore.probe", "QueryFailed", cause)
         }),
+      unsafeProbe: (key) => {
+        try {
+          const row = stmt.probe.get(key) as Array<any> | undefined
+          return row === undefined ? null : { key, storedBytes: row[0], checksum: row[1], blobId: row[2], inline: row[3], expiresAt: row[4] }
+        } catch {
+          return undefined
+        }
+      },
       upsert: (record, rows) =>
         Effect.try({
           try: () => (localWrites++, upsertTx.immediate(record, rows)),
@@ -670,6 +678,7 @@ export const make = (
         }),
       recordAccess: (key, now) =>
         Effect.sync(() => accesses.record(key, now)),
+      unsafeRecordAccess: (key, now) => accesses.record(key, now),
       evict: (bytes) =>
         Effect.zipRight(
           flush,

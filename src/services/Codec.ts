@@ -61,6 +61,12 @@ export interface FormatHandler<A = any> {
   readonly encode: (value: A) => Effect.Effect<Uint8Array, CodecError>
   readonly decode: (payload: Uint8Array, version: number) => Effect.Effect<A, CodecError>
   /**
+   * Optional: `decode` as a plain function, for handlers whose decoding needs no effects. The
+   * cache's hot path calls it to skip the effect runtime; it may throw, and then `decode` runs
+   * instead (and reports the failure).
+   */
+  readonly decodeSync?: ((payload: Uint8Array, version: number) => A) | undefined
+  /**
    * Optional: the handler compresses its own payload (block by block, after a shuffle) and writes
    * it straight into the stored value, leaving `headerRoom` bytes free at the front for the
    * codec's header — so a 256 MiB array is never held as payload *and* framed copy. With this set,
@@ -119,7 +125,8 @@ export const handler = <A>(options: {
     encode: (value) =>
       Effect.try({ try: () => options.encode(value), catch: fail("Unserializable", "Codec.encode", "encode threw") }),
     decode: (bytes, version) =>
-      Effect.try({ try: () => options.decode(bytes, version), catch: fail("Corrupt", "Codec.decode", "decode threw") })
+      Effect.try({ try: () => options.decode(bytes, version), catch: fail("Corrupt", "Codec.decode", "decode threw") }),
+    decodeSync: options.decode
   }
 }
 
@@ -202,6 +209,12 @@ export declare namespace Codec {
   export interface Service {
     readonly encode: (value: unknown, options?: EncodeOptions) => Effect.Effect<Encoded, CodecError>
     readonly decode: (bytes: Uint8Array, options?: DecodeOptions) => Effect.Effect<unknown, CodecError>
+    /**
+     * Optional fast path: `decode` without options, synchronously — the value in a box, or
+     * `undefined` when it cannot be done without effects or fails (then `decode` runs and
+     * reports why). Never throws.
+     */
+    readonly unsafeDecode?: ((bytes: Uint8Array) => { readonly value: unknown } | undefined) | undefined
     /** Reads only the header: format, version and compression of stored bytes. */
     readonly inspect: (bytes: Uint8Array) => Effect.Effect<{ readonly format: string; readonly formatVersion: number; readonly codec: CompressionCodec }, CodecError>
   }

@@ -43,6 +43,11 @@ export declare namespace Hasher {
   export interface Service {
     /** The key of named parameters: XXH64 of their canonical encoding, as 16 hex digits. */
     readonly key: (params: KeyParams) => Effect.Effect<CacheKey, KeyError>
+    /**
+     * Optional fast path: `key` synchronously, or `undefined` when the parameters name paths to
+     * hash or are not valid (then `key` runs and reports why). Never throws.
+     */
+    readonly unsafeKey?: ((params: KeyParams) => CacheKey | undefined) | undefined
     /** A JSON-safe description of the parameters, stored beside the entry. */
     readonly describe: (params: KeyParams) => Effect.Effect<ParamsDescription, KeyError>
     /** XXH64 of bytes as 16 hex digits (checksums). Synchronous: the hasher is ready once built. */

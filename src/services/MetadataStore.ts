@@ -241,6 +241,11 @@ export declare namespace MetadataStore {
     /** Like `lookup`, only what a read needs: the hot path of every `get`. */
     readonly probe: (key: string) => Effect.Effect<Option.Option<StoredValue>, MetadataError>
     /**
+     * Optional fast path: `probe` synchronously — the value, `null` when absent, `undefined` when
+     * it cannot answer without effects or fails (then `probe` runs and reports why). Never throws.
+     */
+    readonly unsafeProbe?: ((key: string) => StoredValue | null | undefined) | undefined
+    /**
      * Inserts or replaces an entry (hits and createdAt restart). Returns the blob id the replaced
      * version referenced (when it differs from the new one) so the caller can delete it, and the
      * total stored bytes afterwards. `rows` (custom metadata) are written in the same
@@ -260,6 +265,8 @@ export declare namespace MetadataStore {
     readonly touch: (key: string, expiresAt: number | null, now: number) => Effect.Effect<boolean, MetadataError>
     /** Records a hit (key given) or a miss (key null). May be batched; `flush` makes it durable. */
     readonly recordAccess: (key: string | null, now: number) => Effect.Effect<void>
+    /** Optional fast path: `recordAccess` synchronously, for stores that batch in memory. */
+    readonly unsafeRecordAccess?: ((key: string | null, now: number) => void) | undefined
     /** Removes least-recently-used entries until at least `bytes` are freed. */
     readonly evict: (bytes: number) => Effect.Effect<ReadonlyArray<RemovedRef>, MetadataError>
     readonly totals: Effect.Effect<Totals, MetadataError>
