@@ -200,6 +200,7 @@ describe("bad-input fuzz", () => {
         compression: field(fc.record({ codec: field(fc.constantFrom("lz4", "zstd", "gzip", "none")), level: field(fc.integer({ min: 1, max: 9 })) }, { requiredKeys: [] })),
         signing: field(fc.record({ key: field(fc.string()) })),
         permissions: field(fc.constantFrom("default", "private")),
+        tables: field(fc.constantFrom("ipc", "parquet")),
         unknownField: fc.anything()
       }, { requiredKeys: [] }).map((c) => Math.random() < 0.9 ? (({ unknownField: _, ...rest }) => rest)(c) : c)
       const figures: Record<string, number> = { runs: 0, built: 0 }

@@ -9,6 +9,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import fc from "fast-check"
 import * as Crypto from "node:crypto"
+import * as Cause from "effect/Cause"
 import * as Cache from "../src/Cache.js"
 import * as NdArray from "../src/formats/ndarray.js"
 import * as Polars from "../src/formats/polars.js"
@@ -18,7 +19,7 @@ import * as Header from "../src/internal/header.js"
 import { shuffle, shuffleNaive, unshuffle } from "../src/internal/shuffle.js"
 import * as CodecDefault from "../src/layers/CodecDefault.js"
 import * as Codec from "../src/services/Codec.js"
-import { tempDir } from "./support/tmp.js"
+import { listFiles, tempDir } from "./support/tmp.js"
 
 // minSize 0: even tiny arrays take the shuffle + compress path, so properties cover it.
 const codec = CodecDefault.make({ compression: { minSize: 0, minSavings: 0 } })
@@ -299,6 +300,207 @@ describe("arrow format", () => {
       assertSameTable((yield* codec.decode(encoded.bytes)) as Arrow.Table, table)
     }))
 })
+
+// ---------------------------------------------------------------------------------------------
+// Parquet
+// ---------------------------------------------------------------------------------------------
+
+const parquetCodec = CodecDefault.make({ tables: "parquet" })
+
+/** A one-column table whose field carries metadata and the given nullability. */
+const columnTable = (vector: Arrow.Vector, nullable = true) => {
+  const field = new Arrow.Field("c", vector.type, nullable, new Map([["unit", "m/s"]]))
+  const schema = new Arrow.Schema([field], new Map([["origin", "test"]]))
+  const data = Arrow.makeData({ type: new Arrow.Struct([field]), length: vector.length, nullCount: 0, children: [vector.data[0]!] })
+  return new Arrow.Table(schema, [new Arrow.RecordBatch(schema, data)])
+}
+
+const assertSameSchema = (actual: Arrow.Table, expected: Arrow.Table) => {
+  assert.strictEqual(String(actual.schema), String(expected.schema))
+  assert.deepStrictEqual([...actual.schema.metadata], [...expected.schema.metadata])
+  expected.schema.fields.forEach((field, i) => {
+    const back = actual.schema.fields[i]!
+    assert.strictEqual(back.nullable, field.nullable, field.name)
+    assert.deepStrictEqual([...back.metadata], [...field.metadata], field.name)
+  })
+}
+
+describe("parquet format", () => {
+  it.effect("random tables (ints, floats, utf8, nulls, dictionaries) round-trip equal", () =>
+    Effect.sync(() =>
+      fc.assert(
+        fc.property(arrowTable, fc.constantFrom("lz4", "zstd", "gzip", "brotli", "none") as fc.Arbitrary<Codec.CompressionCodec>, (columns, codecName) => {
+          const table = buildTable(columns)
+          const service = CodecDefault.make({ tables: "parquet", compression: { byKind: { table: { codec: codecName } } } })
+          const encoded = Effect.runSync(service.encode(table))
+          assert.strictEqual(encoded.format, "parquet")
+          assert.strictEqual(encoded.codec, codecName)
+          const back = Effect.runSync(service.decode(encoded.bytes)) as Arrow.Table
+          assertSameTable(back, table)
+          assertSameSchema(back, table)
+        }),
+        { numRuns: 40 }
+      )
+    ))
+
+  it.effect("types, nullability and field and schema metadata survive", () =>
+    Effect.gen(function*() {
+      const day = 86_400_000
+      const vectors: Record<string, Arrow.Vector> = {
+        bool: Arrow.vectorFromArray([true, false, null], new Arrow.Bool()),
+        int8: Arrow.vectorFromArray([1, -2, null], new Arrow.Int8()),
+        uint32: Arrow.vectorFromArray([1, 4294967295, null], new Arrow.Uint32()),
+        uint64: Arrow.vectorFromArray([1n, 18446744073709551615n, null], new Arrow.Uint64()),
+        float16: Arrow.vectorFromArray([1.5, -2, null], new Arrow.Float16()),
+        float32: Arrow.vectorFromArray([1.5, Number.NaN, -0], new Arrow.Float32()),
+        dateDay: Arrow.vectorFromArray([new Date(0), null, new Date(3 * day)], new Arrow.DateDay()),
+        dateMillisecond: Arrow.vectorFromArray([new Date(0), null, new Date(123_456_789)], new Arrow.DateMillisecond()),
+        timeMicrosecond: Arrow.vectorFromArray([1n, null, 3n], new Arrow.TimeMicrosecond()),
+        timestampTz: Arrow.vectorFromArray([1, null, 3], new Arrow.TimestampMillisecond("Europe/Paris")),
+        timestampNs: Arrow.vectorFromArray([1, null, 3], new Arrow.TimestampNanosecond()),
+        decimal: Arrow.makeVector(Arrow.makeData({ type: new Arrow.Decimal(2, 10, 128), length: 1, data: new Uint32Array([12345, 0, 0, 0]) })),
+        binary: Arrow.vectorFromArray([new Uint8Array([1]), null, new Uint8Array(0)], new Arrow.Binary()),
+        largeUtf8: Arrow.vectorFromArray(["a", null, "é"], new Arrow.LargeUtf8()),
+        list: Arrow.vectorFromArray([[1, 2], null, []], new Arrow.List(new Arrow.Field("item", new Arrow.Int32(), true))),
+        struct: Arrow.vectorFromArray(
+          [{ a: 1, b: "x" }, null, { a: null, b: "y" }],
+          new Arrow.Struct([new Arrow.Field("a", new Arrow.Int32(), true), new Arrow.Field("b", new Arrow.Utf8(), true)])
+        ),
+        orderedDictionary: Arrow.vectorFromArray(["a", "b", null], new Arrow.Dictionary(new Arrow.Utf8(), new Arrow.Uint16(), null, true))
+      }
+      for (const [name, vector] of Object.entries(vectors)) {
+        const table = columnTable(vector)
+        const encoded = yield* parquetCodec.encode(table)
+        assert.strictEqual(encoded.format, "parquet", name)
+        const back = (yield* parquetCodec.decode(encoded.bytes)) as Arrow.Table
+        assertSameSchema(back, table)
+        assert.strictEqual(
+          JSON.stringify(back.toArray(), jsonSafe),
+          JSON.stringify(table.toArray(), jsonSafe),
+          name
+        )
+      }
+      const required = columnTable(Arrow.vectorFromArray([1, 2], new Arrow.Int32()), false)
+      assertSameSchema((yield* parquetCodec.decode((yield* parquetCodec.encode(required)).bytes)) as Arrow.Table, required)
+    }))
+
+  it.effect("empty tables and multi-batch tables come back whole", () =>
+    Effect.gen(function*() {
+      const empty = new Arrow.Table({ x: Arrow.vectorFromArray([], new Arrow.Int32()) })
+      const back = (yield* parquetCodec.decode((yield* parquetCodec.encode(empty)).bytes)) as Arrow.Table
+      assert.strictEqual(back.numRows, 0)
+      assert.strictEqual(String(back.schema), String(empty.schema))
+      const batches = new Arrow.Table([
+        Arrow.tableFromArrays({ x: new Int32Array([1, 2]) }).batches[0]!,
+        Arrow.tableFromArrays({ x: new Int32Array([3]) }).batches[0]!
+      ])
+      const merged = (yield* parquetCodec.decode((yield* parquetCodec.encode(batches)).bytes)) as Arrow.Table
+      assert.deepStrictEqual([...merged.getChild("x")!.toArray()], [1, 2, 3])
+    }))
+
+  it.effect("a table Parquet cannot hold (a union column) is stored as Arrow IPC instead", () =>
+    Effect.gen(function*() {
+      const type = new Arrow.DenseUnion([0, 1], [new Arrow.Field("i", new Arrow.Int32(), true), new Arrow.Field("s", new Arrow.Utf8(), true)])
+      const data = Arrow.makeData({
+        type,
+        length: 2,
+        typeIds: new Int8Array([0, 1]),
+        valueOffsets: new Int32Array([0, 0]),
+        children: [Arrow.makeData({ type: new Arrow.Int32(), length: 1, data: new Int32Array([7]) }), Arrow.vectorFromArray(["a"], new Arrow.Utf8()).data[0]!]
+      })
+      const table = new Arrow.Table({ u: Arrow.makeVector(data) })
+      const encoded = yield* parquetCodec.encode(table)
+      assert.strictEqual(encoded.format, "arrow")
+      const back = (yield* parquetCodec.decode(encoded.bytes)) as Arrow.Table
+      assert.deepStrictEqual([back.getChild("u")!.get(0), back.getChild("u")!.get(1)], [7, "a"])
+    }))
+
+  it.effect("a damaged Parquet payload is Corrupt, never a defect", () =>
+    Effect.gen(function*() {
+      const encoded = yield* parquetCodec.encode(Arrow.tableFromArrays({ x: new Float64Array(1000).map(Math.random) }))
+      const damaged = Uint8Array.from(encoded.bytes)
+      damaged.fill(0x55, damaged.length - 200, damaged.length - 8)
+      const exit = yield* Effect.exit(parquetCodec.decode(damaged))
+      assert.isTrue(Exit.isFailure(exit))
+      const truncated = yield* Effect.exit(parquetCodec.decode(encoded.bytes.subarray(0, encoded.bytes.length - 100)))
+      assert.isTrue(Exit.isFailure(truncated))
+      for (const result of [exit, truncated]) {
+        const error = Exit.isFailure(result) ? Option.getOrThrow(Cause.failureOption(result.cause)) : undefined
+        assert.instanceOf(error, Codec.CodecError)
+        assert.strictEqual((error as Codec.CodecError).reason, "Corrupt")
+      }
+    }))
+
+  it.scoped("through Cache.layer: written as Parquet, read whatever the current setting", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir
+      const table = buildTable({
+        ints: Array.from({ length: 5000 }, (_, i) => (i % 7 === 0 ? null : i)),
+        bigs: Array.from({ length: 5000 }, (_, i) => BigInt(i) * 3n),
+        floats: Array.from({ length: 5000 }, (_, i) => Math.sin(i)),
+        strings: Array.from({ length: 5000 }, (_, i) => (i % 5 === 0 ? null : `s${i}`)),
+        categories: Array.from({ length: 5000 }, (_, i) => ["red", "green", "blue"][i % 3]!)
+      })
+      yield* Effect.gen(function*() {
+        const cache = yield* Cache.Cache
+        yield* cache.put({ k: "t" }, table)
+        const [entry] = yield* cache.list()
+        assert.strictEqual(entry!.format, "parquet")
+        assert.strictEqual(entry!.codec, "lz4")
+        assertSameTable(Option.getOrThrow(yield* cache.get({ k: "t" })) as Arrow.Table, table)
+      }).pipe(Effect.provide(Cache.layer({ directory, tables: "parquet", cleanupOnOpen: false })))
+      yield* Effect.gen(function*() {
+        const cache = yield* Cache.Cache
+        assertSameTable(Option.getOrThrow(yield* cache.get({ k: "t" })) as Arrow.Table, table)
+        yield* cache.put({ k: "ipc" }, table)
+        assert.strictEqual((yield* cache.list()).find((e) => e.params?.k === "ipc")!.format, "arrow")
+      }).pipe(Effect.provide(Cache.layer({ directory, cleanupOnOpen: false })))
+    }))
+
+  it.effect("zstd inside Parquet works on every Node version; IPC tables still need node:zlib's", () =>
+    Effect.gen(function*() {
+      const service = CodecDefault.make({ tables: "parquet", compression: { codec: "zstd" } })
+      const table = Arrow.tableFromArrays({ x: new Int32Array(10_000).map((_, i) => i) })
+      const encoded = yield* service.encode(table)
+      assert.strictEqual(encoded.codec, "zstd")
+      assert.deepStrictEqual([...((yield* service.decode(encoded.bytes)) as Arrow.Table).getChild("x")!.toArray()], [...table.getChild("x")!.toArray()])
+      const ipc = yield* Effect.exit(CodecDefault.make({ compression: { codec: "zstd" } }).encode(table))
+      assert.strictEqual(Exit.isSuccess(ipc), Compression.byName.zstd.available)
+    }))
+
+  it.scoped("a bad tables option is a ConfigError naming the field, and changes nothing", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir
+      yield* Effect.gen(function*() {
+        const cache = yield* Cache.Cache
+        yield* cache.put({ k: 1 }, "kept")
+      }).pipe(Effect.provide(Cache.layer({ directory, cleanupOnOpen: false })))
+      const before = listFiles(directory)
+      for (const tables of ["feather", 1, null]) {
+        const exit = yield* Effect.exit(Effect.provide(Cache.Cache, Cache.layer({ directory, tables: tables as any })))
+        assert.isTrue(Exit.isFailure(exit))
+        const error = Option.getOrThrow(Cause.failureOption((exit as Exit.Failure<unknown, any>).cause)) as any
+        assert.strictEqual(error._tag, "ConfigError")
+        assert.strictEqual(error.field, "tables")
+      }
+      assert.deepStrictEqual(listFiles(directory), before)
+      const kept = yield* Effect.provide(
+        Effect.flatMap(Cache.Cache, (cache) => cache.get({ k: 1 })),
+        Cache.layer({ directory, cleanupOnOpen: false })
+      )
+      assert.deepStrictEqual(kept, Option.some("kept"))
+    }))
+})
+
+/** JSON of table rows that keeps bigint, NaN, -0, bytes and Dates apart. */
+const jsonSafe = (_key: string, value: unknown) =>
+  typeof value === "bigint"
+    ? `${value}n`
+    : typeof value === "number" && (Number.isNaN(value) || Object.is(value, -0))
+    ? String(Object.is(value, -0) ? "-0" : value)
+    : value instanceof Uint8Array
+    ? [...value]
+    : value
 
 // ---------------------------------------------------------------------------------------------
 // Polars

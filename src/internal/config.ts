@@ -6,6 +6,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as path from "node:path"
 import { CacheConfig, parseSize } from "../schema/CacheConfig.js"
+import * as Parquet from "../formats/parquet.js"
 import { isValidFormatId } from "./header.js"
 import { ConfigError, type ResolvedConfig } from "../services/Cache.js"
 import { keyBytes } from "./signing.js"
@@ -77,6 +78,7 @@ export const resolveConfig = (
         byKind: config.compression?.byKind
       },
       handlers: config.handlers ?? [],
+      tables: config.tables ?? "ipc",
       inlineThreshold: Option.getOrElse(parseSize(config.inlineThreshold ?? "16 KiB"), () => 16 * 1024),
       hashPathContent: config.hashPathContent ?? true,
       signing: signingKey === null ? null : { key: Redacted.make(signingKey) },
@@ -112,6 +114,16 @@ export const resolveConfig = (
             field: `handlers.${i}`,
             description: `format id must be 1–255 printable ASCII characters and version a non-negative integer (got ${JSON.stringify(handler.format)} version ${handler.version})`
           })
+        )
+      }
+    }
+    if (resolved.tables === "parquet") {
+      // Loaded now (~0.3 s, once per process) so a missing package is a ConfigError here rather
+      // than a CodecError on the first put.
+      const parquet = Parquet.load()
+      if (parquet instanceof Error) {
+        return Effect.fail(
+          new ConfigError({ reason: "Invalid", field: "tables", description: `"parquet" needs the parquet-wasm package, which could not be loaded: ${parquet.message}`, cause: parquet })
         )
       }
     }

@@ -727,7 +727,7 @@ const fromResolved = (config: ResolvedConfig): Layer.Layer<Cache, CacheError> =>
   Layer.scoped(Cache, make(config)).pipe(
     Layer.provide(Layer.mergeAll(
       hasherAndMetadata(config),
-      CodecDefault.layer({ compression: config.compression, handlers: config.handlers }),
+      CodecDefault.layer({ compression: config.compression, handlers: config.handlers, tables: config.tables }),
       blobLayer(config)
     )),
     Layer.provide(config.directory === null ? Layer.empty : Layer.effectDiscard(markDirectory(config.directory, config.permissions)))

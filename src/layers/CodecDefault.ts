@@ -27,6 +27,7 @@ import * as Schema from "effect/Schema"
 import * as V8 from "node:v8"
 import * as ArrowFormat from "../formats/arrow.js"
 import * as NdArray from "../formats/ndarray.js"
+import * as ParquetFormat from "../formats/parquet.js"
 import * as PolarsFormat from "../formats/polars.js"
 import * as Compression from "../internal/compression.js"
 import * as Header from "../internal/header.js"
@@ -71,6 +72,11 @@ export interface Options {
       readonly byKind?: Readonly<Record<string, CompressionOptions>> | undefined
     }
     | undefined
+  /**
+   * How Arrow tables are written: `ipc` (default) or `parquet`. Both formats are always read,
+   * whatever this says.
+   */
+  readonly tables?: "ipc" | "parquet" | undefined
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -145,7 +151,9 @@ export const jsonHandler: FormatHandler<unknown> = {
 }
 
 /**
- * The built-in handlers in the order they are tried.
+ * The built-in handlers in the order they are tried. The Parquet handler follows the Arrow IPC
+ * one, which takes every table first: it is there to read Parquet values, and moves ahead of it
+ * with `tables: "parquet"`.
  *
  * @since 0.1.0
  * @category handlers
@@ -155,10 +163,22 @@ export const defaultHandlers: ReadonlyArray<FormatHandler> = [
   bytesHandler,
   NdArray.handler,
   ArrowFormat.handler,
+  ParquetFormat.handler,
   PolarsFormat.handler,
   jsonHandler,
   v8Handler
 ]
+
+/**
+ * The built-in handlers for a `tables` setting.
+ *
+ * @since 0.1.0
+ * @category handlers
+ */
+export const handlersFor = (tables: "ipc" | "parquet"): ReadonlyArray<FormatHandler> =>
+  tables === "ipc"
+    ? defaultHandlers
+    : [bufferHandler, bytesHandler, NdArray.handler, ParquetFormat.handler, ArrowFormat.handler, PolarsFormat.handler, jsonHandler, v8Handler]
 
 // Deeper values (or cycles, which never end) are left to v8, which tracks identities.
 const MAX_JSON_DEPTH = 64
@@ -363,12 +383,14 @@ interface Entry {
 
 const resolvePolicy = (
   options: Options["compression"],
-  kind: string
+  handler: FormatHandler
 ): Compression.CompressionPolicy | CodecError => {
-  const own = options?.byKind?.[kind]
+  const own = options?.byKind?.[handler.kind]
   const codec = own?.codec ?? options?.codec ?? Compression.defaults.codec
   const spec = Compression.byName[codec]
-  if (spec === undefined || !spec.available) {
+  // A self-framing handler that applies the codec itself does not need this runtime to have it.
+  const ownCodec = handler.encodeFramed !== undefined && handler.codecs?.includes(codec) === true
+  if (spec === undefined || (!spec.available && !ownCodec)) {
     return new CodecError({
       reason: "CompressionFailed",
       method: "Codec.encode",
@@ -396,7 +418,7 @@ const settingsOf = (policy: Compression.CompressionPolicy, options: Options["com
 const makeEntry = (handler: FormatHandler, compression: Options["compression"]): Entry => {
   const prefix = Header.template(handler.format, handler.version)
   const formatBytes = prefix.subarray(5, 5 + handler.format.length)
-  const policy = resolvePolicy(compression, handler.kind)
+  const policy = resolvePolicy(compression, handler)
   if (handler.encodeFramed !== undefined && !(policy instanceof CodecError)) {
     return { handler, formatBytes, encode: framedEncoder(handler, handler.encodeFramed, prefix, settingsOf(policy, compression, handler.kind)) }
   }
@@ -467,7 +489,7 @@ const unreadable = (method: string, cause: unknown) =>
  * @category constructors
  */
 export const make = (options?: Options): Codec.Service => {
-  const entries = [...(options?.handlers ?? []), ...defaultHandlers].map((handler) =>
+  const entries = [...(options?.handlers ?? []), ...handlersFor(options?.tables ?? "ipc")].map((handler) =>
     makeEntry(handler, options?.compression)
   )
   // Schema-encoded values are stored by the generic handler (whichever "v8" comes first).

@@ -90,6 +90,8 @@ export interface ResolvedConfig {
   }
   /** User format handlers, tried before the built-in ones. */
   readonly handlers: ReadonlyArray<FormatHandler>
+  /** How Arrow tables are written (both are read). */
+  readonly tables: "ipc" | "parquet"
   readonly inlineThreshold: number
   readonly hashPathContent: boolean
   /** The HMAC key entries are signed with, or `null` (checksums only). */

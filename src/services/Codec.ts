@@ -78,6 +78,12 @@ export interface FormatHandler<A = any> {
     settings: CompressionSettings,
     headerRoom: number
   ) => Effect.Effect<FramedPayload, CodecError>
+  /**
+   * Optional, with `encodeFramed`: codecs the handler applies itself, inside its own encoding,
+   * accepted even when this runtime's codec table cannot run them (Parquet pages are compressed
+   * with zstd inside WebAssembly, also on Node 20 where `node:zlib` has no zstd).
+   */
+  readonly codecs?: ReadonlyArray<CompressionCodec> | undefined
 }
 
 /**
