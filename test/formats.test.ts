@@ -14,6 +14,7 @@ import * as Cache from "../src/Cache.js"
 import * as NdArray from "../src/formats/ndarray.js"
 import * as Polars from "../src/formats/polars.js"
 import * as Blocks from "../src/internal/blocks.js"
+import * as BufferPool from "../src/internal/bufferPool.js"
 import * as Compression from "../src/internal/compression.js"
 import * as Header from "../src/internal/header.js"
 import { shuffle, shuffleNaive, unshuffle } from "../src/internal/shuffle.js"
@@ -211,6 +212,51 @@ describe("ndarray format", () => {
       { numRuns: 60 }
     )
   })
+
+  it("a stream given as pieces is stored byte for byte as the joined bytes", () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 3000 }), { maxLength: 8 }), fc.constantFrom("lz4", "gzip", "none") as fc.Arbitrary<Codec.CompressionCodec>, (pieces, codecName) => {
+        const joined = Buffer.concat(pieces)
+        const policy = { spec: Compression.byName[codecName], level: undefined, shuffle: true, minSize: 0, minSavings: 0.03 }
+        const whole = new Blocks.Writer(new Uint8Array(Blocks.bound(joined.length, 1024)), 0)
+        Blocks.write(whole, joined, 8, policy, 1024)
+        const chunked = new Blocks.Writer(new Uint8Array(Blocks.bound(joined.length, 1024)), 0)
+        Blocks.writeChunks(chunked, pieces, joined.length, 8, policy, 1024)
+        assert.deepStrictEqual(chunked.bytes.subarray(0, chunked.offset), whole.bytes.subarray(0, whole.offset))
+        const back = new Uint8Array(joined.length)
+        Blocks.read(new Blocks.Reader(chunked.bytes.subarray(0, chunked.offset), 0), back)
+        assert.deepStrictEqual(Buffer.from(back), joined)
+      }),
+      { numRuns: 100 }
+    )
+  })
+
+  it("the buffer pool hands back only its own buffers, and a recycled buffer serves the next put", () => {
+    const a = BufferPool.take(2 << 20)
+    BufferPool.give(a.subarray(10, 20))
+    const b = BufferPool.take(1 << 20)
+    assert.strictEqual(b.buffer, a.buffer)
+    const foreign = new Uint8Array(4 << 20)
+    BufferPool.give(foreign)
+    assert.notStrictEqual(BufferPool.take(2 << 20).buffer, foreign.buffer)
+  })
+
+  it.scoped("large puts recycle their buffer without disturbing what was stored (file and memory blobs)", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir
+      for (const layer of [Cache.layer({ directory, cleanupOnOpen: false }), Cache.layerMemory()]) {
+        yield* Effect.gen(function*() {
+          const cache = yield* Cache.Cache
+          const arrays = [1, 2, 3].map((seed) => new Float64Array(400_000).map((_, i) => Math.sin(i / (100 * seed)) + seed))
+          for (const [i, array] of arrays.entries()) yield* cache.put({ i }, array)
+          for (const [i, array] of arrays.entries()) assertSameArray(Option.getOrThrow(yield* cache.get({ i })), array)
+          const table = Arrow.tableFromArrays({ x: arrays[0]!, y: arrays[1]! })
+          yield* cache.put({ t: 1 }, table)
+          yield* cache.put({ i: 9 }, arrays[2]!)
+          assertSameTable(Option.getOrThrow(yield* cache.get({ t: 1 })) as Arrow.Table, table)
+        }).pipe(Effect.provide(layer))
+      }
+    }))
 
   it.effect("incompressible arrays are stored raw", () =>
     Effect.gen(function*() {

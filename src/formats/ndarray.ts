@@ -23,6 +23,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Blocks from "../internal/blocks.js"
+import * as BufferPool from "../internal/bufferPool.js"
 import * as Compression from "../internal/compression.js"
 import { CodecError } from "../services/Codec.js"
 import type { CompressionSettings, FormatHandler, FramedPayload } from "../services/Codec.js"
@@ -203,8 +204,9 @@ const encodeWith = (value: Value, policy: Blocks.BlockPolicy, headerRoom: number
     size += (name === undefined ? 0 : 4 + name.byteLength) + partBound(part)
     rawBytes += part.bytes.byteLength
   }
-  // allocUnsafe at the worst case: pages past what is written are never touched, so never resident.
-  const out = new Blocks.Writer(Buffer.allocUnsafe(size), headerRoom)
+  // The worst case, from the pool (touched memory when a put of this size ran before); pages of a
+  // new buffer past what is written are never touched, so never resident.
+  const out = new Blocks.Writer(BufferPool.take(size), headerRoom)
   out.u8(single ? 0 : 1)
   out.u8(0)
   if (!single) out.u32(parts.length)

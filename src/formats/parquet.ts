@@ -35,6 +35,8 @@ import * as Arrow from "apache-arrow"
 import * as Effect from "effect/Effect"
 import { createRequire } from "node:module"
 import * as Blocks from "../internal/blocks.js"
+import * as BufferPool from "../internal/bufferPool.js"
+import { IpcPieces } from "./arrow.js"
 import { CodecError } from "../services/Codec.js"
 import type { CompressionCodec, CompressionSettings, FormatHandler, FramedPayload } from "../services/Codec.js"
 
@@ -120,13 +122,23 @@ const loadOrThrow = (): ParquetWasm => {
 
 const encodeWith = (table: Arrow.Table, settings: CompressionSettings, headerRoom: number): FramedPayload => {
   const pq = loadOrThrow()
-  const ipc = Arrow.tableToIPC(table, "stream")
-  const file = pq.writeParquet(pq.Table.fromIPCStream(ipc), writerProperties(pq, table.schema, settings))
-  const out = new Blocks.Writer(Buffer.allocUnsafe(headerRoom + PAYLOAD_HEADER + file.byteLength), headerRoom)
+  // parquet-wasm takes the IPC stream as one buffer, which it copies into WebAssembly memory: join
+  // the pieces in a pooled buffer (touched memory after the first put) and give it straight back.
+  const pieces = IpcPieces.of(table)
+  const ipc = BufferPool.take(pieces.byteLength)
+  let at = 0
+  for (const piece of pieces.pieces) {
+    ipc.set(piece, at)
+    at += piece.byteLength
+  }
+  const wasmTable = pq.Table.fromIPCStream(ipc)
+  BufferPool.give(ipc)
+  const file = pq.writeParquet(wasmTable, writerProperties(pq, table.schema, settings))
+  const out = new Blocks.Writer(BufferPool.take(headerRoom + PAYLOAD_HEADER + file.byteLength), headerRoom)
   out.u8(0)
   out.f64(table.numRows)
   out.raw(file)
-  return { bytes: out.bytes, codec: settings.codec, rawBytes: ipc.byteLength }
+  return { bytes: out.bytes, codec: settings.codec, rawBytes: pieces.byteLength }
 }
 
 // One record batch per table, as written; capped so a corrupt row count cannot ask for more.

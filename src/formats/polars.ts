@@ -18,6 +18,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Blocks from "../internal/blocks.js"
+import * as BufferPool from "../internal/bufferPool.js"
 import * as Compression from "../internal/compression.js"
 import { CodecError } from "../services/Codec.js"
 import type { CompressionSettings, FormatHandler, FramedPayload } from "../services/Codec.js"
@@ -102,7 +103,7 @@ const IPC_SHUFFLE_WIDTH = 8
 const encodeWith = (value: DataFrameLike | SeriesLike, policy: Blocks.BlockPolicy, headerRoom: number): FramedPayload => {
   const series = !isDataFrame(value)
   const ipc = series ? (value as SeriesLike).toFrame().writeIPC() : (value as DataFrameLike).writeIPC()
-  const out = new Blocks.Writer(Buffer.allocUnsafe(headerRoom + 1 + Blocks.bound(ipc.byteLength)), headerRoom)
+  const out = new Blocks.Writer(BufferPool.take(headerRoom + 1 + Blocks.bound(ipc.byteLength)), headerRoom)
   out.u8(series ? 1 : 0)
   const compressed = Blocks.write(out, ipc, IPC_SHUFFLE_WIDTH, policy)
   return { bytes: out.bytes.subarray(0, out.offset), codec: compressed ? policy.spec.codec : "none", rawBytes: ipc.byteLength }

@@ -4,7 +4,9 @@
  * own, and a block that does not shrink is stored raw. Blocks keep the working set in cache and
  * let a 256 MiB array be compressed without a second full-size buffer: the output is written in
  * place, one block at a time, into a buffer allocated once at its worst-case size (untouched pages
- * of it never become resident).
+ * of it never become resident). LZ4 blocks go through `lz4.ts`, which compresses straight into that
+ * buffer and decompresses into the reused scratch block, so neither direction faults in fresh
+ * memory for intermediate results; other codecs go through the codec table.
  *
  * ```
  * block stream   u8 shuffle width (1 = not shuffled) · u32 block size · f64 raw length ·
@@ -15,6 +17,7 @@
  * @since 0.1.0
  */
 import * as Compression from "./compression.js"
+import * as Lz4 from "./lz4.js"
 import { shuffle, unshuffle } from "./shuffle.js"
 
 /**
@@ -122,7 +125,27 @@ const scratchBlock = (size: number): Uint8Array => {
   return scratch.subarray(0, size)
 }
 
-const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+const LZ4_ID = Compression.byName.lz4.id
+// lz4-napi's framing, kept so stored blocks stay readable by either implementation: the block's
+// uncompressed size (u32 LE), then the LZ4 block.
+const LZ4_PREFIX = 4
+
+/**
+ * Compresses one block with LZ4 straight into `out` (no intermediate buffer); false, with `out`
+ * unchanged, when the result would not save `minSavings`.
+ */
+const writeLz4 = (out: Writer, input: Uint8Array, rawLength: number, minSavings: number): boolean => {
+  const limit = Math.floor(rawLength * (1 - minSavings)) - LZ4_PREFIX
+  if (limit <= 0) return false
+  const at = out.offset + BLOCK_HEADER + LZ4_PREFIX
+  const length = Lz4.compress(input, out.bytes, at, limit)
+  if (length < 0) return false
+  out.u8(LZ4_ID)
+  out.u32(length + LZ4_PREFIX)
+  out.u32(rawLength)
+  out.offset += length
+  return true
+}
 
 /**
  * Writes the block stream of `src` (elements of `width` bytes). Returns whether any block was
@@ -138,40 +161,102 @@ export const write = (
   policy: BlockPolicy,
   // A multiple of every element width (8), so no element straddles two blocks.
   blockSize: number = BLOCK_SIZE
+): boolean => writeChunks(out, [src], src.byteLength, width, policy, blockSize)
+
+// Where a block spanning several chunks is assembled; touched once and reused, like `scratch`.
+let staging = new Uint8Array(0)
+const stagingBlock = (size: number): Uint8Array => {
+  if (staging.byteLength < size) staging = new Uint8Array(size).fill(0)
+  return staging.subarray(0, size)
+}
+
+/**
+ * Writes the block stream of bytes given as consecutive pieces (`total` bytes in all) — an Arrow
+ * IPC stream as its writer emits it, mostly views of the table's own column buffers — without
+ * joining them first: a block inside one piece is read in place, one spanning pieces is copied
+ * into a reused staging block.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const writeChunks = (
+  out: Writer,
+  chunks: ReadonlyArray<Uint8Array>,
+  total: number,
+  width: number,
+  policy: BlockPolicy,
+  blockSize: number = BLOCK_SIZE
 ): boolean => {
-  const compressing = policy.spec.id !== 0 && src.byteLength >= policy.minSize
+  const compressing = policy.spec.id !== 0 && total >= policy.minSize
   const shuffled = compressing && policy.shuffle && width > 1
   out.u8(shuffled ? width : 1)
   out.u32(blockSize)
-  out.f64(src.byteLength)
+  out.f64(total)
   let any = false
-  for (let start = 0; start < src.byteLength; start += blockSize) {
-    const block = src.subarray(start, Math.min(src.byteLength, start + blockSize))
-    if (!compressing) {
-      out.u8(0)
-      out.u32(block.byteLength)
-      out.raw(block)
-      continue
+  let chunk = 0
+  let within = 0
+  for (let start = 0; start < total; start += blockSize) {
+    const length = Math.min(blockSize, total - start)
+    while (chunk < chunks.length && within === chunks[chunk]!.byteLength) {
+      chunk++
+      within = 0
     }
+    let block: Uint8Array
+    if (chunk < chunks.length && chunks[chunk]!.byteLength - within >= length) {
+      block = chunks[chunk]!.subarray(within, within + length)
+      within += length
+    } else {
+      block = stagingBlock(length)
+      let filled = 0
+      while (filled < length) {
+        if (chunk >= chunks.length) throw new RangeError(`pieces hold fewer than ${total} bytes`)
+        const piece = chunks[chunk]!
+        const take = Math.min(piece.byteLength - within, length - filled)
+        block.set(piece.subarray(within, within + take), filled)
+        filled += take
+        within += take
+        if (within === piece.byteLength) {
+          chunk++
+          within = 0
+        }
+      }
+    }
+    if (writeBlock(out, block, width, policy, compressing, shuffled)) any = true
+  }
+  return any
+}
+
+const writeBlock = (
+  out: Writer,
+  block: Uint8Array,
+  width: number,
+  policy: BlockPolicy,
+  compressing: boolean,
+  shuffled: boolean
+): boolean => {
+  if (compressing) {
     let input = block
     if (shuffled) {
       input = scratchBlock(block.byteLength)
       shuffle(block, input, width)
     }
-    const packed = policy.spec.compress(policy.spec.id === 1 ? asBuffer(input) : input, policy.level)
-    if (packed.byteLength <= block.byteLength * (1 - policy.minSavings)) {
-      out.u8(policy.spec.id)
-      out.u32(packed.byteLength)
-      out.raw(packed)
-      any = true
+    if (policy.spec.id === LZ4_ID) {
+      if (writeLz4(out, input, block.byteLength, policy.minSavings)) return true
     } else {
-      out.u8(0)
-      out.u32(block.byteLength)
-      // The shuffled bytes compress no better raw; store the original order, cheaper to read.
-      out.raw(block)
+      const packed = policy.spec.compress(input, policy.level)
+      if (packed.byteLength <= block.byteLength * (1 - policy.minSavings)) {
+        out.u8(policy.spec.id)
+        out.u32(packed.byteLength)
+        out.raw(packed)
+        return true
+      }
     }
   }
-  return any
+  // Not compressed, or not worth it: the original order, cheaper to read.
+  out.u8(0)
+  out.u32(block.byteLength)
+  out.raw(block)
+  return false
 }
 
 /**
@@ -194,6 +279,14 @@ export const read = (input: Reader, dst: Uint8Array): void => {
     if (codecId === 0) {
       if (stored.byteLength !== target.byteLength) throw new RangeError("raw block has the wrong length")
       target.set(stored)
+      continue
+    }
+    if (codecId === LZ4_ID) {
+      Compression.checkLz4Size(stored, target.byteLength)
+      // Straight into the result when nothing is shuffled; else into the touched scratch block.
+      const plain = width === 1 ? target : scratchBlock(target.byteLength)
+      Lz4.decompress(stored.subarray(LZ4_PREFIX), plain)
+      if (width !== 1) unshuffle(plain, target, width)
       continue
     }
     const spec = Compression.byId[codecId]

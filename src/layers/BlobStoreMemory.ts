@@ -22,13 +22,14 @@ export const make = (): BlobStore.Service => {
     put: (id, bytes) =>
       Effect.flatMap(validateId(id, "BlobStore.put"), () =>
         Effect.sync(() => {
-          blobs.set(id, bytes.slice())
+          // A copy: `Buffer#slice` would be a view, and the caller may reuse its buffer (large puts do).
+          blobs.set(id, new Uint8Array(bytes))
         })),
     get: (id) =>
       Effect.flatMap(validateId(id, "BlobStore.get"), () =>
         Effect.sync(() => {
           const bytes = blobs.get(id)
-          return bytes === undefined ? Option.none() : Option.some(bytes.slice())
+          return bytes === undefined ? Option.none() : Option.some(new Uint8Array(bytes))
         })),
     delete: (id) => Effect.flatMap(validateId(id, "BlobStore.delete"), () => Effect.sync(() => blobs.delete(id))),
     has: (id) => Effect.flatMap(validateId(id, "BlobStore.has"), () => Effect.sync(() => blobs.has(id))),

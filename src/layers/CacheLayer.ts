@@ -22,6 +22,7 @@ import * as CacheMetrics from "../CacheMetrics.js"
 import { describedContains } from "../internal/describeParams.js"
 import { resolveConfig } from "../internal/config.js"
 import * as Validate from "../internal/validate.js"
+import * as BufferPool from "../internal/bufferPool.js"
 import * as Signing from "../internal/signing.js"
 import { type CacheConfig, parseSize } from "../schema/CacheConfig.js"
 import type { CacheEntry, IntegrityReport } from "../schema/CacheEntry.js"
@@ -442,6 +443,8 @@ export const make = (config: ResolvedConfig) =>
         // The row was not written: the new blob would be an orphan.
         Effect.tapError(() => blobId === null ? Effect.void : Effect.ignore(blobs.delete(blobId)))
       )
+      // Large values only: the blob is written and checksummed, so its buffer can serve the next put.
+      if (blobId !== null) BufferPool.give(encoded.bytes)
       if (written.replacedBlobId !== null) yield* deleteBlobs([{ key, blobId: written.replacedBlobId, storedBytes: 0 }])
       yield* enforceSize(written.totalBytes)
       CacheMetrics.bytesWritten.unsafeUpdate(encoded.bytes.length, NO_LABELS)
