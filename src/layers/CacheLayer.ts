@@ -625,7 +625,8 @@ export const make = (config: ResolvedConfig) =>
               return undefined
             }
           },
-        recordHit: (key) => Effect.flatMap(Clock.currentTimeMillis, (now) => metadata.recordAccess(key, now))
+        recordHit: (key) => Effect.flatMap(Clock.currentTimeMillis, (now) => metadata.recordAccess(key, now)),
+        unsafe: fast === null ? null : { key: fast.key, recordHit: fast.recordAccess }
       }
     })
 
