@@ -25,6 +25,7 @@ import * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
 import { dual } from "effect/Function"
 import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type { CacheKey, KeyParams } from "./schema/CacheKey.js"
@@ -168,6 +169,30 @@ const wallClock = Clock.make()
 export const unsafeMemoHit: unique symbol = Symbol.for("cacheness/cached/unsafeMemoHit")
 
 /** What a waiter finds on each poll: another process still holds the lease. */
+/**
+ * Renews a lease every `every` ms while its computation runs, on a plain unref'd interval rather
+ * than a forked fiber: forking and interrupting a sleeping fiber costs ~100 µs of CPU here, more
+ * than taking the lease, and an unref'd interval never keeps the process alive. The returned
+ * effect stops it and waits for a renewal in flight, so no renewal lands after the release.
+ */
+const startHeartbeat = (runtime: Runtime.Runtime<never>, renew: Effect.Effect<void>, every: number): Effect.Effect<void> => {
+  let inFlight: Fiber.RuntimeFiber<void> | undefined
+  const timer = setInterval(() => {
+    if (inFlight === undefined) {
+      const fiber = Runtime.runFork(runtime)(renew)
+      inFlight = fiber
+      fiber.addObserver(() => {
+        if (inFlight === fiber) inFlight = undefined
+      })
+    }
+  }, every)
+  timer.unref()
+  return Effect.suspend(() => {
+    clearInterval(timer)
+    return inFlight === undefined ? Effect.void : Effect.asVoid(Fiber.await(inFlight))
+  })
+}
+
 const Pending = Symbol.for("cacheness/cached/Pending")
 /** This call now holds the lease. */
 const Acquired = Symbol.for("cacheness/cached/Acquired")
@@ -328,22 +353,22 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
   /** Computes while holding the lease, renewing it in the background; releases it afterwards. */
   const computeLeased = (cache: Cache.Service, state: State, key: CacheKey, holder: string, args: Args, params: KeyParams) =>
     Effect.acquireUseRelease(
-      cache.memo.acquireLease(key, holder, leaseTtl).pipe(
-        Effect.delay(Duration.millis(Math.max(1, Math.floor(leaseTtl / 3)))),
-        Effect.forever,
-        Effect.catchAllCause((cause) => Effect.logWarning(`cacheness: ${namespace}: could not renew a lease`, cause)),
-        Effect.withClock(wallClock),
-        // Forked inside acquire (uninterruptible): it must stay interruptible to be stopped.
-        Effect.interruptible,
-        Effect.fork
-      ),
+      Effect.map(Effect.runtime<never>(), (runtime) =>
+        startHeartbeat(
+          runtime,
+          cache.memo.acquireLease(key, holder, leaseTtl).pipe(
+            Effect.catchAllCause((cause) => Effect.logWarning(`cacheness: ${namespace}: could not renew a lease`, cause)),
+            Effect.withClock(wallClock)
+          ),
+          Math.max(1, Math.floor(leaseTtl / 3))
+        )),
       // Another process may have stored the value between our read and taking the lease.
       () =>
         Effect.flatMap(readIfPresent(cache, state, key), (stored) =>
           Option.isSome(stored) ? Effect.succeed(stored.value) : compute(cache, state, args, params)),
-      (heartbeat) =>
+      (stopHeartbeat) =>
         Effect.zipRight(
-          Fiber.interrupt(heartbeat),
+          stopHeartbeat,
           cache.memo.releaseLease(key, holder).pipe(
             Effect.catchAll((error) => Effect.logWarning(`cacheness: ${namespace}: could not release a lease: ${error.message}`)),
             Effect.withClock(wallClock)
@@ -373,6 +398,10 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
 
   /** Claims until the lease or a value turns up; `Pending` once `leaseTimeout` has passed. */
   const waitForTurn = (cache: Cache.Service, state: State, key: CacheKey, holder: string) =>
+    // The first claim usually settles it: the polling schedule is built only when someone else holds the lease.
+    Effect.flatMap(claim(cache, state, key, holder), (first) => first !== Pending ? Effect.succeed(first) : pollForTurn(cache, state, key, holder))
+
+  const pollForTurn = (cache: Cache.Service, state: State, key: CacheKey, holder: string) =>
     Effect.flatMap(Effect.withClock(Schedule.driver(pollSchedule), wallClock), (driver) => {
       const loop: Effect.Effect<typeof Acquired | typeof Pending | Exit.Exit<A, E>, CacheError> = Effect.flatMap(
         claim(cache, state, key, holder),
