@@ -512,6 +512,16 @@ describe("parquet format", () => {
       assert.deepStrictEqual([...((yield* service.decode(encoded.bytes)) as Arrow.Table).getChild("x")!.toArray()], [...table.getChild("x")!.toArray()])
       const ipc = yield* Effect.exit(CodecDefault.make({ compression: { codec: "zstd" } }).encode(table))
       assert.strictEqual(Exit.isSuccess(ipc), Compression.byName.zstd.available)
+      // Through the layer: zstd for tables is fine with Parquet, a ConfigError for IPC without node:zlib's zstd.
+      const byKind = { table: { codec: "zstd" as const } }
+      const stored = yield* Effect.gen(function*() {
+        const cache = yield* Cache.Cache
+        yield* cache.put({ t: 1 }, table)
+        return (yield* cache.list())[0]!
+      }).pipe(Effect.provide(Cache.layerMemory({ tables: "parquet", compression: { byKind } })))
+      assert.deepStrictEqual([stored.format, stored.codec], ["parquet", "zstd"])
+      const withIpc = yield* Effect.exit(Effect.provide(Cache.Cache, Cache.layerMemory({ compression: { byKind } })))
+      assert.strictEqual(Exit.isSuccess(withIpc), Compression.byName.zstd.available)
     }))
 
   it.scoped("a bad tables option is a ConfigError naming the field, and changes nothing", () =>
