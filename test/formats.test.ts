@@ -578,6 +578,26 @@ describe("polars format", () => {
       assert.isTrue(backSeries.seriesEqual(series))
     }))
 
+  it.effect("with tables: \"parquet\": DataFrame and Series written as Parquet by Polars, read by any codec", () =>
+    Effect.gen(function*() {
+      const pl = yield* Effect.promise(() => import("nodejs-polars"))
+      const df = pl.DataFrame({ a: [1, 2, null], b: ["x", "y", null], c: [1.5, -0, NaN] })
+        .withColumns(pl.col("b").cast(pl.Categorical).alias("cat"))
+      for (const codecName of ["lz4", "zstd", "none"] as const) {
+        const service = CodecDefault.make({ tables: "parquet", compression: { byKind: { table: { codec: codecName } } } })
+        const encoded = yield* service.encode(df)
+        assert.deepStrictEqual([encoded.format, encoded.codec], ["polars-parquet", codecName])
+        const back = (yield* codec.decode(encoded.bytes)) as typeof df
+        assert.isTrue(back.frameEqual(df, true))
+        assert.strictEqual(String(back.schema.cat), String(df.schema.cat))
+      }
+      const series = pl.Series("prices", [1, 2, 3], pl.Int64)
+      const backSeries = (yield* roundTrip(series, CodecDefault.make({ tables: "parquet" }))) as typeof series
+      assert.strictEqual(backSeries.name, "prices")
+      assert.isTrue(backSeries.dtype.equals(pl.Int64))
+      assert.isTrue(backSeries.seriesEqual(series))
+    }))
+
   it.effect("absent: nothing is loaded to encode, reading is an UnknownFormat error", () =>
     Effect.gen(function*() {
       let loads = 0

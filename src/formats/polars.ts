@@ -14,6 +14,13 @@
  * payload   u8 shape (0 DataFrame, 1 Series) · block stream of the IPC file
  * ```
  *
+ * With `tables: "parquet"` they are written as Parquet by Polars itself instead (format
+ * "polars-parquet"; pages compressed with the table kind's codec, zstd included, level ignored):
+ *
+ * ```
+ * payload   u8 shape (0 DataFrame, 1 Series) · Parquet file
+ * ```
+ *
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
@@ -31,6 +38,7 @@ import type { CompressionSettings, FormatHandler, FramedPayload } from "../servi
  */
 export interface DataFrameLike {
   readonly writeIPC: () => Uint8Array
+  readonly writeParquet: (options?: { readonly compression?: string }) => Uint8Array
   readonly getColumns: () => ReadonlyArray<unknown>
 }
 
@@ -52,6 +60,7 @@ export interface SeriesLike {
  */
 export interface PolarsModule {
   readonly readIPC: (bytes: Buffer) => DataFrameLike
+  readonly readParquet: (bytes: Buffer) => DataFrameLike
 }
 
 /**
@@ -183,3 +192,76 @@ export const makeHandler = (load: Loader = importPolars): FormatHandler<DataFram
  * @category handlers
  */
 export const handler: FormatHandler<DataFrameLike | SeriesLike> = makeHandler()
+
+// Polars' names for the Parquet page codecs.
+const parquetCompression: Readonly<Record<CompressionSettings["codec"], string>> = {
+  lz4: "lz4",
+  zstd: "zstd",
+  gzip: "gzip",
+  brotli: "brotli",
+  none: "uncompressed"
+}
+
+const PARQUET_CODECS: ReadonlyArray<CompressionSettings["codec"]> = ["lz4", "zstd", "gzip", "brotli", "none"]
+
+const encodeParquet = (value: DataFrameLike | SeriesLike, codec: CompressionSettings["codec"], headerRoom: number): FramedPayload => {
+  const series = !isDataFrame(value)
+  const frame = series ? (value as SeriesLike).toFrame() : value as DataFrameLike
+  const file = frame.writeParquet({ compression: parquetCompression[codec] })
+  const out = new Blocks.Writer(BufferPool.take(headerRoom + 1 + file.byteLength), headerRoom)
+  out.u8(series ? 1 : 0)
+  out.raw(file)
+  return { bytes: out.bytes, codec, rawBytes: file.byteLength }
+}
+
+const decodeParquet = (polars: PolarsModule, payload: Uint8Array): unknown => {
+  const shape = payload[0]
+  if (shape === undefined || shape > 1) throw new RangeError(`unknown shape ${shape}`)
+  const frame = polars.readParquet(Buffer.from(payload.buffer, payload.byteOffset + 1, payload.byteLength - 1))
+  return shape === 1 ? frame.getColumns()[0] : frame
+}
+
+/**
+ * The "polars-parquet" format with the given loader: Polars values written as Parquet by Polars
+ * itself, used for writing with `tables: "parquet"` and always for reading.
+ *
+ * @since 0.1.0
+ * @category handlers
+ */
+export const makeParquetHandler = (load: Loader = importPolars): FormatHandler<DataFrameLike | SeriesLike> => {
+  let loaded: Promise<PolarsModule | undefined> | undefined
+  const polars = Effect.promise(() => (loaded ??= load().catch(() => undefined)))
+  const fail = (cause: unknown) => failure("Unserializable", "Codec.encode", cause, "Polars could not write the value as Parquet")
+  return {
+    format: "polars-parquet",
+    version: 1,
+    kind: "table",
+    codecs: PARQUET_CODECS,
+    guard: (value): value is DataFrameLike | SeriesLike => isDataFrame(value) || isSeries(value),
+    encode: (value) => Effect.try({ try: () => encodeParquet(value, "none", 0).bytes, catch: fail }),
+    encodeFramed: (value, settings, headerRoom) => Effect.try({ try: () => encodeParquet(value, settings.codec, headerRoom), catch: fail }),
+    decode: (payload) =>
+      Effect.flatMap(polars, (module) =>
+        module === undefined
+          ? Effect.fail(
+            new CodecError({
+              reason: "UnknownFormat",
+              method: "Codec.decode",
+              format: "polars-parquet",
+              description: "stored as a Polars DataFrame, but nodejs-polars is not installed"
+            })
+          )
+          : Effect.try({
+            try: () => decodeParquet(module, payload) as DataFrameLike | SeriesLike,
+            catch: (cause) => failure("Corrupt", "Codec.decode", cause, "Polars Parquet payload does not decode")
+          }))
+  }
+}
+
+/**
+ * The "polars-parquet" format, loading nodejs-polars with a dynamic import on first read.
+ *
+ * @since 0.1.0
+ * @category handlers
+ */
+export const parquetHandler: FormatHandler<DataFrameLike | SeriesLike> = makeParquetHandler()

@@ -73,8 +73,8 @@ export interface Options {
     }
     | undefined
   /**
-   * How Arrow tables are written: `ipc` (default) or `parquet`. Both formats are always read,
-   * whatever this says.
+   * How tables (Arrow, Polars) are written: `ipc` (default) or `parquet`. Both formats are always
+   * read, whatever this says.
    */
   readonly tables?: "ipc" | "parquet" | undefined
 }
@@ -151,9 +151,9 @@ export const jsonHandler: FormatHandler<unknown> = {
 }
 
 /**
- * The built-in handlers in the order they are tried. The Parquet handler follows the Arrow IPC
- * one, which takes every table first: it is there to read Parquet values, and moves ahead of it
- * with `tables: "parquet"`.
+ * The built-in handlers in the order they are tried. The Parquet handlers (Arrow, Polars) follow
+ * the IPC ones, which take every table first: they are there to read Parquet values, and move
+ * ahead with `tables: "parquet"`.
  *
  * @since 0.1.0
  * @category handlers
@@ -165,6 +165,7 @@ export const defaultHandlers: ReadonlyArray<FormatHandler> = [
   ArrowFormat.handler,
   ParquetFormat.handler,
   PolarsFormat.handler,
+  PolarsFormat.parquetHandler,
   jsonHandler,
   v8Handler
 ]
@@ -178,7 +179,17 @@ export const defaultHandlers: ReadonlyArray<FormatHandler> = [
 export const handlersFor = (tables: "ipc" | "parquet"): ReadonlyArray<FormatHandler> =>
   tables === "ipc"
     ? defaultHandlers
-    : [bufferHandler, bytesHandler, NdArray.handler, ParquetFormat.handler, ArrowFormat.handler, PolarsFormat.handler, jsonHandler, v8Handler]
+    : [
+      bufferHandler,
+      bytesHandler,
+      NdArray.handler,
+      ParquetFormat.handler,
+      ArrowFormat.handler,
+      PolarsFormat.parquetHandler,
+      PolarsFormat.handler,
+      jsonHandler,
+      v8Handler
+    ]
 
 // Deeper values (or cycles, which never end) are left to v8, which tracks identities.
 const MAX_JSON_DEPTH = 64

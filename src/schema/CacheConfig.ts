@@ -191,9 +191,10 @@ export const CacheConfig = Schema.Struct({
     byKind: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Struct(CompressionFields) }))
   })),
   /**
-   * How Arrow tables are written: `ipc` (default; Arrow IPC, byte-shuffled and compressed in
-   * blocks) or `parquet` (Parquet through parquet-wasm, pages compressed with the `table` kind's
-   * codec). Stored values are read by the format their header names, whatever this says.
+   * How tables (Arrow, Polars) are written: `ipc` (default; Arrow IPC, byte-shuffled and
+   * compressed in blocks) or `parquet` (Parquet through parquet-wasm, or Polars' own writer; pages
+   * compressed with the `table` kind's codec). Stored values are read by the format their header
+   * names, whatever this says.
    */
   tables: Schema.optional(Schema.Literal("ipc", "parquet")),
   /**

@@ -90,7 +90,7 @@ export interface ResolvedConfig {
   }
   /** User format handlers, tried before the built-in ones. */
   readonly handlers: ReadonlyArray<FormatHandler>
-  /** How Arrow tables are written (both are read). */
+  /** How tables (Arrow, Polars) are written (both formats are always read). */
   readonly tables: "ipc" | "parquet"
   readonly inlineThreshold: number
   readonly hashPathContent: boolean
