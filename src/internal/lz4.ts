@@ -22,9 +22,14 @@ const MF_LIMIT = 12
 const HASH_LOG = 16
 const MAX_DISTANCE = 65535
 const SKIP_TRIGGER = 6
+// Matches this long switch from a byte loop to native comparisons.
+const LONG_MATCH = 256
 
 // Positions of recently seen 4-byte sequences; one table reused by every call (calls never nest).
 const table = new Int32Array(1 << HASH_LOG)
+
+const asBuffer = (bytes: Uint8Array): Buffer =>
+  Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
 const read32 = (s: Uint8Array, i: number): number => s[i]! | (s[i + 1]! << 8) | (s[i + 2]! << 16) | (s[i + 3]! << 24)
 
@@ -103,9 +108,30 @@ export const compress = (src: Uint8Array, dst: Uint8Array, at: number, limit: nu
       d += literals
       let mp = ip + MIN_MATCH
       let rp = ref + MIN_MATCH
-      while (mp < matchLimit && src[mp] === src[rp]) {
+      const probeEnd = Math.min(matchLimit, mp + LONG_MATCH)
+      while (mp < probeEnd && src[mp] === src[rp]) {
         mp++
         rp++
+      }
+      if (mp === probeEnd && mp < matchLimit) {
+        // A long match (runs, repeated rows): gallop with native comparisons of growing spans
+        // instead of a byte at a time — shuffled ascending ints are mostly such matches.
+        const view = asBuffer(src)
+        let span = LONG_MATCH
+        while (span >= 8 && mp < matchLimit) {
+          const n = Math.min(span, matchLimit - mp)
+          if (view.compare(view, rp, rp + n, mp, mp + n) === 0) {
+            mp += n
+            rp += n
+            span *= 2
+          } else {
+            span >>>= 1
+          }
+        }
+        while (mp < matchLimit && src[mp] === src[rp]) {
+          mp++
+          rp++
+        }
       }
       const distance = ip - ref
       dst[d++] = distance & 0xff
