@@ -430,6 +430,13 @@ describe("parquet format", () => {
       assertSameSchema((yield* parquetCodec.decode((yield* parquetCodec.encode(required)).bytes)) as Arrow.Table, required)
     }))
 
+  it.effect("columns whose names look like paths keep their per-column encodings", () =>
+    Effect.gen(function*() {
+      const table = Arrow.tableFromArrays({ "a.b": new Int32Array([1, 2, 3]), "x y": new Float64Array([0.5, -0, Number.NaN]), "": new BigInt64Array([1n, 2n, 3n]) })
+      const back = (yield* parquetCodec.decode((yield* parquetCodec.encode(table)).bytes)) as Arrow.Table
+      assertSameTable(back, table)
+    }))
+
   it.effect("empty tables and multi-batch tables come back whole", () =>
     Effect.gen(function*() {
       const empty = new Arrow.Table({ x: Arrow.vectorFromArray([], new Arrow.Int32()) })
