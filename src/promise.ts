@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -13,7 +14,7 @@ import type * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
-import { cached, type CachedInfo, type CachedOptions } from "./cached.js"
+import { cached, type CachedInfo, type CachedOptions, unsafeMemoHit } from "./cached.js"
 import { layer as cacheLayer, layerConfig } from "./layers/CacheLayer.js"
 import type { CacheConfig } from "./schema/CacheConfig.js"
 import type { CacheEntry, CacheStats, IntegrityReport } from "./schema/CacheEntry.js"
@@ -99,6 +100,9 @@ export interface Memoized<Args extends ReadonlyArray<any>, A> {
   readonly namespace: string
 }
 
+/** The clock of the facade's runtime (the default, live one), read without an effect. */
+const liveClock = Clock.make()
+
 const settle = <A, E>(exit: Exit.Exit<A, E>): A => {
   if (Exit.isSuccess(exit)) return exit.value
   throw Cause.squash(exit.cause)
@@ -147,9 +151,15 @@ export const fromLayer = (layer: Layer.Layer<Cache, CacheError>): CachenessClien
     // A rejection is the function's typed failure, whatever it is: `cached` stores it only when asked.
     const lifted = (...args: Args) => Effect.tryPromise({ try: () => fn(...args), catch: (error) => error })
     const memoised = cached(lifted, { ...options, name } as CachedOptions<Args, A, unknown>)
+    const memoHit = (memoised as any)[unsafeMemoHit] as (cache: Cache.Service, args: Args, now: number) => Exit.Exit<A, unknown> | undefined
     const call = ((...args: Args) => {
-      // Hits complete synchronously; a miss goes asynchronous and is awaited.
-      if (service !== undefined) return runFast(Effect.provideService(memoised(...args), Cache, service))
+      if (service !== undefined) {
+        // A hit held in memory needs no fiber at all.
+        const hit = memoHit(service, args, liveClock.unsafeCurrentTimeMillis())
+        if (hit !== undefined) return Exit.isSuccess(hit) ? Promise.resolve(hit.value) : Promise.reject(Cause.squash(hit.cause))
+        // Other hits complete synchronously; a miss goes asynchronous and is awaited.
+        return runFast(Effect.provideService(memoised(...args), Cache, service))
+      }
       return ready().then((cache) => runtime.runPromiseExit(Effect.provideService(memoised(...args), Cache, cache))).then(settle)
     }) as Memoized<Args, A>
     Object.defineProperties(call, {

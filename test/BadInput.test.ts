@@ -18,6 +18,7 @@ import * as path from "node:path"
 import * as v8 from "node:v8"
 import { isDeepStrictEqual } from "node:util"
 import * as Cache from "../src/Cache.js"
+import * as Compression from "../src/internal/compression.js"
 import { captureWarnings } from "./support/logs.js"
 import { recordFigures, stress } from "./support/stress.js"
 import { listFiles, tempDir } from "./support/tmp.js"
@@ -184,6 +185,21 @@ describe("bad-input fuzz", () => {
       recordFigures("bad-input-operations", figures)
     }), stress ? 600_000 : 120_000)
 
+  it.scoped.skipIf(Compression.byName.zstd.available)("a codec this runtime lacks fails the layer build, naming the field", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir
+      for (const [compression, field] of [
+        [{ codec: "zstd" }, "compression.codec"],
+        [{ byKind: { table: { codec: "zstd" } } }, "compression.byKind.table.codec"]
+      ] as const) {
+        const error = yield* Effect.flip(Effect.scoped(Layer.build(Cache.layer({ directory, compression }))))
+        assert.strictEqual(error._tag, "ConfigError")
+        assert.strictEqual((error as Cache.ConfigError).field, field)
+        assert.include(error.message, "zstd is not available")
+      }
+      assert.deepStrictEqual(listFiles(directory), [], "nothing was created")
+    }))
+
   it.scopedLive("arbitrary configurations: the layer builds, or a ConfigError names the field", () =>
     Effect.gen(function*() {
       const root = yield* tempDir
@@ -220,7 +236,9 @@ describe("bad-input fuzz", () => {
             else {
               figures[tag] = (figures[tag] ?? 0) + 1
               const failure = Option.getOrThrow(Cause.failureOption(exit._tag === "Failure" ? exit.cause : Cause.empty)) as any
-              if (tag === "ConfigError") assert.match(failure.message, /invalid cache configuration: \S+/)
+              // A layer that builds must work: a bad setting is refused at build, not at every put.
+              assert.strictEqual(tag, "ConfigError", failure.message)
+              assert.match(failure.message, /invalid cache configuration: \S+/)
             }
             fs.rmSync(directory, { recursive: true, force: true })
           }),

@@ -93,21 +93,50 @@ describe("Cache on the file system", () => {
         fs.writeFileSync(fileOf(keys[2]), b)
         fs.mkdirSync(path.join(directory, "blobs", "ff", "ff"), { recursive: true })
         fs.writeFileSync(path.join(directory, "blobs", "ff", "ff", `${"f".repeat(16)}-orphan`), "left behind")
+        // Temp files of interrupted writes: one abandoned two hours ago, one possibly in flight.
+        const abandoned = path.join(directory, "blobs", "ff", "ff", `.${"f".repeat(16)}-v1.0123abcd.tmp`)
+        const inFlight = path.join(directory, "blobs", "ff", "ff", `.${"f".repeat(16)}-v2.4567cdef.tmp`)
+        fs.writeFileSync(abandoned, "half a val")
+        fs.writeFileSync(inFlight, "being writ")
+        const twoHoursAgo = new Date(Date.now() - 2 * 3600_000)
+        fs.utimesSync(abandoned, twoHoursAgo, twoHoursAgo)
         const progress: Array<number> = []
         const report = yield* cache.verify({ onProgress: (p) => progress.push(p.done) })
         assert.deepStrictEqual(report.dangling, [keys[0]])
         assert.deepStrictEqual(report.sizeMismatches, [keys[1]])
         assert.deepStrictEqual(report.checksumMismatches, [keys[2]])
         assert.deepStrictEqual(report.orphans, [`${"f".repeat(16)}-orphan`])
+        assert.deepStrictEqual(report.staleTempFiles, [abandoned])
         assert.strictEqual(report.checked, 4)
         assert.strictEqual(report.repaired, 0)
         assert.deepStrictEqual(progress, [4])
         const repaired = yield* cache.verify({ repair: true })
-        assert.strictEqual(repaired.repaired, 4)
+        assert.strictEqual(repaired.repaired, 5)
+        assert.isFalse(fs.existsSync(abandoned))
+        assert.isTrue(fs.existsSync(inFlight), "a young temp file may be a write in flight")
         const clean = yield* cache.verify()
-        assert.deepStrictEqual(clean, { checked: 1, orphans: [], dangling: [], sizeMismatches: [], checksumMismatches: [], repaired: 0 })
+        assert.deepStrictEqual(clean, { checked: 1, orphans: [], dangling: [], sizeMismatches: [], checksumMismatches: [], staleTempFiles: [], repaired: 0 })
         assert.isTrue(yield* cache.has({ i: 3 }))
       }))
+    }))
+
+  it.scopedLive("housekeeping removes temp files abandoned by interrupted writes, not young ones", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir
+      const shard = path.join(directory, "blobs", "ab", "cd")
+      fs.mkdirSync(shard, { recursive: true })
+      const abandoned = path.join(shard, `.abcd${"0".repeat(12)}-v1.0123abcd.tmp`)
+      const young = path.join(shard, `.abcd${"0".repeat(12)}-v2.4567cdef.tmp`)
+      fs.writeFileSync(abandoned, "half")
+      fs.writeFileSync(young, "half")
+      const twoHoursAgo = new Date(Date.now() - 2 * 3600_000)
+      fs.utimesSync(abandoned, twoHoursAgo, twoHoursAgo)
+      // Housekeeping runs when the cache opens (cleanupOnOpen, the default), in the background.
+      yield* withCache(directory, Effect.gen(function*() {
+        for (let i = 0; i < 100 && fs.existsSync(abandoned); i++) yield* Effect.sleep("50 millis")
+      }))
+      assert.isFalse(fs.existsSync(abandoned))
+      assert.isTrue(fs.existsSync(young))
     }))
 
   it.scoped("hits and misses persist and are shared by two caches on one directory", () =>

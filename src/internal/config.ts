@@ -6,6 +6,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as path from "node:path"
 import { CacheConfig, parseSize } from "../schema/CacheConfig.js"
+import * as Compression from "./compression.js"
 import { isValidFormatId } from "./header.js"
 import { ConfigError, type ResolvedConfig } from "../services/Cache.js"
 import { keyBytes } from "./signing.js"
@@ -13,6 +14,28 @@ import { show } from "./validate.js"
 import { PATH_HASHING_DEFAULTS } from "./pathHashing.js"
 
 const decode = Schema.decodeUnknownEither(CacheConfig, { onExcessProperty: "error" })
+
+/**
+ * A codec this runtime cannot run (zstd before Node 22.15) is a configuration error when the
+ * layer is built, not a failure of every later put.
+ */
+const unavailableCodec = (compression: CacheConfig["compression"]): ConfigError | undefined => {
+  const check = (field: string, codec: string | undefined) =>
+    codec === undefined || Compression.byName[codec as keyof typeof Compression.byName]?.available !== false
+      ? undefined
+      : new ConfigError({
+        reason: "Invalid",
+        field,
+        description: `${codec} is not available in this runtime (Node ${process.versions.node}); choose lz4, gzip, brotli or none`
+      })
+  const top = check("compression.codec", compression?.codec)
+  if (top !== undefined) return top
+  for (const [kind, settings] of Object.entries(compression?.byKind ?? {})) {
+    const problem = check(`compression.byKind.${kind}.codec`, settings?.codec)
+    if (problem !== undefined) return problem
+  }
+  return undefined
+}
 
 const millis = (input: Duration.DurationInput): number => Duration.toMillis(Duration.decode(input))
 
@@ -57,6 +80,8 @@ export const resolveConfig = (
         new ConfigError({ reason: "Invalid", field: "signing.key", description: "must be a non-empty string or bytes (or a Redacted of one)" })
       )
     }
+    const compressionProblem = unavailableCodec(config.compression)
+    if (compressionProblem !== undefined) return Effect.fail(compressionProblem)
     const maxSize = config.maxSize === undefined ? parseSize("5 GB") : config.maxSize === null ? Option.none() : parseSize(config.maxSize)
     const resolved: ResolvedConfig = {
       directory: needsDirectory ? path.resolve(config.directory ?? "./.cacheness") : null,

@@ -46,8 +46,10 @@ import {
   toCacheKeyMethod,
   toKeyError,
   unhashableDescription,
+  withEncodedParams,
   withSegment
 } from "./keyEncoding.js"
+import { isArrowTable } from "./arrowKey.js"
 
 /**
  * Describes `params`; `hashBytes` gives the XXH64 hex of binary contents. Throws `KeyError`.
@@ -117,6 +119,14 @@ class Describer {
     }
     if (v instanceof Map) return this.map(v)
     if (v instanceof Set) return this.set(v)
+    if (isArrowTable(v)) {
+      // Summarised like a typed array: shape and a content hash (the table's key encoding).
+      return {
+        $arrow: v.schema.fields.map((field) => field.name),
+        rows: v.numRows,
+        xxh64: withEncodedParams({ table: v }, this.hashBytes, "Hasher.describe")
+      }
+    }
     const special = describeSpecialValue(v)
     if (special !== undefined) return special
     throw new KeyPathSignal("Unhashable", unhashableDescription(v))

@@ -29,6 +29,7 @@
  *   0x11 dir content   u32 length + 16 hex digits: XXH64 of the directory listing (see pathHashing.ts)
  *   0x12 path          kind:u8 (1 file, 2 dir) + u32 byte length + UTF-8 absolute path: a `Key.file`
  *                      / `Key.dir` keyed by its path (`hashPathContent: false`, or a missing path)
+ *   0x13 Arrow table   value: the object { schema, rows, columns } of `canonicalTable` (arrowKey.ts)
  * ```
  *
  * Paths are hashed by content only when the caller passes a `PathContext` (the Hasher does, unless
@@ -42,6 +43,7 @@
  * @since 0.1.0
  */
 import { fileURLToPath } from "node:url"
+import { canonicalTable, isArrowTable } from "./arrowKey.js"
 import { PathKey } from "../Key.js"
 import { KeyError } from "../services/Hasher.js"
 import type { KeyParams } from "../schema/CacheKey.js"
@@ -72,6 +74,7 @@ const TAG_URL = 0x0f
 const TAG_FILE_CONTENT = 0x10
 const TAG_DIR_CONTENT = 0x11
 const TAG_PATH = 0x12
+const TAG_ARROW_TABLE = 0x13
 
 /**
  * A binary dtype: NumPy's name where one exists, its stable code in the encoding, and the element
@@ -786,6 +789,11 @@ const encodePathContent = (encoder: Encoder, kind: PathRequest["kind"], absolute
  * @category special values
  */
 const encodeSpecialValue = (encoder: Encoder, value: object): boolean => {
+  if (isArrowTable(value)) {
+    encoder.u8(TAG_ARROW_TABLE)
+    encoder.value(canonicalTable(value))
+    return true
+  }
   if (value instanceof PathKey) {
     if (encodePathContent(encoder, value.kind, value.path)) return true
     encoder.u8(TAG_PATH)

@@ -16,6 +16,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as CacheMetrics from "../CacheMetrics.js"
@@ -57,6 +58,10 @@ import { attachMetadata, queryMetadata } from "../internal/customMetadata.js"
 const CLEANUP_BATCH = 1_000
 /** Entries a single housekeeping run removes at most; the next run continues. */
 const HOUSEKEEPING_LIMIT = 20_000
+/** The operating system's clock, which stamps file times. */
+const systemClock = Clock.make()
+/** A blob temp file older than this was abandoned by a crash (no write takes an hour). */
+const STALE_TEMP_AGE = 60 * 60 * 1000
 /** Eviction frees space down to this fraction of `maxSize`. */
 const EVICT_TO = 0.8
 /** Hot-path metric updates carry no extra labels (see CacheMetrics). */
@@ -324,6 +329,26 @@ export const make = (config: ResolvedConfig) =>
           )
         })
 
+    /**
+     * Temp files of blob writes a crash abandoned (file-system blobs only). An hour is far longer
+     * than any write takes, so a write in flight, in any process, is never touched.
+     */
+    const blobDirectory = config.blobs === "filesystem" ? path.join(config.directory!, "blobs") : null
+    // File times come from the operating system's clock: ages are measured on it too (not on a
+    // TestClock a test may have provided).
+    const staleTemps = blobDirectory === null
+      ? Effect.succeed([] as ReadonlyArray<BlobStoreFileSystem.TempFile>)
+      : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.map(
+          Effect.provide(BlobStoreFileSystem.tempFiles(blobDirectory), NodeFileSystem.layer),
+          (temps) => temps.filter((t) => Option.isSome(t.modified) && t.modified.value.getTime() < now - STALE_TEMP_AGE)
+        )).pipe(Effect.withClock(systemClock))
+    const removeStaleTemps = blobDirectory === null
+      ? Effect.succeed(0)
+      : Effect.provide(BlobStoreFileSystem.cleanupTemp(blobDirectory, Duration.millis(STALE_TEMP_AGE)), NodeFileSystem.layer).pipe(
+        Effect.withClock(systemClock)
+      )
+
     const removeAll = (refs: ReadonlyArray<RemovedRef>) => Effect.as(deleteBlobs(refs), refs.length)
 
     const enforceSize = (totalBytes: number) =>
@@ -483,9 +508,19 @@ export const make = (config: ResolvedConfig) =>
           orphans = orphans.filter((id) => !live.has(id))
           for (const id of orphans) if (yield* blobs.delete(id)) repaired++
         }
-        if (repaired > 0) yield* Effect.logInfo(`cacheness: verify repaired ${repaired} problems`)
       }
-      const report: IntegrityReport = { checked: records.length, orphans, dangling, sizeMismatches, checksumMismatches, repaired }
+      const temps = (yield* staleTemps).map((temp) => temp.path)
+      if (options?.repair === true && temps.length > 0) repaired += yield* removeStaleTemps
+      if (options?.repair === true && repaired > 0) yield* Effect.logInfo(`cacheness: verify repaired ${repaired} problems`)
+      const report: IntegrityReport = {
+        checked: records.length,
+        orphans,
+        dangling,
+        sizeMismatches,
+        checksumMismatches,
+        staleTempFiles: temps,
+        repaired
+      }
       return report
     })
 
@@ -600,7 +635,8 @@ export const make = (config: ResolvedConfig) =>
               return undefined
             }
           },
-        recordHit: (key) => Effect.flatMap(Clock.currentTimeMillis, (now) => metadata.recordAccess(key, now))
+        recordHit: (key) => Effect.flatMap(Clock.currentTimeMillis, (now) => metadata.recordAccess(key, now)),
+        unsafe: fast === null ? null : { key: fast.key, recordHit: fast.recordAccess }
       }
     })
 
@@ -609,6 +645,8 @@ export const make = (config: ResolvedConfig) =>
     const housekeeping = Effect.gen(function*() {
       yield* cleanupExpired(HOUSEKEEPING_LIMIT)
       yield* enforceSize((yield* metadata.totals).totalBytes)
+      const removed = yield* removeStaleTemps
+      if (removed > 0) yield* Effect.logInfo(`cacheness: removed ${removed} temp files abandoned by interrupted writes`)
     }).pipe(Effect.catchAllCause((cause) => Effect.logWarning("cacheness: housekeeping failed", cause)))
     yield* (config.cleanupOnOpen ? housekeeping : Effect.void).pipe(
       Effect.zipRight(Effect.repeat(Effect.delay(housekeeping, Duration.millis(config.cleanupInterval)), Schedule.forever)),

@@ -71,7 +71,9 @@ export const IntegrityReport = Schema.Struct({
   sizeMismatches: Schema.Array(Schema.String),
   /** keys whose stored bytes do not match the recorded checksum (or signature) */
   checksumMismatches: Schema.Array(Schema.String),
-  /** problems fixed (entries removed plus orphan blobs deleted) */
+  /** temp files of writes abandoned by a crash (older than an hour; file-system blobs only) */
+  staleTempFiles: Schema.Array(Schema.String),
+  /** problems fixed (entries removed, orphan blobs and stale temp files deleted) */
   repaired: Schema.Number
 })
 

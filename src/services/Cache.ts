@@ -224,6 +224,15 @@ export interface MemoSupport {
   readonly changeCount: () => number | undefined
   /** Counts a hit on `key` served without reading the store. */
   readonly recordHit: (key: CacheKey) => Effect.Effect<void>
+  /**
+   * Synchronous fast paths for a hit served from memory: the key (`undefined` when the
+   * parameters need effects, such as paths to hash), and counting the hit at `now`. `null` when
+   * the cache's stores have none: the effectful path is then the only one.
+   */
+  readonly unsafe: {
+    readonly key: (params: KeyParams) => CacheKey | undefined
+    readonly recordHit: (key: CacheKey, now: number) => void
+  } | null
 }
 
 /**

@@ -14,7 +14,7 @@ import * as Progress from "../progress.js"
 import { dir, json, printJson, withCache } from "../shared.js"
 
 const repair = Options.boolean("repair").pipe(
-  Options.withDescription("Remove what is broken: dangling and mismatched entries, orphan blobs.")
+  Options.withDescription("Remove what is broken: dangling and mismatched entries, orphan blobs, abandoned temp files.")
 )
 
 /**
@@ -30,7 +30,8 @@ export const verify = Command.make("verify", { dir, json, repair }, (o) =>
         ["dangling (blob missing)", report.dangling],
         ["size mismatch", report.sizeMismatches],
         ["checksum mismatch", report.checksumMismatches],
-        ["orphan blob", report.orphans]
+        ["orphan blob", report.orphans],
+        ["abandoned temp file", report.staleTempFiles]
       ] as const
       const found = kinds.reduce((n, [, ids]) => n + ids.length, 0)
       const remaining = o.repair ? Math.max(0, found - report.repaired) : found
