@@ -21,12 +21,13 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as CacheMetrics from "../CacheMetrics.js"
 import { describedContains } from "../internal/describeParams.js"
+import { parseJson, toEntry } from "../internal/entries.js"
 import { resolveConfig } from "../internal/config.js"
 import * as Validate from "../internal/validate.js"
 import * as BufferPool from "../internal/bufferPool.js"
 import * as Signing from "../internal/signing.js"
 import { type CacheConfig, parseSize } from "../schema/CacheConfig.js"
-import type { CacheEntry, IntegrityReport } from "../schema/CacheEntry.js"
+import type { IntegrityReport } from "../schema/CacheEntry.js"
 import { type CacheKey, isCacheKey, type KeyInput } from "../schema/CacheKey.js"
 import { BlobStore } from "../services/BlobStore.js"
 import {
@@ -66,35 +67,6 @@ const STALE_TEMP_AGE = 60 * 60 * 1000
 const EVICT_TO = 0.8
 /** Hot-path metric updates carry no extra labels (see CacheMetrics). */
 const NO_LABELS: ReadonlyArray<never> = []
-
-/**
- * JSON text of a row's params or metadata; `null` when absent or unreadable (a damaged database
- * can hold anything there, and a listing must not die on one bad row).
- */
-const parseJson = (text: string | null): unknown => {
-  if (text === null) return null
-  try {
-    return JSON.parse(text)
-  } catch {
-    return null
-  }
-}
-
-const toEntry = (record: EntryRecord): CacheEntry => ({
-  key: record.key,
-  namespace: record.namespace,
-  description: record.description,
-  format: record.format,
-  codec: record.codec,
-  storedBytes: record.storedBytes,
-  rawBytes: record.rawBytes,
-  createdAt: new Date(record.createdAt),
-  accessedAt: new Date(record.accessedAt),
-  expiresAt: record.expiresAt === null ? null : new Date(record.expiresAt),
-  hits: record.hits,
-  params: parseJson(record.params) as CacheEntry["params"],
-  metadata: parseJson(record.metadata) as CacheEntry["metadata"]
-})
 
 const PUT_FIELDS = ["ttl", "namespace", "description", "metadata", "schema"] as const
 const LIST_FIELDS = ["limit", "offset", "namespace", "orderBy", "descending"] as const
@@ -627,7 +599,10 @@ export const make = (config: ResolvedConfig) =>
             : new ConfigError({ reason: "Invalid", field: "list.orderBy", description: `must be one of ${ORDERS.join(", ")}, got ${Validate.show(o.orderBy)}` })
         ]
         for (const check of checks) if (check instanceof ConfigError) return yield* check
-        return (yield* metadata.list(o as Parameters<Cache.Service["list"]>[0] & object)).map(toEntry)
+        const valid = o as Parameters<Cache.Service["list"]>[0] & object
+        return metadata.listEntries !== undefined
+          ? yield* metadata.listEntries(valid)
+          : (yield* metadata.list(valid)).map(toEntry)
       }),
       stats: Effect.fn("Cache.stats")(function*() {
         const totals = yield* metadata.totals

@@ -9,6 +9,7 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import type { CacheEntry } from "../schema/CacheEntry.js"
 
 /**
  * The metadata store could not be opened, read or written.
@@ -261,6 +262,12 @@ export declare namespace MetadataStore {
     /** Entries matching the filter, without inline values. */
     readonly select: (filter: EntryFilter) => Effect.Effect<ReadonlyArray<EntryRecord>, MetadataError>
     readonly list: (options: ListOptions) => Effect.Effect<ReadonlyArray<EntryRecord>, MetadataError>
+    /**
+     * Optional fast path: `list` as public entries, equal to `list(options)` mapped through the
+     * cache's record-to-entry conversion (Dates, parsed params and metadata). For stores that can
+     * build entries without a record per row between; listing 10,000 entries is mostly allocation.
+     */
+    readonly listEntries?: ((options: ListOptions) => Effect.Effect<ReadonlyArray<CacheEntry>, MetadataError>) | undefined
     /** Renews the expiry of a live entry; `false` when absent or already expired at `now`. */
     readonly touch: (key: string, expiresAt: number | null, now: number) => Effect.Effect<boolean, MetadataError>
     /** Records a hit (key given) or a miss (key null). May be batched; `flush` makes it durable. */

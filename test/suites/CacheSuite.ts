@@ -7,6 +7,7 @@ import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
 import { Cache } from "../../src/services/Cache.js"
 import type { CacheConfig } from "../../src/schema/CacheConfig.js"
+import { CacheEntry } from "../../src/schema/CacheEntry.js"
 import { randomBytes } from "node:crypto"
 
 /** A string LZ4 cannot shrink much, so its stored size is predictable. */
@@ -146,6 +147,34 @@ export const cacheSuite = (name: string, make: (config?: CacheConfig) => Layer.L
         assert.deepStrictEqual(newest.map((x) => x.description), ["item 3"])
         const high = yield* cache.list({ namespace: "high", offset: 1 })
         assert.deepStrictEqual(high.map((x) => x.description), ["item 3"])
+      })))
+
+    it.scoped("listed entries are plain data: own fields, Dates, parsed params and metadata", () =>
+      run(Effect.gen(function*() {
+        const cache = yield* Cache
+        const key = yield* cache.put({ user: 7, tags: ["a", "b"] }, "v", { description: "quote \" and \u001f", metadata: { run: { lr: 0.1 } } })
+        yield* cache.put({ user: 8 }, "w", { ttl: null, namespace: "n\u00e9 \ud83d\ude00" })
+        const entries = yield* cache.list({ orderBy: "key" })
+        const entry = entries.find((e) => e.key === key)!
+        assert.strictEqual(Object.getPrototypeOf(entry), Object.prototype)
+        assert.deepStrictEqual(Object.keys(entry).sort(), Object.keys(CacheEntry.fields).sort())
+        assert.isTrue(Schema.is(CacheEntry)(entry))
+        assert.instanceOf(entry.createdAt, Date)
+        assert.instanceOf(entry.accessedAt, Date)
+        assert.deepStrictEqual(entry.params, { user: 7, tags: ["a", "b"] })
+        assert.deepStrictEqual(entry.metadata, { run: { lr: 0.1 } })
+        assert.strictEqual(entry.description, "quote \" and \u001f")
+        assert.deepStrictEqual({ ...entry }, entry)
+        assert.deepStrictEqual(Schema.decodeUnknownSync(CacheEntry)(JSON.parse(JSON.stringify(Schema.encodeSync(CacheEntry)(entry)))), entry)
+        const other = entries.find((e) => e.key !== key)!
+        assert.strictEqual(other.namespace, "n\u00e9 \ud83d\ude00")
+        assert.isNull(other.expiresAt)
+        assert.isNull(other.metadata)
+        assert.isNull(other.description)
+        // Each listing builds its own objects: changing one returned Date changes no other listing.
+        const again = yield* cache.list({ orderBy: "key" })
+        assert.deepStrictEqual(again, entries)
+        assert.notStrictEqual(again[0].createdAt, entries[0].createdAt)
       })))
 
     it.scoped("stats count hits and misses of get only; getWithMetadata returns the entry", () =>
