@@ -52,6 +52,32 @@ const copy = (src: Uint8Array, from: number, dst: Uint8Array, to: number, length
   }
 }
 
+/** The rest of a length past 15 in LZ4's encoding: 255s, then the remainder. Returns the new position. */
+const writeLength = (rest: number, dst: Uint8Array, d: number): number => {
+  while (rest >= 255) {
+    dst[d++] = 255
+    rest -= 255
+  }
+  dst[d++] = rest
+  return d
+}
+
+/**
+ * A sequence's token (literal count in its high nibble; the caller ORs the match length into the
+ * low one), literal length bytes and the literals themselves, at `d`. Returns the new position.
+ */
+const writeLiterals = (src: Uint8Array, anchor: number, literals: number, dst: Uint8Array, d: number): number => {
+  const token = d++
+  if (literals >= 15) {
+    dst[token] = 0xf0
+    d = writeLength(literals - 15, dst, d)
+  } else {
+    dst[token] = literals << 4
+  }
+  copy(src, anchor, dst, d, literals)
+  return d + literals
+}
+
 /**
  * Compresses `src` as one LZ4 block into `dst` from `at`, writing at most `limit` bytes. Returns
  * the compressed length, or -1 as soon as the output would pass `limit` (the caller then stores
@@ -92,20 +118,8 @@ export const compress = (src: Uint8Array, dst: Uint8Array, at: number, limit: nu
       const literals = ip - anchor
       // token + literal length bytes + literals + offset, before the match length is known.
       if (d + 1 + Math.floor(literals / 255) + 1 + literals + 2 > end) return -1
-      const token = d++
-      if (literals >= 15) {
-        dst[token] = 0xf0
-        let rest = literals - 15
-        while (rest >= 255) {
-          dst[d++] = 255
-          rest -= 255
-        }
-        dst[d++] = rest
-      } else {
-        dst[token] = literals << 4
-      }
-      copy(src, anchor, dst, d, literals)
-      d += literals
+      const token = d
+      d = writeLiterals(src, anchor, literals, dst, d)
       let mp = ip + MIN_MATCH
       let rp = ref + MIN_MATCH
       const probeEnd = Math.min(matchLimit, mp + LONG_MATCH)
@@ -140,12 +154,7 @@ export const compress = (src: Uint8Array, dst: Uint8Array, at: number, limit: nu
       if (matchLength >= 15) {
         if (d + 1 + Math.floor((matchLength - 15) / 255) > end) return -1
         dst[token] |= 15
-        let rest = matchLength - 15
-        while (rest >= 255) {
-          dst[d++] = 255
-          rest -= 255
-        }
-        dst[d++] = rest
+        d = writeLength(matchLength - 15, dst, d)
       } else {
         dst[token] |= matchLength
       }
@@ -157,20 +166,7 @@ export const compress = (src: Uint8Array, dst: Uint8Array, at: number, limit: nu
   }
   const literals = n - anchor
   if (d + 1 + Math.floor(literals / 255) + 1 + literals > end) return -1
-  const token = d++
-  if (literals >= 15) {
-    dst[token] = 0xf0
-    let rest = literals - 15
-    while (rest >= 255) {
-      dst[d++] = 255
-      rest -= 255
-    }
-    dst[d++] = rest
-  } else {
-    dst[token] = literals << 4
-  }
-  copy(src, anchor, dst, d, literals)
-  d += literals
+  d = writeLiterals(src, anchor, literals, dst, d)
   return d - at
 }
 
