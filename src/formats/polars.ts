@@ -136,6 +136,31 @@ const failure = (reason: CodecError["reason"], method: string, cause: unknown, w
 const uncompressed: Blocks.BlockPolicy = { spec: Compression.byName.none, level: undefined, shuffle: false, minSize: 0, minSavings: 0 }
 
 /**
+ * Decoding with nodejs-polars, loaded on the first read (at most once): a value stored by Polars
+ * read where it is not installed is an "UnknownFormat" CodecError, and a payload Polars rejects a
+ * "Corrupt" one.
+ */
+const decoderLoading = (load: Loader) => {
+  let loaded: Promise<PolarsModule | undefined> | undefined
+  const polars = Effect.promise(() => (loaded ??= load().catch(() => undefined)))
+  return (format: string, corrupt: string, decode: (module: PolarsModule) => unknown) =>
+    Effect.flatMap(polars, (module) =>
+      module === undefined
+        ? Effect.fail(
+          new CodecError({
+            reason: "UnknownFormat",
+            method: "Codec.decode",
+            format,
+            description: "stored as a Polars DataFrame, but nodejs-polars is not installed"
+          })
+        )
+        : Effect.try({
+          try: () => decode(module) as DataFrameLike | SeriesLike,
+          catch: (cause) => failure("Corrupt", "Codec.decode", cause, corrupt)
+        }))
+}
+
+/**
  * The "polars" format with the given loader (tests inject one; `importPolars` by default). The
  * loader runs at most once per handler, on the first read.
  *
@@ -143,8 +168,7 @@ const uncompressed: Blocks.BlockPolicy = { spec: Compression.byName.none, level:
  * @category handlers
  */
 export const makeHandler = (load: Loader = importPolars): FormatHandler<DataFrameLike | SeriesLike> => {
-  let loaded: Promise<PolarsModule | undefined> | undefined
-  const polars = Effect.promise(() => (loaded ??= load().catch(() => undefined)))
+  const decodeLoaded = decoderLoading(load)
   return {
     format: "polars",
     version: 1,
@@ -167,21 +191,7 @@ export const makeHandler = (load: Loader = importPolars): FormatHandler<DataFram
           }, headerRoom),
         catch: (cause) => failure("Unserializable", "Codec.encode", cause, "Polars could not write the value")
       }),
-    decode: (payload) =>
-      Effect.flatMap(polars, (module) =>
-        module === undefined
-          ? Effect.fail(
-            new CodecError({
-              reason: "UnknownFormat",
-              method: "Codec.decode",
-              format: "polars",
-              description: "stored as a Polars DataFrame, but nodejs-polars is not installed"
-            })
-          )
-          : Effect.try({
-            try: () => decodeWith(module, payload) as DataFrameLike | SeriesLike,
-            catch: (cause) => failure("Corrupt", "Codec.decode", cause, "Polars payload does not decode")
-          }))
+    decode: (payload) => decodeLoaded("polars", "Polars payload does not decode", (module) => decodeWith(module, payload))
   }
 }
 
@@ -229,8 +239,7 @@ const decodeParquet = (polars: PolarsModule, payload: Uint8Array): unknown => {
  * @category handlers
  */
 export const makeParquetHandler = (load: Loader = importPolars): FormatHandler<DataFrameLike | SeriesLike> => {
-  let loaded: Promise<PolarsModule | undefined> | undefined
-  const polars = Effect.promise(() => (loaded ??= load().catch(() => undefined)))
+  const decodeLoaded = decoderLoading(load)
   const fail = (cause: unknown) => failure("Unserializable", "Codec.encode", cause, "Polars could not write the value as Parquet")
   return {
     format: "polars-parquet",
@@ -241,20 +250,7 @@ export const makeParquetHandler = (load: Loader = importPolars): FormatHandler<D
     encode: (value) => Effect.try({ try: () => encodeParquet(value, "none", 0).bytes, catch: fail }),
     encodeFramed: (value, settings, headerRoom) => Effect.try({ try: () => encodeParquet(value, settings.codec, headerRoom), catch: fail }),
     decode: (payload) =>
-      Effect.flatMap(polars, (module) =>
-        module === undefined
-          ? Effect.fail(
-            new CodecError({
-              reason: "UnknownFormat",
-              method: "Codec.decode",
-              format: "polars-parquet",
-              description: "stored as a Polars DataFrame, but nodejs-polars is not installed"
-            })
-          )
-          : Effect.try({
-            try: () => decodeParquet(module, payload) as DataFrameLike | SeriesLike,
-            catch: (cause) => failure("Corrupt", "Codec.decode", cause, "Polars Parquet payload does not decode")
-          }))
+      decodeLoaded("polars-parquet", "Polars Parquet payload does not decode", (module) => decodeParquet(module, payload))
   }
 }
 
