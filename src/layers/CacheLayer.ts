@@ -294,6 +294,9 @@ export const make = (config: ResolvedConfig) =>
         metadata.unsafeRecordAccess !== undefined && codec.unsafeDecode !== undefined
       ? { key: hasher.unsafeKey, probe: metadata.unsafeProbe, recordAccess: metadata.unsafeRecordAccess, decode: codec.unsafeDecode }
       : null
+    /** The key synchronously, or `undefined` when only `toKey` can tell (paths, bad input). */
+    const fastKey = (input: KeyInput): CacheKey | undefined =>
+      fast === null ? undefined : typeof input === "string" ? (isCacheKey(input) ? input : undefined) : fast.key(input)
     const readProbed = <A, B>(
       input: KeyInput,
       options: GetOptions<A, any> | undefined,
@@ -303,7 +306,7 @@ export const make = (config: ResolvedConfig) =>
         ? Effect.map(read(input, options, metadata.probe), Option.map((hit) => project(hit.value as A, hit.record)))
         : Effect.withFiberRuntime((fiber) => {
           const started = clock.unsafeCurrentTimeNanos()
-          const key = typeof input === "string" ? (isCacheKey(input) ? input : undefined) : fast.key(input)
+          const key = fastKey(input)
           const found = key === undefined ? undefined : fast.probe(key)
           if (found === undefined) {
             return Effect.map(read(input, options, metadata.probe), Option.map((hit) => project(hit.value as A, hit.record)))
@@ -535,7 +538,7 @@ export const make = (config: ResolvedConfig) =>
       getWithMetadata: getWithMetadata as Cache.Service["getWithMetadata"],
       has: (input: KeyInput) =>
         Effect.withFiberRuntime((fiber) => {
-          const key = fast === null ? undefined : typeof input === "string" ? (isCacheKey(input) ? input : undefined) : fast.key(input)
+          const key = fastKey(input)
           const found = key === undefined ? undefined : fast!.probe(key)
           if (found !== undefined) {
             return Effect.succeed(found !== null && isLive(found, Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()))
