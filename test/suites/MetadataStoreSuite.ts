@@ -85,6 +85,25 @@ export const metadataStoreSuite = (name: string, layer: () => Layer.Layer<Metada
         assert.strictEqual((yield* store.totals).entries, 6)
       })))
 
+    it.scoped("totals match a scan after expired entries are removed in batches", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        for (let i = 0; i < 50; i++) {
+          yield* store.upsert(record(key(i), { storedBytes: 10 + i, expiresAt: i % 2 === 0 ? 5 : null }))
+        }
+        let removed = 0
+        for (;;) {
+          const batch = yield* store.remove({ expiredAt: 10, limit: 7 })
+          removed += batch.length
+          if (batch.length < 7) break
+        }
+        assert.strictEqual(removed, 25)
+        const left = yield* store.list({})
+        const totals = yield* store.totals
+        assert.strictEqual(totals.entries, left.length)
+        assert.strictEqual(totals.totalBytes, left.reduce((n, r) => n + r.storedBytes, 0))
+      })))
+
     it.scoped("select filters without inline values", () =>
       run(Effect.gen(function*() {
         const store = yield* MetadataStore
