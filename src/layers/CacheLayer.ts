@@ -258,6 +258,9 @@ export const make = (config: ResolvedConfig) =>
         yield* dropBroken(record, `could not be decoded (${decoded.left.message})`)
         return yield* recordMiss(now, started)
       }
+      // A large blob was read into a pooled buffer: when the value copied out what it keeps, the
+      // buffer serves the next large read or put instead of new memory being faulted in.
+      if (record.blobId !== null && codec.retainsBytes?.(bytes!) === false) BufferPool.give(bytes!)
       yield* metadata.recordAccess(key, now)
       countHit(record, started)
       return Option.some({ value: decoded.right as A, record })
