@@ -51,8 +51,8 @@ const faultyFileSystem = (faults: Faults) =>
   Layer.effect(
     FileSystem.FileSystem,
     Effect.map(FileSystem.FileSystem, (real): FileSystem.FileSystem => {
-      const gate = <A, E>(op: Operation, file: string, run: () => Effect.Effect<A, E>): Effect.Effect<A, E | SystemError> =>
-        Effect.suspend((): Effect.Effect<A, E | SystemError> => {
+      const gate = <A, E, R>(op: Operation, file: string, run: () => Effect.Effect<A, E, R>): Effect.Effect<A, E | SystemError, R> =>
+        Effect.suspend((): Effect.Effect<A, E | SystemError, R> => {
           const code = faults.fail[op]
           if (code === undefined) return run()
           faults.hits.push(op)
