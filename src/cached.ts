@@ -168,6 +168,17 @@ const wallClock = Clock.make()
  */
 export const unsafeMemoHit: unique symbol = Symbol.for("cacheness/cached/unsafeMemoHit")
 
+/**
+ * The synchronous memory-hit lookup of a function `cached` returned: the stored `Exit` when this
+ * process holds a live hit for `args`, else `undefined` (then run the function as usual).
+ *
+ * @internal
+ */
+export const memoHitOf = <Args extends ReadonlyArray<any>, A, E, R>(
+  memoised: Cached<Args, A, E, R>
+): (cache: Cache.Service, args: Args, now: number) => Exit.Exit<A, E> | undefined =>
+  (memoised as unknown as Record<typeof unsafeMemoHit, (cache: Cache.Service, args: Args, now: number) => Exit.Exit<A, E> | undefined>)[unsafeMemoHit]
+
 /** What a waiter finds on each poll: another process still holds the lease. */
 /**
  * Renews a lease every `every` ms while its computation runs, on a plain unref'd interval rather

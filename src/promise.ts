@@ -14,7 +14,7 @@ import type * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
-import { cached, type CachedInfo, type CachedOptions, unsafeMemoHit } from "./cached.js"
+import { cached, type CachedInfo, type CachedOptions, memoHitOf } from "./cached.js"
 import { layer as cacheLayer, layerConfig } from "./layers/CacheLayer.js"
 import type { CacheConfig } from "./schema/CacheConfig.js"
 import type { CacheEntry, CacheStats, IntegrityReport } from "./schema/CacheEntry.js"
@@ -151,7 +151,7 @@ export const fromLayer = (layer: Layer.Layer<Cache, CacheError>): CachenessClien
     // A rejection is the function's typed failure, whatever it is: `cached` stores it only when asked.
     const lifted = (...args: Args) => Effect.tryPromise({ try: () => fn(...args), catch: (error) => error })
     const memoised = cached(lifted, { ...options, name } as CachedOptions<Args, A, unknown>)
-    const memoHit = (memoised as any)[unsafeMemoHit] as (cache: Cache.Service, args: Args, now: number) => Exit.Exit<A, unknown> | undefined
+    const memoHit = memoHitOf(memoised)
     const call = ((...args: Args) => {
       if (service !== undefined) {
         // A hit held in memory needs no fiber at all.

@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import Database from "better-sqlite3"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -6,6 +7,7 @@ import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Cache from "../src/Cache.js"
+import * as Key from "../src/Key.js"
 import { cacheness } from "../src/index.js"
 import { cacheSuite, incompressible } from "./suites/CacheSuite.js"
 import { runChild } from "./support/child.js"
@@ -137,6 +139,41 @@ describe("Cache on the file system", () => {
       }))
       assert.isFalse(fs.existsSync(abandoned))
       assert.isTrue(fs.existsSync(young))
+    }))
+
+  it.scopedLive("housekeeping drops the fingerprints of hashed files that no longer exist", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir
+      const data = yield* tempDir
+      const kept = path.join(data, "kept.csv")
+      const gone = path.join(data, "gone.csv")
+      const hourAgo = new Date(Date.now() - 3600_000)
+      for (const file of [kept, gone]) {
+        fs.writeFileSync(file, `rows of ${file}\n`)
+        // Files changed within the last seconds get no fingerprint (their mtime may still move).
+        fs.utimesSync(file, hourAgo, hourAgo)
+      }
+      const fingerprinted = () => {
+        const db = new Database(path.join(directory, "cacheness.db"), { readonly: true })
+        try {
+          return db.prepare("SELECT path FROM cacheness_fingerprints ORDER BY path").pluck().all() as Array<string>
+        } finally {
+          db.close()
+        }
+      }
+      yield* withCache(directory, Effect.gen(function*() {
+        const cache = yield* Cache.Cache
+        yield* cache.put({ input: Key.file(kept) }, 1)
+        yield* cache.put({ input: Key.file(gone) }, 2)
+      }))
+      assert.deepStrictEqual(fingerprinted(), [gone, kept])
+      fs.rmSync(gone)
+      // Housekeeping runs when the cache opens (cleanupOnOpen, the default), in the background.
+      yield* withCache(directory, Effect.gen(function*() {
+        for (let i = 0; i < 100 && fingerprinted().length > 1; i++) yield* Effect.sleep("50 millis")
+        assert.deepStrictEqual(yield* Effect.flatMap(Cache.Cache, (cache) => cache.get({ input: Key.file(kept) })), Option.some(1))
+      }))
+      assert.deepStrictEqual(fingerprinted(), [kept])
     }))
 
   it.scoped("hits and misses persist and are shared by two caches on one directory", () =>

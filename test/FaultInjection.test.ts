@@ -26,7 +26,7 @@ import { captureWarnings } from "./support/logs.js"
 import { listFiles, tempDir } from "./support/tmp.js"
 
 type Code = "ENOSPC" | "EACCES" | "EIO"
-type Operation = "writeFile" | "rename" | "readFile" | "remove" | "makeDirectory"
+type Operation = "writeFile" | "rename" | "read" | "remove" | "makeDirectory"
 
 /** Which operation fails next, with which errno; `partial` writes half the bytes first. */
 interface Faults {
@@ -51,8 +51,8 @@ const faultyFileSystem = (faults: Faults) =>
   Layer.effect(
     FileSystem.FileSystem,
     Effect.map(FileSystem.FileSystem, (real): FileSystem.FileSystem => {
-      const gate = <A, E>(op: Operation, file: string, run: () => Effect.Effect<A, E>): Effect.Effect<A, E | SystemError> =>
-        Effect.suspend((): Effect.Effect<A, E | SystemError> => {
+      const gate = <A, E, R>(op: Operation, file: string, run: () => Effect.Effect<A, E, R>): Effect.Effect<A, E | SystemError, R> =>
+        Effect.suspend((): Effect.Effect<A, E | SystemError, R> => {
           const code = faults.fail[op]
           if (code === undefined) return run()
           faults.hits.push(op)
@@ -65,7 +65,8 @@ const faultyFileSystem = (faults: Faults) =>
             ? Effect.zipRight(real.writeFile(file, bytes.subarray(0, bytes.length >> 1), options), gate("writeFile", file, () => Effect.void))
             : gate("writeFile", file, () => real.writeFile(file, bytes, options)),
         rename: (from, to) => gate("rename", from, () => real.rename(from, to)),
-        readFile: (file) => gate("readFile", file, () => real.readFile(file)),
+        // Blobs are read through `open` (into a pooled buffer).
+        open: (file, options) => gate("read", file, () => real.open(file, options)),
         remove: (file, options) => gate("remove", file, () => real.remove(file, options)),
         makeDirectory: (dir, options) => gate("makeDirectory", dir, () => real.makeDirectory(dir, options))
       }
@@ -155,7 +156,7 @@ describe("fault injection: blob file system", () => {
       const cache = yield* faultyCache(directory, faults)
       const value = incompressible(30_000)
       yield* cache.put({ k: 1 }, value)
-      faults.fail = { readFile: "EIO" }
+      faults.fail = { read: "EIO" }
       const { result: error, warnings } = yield* captureWarnings(Effect.flip(cache.get({ k: 1 })))
       assert.strictEqual(error._tag, "StorageError")
       assert.strictEqual((error as any).reason, "ReadFailed")

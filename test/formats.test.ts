@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Arrow from "apache-arrow"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
@@ -240,6 +241,43 @@ describe("ndarray format", () => {
     BufferPool.give(foreign)
     assert.notStrictEqual(BufferPool.take(2 << 20).buffer, foreign.buffer)
   })
+
+  it.scoped("large gets read into pooled buffers and give back only those no value still views", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir
+      const cache = yield* Layer.build(Cache.layer({ directory, cleanupOnOpen: false })).pipe(Effect.map(Context.get(Cache.Cache)))
+      const array = new Float64Array(400_000).map((_, i) => Math.sin(i / 300))
+      // Incompressible bytes: stored raw, and the value read back is a view of the blob read.
+      const bytes = new Uint8Array(Crypto.randomBytes(3 << 20))
+      yield* cache.put({ a: 1 }, array)
+      yield* cache.put({ b: 1 }, bytes)
+      // The array's blob buffer goes back to the pool; the bytes' blob is read into it next...
+      assertSameArray(Option.getOrThrow(yield* cache.get({ a: 1 })), array)
+      const viewed = Option.getOrThrow(yield* cache.get({ b: 1 })) as Uint8Array
+      assert.isTrue(Buffer.from(viewed).equals(bytes))
+      // ...and must not be reused while the value views it: these puts and gets take the pool.
+      for (let i = 0; i < 3; i++) {
+        yield* cache.put({ a: 2, i }, array.map((x) => x + i))
+        assertSameArray(Option.getOrThrow(yield* cache.get({ a: 2, i })), array.map((x) => x + i))
+      }
+      assert.isTrue(Buffer.from(viewed).equals(bytes), "a value read earlier was overwritten")
+      assertSameArray(Option.getOrThrow(yield* cache.get({ a: 1 })), array)
+    }))
+
+  it("the codec tells which stored bytes a decoded value may still view", () =>
+    Effect.gen(function*() {
+      const retains = (value: unknown, service: Codec.Codec.Service = codec) =>
+        Effect.map(service.encode(value), (encoded) => service.retainsBytes!(encoded.bytes))
+      assert.isFalse(yield* retains(new Float64Array(1000).fill(1.5)))
+      assert.isFalse(yield* retains(Arrow.tableFromArrays({ x: new Float64Array(100) })))
+      assert.isTrue(yield* retains(new Uint8Array(Crypto.randomBytes(100))))
+      // v8 returns typed arrays as views of the payload when it was stored raw...
+      const raw = CodecDefault.make({ compression: { codec: "none" } })
+      assert.isTrue(yield* retains({ name: "x", data: new Float64Array(10) }, raw))
+      // ...and a decompressed payload is new memory.
+      assert.isFalse(yield* retains({ text: "x".repeat(10_000) }))
+      assert.isTrue(codec.retainsBytes!(new Uint8Array([1, 2, 3])), "unreadable bytes: in doubt, retained")
+    }).pipe(Effect.runSync))
 
   it.scoped("large puts recycle their buffer without disturbing what was stored (file and memory blobs)", () =>
     Effect.gen(function*() {

@@ -108,6 +108,7 @@ export const handler: FormatHandler<Arrow.Table> = {
         }, headerRoom),
       catch: (cause) => failure("Unserializable", "Codec.encode", cause, "table could not be written as Arrow IPC")
     }),
+  retainsPayload: false,
   decode: (payload) =>
     Effect.try({
       try: () => decodePayload(payload),

@@ -303,6 +303,7 @@ export const handler: FormatHandler<Value> = {
       try: () => encodeWith(value, policyOf(settings), headerRoom),
       catch: (cause) => failure("CompressionFailed", "Codec.encode", cause, `${settings.codec} failed`)
     }),
+  retainsPayload: false,
   decode: (payload) =>
     Effect.try({
       try: () => decodePayload(payload),

@@ -31,6 +31,7 @@ import * as Option from "effect/Option"
 import * as Crypto from "node:crypto"
 import * as Path from "node:path"
 import * as BlobId from "../internal/blobId.js"
+import * as BufferPool from "../internal/bufferPool.js"
 import { BlobStore, StorageError } from "../services/BlobStore.js"
 
 /**
@@ -155,9 +156,29 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
       )
     })
 
+    /**
+     * The whole file, in a buffer from `BufferPool`: a large one is then memory already touched,
+     * and the cache gives it back once the value decoded from it no longer needs it (a 64 MiB
+     * array's blob read into fresh memory costs a page fault per 4 KiB). Blobs are written once,
+     * so the size read first is the size to read; a shorter file fails its checksum upstream.
+     */
+    const readWhole = (file: string) =>
+      Effect.scoped(Effect.gen(function*() {
+        const handle = yield* fs.open(file, { flag: "r" })
+        const size = Number((yield* handle.stat).size)
+        const buffer = BufferPool.take(size)
+        let filled = 0
+        while (filled < size) {
+          const read = Number(yield* handle.read(buffer.subarray(filled)))
+          if (read === 0) break
+          filled += read
+        }
+        return filled === size ? buffer : buffer.subarray(0, filled)
+      }))
+
     const get = Effect.fn("BlobStore.get")(function*(id: string) {
       yield* BlobId.validateId(id, "BlobStore.get")
-      return yield* fs.readFile(Path.join(shardOf(directory, id), id)).pipe(
+      return yield* readWhole(Path.join(shardOf(directory, id), id)).pipe(
         Effect.map(Option.some),
         Effect.catchIf(isNotFound, () => Effect.succeed(Option.none<Uint8Array>())),
         Effect.mapError(toStorageError("BlobStore.get", "ReadFailed", id))

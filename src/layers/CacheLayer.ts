@@ -63,6 +63,8 @@ const HOUSEKEEPING_LIMIT = 20_000
 const systemClock = Clock.make()
 /** A blob temp file older than this was abandoned by a crash (no write takes an hour). */
 const STALE_TEMP_AGE = 60 * 60 * 1000
+/** Fingerprinted paths a housekeeping run checks at most; the next run continues after the last. */
+const FINGERPRINT_PAGE = 5_000
 /** Eviction frees space down to this fraction of `maxSize`. */
 const EVICT_TO = 0.8
 /** Hot-path metric updates carry no extra labels (see CacheMetrics). */
@@ -268,6 +270,9 @@ export const make = (config: ResolvedConfig) =>
         yield* dropBroken(record, `could not be decoded (${decoded.left.message})`)
         return yield* recordMiss(now, started)
       }
+      // A large blob was read into a pooled buffer: when the value copied out what it keeps, the
+      // buffer serves the next large read or put instead of new memory being faulted in.
+      if (record.blobId !== null && codec.retainsBytes?.(bytes!) === false) BufferPool.give(bytes!)
       yield* metadata.recordAccess(key, now)
       countHit(record, started)
       return Option.some({ value: decoded.right as A, record })
@@ -362,6 +367,27 @@ export const make = (config: ResolvedConfig) =>
       : Effect.provide(BlobStoreFileSystem.cleanupTemp(blobDirectory, Duration.millis(STALE_TEMP_AGE)), NodeFileSystem.layer).pipe(
         Effect.withClock(systemClock)
       )
+
+    /**
+     * Drops the stat fingerprints of paths that no longer exist — temp files hashed as key params,
+     * say — so the table does not keep every path ever hashed. A page per housekeeping run,
+     * resuming after the last path checked. Not on PostgreSQL: a store shared by several machines
+     * holds paths that exist on another machine only. Losing a fingerprint costs a re-hash, never
+     * a wrong key, so a file recreated meanwhile is harmless.
+     */
+    let fingerprintCursor: string | null = null
+    const pruneFingerprints = metadata.backend === "postgres" ? Effect.succeed(0) : Effect.gen(function*() {
+      const paths = yield* metadata.fingerprintPaths(fingerprintCursor, FINGERPRINT_PAGE)
+      fingerprintCursor = paths.length < FINGERPRINT_PAGE ? null : paths[paths.length - 1]!
+      const gone = yield* Effect.filter(paths, (file) =>
+        Effect.promise(() =>
+          fs.promises.lstat(file).then(
+            () => false,
+            (error) => error?.code === "ENOENT" || error?.code === "ENOTDIR"
+          )
+        ), { concurrency: 16 })
+      return gone.length === 0 ? 0 : yield* metadata.deleteFingerprints(gone)
+    })
 
     const enforceSize = (totalBytes: number) =>
       config.maxSize === null || totalBytes <= config.maxSize
@@ -658,6 +684,8 @@ export const make = (config: ResolvedConfig) =>
       yield* enforceSize((yield* metadata.totals).totalBytes)
       const removed = yield* removeStaleTemps
       if (removed > 0) yield* Effect.logInfo(`cacheness: removed ${removed} temp files abandoned by interrupted writes`)
+      const pruned = yield* pruneFingerprints
+      if (pruned > 0) yield* Effect.logDebug(`cacheness: dropped the fingerprints of ${pruned} paths that no longer exist`)
     }).pipe(Effect.catchAllCause((cause) => Effect.logWarning("cacheness: housekeeping failed", cause)))
     yield* (config.cleanupOnOpen ? housekeeping : Effect.void).pipe(
       Effect.zipRight(Effect.repeat(Effect.delay(housekeeping, Duration.millis(config.cleanupInterval)), Schedule.forever)),

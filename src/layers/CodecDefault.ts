@@ -631,6 +631,15 @@ export const make = (options?: Options): Codec.Service => {
         ))
     },
     unsafeDecode,
+    retainsBytes: (bytes: Uint8Array) => {
+      const header = Header.parse(bytes, "Codec.decode")
+      if (header instanceof CodecError) return true
+      const entry = entries.find((entry) => Header.formatEquals(bytes, header, entry.formatBytes))
+      if (entry === undefined) return true
+      // A self-framed handler reads the stored bytes themselves; any other decodes a payload that
+      // was decompressed into new memory unless it was stored raw.
+      return entry.handler.encodeFramed !== undefined ? entry.handler.retainsPayload !== false : header.codec.id === 0
+    },
     inspect: (bytes: Uint8Array) =>
       Effect.suspend(() => {
         const header = Header.parse(bytes, "Codec.inspect")

@@ -374,6 +374,9 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
       lookupFingerprints: (paths) => read("MetadataStore.lookupFingerprints", () => state.lookupFingerprints(paths)),
       saveFingerprints: (rows) =>
         rows.length === 0 ? Effect.void : mutate("MetadataStore.saveFingerprints", () => state.saveFingerprints(rows)),
+      fingerprintPaths: (after, limit) => read("MetadataStore.fingerprintPaths", () => state.fingerprintPaths(after, limit)),
+      deleteFingerprints: (paths) =>
+        paths.length === 0 ? Effect.succeed(0) : mutate("MetadataStore.deleteFingerprints", () => state.deleteFingerprints(paths)),
       // Leases live in the file, taken under the lock: processes sharing the index see each other's.
       acquireLease: (key, holder, until, now) =>
         mutate("MetadataStore.acquireLease", () => state.acquireLease(key, holder, until, now)),

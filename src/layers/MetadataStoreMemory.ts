@@ -285,6 +285,18 @@ export class MemoryState {
     for (const row of rows) this.fingerprints.set(row.path, { path: row.path, stat: row.stat, hash: row.hash })
   }
 
+  fingerprintPaths(after: string | null, limit: number): ReadonlyArray<string> {
+    const paths: Array<string> = []
+    for (const path of this.fingerprints.keys()) if (after === null || path > after) paths.push(path)
+    return paths.sort().slice(0, limit)
+  }
+
+  deleteFingerprints(paths: ReadonlyArray<string>): number {
+    let removed = 0
+    for (const path of paths) if (this.fingerprints.delete(path)) removed++
+    return removed
+  }
+
   query(table: string, query: TableQuery): ReadonlyArray<TableMatch> | MetadataError {
     return this.tables.query(table, query, (key) => this.rows.get(key))
   }
@@ -332,6 +344,8 @@ export const make = (
       sql: null,
       lookupFingerprints: (paths) => Effect.sync(() => state.lookupFingerprints(paths)),
       saveFingerprints: (rows) => Effect.sync(() => state.saveFingerprints(rows)),
+      fingerprintPaths: (after, limit) => Effect.sync(() => state.fingerprintPaths(after, limit)),
+      deleteFingerprints: (paths) => Effect.sync(() => state.deleteFingerprints(paths)),
       acquireLease: (key, holder, until, now) => Effect.sync(() => state.acquireLease(key, holder, until, now)),
       releaseLease: (key, holder) => Effect.sync(() => state.releaseLease(key, holder)),
       changeCount: () => state.writes

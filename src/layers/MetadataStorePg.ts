@@ -582,7 +582,25 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
            ORDER BY path, n DESC
            ON CONFLICT (path) DO UPDATE SET stat = excluded.stat, hash = excluded.hash`,
           [rows.map((r) => r.path), rows.map((r) => r.stat), rows.map((r) => r.hash)]
-        )).pipe(Effect.mapError((cause) => fail("MetadataStore.saveFingerprints", "WriteFailed", cause)))
+        )).pipe(Effect.mapError((cause) => fail("MetadataStore.saveFingerprints", "WriteFailed", cause))),
+      // Byte order ("C"), whatever the database's collation: the cursor and the order must agree.
+      fingerprintPaths: (after, limit) =>
+        sql.unsafe<{ path: string }>(
+          `SELECT path FROM ${s}.cacheness_fingerprints WHERE $1::text IS NULL OR path COLLATE "C" > $1::text
+           ORDER BY path COLLATE "C" LIMIT $2`,
+          [after, limit]
+        ).pipe(
+          Effect.map((rows) => rows.map((row) => row.path)),
+          Effect.mapError((cause) => fail("MetadataStore.fingerprintPaths", "QueryFailed", cause))
+        ),
+      deleteFingerprints: (paths) =>
+        paths.length === 0 ? Effect.succeed(0) : sql.unsafe<{ path: string }>(
+          `DELETE FROM ${s}.cacheness_fingerprints WHERE path = ANY($1::text[]) RETURNING path`,
+          [paths]
+        ).pipe(
+          Effect.map((rows) => rows.length),
+          Effect.mapError((cause) => fail("MetadataStore.deleteFingerprints", "WriteFailed", cause))
+        )
     })
   })
 

@@ -239,6 +239,8 @@ const prepareStatements = (db: Database.Database) => ({
     lru: db.prepare(`SELECT key, stored_bytes AS storedBytes FROM ${TABLE} ORDER BY accessed_at, key`),
     clear: db.prepare(`DELETE FROM ${TABLE} RETURNING key, blob_id AS blobId, stored_bytes AS storedBytes`),
     fingerprint: db.prepare(`SELECT path, stat, hash FROM ${FINGERPRINTS} WHERE path = ?`),
+    fingerprintPaths: db.prepare(`SELECT path FROM ${FINGERPRINTS} WHERE path > ? ORDER BY path LIMIT ?`).pluck(),
+    deleteFingerprint: db.prepare(`DELETE FROM ${FINGERPRINTS} WHERE path = ?`),
     fingerprintRange: db.prepare(`SELECT path, stat, hash FROM ${FINGERPRINTS} WHERE path >= ? AND path < ?`),
     saveFingerprint: db.prepare(`INSERT INTO ${FINGERPRINTS} (path, stat, hash) VALUES (@path, @stat, @hash)
       ON CONFLICT (path) DO UPDATE SET stat = excluded.stat, hash = excluded.hash`),
@@ -647,6 +649,12 @@ export const make = (
     })
 
     // One transaction for a whole tree: a commit per file would cost more than reading small files.
+    const deleteFingerprintsTx = db.transaction((paths: ReadonlyArray<string>) => {
+      let removed = 0
+      for (const path of paths) removed += stmt.deleteFingerprint.run(path).changes
+      return removed
+    })
+
     const saveFingerprintsTx = db.transaction((rows: ReadonlyArray<PathFingerprint>) => {
       for (const row of rows) stmt.saveFingerprint.run({ path: row.path, stat: row.stat, hash: row.hash })
     })
@@ -851,6 +859,17 @@ export const make = (
         rows.length === 0 ? Effect.void : Effect.try({
           try: () => saveFingerprintsTx.immediate(rows),
           catch: (cause) => fail("MetadataStore.saveFingerprints", "WriteFailed", cause)
+        }),
+      fingerprintPaths: (after, limit) =>
+        Effect.try({
+          // "" sorts before every path (BINARY collation: byte order).
+          try: () => stmt.fingerprintPaths.all(after ?? "", limit) as Array<string>,
+          catch: (cause) => fail("MetadataStore.fingerprintPaths", "QueryFailed", cause)
+        }),
+      deleteFingerprints: (paths) =>
+        paths.length === 0 ? Effect.succeed(0) : Effect.try({
+          try: () => deleteFingerprintsTx.immediate(paths),
+          catch: (cause) => fail("MetadataStore.deleteFingerprints", "WriteFailed", cause)
         }),
       acquireLease: (key, holder, until, now) =>
         Effect.try({

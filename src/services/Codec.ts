@@ -84,6 +84,12 @@ export interface FormatHandler<A = any> {
    * with zstd inside WebAssembly, also on Node 20 where `node:zlib` has no zstd).
    */
   readonly codecs?: ReadonlyArray<CompressionCodec> | undefined
+  /**
+   * Optional, with `encodeFramed`: `false` when `decode` copies out everything the value keeps
+   * (the array and table formats decompress into new memory), so the stored bytes may be reused
+   * once it returns. Absent means the value may be a view of the payload.
+   */
+  readonly retainsPayload?: boolean | undefined
 }
 
 /**
@@ -221,6 +227,13 @@ export declare namespace Codec {
      * reports why). Never throws.
      */
     readonly unsafeDecode?: ((bytes: Uint8Array) => { readonly value: unknown } | undefined) | undefined
+    /**
+     * Optional: whether a value decoded from `bytes` may still reference them (a `Uint8Array`
+     * value is a view of its stored bytes, a v8-deserialised `Buffer` too). `false` means decoding
+     * copied everything it kept, so the caller may reuse the bytes once `decode` has returned.
+     * Absent, or in doubt, `true`.
+     */
+    readonly retainsBytes?: ((bytes: Uint8Array) => boolean) | undefined
     /** Reads only the header: format, version and compression of stored bytes. */
     readonly inspect: (bytes: Uint8Array) => Effect.Effect<{ readonly format: string; readonly formatVersion: number; readonly codec: CompressionCodec }, CodecError>
   }

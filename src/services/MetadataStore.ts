@@ -310,6 +310,13 @@ export declare namespace MetadataStore {
     /** Inserts or replaces fingerprints by path, all at once. */
     readonly saveFingerprints: (fingerprints: ReadonlyArray<PathFingerprint>) => Effect.Effect<void, MetadataError>
     /**
+     * Up to `limit` fingerprinted paths after `after` (`null`: from the first), in the store's own
+     * path order: a cursor for walking every fingerprint a page at a time.
+     */
+    readonly fingerprintPaths: (after: string | null, limit: number) => Effect.Effect<ReadonlyArray<string>, MetadataError>
+    /** Removes the fingerprints of these paths; returns how many there were. */
+    readonly deleteFingerprints: (paths: ReadonlyArray<string>) => Effect.Effect<number, MetadataError>
+    /**
      * Takes the lease on `key` for `holder` until `until` (epoch ms), atomically across every
      * process sharing the store: succeeds when nobody holds it, when the current lease has expired
      * (its `until` is at or before `now`), or when `holder` already holds it (a renewal). `true`

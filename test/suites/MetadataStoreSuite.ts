@@ -234,6 +234,29 @@ export const metadataStoreSuite = (name: string, layer: () => Layer.Layer<Metada
         assert.strictEqual((yield* store.lookupFingerprints(["/data/a.csv", "/data/é b.csv"])).length, 2)
       })))
 
+    it.scoped("path fingerprints: walked a page at a time in one order, deleted by path", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        assert.deepStrictEqual(yield* store.fingerprintPaths(null, 10), [])
+        // Names that sort differently by locale, by UTF-16 and by bytes: each store keeps one order.
+        const paths = ["/d/b", "/d/B", "/d/a", "/d/é", "/d/😀", "/d/\uffff", "/d/a/x", "/e", "/d/a b"]
+        yield* store.saveFingerprints(paths.map((p) => ({ path: p, stat: "s", hash: "00000000000000d1" })))
+        const walked: Array<string> = []
+        let after: string | null = null
+        for (let pages = 0; pages < 10; pages++) {
+          const page: ReadonlyArray<string> = yield* store.fingerprintPaths(after, 2)
+          walked.push(...page)
+          if (page.length < 2) break
+          after = page[page.length - 1]!
+        }
+        assert.deepStrictEqual([...walked].sort(), [...paths].sort(), "every path once")
+        assert.deepStrictEqual(yield* store.fingerprintPaths(null, 100), walked, "pages follow the whole order")
+        assert.strictEqual(yield* store.deleteFingerprints([]), 0)
+        assert.strictEqual(yield* store.deleteFingerprints(["/d/a", "/d/😀", "/missing"]), 2)
+        assert.deepStrictEqual(yield* store.lookupFingerprints(["/d/a", "/d/😀", "/d/b"]).pipe(Effect.map((f) => f.map((x) => x.path))), ["/d/b"])
+        assert.strictEqual((yield* store.fingerprintPaths(null, 100)).length, paths.length - 2)
+      })))
+
     it.scoped("a lease has one holder until it expires or is released", () =>
       run(Effect.gen(function*() {
         const store = yield* MetadataStore
