@@ -215,7 +215,8 @@ export class MemoryState {
     if (options.namespace !== undefined) all = all.filter((r) => r.namespace === options.namespace)
     all.sort(compareBy(options))
     const offset = options.offset ?? 0
-    return offset === 0 && options.limit === undefined ? all : all.slice(offset, options.limit === undefined ? undefined : offset + options.limit)
+    if (offset === 0 && options.limit === undefined) return all
+    return all.slice(offset, options.limit === undefined ? undefined : offset + options.limit)
   }
 
   touch(key: string, expiresAt: number | null, now: number): boolean {
