@@ -43,7 +43,7 @@ import {
 } from "../services/Cache.js"
 import { Codec } from "../services/Codec.js"
 import { Hasher, KeyError, PathFingerprints } from "../services/Hasher.js"
-import { type EntryRecord, MetadataError, MetadataStore, type RemovedRef, type StoredValue } from "../services/MetadataStore.js"
+import { type EntryFilter, type EntryRecord, MetadataError, MetadataStore, type RemovedRef, type StoredValue } from "../services/MetadataStore.js"
 import * as BlobStoreFileSystem from "./BlobStoreFileSystem.js"
 import * as BlobStoreMemory from "./BlobStoreMemory.js"
 import * as BlobStorePg from "./BlobStorePg.js"
@@ -166,19 +166,29 @@ export const make = (config: ResolvedConfig) =>
       return hasher.key(input)
     }
 
-    const deleteBlobs = (refs: ReadonlyArray<RemovedRef>) =>
-      // Most removed entries are inline: only the ones with a blob cost an effect each.
-      Effect.forEach(refs.filter((ref) => ref.blobId !== null), (ref) =>
-        blobs.delete(ref.blobId!).pipe(
-          Effect.catchAll((e) => Effect.logWarning(`cacheness: could not delete blob ${ref.blobId}: ${e.message}`))
+    const deleteBlobIds = (ids: ReadonlyArray<string>) =>
+      Effect.forEach(ids, (id) =>
+        blobs.delete(id).pipe(
+          Effect.catchAll((e) => Effect.logWarning(`cacheness: could not delete blob ${id}: ${e.message}`))
         ), { discard: true, concurrency: 8 })
+
+    // Most removed entries are inline: only the ones with a blob cost an effect each.
+    const deleteBlobs = (refs: ReadonlyArray<RemovedRef>) =>
+      deleteBlobIds(refs.flatMap((ref) => ref.blobId === null ? [] : [ref.blobId]))
+
+    const removeAll = (refs: ReadonlyArray<RemovedRef>) => Effect.as(deleteBlobs(refs), refs.length)
+
+    /** Removes the matching entries and their blobs; how many entries went. */
+    const removeMatching = (filter: EntryFilter): Effect.Effect<number, MetadataError> =>
+      metadata.removeCounted === undefined
+        ? Effect.flatMap(metadata.remove(filter), removeAll)
+        : Effect.flatMap(metadata.removeCounted(filter), ({ blobIds, removed }) => Effect.as(deleteBlobIds(blobIds), removed))
 
     /** Removes an entry found broken on read, unless it was overwritten meanwhile. */
     const dropBroken = (record: StoredValue, why: string) =>
       Effect.gen(function*() {
         yield* Effect.logWarning(`cacheness: entry ${record.key} ${why}; removed, treated as a miss`)
-        const removed = yield* metadata.remove({ keys: [record.key], checksum: record.checksum })
-        yield* deleteBlobs(removed)
+        yield* removeMatching({ keys: [record.key], checksum: record.checksum })
       })
 
     /**
@@ -358,8 +368,6 @@ export const make = (config: ResolvedConfig) =>
         Effect.withClock(systemClock)
       )
 
-    const removeAll = (refs: ReadonlyArray<RemovedRef>) => Effect.as(deleteBlobs(refs), refs.length)
-
     /**
      * Drops the stat fingerprints of paths that no longer exist — temp files hashed as key params,
      * say — so the table does not keep every path ever hashed. A page per housekeeping run,
@@ -420,10 +428,9 @@ export const make = (config: ResolvedConfig) =>
         const now = yield* Clock.currentTimeMillis
         let removed = 0
         while (removed < limit) {
-          const batch = yield* metadata.remove({ expiredAt: now, limit: Math.min(CLEANUP_BATCH, limit - removed) })
-          yield* deleteBlobs(batch)
-          removed += batch.length
-          if (batch.length < CLEANUP_BATCH) break
+          const batch = yield* removeMatching({ expiredAt: now, limit: Math.min(CLEANUP_BATCH, limit - removed) })
+          removed += batch
+          if (batch < CLEANUP_BATCH) break
         }
         if (removed > 0) {
           CacheMetrics.expirations.unsafeUpdate(removed, NO_LABELS)
@@ -530,9 +537,7 @@ export const make = (config: ResolvedConfig) =>
       let repaired = 0
       if (options?.repair === true) {
         for (const record of broken) {
-          const removed = yield* metadata.remove({ keys: [record.key], checksum: record.checksum })
-          yield* deleteBlobs(removed)
-          repaired += removed.length
+          repaired += yield* removeMatching({ keys: [record.key], checksum: record.checksum })
         }
         if (orphans.length > 0) {
           // Re-read references right before deleting: a put in flight writes its blob first.
@@ -583,7 +588,7 @@ export const make = (config: ResolvedConfig) =>
       }),
       invalidate: Effect.fn("Cache.invalidate")(function*(input: KeyInput) {
         const key = yield* toKey(input)
-        return (yield* removeAll(yield* metadata.remove({ keys: [key] }))) > 0
+        return (yield* removeMatching({ keys: [key] })) > 0
       }),
       invalidateWhere: Effect.fn("Cache.invalidateWhere")(function*(input: InvalidateFilter) {
         const filter = Validate.options("invalidateWhere", input, FILTER_FIELDS)
@@ -596,7 +601,7 @@ export const make = (config: ResolvedConfig) =>
         if (expiredOnly instanceof ConfigError) return yield* expiredOnly
         const now = yield* Clock.currentTimeMillis
         const base = { namespace, createdBefore, expiredAt: expiredOnly === true ? now : undefined }
-        if (filter.params === undefined) return yield* removeAll(yield* metadata.remove(base))
+        if (filter.params === undefined) return yield* removeMatching(base)
         const wanted = yield* hasher.describe(filter.params as InvalidateFilter["params"] & object)
         const candidates = yield* metadata.select(base)
         const keys = candidates
@@ -605,7 +610,7 @@ export const make = (config: ResolvedConfig) =>
             return params !== null && describedContains(params as any, wanted)
           })
           .map((r) => r.key)
-        return keys.length === 0 ? 0 : yield* removeAll(yield* metadata.remove({ ...base, keys }))
+        return keys.length === 0 ? 0 : yield* removeMatching({ ...base, keys })
       }),
       clear: Effect.fn("Cache.clear")(function*() {
         const removed = yield* removeAll(yield* metadata.clear)

@@ -359,6 +359,7 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
       remove: (filter) => mutate("MetadataStore.remove", () => state.remove(filter)),
       select: (filter) => Effect.zipRight(flush, read("MetadataStore.select", () => state.select(filter))),
       list: (listOptions) => Effect.zipRight(flush, read("MetadataStore.list", () => state.list(listOptions))),
+      listEntries: (listOptions) => Effect.zipRight(flush, read("MetadataStore.list", () => state.listEntries(listOptions))),
       touch: (key, expiresAt, now) => mutate("MetadataStore.touch", () => state.touch(key, expiresAt, now)),
       recordAccess: (key, now) =>
         Effect.sync(() => accesses.record(key, now)),

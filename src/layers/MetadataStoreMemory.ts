@@ -7,6 +7,8 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import { toEntry } from "../internal/entries.js"
+import type { CacheEntry } from "../schema/CacheEntry.js"
 import { matchesConditions } from "../schema/MetadataTable.js"
 import type {
   EntryFilter,
@@ -200,12 +202,21 @@ export class MemoryState {
   }
 
   list(options: ListOptions): ReadonlyArray<EntryRecord> {
+    return this.listed(options).map((r) => ({ ...r, inline: null }))
+  }
+
+  /** `list` as public entries, built from the held records without copying each first. */
+  listEntries(options: ListOptions): ReadonlyArray<CacheEntry> {
+    return this.listed(options).map(toEntry)
+  }
+
+  private listed(options: ListOptions): Array<EntryRecord> {
     let all = Array.from(this.rows.values())
     if (options.namespace !== undefined) all = all.filter((r) => r.namespace === options.namespace)
     all.sort(compareBy(options))
     const offset = options.offset ?? 0
-    const end = options.limit === undefined ? undefined : offset + options.limit
-    return all.slice(offset, end).map((r) => ({ ...r, inline: null }))
+    if (offset === 0 && options.limit === undefined) return all
+    return all.slice(offset, options.limit === undefined ? undefined : offset + options.limit)
   }
 
   touch(key: string, expiresAt: number | null, now: number): boolean {
@@ -322,6 +333,7 @@ export const make = (
       remove: (filter) => Effect.sync(() => state.remove(filter)),
       select: (filter) => Effect.sync(() => state.select(filter)),
       list: (listOptions) => Effect.sync(() => state.list(listOptions)),
+      listEntries: (listOptions) => Effect.sync(() => state.listEntries(listOptions)),
       touch: (key, expiresAt, now) => Effect.sync(() => state.touch(key, expiresAt, now)),
       recordAccess: (key, now) => Effect.sync(() => state.access(key, now)),
       unsafeRecordAccess: (key, now) => state.access(key, now),

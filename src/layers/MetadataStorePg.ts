@@ -435,6 +435,21 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
           const clause = where(filter, params)
           return sql.unsafe<RemovedRef>(`DELETE FROM ${E}${clause} RETURNING ${REMOVED}`, params)
         }).pipe(Effect.mapError((cause) => fail("MetadataStore.remove", "WriteFailed", cause))),
+      // One row back per batch instead of one per removed entry: the count and the blob ids.
+      removeCounted: (filter) =>
+        Effect.suspend(() => {
+          const params: Array<unknown> = []
+          const clause = where(filter, params)
+          return sql.unsafe<{ readonly removed: number; readonly blobIds: ReadonlyArray<string> }>(
+            `WITH gone AS (DELETE FROM ${E}${clause} RETURNING blob_id)
+             SELECT count(*)::int AS removed, coalesce(array_agg(blob_id) FILTER (WHERE blob_id IS NOT NULL), '{}') AS "blobIds"
+             FROM gone`,
+            params
+          )
+        }).pipe(
+          Effect.map((rows) => ({ removed: rows[0].removed, blobIds: rows[0].blobIds })),
+          Effect.mapError((cause) => fail("MetadataStore.remove", "WriteFailed", cause))
+        ),
       select: (filter) =>
         Effect.zipRight(
           flush,

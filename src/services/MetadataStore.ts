@@ -83,6 +83,17 @@ export interface RemovedRef {
 }
 
 /**
+ * What `removeCounted` returns: how many entries went and the blobs they referenced.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RemovedCount {
+  readonly removed: number
+  readonly blobIds: ReadonlyArray<string>
+}
+
+/**
  * Selects entries for removal or listing. All given conditions must hold.
  *
  * @since 0.1.0
@@ -259,6 +270,12 @@ export declare namespace MetadataStore {
     ) => Effect.Effect<{ readonly replacedBlobId: string | null; readonly totalBytes: number }, MetadataError>
     /** Atomically removes the entries matching the filter and returns what went. */
     readonly remove: (filter: EntryFilter) => Effect.Effect<ReadonlyArray<RemovedRef>, MetadataError>
+    /**
+     * Optional fast path: `remove` for callers that need only how many entries went and the blobs
+     * they referenced (most entries are inline and have none). For stores where a ref per removed
+     * entry costs more than the removal itself.
+     */
+    readonly removeCounted?: ((filter: EntryFilter) => Effect.Effect<RemovedCount, MetadataError>) | undefined
     /** Entries matching the filter, without inline values. */
     readonly select: (filter: EntryFilter) => Effect.Effect<ReadonlyArray<EntryRecord>, MetadataError>
     readonly list: (options: ListOptions) => Effect.Effect<ReadonlyArray<EntryRecord>, MetadataError>

@@ -85,6 +85,44 @@ export const metadataStoreSuite = (name: string, layer: () => Layer.Layer<Metada
         assert.strictEqual((yield* store.totals).entries, 6)
       })))
 
+    it.scoped("removeCounted (when a store has it) counts what went and lists the blobs", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        if (store.removeCounted === undefined) return
+        for (let i = 0; i < 6; i++) {
+          yield* store.upsert(record(key(i), {
+            expiresAt: i < 4 ? 5 : null,
+            blobId: i % 2 === 0 ? `blob-${i}` : null,
+            inline: i % 2 === 0 ? null : new Uint8Array([1])
+          }))
+        }
+        const first = yield* store.removeCounted({ expiredAt: 10, limit: 3 })
+        const second = yield* store.removeCounted({ expiredAt: 10, limit: 3 })
+        assert.deepStrictEqual([first.removed, second.removed], [3, 1])
+        assert.deepStrictEqual([...first.blobIds, ...second.blobIds].sort(), ["blob-0", "blob-2"])
+        assert.deepStrictEqual(yield* store.removeCounted({ keys: [key(5)], checksum: "ffffffffffffffff" }), { removed: 0, blobIds: [] })
+        assert.strictEqual((yield* store.totals).entries, 2)
+      })))
+
+    it.scoped("totals match a scan after expired entries are removed in batches", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        for (let i = 0; i < 50; i++) {
+          yield* store.upsert(record(key(i), { storedBytes: 10 + i, expiresAt: i % 2 === 0 ? 5 : null }))
+        }
+        let removed = 0
+        for (;;) {
+          const batch = yield* store.remove({ expiredAt: 10, limit: 7 })
+          removed += batch.length
+          if (batch.length < 7) break
+        }
+        assert.strictEqual(removed, 25)
+        const left = yield* store.list({})
+        const totals = yield* store.totals
+        assert.strictEqual(totals.entries, left.length)
+        assert.strictEqual(totals.totalBytes, left.reduce((n, r) => n + r.storedBytes, 0))
+      })))
+
     it.scoped("select filters without inline values", () =>
       run(Effect.gen(function*() {
         const store = yield* MetadataStore
