@@ -294,8 +294,11 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
     }))
 
     const accesses = new AccessBatch()
+    // One flush at a time: a read that flushes first (totals, list…) must also wait for a flush
+    // already in flight — the background one may have taken the batch and not yet committed it.
+    const flushing = yield* Effect.makeSemaphore(1)
 
-    const flush = Effect.suspend(() => {
+    const flush = flushing.withPermits(1)(Effect.suspend(() => {
       if (accesses.isEmpty) return Effect.void
       const taken = accesses.take()
       const keys: Array<string> = []
@@ -321,7 +324,7 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
           return fail("MetadataStore.flush", "WriteFailed", cause)
         })
       )
-    })
+    }))
 
     yield* flush.pipe(
       Effect.catchAll((error) => Effect.logWarning("cacheness: could not write access statistics", error.message)),

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { EntryRecord } from "../../src/services/MetadataStore.js"
@@ -175,6 +176,24 @@ export const metadataStoreSuite = (name: string, layer: () => Layer.Layer<Metada
         assert.strictEqual(r.accessedAt, 5_000)
         const totals = yield* store.totals
         assert.strictEqual(totals.hits, 2)
+        assert.strictEqual(totals.misses, 1)
+      })))
+
+    it.scoped("a read that flushes first also waits for a flush already in flight", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        yield* store.upsert(record(key(1)))
+        // Several open connections (PostgreSQL's pool), so the read below need not wait for one.
+        yield* Effect.all(Array.from({ length: 4 }, () => store.totals), { concurrency: "unbounded" })
+        for (let i = 0; i < 5; i++) yield* store.recordAccess(key(1), 1_000 + i)
+        yield* store.recordAccess(null, 2_000)
+        // The background flush takes the batch, and its write is under way...
+        const inFlight = yield* Effect.fork(store.flush)
+        yield* Effect.yieldNow()
+        // ...when totals flushes what is left (nothing) and reads the counters.
+        const totals = yield* store.totals
+        yield* Fiber.join(inFlight)
+        assert.strictEqual(totals.hits, 5)
         assert.strictEqual(totals.misses, 1)
       })))
 
