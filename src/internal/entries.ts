@@ -38,6 +38,30 @@ export const toEntry = (record: EntryRecord): CacheEntry => ({
 })
 
 /**
+ * The values a store's upsert binds, in its column order: key, namespace, description, format,
+ * codec, stored_bytes, raw_bytes, checksum, blob_id, inline_value, created_at, accessed_at,
+ * expires_at, params, metadata (`hits` starts at 0 in the statement). `inline` is the record's
+ * inline bytes as the driver wants them.
+ */
+export const upsertValues = (record: EntryRecord, inline: unknown): Array<unknown> => [
+  record.key,
+  record.namespace,
+  record.description,
+  record.format,
+  record.codec,
+  record.storedBytes,
+  record.rawBytes,
+  record.checksum,
+  record.blobId,
+  inline,
+  record.createdAt,
+  record.accessedAt,
+  record.expiresAt,
+  record.params,
+  record.metadata
+]
+
+/**
  * The columns of a listing row, in the order `entryFromRow` reads them (SQL column names; the
  * record field each one becomes is in `ENTRY_ROW_SLOTS`).
  */

@@ -26,6 +26,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import { upsertValues } from "../internal/entries.js"
 import * as TableSql from "../internal/metadataTablesSql.js"
 import type {
   EntryFilter,
@@ -395,23 +396,7 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
           Effect.mapError((cause) => fail("MetadataStore.probe", "QueryFailed", cause))
         ),
       upsert: (record, rows) => {
-        const statement = sql.unsafe<{ previous: string | null; previousBytes: number | null; bytes: number }>(upsertSql, [
-          record.key,
-          record.namespace,
-          record.description,
-          record.format,
-          record.codec,
-          record.storedBytes,
-          record.rawBytes,
-          record.checksum,
-          record.blobId,
-          toBuffer(record.inline),
-          record.createdAt,
-          record.accessedAt,
-          record.expiresAt,
-          record.params,
-          record.metadata
-        ]).pipe(Effect.map(([row]) => ({
+        const statement = sql.unsafe<{ previous: string | null; previousBytes: number | null; bytes: number }>(upsertSql, upsertValues(record, toBuffer(record.inline))).pipe(Effect.map(([row]) => ({
           replacedBlobId: row.previous === null || row.previous === record.blobId ? null : row.previous,
           totalBytes: row.bytes - (row.previousBytes ?? 0) + record.storedBytes
         })))

@@ -27,7 +27,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as fs from "node:fs"
 import type * as Scope from "effect/Scope"
-import { ENTRY_ROW_COLUMNS, ENTRY_ROW_SLOTS, entryFromRow } from "../internal/entries.js"
+import { ENTRY_ROW_COLUMNS, ENTRY_ROW_SLOTS, entryFromRow, upsertValues } from "../internal/entries.js"
 import * as TableSql from "../internal/metadataTablesSql.js"
 import type { CacheEntry } from "../schema/CacheEntry.js"
 import type {
@@ -571,24 +571,9 @@ export const make = (
 
     const upsertTx = db.transaction((record: EntryRecord, rows: ReadonlyArray<TableRow> | undefined) => {
       const previous = stmt.blobOf.get(record.key) as string | null | undefined
-      // Positional parameters: binding 15 named ones costs ~4 µs more per put.
-      stmt.upsert.run(
-        record.key,
-        record.namespace,
-        record.description,
-        record.format,
-        record.codec,
-        record.storedBytes,
-        record.rawBytes,
-        record.checksum,
-        record.blobId,
-        record.inline,
-        record.createdAt,
-        record.accessedAt,
-        record.expiresAt,
-        record.params,
-        record.metadata
-      )
+      // Positional parameters (spread: as cheap as writing them out, measured): binding 15 named
+      // ones costs ~4 µs more per put.
+      stmt.upsert.run(...upsertValues(record, record.inline))
       if (rows !== undefined) {
         for (const { row, table } of rows) {
           const def = tables.get(table)
