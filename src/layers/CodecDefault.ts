@@ -532,17 +532,19 @@ export const make = (options?: Options): Codec.Service => {
     return Effect.fail(new CodecError({ reason: "Unserializable", method: "Codec.encode", description: "no handler accepts this value" }))
   }
 
+  /** The registered handler of the format stored bytes name in their header. */
+  const entryOf = (bytes: Uint8Array, header: Header.Header): Entry | undefined => {
+    for (let i = 0; i < entries.length; i++) {
+      if (Header.formatEquals(bytes, header, entries[i]!.formatBytes)) return entries[i]
+    }
+    return undefined
+  }
+
   /** The handler and the payload to give it (decompressed unless self-framed), or why not. */
   const unpack = (bytes: Uint8Array): { readonly entry: Entry; readonly payload: Uint8Array; readonly version: number } | CodecError => {
     const header = Header.parse(bytes, "Codec.decode")
     if (header instanceof CodecError) return header
-    let entry: Entry | undefined
-    for (let i = 0; i < entries.length; i++) {
-      if (Header.formatEquals(bytes, header, entries[i]!.formatBytes)) {
-        entry = entries[i]
-        break
-      }
-    }
+    const entry = entryOf(bytes, header)
     if (entry === undefined) {
       const format = Header.formatOf(bytes, header)
       return new CodecError({ reason: "UnknownFormat", method: "Codec.decode", format, description: `no handler for format "${format}"` })
@@ -634,7 +636,7 @@ export const make = (options?: Options): Codec.Service => {
     retainsBytes: (bytes: Uint8Array) => {
       const header = Header.parse(bytes, "Codec.decode")
       if (header instanceof CodecError) return true
-      const entry = entries.find((entry) => Header.formatEquals(bytes, header, entry.formatBytes))
+      const entry = entryOf(bytes, header)
       if (entry === undefined) return true
       // A self-framed handler reads the stored bytes themselves; any other decodes a payload that
       // was decompressed into new memory unless it was stored raw.
