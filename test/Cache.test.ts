@@ -249,7 +249,7 @@ describe("Cache on the file system", () => {
           const cache = yield* Cache.Cache
           yield* cache.put({ k: 1 }, "v")
           const [entry] = yield* cache.list()
-          assert.strictEqual(entry.expiresAt!.getTime() - entry.createdAt.getTime(), 3_600_000)
+          assert.strictEqual(entry.expiresAt! - entry.createdAt, 3_600_000)
           return yield* cache.stats()
         }),
         Cache.layerConfig({ maxSize: "1 GB" })

@@ -51,7 +51,7 @@ export const formatDuration = (millis: number): string => {
  * @since 0.1.0
  * @category formatting
  */
-export const formatAge = (time: Date, now: number): string => `${formatDuration(now - time.getTime())} ago`
+export const formatAge = (time: number, now: number): string => `${formatDuration(now - time)} ago`
 
 /**
  * When an entry expires, relative to now: `in 3 h`, `expired 2 d ago`, `never`.
@@ -59,12 +59,12 @@ export const formatAge = (time: Date, now: number): string => `${formatDuration(
  * @since 0.1.0
  * @category formatting
  */
-export const formatExpiry = (expiresAt: Date | null, now: number): string =>
+export const formatExpiry = (expiresAt: number | null, now: number): string =>
   expiresAt === null
     ? "never"
-    : expiresAt.getTime() > now
-    ? `in ${formatDuration(expiresAt.getTime() - now)}`
-    : `expired ${formatDuration(now - expiresAt.getTime())} ago`
+    : expiresAt > now
+    ? `in ${formatDuration(expiresAt - now)}`
+    : `expired ${formatDuration(now - expiresAt)} ago`
 
 /**
  * A count with thousands separators.

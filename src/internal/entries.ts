@@ -1,6 +1,5 @@
 /**
- * From what a metadata store keeps to the public `CacheEntry`: epoch milliseconds become Dates,
- * the JSON text of params and metadata is parsed. Two spellings of one mapping — from a record, and
+ * From what a metadata store keeps to the public `CacheEntry`: the JSON text of params and metadata is parsed. Two spellings of one mapping — from a record, and
  * from the column values of a listing row — kept side by side so they stay the same (a test checks
  * that a store's `listEntries` equals `list` mapped through `toEntry`).
  */
@@ -29,9 +28,9 @@ export const toEntry = (record: EntryRecord): CacheEntry => ({
   codec: record.codec,
   storedBytes: record.storedBytes,
   rawBytes: record.rawBytes,
-  createdAt: new Date(record.createdAt),
-  accessedAt: new Date(record.accessedAt),
-  expiresAt: record.expiresAt === null ? null : new Date(record.expiresAt),
+  createdAt: record.createdAt,
+  accessedAt: record.accessedAt,
+  expiresAt: record.expiresAt,
   hits: record.hits,
   params: parseJson(record.params) as CacheEntry["params"],
   metadata: parseJson(record.metadata) as CacheEntry["metadata"]
@@ -80,9 +79,9 @@ export const entryFromRow = (r: ReadonlyArray<any>): CacheEntry => ({
   codec: r[4],
   storedBytes: r[5],
   rawBytes: r[6],
-  createdAt: new Date(r[7]),
-  accessedAt: new Date(r[8]),
-  expiresAt: r[9] === null ? null : new Date(r[9]),
+  createdAt: r[7],
+  accessedAt: r[8],
+  expiresAt: r[9],
   hits: r[10],
   params: parseJson(r[11]) as CacheEntry["params"],
   metadata: parseJson(r[12]) as CacheEntry["metadata"]

@@ -23,7 +23,7 @@ export const keyArg = Args.text({ name: "KEY" }).pipe(
   Args.withDescription("A cache key as `cacheness list` shows it, or a unique prefix of at least 4 hex digits.")
 )
 
-const when = (date: Date, now: number) => `${date.toISOString()} (${formatAge(date, now)})`
+const when = (time: number, now: number) => `${new Date(time).toISOString()} (${formatAge(time, now)})`
 
 /**
  * @since 0.1.0
@@ -47,7 +47,7 @@ export const inspect = Command.make("inspect", { key: keyArg, dir, json }, (o) =
         ["size", `${formatBytes(entry.storedBytes)} stored, ${formatBytes(entry.rawBytes)} raw${ratio}`],
         ["created", when(entry.createdAt, now)],
         ["accessed", when(entry.accessedAt, now)],
-        ["expires", entry.expiresAt === null ? "never" : `${entry.expiresAt.toISOString()} (${formatExpiry(entry.expiresAt, now)})`],
+        ["expires", entry.expiresAt === null ? "never" : `${new Date(entry.expiresAt).toISOString()} (${formatExpiry(entry.expiresAt, now)})`],
         ["hits", formatCount(entry.hits)],
         ["params", entry.params === null ? "(not stored)" : JSON.stringify(entry.params, null, 2)],
         ["metadata", entry.metadata === null ? "(none)" : JSON.stringify(entry.metadata, null, 2)],

@@ -108,7 +108,7 @@ export const list = Command.make(
           descending: o.reverse ? !descending : descending
         })
         const matching = all.filter((e) =>
-          (!o.expired || (e.expiresAt !== null && e.expiresAt.getTime() <= now)) &&
+          (!o.expired || (e.expiresAt !== null && e.expiresAt <= now)) &&
           (o.param.length === 0 || (e.params !== null && describedContains(e.params as any, wanted as any)))
         )
         const shown = Option.isSome(o.limit) ? matching.slice(0, o.limit.value) : matching

@@ -128,7 +128,7 @@ const stats = Command.make("stats", { db, url, schema, backend, json }, (o) =>
         formatCount(t.intervals),
         formatCount(t.freshIntervals),
         formatCount(t.filterSets),
-        t.lastFetchAt === null ? "-" : formatAge(t.lastFetchAt, now)
+        t.lastFetchAt === null ? "-" : formatAge(t.lastFetchAt.getTime(), now)
       ])
     ))
   })).pipe(Command.withDescription("Show each cached table of a pull-through database: rows, fetched intervals, freshness, last fetch."))

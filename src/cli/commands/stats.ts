@@ -38,12 +38,18 @@ export const stats = Command.make("stats", { dir, json }, ({ dir, json }) =>
       const now = yield* Clock.currentTimeMillis
       const s = yield* cache.stats()
       const entries = yield* cache.list()
-      const expired = entries.filter((e) => e.expiresAt !== null && e.expiresAt.getTime() <= now).length
+      const expired = entries.filter((e) => e.expiresAt !== null && e.expiresAt <= now).length
       const byNamespace = groupBy(entries, (e) => e.namespace)
       const byFormat = groupBy(entries, (e) => e.format)
-      const created = entries.map((e) => e.createdAt.getTime())
-      const oldest = created.length === 0 ? null : new Date(Math.min(...created))
-      const newest = created.length === 0 ? null : new Date(Math.max(...created))
+      // A loop, not Math.min(...times): spreading a large cache's entries overflows the call stack.
+      let first = Infinity
+      let last = -Infinity
+      for (const e of entries) {
+        if (e.createdAt < first) first = e.createdAt
+        if (e.createdAt > last) last = e.createdAt
+      }
+      const oldest = entries.length === 0 ? null : new Date(first)
+      const newest = entries.length === 0 ? null : new Date(last)
       const rawBytes = entries.reduce((n, e) => n + e.rawBytes, 0)
       if (json) return yield* printJson({ ...s, expired, rawBytes, oldest, newest, byNamespace, byFormat })
       const groups = (title: string, gs: ReadonlyArray<Group>) =>
@@ -63,8 +69,8 @@ export const stats = Command.make("stats", { dir, json }, ({ dir, json }) =>
         ["hits", formatCount(s.hits)],
         ["misses", formatCount(s.misses)],
         ["hit rate", s.hits + s.misses === 0 ? "-" : formatPercent(s.hitRate)],
-        ["oldest", oldest === null ? "-" : formatAge(oldest, now)],
-        ["newest", newest === null ? "-" : formatAge(newest, now)]
+        ["oldest", entries.length === 0 ? "-" : formatAge(first, now)],
+        ["newest", entries.length === 0 ? "-" : formatAge(last, now)]
       ]))
       if (entries.length > 0) {
         yield* Console.log(`\n${groups("NAMESPACE", byNamespace)}\n\n${groups("FORMAT", byFormat)}`)
