@@ -58,7 +58,7 @@ export { CacheConfig } from "./schema/CacheConfig.js"
 /**
  * @since 0.1.0
  */
-export { CacheEntry, CacheStats, IntegrityReport } from "./schema/CacheEntry.js"
+export { CacheEntry, CacheStats, EpochMillis, IntegrityReport } from "./schema/CacheEntry.js"
 
 /**
  * @since 0.1.0
