@@ -1,5 +1,6 @@
 /**
- * From what a metadata store keeps to the public `CacheEntry`: the JSON text of params and metadata is parsed. Two spellings of one mapping — from a record, and
+ * From what a metadata store keeps to the public `CacheEntry`: times stay epoch milliseconds, the
+ * JSON text of params and metadata is parsed. Two spellings of one mapping — from a record, and
  * from the column values of a listing row — kept side by side so they stay the same (a test checks
  * that a store's `listEntries` equals `list` mapped through `toEntry`).
  */
