@@ -17,8 +17,8 @@ export const EpochMillis = Schema.Number.annotations({
 
 /**
  * The public description of one cache entry. Times are `EpochMillis` numbers rather than `Date`s:
- * an entry is plain, serialisable data, and a listing of many entries holds a number (16 bytes) where
- * a `Date` would take 112 — about half the memory of a 10,000-entry `list()` result (docs/PERFORMANCE.md).
+ * an entry is plain, serialisable data, and each time costs 16 bytes where a `Date` takes 112 — with
+ * Dates, the times were about half the memory of a 10,000-entry `list()` result (docs/PERFORMANCE.md).
  *
  * @since 0.1.0
  * @category models
