@@ -259,6 +259,13 @@ const expectations: Record<string, (result: RunResult, cwd: string) => void> = {
   },
   "README.md#Quick start (Promise)": (_result, cwd) => {
     assert.isTrue(fs.existsSync(path.join(cwd, "my_cache", "CACHEDIR.TAG")), "stored into ./my_cache")
+  },
+  // both blocks of the section: computed once, then a hit
+  "README.md#Memoise functions and Effects": (result) => {
+    assert.include(result.stdout, "{ hits: 1, misses: 1, entries: 1 }")
+  },
+  "docs/CUSTOM_METADATA.md#Declare, register, attach, query": (result) => {
+    assert.match(result.stdout, /^[0-9a-f]{16} .*exp_001.* 0\.94$/m)
   }
 }
 
