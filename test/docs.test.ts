@@ -31,7 +31,7 @@ const require = createRequire(import.meta.url)
 const checkedLanguages = new Set(["ts", "typescript"])
 const exemptLanguages = new Set(["sh", "bash", "shell", "console", "zsh", "text", "txt", "json", "jsonc", "sql", "diff", "yaml", "yml", "toml", "ini", "csv"])
 const blockMarker = "/* block */"
-const runTimeoutMs = 30_000
+const runTimeoutMs = 60_000
 
 interface Block {
   readonly doc: string // relative to the root
