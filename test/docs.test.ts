@@ -50,8 +50,8 @@ const docs = (): Array<string> => [
 ]
 
 /** The fenced code blocks of a markdown file, with the fragment comment above each (if any). */
-const blocksOf = (doc: string): Array<Block> => {
-  const lines = fs.readFileSync(path.join(root, doc), "utf8").split("\n")
+const blocksOf = (doc: string, text = fs.readFileSync(path.join(root, doc), "utf8")): Array<Block> => {
+  const lines = text.split("\n")
   const blocks: Array<Block> = []
   let heading = ""
   for (let i = 0; i < lines.length; i++) {
@@ -106,7 +106,7 @@ const blocksOf = (doc: string): Array<Block> => {
   return blocks
 }
 
-const allBlocks = docs().flatMap(blocksOf)
+const allBlocks = docs().flatMap((doc) => blocksOf(doc))
 const tsBlocks = allBlocks.filter((b) => checkedLanguages.has(b.language))
 const name = (b: Block) => `${b.doc}:${b.line}${b.heading ? ` (${b.heading})` : ""}`
 
@@ -288,6 +288,37 @@ describe("docs: every code block", () => {
       }
     })
     assert.deepStrictEqual(bad, [])
+  })
+
+  it("the harness reads fences, fragment marks and their context", () => {
+    const text = [
+      "# T", // 1
+      "```ts", // 2
+      "const a = 1", // 3
+      "```", // 4
+      "<!-- fragment: why", // 5
+      "declare const b: number", // 6
+      "-->", // 7
+      "", // 8
+      "```typescript", // 9
+      "b", // 10
+      "```", // 11
+      "## U", // 12
+      "- item", // 13
+      "  ````ts fragment", // 14
+      "  ```", // 15
+      "  ````", // 16
+      "```", // 17
+      "x", // 18
+      "```" // 19
+    ].join("\n")
+    const blocks = blocksOf("x.md", text)
+    assert.deepStrictEqual(blocks.map((b) => [b.line, b.heading, b.language, b.fragment, b.context, b.contextLine, b.code]), [
+      [3, "T", "ts", false, undefined, undefined, "const a = 1"],
+      [10, "T", "typescript", true, "declare const b: number\n", 6, "b"],
+      [15, "U", "ts", true, undefined, undefined, "```"],
+      [18, "U", "", false, undefined, undefined, "x"]
+    ])
   })
 
   it("the harness finds the docs' TypeScript", () => {
