@@ -78,7 +78,7 @@ interface Found {
 
 /**
  * Every blob and temp file under `directory`. A directory that vanished mid-walk (a concurrent
- * `clear`, an operator's `rm`) counts as empty, not as an error.
+ * `clear`, an operator's `rm`), or a file in a directory's place, counts as empty, not as an error.
  */
 const walk = (
   fs: FileSystem.FileSystem,
@@ -87,7 +87,11 @@ const walk = (
 ): Effect.Effect<{ readonly blobs: ReadonlyArray<Found>; readonly temps: ReadonlyArray<Found> }, StorageError> => {
   const names = (dir: string) =>
     fs.readDirectory(dir).pipe(
-      Effect.catchIf(isNotFound, () => Effect.succeed<Array<string>>([])),
+      // A file where a shard directory belongs holds no blobs (reads under it are broken entries).
+      Effect.catchIf(
+        (error) => isNotFound(error) || (error.cause as NodeJS.ErrnoException | undefined)?.code === "ENOTDIR",
+        () => Effect.succeed<Array<string>>([])
+      ),
       Effect.mapError(toStorageError(method, "ListFailed"))
     )
   return Effect.gen(function*() {
