@@ -95,6 +95,9 @@ describe("Cache on the file system", () => {
         fs.writeFileSync(fileOf(keys[2]), b)
         fs.mkdirSync(path.join(directory, "blobs", "ff", "ff"), { recursive: true })
         fs.writeFileSync(path.join(directory, "blobs", "ff", "ff", `${"f".repeat(16)}-orphan`), "left behind")
+        // Older than the grace period of a put in flight (its row not committed yet).
+        const longAgo = new Date(Date.now() - 2 * 3600_000)
+        fs.utimesSync(path.join(directory, "blobs", "ff", "ff", `${"f".repeat(16)}-orphan`), longAgo, longAgo)
         // Temp files of interrupted writes: one abandoned two hours ago, one possibly in flight.
         const abandoned = path.join(directory, "blobs", "ff", "ff", `.${"f".repeat(16)}-v1.0123abcd.tmp`)
         const inFlight = path.join(directory, "blobs", "ff", "ff", `.${"f".repeat(16)}-v2.4567cdef.tmp`)

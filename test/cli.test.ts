@@ -258,6 +258,8 @@ describe("cacheness CLI", () => {
     fs.rmSync(second)
     fs.mkdirSync(path.join(dir, "blobs/ab/cd"), { recursive: true })
     fs.writeFileSync(path.join(dir, "blobs/ab/cd/abcd0000000000ff-orphan"), "left behind")
+    // Older than the grace period that protects a put in flight (its row not committed yet).
+    fs.utimesSync(path.join(dir, "blobs/ab/cd/abcd0000000000ff-orphan"), new Date(Date.now() - 2 * 3600_000), new Date(Date.now() - 2 * 3600_000))
 
     const [found, asJson] = await Promise.all([cli(["verify", "--dir", dir]), cli(["verify", "--dir", dir, "--json"])])
     assert.strictEqual(found.status, 1)

@@ -54,6 +54,9 @@ type StorageReason = StorageError["reason"]
 
 const isNotFound = (error: PlatformError) => error._tag === "SystemError" && error.reason === "NotFound"
 
+/** Read errors no retry can cure: something other than a blob file sits in its path. */
+const PERMANENT_READ_ERRORS = new Set<string | undefined>(["EISDIR", "ENOTDIR", "ELOOP"])
+
 /** Maps a platform error to a `StorageError`, keeping the errno distinctions callers act on. */
 const toStorageError = (method: string, fallback: StorageReason, id?: string) => (error: PlatformError) => {
   const code = (error.cause as NodeJS.ErrnoException | undefined)?.code
@@ -61,6 +64,8 @@ const toStorageError = (method: string, fallback: StorageReason, id?: string) =>
     ? "NoSpace"
     : code === "EACCES" || code === "EPERM" || (error._tag === "SystemError" && error.reason === "PermissionDenied")
     ? "PermissionDenied"
+    : fallback === "ReadFailed" && PERMANENT_READ_ERRORS.has(code)
+    ? "Unreadable"
     : fallback
   return new StorageError({ reason, method, id, description: error.message, cause: error })
 }
@@ -73,7 +78,7 @@ interface Found {
 
 /**
  * Every blob and temp file under `directory`. A directory that vanished mid-walk (a concurrent
- * `clear`, an operator's `rm`) counts as empty, not as an error.
+ * `clear`, an operator's `rm`), or a file in a directory's place, counts as empty, not as an error.
  */
 const walk = (
   fs: FileSystem.FileSystem,
@@ -82,7 +87,11 @@ const walk = (
 ): Effect.Effect<{ readonly blobs: ReadonlyArray<Found>; readonly temps: ReadonlyArray<Found> }, StorageError> => {
   const names = (dir: string) =>
     fs.readDirectory(dir).pipe(
-      Effect.catchIf(isNotFound, () => Effect.succeed<Array<string>>([])),
+      // A file where a shard directory belongs holds no blobs (reads under it are broken entries).
+      Effect.catchIf(
+        (error) => isNotFound(error) || (error.cause as NodeJS.ErrnoException | undefined)?.code === "ENOTDIR",
+        () => Effect.succeed<Array<string>>([])
+      ),
       Effect.mapError(toStorageError(method, "ListFailed"))
     )
   return Effect.gen(function*() {
@@ -271,6 +280,37 @@ export const tempFiles = (directory: string): Effect.Effect<ReadonlyArray<TempFi
         // Finished (renamed) or removed since the listing: not a leftover.
         Effect.catchIf(isNotFound, () => Effect.succeed(Option.none())),
         Effect.mapError(toStorageError("BlobStore.tempFiles", "ListFailed", temp.id))
+      ), { concurrency: 16 }).pipe(Effect.map(Arr.getSomes))
+  })
+
+/**
+ * A blob file with its modification time, for the cache's `verify`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BlobFile {
+  readonly id: string
+  readonly modified: Option.Option<Date>
+}
+
+/**
+ * Every blob under `directory` with its modification time, for the cache's `verify`: a young
+ * blob without a row may belong to a put whose row is not committed yet (in any process).
+ *
+ * @since 0.1.0
+ * @category maintenance
+ */
+export const blobFiles = (directory: string): Effect.Effect<ReadonlyArray<BlobFile>, StorageError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const { blobs } = yield* walk(fs, Path.resolve(directory), "BlobStore.blobFiles")
+    return yield* Effect.forEach(blobs, (blob) =>
+      fs.stat(blob.path).pipe(
+        Effect.map((info): Option.Option<BlobFile> => Option.some({ id: blob.id, modified: info.mtime })),
+        // Removed since the listing: no longer an orphan.
+        Effect.catchIf(isNotFound, () => Effect.succeed(Option.none())),
+        Effect.mapError(toStorageError("BlobStore.blobFiles", "ListFailed", blob.id))
       ), { concurrency: 16 }).pipe(Effect.map(Arr.getSomes))
   })
 

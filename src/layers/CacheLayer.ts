@@ -63,6 +63,15 @@ const HOUSEKEEPING_LIMIT = 20_000
 const systemClock = Clock.make()
 /** A blob temp file older than this was abandoned by a crash (no write takes an hour). */
 const STALE_TEMP_AGE = 60 * 60 * 1000
+/**
+ * A blob no row references, younger than this, may be a put in flight: its row commits after the
+ * blob is written, once the put has the metadata store's write lock (SQLite waits up to its busy
+ * timeout, 10 s by default, behind any long write). Judged like temp files: no put takes an hour.
+ */
+const ORPHAN_GRACE = STALE_TEMP_AGE
+/** Blob read failures no retry cures (a directory in the blob's place, an invalid id in a row). */
+const isPermanentReadError = (error: CacheError): boolean =>
+  error._tag === "StorageError" && (error.reason === "Unreadable" || error.reason === "InvalidId")
 /** Fingerprinted paths a housekeeping run checks at most; the next run continues after the last. */
 const FINGERPRINT_PAGE = 5_000
 /** Eviction frees space down to this fraction of `maxSize`. */
@@ -102,6 +111,14 @@ const readPutOptions = (options: unknown) => {
   const metadata = Validate.record("put.metadata", o.metadata)
   if (metadata instanceof ConfigError) return metadata
   return { ttl, namespace, description, schema, metadata }
+}
+
+/** A problem `verify` found with one version of an entry. */
+interface Finding {
+  readonly kind: "dangling" | "size" | "checksum"
+  readonly record: EntryRecord
+  /** The blob's real size when its bytes match their checksum (the recorded size is what is wrong). */
+  readonly actualBytes: number | null
 }
 
 /** `get` options: only a schema. */
@@ -184,11 +201,23 @@ export const make = (config: ResolvedConfig) =>
         ? Effect.flatMap(metadata.remove(filter), removeAll)
         : Effect.flatMap(metadata.removeCounted(filter), ({ blobIds, removed }) => Effect.as(deleteBlobIds(blobIds), removed))
 
+    /**
+     * A removal filter bound to the version examined: the checksum, the blob id (unique per
+     * version) and the creation time (restarted by every put), so a re-store of identical bytes
+     * meanwhile is never removed in its place.
+     */
+    const versionOf = (record: StoredValue & { readonly createdAt?: number }): EntryFilter => ({
+      keys: [record.key],
+      checksum: record.checksum,
+      blobId: record.blobId,
+      createdBefore: record.createdAt === undefined ? undefined : record.createdAt + 1
+    })
+
     /** Removes an entry found broken on read, unless it was overwritten meanwhile. */
     const dropBroken = (record: StoredValue, why: string) =>
       Effect.gen(function*() {
         yield* Effect.logWarning(`cacheness: entry ${record.key} ${why}; removed, treated as a miss`)
-        yield* removeMatching({ keys: [record.key], checksum: record.checksum })
+        yield* removeMatching(versionOf(record))
       })
 
     /**
@@ -214,6 +243,13 @@ export const make = (config: ResolvedConfig) =>
     const unverifiable = (record: StoredValue) => signer === null && Signing.isSigned(record.checksum)
 
     /**
+     * A blob's bytes; `None` when it is gone or can never be read (a permanent error is damage to
+     * the entry, not to the store: the entry is broken). Transient errors (EIO, EMFILE) fail.
+     */
+    const readStoredBlob = (id: string): Effect.Effect<Option.Option<Uint8Array>, CacheError> =>
+      Effect.catchIf(blobs.get(id), isPermanentReadError, () => Effect.succeed(Option.none<Uint8Array>()))
+
+    /**
      * The blob of an entry; `None` when it is gone. A concurrent overwrite or invalidation may have
      * deleted the version we were about to read: then the current version is read instead (blob or
      * inline), or a miss when the entry is gone — neither is damage. Only a blob missing under an
@@ -223,13 +259,13 @@ export const make = (config: ResolvedConfig) =>
       record: R,
       refresh: (key: string) => Effect.Effect<Option.Option<R>, CacheError>
     ): Effect.Effect<Option.Option<readonly [R, Uint8Array]>, CacheError> =>
-      Effect.flatMap(blobs.get(record.blobId!), (blob) => {
+      Effect.flatMap(readStoredBlob(record.blobId!), (blob) => {
         if (Option.isSome(blob)) return Effect.succeed(Option.some([record, blob.value] as const))
         return Effect.flatMap(refresh(record.key), (current): Effect.Effect<Option.Option<readonly [R, Uint8Array]>, CacheError> => {
           if (Option.isNone(current)) return Effect.succeed(Option.none())
           const next = current.value
           if (next.blobId === record.blobId && next.checksum === record.checksum) {
-            return Effect.as(dropBroken(record, `has no blob (${record.blobId})`), Option.none())
+            return Effect.as(dropBroken(record, `has no readable blob (${record.blobId})`), Option.none())
           }
           if (next.blobId === null) return Effect.succeed(Option.some([next, next.inline ?? new Uint8Array(0)] as const))
           return readBlob(next, refresh)
@@ -491,6 +527,52 @@ export const make = (config: ResolvedConfig) =>
       return Option.map(yield* read(input, options, metadata.lookup), (hit) => ({ value: hit.value, entry: toEntry(hit.record) }))
     })
 
+    /** The same version of an entry: a put since changes the blob id, checksum or creation time. */
+    const sameVersion = (a: EntryRecord, b: EntryRecord) =>
+      a.blobId === b.blobId && a.checksum === b.checksum && a.createdAt === b.createdAt && a.storedBytes === b.storedBytes
+
+    /**
+     * What is wrong with one version of an entry, or `null`. A blob that can never be read counts
+     * as missing (dangling). A size mismatch whose bytes match their checksum is fixable: the
+     * recorded size is wrong, not the bytes (`actualBytes`).
+     */
+    const examine = (record: EntryRecord): Effect.Effect<Finding | null, CacheError> =>
+      Effect.gen(function*() {
+        let bytes: Option.Option<Uint8Array>
+        if (record.blobId === null) {
+          const row = yield* metadata.lookup(record.key)
+          // Replaced or removed since the listing: not this version's problem.
+          if (Option.isNone(row) || !sameVersion(row.value, record)) return null
+          bytes = Option.fromNullable(row.value.inline)
+        } else {
+          bytes = yield* readStoredBlob(record.blobId)
+        }
+        if (Option.isNone(bytes) || !(bytes.value instanceof Uint8Array)) return { kind: "dangling", record, actualBytes: null }
+        const intact = unverifiable(record)
+          ? null
+          : signer === null
+          ? bindKey(hasher.hashBytes(bytes.value), record.key) === record.checksum
+          : signer.verify(record.key, bytes.value, record.checksum)
+        if (bytes.value.length !== record.storedBytes) {
+          return { kind: "size", record, actualBytes: intact === true ? bytes.value.length : null }
+        }
+        return intact === false ? { kind: "checksum", record, actualBytes: null } : null
+      })
+
+    /**
+     * Blob ids old enough to be judged: a young blob without a row may be a put in flight (file
+     * times are read on the operating system's clock). Stores without file times list everything;
+     * the second look at the rows is then their only guard.
+     */
+    const settledBlobs: Effect.Effect<ReadonlyArray<string>, CacheError> = blobDirectory === null
+      ? blobs.list
+      : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.map(
+          Effect.provide(BlobStoreFileSystem.blobFiles(blobDirectory), NodeFileSystem.layer),
+          (files) =>
+            files.filter((f) => Option.isSome(f.modified) && f.modified.value.getTime() < now - ORPHAN_GRACE).map((f) => f.id)
+        )).pipe(Effect.withClock(systemClock))
+
     const verify = Effect.fn("Cache.verify")(function*(input?: VerifyOptions) {
       const o = Validate.options("verify", input, ["repair", "onProgress"])
       if (o instanceof ConfigError) return yield* o
@@ -500,51 +582,55 @@ export const make = (config: ResolvedConfig) =>
       if (onProgress instanceof ConfigError) return yield* onProgress
       const options: VerifyOptions = { repair, onProgress }
       const records = yield* metadata.select({})
-      const dangling: Array<string> = []
-      const sizeMismatches: Array<string> = []
-      const checksumMismatches: Array<string> = []
-      const broken: Array<EntryRecord> = []
       let done = 0
+      const firstLook: Array<Finding> = []
       for (const record of records) {
-        let bytes: Option.Option<Uint8Array>
-        if (record.blobId === null) {
-          bytes = Option.flatMap(yield* metadata.lookup(record.key), (r) => Option.fromNullable(r.inline))
-        } else {
-          bytes = yield* blobs.get(record.blobId)
-        }
-        if (Option.isNone(bytes)) {
-          dangling.push(record.key)
-          broken.push(record)
-        } else if (bytes.value.length !== record.storedBytes) {
-          sizeMismatches.push(record.key)
-          broken.push(record)
-        } else if (
-          !unverifiable(record) &&
-          (signer === null
-            ? bindKey(hasher.hashBytes(bytes.value), record.key) !== record.checksum
-            : !signer.verify(record.key, bytes.value, record.checksum))
-        ) {
-          checksumMismatches.push(record.key)
-          broken.push(record)
-        }
+        const finding = yield* examine(record)
+        if (finding !== null) firstLook.push(finding)
         done++
         if (options?.onProgress !== undefined && (done % 256 === 0 || done === records.length)) {
           options.onProgress({ done, total: records.length })
         }
       }
+      // A second look at each finding on the row as it is now: under write load the first look
+      // sees versions that were replaced meanwhile (their blob deleted by the overwrite). Only what
+      // is still wrong with the same version is reported or repaired.
+      const findings: Array<Finding> = []
+      for (const first of firstLook) {
+        const current = yield* metadata.lookup(first.record.key)
+        if (Option.isNone(current) || !sameVersion(current.value, first.record)) continue
+        const again = yield* examine(current.value)
+        if (again !== null) findings.push(again)
+      }
+      const dangling = findings.filter((f) => f.kind === "dangling").map((f) => f.record.key)
+      const sizeMismatches = findings.filter((f) => f.kind === "size").map((f) => f.record.key)
+      const checksumMismatches = findings.filter((f) => f.kind === "checksum").map((f) => f.record.key)
       const referenced = new Set(records.map((r) => r.blobId).filter((id) => id !== null))
-      let orphans = (yield* blobs.list).filter((id) => !referenced.has(id))
+      let orphans = (yield* settledBlobs).filter((id) => !referenced.has(id))
+      if (orphans.length > 0) {
+        // Re-read references: a put writes its blob before its row, which may have committed since.
+        const live = new Set((yield* metadata.select({ keys: orphans.map((id) => id.slice(0, 16)) })).map((r) => r.blobId))
+        orphans = orphans.filter((id) => !live.has(id))
+      }
       let repaired = 0
       if (options?.repair === true) {
-        for (const record of broken) {
-          repaired += yield* removeMatching({ keys: [record.key], checksum: record.checksum })
+        for (const finding of findings) {
+          const { record } = finding
+          // Bytes intact under a wrong recorded size: the row is fixed, not removed.
+          if (finding.kind === "size" && finding.actualBytes !== null && metadata.repairSize !== undefined) {
+            if (yield* metadata.repairSize(record.key, record.blobId, record.checksum, finding.actualBytes)) repaired++
+          } else {
+            repaired += yield* removeMatching(versionOf(record))
+          }
         }
-        if (orphans.length > 0) {
-          // Re-read references right before deleting: a put in flight writes its blob first.
-          const live = new Set((yield* metadata.select({ keys: orphans.map((id) => id.slice(0, 16)) })).map((r) => r.blobId))
-          orphans = orphans.filter((id) => !live.has(id))
-          for (const id of orphans) if (yield* blobs.delete(id)) repaired++
+        for (const id of orphans) {
+          const deleted = yield* Effect.catchAll(blobs.delete(id), (e) =>
+            Effect.as(Effect.logWarning(`cacheness: could not delete orphan blob ${id}: ${e.message}`), false))
+          if (deleted) repaired++
         }
+        // The entry and byte counters are what size enforcement and stats trust: recomputed from
+        // the rows, whatever drifted them.
+        if (metadata.recount !== undefined) yield* metadata.recount
       }
       const temps = (yield* staleTemps).map((temp) => temp.path)
       if (options?.repair === true && temps.length > 0) repaired += yield* removeStaleTemps

@@ -365,6 +365,10 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
         Effect.sync(() => accesses.record(key, now)),
       evict: (bytes) => Effect.zipRight(flush, mutate("MetadataStore.evict", () => state.evict(bytes))),
       totals: Effect.zipRight(flush, read("MetadataStore.totals", () => state.totals())),
+      repairSize: (key, blobId, checksum, storedBytes) =>
+        mutate("MetadataStore.repairSize", () => state.repairSize(key, blobId, checksum, storedBytes)),
+      // The byte counter is derived from the rows on every load: recounting changes no file.
+      recount: Effect.zipRight(flush, read("MetadataStore.recount", () => state.recount())),
       clear: mutate("MetadataStore.clear", () => state.clear()),
       flush,
       queryTable: (table, query) => Effect.zipRight(flush, read("MetadataStore.queryTable", () => state.query(table, query))).pipe(

@@ -31,7 +31,8 @@ const matches = (record: EntryRecord, filter: EntryFilter, keySet: Set<string> |
   (filter.namespace === undefined || record.namespace === filter.namespace) &&
   (filter.createdBefore === undefined || record.createdAt < filter.createdBefore) &&
   (filter.expiredAt === undefined || (record.expiresAt !== null && record.expiresAt <= filter.expiredAt)) &&
-  (filter.checksum === undefined || record.checksum === filter.checksum)
+  (filter.checksum === undefined || record.checksum === filter.checksum) &&
+  (filter.blobId === undefined || record.blobId === filter.blobId)
 
 const toRef = (record: EntryRecord): RemovedRef => ({
   key: record.key,
@@ -257,6 +258,24 @@ export class MemoryState {
     return { entries: this.rows.size, totalBytes: this.totalBytes, hits: this.hits, misses: this.misses }
   }
 
+  /** Sets the size of the version examined (same blob id and checksum); `false` when it changed. */
+  repairSize(key: string, blobId: string | null, checksum: string, storedBytes: number): boolean {
+    const record = this.rows.get(key)
+    if (record === undefined || record.blobId !== blobId || record.checksum !== checksum) return false
+    this.writes++
+    this.totalBytes += storedBytes - record.storedBytes
+    record.storedBytes = storedBytes
+    return true
+  }
+
+  /** The byte counter recomputed from the rows. */
+  recount(): Totals {
+    let bytes = 0
+    for (const record of this.rows.values()) bytes += record.storedBytes
+    this.totalBytes = bytes
+    return this.totals()
+  }
+
   clear(): ReadonlyArray<RemovedRef> {
     return this.removeRecords(Array.from(this.rows.values()))
   }
@@ -339,6 +358,8 @@ export const make = (
       unsafeRecordAccess: (key, now) => state.access(key, now),
       evict: (bytes) => Effect.sync(() => state.evict(bytes)),
       totals: Effect.sync(() => state.totals()),
+      repairSize: (key, blobId, checksum, storedBytes) => Effect.sync(() => state.repairSize(key, blobId, checksum, storedBytes)),
+      recount: Effect.sync(() => state.recount()),
       clear: Effect.sync(() => state.clear()),
       flush: Effect.void,
       queryTable: (table, query) => Effect.suspend(() => orFail(state.query(table, query))),

@@ -349,6 +349,9 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
       if (filter.createdBefore !== undefined) conditions.push(`created_at < ${next(filter.createdBefore)}`)
       if (filter.expiredAt !== undefined) conditions.push(`expires_at IS NOT NULL AND expires_at <= ${next(filter.expiredAt)}`)
       if (filter.checksum !== undefined) conditions.push(`checksum = ${next(filter.checksum)}`)
+      if (filter.blobId !== undefined) {
+        conditions.push(filter.blobId === null ? `blob_id IS NULL` : `blob_id = ${next(filter.blobId)}`)
+      }
       let clause = conditions.length === 0 ? "" : ` WHERE ${conditions.join(" AND ")}`
       if (filter.limit !== undefined) {
         // SKIP LOCKED: concurrent cleanups in several processes take disjoint batches.
@@ -502,6 +505,35 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
           Effect.map((rows) => rows[0]),
           retryRead,
           Effect.mapError((cause) => fail("MetadataStore.totals", "QueryFailed", cause))
+        )
+      ),
+      // The row as examined (blob id and checksum): a re-stored version is left alone. The update
+      // trigger moves the byte counter with it.
+      repairSize: (key, blobId, checksum, storedBytes) =>
+        sql.unsafe(
+          `UPDATE ${E} SET stored_bytes = $1 WHERE key = $2 AND blob_id IS NOT DISTINCT FROM $3 AND checksum = $4 RETURNING key`,
+          [storedBytes, key, blobId, checksum]
+        ).pipe(
+          Effect.map((rows) => rows.length > 0),
+          Effect.mapError((cause) => fail("MetadataStore.repairSize", "WriteFailed", cause))
+        ),
+      // SHARE mode waits for writers in flight and holds new ones off, so the count and the rows
+      // it counts are the same state (a writer's trigger commits with its row).
+      recount: Effect.zipRight(
+        flush,
+        transaction(
+          sql,
+          Effect.zipRight(
+            sql.unsafe(`LOCK TABLE ${E} IN SHARE MODE`),
+            sql.unsafe<Totals>(
+              `UPDATE ${C} SET entries = (SELECT count(*) FROM ${E}), bytes = (SELECT coalesce(sum(stored_bytes), 0) FROM ${E})
+               WHERE id = 1
+               RETURNING entries::float8 AS entries, bytes::float8 AS "totalBytes", hits::float8 AS hits, misses::float8 AS misses`
+            )
+          )
+        ).pipe(
+          Effect.map((rows) => rows[0]!),
+          Effect.mapError((cause) => fail("MetadataStore.recount", "WriteFailed", cause))
         )
       ),
       clear: sql.unsafe<RemovedRef>(`DELETE FROM ${E} RETURNING ${REMOVED}`).pipe(

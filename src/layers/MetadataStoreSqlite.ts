@@ -236,6 +236,11 @@ const prepareStatements = (db: Database.Database) => ({
       WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)`),
     access: db.prepare(`UPDATE ${TABLE} SET hits = hits + ?, accessed_at = max(accessed_at, ?) WHERE key = ?`),
     bump: db.prepare(`UPDATE cacheness_counters SET hits = hits + ?, misses = misses + ? WHERE id = 1`),
+    // The row as examined (blob id and checksum): a re-stored version is left alone. The update
+    // trigger moves the byte counter with it.
+    repairSize: db.prepare(`UPDATE ${TABLE} SET stored_bytes = ? WHERE key = ? AND blob_id IS ? AND checksum = ?`),
+    recount: db.prepare(`UPDATE cacheness_counters SET entries = (SELECT count(*) FROM ${TABLE}),
+      bytes = (SELECT coalesce(sum(stored_bytes), 0) FROM ${TABLE}) WHERE id = 1`),
     lru: db.prepare(`SELECT key, stored_bytes AS storedBytes FROM ${TABLE} ORDER BY accessed_at, key`),
     clear: db.prepare(`DELETE FROM ${TABLE} RETURNING key, blob_id AS blobId, stored_bytes AS storedBytes`),
     fingerprint: db.prepare(`SELECT path, stat, hash FROM ${FINGERPRINTS} WHERE path = ?`),
@@ -474,6 +479,10 @@ export const make = (
       if (filter.checksum !== undefined) {
         conditions.push(`checksum = ?`)
         args.push(filter.checksum)
+      }
+      if (filter.blobId !== undefined) {
+        conditions.push(filter.blobId === null ? `blob_id IS NULL` : `blob_id = ?`)
+        if (filter.blobId !== null) args.push(filter.blobId)
       }
       const clause = conditions.length === 0 ? "" : ` WHERE ${conditions.join(" AND ")}`
       if (filter.limit === undefined) return { clause, args, limit: "" }
@@ -781,6 +790,22 @@ export const make = (
             return stmt.counters.get() as Totals
           },
           catch: (cause) => fail("MetadataStore.totals", "QueryFailed", cause)
+        })
+      ),
+      repairSize: (key, blobId, checksum, storedBytes) =>
+        Effect.try({
+          try: () => (localWrites++, stmt.repairSize.run(storedBytes, key, blobId, checksum).changes > 0),
+          catch: (cause) => fail("MetadataStore.repairSize", "WriteFailed", cause)
+        }),
+      // One statement: the counts and the rows they count are read in the same snapshot.
+      recount: Effect.zipRight(
+        flush,
+        Effect.try({
+          try: () => {
+            if (stmt.recount.run().changes === 0) stmt.restoreCounters.run()
+            return stmt.counters.get() as Totals
+          },
+          catch: (cause) => fail("MetadataStore.recount", "WriteFailed", cause)
         })
       ),
       clear: Effect.try({

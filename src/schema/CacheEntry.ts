@@ -77,9 +77,9 @@ export type CacheStats = typeof CacheStats.Type
 export const IntegrityReport = Schema.Struct({
   /** entries examined */
   checked: Schema.Number,
-  /** blob ids present in the blob store that no entry references */
+  /** blob ids present in the blob store that no entry references (on the file system: older than an hour, so not a put in flight) */
   orphans: Schema.Array(Schema.String),
-  /** keys whose blob is missing */
+  /** keys whose blob is missing or can never be read (a directory in its place, an invalid blob id) */
   dangling: Schema.Array(Schema.String),
   /** keys whose stored size differs from the recorded size */
   sizeMismatches: Schema.Array(Schema.String),
@@ -87,7 +87,7 @@ export const IntegrityReport = Schema.Struct({
   checksumMismatches: Schema.Array(Schema.String),
   /** temp files of writes abandoned by a crash (older than an hour; file-system blobs only) */
   staleTempFiles: Schema.Array(Schema.String),
-  /** problems fixed (entries removed, orphan blobs and stale temp files deleted) */
+  /** problems fixed (entries removed, recorded sizes corrected, orphan blobs and stale temp files deleted) */
   repaired: Schema.Number
 })
 

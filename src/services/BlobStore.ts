@@ -15,7 +15,12 @@ import * as Schema from "effect/Schema"
  * @category errors
  */
 export class StorageError extends Schema.TaggedError<StorageError>("cacheness/StorageError")("StorageError", {
-  reason: Schema.Literal("WriteFailed", "ReadFailed", "DeleteFailed", "ListFailed", "InvalidId", "NoSpace", "PermissionDenied"),
+  /**
+   * `Unreadable`: a read that can never succeed (a directory or a file in the blob's path); the
+   * cache treats it as a broken entry. `ReadFailed` may be transient (EIO, EMFILE) and stays an error.
+   */
+  reason: Schema.Literal("WriteFailed", "ReadFailed", "DeleteFailed", "ListFailed", "InvalidId", "NoSpace", "PermissionDenied",
+    "Unreadable"),
   method: Schema.String,
   id: Schema.optional(Schema.String),
   description: Schema.String,

@@ -108,6 +108,12 @@ export interface EntryFilter {
   readonly expiredAt?: number | undefined
   /** removal only: the row must still have this checksum (not overwritten meanwhile) */
   readonly checksum?: string | undefined
+  /**
+   * removal only: the row must still reference this blob (`null`: be inline). Blob ids are unique
+   * per version, so this binds a removal to the exact version examined, not to a re-store of
+   * identical bytes.
+   */
+  readonly blobId?: string | null | undefined
   readonly limit?: number | undefined
 }
 
@@ -294,6 +300,21 @@ export declare namespace MetadataStore {
     /** Removes least-recently-used entries until at least `bytes` are freed. */
     readonly evict: (bytes: number) => Effect.Effect<ReadonlyArray<RemovedRef>, MetadataError>
     readonly totals: Effect.Effect<Totals, MetadataError>
+    /**
+     * Optional, for `verify({ repair })`: sets the recorded size of the entry `key` when its row
+     * is still the version examined (same blob id and checksum); `true` when a row was updated.
+     */
+    readonly repairSize?: ((
+      key: string,
+      blobId: string | null,
+      checksum: string,
+      storedBytes: number
+    ) => Effect.Effect<boolean, MetadataError>) | undefined
+    /**
+     * Optional, for stores that keep entry/byte counters: recomputes them from the rows (hits and
+     * misses are kept) and returns the totals afterwards.
+     */
+    readonly recount?: Effect.Effect<Totals, MetadataError> | undefined
     /** Removes every entry; counters are kept. */
     readonly clear: Effect.Effect<ReadonlyArray<RemovedRef>, MetadataError>
     /** Writes batched access records. */
