@@ -7,12 +7,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Crypto from "node:crypto"
 import * as path from "node:path"
 import * as Cache from "../src/Cache.js"
 import { incompressible } from "./suites/CacheSuite.js"
+import { pgDescribe, pgScopedSchema, pgUrl } from "./support/postgres.js"
 import { tempDir } from "./support/tmp.js"
 
 const KEY = "signing-coverage-key-0123456789abcdef"
@@ -155,4 +157,41 @@ describe("a signature covers the row", () => {
       assert.isFalse(keys(directory).includes(victim))
       assert.isTrue(warnings.some((w) => w.includes(victim) && w.includes("previous signing scheme")), warnings.join("\n"))
     }))
+})
+
+/** A signed cache on each metadata backend: values, params and metadata round-trip, touch renews. */
+const roundTrip = (layer: Layer.Layer<Cache.Cache, Cache.CacheError>) =>
+  Effect.gen(function*() {
+    const result = yield* Effect.scoped(Effect.provide(
+      Effect.gen(function*() {
+        const cache = yield* Cache.Cache
+        yield* cache.put({ k: "inline", tag: "x" }, { n: 1 }, { ttl: "1 hour", namespace: "ns", description: "d" })
+        yield* cache.put({ k: "blob", tag: "x" }, `b:${BIG}`, { ttl: null })
+        const touched = yield* cache.touch({ k: "inline", tag: "x" }, "2 hours")
+        const read = [
+          yield* cache.has({ k: "inline", tag: "x" }),
+          yield* cache.has({ k: "blob", tag: "x" }),
+          Option.map(yield* cache.getWithMetadata({ k: "inline", tag: "x" }), (e) => [e.value, e.entry.description, e.entry.namespace]),
+          Option.isSome(yield* cache.get({ k: "blob", tag: "x" }))
+        ]
+        const removed = yield* cache.invalidateWhere({ params: { tag: "x" } })
+        return { touched, read, removed }
+      }),
+      layer
+    ))
+    assert.deepStrictEqual(result, { touched: true, read: [true, true, Option.some([{ n: 1 }, "d", "ns"]), true], removed: 2 })
+  })
+
+describe("signed caches on every metadata backend", () => {
+  it.scoped("memory", () => roundTrip(Cache.layerMemory({ ...manual, ...signing })))
+  for (const backend of ["sqlite", "json"] as const) {
+    it.scoped(backend, () =>
+      Effect.flatMap(tempDir, (directory) => roundTrip(Cache.layer({ ...manual, ...signing, directory, metadataBackend: backend }))))
+  }
+})
+
+pgDescribe("signed cache on PostgreSQL", () => {
+  it.scoped("postgres", () =>
+    Effect.flatMap(pgScopedSchema("signing"), (schema) =>
+      roundTrip(Cache.layer({ ...manual, ...signing, metadataBackend: "postgres", blobs: "postgres", postgres: { url: pgUrl, schema } }))))
 })
