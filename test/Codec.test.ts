@@ -198,14 +198,14 @@ describe("CodecDefault", () => {
         )
       }))
 
-    it.effect("a small value is not compressed and carries a header of at most 12 bytes", () =>
+    it.effect("a small value is not compressed and carries a header of at most 20 bytes (8 of them the key slot)", () =>
       Effect.gen(function*() {
         const encoded = yield* codec.encode(record)
         assert.strictEqual(encoded.codec, "none")
         assert.isBelow(encoded.rawBytes, 256)
-        assert.isAtMost(encoded.bytes.byteLength - encoded.rawBytes, 12)
+        assert.isAtMost(encoded.bytes.byteLength - encoded.rawBytes, 20)
         const v8 = yield* codec.encode(new Set([record]))
-        assert.isAtMost(v8.bytes.byteLength - v8.rawBytes, 10)
+        assert.isAtMost(v8.bytes.byteLength - v8.rawBytes, 18)
       }))
 
     it.effect("a compressible large value is compressed with lz4 and smaller", () =>
@@ -292,8 +292,8 @@ describe("CodecDefault", () => {
     it.effect("the sample layout is what the cases above assume", () =>
       Effect.gen(function*() {
         const bytes = yield* sample
-        // magic, version 1, lz4, "json", format version 1, then the raw length
-        assert.deepStrictEqual([...bytes.subarray(0, 10)], [0xca, 0xc5, 1, 1, 4, 0x6a, 0x73, 0x6f, 0x6e, 1])
+        // magic, version 2, lz4, "json", format version 1, then the raw length and the key slot
+        assert.deepStrictEqual([...bytes.subarray(0, 10)], [0xca, 0xc5, 2, 1, 4, 0x6a, 0x73, 0x6f, 0x6e, 1])
       }))
 
     it.effect("corrupt v8 and json payloads", () =>

@@ -1,14 +1,23 @@
 /**
  * HMAC signing of stored entries (`signing: { key }`). With a key configured the checksum column
- * holds `hmac-sha256:<hex>` instead of the XXH64 of the stored bytes, so whoever can write the
- * cache directory but does not hold the key cannot plant or alter a value a reader accepts.
+ * holds `hmac-sha256-v2:<hex>` instead of the XXH64 of the stored bytes, so whoever can write the
+ * cache directory but does not hold the key cannot plant or alter a value, or the row fields a
+ * reader trusts, without the entry being rejected.
  *
- * The MAC covers a domain tag, the cache key, the stored length and the stored bytes themselves.
- * The stored bytes begin with the value header (format id and version, compression codec, raw
- * length), so format, codec and sizes are covered without repeating them. Binding the cache key
- * stops a valid entry from being replayed under another key. The bytes go into the HMAC directly
- * rather than through XXH64 first: XXH64 is not collision resistant, so signing only its digest
- * would let a forger swap in other bytes with the same digest.
+ * The MAC covers a domain tag, then every row field a reader acts on — the cache key, namespace,
+ * description, format, codec, stored and raw sizes, expiry, key params and user metadata — each
+ * type-tagged and length-prefixed, then the stored length and the stored bytes themselves (which
+ * begin with the value header: format, codec, raw length and the key slot). Not covered: creation
+ * and access times and hit counts, which change on every read and only order eviction.
+ *
+ * Binding the cache key stops a valid entry from being replayed under another key; binding the
+ * expiry stops `expires_at = NULL` from serving an entry forever; binding params and metadata
+ * stops forged ones from being returned or matched by `invalidateWhere`. The bytes go into the
+ * HMAC directly rather than through XXH64 first: XXH64 is not collision resistant, so signing only
+ * its digest would let a forger swap in other bytes with the same digest.
+ *
+ * Signatures of the first scheme (`hmac-sha256:`, bytes and key only) are not accepted: they say
+ * nothing about the row, so such an entry is a miss and is removed like a tampered one.
  *
  * The key lives only in memory (a `KeyObject`); nothing derived from it but MACs is written.
  *
@@ -21,13 +30,21 @@ import * as Crypto from "node:crypto"
  * @since 0.1.0
  * @category constants
  */
-export const SIGNATURE_PREFIX = "hmac-sha256:"
-
-const DOMAIN = Buffer.from("cacheness-entry-v1\0")
+export const SIGNATURE_PREFIX = "hmac-sha256-v2:"
 
 /**
- * Whether a checksum column holds a signature. XXH64 checksums are hex, which never starts with
- * "h", so one character decides.
+ * The prefix of the first scheme, which covered the key and the bytes only.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const SIGNATURE_PREFIX_V1 = "hmac-sha256:"
+
+const DOMAIN = Buffer.from("cacheness-entry-v2\0")
+
+/**
+ * Whether a checksum column holds a signature (of either scheme). XXH64 checksums are hex, which
+ * never starts with "h", so one character decides.
  *
  * @since 0.1.0
  * @category signing
@@ -36,14 +53,42 @@ export const isSigned = (checksum: string): boolean =>
   typeof checksum === "string" && checksum.charCodeAt(0) === 104 /* "h" */
 
 /**
+ * Whether a checksum column holds a signature of the first scheme, which this release rejects.
+ *
+ * @since 0.1.0
+ * @category signing
+ */
+export const isLegacy = (checksum: string): boolean =>
+  typeof checksum === "string" && checksum.startsWith(SIGNATURE_PREFIX_V1)
+
+/**
+ * The row fields a signature covers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SignedFields {
+  readonly key: string
+  readonly namespace: string
+  readonly description: string | null
+  readonly format: string
+  readonly codec: string
+  readonly storedBytes: number
+  readonly rawBytes: number
+  readonly expiresAt: number | null
+  readonly params: string | null
+  readonly metadata: string | null
+}
+
+/**
  * Signs and checks entries with one key.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Signer {
-  readonly sign: (key: string, bytes: Uint8Array) => string
-  readonly verify: (key: string, bytes: Uint8Array, checksum: string) => boolean
+  readonly sign: (fields: SignedFields, bytes: Uint8Array) => string
+  readonly verify: (fields: SignedFields, bytes: Uint8Array, checksum: string) => boolean
 }
 
 /**
@@ -59,23 +104,48 @@ export const keyBytes = (secret: unknown): Uint8Array | null => {
   return bytes === null || bytes.length === 0 ? null : bytes
 }
 
+const NULL_FIELD = Buffer.from([0])
+
+/** A field as tag + length + UTF-8, so no two rows encode alike (`null` differs from `""`). */
+const field = (hmac: Crypto.Hmac, value: string | number | null): void => {
+  if (value === null) {
+    hmac.update(NULL_FIELD)
+    return
+  }
+  const text = Buffer.from(typeof value === "number" ? `n${value}` : `s${value}`, "utf8")
+  const length = Buffer.allocUnsafe(9)
+  length[0] = 1
+  length.writeBigUInt64BE(BigInt(text.length), 1)
+  hmac.update(length).update(text)
+}
+
 /**
  * @since 0.1.0
  * @category constructors
  */
 export const make = (secret: Uint8Array): Signer => {
   const key = Crypto.createSecretKey(secret)
-  const sign = (cacheKey: string, bytes: Uint8Array): string => {
+  const sign = (fields: SignedFields, bytes: Uint8Array): string => {
+    const hmac = Crypto.createHmac("sha256", key).update(DOMAIN)
+    field(hmac, fields.key)
+    field(hmac, fields.namespace)
+    field(hmac, fields.description)
+    field(hmac, fields.format)
+    field(hmac, fields.codec)
+    field(hmac, fields.storedBytes)
+    field(hmac, fields.rawBytes)
+    field(hmac, fields.expiresAt)
+    field(hmac, fields.params)
+    field(hmac, fields.metadata)
     const length = Buffer.allocUnsafe(8)
     length.writeBigUInt64BE(BigInt(bytes.length))
-    return SIGNATURE_PREFIX +
-      Crypto.createHmac("sha256", key).update(DOMAIN).update(cacheKey).update(length).update(bytes).digest("hex")
+    return SIGNATURE_PREFIX + hmac.update(length).update(bytes).digest("hex")
   }
   return {
     sign,
-    verify: (cacheKey, bytes, checksum) => {
-      if (!isSigned(checksum)) return false
-      const expected = Buffer.from(sign(cacheKey, bytes))
+    verify: (fields, bytes, checksum) => {
+      if (typeof checksum !== "string" || !checksum.startsWith(SIGNATURE_PREFIX)) return false
+      const expected = Buffer.from(sign(fields, bytes))
       const actual = Buffer.from(checksum)
       return expected.length === actual.length && Crypto.timingSafeEqual(expected, actual)
     }

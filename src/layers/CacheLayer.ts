@@ -25,6 +25,7 @@ import { parseJson, toEntry } from "../internal/entries.js"
 import { resolveConfig } from "../internal/config.js"
 import * as Validate from "../internal/validate.js"
 import * as BufferPool from "../internal/bufferPool.js"
+import * as Header from "../internal/header.js"
 import * as Signing from "../internal/signing.js"
 import { type CacheConfig, parseSize } from "../schema/CacheConfig.js"
 import type { IntegrityReport } from "../schema/CacheEntry.js"
@@ -41,7 +42,7 @@ import {
   type ResolvedConfig,
   type VerifyOptions
 } from "../services/Cache.js"
-import { Codec } from "../services/Codec.js"
+import { Codec, CodecError } from "../services/Codec.js"
 import { Hasher, KeyError, PathFingerprints } from "../services/Hasher.js"
 import { type EntryFilter, type EntryRecord, MetadataError, MetadataStore, type RemovedRef, type StoredValue } from "../services/MetadataStore.js"
 import * as BlobStoreFileSystem from "./BlobStoreFileSystem.js"
@@ -154,11 +155,19 @@ export const make = (config: ResolvedConfig) =>
     const metadata = yield* MetadataStore
     const signer = config.signing === null ? null : Signing.make(Redacted.value(config.signing.key))
     /**
-     * What the checksum column holds: XXH64 of the stored bytes bound to the entry's key, or their
-     * HMAC when signing.
+     * What the checksum column holds: XXH64 of the stored bytes bound to the entry's key, or the
+     * HMAC of the row's trusted fields and the bytes when signing.
      */
-    const checksumOf = (key: string, bytes: Uint8Array): string =>
-      signer === null ? bindKey(hasher.hashBytes(bytes), key) : signer.sign(key, bytes)
+    const checksumOf = (row: Signing.SignedFields, bytes: Uint8Array): string =>
+      signer === null ? bindKey(hasher.hashBytes(bytes), row.key) : signer.sign(row, bytes)
+    /**
+     * How reads find an entry. A signature covers row fields a probe does not return, so with a
+     * signing key every read looks up the whole row (and the synchronous fast path, which probes,
+     * is off).
+     */
+    const probeRow: (key: string) => Effect.Effect<Option.Option<StoredValue>, CacheError> = signer === null
+      ? metadata.probe
+      : metadata.lookup
     // Latency is read from the Clock the layer was built with, synchronously: an effectful
     // Clock read per get would cost more than all of the metrics bookkeeping (~0.3 µs).
     const clock = yield* Effect.clock
@@ -229,9 +238,13 @@ export const make = (config: ResolvedConfig) =>
         ? "has a damaged row (its value is not bytes)"
         : bytes.length !== record.storedBytes
         ? `has ${bytes.length} stored bytes, expected ${record.storedBytes}`
+        : Header.keyMatches(bytes, record.key) === false
+        ? "holds the value of another key (its header names a different key)"
         : signer !== null
-        ? signer.verify(record.key, bytes, record.checksum)
+        ? signer.verify(record as EntryRecord, bytes, record.checksum)
           ? null
+          : Signing.isLegacy(record.checksum)
+          ? "is signed under the previous signing scheme, which does not cover its row"
           : Signing.isSigned(record.checksum)
           ? "failed its signature check (tampered with, or signed with another key)"
           : "is not signed"
@@ -315,6 +328,38 @@ export const make = (config: ResolvedConfig) =>
     })
 
     /**
+     * `has`: the checks `get` makes before decoding — expiry, signature, blob present, size,
+     * checksum, key slot, a header that parses — and the same removal of what is broken, without
+     * counting a hit or a miss and without decoding the payload.
+     */
+    const holds = Effect.fnUntraced(function*<R extends StoredValue>(
+      found: R,
+      now: number,
+      fetch: (key: string) => Effect.Effect<Option.Option<R>, CacheError>
+    ) {
+      if (!isLive(found, now) || unverifiable(found)) return false
+      let record = found
+      let bytes = record.inline
+      if (record.blobId !== null) {
+        const blob = yield* readBlob(record, fetch)
+        if (Option.isNone(blob)) return false
+        ;[record, bytes] = blob.value
+      }
+      const problem = checkBytes(record, bytes ?? EMPTY)
+      if (problem !== null) {
+        yield* dropBroken(record, problem)
+        return false
+      }
+      const header = yield* Effect.either(codec.inspect(bytes!))
+      if (header._tag === "Left") {
+        // A format this release does not know may belong to another process: a miss, kept.
+        if (header.left.reason !== "UnknownFormat") yield* dropBroken(record, `could not be decoded (${header.left.message})`)
+        return false
+      }
+      return true
+    })
+
+    /**
      * The read path shared by `get`, `getWithMetadata` and `cached`: TTL is checked here. It is
      * the hottest code of the library, so it is untraced (a span costs ~7–10 µs here, more than
      * half the budget of a hit).
@@ -341,7 +386,7 @@ export const make = (config: ResolvedConfig) =>
      * methods cannot settle — paths in the key, a blob, damage, an error — continues on `serve`
      * or `read`, which handle it in full.
      */
-    const fast = hasher.unsafeKey !== undefined && metadata.unsafeProbe !== undefined &&
+    const fast = signer === null && hasher.unsafeKey !== undefined && metadata.unsafeProbe !== undefined &&
         metadata.unsafeRecordAccess !== undefined && codec.unsafeDecode !== undefined
       ? { key: hasher.unsafeKey, probe: metadata.unsafeProbe, recordAccess: metadata.unsafeRecordAccess, decode: codec.unsafeDecode }
       : null
@@ -354,13 +399,13 @@ export const make = (config: ResolvedConfig) =>
       project: (value: A, record: StoredValue) => B
     ): Effect.Effect<Option.Option<B>, CacheError> =>
       fast === null || options !== undefined
-        ? Effect.map(read(input, options, metadata.probe), Option.map((hit) => project(hit.value as A, hit.record)))
+        ? Effect.map(read(input, options, probeRow), Option.map((hit) => project(hit.value as A, hit.record)))
         : Effect.withFiberRuntime((fiber) => {
           const started = clock.unsafeCurrentTimeNanos()
           const key = fastKey(input)
           const found = key === undefined ? undefined : fast.probe(key)
           if (found === undefined) {
-            return Effect.map(read(input, options, metadata.probe), Option.map((hit) => project(hit.value as A, hit.record)))
+            return Effect.map(read(input, options, probeRow), Option.map((hit) => project(hit.value as A, hit.record)))
           }
           // The fiber's clock, as `Clock.currentTimeMillis` would read it (a TestClock in tests).
           const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
@@ -379,7 +424,7 @@ export const make = (config: ResolvedConfig) =>
             }
           }
           return Effect.map(
-            serve(key!, found, now, started, undefined, metadata.probe),
+            serve(key!, found, now, started, undefined, probeRow),
             Option.map((hit) => project(hit.value as A, hit.record))
           )
         })
@@ -489,9 +534,11 @@ export const make = (config: ResolvedConfig) =>
       const now = yield* Clock.currentTimeMillis
       const inline = encoded.bytes.length <= config.inlineThreshold
       const blobId = inline ? null : `${key}-${versionToken(now)}`
+      // Before the checksum: the key slot is part of what is checked and signed.
+      Header.writeKey(encoded.bytes, key)
       if (blobId !== null) yield* blobs.put(blobId, encoded.bytes)
       const ttl = opts.ttl === undefined ? config.defaultTtl : opts.ttl
-      const written = yield* metadata.upsert({
+      const row: Signing.SignedFields = {
         key,
         namespace: opts.namespace ?? "",
         description: opts.description ?? null,
@@ -499,15 +546,18 @@ export const make = (config: ResolvedConfig) =>
         codec: encoded.codec,
         storedBytes: encoded.bytes.length,
         rawBytes: encoded.rawBytes,
-        checksum: checksumOf(key, encoded.bytes),
+        expiresAt: ttl === null ? null : now + ttl,
+        params,
+        metadata: attached === undefined ? null : attached.json
+      }
+      const written = yield* metadata.upsert({
+        ...row,
+        checksum: checksumOf(row, encoded.bytes),
         blobId,
         inline: inline ? encoded.bytes : null,
         createdAt: now,
         accessedAt: now,
-        expiresAt: ttl === null ? null : now + ttl,
-        hits: 0,
-        params,
-        metadata: attached === undefined ? null : attached.json
+        hits: 0
       }, attached?.rows).pipe(
         // The row was not written: the new blob would be an orphan.
         Effect.tapError(() => blobId === null ? Effect.void : Effect.ignore(blobs.delete(blobId)))
@@ -552,7 +602,7 @@ export const make = (config: ResolvedConfig) =>
           ? null
           : signer === null
           ? bindKey(hasher.hashBytes(bytes.value), record.key) === record.checksum
-          : signer.verify(record.key, bytes.value, record.checksum)
+          : signer.verify(record, bytes.value, record.checksum)
         if (bytes.value.length !== record.storedBytes) {
           return { kind: "size", record, actualBytes: intact === true ? bytes.value.length : null }
         }
@@ -658,11 +708,20 @@ export const make = (config: ResolvedConfig) =>
           const key = fastKey(input)
           const found = key === undefined ? undefined : fast!.probe(key)
           if (found !== undefined) {
-            return Effect.succeed(found !== null && isLive(found, Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()))
+            if (found === null) return Effect.succeed(false)
+            const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+            // A live inline entry whose bytes check out and whose header parses is settled here.
+            if (
+              found.blobId === null && isLive(found, now) && !unverifiable(found) &&
+              checkBytes(found, found.inline ?? EMPTY) === null && !(Header.parse(found.inline!, "Cache.has") instanceof CodecError)
+            ) return Effect.succeed(true)
+            return holds(found, now, probeRow)
           }
           return Effect.flatMap(toKey(input), (key) =>
-            Effect.flatMap(metadata.probe(key), (found) =>
-              Effect.map(Clock.currentTimeMillis, (now) => Option.isSome(found) && isLive(found.value, now))))
+            Effect.flatMap(probeRow(key), (found) =>
+              Option.isNone(found)
+                ? Effect.succeed(false)
+                : Effect.flatMap(Clock.currentTimeMillis, (now) => holds(found.value, now, probeRow))))
         }),
       touch: Effect.fn("Cache.touch")(function*(input: KeyInput, ttl?: Duration.DurationInput | null) {
         const checked = Validate.duration("touch.ttl", ttl)
@@ -670,7 +729,18 @@ export const make = (config: ResolvedConfig) =>
         const key = yield* toKey(input)
         const now = yield* Clock.currentTimeMillis
         const millis = checked === undefined ? config.defaultTtl : checked
-        return yield* metadata.touch(key, millis === null ? null : now + millis, now)
+        const expiresAt = millis === null ? null : now + millis
+        if (signer === null) return yield* metadata.touch(key, expiresAt, now)
+        // The signature covers the expiry: a signed entry is re-signed with its new expiry, and
+        // only an entry that verifies now (and is not overwritten meanwhile) is renewed, so
+        // touch never turns a forged row into a signed one.
+        const found = yield* metadata.lookup(key)
+        if (Option.isNone(found) || !isLive(found.value, now)) return false
+        const record = found.value
+        const bytes = record.blobId === null ? Option.some(record.inline ?? EMPTY) : yield* blobs.get(record.blobId)
+        if (Option.isNone(bytes) || checkBytes(record, bytes.value) !== null) return false
+        const to = signer.sign({ ...record, expiresAt }, bytes.value)
+        return yield* metadata.touch(key, expiresAt, now, { from: record.checksum, to })
       }),
       invalidate: Effect.fn("Cache.invalidate")(function*(input: KeyInput) {
         const key = yield* toKey(input)
@@ -690,12 +760,30 @@ export const make = (config: ResolvedConfig) =>
         if (filter.params === undefined) return yield* removeMatching(base)
         const wanted = yield* hasher.describe(filter.params as InvalidateFilter["params"] & object)
         const candidates = yield* metadata.select(base)
-        const keys = candidates
-          .filter((r) => {
-            const params = parseJson(r.params)
-            return params !== null && describedContains(params as any, wanted)
-          })
-          .map((r) => r.key)
+        let matched = candidates.filter((r) => {
+          const params = parseJson(r.params)
+          return params !== null && describedContains(params as any, wanted)
+        })
+        if (signer !== null) {
+          // Params are trusted only under a valid signature: a row whose params were rewritten is
+          // not matched by them (it is left for a read or verify to reject and remove).
+          const verified: Array<EntryRecord> = []
+          for (const candidate of matched) {
+            // A listing may leave inline bytes out: those come with the row.
+            const current = candidate.blobId === null ? Option.getOrNull(yield* metadata.lookup(candidate.key)) : candidate
+            if (current === null || current.checksum !== candidate.checksum) continue
+            const bytes = current.blobId === null
+              ? Option.fromNullable(current.inline)
+              : yield* Effect.orElseSucceed(blobs.get(current.blobId), () => Option.none<Uint8Array>())
+            if (Option.isSome(bytes) && signer.verify(current, bytes.value, current.checksum)) verified.push(current)
+          }
+          matched = verified
+          // Bound to the checksums verified, so an entry overwritten meanwhile is not removed.
+          let removed = 0
+          for (const record of matched) removed += yield* removeMatching({ ...base, keys: [record.key], checksum: record.checksum })
+          return removed
+        }
+        const keys = matched.map((r) => r.key)
         return keys.length === 0 ? 0 : yield* removeMatching({ ...base, keys })
       }),
       clear: Effect.fn("Cache.clear")(function*() {

@@ -360,7 +360,7 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
       select: (filter) => Effect.zipRight(flush, read("MetadataStore.select", () => state.select(filter))),
       list: (listOptions) => Effect.zipRight(flush, read("MetadataStore.list", () => state.list(listOptions))),
       listEntries: (listOptions) => Effect.zipRight(flush, read("MetadataStore.list", () => state.listEntries(listOptions))),
-      touch: (key, expiresAt, now) => mutate("MetadataStore.touch", () => state.touch(key, expiresAt, now)),
+      touch: (key, expiresAt, now, resign) => mutate("MetadataStore.touch", () => state.touch(key, expiresAt, now, resign)),
       recordAccess: (key, now) =>
         Effect.sync(() => accesses.record(key, now)),
       evict: (bytes) => Effect.zipRight(flush, mutate("MetadataStore.evict", () => state.evict(bytes))),

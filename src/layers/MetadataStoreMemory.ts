@@ -220,11 +220,13 @@ export class MemoryState {
     return all.slice(offset, options.limit === undefined ? undefined : offset + options.limit)
   }
 
-  touch(key: string, expiresAt: number | null, now: number): boolean {
+  touch(key: string, expiresAt: number | null, now: number, resign?: { readonly from: string; readonly to: string }): boolean {
     const record = this.rows.get(key)
     if (record === undefined || (record.expiresAt !== null && record.expiresAt <= now)) return false
+    if (resign !== undefined && record.checksum !== resign.from) return false
     this.writes++
     record.expiresAt = expiresAt
+    if (resign !== undefined) record.checksum = resign.to
     record.accessedAt = Math.max(record.accessedAt, now)
     return true
   }
@@ -353,7 +355,7 @@ export const make = (
       select: (filter) => Effect.sync(() => state.select(filter)),
       list: (listOptions) => Effect.sync(() => state.list(listOptions)),
       listEntries: (listOptions) => Effect.sync(() => state.listEntries(listOptions)),
-      touch: (key, expiresAt, now) => Effect.sync(() => state.touch(key, expiresAt, now)),
+      touch: (key, expiresAt, now, resign) => Effect.sync(() => state.touch(key, expiresAt, now, resign)),
       recordAccess: (key, now) => Effect.sync(() => state.access(key, now)),
       unsafeRecordAccess: (key, now) => state.access(key, now),
       evict: (bytes) => Effect.sync(() => state.evict(bytes)),

@@ -473,12 +473,18 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
             return sql.unsafe<EntryRecord>(text, params)
           }).pipe(retryRead, Effect.mapError((cause) => fail("MetadataStore.list", "QueryFailed", cause)))
         ),
-      touch: (key, expiresAt, now) =>
-        sql.unsafe(
-          `UPDATE ${E} SET expires_at = $1, accessed_at = greatest(accessed_at, $2)
+      touch: (key, expiresAt, now, resign) =>
+        (resign === undefined
+          ? sql.unsafe(
+            `UPDATE ${E} SET expires_at = $1, accessed_at = greatest(accessed_at, $2)
            WHERE key = $3 AND (expires_at IS NULL OR expires_at > $2) RETURNING 1 AS one`,
-          [expiresAt, now, key]
-        ).pipe(
+            [expiresAt, now, key]
+          )
+          : sql.unsafe(
+            `UPDATE ${E} SET expires_at = $1, accessed_at = greatest(accessed_at, $2), checksum = $4
+           WHERE key = $3 AND (expires_at IS NULL OR expires_at > $2) AND checksum = $5 RETURNING 1 AS one`,
+            [expiresAt, now, key, resign.to, resign.from]
+          )).pipe(
           Effect.map((rows) => rows.length > 0),
           Effect.mapError((cause) => fail("MetadataStore.touch", "WriteFailed", cause))
         ),

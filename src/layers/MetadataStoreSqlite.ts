@@ -234,6 +234,8 @@ const prepareStatements = (db: Database.Database) => ({
       SELECT 1, count(*), coalesce(sum(stored_bytes), 0), 0, 0 FROM ${TABLE}`),
     touch: db.prepare(`UPDATE ${TABLE} SET expires_at = ?, accessed_at = max(accessed_at, ?)
       WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)`),
+    touchResigned: db.prepare(`UPDATE ${TABLE} SET expires_at = ?, accessed_at = max(accessed_at, ?), checksum = ?
+      WHERE key = ? AND (expires_at IS NULL OR expires_at > ?) AND checksum = ?`),
     access: db.prepare(`UPDATE ${TABLE} SET hits = hits + ?, accessed_at = max(accessed_at, ?) WHERE key = ?`),
     bump: db.prepare(`UPDATE cacheness_counters SET hits = hits + ?, misses = misses + ? WHERE id = 1`),
     // The row as examined (blob id and checksum): a re-stored version is left alone. The update
@@ -764,9 +766,11 @@ export const make = (
             catch: (cause) => fail("MetadataStore.list", "QueryFailed", cause)
           })
         ),
-      touch: (key, expiresAt, now) =>
+      touch: (key, expiresAt, now, resign) =>
         Effect.try({
-          try: () => (localWrites++, stmt.touch.run(expiresAt, now, key, now).changes > 0),
+          try: () => (localWrites++, (resign === undefined
+            ? stmt.touch.run(expiresAt, now, key, now)
+            : stmt.touchResigned.run(expiresAt, now, resign.to, key, now, resign.from)).changes > 0),
           catch: (cause) => fail("MetadataStore.touch", "WriteFailed", cause)
         }),
       recordAccess: (key, now) =>

@@ -291,8 +291,17 @@ export declare namespace MetadataStore {
      * build entries without a record per row between; listing 10,000 entries is mostly allocation.
      */
     readonly listEntries?: ((options: ListOptions) => Effect.Effect<ReadonlyArray<CacheEntry>, MetadataError>) | undefined
-    /** Renews the expiry of a live entry; `false` when absent or already expired at `now`. */
-    readonly touch: (key: string, expiresAt: number | null, now: number) => Effect.Effect<boolean, MetadataError>
+    /**
+     * Renews the expiry of a live entry; `false` when absent or already expired at `now`. With
+     * `resign`, only while the checksum is still `from`, which becomes `to` (a signature covers
+     * the expiry, so a signed entry's new expiry comes with its new signature).
+     */
+    readonly touch: (
+      key: string,
+      expiresAt: number | null,
+      now: number,
+      resign?: { readonly from: string; readonly to: string } | undefined
+    ) => Effect.Effect<boolean, MetadataError>
     /** Records a hit (key given) or a miss (key null). May be batched; `flush` makes it durable. */
     readonly recordAccess: (key: string | null, now: number) => Effect.Effect<void>
     /** Optional fast path: `recordAccess` synchronously, for stores that batch in memory. */
