@@ -397,7 +397,7 @@ export const make = (config: ResolvedConfig) =>
           yield* deleteBlobs(evicted)
           CacheMetrics.evictions.unsafeUpdate(evicted.length, NO_LABELS)
           const bytes = evicted.reduce((n, r) => n + r.storedBytes, 0)
-          yield* Effect.logInfo(
+          yield* Effect.logDebug(
             `cacheness: size limit ${config.maxSize} bytes exceeded; evicted ${evicted.length} least-recently-used entries (${bytes} bytes)`
           )
           return evicted.length
@@ -419,7 +419,7 @@ export const make = (config: ResolvedConfig) =>
       }
       CacheMetrics.evictions.unsafeUpdate(evicted.length, NO_LABELS)
       const bytes = evicted.reduce((n, r) => n + r.storedBytes, 0)
-      yield* Effect.logInfo(`cacheness: pruned to ${targetBytes.value} bytes; evicted ${evicted.length} least-recently-used entries (${bytes} bytes)`)
+      yield* Effect.logDebug(`cacheness: pruned to ${targetBytes.value} bytes; evicted ${evicted.length} least-recently-used entries (${bytes} bytes)`)
       return { entries: evicted.length, bytes }
     })
 
@@ -434,7 +434,7 @@ export const make = (config: ResolvedConfig) =>
         }
         if (removed > 0) {
           CacheMetrics.expirations.unsafeUpdate(removed, NO_LABELS)
-          yield* Effect.logInfo(`cacheness: removed ${removed} expired entries`)
+          yield* Effect.logDebug(`cacheness: removed ${removed} expired entries`)
         }
         return removed
       })
@@ -548,7 +548,7 @@ export const make = (config: ResolvedConfig) =>
       }
       const temps = (yield* staleTemps).map((temp) => temp.path)
       if (options?.repair === true && temps.length > 0) repaired += yield* removeStaleTemps
-      if (options?.repair === true && repaired > 0) yield* Effect.logInfo(`cacheness: verify repaired ${repaired} problems`)
+      if (options?.repair === true && repaired > 0) yield* Effect.logDebug(`cacheness: verify repaired ${repaired} problems`)
       const report: IntegrityReport = {
         checked: records.length,
         orphans,
@@ -614,7 +614,7 @@ export const make = (config: ResolvedConfig) =>
       }),
       clear: Effect.fn("Cache.clear")(function*() {
         const removed = yield* removeAll(yield* metadata.clear)
-        yield* Effect.logInfo(`cacheness: cleared ${removed} entries`)
+        yield* Effect.logDebug(`cacheness: cleared ${removed} entries`)
         return removed
       }),
       cleanupExpired: Effect.fn("Cache.cleanupExpired")(function*() {
@@ -683,7 +683,7 @@ export const make = (config: ResolvedConfig) =>
       yield* cleanupExpired(HOUSEKEEPING_LIMIT)
       yield* enforceSize((yield* metadata.totals).totalBytes)
       const removed = yield* removeStaleTemps
-      if (removed > 0) yield* Effect.logInfo(`cacheness: removed ${removed} temp files abandoned by interrupted writes`)
+      if (removed > 0) yield* Effect.logDebug(`cacheness: removed ${removed} temp files abandoned by interrupted writes`)
       const pruned = yield* pruneFingerprints
       if (pruned > 0) yield* Effect.logDebug(`cacheness: dropped the fingerprints of ${pruned} paths that no longer exist`)
     }).pipe(Effect.catchAllCause((cause) => Effect.logWarning("cacheness: housekeeping failed", cause)))

@@ -39,6 +39,7 @@ import type {
   TableMatch,
   Totals
 } from "../services/MetadataStore.js"
+import type { ConfigError } from "../services/Cache.js"
 import { MetadataError, MetadataStore } from "../services/MetadataStore.js"
 import { transaction } from "../internal/pgTransaction.js"
 
@@ -214,7 +215,7 @@ const fail = (method: string, reason: MetadataError["reason"], cause: unknown) =
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type"], MetadataError, Scope.Scope> =>
+export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type"], MetadataError | ConfigError, Scope.Scope> =>
   Effect.gen(function*() {
     const schema = options.schema ?? "public"
     if (!SCHEMA_NAME.test(schema)) {
@@ -230,7 +231,7 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
     const E = `${s}.cacheness_entries`
     const C = `${s}.cacheness_counters`
     const url = typeof options.url === "string" ? Redacted.make(options.url) : options.url
-    const PgClient = yield* PgClientLoader.load.pipe(Effect.mapError((cause) => fail("MetadataStorePg.open", "OpenFailed", cause)))
+    const PgClient = yield* PgClientLoader.load
     const sql = yield* PgClient.make({
       url,
       maxConnections: options.maxConnections ?? 10,
@@ -596,5 +597,5 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: PgStoreOptions): Layer.Layer<MetadataStore, MetadataError> =>
+export const layer = (options: PgStoreOptions): Layer.Layer<MetadataStore, MetadataError | ConfigError> =>
   Layer.scoped(MetadataStore, make(options))
