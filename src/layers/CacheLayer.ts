@@ -20,6 +20,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as CacheMetrics from "../CacheMetrics.js"
+import { asDaemon } from "../internal/daemonClock.js"
 import { describedContains } from "../internal/describeParams.js"
 import { parseJson, toEntry } from "../internal/entries.js"
 import { resolveConfig } from "../internal/config.js"
@@ -689,6 +690,8 @@ export const make = (config: ResolvedConfig) =>
     }).pipe(Effect.catchAllCause((cause) => Effect.logWarning("cacheness: housekeeping failed", cause)))
     yield* (config.cleanupOnOpen ? housekeeping : Effect.void).pipe(
       Effect.zipRight(Effect.repeat(Effect.delay(housekeeping, Duration.millis(config.cleanupInterval)), Schedule.forever)),
+      // Its timer must not keep a process that forgot `close()` alive.
+      asDaemon,
       Effect.interruptible,
       Effect.forkScoped
     )

@@ -13,12 +13,12 @@
  *
  * @since 0.1.0
  */
+import { daemonClock, flushBeforeExit } from "../internal/daemonClock.js"
 import { AccessBatch } from "../internal/accessBatch.js"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClientLoader from "../internal/pgClient.js"
-import * as Clock from "effect/Clock"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -332,12 +332,14 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
       Effect.catchAll((error) => Effect.logWarning("cacheness: could not write access statistics", error.message)),
       Effect.repeat(Schedule.spaced(options.flushInterval ?? "1 second")),
       // Wall-clock I/O, not cache time (see MetadataStoreSqlite).
-      Effect.withClock(Clock.make()),
+      Effect.withClock(daemonClock),
       Effect.interruptible,
       Effect.forkScoped
     )
     // Registered after the pool: finalizers run in reverse, so this flush runs while it is open.
     yield* Effect.addFinalizer(() => Effect.ignoreLogged(flush))
+    // A script that never closes the cache still gets its batched accesses written.
+    yield* flushBeforeExit(flush, () => !accesses.isEmpty)
 
     const where = (filter: EntryFilter, params: Array<unknown>): string => {
       const next = (value: unknown) => {
