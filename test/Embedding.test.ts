@@ -174,3 +174,14 @@ describe("PostgreSQL without @effect/sql-pg installed", () => {
     }
   })
 })
+
+describe("daemonClock", () => {
+  it("sleeps past setTimeout's 2^31 - 1 ms limit instead of waking at once", async () => {
+    const { daemonClock } = await import("../src/internal/daemonClock.js")
+    const Effect = await import("effect/Effect")
+    const slept = await Effect.runPromise(
+      Effect.sleep("100000 days").pipe(Effect.withClock(daemonClock), Effect.as(true), Effect.timeoutTo({ duration: "200 millis", onTimeout: () => false, onSuccess: (b) => b }))
+    )
+    assert.isFalse(slept)
+  })
+})

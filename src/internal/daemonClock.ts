@@ -28,11 +28,21 @@ export const daemonClock: Clock.Clock = {
   currentTimeNanos: live.currentTimeNanos,
   sleep: (duration) =>
     Effect.async<void>((resume) => {
-      const timer = setTimeout(() => resume(Effect.void), Duration.toMillis(duration))
-      timer.unref()
+      // setTimeout takes at most 2^31 - 1 ms (and fires at once beyond): wait longer in steps.
+      let remaining = Duration.toMillis(duration)
+      let timer: ReturnType<typeof setTimeout>
+      const wait = () => {
+        const step = Math.min(remaining, MAX_TIMER_MILLIS)
+        remaining -= step
+        timer = setTimeout(() => (remaining > 0 ? wait() : resume(Effect.void)), step)
+        timer.unref()
+      }
+      wait()
       return Effect.sync(() => clearTimeout(timer))
     })
 }
+
+const MAX_TIMER_MILLIS = 2 ** 31 - 1
 
 /**
  * Runs `self` on `daemonClock` when the fiber's clock is the live one; under a `TestClock` (or any
