@@ -43,6 +43,7 @@ export { cached, type Cached, type CachedInfo, type CachedOptions } from "./cach
 export {
   cacheness,
   type CachenessClient,
+  type CachenessOptions,
   fromLayer as cachenessFromLayer,
   memoize,
   type Memoized,

@@ -6,11 +6,14 @@
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import type * as Layer from "effect/Layer"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
@@ -23,6 +26,7 @@ import type { MetadataFilter, MetadataTable, QueryMetadataOptions } from "./sche
 import {
   Cache,
   type CacheError,
+  ConfigError,
   type GetOptions,
   type InvalidateFilter,
   type ListOptions,
@@ -203,7 +207,41 @@ export const fromLayer = (layer: Layer.Layer<Cache, CacheError>): CachenessClien
  * @since 0.1.0
  * @category constructors
  */
-export const cacheness = (config?: CacheConfig): CachenessClient => fromLayer(cacheLayer(config))
+export const cacheness = (options?: CachenessOptions): CachenessClient => {
+  const { logLevel, ...config } = options ?? {}
+  const opened = Layer.unwrapEffect(Effect.gen(function*() {
+    const level = yield* logLevelOf(logLevel)
+    // Like `CacheLive`, the CLI and `memoize`: an unset directory falls back to `CACHENESS_DIR`.
+    const directory = config.directory !== undefined
+      ? Option.none()
+      : yield* Effect.orElseSucceed(Config.option(Config.string("CACHENESS_DIR")), () => Option.none<string>())
+    const layer = cacheLayer(Option.isSome(directory) ? { ...config, directory: directory.value } : config as CacheConfig)
+    // The level first, so fibers the cache forks while it opens (housekeeping) inherit it.
+    return Layer.provideMerge(layer, Logger.minimumLogLevel(level))
+  }))
+  return fromLayer(opened)
+}
+
+/**
+ * The configuration of `cacheness()`: a `CacheConfig`, plus the least severe level the library
+ * logs at (default `"Info"`, which shows warnings and hides routine `"Debug"` lines).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type CachenessOptions = CacheConfig & { readonly logLevel?: LogLevel.Literal | undefined }
+
+const logLevelOf = (literal: unknown): Effect.Effect<LogLevel.LogLevel, ConfigError> => {
+  if (literal === undefined) return Effect.succeed(LogLevel.Info)
+  const level = LogLevel.allLevels.find((l) => l._tag === literal)
+  return level !== undefined ? Effect.succeed(level) : Effect.fail(
+    new ConfigError({
+      reason: "Invalid",
+      field: "logLevel",
+      description: `expected one of ${LogLevel.allLevels.map((l) => JSON.stringify(l._tag)).join(", ")}, got ${JSON.stringify(literal)}`
+    })
+  )
+}
 
 let defaultClient: CachenessClient | undefined
 /** The cache `memoize` and `@memoized` use unless given one: `CacheLive`, opened on first use. */

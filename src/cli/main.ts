@@ -95,5 +95,7 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
 
 NodeRuntime.runMain(run(process.argv), {
   disableErrorReporting: true,
+  // The runner's pretty logger writes to stdout beside ours (each warning twice, `--json` broken).
+  disablePrettyLogger: true,
   teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) ? (exit.value as number) : ExitCode.CacheError)
 })

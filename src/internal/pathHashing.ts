@@ -356,7 +356,7 @@ const hashFiles = (
     const large = toRead.length >= options.parallelFiles || readBytes >= options.parallelBytes
     const concurrency = large ? Math.max(1, options.concurrency) : 1
     if (large) {
-      yield* Effect.logInfo(
+      yield* Effect.logDebug(
         `cacheness: hashing ${toRead.length} files (${MiB(readBytes)}) under ${root}, ${concurrency} at a time` +
           (filesFromFingerprints > 0 ? `; ${filesFromFingerprints} unchanged files answered by fingerprints` : "")
       )
@@ -372,7 +372,7 @@ const hashFiles = (
         if (!large || bytesTotal === 0 || bytesDone / bytesTotal < nextLogAt || filesDone === files.length) return Effect.void
         const share = Math.floor((bytesDone / bytesTotal) * 4) / 4
         nextLogAt = share + 0.25
-        return Effect.logInfo(`cacheness: hashing ${root}: ${Math.round(share * 100)}% (${filesDone}/${files.length} files, ${MiB(bytesDone)})`)
+        return Effect.logDebug(`cacheness: hashing ${root}: ${Math.round(share * 100)}% (${filesDone}/${files.length} files, ${MiB(bytesDone)})`)
       })
 
     // Large trees go to the worker pool (one per core) unless a test injected a file system.
@@ -413,7 +413,7 @@ const hashFiles = (
       )
     }
     if (large) {
-      yield* Effect.logInfo(`cacheness: hashed ${files.length} files (${MiB(bytesTotal)}) under ${root}`)
+      yield* Effect.logDebug(`cacheness: hashed ${files.length} files (${MiB(bytesTotal)}) under ${root}`)
     }
     return hashes
   })

@@ -21,6 +21,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { validateId } from "../internal/blobId.js"
 import { BlobStore, StorageError } from "../services/BlobStore.js"
+import type { ConfigError } from "../services/Cache.js"
 import { transaction } from "../internal/pgTransaction.js"
 
 /**
@@ -73,7 +74,7 @@ const fail = (method: string, reason: StorageError["reason"], id: string | undef
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: PgBlobOptions): Effect.Effect<BlobStore.Service, StorageError, Scope.Scope> =>
+export const make = (options: PgBlobOptions): Effect.Effect<BlobStore.Service, StorageError | ConfigError, Scope.Scope> =>
   Effect.gen(function*() {
     const schema = options.schema ?? "public"
     if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
@@ -82,7 +83,7 @@ export const make = (options: PgBlobOptions): Effect.Effect<BlobStore.Service, S
     const s = schema.toLowerCase()
     const chunkSize = Math.max(1024, Math.floor(options.chunkSize ?? 1024 * 1024))
     const url = typeof options.url === "string" ? Redacted.make(options.url) : options.url
-    const PgClient = yield* PgClientLoader.load.pipe(Effect.mapError((cause) => fail("BlobStorePg.open", "ReadFailed", undefined, cause)))
+    const PgClient = yield* PgClientLoader.load
     const sql = yield* PgClient.make({
       url,
       maxConnections: options.maxConnections ?? 4,
@@ -196,4 +197,4 @@ export const make = (options: PgBlobOptions): Effect.Effect<BlobStore.Service, S
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: PgBlobOptions): Layer.Layer<BlobStore, StorageError> => Layer.scoped(BlobStore, make(options))
+export const layer = (options: PgBlobOptions): Layer.Layer<BlobStore, StorageError | ConfigError> => Layer.scoped(BlobStore, make(options))

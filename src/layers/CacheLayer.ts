@@ -20,6 +20,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as CacheMetrics from "../CacheMetrics.js"
+import { asDaemon } from "../internal/daemonClock.js"
 import { describedContains } from "../internal/describeParams.js"
 import { parseJson, toEntry } from "../internal/entries.js"
 import { resolveConfig } from "../internal/config.js"
@@ -478,7 +479,7 @@ export const make = (config: ResolvedConfig) =>
           yield* deleteBlobs(evicted)
           CacheMetrics.evictions.unsafeUpdate(evicted.length, NO_LABELS)
           const bytes = evicted.reduce((n, r) => n + r.storedBytes, 0)
-          yield* Effect.logInfo(
+          yield* Effect.logDebug(
             `cacheness: size limit ${config.maxSize} bytes exceeded; evicted ${evicted.length} least-recently-used entries (${bytes} bytes)`
           )
           return evicted.length
@@ -500,7 +501,7 @@ export const make = (config: ResolvedConfig) =>
       }
       CacheMetrics.evictions.unsafeUpdate(evicted.length, NO_LABELS)
       const bytes = evicted.reduce((n, r) => n + r.storedBytes, 0)
-      yield* Effect.logInfo(`cacheness: pruned to ${targetBytes.value} bytes; evicted ${evicted.length} least-recently-used entries (${bytes} bytes)`)
+      yield* Effect.logDebug(`cacheness: pruned to ${targetBytes.value} bytes; evicted ${evicted.length} least-recently-used entries (${bytes} bytes)`)
       return { entries: evicted.length, bytes }
     })
 
@@ -515,7 +516,7 @@ export const make = (config: ResolvedConfig) =>
         }
         if (removed > 0) {
           CacheMetrics.expirations.unsafeUpdate(removed, NO_LABELS)
-          yield* Effect.logInfo(`cacheness: removed ${removed} expired entries`)
+          yield* Effect.logDebug(`cacheness: removed ${removed} expired entries`)
         }
         return removed
       })
@@ -684,7 +685,7 @@ export const make = (config: ResolvedConfig) =>
       }
       const temps = (yield* staleTemps).map((temp) => temp.path)
       if (options?.repair === true && temps.length > 0) repaired += yield* removeStaleTemps
-      if (options?.repair === true && repaired > 0) yield* Effect.logInfo(`cacheness: verify repaired ${repaired} problems`)
+      if (options?.repair === true && repaired > 0) yield* Effect.logDebug(`cacheness: verify repaired ${repaired} problems`)
       const report: IntegrityReport = {
         checked: records.length,
         orphans,
@@ -788,7 +789,7 @@ export const make = (config: ResolvedConfig) =>
       }),
       clear: Effect.fn("Cache.clear")(function*() {
         const removed = yield* removeAll(yield* metadata.clear)
-        yield* Effect.logInfo(`cacheness: cleared ${removed} entries`)
+        yield* Effect.logDebug(`cacheness: cleared ${removed} entries`)
         return removed
       }),
       cleanupExpired: Effect.fn("Cache.cleanupExpired")(function*() {
@@ -857,12 +858,14 @@ export const make = (config: ResolvedConfig) =>
       yield* cleanupExpired(HOUSEKEEPING_LIMIT)
       yield* enforceSize((yield* metadata.totals).totalBytes)
       const removed = yield* removeStaleTemps
-      if (removed > 0) yield* Effect.logInfo(`cacheness: removed ${removed} temp files abandoned by interrupted writes`)
+      if (removed > 0) yield* Effect.logDebug(`cacheness: removed ${removed} temp files abandoned by interrupted writes`)
       const pruned = yield* pruneFingerprints
       if (pruned > 0) yield* Effect.logDebug(`cacheness: dropped the fingerprints of ${pruned} paths that no longer exist`)
     }).pipe(Effect.catchAllCause((cause) => Effect.logWarning("cacheness: housekeeping failed", cause)))
     yield* (config.cleanupOnOpen ? housekeeping : Effect.void).pipe(
       Effect.zipRight(Effect.repeat(Effect.delay(housekeeping, Duration.millis(config.cleanupInterval)), Schedule.forever)),
+      // Its timer must not keep a process that forgot `close()` alive.
+      asDaemon,
       Effect.interruptible,
       Effect.forkScoped
     )

@@ -16,6 +16,7 @@
  *
  * @since 0.1.0
  */
+import { daemonClock, flushBeforeExit } from "../internal/daemonClock.js"
 import { AccessBatch } from "../internal/accessBatch.js"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -345,11 +346,13 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
     yield* flush.pipe(
       Effect.catchAll((error) => Effect.logWarning("cacheness: could not write access statistics", error.message)),
       Effect.repeat(Schedule.spaced(options.flushInterval ?? "1 second")),
-      Effect.withClock(wallClock),
+      Effect.withClock(daemonClock),
       Effect.interruptible,
       Effect.forkScoped
     )
     yield* Effect.addFinalizer(() => Effect.ignoreLogged(flush))
+    // A script that never closes the cache still gets its batched accesses written.
+    yield* flushBeforeExit(flush, () => !accesses.isEmpty)
 
     return MetadataStore.of({
       backend: "json",

@@ -13,12 +13,12 @@
  *
  * @since 0.1.0
  */
+import { daemonClock, flushBeforeExit } from "../internal/daemonClock.js"
 import { AccessBatch } from "../internal/accessBatch.js"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClientLoader from "../internal/pgClient.js"
-import * as Clock from "effect/Clock"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -39,6 +39,7 @@ import type {
   TableMatch,
   Totals
 } from "../services/MetadataStore.js"
+import type { ConfigError } from "../services/Cache.js"
 import { MetadataError, MetadataStore } from "../services/MetadataStore.js"
 import { transaction } from "../internal/pgTransaction.js"
 
@@ -214,7 +215,7 @@ const fail = (method: string, reason: MetadataError["reason"], cause: unknown) =
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type"], MetadataError, Scope.Scope> =>
+export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type"], MetadataError | ConfigError, Scope.Scope> =>
   Effect.gen(function*() {
     const schema = options.schema ?? "public"
     if (!SCHEMA_NAME.test(schema)) {
@@ -230,7 +231,7 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
     const E = `${s}.cacheness_entries`
     const C = `${s}.cacheness_counters`
     const url = typeof options.url === "string" ? Redacted.make(options.url) : options.url
-    const PgClient = yield* PgClientLoader.load.pipe(Effect.mapError((cause) => fail("MetadataStorePg.open", "OpenFailed", cause)))
+    const PgClient = yield* PgClientLoader.load
     const sql = yield* PgClient.make({
       url,
       maxConnections: options.maxConnections ?? 10,
@@ -331,12 +332,14 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
       Effect.catchAll((error) => Effect.logWarning("cacheness: could not write access statistics", error.message)),
       Effect.repeat(Schedule.spaced(options.flushInterval ?? "1 second")),
       // Wall-clock I/O, not cache time (see MetadataStoreSqlite).
-      Effect.withClock(Clock.make()),
+      Effect.withClock(daemonClock),
       Effect.interruptible,
       Effect.forkScoped
     )
     // Registered after the pool: finalizers run in reverse, so this flush runs while it is open.
     yield* Effect.addFinalizer(() => Effect.ignoreLogged(flush))
+    // A script that never closes the cache still gets its batched accesses written.
+    yield* flushBeforeExit(flush, () => !accesses.isEmpty)
 
     const where = (filter: EntryFilter, params: Array<unknown>): string => {
       const next = (value: unknown) => {
@@ -634,5 +637,5 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: PgStoreOptions): Layer.Layer<MetadataStore, MetadataError> =>
+export const layer = (options: PgStoreOptions): Layer.Layer<MetadataStore, MetadataError | ConfigError> =>
   Layer.scoped(MetadataStore, make(options))

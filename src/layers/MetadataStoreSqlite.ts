@@ -13,6 +13,7 @@
  *
  * @since 0.1.0
  */
+import { daemonClock, flushBeforeExit } from "../internal/daemonClock.js"
 import { AccessBatch, type TakenAccesses } from "../internal/accessBatch.js"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as Migrator from "@effect/sql/Migrator"
@@ -554,12 +555,14 @@ export const make = (
       Effect.repeat(Schedule.spaced(flushInterval)),
       // Batching is about wall-clock I/O, not cache time: a TestClock moving days ahead must not
       // replay a flush per simulated second.
-      Effect.withClock(Clock.make()),
+      Effect.withClock(daemonClock),
       Effect.interruptible,
       Effect.forkScoped
     )
     // Runs before the connection closes: finalizers run in reverse order of acquisition.
     yield* Effect.addFinalizer(() => Effect.ignoreLogged(flush))
+    // A script that never closes the cache still gets its batched accesses written.
+    yield* flushBeforeExit(flush, () => !accesses.isEmpty)
 
     const tables = new Map((options.tables ?? []).map((def) => [def.name, def]))
     yield* Effect.try({

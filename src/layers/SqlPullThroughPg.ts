@@ -33,7 +33,7 @@ const loadPgClient: Effect.Effect<typeof PgClient, SqlPullThroughError> = Effect
     new SqlPullThroughError({
       reason: "InvalidConfig",
       method: "SqlPullThrough.layerPg",
-      description: "PostgreSQL support needs the optional dependency @effect/sql-pg: npm install @effect/sql-pg",
+      description: "PostgreSQL support needs the optional peer dependency @effect/sql-pg (the Effect 3 line): npm install @effect/sql-pg@^0.53",
       cause
     })
 })

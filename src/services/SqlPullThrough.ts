@@ -544,7 +544,7 @@ export const make = <T extends PullThroughTable.Any, Q, E>(
                 done++
                 options.onProgress?.({ table: tableName, gap: range as any, done, total: gaps.length, rows })
                 const message = `SqlPullThrough ${tableName}: fetched gap ${done}/${gaps.length} (${rows} rows)`
-                return gaps.length > 1 ? Effect.logInfo(message) : Effect.logDebug(message)
+                return Effect.logDebug(message)
               })
             )
           )), { concurrency })
@@ -674,7 +674,7 @@ export const make = <T extends PullThroughTable.Any, Q, E>(
         return { intervals: expired.length, rows }
       })).pipe(Effect.mapError(storage(method)))
       if (result.intervals > 0) {
-        yield* Effect.logInfo(`SqlPullThrough ${tableName}: removed ${result.intervals} expired interval(s) and ${result.rows} row(s)`)
+        yield* Effect.logDebug(`SqlPullThrough ${tableName}: removed ${result.intervals} expired interval(s) and ${result.rows} row(s)`)
       }
       return result.intervals
     })
