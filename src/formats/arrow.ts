@@ -125,7 +125,9 @@ const typesOf = (arrow: ArrowModule, type: Arrow.DataType): boolean =>
   (type.children ?? []).every((child: Arrow.Field) => typesOf(arrow, child.type)) &&
   (!arrow.DataType.isDictionary(type) || typesOf(arrow, type.dictionary))
 
-const describeField = (field: Arrow.Field) => `${field.name}: ${String(field.type)}${field.nullable ? "?" : ""}`
+// Types and nullability, by position: names are not what a writer of another build misreads (and
+// an empty name reads back as null).
+const describeField = (field: Arrow.Field) => `${String(field.type)}${field.nullable ? "?" : ""}`
 
 /** The schema message a stream starts with: continuation marker, i32 length, flatbuffer. */
 const leadingSchema = (ipc: Pieces): Arrow.Schema => {
