@@ -91,6 +91,19 @@ describe("Arrow tables from another build or copy of apache-arrow", () => {
       assert.deepStrictEqual(rowsOf(directory).map((r) => r.format).sort(), ["arrow", "arrow", "parquet", "parquet"])
     }))
 
+  it.effect("an ESM Table over CommonJS batches is written by the build of its types; columns of both builds are refused", () =>
+    Effect.gen(function*() {
+      const service = CodecDefault.make()
+      const cjs = sample(CjsArrow)
+      const wrapped = new Arrow.Table(cjs.batches)
+      assert.isTrue(Object.getPrototypeOf(wrapped) === Arrow.Table.prototype)
+      assertSample(yield* Effect.flatMap(service.encode(wrapped), (e) => service.decode(e.bytes)))
+      const both = new Arrow.Table({ a: cjs.getChild("value")!, b: Arrow.tableFromArrays({ b: new Int32Array([1, 2, 3]) }).getChild("b")! })
+      const error = failureOf(yield* Effect.exit(service.encode(both)))
+      assert.strictEqual(error.reason, "Unserializable")
+      assert.match(error.message, /from two copies at once/)
+    }))
+
   it.effect("a table of a second copy of apache-arrow is a CodecError at put, and nothing is stored", () =>
     Effect.gen(function*() {
       // The CommonJS build is known to the codec once it has seen one of its tables.

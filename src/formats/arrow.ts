@@ -13,9 +13,9 @@
  * apache-arrow ships an ESM and a CommonJS build, and an app may hold a second copy: their
  * `Table[Symbol.hasInstance]` accepts each other's tables, but the `DataType`s are other classes,
  * and one build's IPC writer then emits a wrong schema for the other's table. So a table is
- * written by the build it comes from — the ESM build imported here or the CommonJS build of the
- * same package (loaded on first sight of one of its tables) — and any other table is refused at
- * put with a `CodecError`. The schema the stream declares is read back before it is stored (only
+ * written by the build its types come from — the ESM build imported here or the CommonJS build of
+ * the same package (loaded on first sight of one of its tables) — and any other table is refused
+ * at put with a `CodecError`. The schema the stream declares is read back before it is stored (only
  * the schema message: cheap), so a put that succeeds reads back. Tables always come back as tables
  * of the ESM build.
  *
@@ -116,17 +116,18 @@ const loadCommonJs = () => {
   return commonJs
 }
 
-// Identity, not `instanceof`: apache-arrow's `Symbol.hasInstance` accepts any build's tables.
-const isOwnTable = (arrow: ArrowModule, table: Arrow.Table) => Object.prototype.isPrototypeOf.call(arrow.Table.prototype, table)
-
-/** Whether every type in the schema (children and dictionaries included) is a class of `arrow`. */
+/**
+ * Whether every type in the schema (children and dictionaries included) is a class of `arrow`. The
+ * IPC writer dispatches on `DataType` classes, which (unlike `Table`, `RecordBatch`, `Data` and
+ * `Vector`) have no cross-build `Symbol.hasInstance`: the types decide which build can write a table.
+ */
 const typesOf = (arrow: ArrowModule, type: Arrow.DataType): boolean =>
   type instanceof arrow.DataType &&
   (type.children ?? []).every((child: Arrow.Field) => typesOf(arrow, child.type)) &&
   (!arrow.DataType.isDictionary(type) || typesOf(arrow, type.dictionary))
 
-// Types and nullability, by position: names are not what a writer of another build misreads (and
-// an empty name reads back as null).
+const writtenBy = (arrow: ArrowModule, table: Arrow.Table) => table.schema.fields.every((field) => typesOf(arrow, field.type))
+
 const describeField = (field: Arrow.Field) => `${String(field.type)}${field.nullable ? "?" : ""}`
 
 /** The schema message a stream starts with: continuation marker, i32 length, flatbuffer. */
@@ -150,35 +151,30 @@ const leadingSchema = (ipc: Pieces): Arrow.Schema => {
 }
 
 /**
- * The Arrow IPC stream of `table`, written by the build of apache-arrow the table comes from and
+ * The Arrow IPC stream of `table`, written by the build of apache-arrow its types come from and
  * checked to declare the table's schema. Throws a `TypeError` saying why for a table that cannot
- * be written faithfully: one from a copy of apache-arrow other than the two builds known here, or
- * mixing classes of two copies.
+ * be written faithfully: types from a copy of apache-arrow other than the two builds known here,
+ * or from two copies at once.
  *
  * @since 0.1.0
  * @category encoding
  */
 export const piecesOf = (table: Arrow.Table): Pieces => {
-  let build: { readonly arrow: ArrowModule; readonly write: (table: Arrow.Table) => Pieces } | null = null
-  if (isOwnTable(Arrow, table)) {
-    build = { arrow: Arrow, write: IpcPieces.of }
+  let write: ((table: Arrow.Table) => Pieces) | undefined
+  if (writtenBy(Arrow, table)) {
+    write = IpcPieces.of
   } else {
     const cjs = loadCommonJs()
-    if (cjs !== null && isOwnTable(cjs.arrow, table)) build = cjs
+    if (cjs !== null && writtenBy(cjs.arrow, table)) write = cjs.write
   }
-  if (build === null) {
+  if (write === undefined) {
     throw new TypeError(
-      "the table comes from a copy of apache-arrow other than the one cacheness uses (its ESM or CommonJS build), " +
-        "whose classes cacheness cannot write faithfully; convert it first, e.g. " +
+      "the table's column types come from a copy of apache-arrow other than the one cacheness uses (its ESM or " +
+        "CommonJS build), or from two copies at once, which cacheness cannot write faithfully; convert it first, e.g. " +
         "tableFromIPC(tableToIPC(table)) with tableFromIPC from cacheness's apache-arrow and tableToIPC from yours"
     )
   }
-  const arrow = build.arrow
-  const foreign = table.schema.fields.find((field) => !typesOf(arrow, field.type))
-  if (foreign !== undefined) {
-    throw new TypeError(`column ${JSON.stringify(foreign.name)} has a type from another copy of apache-arrow than its table`)
-  }
-  const ipc = build.write(table)
+  const ipc = write(table)
   // The schema message leads the stream: reading it back is cheap and catches a writer that
   // misread the table's types.
   const written = leadingSchema(ipc).fields.map(describeField).join(", ")

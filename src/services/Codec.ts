@@ -59,6 +59,12 @@ export interface FormatHandler<A = any> {
   readonly kind: string
   readonly guard: (value: unknown) => value is A
   readonly encode: (value: A) => Effect.Effect<Uint8Array, CodecError>
+  /**
+   * `payload` may be a view at an offset into a larger buffer (and a `Buffer`); `Codec.handler`
+   * hands its `decode` an exact `Uint8Array` instead. Fail with "UnknownFormat" only when this
+   * process cannot read the format at all (the entry is kept for one that can), "Corrupt" when the
+   * bytes are bad (the entry is removed).
+   */
   readonly decode: (payload: Uint8Array, version: number) => Effect.Effect<A, CodecError>
   /**
    * Optional: `decode` as a plain function, for handlers whose decoding needs no effects. The
