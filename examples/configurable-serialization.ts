@@ -53,8 +53,8 @@ const points = Codec.handler({
   guard: (u): u is Point => u instanceof Point,
   encode: (p) => new Uint8Array(new Float64Array([p.x, p.y]).buffer),
   decode: (bytes) => {
-    // Copy first: `bytes` may be a view into a larger (pooled) buffer.
-    const f = new Float64Array(new Uint8Array(bytes).buffer)
+    // `bytes` is an exact Uint8Array (offset 0, its whole buffer): view it directly.
+    const f = new Float64Array(bytes.buffer)
     return new Point(f[0], f[1])
   }
 })

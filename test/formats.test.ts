@@ -756,7 +756,7 @@ describe("codec selection and handlers", () => {
       }).pipe(Effect.provide(Cache.layer(config)))
     }))
 
-  it.scoped("a format version newer than the reader is a miss and a warning", () =>
+  it.scoped("a format version newer than the reader is a miss and a warning, and the entry is kept", () =>
     Effect.gen(function*() {
       const directory = yield* tempDir
       yield* Effect.gen(function*() {
@@ -767,9 +767,14 @@ describe("codec selection and handlers", () => {
       yield* Effect.gen(function*() {
         const cache = yield* Cache.Cache
         assert.isTrue(Option.isNone(yield* cache.get({ k: "p" })))
-        assert.isFalse(yield* cache.has({ k: "p" }))
+        // A newer release may read it: kept (issue 15 item 2).
+        assert.strictEqual((yield* cache.list()).length, 1)
       }).pipe(Effect.provide(Layer.merge(Cache.layer({ directory, handlers: [pointHandler(1)], cleanupOnOpen: false }), layer)))
       assert.isTrue(warnings.some((w) => /format version 2 is newer/.test(w)), warnings.join("\n"))
+      yield* Effect.gen(function*() {
+        const cache = yield* Cache.Cache
+        assert.deepStrictEqual(yield* cache.get({ k: "p" }), Option.some(new Point(1, 2)))
+      }).pipe(Effect.provide(Cache.layer({ directory, handlers: [pointHandler(2)], cleanupOnOpen: false })))
     }))
 
   it.effect("an invalid user handler is a ConfigError", () =>

@@ -36,7 +36,7 @@ import * as Effect from "effect/Effect"
 import { createRequire } from "node:module"
 import * as Blocks from "../internal/blocks.js"
 import * as BufferPool from "../internal/bufferPool.js"
-import { IpcPieces } from "./arrow.js"
+import { piecesOf } from "./arrow.js"
 import { CodecError } from "../services/Codec.js"
 import type { CompressionCodec, CompressionSettings, FormatHandler, FramedPayload } from "../services/Codec.js"
 
@@ -124,7 +124,7 @@ const encodeWith = (table: Arrow.Table, settings: CompressionSettings, headerRoo
   const pq = loadOrThrow()
   // parquet-wasm takes the IPC stream as one buffer, which it copies into WebAssembly memory: join
   // the pieces in a pooled buffer (touched memory after the first put) and give it straight back.
-  const pieces = IpcPieces.of(table)
+  const pieces = piecesOf(table)
   const ipc = BufferPool.take(pieces.byteLength)
   let at = 0
   for (const piece of pieces.pieces) {

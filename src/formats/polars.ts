@@ -109,9 +109,28 @@ export const isSeries = (value: unknown): value is SeriesLike =>
 
 const IPC_SHUFFLE_WIDTH = 8
 
+const ARROW_MAGIC = [0x41, 0x52, 0x52, 0x4f, 0x57, 0x31] // "ARROW1"
+const PARQUET_MAGIC = [0x50, 0x41, 0x52, 0x31] // "PAR1"
+
+/**
+ * What a value's own writer returned, when it is a whole file of the kind asked for (its magic at
+ * both ends); throws otherwise. The guard recognises Polars values by shape, so a look-alike — or
+ * a writer of another nodejs-polars copy gone wrong — must not store what cannot be read back.
+ */
+const checkedFile = (file: unknown, magic: ReadonlyArray<number>, kind: string): Uint8Array => {
+  const ok = file instanceof Uint8Array && file.byteLength >= 2 * magic.length &&
+    magic.every((byte, i) => file[i] === byte && file[file.byteLength - magic.length + i] === byte)
+  if (!ok) throw new TypeError(`the value's writer did not return ${kind} file (is it a nodejs-polars DataFrame or Series?)`)
+  return file as Uint8Array
+}
+
 const encodeWith = (value: DataFrameLike | SeriesLike, policy: Blocks.BlockPolicy, headerRoom: number): FramedPayload => {
   const series = !isDataFrame(value)
-  const ipc = series ? (value as SeriesLike).toFrame().writeIPC() : (value as DataFrameLike).writeIPC()
+  const ipc = checkedFile(
+    series ? (value as SeriesLike).toFrame().writeIPC() : (value as DataFrameLike).writeIPC(),
+    ARROW_MAGIC,
+    "an Arrow IPC"
+  )
   const out = new Blocks.Writer(BufferPool.take(headerRoom + 1 + Blocks.bound(ipc.byteLength)), headerRoom)
   out.u8(series ? 1 : 0)
   const compressed = Blocks.write(out, ipc, IPC_SHUFFLE_WIDTH, policy)
@@ -217,7 +236,7 @@ const PARQUET_CODECS: ReadonlyArray<CompressionSettings["codec"]> = ["lz4", "zst
 const encodeParquet = (value: DataFrameLike | SeriesLike, codec: CompressionSettings["codec"], headerRoom: number): FramedPayload => {
   const series = !isDataFrame(value)
   const frame = series ? (value as SeriesLike).toFrame() : value as DataFrameLike
-  const file = frame.writeParquet({ compression: parquetCompression[codec] })
+  const file = checkedFile(frame.writeParquet({ compression: parquetCompression[codec] }), PARQUET_MAGIC, "a Parquet")
   const out = new Blocks.Writer(BufferPool.take(headerRoom + 1 + file.byteLength), headerRoom)
   out.u8(series ? 1 : 0)
   out.raw(file)

@@ -317,7 +317,13 @@ export const make = (config: ResolvedConfig) =>
       }
       const decoded = yield* Effect.either(codec.decode(bytes!, checked))
       if (decoded._tag === "Left") {
-        yield* dropBroken(record, `could not be decoded (${decoded.left.message})`)
+        // A format (or version, or codec) this process has no handler for is not damage: another
+        // process may own the handler, so the entry is a miss here and stays.
+        if (decoded.left.reason === "UnknownFormat") {
+          yield* Effect.logWarning(`cacheness: entry ${record.key} cannot be read here (${decoded.left.message}); kept, treated as a miss`)
+        } else {
+          yield* dropBroken(record, `could not be decoded (${decoded.left.message})`)
+        }
         return yield* recordMiss(now, started)
       }
       // A large blob was read into a pooled buffer: when the value copied out what it keeps, the

@@ -59,6 +59,12 @@ export interface FormatHandler<A = any> {
   readonly kind: string
   readonly guard: (value: unknown) => value is A
   readonly encode: (value: A) => Effect.Effect<Uint8Array, CodecError>
+  /**
+   * `payload` may be a view at an offset into a larger buffer (and a `Buffer`); `Codec.handler`
+   * hands its `decode` an exact `Uint8Array` instead. Fail with "UnknownFormat" only when this
+   * process cannot read the format at all (the entry is kept for one that can), "Corrupt" when the
+   * bytes are bad (the entry is removed).
+   */
   readonly decode: (payload: Uint8Array, version: number) => Effect.Effect<A, CodecError>
   /**
    * Optional: `decode` as a plain function, for handlers whose decoding needs no effects. The
@@ -98,12 +104,21 @@ export interface FormatHandler<A = any> {
  * `CodecError` ("Unserializable" on encode, "Corrupt" on decode, a miss on `get`). Register it with
  * `Cache.layer({ handlers: [handler] })`; it is tried before the built-in formats.
  *
+ * `decode` receives an exact, plain `Uint8Array`: byte offset 0, spanning its whole `ArrayBuffer`
+ * (copied out of the stored bytes only when they are not already), so `bytes.buffer` and
+ * `bytes.slice().buffer` are the payload and nothing else — 8-byte aligned for any typed array.
+ *
+ * A put checks that `decode` reads back what `encode` wrote (one `decode` per put), so a value
+ * the handler cannot read back — say an instance of a second copy of the class the guard lets
+ * through — fails the put with a `CodecError` "Unserializable" instead of being stored and lost.
+ * `checkDecodes: false` skips that check for a handler known to round-trip.
+ *
  * ```ts
  * const points = Codec.handler({
  *   format: "point",
  *   guard: (u): u is Point => u instanceof Point,
  *   encode: (p) => new Uint8Array(new Float64Array([p.x, p.y]).buffer),
- *   decode: (bytes) => { const f = new Float64Array(new Uint8Array(bytes).buffer); return new Point(f[0], f[1]) }
+ *   decode: (bytes) => { const f = new Float64Array(bytes.buffer); return new Point(f[0], f[1]) }
  * })
  * ```
  *
@@ -120,6 +135,8 @@ export const handler = <A>(options: {
   readonly guard: (value: unknown) => value is A
   readonly encode: (value: A) => Uint8Array
   readonly decode: (bytes: Uint8Array, version: number) => A
+  /** Default true: a put decodes what `encode` wrote and fails when `decode` throws. */
+  readonly checkDecodes?: boolean | undefined
 }): FormatHandler<A> => {
   const fail = (reason: "Unserializable" | "Corrupt", method: string, what: string) => (cause: unknown) =>
     new CodecError({
@@ -129,17 +146,50 @@ export const handler = <A>(options: {
       description: `${what}: ${(cause as Error)?.message ?? String(cause)}`,
       cause
     })
+  const version = options.version ?? 1
+  const decode = (bytes: Uint8Array, version: number) => options.decode(exactBytes(bytes), version)
+  const check = options.checkDecodes !== false
   return {
     format: options.format,
-    version: options.version ?? 1,
+    version,
     kind: options.kind ?? "object",
     guard: options.guard,
     encode: (value) =>
-      Effect.try({ try: () => options.encode(value), catch: fail("Unserializable", "Codec.encode", "encode threw") }),
+      Effect.flatMap(
+        Effect.try({ try: () => options.encode(value), catch: fail("Unserializable", "Codec.encode", "encode threw") }),
+        (bytes) => {
+          if (!(bytes instanceof Uint8Array)) {
+            return Effect.fail(fail("Unserializable", "Codec.encode", "encode must return a Uint8Array")(
+              new TypeError(`it returned ${bytes === null ? "null" : typeof bytes}`)
+            ))
+          }
+          if (!check) return Effect.succeed(bytes)
+          // Never store what cannot be read back: the guard may accept values encode cannot
+          // write faithfully (a second copy of a class, a look-alike object).
+          return Effect.as(
+            Effect.try({
+              try: () => decode(bytes, version),
+              catch: fail("Unserializable", "Codec.encode", "the handler's decode cannot read what its encode wrote")
+            }),
+            bytes
+          )
+        }
+      ),
     decode: (bytes, version) =>
-      Effect.try({ try: () => options.decode(bytes, version), catch: fail("Corrupt", "Codec.decode", "decode threw") }),
-    decodeSync: options.decode
+      Effect.try({ try: () => decode(bytes, version), catch: fail("Corrupt", "Codec.decode", "decode threw") }),
+    decodeSync: decode
   }
+}
+
+/**
+ * `bytes` as a plain `Uint8Array` at offset 0 over an `ArrayBuffer` of exactly its length: the
+ * same memory when it already is one (or a `Buffer` that is), a copy otherwise.
+ */
+const exactBytes = (bytes: Uint8Array): Uint8Array => {
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) {
+    return Object.getPrototypeOf(bytes) === Uint8Array.prototype ? bytes : new Uint8Array(bytes.buffer, 0, bytes.byteLength)
+  }
+  return new Uint8Array(bytes)
 }
 
 /**
