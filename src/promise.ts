@@ -222,7 +222,9 @@ export const memoize = <Args extends ReadonlyArray<any>, A>(
 ): Memoized<Args, A> => {
   let target: Memoized<Args, A> | undefined
   // The default cache is opened on the first call, not when a module declares a memoised function.
-  const resolve = () => (target ??= (options?.cache ?? defaultCache()).memoize(fn, options))
+  // `cache` is this function's own option: `cached` refuses fields it does not know.
+  const { cache, ...memoOptions } = options ?? {}
+  const resolve = () => (target ??= (cache ?? defaultCache()).memoize(fn, memoOptions as MemoizeOptions<Args, NoInfer<A>>))
   const name = options?.name ?? fn.name
   const call = ((...args: Args) => resolve()(...args)) as Memoized<Args, A>
   Object.defineProperties(call, {

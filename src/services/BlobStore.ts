@@ -15,7 +15,7 @@ import * as Schema from "effect/Schema"
  * @category errors
  */
 export class StorageError extends Schema.TaggedError<StorageError>("cacheness/StorageError")("StorageError", {
-  reason: Schema.Literal("WriteFailed", "ReadFailed", "DeleteFailed", "ListFailed", "InvalidId", "NoSpace", "PermissionDenied"),
+  reason: Schema.Literal("WriteFailed", "ReadFailed", "DeleteFailed", "ListFailed", "InvalidId", "NoSpace", "PermissionDenied", "TooLarge"),
   method: Schema.String,
   id: Schema.optional(Schema.String),
   description: Schema.String,
