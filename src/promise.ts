@@ -29,6 +29,7 @@ import {
   type PruneOptions,
   type PruneResult,
   type PutOptions,
+  type StatsOptions,
   type VerifyOptions
 } from "./services/Cache.js"
 
@@ -54,7 +55,7 @@ export interface CachenessClient {
   readonly clear: () => Promise<number>
   readonly cleanupExpired: () => Promise<number>
   readonly list: (options?: ListOptions) => Promise<ReadonlyArray<CacheEntry>>
-  readonly stats: () => Promise<CacheStats>
+  readonly stats: (options?: StatsOptions) => Promise<CacheStats>
   readonly verify: (options?: VerifyOptions) => Promise<IntegrityReport>
   readonly prune: (target: number | string, options?: PruneOptions) => Promise<PruneResult>
   /** Live entries with their row in a registered custom metadata table, filtered on its columns. */
@@ -188,7 +189,7 @@ export const fromLayer = (layer: Layer.Layer<Cache, CacheError>): CachenessClien
     clear: () => call((c) => c.clear()),
     cleanupExpired: () => call((c) => c.cleanupExpired()),
     list: (options) => call((c) => c.list(options)),
-    stats: () => call((c) => c.stats()),
+    stats: (options) => call((c) => c.stats(options)),
     verify: (options) => call((c) => c.verify(options)),
     prune: (target, options) => call((c) => c.prune(target, options)),
     queryMetadata: (table, filter, options) => call((c) => c.queryMetadata(table, filter, options)),

@@ -39,6 +39,7 @@ import {
   type PruneOptions,
   type PutOptions,
   type ResolvedConfig,
+  type StatsOptions,
   type VerifyOptions
 } from "../services/Cache.js"
 import { Codec } from "../services/Codec.js"
@@ -664,7 +665,9 @@ export const make = (config: ResolvedConfig) =>
           ? yield* metadata.listEntries(valid)
           : (yield* metadata.list(valid)).map(toEntry)
       }),
-      stats: Effect.fn("Cache.stats")(function*() {
+      stats: Effect.fn("Cache.stats")(function*(options?: StatsOptions) {
+        const checked = Validate.fields("stats", options, {})
+        if (checked instanceof ConfigError) return yield* checked
         const totals = yield* metadata.totals
         const lookups = totals.hits + totals.misses
         return {
