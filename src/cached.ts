@@ -30,6 +30,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type { CacheKey, KeyParams } from "./schema/CacheKey.js"
 import { Cache, type CacheError, ConfigError } from "./services/Cache.js"
+import * as Validate from "./internal/validate.js"
 
 /**
  * @since 0.1.0
@@ -217,6 +218,12 @@ const toMillis = (field: string, input: Duration.DurationInput | null | undefine
     : Either.left(new ConfigError({ reason: "Invalid", field: `cached.${field}`, description: `not a duration: ${String(input)}` }))
 }
 
+/** Every option of `cached` (and `memoize`): any other field is a `ConfigError`. */
+const CACHED_FIELDS = [
+  "name", "ttl", "key", "cacheFailures", "failureTtl", "failureSchema", "condition", "schema", "description", "memo",
+  "memoRecheck", "lease", "leaseTtl", "leaseTimeout"
+] as const
+
 const make = <Args extends ReadonlyArray<any>, A, E, R>(
   f: (...args: Args) => Effect.Effect<A, E, R>,
   options: CachedOptions<Args, A, E> = {}
@@ -238,11 +245,16 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
   if (name === "") {
     invalid = new ConfigError({ reason: "Invalid", field: "cached.name", description: "the function is anonymous: give options.name" })
   }
+  const known = Validate.options("cached", options, CACHED_FIELDS)
+  if (known instanceof ConfigError) invalid ??= known
+  for (const field of ["ttl", "failureTtl"] as const) {
+    // Before the put's own check, so a bad TTL fails the call before the function runs.
+    const ttl = known instanceof ConfigError ? undefined : Validate.ttl(`cached.${field}`, known[field])
+    if (ttl instanceof ConfigError) invalid ??= ttl
+  }
   const leaseTtl = check(toMillis("leaseTtl", options.leaseTtl, 10_000), 10_000) ?? 10_000
   const leaseTimeout = check(toMillis("leaseTimeout", options.leaseTimeout, 300_000), 300_000) ?? 300_000
   const memoRecheck = check(toMillis("memoRecheck", options.memoRecheck, 0), 0) ?? 0
-  check(toMillis("ttl", options.ttl, null), null)
-  check(toMillis("failureTtl", options.failureTtl, null), null)
   if (memoSize !== 0 && !(Number.isInteger(memoSize) && memoSize > 0)) {
     invalid ??= new ConfigError({ reason: "Invalid", field: "cached.memo", description: `must be a positive integer or false, got ${String(options.memo)}` })
   }

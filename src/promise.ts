@@ -33,6 +33,7 @@ import {
   type PruneOptions,
   type PruneResult,
   type PutOptions,
+  type StatsOptions,
   type VerifyOptions
 } from "./services/Cache.js"
 
@@ -58,7 +59,7 @@ export interface CachenessClient {
   readonly clear: () => Promise<number>
   readonly cleanupExpired: () => Promise<number>
   readonly list: (options?: ListOptions) => Promise<ReadonlyArray<CacheEntry>>
-  readonly stats: () => Promise<CacheStats>
+  readonly stats: (options?: StatsOptions) => Promise<CacheStats>
   readonly verify: (options?: VerifyOptions) => Promise<IntegrityReport>
   readonly prune: (target: number | string, options?: PruneOptions) => Promise<PruneResult>
   /** Live entries with their row in a registered custom metadata table, filtered on its columns. */
@@ -192,7 +193,7 @@ export const fromLayer = (layer: Layer.Layer<Cache, CacheError>): CachenessClien
     clear: () => call((c) => c.clear()),
     cleanupExpired: () => call((c) => c.cleanupExpired()),
     list: (options) => call((c) => c.list(options)),
-    stats: () => call((c) => c.stats()),
+    stats: (options) => call((c) => c.stats(options)),
     verify: (options) => call((c) => c.verify(options)),
     prune: (target, options) => call((c) => c.prune(target, options)),
     queryMetadata: (table, filter, options) => call((c) => c.queryMetadata(table, filter, options)),
@@ -260,7 +261,9 @@ export const memoize = <Args extends ReadonlyArray<any>, A>(
 ): Memoized<Args, A> => {
   let target: Memoized<Args, A> | undefined
   // The default cache is opened on the first call, not when a module declares a memoised function.
-  const resolve = () => (target ??= (options?.cache ?? defaultCache()).memoize(fn, options))
+  // `cache` is this function's own option: `cached` refuses fields it does not know.
+  const { cache, ...memoOptions } = options ?? {}
+  const resolve = () => (target ??= (cache ?? defaultCache()).memoize(fn, memoOptions as MemoizeOptions<Args, NoInfer<A>>))
   const name = options?.name ?? fn.name
   const call = ((...args: Args) => resolve()(...args)) as Memoized<Args, A>
   Object.defineProperties(call, {

@@ -11,7 +11,7 @@ import * as Compression from "./compression.js"
 import { isValidFormatId } from "./header.js"
 import { ConfigError, type ResolvedConfig } from "../services/Cache.js"
 import { keyBytes } from "./signing.js"
-import { show } from "./validate.js"
+import * as Validate from "./validate.js"
 import { PATH_HASHING_DEFAULTS } from "./pathHashing.js"
 
 const decode = Schema.decodeUnknownEither(CacheConfig, { onExcessProperty: "error" })
@@ -56,7 +56,7 @@ export const resolveConfig = (
       decoded = decode(input ?? {})
     } catch (cause) {
       // A getter or Proxy that throws while the schema reads it.
-      return Effect.fail(new ConfigError({ reason: "Invalid", field: "config", description: `could not be read: ${show(cause)}`, cause }))
+      return Effect.fail(new ConfigError({ reason: "Invalid", field: "config", description: `could not be read: ${Validate.show(cause)}`, cause }))
     }
     if (decoded._tag === "Left") {
       const issue = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)[0]
@@ -86,14 +86,31 @@ export const resolveConfig = (
     const compressionProblem = unavailableCodec(config.compression, config.tables)
     if (compressionProblem !== undefined) return Effect.fail(compressionProblem)
     const maxSize = config.maxSize === undefined ? parseSize("5 GB") : config.maxSize === null ? Option.none() : parseSize(config.maxSize)
+    // Checked on the input: the schema accepts any decodable duration, and decoding clamps
+    // -5, NaN and "-1 hour" to 0, a cache that keeps nothing.
+    const defaultTtl = config.defaultTtl === undefined ? millis("24 hours") : Validate.ttl("defaultTtl", config.defaultTtl)
+    if (defaultTtl instanceof ConfigError) return Effect.fail(defaultTtl)
+    const cleanupInterval = Validate.duration("cleanupInterval", config.cleanupInterval ?? "10 minutes")
+    if (cleanupInterval instanceof ConfigError) return Effect.fail(cleanupInterval)
+    if (Option.isSome(maxSize) && maxSize.value === 0) {
+      return Effect.fail(new ConfigError({ reason: "Invalid", field: "maxSize", description: "0 bytes keeps nothing; give a positive size, or null for unlimited" }))
+    }
+    const inlineThreshold = Option.getOrElse(parseSize(config.inlineThreshold ?? "16 KiB"), () => 16 * 1024)
+    if (config.inlineThreshold !== undefined && Option.isSome(maxSize) && inlineThreshold > maxSize.value) {
+      return Effect.fail(new ConfigError({
+        reason: "Invalid",
+        field: "inlineThreshold",
+        description: `${inlineThreshold} bytes is more than maxSize (${maxSize.value} bytes): an inline value could not be kept`
+      }))
+    }
     const resolved: ResolvedConfig = {
       directory: needsDirectory ? path.resolve(config.directory ?? "./.cacheness") : null,
-      defaultTtl: config.defaultTtl === undefined ? millis("24 hours") : config.defaultTtl === null ? null : millis(config.defaultTtl),
+      defaultTtl: defaultTtl ?? null,
       maxSize: Option.getOrNull(maxSize),
       metadataBackend,
       blobs,
       cleanupOnOpen: config.cleanupOnOpen ?? true,
-      cleanupInterval: millis(config.cleanupInterval ?? "10 minutes"),
+      cleanupInterval: cleanupInterval ?? 0,
       verifyIntegrity: config.verifyIntegrity ?? true,
       storeKeyParams: config.storeKeyParams ?? true,
       compression: {
@@ -106,7 +123,8 @@ export const resolveConfig = (
       },
       handlers: config.handlers ?? [],
       tables: config.tables ?? "ipc",
-      inlineThreshold: Option.getOrElse(parseSize(config.inlineThreshold ?? "16 KiB"), () => 16 * 1024),
+      // The default never exceeds a small maxSize (an explicit one may not: see above).
+      inlineThreshold: Option.isSome(maxSize) ? Math.min(inlineThreshold, maxSize.value) : inlineThreshold,
       hashPathContent: config.hashPathContent ?? true,
       signing: signingKey === null ? null : { key: Redacted.make(signingKey) },
       permissions: config.permissions ?? "default",

@@ -32,7 +32,8 @@ const EMPTY: Record<string, unknown> = {}
 
 /**
  * The named fields of an options object, read once: `undefined` and `null` are no options, any
- * other non-object is an error, and a read that throws is an error.
+ * other non-object is an error, a read that throws is an error, and so is a field not in
+ * `fields` — a misspelt option (`tll`) silently doing nothing is worse than a failure.
  *
  * @since 0.1.0
  * @category validation
@@ -43,9 +44,14 @@ export const options = <K extends string>(
   fields: ReadonlyArray<K>
 ): Partial<Record<K, unknown>> | ConfigError => {
   if (input === undefined || input === null) return EMPTY as Partial<Record<K, unknown>>
-  if (typeof input !== "object") return invalid(method, `options must be an object, got ${show(input)}`)
+  if (typeof input !== "object" || Array.isArray(input)) return invalid(method, `options must be an object, got ${show(input)}`)
   const out: Partial<Record<K, unknown>> = {}
   try {
+    for (const name of Object.keys(input)) {
+      if (!(fields as ReadonlyArray<string>).includes(name)) {
+        return invalid(`${method}.${name}`, `unknown option ${JSON.stringify(name)}; known options: ${fields.join(", ")}`)
+      }
+    }
     for (const field of fields) out[field] = (input as Record<K, unknown>)[field]
   } catch (cause) {
     return invalid(method, `options could not be read: ${show(cause)}`, cause)
@@ -54,13 +60,78 @@ export const options = <K extends string>(
 }
 
 /**
+ * A check of one field: the value to use, or the error naming `field`.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export type Check<A> = (field: string, input: unknown) => A | ConfigError
+
+/**
+ * Checks an options object against a table of field checks: unknown fields, a non-object and
+ * each bad field are a `ConfigError` naming `method.field`. The one checker of every public
+ * operation's options.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const fields = <S extends Record<string, Check<unknown>>>(
+  method: string,
+  input: unknown,
+  spec: S
+): { -readonly [K in keyof S]: Exclude<ReturnType<S[K]>, ConfigError> } | ConfigError => {
+  const names = Object.keys(spec)
+  const o = options(method, input, names)
+  if (o instanceof ConfigError) return o
+  const out: Record<string, unknown> = {}
+  for (const name of names) {
+    const checked = spec[name]!(`${method}.${name}`, o[name])
+    if (checked instanceof ConfigError) return checked
+    out[name] = checked
+  }
+  return out as { -readonly [K in keyof S]: Exclude<ReturnType<S[K]>, ConfigError> }
+}
+
+/**
+ * Any value, unchecked (a field checked elsewhere, such as a callback the caller owns).
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const anything: Check<unknown> = (_field, input) => input
+
+/**
+ * Whether a duration input is negative or not a number, read from the input itself:
+ * `Duration.decode` clamps `-5`, `NaN`, `"-1 hour"` and `-Infinity` to zero, so after decoding
+ * they would pass as "expire now".
+ */
+const negativeDuration = (input: unknown): boolean => {
+  if (typeof input === "number") return Number.isNaN(input) || input < 0
+  if (typeof input === "bigint") return input < 0n
+  if (typeof input === "string") return input.trimStart().startsWith("-")
+  if (Array.isArray(input)) return input.some((n) => typeof n === "number" && (Number.isNaN(n) || n < 0))
+  return false
+}
+
+/**
+ * The longest finite TTL, 100,000 years in milliseconds: every backend stores expiry times as
+ * 64-bit integers (PostgreSQL `bigint`), and `now + ttl` must stay an exact integer.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const MAX_TTL_MS = 100_000 * 365.25 * 24 * 60 * 60 * 1000
+
+/**
  * A duration in milliseconds; `null` stays `null` (never), `undefined` stays `undefined`.
+ * Negative and NaN inputs are rejected before decoding (which would clamp them to 0).
  *
  * @since 0.1.0
  * @category validation
  */
 export const duration = (field: string, input: unknown): number | null | undefined | ConfigError => {
   if (input === undefined || input === null) return input
+  if (negativeDuration(input)) return invalid(field, `must be a non-negative duration, got ${show(input)}`)
   let decoded: Option.Option<Duration.Duration>
   try {
     decoded = Duration.decodeUnknown(input)
@@ -69,7 +140,24 @@ export const duration = (field: string, input: unknown): number | null | undefin
   }
   if (Option.isNone(decoded)) return invalid(field, `not a duration: ${show(input)}`)
   const millis = Duration.toMillis(decoded.value)
-  return Number.isNaN(millis) || millis < 0 ? invalid(field, `not a non-negative duration: ${show(input)}`) : millis
+  return Number.isNaN(millis) || millis < 0 ? invalid(field, `must be a non-negative duration, got ${show(input)}`) : millis
+}
+
+/**
+ * A TTL in milliseconds: a non-negative duration, where an infinite one (`Infinity`,
+ * `Duration.infinity`) is `null`, never, like `null` itself; a finite one beyond `MAX_TTL_MS`
+ * (`1e308`) is an error, on every backend alike.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const ttl = (field: string, input: unknown): number | null | undefined | ConfigError => {
+  const millis = duration(field, input)
+  if (typeof millis !== "number") return millis
+  if (millis === Number.POSITIVE_INFINITY) return null
+  return millis > MAX_TTL_MS
+    ? invalid(field, `${show(input)} is longer than the longest TTL (100,000 years); use null or Infinity for never`)
+    : millis
 }
 
 /**

@@ -31,7 +31,7 @@ import * as Signing from "../internal/signing.js"
 import { type CacheConfig, parseSize } from "../schema/CacheConfig.js"
 import type { IntegrityReport } from "../schema/CacheEntry.js"
 import { type CacheKey, isCacheKey, type KeyInput } from "../schema/CacheKey.js"
-import { BlobStore } from "../services/BlobStore.js"
+import { BlobStore, StorageError } from "../services/BlobStore.js"
 import {
   Cache,
   type CacheError,
@@ -41,6 +41,7 @@ import {
   type PruneOptions,
   type PutOptions,
   type ResolvedConfig,
+  type StatsOptions,
   type VerifyOptions
 } from "../services/Cache.js"
 import { Codec, CodecError } from "../services/Codec.js"
@@ -81,9 +82,6 @@ const EVICT_TO = 0.8
 /** Hot-path metric updates carry no extra labels (see CacheMetrics). */
 const NO_LABELS: ReadonlyArray<never> = []
 
-const PUT_FIELDS = ["ttl", "namespace", "description", "metadata", "schema"] as const
-const LIST_FIELDS = ["limit", "offset", "namespace", "orderBy", "descending"] as const
-const FILTER_FIELDS = ["namespace", "params", "createdBefore", "expiredOnly"] as const
 const ORDERS: ReadonlyArray<unknown> = ["createdAt", "accessedAt", "expiresAt", "storedBytes", "hits", "key"]
 
 /**
@@ -98,22 +96,41 @@ const bindKey = (checksum: string, key: string): string => {
   return hi.toString(16).padStart(8, "0") + lo.toString(16).padStart(8, "0")
 }
 
-/** `put` options checked once: a `ConfigError` naming the bad one, or the values to use. */
-const readPutOptions = (options: unknown) => {
-  const o = Validate.options("put", options, PUT_FIELDS)
-  if (o instanceof ConfigError) return o
-  const ttl = Validate.duration("put.ttl", o.ttl)
-  if (ttl instanceof ConfigError) return ttl
-  const namespace = Validate.optionalString("put.namespace", o.namespace)
-  if (namespace instanceof ConfigError) return namespace
-  const description = Validate.optionalString("put.description", o.description)
-  if (description instanceof ConfigError) return description
-  const schema = Validate.optionalSchema("put.schema", o.schema)
-  if (schema instanceof ConfigError) return schema
-  const metadata = Validate.record("put.metadata", o.metadata)
-  if (metadata instanceof ConfigError) return metadata
-  return { ttl, namespace, description, schema, metadata }
+const ORDER_CHECK: Validate.Check<unknown> = (field, input) =>
+  input === undefined || ORDERS.includes(input)
+    ? input
+    : new ConfigError({ reason: "Invalid", field, description: `must be one of ${ORDERS.join(", ")}, got ${Validate.show(input)}` })
+
+/** The options of each operation, as a table of field checks (see `Validate.fields`). */
+const PUT_OPTIONS = {
+  ttl: Validate.ttl,
+  namespace: Validate.optionalString,
+  description: Validate.optionalString,
+  metadata: Validate.record,
+  schema: Validate.optionalSchema
 }
+const GET_OPTIONS = { schema: Validate.optionalSchema }
+const LIST_OPTIONS = {
+  limit: Validate.optionalCount,
+  offset: Validate.optionalCount,
+  namespace: Validate.optionalString,
+  orderBy: ORDER_CHECK,
+  descending: Validate.optionalBoolean
+}
+const FILTER_OPTIONS = {
+  namespace: Validate.optionalString,
+  params: Validate.anything,
+  createdBefore: Validate.optionalInstant,
+  expiredOnly: Validate.optionalBoolean
+}
+const VERIFY_OPTIONS = {
+  repair: Validate.optionalBoolean,
+  onProgress: Validate.optionalFunction<NonNullable<VerifyOptions["onProgress"]>>
+}
+const PRUNE_OPTIONS = { onProgress: Validate.optionalFunction<NonNullable<PruneOptions["onProgress"]>> }
+
+/** `put` options checked once: a `ConfigError` naming the bad one, or the values to use. */
+const readPutOptions = (options: unknown) => Validate.fields("put", options, PUT_OPTIONS)
 
 /** A problem `verify` found with one version of an entry. */
 interface Finding {
@@ -126,12 +143,19 @@ interface Finding {
 /** `get` options: only a schema. */
 const readGetOptions = (method: string, options: unknown) => {
   if (options === undefined) return undefined
-  const o = Validate.options(method, options, ["schema"])
+  const o = Validate.fields(method, options, GET_OPTIONS)
   if (o instanceof ConfigError) return o
-  const schema = Validate.optionalSchema(`${method}.schema`, o.schema)
-  if (schema instanceof ConfigError) return schema
-  return schema === undefined ? undefined : { schema }
+  return o.schema === undefined ? undefined : { schema: o.schema }
 }
+
+/**
+ * Calls a progress callback the caller owns: its throw is logged and the work goes on, so a
+ * removal half done always finishes (rows and their blobs).
+ */
+const notify = <P>(callback: ((progress: P) => void) | undefined, progress: P) =>
+  callback === undefined ? Effect.void : Effect.try(() => callback(progress)).pipe(
+    Effect.catchAll((e) => Effect.logWarning(`cacheness: an onProgress callback threw; ignored: ${Validate.show(e.error)}`))
+  )
 
 const EMPTY = new Uint8Array(0)
 const valueOf = <A>(value: A): A => value
@@ -477,6 +501,9 @@ export const make = (config: ResolvedConfig) =>
       return gone.length === 0 ? 0 : yield* metadata.deleteFingerprints(gone)
     })
 
+    /** The largest value a put accepts: what eviction keeps of `maxSize`. */
+    const keepLimit = config.maxSize === null ? null : Math.floor(config.maxSize * EVICT_TO)
+
     const enforceSize = (totalBytes: number) =>
       config.maxSize === null || totalBytes <= config.maxSize
         ? Effect.succeed(0)
@@ -491,19 +518,22 @@ export const make = (config: ResolvedConfig) =>
           return evicted.length
         })
 
-    const prune = Effect.fn("Cache.prune")(function*(target: number | string, options?: PruneOptions) {
-      const targetBytes = parseSize(target)
+    const prune = Effect.fn("Cache.prune")(function*(target: number | string, input?: PruneOptions) {
+      const options = Validate.fields("prune", input, PRUNE_OPTIONS)
+      if (options instanceof ConfigError) return yield* options
+      const targetBytes = typeof target === "number" || typeof target === "string" ? parseSize(target) : Option.none()
       if (Option.isNone(targetBytes)) {
-        return yield* new ConfigError({ reason: "Invalid", field: "prune.target", description: `not a size: ${String(target)}` })
+        return yield* new ConfigError({ reason: "Invalid", field: "prune.target", description: `not a size: ${Validate.show(target)}` })
       }
       const { totalBytes } = yield* metadata.totals
       if (totalBytes <= targetBytes.value) return { entries: 0, bytes: 0 }
       const evicted = yield* metadata.evict(totalBytes - targetBytes.value)
-      // Blob deletion is the slow part of a large prune: report it in chunks.
+      // Blob deletion is the slow part of a large prune: report it in chunks. The rows are gone,
+      // so the blobs go too, whatever the callback does (`notify` isolates it).
       const chunk = 256
       for (let i = 0; i < evicted.length; i += chunk) {
         yield* deleteBlobs(evicted.slice(i, i + chunk))
-        options?.onProgress?.({ done: Math.min(i + chunk, evicted.length), total: evicted.length })
+        yield* notify(options.onProgress, { done: Math.min(i + chunk, evicted.length), total: evicted.length })
       }
       CacheMetrics.evictions.unsafeUpdate(evicted.length, NO_LABELS)
       const bytes = evicted.reduce((n, r) => n + r.storedBytes, 0)
@@ -538,6 +568,15 @@ export const make = (config: ResolvedConfig) =>
         : null
       const attached = opts.metadata === undefined ? undefined : yield* attachMetadata(tables, opts.metadata)
       const encoded = yield* codec.encode(value, opts.schema === undefined ? undefined : { schema: opts.schema })
+      if (keepLimit !== null && encoded.bytes.length > keepLimit) {
+        // Stored, it would be evicted at once, and the whole cache with it.
+        return yield* new StorageError({
+          reason: "TooLarge",
+          method: "Cache.put",
+          id: key,
+          description: `the value is ${encoded.bytes.length} bytes stored, more than the ${keepLimit} bytes (80% of maxSize ${config.maxSize}) eviction keeps; nothing was stored or evicted`
+        })
+      }
       const now = yield* Clock.currentTimeMillis
       const inline = encoded.bytes.length <= config.inlineThreshold
       const blobId = inline ? null : `${key}-${versionToken(now)}`
@@ -631,13 +670,8 @@ export const make = (config: ResolvedConfig) =>
         )).pipe(Effect.withClock(systemClock))
 
     const verify = Effect.fn("Cache.verify")(function*(input?: VerifyOptions) {
-      const o = Validate.options("verify", input, ["repair", "onProgress"])
-      if (o instanceof ConfigError) return yield* o
-      const repair = Validate.optionalBoolean("verify.repair", o.repair)
-      if (repair instanceof ConfigError) return yield* repair
-      const onProgress = Validate.optionalFunction<NonNullable<VerifyOptions["onProgress"]>>("verify.onProgress", o.onProgress)
-      if (onProgress instanceof ConfigError) return yield* onProgress
-      const options: VerifyOptions = { repair, onProgress }
+      const options = Validate.fields("verify", input, VERIFY_OPTIONS)
+      if (options instanceof ConfigError) return yield* options
       const records = yield* metadata.select({})
       let done = 0
       const firstLook: Array<Finding> = []
@@ -645,8 +679,8 @@ export const make = (config: ResolvedConfig) =>
         const finding = yield* examine(record)
         if (finding !== null) firstLook.push(finding)
         done++
-        if (options?.onProgress !== undefined && (done % 256 === 0 || done === records.length)) {
-          options.onProgress({ done, total: records.length })
+        if (options.onProgress !== undefined && (done % 256 === 0 || done === records.length)) {
+          yield* notify(options.onProgress, { done, total: records.length })
         }
       }
       // A second look at each finding on the row as it is now: under write load the first look
@@ -731,7 +765,7 @@ export const make = (config: ResolvedConfig) =>
                 : Effect.flatMap(Clock.currentTimeMillis, (now) => holds(found.value, now, probeRow))))
         }),
       touch: Effect.fn("Cache.touch")(function*(input: KeyInput, ttl?: Duration.DurationInput | null) {
-        const checked = Validate.duration("touch.ttl", ttl)
+        const checked = Validate.ttl("touch.ttl", ttl)
         if (checked instanceof ConfigError) return yield* checked
         const key = yield* toKey(input)
         const now = yield* Clock.currentTimeMillis
@@ -754,14 +788,17 @@ export const make = (config: ResolvedConfig) =>
         return (yield* removeMatching({ keys: [key] })) > 0
       }),
       invalidateWhere: Effect.fn("Cache.invalidateWhere")(function*(input: InvalidateFilter) {
-        const filter = Validate.options("invalidateWhere", input, FILTER_FIELDS)
+        const filter = Validate.fields("invalidateWhere", input, FILTER_OPTIONS)
         if (filter instanceof ConfigError) return yield* filter
-        const namespace = Validate.optionalString("invalidateWhere.namespace", filter.namespace)
-        if (namespace instanceof ConfigError) return yield* namespace
-        const createdBefore = Validate.optionalInstant("invalidateWhere.createdBefore", filter.createdBefore)
-        if (createdBefore instanceof ConfigError) return yield* createdBefore
-        const expiredOnly = Validate.optionalBoolean("invalidateWhere.expiredOnly", filter.expiredOnly)
-        if (expiredOnly instanceof ConfigError) return yield* expiredOnly
+        const { createdBefore, expiredOnly, namespace } = filter
+        if (namespace === undefined && createdBefore === undefined && expiredOnly !== true && filter.params === undefined) {
+          // `{ namspace: "tmp" }` or `{ namespace: undefined }` would match every entry.
+          return yield* new ConfigError({
+            reason: "Invalid",
+            field: "invalidateWhere",
+            description: "the filter is empty and would remove every entry; give namespace, params, createdBefore or expiredOnly: true, or call clear() to remove everything"
+          })
+        }
         const now = yield* Clock.currentTimeMillis
         const base = { namespace, createdBefore, expiredAt: expiredOnly === true ? now : undefined }
         if (filter.params === undefined) return yield* removeMatching(base)
@@ -802,24 +839,16 @@ export const make = (config: ResolvedConfig) =>
         return yield* cleanupExpired(Number.POSITIVE_INFINITY)
       }),
       list: Effect.fn("Cache.list")(function*(options?: Parameters<Cache.Service["list"]>[0]) {
-        const o = Validate.options("list", options, LIST_FIELDS)
+        const o = Validate.fields("list", options, LIST_OPTIONS)
         if (o instanceof ConfigError) return yield* o
-        const checks = [
-          Validate.optionalCount("list.limit", o.limit),
-          Validate.optionalCount("list.offset", o.offset),
-          Validate.optionalString("list.namespace", o.namespace),
-          Validate.optionalBoolean("list.descending", o.descending),
-          o.orderBy === undefined || ORDERS.includes(o.orderBy)
-            ? undefined
-            : new ConfigError({ reason: "Invalid", field: "list.orderBy", description: `must be one of ${ORDERS.join(", ")}, got ${Validate.show(o.orderBy)}` })
-        ]
-        for (const check of checks) if (check instanceof ConfigError) return yield* check
         const valid = o as Parameters<Cache.Service["list"]>[0] & object
         return metadata.listEntries !== undefined
           ? yield* metadata.listEntries(valid)
           : (yield* metadata.list(valid)).map(toEntry)
       }),
-      stats: Effect.fn("Cache.stats")(function*() {
+      stats: Effect.fn("Cache.stats")(function*(options?: StatsOptions) {
+        const checked = Validate.fields("stats", options, {})
+        if (checked instanceof ConfigError) return yield* checked
         const totals = yield* metadata.totals
         const lookups = totals.hits + totals.misses
         return {

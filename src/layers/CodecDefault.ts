@@ -31,7 +31,7 @@ import * as ParquetFormat from "../formats/parquet.js"
 import * as PolarsFormat from "../formats/polars.js"
 import * as Compression from "../internal/compression.js"
 import * as Header from "../internal/header.js"
-import { Codec, CodecError } from "../services/Codec.js"
+import { checkedHandler, Codec, CodecError } from "../services/Codec.js"
 import type {
   CompressionCodec,
   CompressionSettings,
@@ -145,7 +145,13 @@ export const jsonHandler: FormatHandler<unknown> = {
   version: 1,
   kind: "object",
   guard: (value): value is unknown => isJson(value, 0),
-  encode: (value) => Effect.sync(() => Buffer.from(JSON.stringify(value), "utf8")),
+  encode: (value) =>
+    Effect.try({
+      try: () => Buffer.from(JSON.stringify(value), "utf8"),
+      // A value whose JSON text is beyond V8's longest string (~512 MiB) throws a RangeError.
+      catch: (cause) =>
+        new CodecError({ reason: "Unserializable", method: "Codec.encode", format: "json", description: `the value could not be written as JSON: ${(cause as Error)?.message ?? String(cause)}`, cause })
+    }),
   decode: (payload) => Effect.suspend(() => parseJson(payload)),
   decodeSync: (payload) => JSON.parse(utf8.decode(payload))
 }
@@ -500,7 +506,7 @@ const unreadable = (method: string, cause: unknown) =>
  * @category constructors
  */
 export const make = (options?: Options): Codec.Service => {
-  const entries = [...(options?.handlers ?? []), ...handlersFor(options?.tables ?? "ipc")].map((handler) =>
+  const entries = [...(options?.handlers ?? []).map(checkedHandler), ...handlersFor(options?.tables ?? "ipc")].map((handler) =>
     makeEntry(handler, options?.compression)
   )
   // Schema-encoded values are stored by the generic handler (whichever "v8" comes first).

@@ -323,6 +323,26 @@ const damage = (filename: string, busyTimeoutMs: number): unknown => {
 }
 
 /**
+ * Whether an existing file is someone else's SQLite database: tables, but no cacheness layout
+ * (every cacheness database has its migrations table from its first migration on). It is refused
+ * rather than migrated into or moved aside: it is not ours to change.
+ */
+const foreignTables = (filename: string): ReadonlyArray<string> => {
+  if (!fs.existsSync(filename)) return []
+  let db: Database.Database | undefined
+  try {
+    db = new Database(filename, { fileMustExist: true, readonly: true })
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").pluck().all() as Array<string>
+    return tables.includes(MIGRATIONS_TABLE) ? [] : tables
+  } catch {
+    // Unreadable or busy: the open and damage checks report it.
+    return []
+  } finally {
+    db?.close()
+  }
+}
+
+/**
  * A cache's metadata is worth less than the cache being usable: a damaged database file (and its
  * WAL and shared-memory files, which must not be replayed onto a fresh file) is moved aside as
  * `<file>.corrupt-<time>` and the store starts empty, with a warning naming both files. The blobs
@@ -412,6 +432,14 @@ export const make = (
 ): Effect.Effect<MetadataStore["Type"], MetadataError, Scope.Scope> =>
   Effect.gen(function*() {
     const busyTimeoutMs = Duration.toMillis(options.busyTimeout ?? "10 seconds")
+    const foreign = foreignTables(options.filename)
+    if (foreign.length > 0) {
+      return yield* new MetadataError({
+        method: "MetadataStoreSqlite.open",
+        reason: "OpenFailed",
+        description: `${options.filename} is not a cacheness database (it holds the tables ${foreign.slice(0, 5).join(", ")}${foreign.length > 5 ? ", …" : ""}); give the cache a directory of its own`
+      })
+    }
     yield* moveAsideIfDamaged(options.filename, busyTimeoutMs)
     const client = yield* SqliteClient.make({ filename: options.filename }).pipe(
       Effect.provide(Reactivity.layer),

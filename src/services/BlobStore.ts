@@ -20,7 +20,7 @@ export class StorageError extends Schema.TaggedError<StorageError>("cacheness/St
    * cache treats it as a broken entry. `ReadFailed` may be transient (EIO, EMFILE) and stays an error.
    */
   reason: Schema.Literal("WriteFailed", "ReadFailed", "DeleteFailed", "ListFailed", "InvalidId", "NoSpace", "PermissionDenied",
-    "Unreadable"),
+    "Unreadable", "TooLarge"),
   method: Schema.String,
   id: Schema.optional(Schema.String),
   description: Schema.String,

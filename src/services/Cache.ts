@@ -238,6 +238,17 @@ export interface MemoSupport {
 }
 
 /**
+ * Options of `stats`: none yet. Any field given is a `ConfigError` (`stats({ namespace })` is not
+ * a per-namespace count, and must not silently return the whole cache's).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StatsOptions {
+  readonly [field: string]: never
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -297,7 +308,7 @@ export declare namespace Cache {
     /** Removes expired entries and their blobs; returns how many. */
     readonly cleanupExpired: () => Effect.Effect<number, CacheError>
     readonly list: (options?: ListOptions) => Effect.Effect<ReadonlyArray<CacheEntry>, CacheError>
-    readonly stats: () => Effect.Effect<CacheStats, CacheError>
+    readonly stats: (options?: StatsOptions) => Effect.Effect<CacheStats, CacheError>
     /**
      * Evicts least-recently-used entries until the cache holds at most `target` stored bytes
      * (a byte count or a size like `"500 MB"`).

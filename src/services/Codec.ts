@@ -193,6 +193,47 @@ const exactBytes = (bytes: Uint8Array): Uint8Array => {
 }
 
 /**
+ * A user's handler made safe to call: `encode` must return an Effect of bytes (a plain
+ * `FormatHandler` written by hand may return bytes, throw, or fail with its own error); anything
+ * else is a `CodecError` naming the handler, never a defect. `Codec.handler` builds handlers that
+ * already comply.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const checkedHandler = <A>(handler: FormatHandler<A>): FormatHandler<A> => {
+  const bad = (description: string, cause?: unknown) =>
+    new CodecError({
+      reason: "Unserializable",
+      method: "Codec.encode",
+      format: handler.format,
+      description: `handler ${JSON.stringify(handler.format)}: ${description}`,
+      cause
+    })
+  const describe = (u: unknown) => u === null ? "null" : typeof u === "object" ? `an object (${Object.prototype.toString.call(u)})` : typeof u
+  const encode = handler.encode
+  return {
+    ...handler,
+    encode: (value) => {
+      let result: unknown
+      try {
+        result = encode.call(handler, value)
+      } catch (cause) {
+        return Effect.fail(bad(`encode threw: ${(cause as Error)?.message ?? String(cause)}`, cause))
+      }
+      if (!Effect.isEffect(result)) {
+        return Effect.fail(bad(`encode must return an Effect of a Uint8Array (Codec.handler wraps plain functions), got ${describe(result)}`))
+      }
+      return Effect.flatMap(
+        Effect.mapError(result as Effect.Effect<unknown, unknown>, (e) =>
+          e instanceof CodecError ? e : bad(`encode failed: ${(e as Error)?.message ?? String(e)}`, e)),
+        (bytes) => bytes instanceof Uint8Array ? Effect.succeed(bytes) : Effect.fail(bad(`encode must produce a Uint8Array, got ${describe(bytes)}`))
+      )
+    }
+  }
+}
+
+/**
  * The compression settings a handler's kind resolves to (see `CacheConfig.compression`).
  *
  * @since 0.1.0

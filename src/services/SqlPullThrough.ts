@@ -22,6 +22,8 @@ import { toArrow } from "../internal/pullThroughArrow.js"
 import { type Column, columnsOf, isIdentifier } from "../internal/pullThroughColumns.js"
 import * as Q from "../internal/pullThroughSql.js"
 import * as Ranges from "../internal/ranges.js"
+import * as Validate from "../internal/validate.js"
+import { ConfigError } from "./Cache.js"
 
 /**
  * Anything that went wrong in the cache itself; a failing `fetch` surfaces its own error instead.
@@ -267,6 +269,10 @@ export interface MakeOptions<T extends PullThroughTable.Any, Q, E> {
   readonly onProgress?: ((progress: Progress<PullThroughTable.RangeValue<T>>) => void) | undefined
 }
 
+const MAKE_FIELDS = [
+  "table", "query", "fetch", "ttl", "mergeTolerance", "maxStepsPerFetch", "concurrency", "retry", "detectGaps", "onProgress"
+] as const
+
 /**
  * @since 0.1.0
  * @category models
@@ -369,6 +375,18 @@ export const make = <T extends PullThroughTable.Any, Q, E>(
     const grid = Ranges.makeGrid(kind, def.range.step, origin)
     if (grid === undefined) {
       return yield* invalid("SqlPullThrough.make", `step ${JSON.stringify(def.range.step)} is not valid for a ${kind} range`)
+    }
+    // Unknown fields (a misspelt `tll`) and a negative, NaN or too-long TTL are refused here, as
+    // the cache's own options are.
+    const known = Validate.options("SqlPullThrough.make", options, MAKE_FIELDS)
+    const fixedTtl = known instanceof ConfigError || typeof known.ttl === "function" ||
+        (typeof known.ttl === "object" && known.ttl !== null && "_tag" in known.ttl && known.ttl._tag === "TtlByAge")
+      ? undefined
+      : Validate.ttl("SqlPullThrough.make.ttl", known.ttl)
+    for (const problem of [known, fixedTtl]) {
+      if (problem instanceof ConfigError) {
+        return yield* new SqlPullThroughError({ reason: "InvalidConfig", method: "SqlPullThrough.make", table: tableName, description: `${problem.field}: ${problem.description}` })
+      }
     }
     const mergeTolerance = options.mergeTolerance ?? 0
     const concurrency = options.concurrency ?? 4
@@ -542,7 +560,12 @@ export const make = <T extends PullThroughTable.Any, Q, E>(
             Effect.tap(({ range, rows }) =>
               Effect.suspend(() => {
                 done++
-                options.onProgress?.({ table: tableName, gap: range as any, done, total: gaps.length, rows })
+                try {
+                  options.onProgress?.({ table: tableName, gap: range as any, done, total: gaps.length, rows })
+                } catch (e) {
+                  // The caller's callback: its throw must not fail a fetch whose rows are stored.
+                  return Effect.logWarning(`SqlPullThrough ${tableName}: an onProgress callback threw; ignored: ${Validate.show(e)}`)
+                }
                 const message = `SqlPullThrough ${tableName}: fetched gap ${done}/${gaps.length} (${rows} rows)`
                 return Effect.logDebug(message)
               })
