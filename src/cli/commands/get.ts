@@ -47,4 +47,4 @@ export const get = Command.make("get", { key: keyArg, dir, out }, (o) =>
       yield* Effect.async<void, CliExit>((resume) => {
         process.stdout.write(bytes, (error) => resume(error ? Effect.fail(failed(error)) : Effect.void))
       })
-    }))).pipe(Command.withDescription("Write a stored value to --out FILE or stdout: bytes as-is, strings as UTF-8, other values as JSON."))
+    }), { readOnly: true })).pipe(Command.withDescription("Write a stored value to --out FILE or stdout: bytes as-is, strings as UTF-8, other values as JSON."))

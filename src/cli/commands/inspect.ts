@@ -53,4 +53,4 @@ export const inspect = Command.make("inspect", { key: keyArg, dir, json }, (o) =
         ["metadata", entry.metadata === null ? "(none)" : JSON.stringify(entry.metadata, null, 2)],
         ["value", preview(value)]
       ]))
-    }))).pipe(Command.withDescription("Show an entry's metadata, key parameters and a preview of its value (reading it counts as a hit)."))
+    }), { readOnly: true })).pipe(Command.withDescription("Show an entry's metadata, key parameters and a preview of its value (reading it counts as a hit)."))

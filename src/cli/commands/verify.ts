@@ -50,4 +50,4 @@ export const verify = Command.make("verify", { dir, json, repair }, (o) =>
           message: `${formatCount(remaining)} problems remain${o.repair ? "" : "; run `cacheness verify --repair` to fix them"}`
         })
       }
-    }))).pipe(Command.withDescription("Check every entry's stored bytes (size and checksum) and find orphan blobs; exit 1 when problems remain."))
+    }), { readOnly: !o.repair })).pipe(Command.withDescription("Check every entry's stored bytes (size and checksum) and find orphan blobs; exit 1 when problems remain."))
