@@ -140,3 +140,24 @@ describe("cacheness CLI, read-only commands", () => {
     }
   }, 60_000)
 })
+
+describe("cacheness CLI, read-only commands on a JSON-metadata cache", () => {
+  it("reads it as JSON; a corrupt index: exit 4 and the directory byte-identical", async () => {
+    const dir = freshDir()
+    const cache = cacheness({ directory: dir, metadataBackend: "json", cleanupOnOpen: false })
+    const key = await cache.put({ name: "json" }, "in a json cache")
+    await cache.close()
+    const before = snapshot(dir)
+    const [get, list] = await Promise.all([cli(["get", key, "--dir", dir]), cli(["list", "--dir", dir, "--json"])])
+    assert.strictEqual(get.status, 0, get.stderr)
+    assert.strictEqual(get.stdout, "in a json cache")
+    assert.deepStrictEqual(JSON.parse(list.stdout).map((e: any) => e.key), [key])
+    assert.deepStrictEqual(snapshot(dir), before)
+    fs.writeFileSync(path.join(dir, "cacheness.json"), "{ not json")
+    const damaged = snapshot(dir)
+    const stats = await cli(["stats", "--dir", dir])
+    assert.strictEqual(stats.status, 4, stats.stdout)
+    assert.include(stats.stderr, "corrupt")
+    assert.deepStrictEqual(snapshot(dir), damaged)
+  }, 60_000)
+})

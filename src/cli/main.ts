@@ -95,7 +95,7 @@ const plainConsole = (base: Console.Console): Console.Console => {
 /** Library logs (warnings about broken entries, …) go to stderr, so stdout stays parseable. */
 const stderrLogger = Logger.make(({ logLevel, message }) => {
   const text = (Array.isArray(message) ? message : [message]).map((m) => (typeof m === "string" ? m : String(m))).join(" ")
-  process.stderr.write(`${logLevel.label.toLowerCase()}: ${text}\n`)
+  process.stderr.write(`${logLevel.label.toLowerCase()}: ${escapeLines(text)}\n`)
 })
 
 /**

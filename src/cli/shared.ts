@@ -75,12 +75,15 @@ export const withCache = <A, E>(
   Effect.gen(function*() {
     const resolved = path.resolve(directory)
     const isCache = fs.existsSync(path.join(resolved, "CACHEDIR.TAG")) || fs.existsSync(path.join(resolved, "cacheness.db"))
+    // A cache written with the JSON metadata backend: read it as such rather than starting a database beside it.
+    const isJson = !fs.existsSync(path.join(resolved, "cacheness.db")) && fs.existsSync(path.join(resolved, "cacheness.json"))
     if (!isCache) return yield* notFound(`no cache at ${resolved}`)
     const maxSize = yield* Effect.orElseSucceed(maxSizeFromEnv, () => Option.none())
     const layer = (options?.readOnly === true ? CacheLayer.layerReadOnly : CacheLayer.layer)({
       directory: resolved,
       cleanupOnOpen: false,
       cleanupInterval: "100000 days",
+      ...(isJson ? { metadataBackend: "json" as const } : {}),
       ...(Option.isSome(maxSize) ? { maxSize: maxSize.value } : {})
     })
     return yield* Effect.provide(Effect.flatMap(Cache, f), layer)
