@@ -34,6 +34,7 @@ import { pullThrough } from "./commands/pullThrough.js"
 import { stats } from "./commands/stats.js"
 import { verify } from "./commands/verify.js"
 import { ExitCode, usage } from "./exit.js"
+import { escapeLines } from "./format.js"
 
 const version = (): string => {
   try {
@@ -57,12 +58,44 @@ rootHelp = () => HelpDoc.toAnsiText(Command.getHelp(cacheness, CliConfig.default
 
 const cli = Command.run(cacheness, { name: "cacheness", version: version() })
 
-const say = (line: string) => Effect.sync(() => process.stderr.write(`${line}\n`))
+// Messages can quote stored text (a key argument, a namespace): escaped, like every output.
+const say = (line: string) => Effect.sync(() => process.stderr.write(`${escapeLines(line)}\n`))
+
+/** Colour only on a terminal, and never with `NO_COLOR` set (https://no-color.org). */
+const colorOn = (stream: NodeJS.WriteStream) => stream.isTTY === true && (process.env.NO_COLOR ?? "") === ""
+
+// SGR and other CSI sequences, as @effect/cli's help and error docs are rendered.
+const ANSI = /\u001b\[[0-9;?]*[A-Za-z]/g
+const strip = (args: ReadonlyArray<unknown>) => args.map((a) => (typeof a === "string" ? a.replace(ANSI, "") : a))
+
+/**
+ * The console with ANSI styling removed where colour is off: @effect/cli renders help with
+ * styles unconditionally. Command output holds no raw escapes (stored text is escaped), so
+ * nothing else changes.
+ */
+const plainConsole = (base: Console.Console): Console.Console => {
+  const out = colorOn(process.stdout)
+  const err = colorOn(process.stderr)
+  return {
+    ...base,
+    log: (...args) => base.log(...(out ? args : strip(args))),
+    info: (...args) => base.info(...(out ? args : strip(args))),
+    error: (...args) => base.error(...(err ? args : strip(args))),
+    warn: (...args) => base.warn(...(err ? args : strip(args))),
+    unsafe: {
+      ...base.unsafe,
+      log: (...args) => base.unsafe.log(...(out ? args : strip(args))),
+      info: (...args) => base.unsafe.info(...(out ? args : strip(args))),
+      error: (...args) => base.unsafe.error(...(err ? args : strip(args))),
+      warn: (...args) => base.unsafe.warn(...(err ? args : strip(args)))
+    }
+  }
+}
 
 /** Library logs (warnings about broken entries, …) go to stderr, so stdout stays parseable. */
 const stderrLogger = Logger.make(({ logLevel, message }) => {
   const text = (Array.isArray(message) ? message : [message]).map((m) => (typeof m === "string" ? m : String(m))).join(" ")
-  process.stderr.write(`${logLevel.label.toLowerCase()}: ${text}\n`)
+  process.stderr.write(`${logLevel.label.toLowerCase()}: ${escapeLines(text)}\n`)
 })
 
 /**
@@ -73,7 +106,7 @@ const stderrLogger = Logger.make(({ logLevel, message }) => {
  * @category running
  */
 export const run = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
-  cli(argv).pipe(
+  Console.consoleWith((base) => Effect.withConsole(cli(argv), plainConsole(base))).pipe(
     Effect.as<number>(ExitCode.Ok),
     Effect.catchAll((error) => {
       // @effect/cli has already printed what was wrong with the arguments.
@@ -92,6 +125,13 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
     Effect.provide(Logger.replace(Logger.defaultLogger, stderrLogger)),
     Logger.withMinimumLogLevel(LogLevel.Warning)
   )
+
+// A reader that closes early (`cacheness list | head`) has what it wanted: exit quietly, 0.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(ExitCode.Ok)
+  process.stderr.write(`error: cannot write stdout: ${error.message}\n`)
+  process.exit(ExitCode.CacheError)
+})
 
 NodeRuntime.runMain(run(process.argv), {
   disableErrorReporting: true,

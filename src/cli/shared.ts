@@ -42,7 +42,17 @@ export const json = Options.boolean("json").pipe(Options.withDescription("Print 
  * @since 0.1.0
  * @category output
  */
-export const printJson = (value: unknown): Effect.Effect<void> => Console.log(JSON.stringify(value, jsonReplacer, 2))
+export const printJson = (value: unknown): Effect.Effect<void> => Console.log(jsonText(value))
+
+/**
+ * `value` as JSON text; DEL and C1 controls (which JSON allows raw in strings, and terminals
+ * obey) are written as `\u` escapes too, so the text stays valid JSON and inert on a terminal.
+ *
+ * @since 0.1.0
+ * @category output
+ */
+export const jsonText = (value: unknown): string =>
+  (JSON.stringify(value, jsonReplacer, 2) ?? "null").replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
 
 const maxSizeFromEnv = Config.option(Config.string("CACHENESS_MAX_SIZE")).pipe(
   Config.map(Option.map((s) => (/^(none|null|never|unlimited)$/i.test(s.trim()) ? null : /^\d+$/.test(s.trim()) ? Number(s) : s.trim())))
@@ -50,24 +60,30 @@ const maxSizeFromEnv = Config.option(Config.string("CACHENESS_MAX_SIZE")).pipe(
 
 /**
  * Runs `f` with the cache in `directory`. A directory that holds no cache is "not found" rather
- * than silently created. Housekeeping is off: looking at a cache must not change it.
+ * than silently created. Housekeeping is off. With `readOnly` (the commands that only look) the
+ * cache is opened read-only: nothing in the directory is created, migrated, moved aside or
+ * written, and a damaged database is an error (exit 4) rather than recovered.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const withCache = <A, E>(
   directory: string,
-  f: (cache: Cache.Service) => Effect.Effect<A, E>
+  f: (cache: Cache.Service) => Effect.Effect<A, E>,
+  options?: { readonly readOnly?: boolean }
 ): Effect.Effect<A, E | CacheError | CliExit> =>
   Effect.gen(function*() {
     const resolved = path.resolve(directory)
     const isCache = fs.existsSync(path.join(resolved, "CACHEDIR.TAG")) || fs.existsSync(path.join(resolved, "cacheness.db"))
+    // A cache written with the JSON metadata backend: read it as such rather than starting a database beside it.
+    const isJson = !fs.existsSync(path.join(resolved, "cacheness.db")) && fs.existsSync(path.join(resolved, "cacheness.json"))
     if (!isCache) return yield* notFound(`no cache at ${resolved}`)
     const maxSize = yield* Effect.orElseSucceed(maxSizeFromEnv, () => Option.none())
-    const layer = CacheLayer.layer({
+    const layer = (options?.readOnly === true ? CacheLayer.layerReadOnly : CacheLayer.layer)({
       directory: resolved,
       cleanupOnOpen: false,
       cleanupInterval: "100000 days",
+      ...(isJson ? { metadataBackend: "json" as const } : {}),
       ...(Option.isSome(maxSize) ? { maxSize: maxSize.value } : {})
     })
     return yield* Effect.provide(Effect.flatMap(Cache, f), layer)

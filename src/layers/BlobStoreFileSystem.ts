@@ -43,6 +43,8 @@ export interface Options {
   readonly directory: string
   /** Directories 0700 and files 0600 (other users can neither read nor plant blobs). Default false. */
   readonly private?: boolean | undefined
+  /** Open for looking only: the directory is not created (a missing one holds no blobs). */
+  readonly readOnly?: boolean | undefined
 }
 
 const shardName = /^[0-9a-f]{2}$/
@@ -130,7 +132,7 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
     const directory = Path.resolve(options.directory)
     const dirMode = options.private === true ? { mode: 0o700 } : {}
     const fileMode = options.private === true ? { mode: 0o600 } : undefined
-    yield* fs.makeDirectory(directory, { recursive: true, ...dirMode }).pipe(
+    if (options.readOnly !== true) yield* fs.makeDirectory(directory, { recursive: true, ...dirMode }).pipe(
       Effect.zipRight(options.private === true ? fs.chmod(directory, 0o700) : Effect.void),
       Effect.mapError(toStorageError("BlobStore.make", "WriteFailed"))
     )

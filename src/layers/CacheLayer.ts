@@ -250,6 +250,9 @@ export const make = (config: ResolvedConfig) =>
     /** Removes an entry found broken on read, unless it was overwritten meanwhile. */
     const dropBroken = (record: StoredValue, why: string) =>
       Effect.gen(function*() {
+        if (config.readOnly === true) {
+          return yield* Effect.logWarning(`cacheness: entry ${record.key} ${why}; treated as a miss (not removed: the cache is open read-only)`)
+        }
         yield* Effect.logWarning(`cacheness: entry ${record.key} ${why}; removed, treated as a miss`)
         yield* removeMatching(versionOf(record))
       })
@@ -897,7 +900,8 @@ export const make = (config: ResolvedConfig) =>
       const pruned = yield* pruneFingerprints
       if (pruned > 0) yield* Effect.logDebug(`cacheness: dropped the fingerprints of ${pruned} paths that no longer exist`)
     }).pipe(Effect.catchAllCause((cause) => Effect.logWarning("cacheness: housekeeping failed", cause)))
-    yield* (config.cleanupOnOpen ? housekeeping : Effect.void).pipe(
+    // Read-only: no housekeeping at all, it only ever removes.
+    if (config.readOnly !== true) yield* (config.cleanupOnOpen ? housekeeping : Effect.void).pipe(
       Effect.zipRight(Effect.repeat(Effect.delay(housekeeping, Duration.millis(config.cleanupInterval)), Schedule.forever)),
       // Its timer must not keep a process that forgot `close()` alive.
       asDaemon,
@@ -942,9 +946,9 @@ const metadataLayer = (config: ResolvedConfig): Layer.Layer<MetadataStore, Cache
     case "memory":
       return tables.length === 0 ? MetadataStoreMemory.layer : MetadataStoreMemory.layerWith({ tables })
     case "sqlite":
-      return MetadataStoreSqlite.layer({ filename: path.join(config.directory!, "cacheness.db"), tables })
+      return MetadataStoreSqlite.layer({ filename: path.join(config.directory!, "cacheness.db"), tables, readOnly: config.readOnly })
     case "json":
-      return MetadataStoreJson.layer({ filename: path.join(config.directory!, "cacheness.json"), tables })
+      return MetadataStoreJson.layer({ filename: path.join(config.directory!, "cacheness.json"), tables, readOnly: config.readOnly })
     case "postgres": {
       const pg = config.postgres!
       return MetadataStorePg.layer({ ...pg, tables })
@@ -957,7 +961,7 @@ const blobLayer = (config: ResolvedConfig): Layer.Layer<BlobStore, CacheError> =
     case "memory":
       return BlobStoreMemory.layer
     case "filesystem":
-      return BlobStoreFileSystem.layer({ directory: path.join(config.directory!, "blobs"), private: config.permissions === "private" })
+      return BlobStoreFileSystem.layer({ directory: path.join(config.directory!, "blobs"), private: config.permissions === "private", readOnly: config.readOnly })
     case "postgres": {
       const pg = config.postgres!
       return BlobStorePg.layer({ url: pg.url, schema: pg.schema, connectTimeout: pg.connectTimeout, idleTimeout: pg.idleTimeout })
@@ -994,8 +998,21 @@ const fromResolved = (config: ResolvedConfig): Layer.Layer<Cache, CacheError> =>
       CodecDefault.layer({ compression: config.compression, handlers: config.handlers, tables: config.tables }),
       blobLayer(config)
     )),
-    Layer.provide(config.directory === null ? Layer.empty : Layer.effectDiscard(markDirectory(config.directory, config.permissions)))
+    Layer.provide(
+      config.directory === null || config.readOnly === true ? Layer.empty : Layer.effectDiscard(markDirectory(config.directory, config.permissions))
+    )
   )
+
+/**
+ * The cache a configuration describes, opened for looking only (`cacheness stats`, `list`, …):
+ * nothing is created, migrated, recovered, cleaned up or recorded, and writes fail. Internal to
+ * the CLI; not re-exported.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerReadOnly = (config?: CacheConfig): Layer.Layer<Cache, CacheError> =>
+  Layer.unwrapEffect(Effect.map(resolveConfig(config, { memory: false }), (resolved) => fromResolved({ ...resolved, readOnly: true })))
 
 /**
  * The cache a configuration describes; by default SQLite metadata and files in `./.cacheness`.

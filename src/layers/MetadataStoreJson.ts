@@ -46,6 +46,11 @@ export interface JsonStoreOptions {
   readonly flushInterval?: Duration.DurationInput | undefined
   /** Custom metadata tables (typed filters only; there is no SQL on this backend). */
   readonly tables?: ReadonlyArray<TableDefinition> | undefined
+  /**
+   * Open for looking only: the file is never written or moved, no lock is taken, hits and access
+   * times are not recorded, and a corrupt file is a `Corrupt` error. Changes fail.
+   */
+  readonly readOnly?: boolean | undefined
 }
 
 /**
@@ -176,6 +181,14 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
         try {
           doc = parse(text)
         } catch (cause) {
+          if (options.readOnly === true) {
+            throw new MetadataError({
+              method: "MetadataStoreJson.open",
+              reason: "Corrupt",
+              description: `the metadata file ${filename} is corrupt (${(cause as Error).message}); it was opened read-only and left as it is (a command that writes moves it aside and starts the cache empty)`,
+              cause
+            })
+          }
           const aside = `${filename}.corrupt-${wallClock.unsafeCurrentTimeMillis()}`
           try {
             fs.renameSync(filename, aside)
@@ -303,6 +316,9 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
       Effect.zipLeft(
         Effect.try({
           try: () => {
+            if (options.readOnly === true) {
+              throw new MetadataError({ method, reason: "Unsupported", description: `${filename} was opened read-only` })
+            }
             acquireLock()
             try {
               load()
@@ -325,7 +341,10 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
 
     yield* Effect.try({
       try: () => {
-        fs.mkdirSync(path.dirname(filename), { recursive: true })
+        if (options.readOnly === true && !fs.existsSync(filename)) {
+          throw new MetadataError({ method: "MetadataStoreJson.open", reason: "OpenFailed", description: `${filename} does not exist` })
+        }
+        if (options.readOnly !== true) fs.mkdirSync(path.dirname(filename), { recursive: true })
         load()
       },
       catch: fail("MetadataStoreJson.open", "OpenFailed")
@@ -343,7 +362,7 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
       }).pipe(Effect.tapError(() => Effect.sync(() => accesses.restore(taken))))
     })
 
-    yield* flush.pipe(
+    if (options.readOnly !== true) yield* flush.pipe(
       Effect.catchAll((error) => Effect.logWarning("cacheness: could not write access statistics", error.message)),
       Effect.repeat(Schedule.spaced(options.flushInterval ?? "1 second")),
       Effect.withClock(daemonClock),
@@ -365,7 +384,7 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
       listEntries: (listOptions) => Effect.zipRight(flush, read("MetadataStore.list", () => state.listEntries(listOptions))),
       touch: (key, expiresAt, now, resign) => mutate("MetadataStore.touch", () => state.touch(key, expiresAt, now, resign)),
       recordAccess: (key, now) =>
-        Effect.sync(() => accesses.record(key, now)),
+        options.readOnly === true ? Effect.void : Effect.sync(() => accesses.record(key, now)),
       evict: (bytes) => Effect.zipRight(flush, mutate("MetadataStore.evict", () => state.evict(bytes))),
       totals: Effect.zipRight(flush, read("MetadataStore.totals", () => state.totals())),
       repairSize: (key, blobId, checksum, storedBytes) =>

@@ -60,6 +60,12 @@ export interface SqliteStoreOptions {
   readonly flushInterval?: Duration.DurationInput | undefined
   /** Custom metadata tables, created when missing. */
   readonly tables?: ReadonlyArray<TableDefinition> | undefined
+  /**
+   * Open for looking only: the file must exist and is never written, moved or migrated, no file
+   * is created beside it, hits and access times are not recorded, and a damaged file is a
+   * `Corrupt` error instead of being moved aside. Writes fail.
+   */
+  readonly readOnly?: boolean | undefined
 }
 
 /**
@@ -293,11 +299,15 @@ const fail = (method: string, reason: MetadataError["reason"], cause: unknown) =
  * damage. A corrupt row deeper in the entries table is found when it is read (a `Corrupt`
  * `MetadataError`), not here: a full `quick_check` costs a scan of the whole file.
  */
-const damage = (filename: string, busyTimeoutMs: number): unknown => {
+const damage = (
+  filename: string,
+  busyTimeoutMs: number,
+  open: (filename: string) => Database.Database = (f) => new Database(f, { fileMustExist: true })
+): unknown => {
   if (!fs.existsSync(filename)) return null
   let db: Database.Database | undefined
   try {
-    db = new Database(filename, { fileMustExist: true })
+    db = open(filename)
     db.pragma(`busy_timeout = ${busyTimeoutMs}`)
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as Array<string>
     for (const table of [MIGRATIONS_TABLE, "cacheness_counters"]) {
@@ -377,6 +387,73 @@ const moveAsideIfDamaged = (filename: string, busyTimeoutMs: number) =>
     }
   })
 
+/** Past this size a read-only open reads the live file rather than a copy in memory. */
+const SNAPSHOT_LIMIT = 1024 * 1024 * 1024
+
+/**
+ * A read-only connection that leaves the directory as it was. SQLite's own read-only connection
+ * to a WAL database creates the -wal and -shm files and leaves them behind; when no -wal exists
+ * (no connection is open and nothing waits to be checkpointed) the file is read into memory
+ * instead, with the WAL flag of its header cleared on the copy so SQLite will open it.
+ */
+const openReadOnly = (filename: string): Database.Database => {
+  const wal = fs.statSync(`${filename}-wal`, { throwIfNoEntry: false })
+  const size = fs.statSync(filename).size
+  if (wal !== undefined || size > SNAPSHOT_LIMIT) return new Database(filename, { readonly: true, fileMustExist: true })
+  const copy = fs.readFileSync(filename)
+  if (copy.length >= 20 && copy[18] === 2 && copy[19] === 2) {
+    copy[18] = 1
+    copy[19] = 1
+  }
+  return new Database(copy, { readonly: true })
+}
+
+/** The read-only open: the checks `damage` makes, reported instead of repaired, and the layout. */
+const openForLooking = (filename: string, busyTimeoutMs: number) =>
+  Effect.gen(function*() {
+    if (!fs.existsSync(filename)) {
+      return yield* new MetadataError({ method: "MetadataStoreSqlite.open", reason: "OpenFailed", description: `${filename} does not exist` })
+    }
+    const error = damage(filename, busyTimeoutMs, openReadOnly)
+    if (error !== null) {
+      return yield* new MetadataError({
+        method: "MetadataStoreSqlite.open",
+        reason: "Corrupt",
+        description: `the metadata database ${filename} is damaged (${error instanceof Error ? error.message : String(error)}); ` +
+          "it was opened read-only and left as it is (a command that writes moves it aside and starts the cache empty)",
+        cause: error
+      })
+    }
+    const db = yield* Effect.try({
+      try: () => {
+        const db = openReadOnly(filename)
+        db.pragma(`busy_timeout = ${busyTimeoutMs}`)
+        return db
+      },
+      catch: (cause) => fail("MetadataStoreSqlite.open", "OpenFailed", cause)
+    })
+    const version = yield* Effect.try({
+      try: () => {
+        const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as Array<string>
+        return tables.includes(MIGRATIONS_TABLE)
+          ? (db.prepare(`SELECT max(migration_id) FROM ${MIGRATIONS_TABLE}`).pluck().get() as number | null) ?? 0
+          : 0
+      },
+      catch: (cause) => fail("MetadataStoreSqlite.open", "OpenFailed", cause)
+    }).pipe(Effect.tapError(() => Effect.sync(() => db.close())))
+    if (version !== LAYOUT_VERSION) {
+      db.close()
+      return yield* new MetadataError({
+        method: "MetadataStoreSqlite.open",
+        reason: version > LAYOUT_VERSION ? "NewerLayout" : "OpenFailed",
+        description: version > LAYOUT_VERSION
+          ? `${filename} has metadata layout ${version}; this release reads up to ${LAYOUT_VERSION}`
+          : `${filename} has metadata layout ${version}, older than this release's ${LAYOUT_VERSION}; opened read-only, it cannot be upgraded (open it once for writing)`
+      })
+    }
+    return db
+  })
+
 const migrate = (filename: string, busyTimeoutMs: number) =>
   Effect.gen(function*() {
     const sql = yield* SqliteClient.SqliteClient
@@ -432,7 +509,9 @@ export const make = (
 ): Effect.Effect<MetadataStore["Type"], MetadataError, Scope.Scope> =>
   Effect.gen(function*() {
     const busyTimeoutMs = Duration.toMillis(options.busyTimeout ?? "10 seconds")
-    const foreign = foreignTables(options.filename)
+    const readOnly = options.readOnly === true
+    // Looking opens nothing for writing: a foreign or damaged file then fails its open, typed.
+    const foreign = readOnly ? [] : foreignTables(options.filename)
     if (foreign.length > 0) {
       return yield* new MetadataError({
         method: "MetadataStoreSqlite.open",
@@ -440,17 +519,21 @@ export const make = (
         description: `${options.filename} is not a cacheness database (it holds the tables ${foreign.slice(0, 5).join(", ")}${foreign.length > 5 ? ", …" : ""}); give the cache a directory of its own`
       })
     }
-    yield* moveAsideIfDamaged(options.filename, busyTimeoutMs)
-    const client = yield* SqliteClient.make({ filename: options.filename }).pipe(
+    if (!readOnly) yield* moveAsideIfDamaged(options.filename, busyTimeoutMs)
+    const client = readOnly ? null : yield* SqliteClient.make({ filename: options.filename }).pipe(
       Effect.provide(Reactivity.layer),
       Effect.catchAllDefect((cause) => Effect.fail(fail("MetadataStoreSqlite.open", "OpenFailed", cause)))
     )
-    yield* migrate(options.filename, busyTimeoutMs).pipe(
-      Effect.provideService(SqliteClient.SqliteClient, client),
-      Effect.provideService(SqlClient.SqlClient, client)
-    )
+    if (client !== null) {
+      yield* migrate(options.filename, busyTimeoutMs).pipe(
+        Effect.provideService(SqliteClient.SqliteClient, client),
+        Effect.provideService(SqlClient.SqlClient, client)
+      )
+    }
 
-    const db = yield* Effect.acquireRelease(
+    const db = readOnly
+      ? yield* Effect.acquireRelease(openForLooking(options.filename, busyTimeoutMs), (db) => Effect.sync(() => db.close()))
+      : yield* Effect.acquireRelease(
       Effect.try({
         try: () => {
           const db = new Database(options.filename)
@@ -578,7 +661,8 @@ export const make = (
       catch: (cause) => fail("MetadataStore.checkpoint", "WriteFailed", cause)
     })
     const flushInterval = options.flushInterval ?? "1 second"
-    yield* Effect.zipRight(flush, checkpoint).pipe(
+    // Read-only: nothing is recorded, so there is nothing to flush or checkpoint.
+    if (!readOnly) yield* Effect.zipRight(flush, checkpoint).pipe(
       Effect.catchAll((error) => Effect.logWarning("cacheness: background write failed", error.message)),
       Effect.repeat(Schedule.spaced(flushInterval)),
       // Batching is about wall-clock I/O, not cache time: a TestClock moving days ahead must not
@@ -593,7 +677,7 @@ export const make = (
     yield* flushBeforeExit(flush, () => !accesses.isEmpty)
 
     const tables = new Map((options.tables ?? []).map((def) => [def.name, def]))
-    yield* Effect.try({
+    if (!readOnly) yield* Effect.try({
       try: () =>
         db.transaction(() => {
           for (const def of tables.values()) {
@@ -608,7 +692,7 @@ export const make = (
       catch: (cause) => fail("MetadataStoreSqlite.open", "MigrationFailed", cause)
     })
     const insertRow = new Map(
-      Array.from(tables.values(), (def) => [def.name, db.prepare(TableSql.insertRow("sqlite", def, (n) => n))] as const)
+      Array.from(readOnly ? [] : tables.values(), (def) => [def.name, db.prepare(TableSql.insertRow("sqlite", def, (n) => n))] as const)
     )
 
     const upsertTx = db.transaction((record: EntryRecord, rows: ReadonlyArray<TableRow> | undefined) => {
@@ -805,8 +889,10 @@ export const make = (
           catch: (cause) => fail("MetadataStore.touch", "WriteFailed", cause)
         }),
       recordAccess: (key, now) =>
-        Effect.sync(() => accesses.record(key, now)),
-      unsafeRecordAccess: (key, now) => accesses.record(key, now),
+        readOnly ? Effect.void : Effect.sync(() => accesses.record(key, now)),
+      unsafeRecordAccess: (key, now) => {
+        if (!readOnly) accesses.record(key, now)
+      },
       evict: (bytes) =>
         Effect.zipRight(
           flush,

@@ -109,6 +109,8 @@ export interface ResolvedConfig {
     readonly parallelBytes: number
     readonly onProgress: ((progress: PathHashProgress) => void) | undefined
   }
+  /** Opened for looking only (the CLI's read commands): nothing on disk is created or changed. */
+  readonly readOnly?: boolean | undefined
 }
 
 /**

@@ -1,10 +1,12 @@
 /**
  * `cacheness get KEY --out FILE`: a stored value, written out. Bytes are written as they are,
+ * typed arrays as their raw bytes (platform byte order), Arrow tables as an Arrow IPC stream,
  * strings as UTF-8, anything else as JSON.
  *
  * @since 0.1.0
  */
 import * as Command from "@effect/cli/Command"
+import * as Arrow from "apache-arrow"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -24,7 +26,14 @@ const out = Options.file("out").pipe(
 const toBytes = (value: unknown): Uint8Array =>
   value instanceof Uint8Array
     ? value
+    : ArrayBuffer.isView(value)
+    ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+    : value instanceof Arrow.Table
+    ? Arrow.tableToIPC(value, "stream")
     : Buffer.from(typeof value === "string" ? value : `${JSON.stringify(value, jsonReplacer, 2) ?? "null"}\n`, "utf8")
+
+/** The reader went away (`cacheness get KEY | head`): it has what it wanted, which is success. */
+const isBrokenPipe = (error: unknown) => (error as NodeJS.ErrnoException | null)?.code === "EPIPE"
 
 /**
  * @since 0.1.0
@@ -45,6 +54,9 @@ export const get = Command.make("get", { key: keyArg, dir, out }, (o) =>
       }
       // Through the stream, not a raw fd write: a pipe may accept only part of a large value at once.
       yield* Effect.async<void, CliExit>((resume) => {
-        process.stdout.write(bytes, (error) => resume(error ? Effect.fail(failed(error)) : Effect.void))
+        process.stdout.write(bytes, (error) => resume(error && !isBrokenPipe(error) ? Effect.fail(failed(error)) : Effect.void))
       })
-    }))).pipe(Command.withDescription("Write a stored value to --out FILE or stdout: bytes as-is, strings as UTF-8, other values as JSON."))
+    }), { readOnly: true })).pipe(Command.withDescription(
+      "Write a stored value to --out FILE or stdout: bytes as-is, typed arrays (Float64Array, …) as their raw bytes in platform byte order, " +
+        "Arrow tables as an Arrow IPC stream, strings as UTF-8, other values as JSON."
+    ))

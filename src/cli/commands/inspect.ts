@@ -10,7 +10,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { notFound } from "../exit.js"
-import { fields, formatAge, formatBytes, formatCount, formatExpiry, preview } from "../format.js"
+import { fields, formatAge, formatBytes, formatCount, formatExpiry, formatIso, preview } from "../format.js"
 import { dir, json, printJson, resolveKey, withCache } from "../shared.js"
 
 /**
@@ -23,7 +23,7 @@ export const keyArg = Args.text({ name: "KEY" }).pipe(
   Args.withDescription("A cache key as `cacheness list` shows it, or a unique prefix of at least 4 hex digits.")
 )
 
-const when = (time: number, now: number) => `${new Date(time).toISOString()} (${formatAge(time, now)})`
+const when = (time: number, now: number) => `${formatIso(time)} (${formatAge(time, now)})`
 
 /**
  * @since 0.1.0
@@ -47,10 +47,10 @@ export const inspect = Command.make("inspect", { key: keyArg, dir, json }, (o) =
         ["size", `${formatBytes(entry.storedBytes)} stored, ${formatBytes(entry.rawBytes)} raw${ratio}`],
         ["created", when(entry.createdAt, now)],
         ["accessed", when(entry.accessedAt, now)],
-        ["expires", entry.expiresAt === null ? "never" : `${new Date(entry.expiresAt).toISOString()} (${formatExpiry(entry.expiresAt, now)})`],
+        ["expires", entry.expiresAt === null || entry.expiresAt === Infinity ? "never" : `${formatIso(entry.expiresAt)} (${formatExpiry(entry.expiresAt, now)})`],
         ["hits", formatCount(entry.hits)],
         ["params", entry.params === null ? "(not stored)" : JSON.stringify(entry.params, null, 2)],
         ["metadata", entry.metadata === null ? "(none)" : JSON.stringify(entry.metadata, null, 2)],
         ["value", preview(value)]
       ]))
-    }))).pipe(Command.withDescription("Show an entry's metadata, key parameters and a preview of its value (reading it counts as a hit)."))
+    }), { readOnly: true })).pipe(Command.withDescription("Show an entry's metadata, key parameters and a preview of its value (read-only: reading it is not counted as a hit)."))

@@ -120,5 +120,5 @@ export const list = Command.make(
           `\n${formatCount(shown.length)} ${shown.length === 1 ? "entry" : "entries"}, ${formatBytes(size)}` +
             (matching.length > shown.length ? ` (${formatCount(matching.length - shown.length)} more not shown)` : "")
         )
-      }))
+      }), { readOnly: true })
 ).pipe(Command.withDescription("List entries: key, namespace, format, size, hits, ages, expiry, description."))

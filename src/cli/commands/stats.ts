@@ -75,4 +75,4 @@ export const stats = Command.make("stats", { dir, json }, ({ dir, json }) =>
       if (entries.length > 0) {
         yield* Console.log(`\n${groups("NAMESPACE", byNamespace)}\n\n${groups("FORMAT", byFormat)}`)
       }
-    }))).pipe(Command.withDescription("Show entries, size, hit rate and a breakdown by namespace and format."))
+    }), { readOnly: true })).pipe(Command.withDescription("Show entries, size, hit rate and a breakdown by namespace and format."))

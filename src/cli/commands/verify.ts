@@ -9,7 +9,7 @@ import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { CliExit, ExitCode } from "../exit.js"
-import { formatCount, table } from "../format.js"
+import { plural, table } from "../format.js"
 import * as Progress from "../progress.js"
 import { dir, json, printJson, withCache } from "../shared.js"
 
@@ -38,16 +38,16 @@ export const verify = Command.make("verify", { dir, json, repair }, (o) =>
       if (o.json) {
         yield* printJson({ ...report, problems: found, remaining })
       } else {
-        yield* Console.log(`checked ${formatCount(report.checked)} entries: ${found === 0 ? "no problems" : `${formatCount(found)} problems`}`)
+        yield* Console.log(`checked ${plural(report.checked, "entry", "entries")}: ${found === 0 ? "no problems" : plural(found, "problem")}`)
         if (found > 0) {
           yield* Console.log(`\n${table([{ header: "PROBLEM" }, { header: "KEY OR BLOB" }], kinds.flatMap(([kind, ids]) => ids.map((id) => [kind, id])))}`)
         }
-        if (o.repair && report.repaired > 0) yield* Console.log(`\nrepaired ${formatCount(report.repaired)}`)
+        if (o.repair && report.repaired > 0) yield* Console.log(`\nrepaired ${plural(report.repaired, "problem")}`)
       }
       if (remaining > 0) {
         return yield* new CliExit({
           code: ExitCode.Problems,
-          message: `${formatCount(remaining)} problems remain${o.repair ? "" : "; run `cacheness verify --repair` to fix them"}`
+          message: `${plural(remaining, "problem")} ${remaining === 1 ? "remains" : "remain"}${o.repair ? "" : "; run `cacheness verify --repair` to fix them"}`
         })
       }
-    }))).pipe(Command.withDescription("Check every entry's stored bytes (size and checksum) and find orphan blobs; exit 1 when problems remain."))
+    }), { readOnly: !o.repair })).pipe(Command.withDescription("Check every entry's stored bytes (size and checksum) and find orphan blobs; exit 1 when problems remain."))
