@@ -18,6 +18,7 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClientLoader from "../internal/pgClient.js"
+import { pgCode, retryRead } from "../internal/pgRetry.js"
 import * as Clock from "effect/Clock"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -166,31 +167,6 @@ const ORDER_COLUMNS: Record<EntryOrder, string> = {
 }
 
 const REMOVED = `key, blob_id AS "blobId", stored_bytes::float8 AS "storedBytes"`
-
-/**
- * The connection died under the statement: terminated by an administrator or a restart
- * (57P01–57P03), a connection failure (class 08), or the socket closed without a code.
- */
-const isConnectionLost = (cause: unknown): boolean => {
-  const code = pgCode(cause) ?? ""
-  if (code.startsWith("08") || code === "57P01" || code === "57P02" || code === "57P03") return true
-  const text = describe(cause)
-  return /Connection terminated|connection is closed|ECONNRESET|EPIPE/i.test(text)
-}
-
-/**
- * Reads are safe to repeat, so one on a connection that died is retried on a fresh one from the
- * pool (twice, 50 ms then 100 ms apart). Writes are not retried: a commit whose answer was lost
- * would be applied twice, or its result (the replaced blob to delete) lost.
- */
-const retryRead = <A, E>(self: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-  Effect.retry(self, { schedule: Schedule.exponential("50 millis"), times: 2, while: isConnectionLost })
-
-/** The PostgreSQL error code behind an `SqlError`, if any. */
-const pgCode = (cause: unknown): string | undefined => {
-  const inner = typeof cause === "object" && cause !== null && "cause" in cause ? (cause as any).cause : cause
-  return typeof inner === "object" && inner !== null && "code" in inner ? String(inner.code) : undefined
-}
 
 const describe = (cause: unknown): string => {
   const inner = typeof cause === "object" && cause !== null && "cause" in cause ? (cause as any).cause : undefined
