@@ -178,7 +178,7 @@ const fail = (method: string, reason: MetadataError["reason"], cause: unknown) =
   new MetadataError({
     method,
     // serialization failure, deadlock, lock timeout: another process holds what we need
-    reason: ["40001", "40P01", "55P03"].includes(pgCode(cause) ?? "") ? "Busy" : reason,
+    reason: ["40001", "40P01", "55P03"].includes(pgCode(cause) ?? "") ? "Busy" : pgCode(cause) === "53100" ? "NoSpace" : reason,
     description: describe(cause),
     cause
   })
@@ -303,6 +303,8 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
       )
     }))
 
+    // Reads must work on a full disk: a failed flush before one keeps its batch and is logged.
+    const flushFirst = Effect.catchAll(flush, (error) => Effect.logWarning("cacheness: could not write batched hit counts; kept for the next flush", error.message))
     yield* flush.pipe(
       Effect.catchAll((error) => Effect.logWarning("cacheness: could not write access statistics", error.message)),
       Effect.repeat(Schedule.spaced(options.flushInterval ?? "1 second")),
@@ -416,7 +418,7 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
         ),
       select: (filter) =>
         Effect.zipRight(
-          flush,
+          flushFirst,
           Effect.suspend(() => {
             const params: Array<unknown> = []
             const clause = where(filter, params)
@@ -425,7 +427,7 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
         ),
       list: (listOptions) =>
         Effect.zipRight(
-          flush,
+          flushFirst,
           Effect.suspend(() => {
             const column = ORDER_COLUMNS[listOptions.orderBy ?? "createdAt"]
             const direction = listOptions.descending === true ? "DESC" : "ASC"
@@ -459,7 +461,7 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
         Effect.sync(() => accesses.record(key, now)),
       evict: (bytes) =>
         Effect.zipRight(
-          flush,
+          flushFirst,
           sql.unsafe<RemovedRef>(
             `WITH ranked AS (
                SELECT key, sum(stored_bytes) OVER (ORDER BY accessed_at, key) - stored_bytes AS before FROM ${E}
@@ -470,7 +472,7 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
           ).pipe(Effect.mapError((cause) => fail("MetadataStore.evict", "WriteFailed", cause)))
         ),
       totals: Effect.zipRight(
-        flush,
+        flushFirst,
         sql.unsafe<Totals>(
           `SELECT entries::float8 AS entries, bytes::float8 AS "totalBytes", hits::float8 AS hits, misses::float8 AS misses
            FROM ${C} WHERE id = 1`
@@ -486,7 +488,7 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
       flush,
       queryTable: (table, query) =>
         Effect.zipRight(
-          flush,
+          flushFirst,
           Effect.suspend(() => {
             const def = tables.get(table)
             if (def === undefined) {

@@ -271,7 +271,7 @@ const fail = (method: string, reason: MetadataError["reason"], cause: unknown) =
   const message = cause instanceof Error ? cause.message : String(cause)
   return new MetadataError({
     method,
-    reason: code?.startsWith("SQLITE_BUSY") ? "Busy" : corrupt ? "Corrupt" : reason,
+    reason: code?.startsWith("SQLITE_BUSY") ? "Busy" : corrupt ? "Corrupt" : code === "SQLITE_FULL" ? "NoSpace" : reason,
     description: corrupt
       ? `${message} — the metadata database is damaged; delete it to start the cache empty (then verify({ repair: true }) removes the orphaned blobs)`
       : message,
@@ -530,6 +530,10 @@ export const make = (
       })
     })
 
+    // Reads and removals must work on a full disk, or the cache could not free space itself: a
+    // failed flush before one keeps its batch for the next flush and is logged, never its error.
+    const flushFirst = Effect.catchAll(flush, (error) => Effect.logWarning("cacheness: could not write batched hit counts; kept for the next flush", error.message))
+
     // Checkpoints run here, once per interval, rather than inside whichever put crosses SQLite's
     // threshold: every put appends several pages to the WAL, and the default inline checkpoint
     // every ~1000 pages cost ~40% of put time. `wal_autocheckpoint` stays, raised, as a backstop.
@@ -719,7 +723,7 @@ export const make = (
         }),
       select: (filter) =>
         Effect.zipRight(
-          flush,
+          flushFirst,
           Effect.try({
             try: () => {
               const { args, clause, limit } = where(filter)
@@ -730,7 +734,7 @@ export const make = (
         ),
       list: (options) =>
         Effect.zipRight(
-          flush,
+          flushFirst,
           Effect.try({
             try: () => listRows(options, RAW_COLUMNS, RAW_SLOTS, (statement, args) => statement.raw(true).all(...args) as Array<Array<any>>).map(fromRaw),
             catch: (cause) => fail("MetadataStore.list", "QueryFailed", cause)
@@ -738,7 +742,7 @@ export const make = (
         ),
       listEntries: (options) =>
         Effect.zipRight(
-          flush,
+          flushFirst,
           Effect.try({
             try: () => {
               let rows: Array<any>
@@ -765,14 +769,14 @@ export const make = (
       unsafeRecordAccess: (key, now) => accesses.record(key, now),
       evict: (bytes) =>
         Effect.zipRight(
-          flush,
+          flushFirst,
           Effect.try({
             try: () => (localWrites++, evictTx.immediate(bytes)),
             catch: (cause) => fail("MetadataStore.evict", "WriteFailed", cause)
           })
         ),
       totals: Effect.zipRight(
-        flush,
+        flushFirst,
         Effect.try({
           try: () => {
             const row = stmt.counters.get() as Totals | undefined
@@ -790,7 +794,7 @@ export const make = (
       flush,
       queryTable: (table, query) =>
         Effect.zipRight(
-          flush,
+          flushFirst,
           Effect.try({
             try: () => {
               const def = tables.get(table)
