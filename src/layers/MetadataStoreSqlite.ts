@@ -306,12 +306,34 @@ const damage = (filename: string, busyTimeoutMs: number): unknown => {
     } catch (error) {
       return error
     }
-    return null
+    return entriesDamage(db)
   } catch (error) {
     return isCorruptCode(sqliteCode(error)) ? error : null
   } finally {
     db?.close()
   }
+}
+
+/**
+ * The entries table's root pages, which every get and put reads: damage there made each call
+ * fail with `Corrupt` on every open. One row through the table and one through each of its
+ * indexes touches each root page and its leftmost path — a few pages, whatever the size — where
+ * a full `quick_check` would read the whole file. An index the query cannot use (a partial one
+ * with another condition) is skipped; only corruption codes count as damage.
+ */
+const entriesDamage = (db: Database.Database): unknown => {
+  db.prepare(`SELECT rowid FROM ${TABLE} NOT INDEXED LIMIT 1`).all()
+  const indexes = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?`).pluck().all(TABLE) as Array<string>
+  for (const index of indexes) {
+    try {
+      const column = (db.prepare(`SELECT name FROM pragma_index_info(?) ORDER BY seqno LIMIT 1`).pluck().get(index) as string | undefined)
+      if (column === undefined) continue
+      db.prepare(`SELECT 1 FROM ${TABLE} INDEXED BY "${index}" WHERE "${column}" IS NOT NULL ORDER BY "${column}" LIMIT 1`).all()
+    } catch (error) {
+      if (isCorruptCode(sqliteCode(error))) return error
+    }
+  }
+  return null
 }
 
 /**
