@@ -40,7 +40,7 @@ const smallDisk = Effect.acquireRelease(
 
 const canMount = (() => {
   try {
-    return process.getuid?.() === 0 && fs.existsSync("/bin/mount") || fs.existsSync("/usr/bin/mount")
+    return process.getuid?.() === 0 && (fs.existsSync("/bin/mount") || fs.existsSync("/usr/bin/mount"))
   } catch {
     return false
   }
