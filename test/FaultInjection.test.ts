@@ -20,7 +20,7 @@ import * as CacheLayer from "../src/layers/CacheLayer.js"
 import * as CodecDefault from "../src/layers/CodecDefault.js"
 import * as HasherXxhash from "../src/layers/HasherXxhash.js"
 import * as MetadataStoreSqlite from "../src/layers/MetadataStoreSqlite.js"
-import { BlobStore } from "../src/services/BlobStore.js"
+import { BlobStore, StorageError } from "../src/services/BlobStore.js"
 import type { Cache, CacheError } from "../src/services/Cache.js"
 import { incompressible } from "./suites/CacheSuite.js"
 import { captureWarnings } from "./support/logs.js"
@@ -66,13 +66,27 @@ const faultyFileSystem = (faults: Faults) =>
             ? Effect.zipRight(real.writeFile(file, bytes.subarray(0, bytes.length >> 1), options), gate("writeFile", file, () => Effect.void))
             : gate("writeFile", file, () => real.writeFile(file, bytes, options)),
         rename: (from, to) => gate("rename", from, () => real.rename(from, to)),
-        // Blobs are read through `open` (into a pooled buffer).
-        open: (file, options) => gate("read", file, () => real.open(file, options)),
         remove: (file, options) => gate("remove", file, () => real.remove(file, options)),
         makeDirectory: (dir, options) => gate("makeDirectory", dir, () => real.makeDirectory(dir, options))
       }
     })
   ).pipe(Layer.provide(NodeFileSystem.layer))
+
+/**
+ * Blobs are opened with Node's `fs` (non-blocking, which `FileSystem` cannot ask for), so a read
+ * fault is injected at the store: the `StorageError` its `get` gives for that errno.
+ */
+const faultyReads = (store: BlobStore.Service, faults: Faults): BlobStore.Service => ({
+  ...store,
+  get: (id) =>
+    Effect.suspend(() => {
+      const code = faults.fail.read
+      if (code === undefined) return store.get(id)
+      faults.hits.push("read")
+      const cause = errno(code, "read", id)
+      return Effect.fail(new StorageError({ reason: "ReadFailed", method: "BlobStore.get", id, description: cause.message, cause }))
+    })
+})
 
 /** A cache on the real services, except a faulty file system under the blobs and a short busy timeout. */
 const faultyCache = (directory: string, faults: Faults) =>
@@ -82,7 +96,8 @@ const faultyCache = (directory: string, faults: Faults) =>
     const services = yield* Layer.build(Layer.mergeAll(
       HasherXxhash.layer,
       CodecDefault.layer(),
-      Layer.effect(BlobStore, BlobStoreFileSystem.make({ directory: path.join(directory, "blobs") })).pipe(Layer.provide(faultyFileSystem(faults))),
+      Layer.effect(BlobStore, Effect.map(BlobStoreFileSystem.make({ directory: path.join(directory, "blobs") }), (store) => faultyReads(store, faults)))
+        .pipe(Layer.provide(faultyFileSystem(faults))),
       MetadataStoreSqlite.layer({ filename: path.join(directory, "cacheness.db"), busyTimeout: "150 millis" })
     ))
     return yield* Effect.provide(CacheLayer.make(config), services)

@@ -18,7 +18,8 @@
  * @since 0.1.0
  */
 import * as FileSystem from "@effect/platform/FileSystem"
-import type { PlatformError } from "@effect/platform/Error"
+import { SystemError } from "@effect/platform/Error"
+import type { PlatformError, SystemErrorReason } from "@effect/platform/Error"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Arr from "effect/Array"
 import * as Clock from "effect/Clock"
@@ -29,6 +30,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Crypto from "node:crypto"
+import * as NodeFs from "node:fs"
 import * as Path from "node:path"
 import * as BlobId from "../internal/blobId.js"
 import * as BufferPool from "../internal/bufferPool.js"
@@ -53,6 +55,31 @@ const tempName = /^\.([0-9a-f]{16}-[0-9a-z]{1,64})\.[0-9a-f]+\.tmp$/
 const shardOf = (directory: string, id: string) => Path.join(directory, id.slice(0, 2), id.slice(2, 4))
 
 type StorageReason = StorageError["reason"]
+
+/** Read-only and non-blocking (Windows has no `O_NONBLOCK`, nor FIFOs that can sit in a directory). */
+const OPEN_BLOB = NodeFs.constants.O_RDONLY | (NodeFs.constants.O_NONBLOCK ?? 0)
+
+/** Node's errno error as the `SystemError` `FileSystem` would have failed with. */
+const systemError = (method: string, file: string, cause: unknown): SystemError => {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code
+  const reason: SystemErrorReason = code === "ENOENT"
+    ? "NotFound"
+    : code === "EACCES"
+    ? "PermissionDenied"
+    : code === "EISDIR" || code === "ENOTDIR" || code === "ELOOP"
+    ? "BadResource"
+    : code === "EBUSY"
+    ? "Busy"
+    : "Unknown"
+  return new SystemError({
+    reason,
+    module: "FileSystem",
+    method,
+    pathOrDescriptor: file,
+    description: cause instanceof Error ? cause.message : String(cause),
+    cause
+  })
+}
 
 const isNotFound = (error: PlatformError) => error._tag === "SystemError" && error.reason === "NotFound"
 
@@ -172,25 +199,39 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
      * and the cache gives it back once the value decoded from it no longer needs it (a 64 MiB
      * array's blob read into fresh memory costs a page fault per 4 KiB). Blobs are written once,
      * so the size read first is the size to read; a shorter file fails its checksum upstream.
+     *
+     * Opened with Node's `fs` rather than `FileSystem`, which cannot ask for `O_NONBLOCK`: a FIFO
+     * planted under a blob's name would otherwise block `open` forever on a libuv thread (four of
+     * them stall every file operation of the process). Non-blocking, `open` returns at once, and
+     * `fstat` on the descriptor — not on the path, which may change meanwhile — tells a regular
+     * file from anything else. Anything else is not a blob: `None`, as for a missing file.
      */
     const readWhole = (file: string) =>
-      Effect.scoped(Effect.gen(function*() {
-        const handle = yield* fs.open(file, { flag: "r" })
-        const size = Number((yield* handle.stat).size)
-        const buffer = BufferPool.take(size)
-        let filled = 0
-        while (filled < size) {
-          const read = Number(yield* handle.read(buffer.subarray(filled)))
-          if (read === 0) break
-          filled += read
-        }
-        return filled === size ? buffer : buffer.subarray(0, filled)
-      }))
+      Effect.tryPromise({
+        try: async (): Promise<Option.Option<Uint8Array>> => {
+          const handle = await NodeFs.promises.open(file, OPEN_BLOB)
+          try {
+            const stat = await handle.stat()
+            if (!stat.isFile()) return Option.none()
+            const size = stat.size
+            const buffer = BufferPool.take(size)
+            let filled = 0
+            while (filled < size) {
+              const { bytesRead } = await handle.read(buffer, filled, size - filled, filled)
+              if (bytesRead === 0) break
+              filled += bytesRead
+            }
+            return Option.some(filled === size ? buffer : buffer.subarray(0, filled))
+          } finally {
+            await handle.close()
+          }
+        },
+        catch: (cause) => systemError("open", file, cause)
+      })
 
     const get = Effect.fn("BlobStore.get")(function*(id: string) {
       yield* BlobId.validateId(id, "BlobStore.get")
       return yield* readWhole(Path.join(shardOf(directory, id), id)).pipe(
-        Effect.map(Option.some),
         Effect.catchIf(isNotFound, () => Effect.succeed(Option.none<Uint8Array>())),
         Effect.mapError(toStorageError("BlobStore.get", "ReadFailed", id))
       )

@@ -13,6 +13,7 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClientLoader from "../internal/pgClient.js"
+import { retryRead } from "../internal/pgRetry.js"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -148,6 +149,8 @@ export const make = (options: PgBlobOptions): Effect.Effect<BlobStore.Service, S
              WHERE b.id = $1 ORDER BY c.n`,
             [id]
           ).pipe(
+            // The same retry as metadata reads: a dead pooled connection costs a retry, not the read.
+            retryRead,
             Effect.flatMap((rows) => {
               if (rows.length === 0) return Effect.succeed(Option.none<Uint8Array>())
               const { chunks, size } = rows[0]
@@ -178,11 +181,13 @@ export const make = (options: PgBlobOptions): Effect.Effect<BlobStore.Service, S
         Effect.zipRight(
           validateId(id, "BlobStore.has"),
           sql.unsafe(`SELECT 1 AS one FROM ${B} WHERE id = $1`, [id]).pipe(
+            retryRead,
             Effect.map((rows) => rows.length > 0),
             Effect.mapError((cause) => fail("BlobStore.has", "ReadFailed", id, cause))
           )
         ),
       list: sql.unsafe<{ id: string }>(`SELECT id FROM ${B}`).pipe(
+        retryRead,
         Effect.map((rows) => rows.map((r) => r.id)),
         Effect.mapError((cause) => fail("BlobStore.list", "ListFailed", undefined, cause))
       ),

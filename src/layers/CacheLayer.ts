@@ -230,10 +230,23 @@ export const make = (config: ResolvedConfig) =>
     const removeAll = (refs: ReadonlyArray<RemovedRef>) => Effect.as(deleteBlobs(refs), refs.length)
 
     /** Removes the matching entries and their blobs; how many entries went. */
-    const removeMatching = (filter: EntryFilter): Effect.Effect<number, MetadataError> =>
+    const removeOnce = (filter: EntryFilter): Effect.Effect<number, MetadataError> =>
       metadata.removeCounted === undefined
         ? Effect.flatMap(metadata.remove(filter), removeAll)
         : Effect.flatMap(metadata.removeCounted(filter), ({ blobIds, removed }) => Effect.as(deleteBlobIds(blobIds), removed))
+    /**
+     * Removing is how a full cache frees space, yet the metadata store needs a little to record a
+     * removal. On a full disk the blobs of the matching rows go first (a reader finding one gone
+     * misses, as it would after the removal), then the removal is tried once more.
+     */
+    const removeMatching = (filter: EntryFilter): Effect.Effect<number, MetadataError> =>
+      removeOnce(filter).pipe(
+        Effect.catchIf((error) => error.reason === "NoSpace", (error) =>
+          Effect.flatMap(metadata.select(filter), (records) => {
+            const ids = records.flatMap((r) => r.blobId === null ? [] : [r.blobId])
+            return ids.length === 0 ? Effect.fail(error) : Effect.zipRight(deleteBlobIds(ids), removeOnce(filter))
+          }))
+      )
 
     /**
      * A removal filter bound to the version examined: the checksum, the blob id (unique per

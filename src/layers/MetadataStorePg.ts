@@ -19,6 +19,7 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClientLoader from "../internal/pgClient.js"
+import { pgCode, retryRead } from "../internal/pgRetry.js"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -168,31 +169,6 @@ const ORDER_COLUMNS: Record<EntryOrder, string> = {
 
 const REMOVED = `key, blob_id AS "blobId", stored_bytes::float8 AS "storedBytes"`
 
-/**
- * The connection died under the statement: terminated by an administrator or a restart
- * (57P01–57P03), a connection failure (class 08), or the socket closed without a code.
- */
-const isConnectionLost = (cause: unknown): boolean => {
-  const code = pgCode(cause) ?? ""
-  if (code.startsWith("08") || code === "57P01" || code === "57P02" || code === "57P03") return true
-  const text = describe(cause)
-  return /Connection terminated|connection is closed|ECONNRESET|EPIPE/i.test(text)
-}
-
-/**
- * Reads are safe to repeat, so one on a connection that died is retried on a fresh one from the
- * pool (twice, 50 ms then 100 ms apart). Writes are not retried: a commit whose answer was lost
- * would be applied twice, or its result (the replaced blob to delete) lost.
- */
-const retryRead = <A, E>(self: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-  Effect.retry(self, { schedule: Schedule.exponential("50 millis"), times: 2, while: isConnectionLost })
-
-/** The PostgreSQL error code behind an `SqlError`, if any. */
-const pgCode = (cause: unknown): string | undefined => {
-  const inner = typeof cause === "object" && cause !== null && "cause" in cause ? (cause as any).cause : cause
-  return typeof inner === "object" && inner !== null && "code" in inner ? String(inner.code) : undefined
-}
-
 const describe = (cause: unknown): string => {
   const inner = typeof cause === "object" && cause !== null && "cause" in cause ? (cause as any).cause : undefined
   const outer = cause instanceof Error ? cause.message : String(cause)
@@ -203,7 +179,7 @@ const fail = (method: string, reason: MetadataError["reason"], cause: unknown) =
   new MetadataError({
     method,
     // serialization failure, deadlock, lock timeout: another process holds what we need
-    reason: ["40001", "40P01", "55P03"].includes(pgCode(cause) ?? "") ? "Busy" : reason,
+    reason: ["40001", "40P01", "55P03"].includes(pgCode(cause) ?? "") ? "Busy" : pgCode(cause) === "53100" ? "NoSpace" : reason,
     description: describe(cause),
     cause
   })
@@ -328,6 +304,8 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
       )
     }))
 
+    // Reads must work on a full disk: a failed flush before one keeps its batch and is logged.
+    const flushFirst = Effect.catchAll(flush, (error) => Effect.logWarning("cacheness: could not write batched hit counts; kept for the next flush", error.message))
     yield* flush.pipe(
       Effect.catchAll((error) => Effect.logWarning("cacheness: could not write access statistics", error.message)),
       Effect.repeat(Schedule.spaced(options.flushInterval ?? "1 second")),
@@ -446,7 +424,7 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
         ),
       select: (filter) =>
         Effect.zipRight(
-          flush,
+          flushFirst,
           Effect.suspend(() => {
             const params: Array<unknown> = []
             const clause = where(filter, params)
@@ -455,7 +433,7 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
         ),
       list: (listOptions) =>
         Effect.zipRight(
-          flush,
+          flushFirst,
           Effect.suspend(() => {
             const column = ORDER_COLUMNS[listOptions.orderBy ?? "createdAt"]
             const direction = listOptions.descending === true ? "DESC" : "ASC"
@@ -495,7 +473,7 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
         Effect.sync(() => accesses.record(key, now)),
       evict: (bytes) =>
         Effect.zipRight(
-          flush,
+          flushFirst,
           sql.unsafe<RemovedRef>(
             `WITH ranked AS (
                SELECT key, sum(stored_bytes) OVER (ORDER BY accessed_at, key) - stored_bytes AS before FROM ${E}
@@ -506,7 +484,7 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
           ).pipe(Effect.mapError((cause) => fail("MetadataStore.evict", "WriteFailed", cause)))
         ),
       totals: Effect.zipRight(
-        flush,
+        flushFirst,
         sql.unsafe<Totals>(
           `SELECT entries::float8 AS entries, bytes::float8 AS "totalBytes", hits::float8 AS hits, misses::float8 AS misses
            FROM ${C} WHERE id = 1`
@@ -551,7 +529,7 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
       flush,
       queryTable: (table, query) =>
         Effect.zipRight(
-          flush,
+          flushFirst,
           Effect.suspend(() => {
             const def = tables.get(table)
             if (def === undefined) {

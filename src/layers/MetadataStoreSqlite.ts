@@ -285,7 +285,7 @@ const fail = (method: string, reason: MetadataError["reason"], cause: unknown) =
   const message = cause instanceof Error ? cause.message : String(cause)
   return new MetadataError({
     method,
-    reason: code?.startsWith("SQLITE_BUSY") ? "Busy" : corrupt ? "Corrupt" : reason,
+    reason: code?.startsWith("SQLITE_BUSY") ? "Busy" : corrupt ? "Corrupt" : code === "SQLITE_FULL" ? "NoSpace" : reason,
     description: corrupt
       ? `${message} — the metadata database is damaged; delete it to start the cache empty (then verify({ repair: true }) removes the orphaned blobs)`
       : message,
@@ -324,7 +324,7 @@ const damage = (
     } catch (error) {
       return error
     }
-    return null
+    return entriesDamage(db)
   } catch (error) {
     return isCorruptCode(sqliteCode(error)) ? error : null
   } finally {
@@ -350,6 +350,28 @@ const foreignTables = (filename: string): ReadonlyArray<string> => {
   } finally {
     db?.close()
   }
+}
+
+/**
+ * The entries table's root pages, which every get and put reads: damage there made each call
+ * fail with `Corrupt` on every open. One row through the table and one through each of its
+ * indexes touches each root page and its leftmost path — a few pages, whatever the size — where
+ * a full `quick_check` would read the whole file. An index the query cannot use (a partial one
+ * with another condition) is skipped; only corruption codes count as damage.
+ */
+const entriesDamage = (db: Database.Database): unknown => {
+  db.prepare(`SELECT rowid FROM ${TABLE} NOT INDEXED LIMIT 1`).all()
+  const indexes = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?`).pluck().all(TABLE) as Array<string>
+  for (const index of indexes) {
+    try {
+      const column = (db.prepare(`SELECT name FROM pragma_index_info(?) ORDER BY seqno LIMIT 1`).pluck().get(index) as string | undefined)
+      if (column === undefined) continue
+      db.prepare(`SELECT 1 FROM ${TABLE} INDEXED BY "${index}" WHERE "${column}" IS NOT NULL ORDER BY "${column}" LIMIT 1`).all()
+    } catch (error) {
+      if (isCorruptCode(sqliteCode(error))) return error
+    }
+  }
+  return null
 }
 
 /**
@@ -653,6 +675,10 @@ export const make = (
       })
     })
 
+    // Reads and removals must work on a full disk, or the cache could not free space itself: a
+    // failed flush before one keeps its batch for the next flush and is logged, never its error.
+    const flushFirst = Effect.catchAll(flush, (error) => Effect.logWarning("cacheness: could not write batched hit counts; kept for the next flush", error.message))
+
     // Checkpoints run here, once per interval, rather than inside whichever put crosses SQLite's
     // threshold: every put appends several pages to the WAL, and the default inline checkpoint
     // every ~1000 pages cost ~40% of put time. `wal_autocheckpoint` stays, raised, as a backstop.
@@ -845,7 +871,7 @@ export const make = (
         }),
       select: (filter) =>
         Effect.zipRight(
-          flush,
+          flushFirst,
           Effect.try({
             try: () => {
               const { args, clause, limit } = where(filter)
@@ -856,7 +882,7 @@ export const make = (
         ),
       list: (options) =>
         Effect.zipRight(
-          flush,
+          flushFirst,
           Effect.try({
             try: () => listRows(options, RAW_COLUMNS, RAW_SLOTS, (statement, args) => statement.raw(true).all(...args) as Array<Array<any>>).map(fromRaw),
             catch: (cause) => fail("MetadataStore.list", "QueryFailed", cause)
@@ -864,7 +890,7 @@ export const make = (
         ),
       listEntries: (options) =>
         Effect.zipRight(
-          flush,
+          flushFirst,
           Effect.try({
             try: () => {
               let rows: Array<any>
@@ -895,14 +921,14 @@ export const make = (
       },
       evict: (bytes) =>
         Effect.zipRight(
-          flush,
+          flushFirst,
           Effect.try({
             try: () => (localWrites++, evictTx.immediate(bytes)),
             catch: (cause) => fail("MetadataStore.evict", "WriteFailed", cause)
           })
         ),
       totals: Effect.zipRight(
-        flush,
+        flushFirst,
         Effect.try({
           try: () => {
             const row = stmt.counters.get() as Totals | undefined
@@ -936,7 +962,7 @@ export const make = (
       flush,
       queryTable: (table, query) =>
         Effect.zipRight(
-          flush,
+          flushFirst,
           Effect.try({
             try: () => {
               const def = tables.get(table)

@@ -19,7 +19,7 @@ import type { CacheEntry } from "../schema/CacheEntry.js"
  */
 export class MetadataError extends Schema.TaggedError<MetadataError>("cacheness/MetadataError")("MetadataError", {
   reason: Schema.Literal("OpenFailed", "MigrationFailed", "QueryFailed", "WriteFailed", "Busy", "Corrupt", "NewerLayout",
-    "InvalidRow", "UnknownTable", "Unsupported"),
+    "InvalidRow", "UnknownTable", "Unsupported", "NoSpace"),
   method: Schema.String,
   description: Schema.String,
   cause: Schema.optional(Schema.Defect)
