@@ -13,8 +13,8 @@ import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as path from "node:path"
 import * as Cache from "../src/Cache.js"
-import * as MetadataStoreJson from "../src/layers/MetadataStoreJson.js"
-import type { EntryRecord } from "../src/services/MetadataStore.js"
+import * as MetadataStoreJson from "../src/metadata/json.js"
+import type { EntryRecord } from "../src/metadata/service.js"
 import { benchDir, fmt, isMain, now, percentile, table } from "./support.js"
 
 const N = 10_000

@@ -5,7 +5,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
-import * as CacheMetrics from "../src/CacheMetrics.js"
+import * as CacheMetrics from "../src/cache/metrics.js"
 import { fmt, isMain, now, table } from "./support.js"
 
 const N = 200_000

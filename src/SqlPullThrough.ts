@@ -3,10 +3,10 @@
  *
  * @since 0.1.0
  */
-export * from "./services/SqlPullThrough.js"
-export { layerDuckDB } from "./layers/SqlPullThroughDuckDB.js"
-export { layerPg } from "./layers/SqlPullThroughPg.js"
-export { layerSqlite } from "./layers/SqlPullThroughSqlite.js"
-export type { DuckDBOptions } from "./layers/SqlPullThroughDuckDB.js"
-export type { PgOptions } from "./layers/SqlPullThroughPg.js"
-export type { SqliteOptions } from "./layers/SqlPullThroughSqlite.js"
+export * from "./pullthrough/service.js"
+export { layerDuckDB } from "./pullthrough/duckdb.js"
+export { layerPg } from "./pullthrough/pg.js"
+export { layerSqlite } from "./pullthrough/sqlite.js"
+export type { DuckDBOptions } from "./pullthrough/duckdb.js"
+export type { PgOptions } from "./pullthrough/pg.js"
+export type { SqliteOptions } from "./pullthrough/sqlite.js"

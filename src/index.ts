@@ -16,26 +16,26 @@ export * as Cache from "./Cache.js"
  *
  * @since 0.1.0
  */
-export * as Key from "./Key.js"
+export * as Key from "./key/pathKey.js"
 
 /**
  * @since 0.1.0
  */
-export { CacheLive } from "./layers/CacheLayer.js"
+export { CacheLive } from "./cache/engine.js"
 
 /**
  * Effect Metrics of the cache: hits, misses, bytes read/written, evictions, expirations, latency.
  *
  * @since 0.1.0
  */
-export * as CacheMetrics from "./CacheMetrics.js"
+export * as CacheMetrics from "./cache/metrics.js"
 
 /**
  * Memoise a function returning an Effect: typed errors, TTL, single-flight across processes.
  *
  * @since 0.1.0
  */
-export { cached, type Cached, type CachedInfo, type CachedOptions } from "./cached.js"
+export { cached, type Cached, type CachedInfo, type CachedOptions } from "./cache/cached.js"
 
 /**
  * @since 0.1.0
@@ -69,12 +69,12 @@ export { CacheKey } from "./schema/CacheKey.js"
 /**
  * @since 0.1.0
  */
-export { CodecError, ConfigError, KeyError, MetadataError, StorageError } from "./services/Cache.js"
+export { CodecError, ConfigError, KeyError, MetadataError, StorageError } from "./cache/service.js"
 
 /**
  * @since 0.1.0
  */
-export type { CacheError } from "./services/Cache.js"
+export type { CacheError } from "./cache/service.js"
 
 /**
  * SQL pull-through cache: service, table/make, layers (layerDuckDB, layerSqlite, layerPg), errors.
@@ -86,7 +86,7 @@ export * as SqlPullThrough from "./SqlPullThrough.js"
 /**
  * @since 0.1.0
  */
-export { pullThrough, type PullThroughClient, type PullThroughConfig } from "./pullThrough.js"
+export { pullThrough, type PullThroughClient, type PullThroughConfig } from "./pullthrough/promise.js"
 
 /**
  * The codec service: `Codec.handler({ format, guard, encode, decode })` builds a format handler
@@ -94,11 +94,11 @@ export { pullThrough, type PullThroughClient, type PullThroughConfig } from "./p
  *
  * @since 0.1.0
  */
-export * as Codec from "./services/Codec.js"
+export * as Codec from "./codec/service.js"
 
 /**
  * nd-arrays `{ data, shape, dtype }` (NumPy dtype names) and the typed arrays stored column-wise.
  *
  * @since 0.1.0
  */
-export type { DType, NdArray, TypedArray } from "./formats/ndarray.js"
+export type { DType, NdArray, TypedArray } from "./codec/formats/ndarray.js"

@@ -17,8 +17,8 @@ import * as LogLevel from "effect/LogLevel"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
-import { cached, type CachedInfo, type CachedOptions, memoHitOf } from "./cached.js"
-import { layer as cacheLayer, layerConfig } from "./layers/CacheLayer.js"
+import { cached, type CachedInfo, type CachedOptions, memoHitOf } from "./cache/cached.js"
+import { layer as cacheLayer, layerConfig } from "./cache/engine.js"
 import type { CacheConfig } from "./schema/CacheConfig.js"
 import type { CacheEntry, CacheStats, IntegrityReport } from "./schema/CacheEntry.js"
 import type { CacheKey, KeyInput, KeyParams } from "./schema/CacheKey.js"
@@ -35,7 +35,7 @@ import {
   type PutOptions,
   type StatsOptions,
   type VerifyOptions
-} from "./services/Cache.js"
+} from "./cache/service.js"
 
 /**
  * A cache with a Promise API. Every method mirrors an operation of the `Cache` service.

@@ -5,11 +5,11 @@ import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
 import * as Crypto from "node:crypto"
 import * as Zlib from "node:zlib"
-import * as Compression from "../src/internal/compression.js"
-import * as Header from "../src/internal/header.js"
-import * as CodecDefault from "../src/layers/CodecDefault.js"
-import { CodecError } from "../src/services/Codec.js"
-import type { Codec, FormatHandler } from "../src/services/Codec.js"
+import * as Compression from "../src/codec/compression.js"
+import * as Header from "../src/codec/header.js"
+import * as CodecDefault from "../src/codec/registry.js"
+import { CodecError } from "../src/codec/service.js"
+import type { Codec, FormatHandler } from "../src/codec/service.js"
 
 const codec = CodecDefault.make()
 

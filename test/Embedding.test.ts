@@ -10,7 +10,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { cacheness } from "../src/index.js"
-import * as PgClientLoader from "../src/internal/pgClient.js"
+import * as PgClientLoader from "../src/shared/pgClient.js"
 import { root } from "./support/build.js"
 import { makeTempDir } from "./support/tmp.js"
 
@@ -177,7 +177,7 @@ describe("PostgreSQL without @effect/sql-pg installed", () => {
 
 describe("daemonClock", () => {
   it("sleeps past setTimeout's 2^31 - 1 ms limit instead of waking at once", async () => {
-    const { daemonClock } = await import("../src/internal/daemonClock.js")
+    const { daemonClock } = await import("../src/shared/daemonClock.js")
     const Effect = await import("effect/Effect")
     const slept = await Effect.runPromise(
       Effect.sleep("100000 days").pipe(Effect.withClock(daemonClock), Effect.as(true), Effect.timeoutTo({ duration: "200 millis", onTimeout: () => false, onSuccess: (b) => b }))

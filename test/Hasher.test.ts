@@ -2,11 +2,11 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import fc from "fast-check"
-import { canonicalJson, describedContains, describedEquals } from "../src/internal/describeParams.js"
-import { encodeParams } from "../src/internal/keyEncoding.js"
-import * as HasherXxhash from "../src/layers/HasherXxhash.js"
+import { canonicalJson, describedContains, describedEquals } from "../src/key/describeParams.js"
+import { encodeParams } from "../src/key/encoding.js"
+import * as HasherXxhash from "../src/key/xxhash.js"
 import type { KeyParams } from "../src/schema/CacheKey.js"
-import { Hasher, KeyError } from "../src/services/Hasher.js"
+import { Hasher, KeyError } from "../src/key/service.js"
 
 const withHasher = <A, E>(f: (hasher: Hasher.Service) => Effect.Effect<A, E>) =>
   Effect.flatMap(Hasher, f).pipe(Effect.provide(HasherXxhash.layer))

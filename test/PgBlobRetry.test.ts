@@ -10,7 +10,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Cache from "../src/Cache.js"
-import * as BlobStorePg from "../src/layers/BlobStorePg.js"
+import * as BlobStorePg from "../src/blob/pg.js"
 import { incompressible } from "./suites/CacheSuite.js"
 import { pgDescribe, pgScopedSchema, pgUrl } from "./support/postgres.js"
 

@@ -6,9 +6,9 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import fc from "fast-check"
 import * as Cache from "../src/Cache.js"
-import * as HasherXxhash from "../src/layers/HasherXxhash.js"
+import * as HasherXxhash from "../src/key/xxhash.js"
 import type { KeyParams } from "../src/schema/CacheKey.js"
-import { Hasher } from "../src/services/Hasher.js"
+import { Hasher } from "../src/key/service.js"
 
 const keyOf = (params: KeyParams) => Effect.flatMap(Hasher, (h) => h.key(params)).pipe(Effect.provide(HasherXxhash.layer))
 const describeOf = (params: KeyParams) => Effect.flatMap(Hasher, (h) => h.describe(params)).pipe(Effect.provide(HasherXxhash.layer))

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
 import * as Lz4Napi from "lz4-napi"
-import * as Lz4 from "../src/internal/lz4.js"
+import * as Lz4 from "../src/codec/lz4.js"
 
 /** Bytes with the structure LZ4 meets in shuffled arrays: runs, repeats at many distances, noise. */
 const structured = fc.array(

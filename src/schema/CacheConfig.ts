@@ -8,8 +8,8 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
-import type { FormatHandler } from "../services/Codec.js"
-import type { PathHashProgress } from "../services/Hasher.js"
+import type { FormatHandler } from "../codec/service.js"
+import type { PathHashProgress } from "../key/service.js"
 import type { MetadataTable } from "./MetadataTable.js"
 
 /**

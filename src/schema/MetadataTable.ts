@@ -10,8 +10,8 @@ import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
-import type { ColumnType, TableColumn, TableCondition, TableDefinition } from "../services/MetadataStore.js"
-import { MetadataError } from "../services/MetadataStore.js"
+import type { ColumnType, TableColumn, TableCondition, TableDefinition } from "../metadata/service.js"
+import { MetadataError } from "../metadata/service.js"
 
 const NAME = /^[a-z_][a-z0-9_]{0,62}$/
 

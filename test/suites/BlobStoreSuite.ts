@@ -6,7 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { BlobStore, StorageError } from "../../src/services/BlobStore.js"
+import { BlobStore, StorageError } from "../../src/blob/service.js"
 
 const id = (n: number, version = "v1") => `${n.toString(16).padStart(16, "0")}-${version}`
 

@@ -3,8 +3,8 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type { EntryRecord } from "../../src/services/MetadataStore.js"
-import { MetadataStore } from "../../src/services/MetadataStore.js"
+import type { EntryRecord } from "../../src/metadata/service.js"
+import { MetadataStore } from "../../src/metadata/service.js"
 
 export const record = (key: string, overrides: Partial<EntryRecord> = {}): EntryRecord => ({
   key,

@@ -14,8 +14,8 @@ import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { LEDGER } from "../../internal/pullThroughSql.js"
-import { SqlPullThrough, type SqlPullThroughError } from "../../services/SqlPullThrough.js"
+import { LEDGER } from "../../pullthrough/sql.js"
+import { SqlPullThrough, type SqlPullThroughError } from "../../pullthrough/service.js"
 import { CliExit, ExitCode, notFound, usage } from "../exit.js"
 import { formatAge, formatCount, table } from "../format.js"
 import { json, printJson } from "../shared.js"
@@ -92,7 +92,7 @@ const stats = Command.make("stats", { db, url, schema, backend, json }, (o) =>
     let layer: Layer.Layer<SqlPullThrough, SqlPullThroughError>
     if (Option.isSome(o.url)) {
       if (Option.isSome(o.db)) return yield* usage("give --db or --url, not both")
-      const { layerPg } = yield* load(() => import("../../layers/SqlPullThroughPg.js"))
+      const { layerPg } = yield* load(() => import("../../pullthrough/pg.js"))
       layer = layerPg({ url: o.url.value, schema: Option.getOrUndefined(o.schema) })
     } else if (Option.isSome(o.db)) {
       const file = path.resolve(o.db.value)
@@ -101,8 +101,8 @@ const stats = Command.make("stats", { db, url, schema, backend, json }, (o) =>
       const engine = Option.getOrUndefined(o.backend) ?? EXTENSIONS[path.extname(file).toLowerCase()]
       if (engine === undefined) return yield* usage(`cannot tell the engine of ${file} from its extension: add --backend duckdb|sqlite`)
       layer = engine === "duckdb"
-        ? (yield* load(() => import("../../layers/SqlPullThroughDuckDB.js"))).layerDuckDB({ filename: file })
-        : (yield* load(() => import("../../layers/SqlPullThroughSqlite.js"))).layerSqlite({ filename: file })
+        ? (yield* load(() => import("../../pullthrough/duckdb.js"))).layerDuckDB({ filename: file })
+        : (yield* load(() => import("../../pullthrough/sqlite.js"))).layerSqlite({ filename: file })
     } else {
       return yield* usage("give the pull-through database: --db FILE (DuckDB or SQLite) or --url postgres://…")
     }

@@ -1,0 +1,383 @@
+/**
+ * `BlobStore` as files in a directory, sharded by the first four hex digits of the id:
+ * `<directory>/ab/cd/abcd…-<version>`, so no directory grows past a few hundred entries.
+ *
+ * Writes are atomic: bytes go to a temp file in the same shard directory (`.<id>.<random>.tmp`,
+ * which `list` never reports), which is then renamed over the final name; a failed write removes
+ * its temp file. A crash between the two leaves only a temp file — invisible to readers, removed by
+ * `clear` and by `cleanupTemp`. Durability against power loss is not promised (no fsync): the cache
+ * checks checksums on read and treats a damaged blob as a miss.
+ *
+ * Each version of a value is a distinct id chosen by the caller (`<key>-<version token>`), so an
+ * overwrite never replaces a file a concurrent reader is reading: readers of the old version keep
+ * it until the cache deletes it, readers of the new version see the whole file or none.
+ *
+ * Built on `@effect/platform`'s `FileSystem`; `make` asks only for that service (tests supply a
+ * failing one), `layer` provides Node's.
+ *
+ * @since 0.1.0
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import { SystemError } from "@effect/platform/Error"
+import type { PlatformError, SystemErrorReason } from "@effect/platform/Error"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as Arr from "effect/Array"
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Crypto from "node:crypto"
+import * as NodeFs from "node:fs"
+import * as Path from "node:path"
+import * as BlobId from "./blobId.js"
+import * as BufferPool from "../shared/bufferPool.js"
+import { BlobStore, StorageError } from "./service.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Where the shards live; resolved against the working directory when the layer is built. */
+  readonly directory: string
+  /** Directories 0700 and files 0600 (other users can neither read nor plant blobs). Default false. */
+  readonly private?: boolean | undefined
+  /** Open for looking only: the directory is not created (a missing one holds no blobs). */
+  readonly readOnly?: boolean | undefined
+}
+
+const shardName = /^[0-9a-f]{2}$/
+const tempName = /^\.([0-9a-f]{16}-[0-9a-z]{1,64})\.[0-9a-f]+\.tmp$/
+
+const shardOf = (directory: string, id: string) => Path.join(directory, id.slice(0, 2), id.slice(2, 4))
+
+type StorageReason = StorageError["reason"]
+
+/** Read-only and non-blocking (Windows has no `O_NONBLOCK`, nor FIFOs that can sit in a directory). */
+const OPEN_BLOB = NodeFs.constants.O_RDONLY | (NodeFs.constants.O_NONBLOCK ?? 0)
+
+/** Node's errno error as the `SystemError` `FileSystem` would have failed with. */
+const systemError = (method: string, file: string, cause: unknown): SystemError => {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code
+  const reason: SystemErrorReason = code === "ENOENT"
+    ? "NotFound"
+    : code === "EACCES"
+    ? "PermissionDenied"
+    : code === "EISDIR" || code === "ENOTDIR" || code === "ELOOP"
+    ? "BadResource"
+    : code === "EBUSY"
+    ? "Busy"
+    : "Unknown"
+  return new SystemError({
+    reason,
+    module: "FileSystem",
+    method,
+    pathOrDescriptor: file,
+    description: cause instanceof Error ? cause.message : String(cause),
+    cause
+  })
+}
+
+const isNotFound = (error: PlatformError) => error._tag === "SystemError" && error.reason === "NotFound"
+
+/** Read errors no retry can cure: something other than a blob file sits in its path. */
+const PERMANENT_READ_ERRORS = new Set<string | undefined>(["EISDIR", "ENOTDIR", "ELOOP"])
+
+/** Maps a platform error to a `StorageError`, keeping the errno distinctions callers act on. */
+const toStorageError = (method: string, fallback: StorageReason, id?: string) => (error: PlatformError) => {
+  const code = (error.cause as NodeJS.ErrnoException | undefined)?.code
+  const reason: StorageReason = code === "ENOSPC" || code === "EDQUOT"
+    ? "NoSpace"
+    : code === "EACCES" || code === "EPERM" || (error._tag === "SystemError" && error.reason === "PermissionDenied")
+    ? "PermissionDenied"
+    : fallback === "ReadFailed" && PERMANENT_READ_ERRORS.has(code)
+    ? "Unreadable"
+    : fallback
+  return new StorageError({ reason, method, id, description: error.message, cause: error })
+}
+
+/** One file found under the directory: a blob or the temp file of a write. */
+interface Found {
+  readonly path: string
+  readonly id: string
+}
+
+/**
+ * Every blob and temp file under `directory`. A directory that vanished mid-walk (a concurrent
+ * `clear`, an operator's `rm`), or a file in a directory's place, counts as empty, not as an error.
+ */
+const walk = (
+  fs: FileSystem.FileSystem,
+  directory: string,
+  method: string
+): Effect.Effect<{ readonly blobs: ReadonlyArray<Found>; readonly temps: ReadonlyArray<Found> }, StorageError> => {
+  const names = (dir: string) =>
+    fs.readDirectory(dir).pipe(
+      // A file where a shard directory belongs holds no blobs (reads under it are broken entries).
+      Effect.catchIf(
+        (error) => isNotFound(error) || (error.cause as NodeJS.ErrnoException | undefined)?.code === "ENOTDIR",
+        () => Effect.succeed<Array<string>>([])
+      ),
+      Effect.mapError(toStorageError(method, "ListFailed"))
+    )
+  return Effect.gen(function*() {
+    const blobs: Array<Found> = []
+    const temps: Array<Found> = []
+    const outer = (yield* names(directory)).filter((name) => shardName.test(name))
+    yield* Effect.forEach(outer, (first) =>
+      Effect.flatMap(names(Path.join(directory, first)), (inner) =>
+        Effect.forEach(inner.filter((name) => shardName.test(name)), (second) => {
+          const shard = Path.join(directory, first, second)
+          const prefix = first + second
+          return Effect.map(names(shard), (files) => {
+            for (const file of files) {
+              if (BlobId.isValid(file) && file.startsWith(prefix)) {
+                blobs.push({ path: Path.join(shard, file), id: file })
+              } else {
+                const temp = tempName.exec(file)
+                if (temp !== null) temps.push({ path: Path.join(shard, file), id: temp[1]! })
+              }
+            }
+          })
+        }, { discard: true })), { concurrency: 8, discard: true })
+    return { blobs, temps }
+  })
+}
+
+/**
+ * Builds the store, creating `directory` if needed.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<BlobStore.Service, StorageError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const directory = Path.resolve(options.directory)
+    const dirMode = options.private === true ? { mode: 0o700 } : {}
+    const fileMode = options.private === true ? { mode: 0o600 } : undefined
+    if (options.readOnly !== true) yield* fs.makeDirectory(directory, { recursive: true, ...dirMode }).pipe(
+      Effect.zipRight(options.private === true ? fs.chmod(directory, 0o700) : Effect.void),
+      Effect.mapError(toStorageError("BlobStore.make", "WriteFailed"))
+    )
+
+    // Shard directories known to exist, so the common put costs no mkdir. Forgotten when a write
+    // finds its shard gone (removed behind our back), which then recreates it once.
+    const knownShards = new Set<string>()
+    const ensureShard = (shard: string) =>
+      knownShards.has(shard)
+        ? Effect.void
+        : Effect.tap(fs.makeDirectory(shard, { recursive: true, ...dirMode }), () => Effect.sync(() => knownShards.add(shard)))
+
+    const writeOnce = (id: string, bytes: Uint8Array) => {
+      const shard = shardOf(directory, id)
+      const temp = Path.join(shard, `.${id}.${Crypto.randomBytes(8).toString("hex")}.tmp`)
+      return ensureShard(shard).pipe(
+        Effect.zipRight(
+          fs.writeFile(temp, bytes, fileMode).pipe(
+            Effect.zipRight(fs.rename(temp, Path.join(shard, id))),
+            Effect.onError(() => Effect.ignore(fs.remove(temp, { force: true })))
+          )
+        ),
+        Effect.tapError((error) => isNotFound(error) ? Effect.sync(() => knownShards.delete(shard)) : Effect.void)
+      )
+    }
+
+    const put = Effect.fn("BlobStore.put")(function*(id: string, bytes: Uint8Array) {
+      yield* BlobId.validateId(id, "BlobStore.put")
+      yield* writeOnce(id, bytes).pipe(
+        Effect.catchIf(isNotFound, () => writeOnce(id, bytes)),
+        Effect.mapError(toStorageError("BlobStore.put", "WriteFailed", id))
+      )
+    })
+
+    /**
+     * The whole file, in a buffer from `BufferPool`: a large one is then memory already touched,
+     * and the cache gives it back once the value decoded from it no longer needs it (a 64 MiB
+     * array's blob read into fresh memory costs a page fault per 4 KiB). Blobs are written once,
+     * so the size read first is the size to read; a shorter file fails its checksum upstream.
+     *
+     * Opened with Node's `fs` rather than `FileSystem`, which cannot ask for `O_NONBLOCK`: a FIFO
+     * planted under a blob's name would otherwise block `open` forever on a libuv thread (four of
+     * them stall every file operation of the process). Non-blocking, `open` returns at once, and
+     * `fstat` on the descriptor — not on the path, which may change meanwhile — tells a regular
+     * file from anything else. Anything else is not a blob: `None`, as for a missing file.
+     */
+    const readWhole = (file: string) =>
+      Effect.tryPromise({
+        try: async (): Promise<Option.Option<Uint8Array>> => {
+          const handle = await NodeFs.promises.open(file, OPEN_BLOB)
+          try {
+            const stat = await handle.stat()
+            if (!stat.isFile()) return Option.none()
+            const size = stat.size
+            const buffer = BufferPool.take(size)
+            let filled = 0
+            while (filled < size) {
+              const { bytesRead } = await handle.read(buffer, filled, size - filled, filled)
+              if (bytesRead === 0) break
+              filled += bytesRead
+            }
+            return Option.some(filled === size ? buffer : buffer.subarray(0, filled))
+          } finally {
+            await handle.close()
+          }
+        },
+        catch: (cause) => systemError("open", file, cause)
+      })
+
+    const get = Effect.fn("BlobStore.get")(function*(id: string) {
+      yield* BlobId.validateId(id, "BlobStore.get")
+      return yield* readWhole(Path.join(shardOf(directory, id), id)).pipe(
+        Effect.catchIf(isNotFound, () => Effect.succeed(Option.none<Uint8Array>())),
+        Effect.mapError(toStorageError("BlobStore.get", "ReadFailed", id))
+      )
+    })
+
+    const remove = Effect.fn("BlobStore.delete")(function*(id: string) {
+      yield* BlobId.validateId(id, "BlobStore.delete")
+      return yield* fs.remove(Path.join(shardOf(directory, id), id)).pipe(
+        Effect.as(true),
+        Effect.catchIf(isNotFound, () => Effect.succeed(false)),
+        Effect.mapError(toStorageError("BlobStore.delete", "DeleteFailed", id))
+      )
+    })
+
+    const has = Effect.fn("BlobStore.has")(function*(id: string) {
+      yield* BlobId.validateId(id, "BlobStore.has")
+      return yield* fs.exists(Path.join(shardOf(directory, id), id)).pipe(
+        Effect.mapError(toStorageError("BlobStore.has", "ReadFailed", id))
+      )
+    })
+
+    const list = walk(fs, directory, "BlobStore.list").pipe(
+      Effect.map(({ blobs }) => blobs.map((found) => found.id)),
+      Effect.withSpan("BlobStore.list")
+    )
+
+    const clear = Effect.gen(function*() {
+      const { blobs, temps } = yield* walk(fs, directory, "BlobStore.clear")
+      const removeAll = (found: ReadonlyArray<Found>) =>
+        Effect.forEach(found, (file) =>
+          fs.remove(file.path, { force: true }).pipe(
+            Effect.mapError(toStorageError("BlobStore.clear", "DeleteFailed", file.id))
+          ), { concurrency: 16, discard: true })
+      yield* removeAll(temps)
+      yield* removeAll(blobs)
+      return blobs.length
+    }).pipe(Effect.withSpan("BlobStore.clear"))
+
+    return BlobStore.of({ backend: "filesystem", location: directory, put, get, delete: remove, has, list, clear })
+  })
+
+/**
+ * The store on Node's file system.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<BlobStore, StorageError> =>
+  Layer.effect(BlobStore, make(options)).pipe(Layer.provide(NodeFileSystem.layer))
+
+/**
+ * The store with its options read from `Config`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<Options>
+): Layer.Layer<BlobStore, StorageError | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+
+/**
+ * A temp file left by a write: in flight, or abandoned by a crashed process.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TempFile {
+  readonly path: string
+  /** The blob id the write was for. */
+  readonly id: string
+  readonly modified: Option.Option<Date>
+}
+
+/**
+ * Every temp file under `directory`, for the cache's `verify`. A young one may belong to a write
+ * still in flight (in this or another process): judge by `modified`.
+ *
+ * @since 0.1.0
+ * @category maintenance
+ */
+export const tempFiles = (directory: string): Effect.Effect<ReadonlyArray<TempFile>, StorageError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const { temps } = yield* walk(fs, Path.resolve(directory), "BlobStore.tempFiles")
+    return yield* Effect.forEach(temps, (temp) =>
+      fs.stat(temp.path).pipe(
+        Effect.map((info): Option.Option<TempFile> => Option.some({ ...temp, modified: info.mtime })),
+        // Finished (renamed) or removed since the listing: not a leftover.
+        Effect.catchIf(isNotFound, () => Effect.succeed(Option.none())),
+        Effect.mapError(toStorageError("BlobStore.tempFiles", "ListFailed", temp.id))
+      ), { concurrency: 16 }).pipe(Effect.map(Arr.getSomes))
+  })
+
+/**
+ * A blob file with its modification time, for the cache's `verify`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BlobFile {
+  readonly id: string
+  readonly modified: Option.Option<Date>
+}
+
+/**
+ * Every blob under `directory` with its modification time, for the cache's `verify`: a young
+ * blob without a row may belong to a put whose row is not committed yet (in any process).
+ *
+ * @since 0.1.0
+ * @category maintenance
+ */
+export const blobFiles = (directory: string): Effect.Effect<ReadonlyArray<BlobFile>, StorageError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const { blobs } = yield* walk(fs, Path.resolve(directory), "BlobStore.blobFiles")
+    return yield* Effect.forEach(blobs, (blob) =>
+      fs.stat(blob.path).pipe(
+        Effect.map((info): Option.Option<BlobFile> => Option.some({ id: blob.id, modified: info.mtime })),
+        // Removed since the listing: no longer an orphan.
+        Effect.catchIf(isNotFound, () => Effect.succeed(Option.none())),
+        Effect.mapError(toStorageError("BlobStore.blobFiles", "ListFailed", blob.id))
+      ), { concurrency: 16 }).pipe(Effect.map(Arr.getSomes))
+  })
+
+/**
+ * Removes temp files last modified longer than `olderThan` ago (by `Clock`); returns how many.
+ * Pick an age no write takes (minutes), so writes in flight are left alone.
+ *
+ * @since 0.1.0
+ * @category maintenance
+ */
+export const cleanupTemp = (
+  directory: string,
+  olderThan: Duration.DurationInput
+): Effect.Effect<number, StorageError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const now = yield* Clock.currentTimeMillis
+    const cutoff = now - Duration.toMillis(Duration.decode(olderThan))
+    const stale = (yield* tempFiles(directory)).filter((temp) =>
+      Option.match(temp.modified, { onNone: () => true, onSome: (date) => date.getTime() <= cutoff })
+    )
+    yield* Effect.forEach(stale, (temp) =>
+      fs.remove(temp.path, { force: true }).pipe(
+        Effect.mapError(toStorageError("BlobStore.cleanupTemp", "DeleteFailed", temp.id))
+      ), { concurrency: 16, discard: true })
+    return stale.length
+  })

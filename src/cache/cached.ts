@@ -1,0 +1,590 @@
+/**
+ * `cached`: memoises a function returning an Effect in the cache, with typed errors, TTL and
+ * single-flight — one computation per key at a time, within a process (a shared `Deferred`) and
+ * across processes sharing the cache (a lease row in the metadata store).
+ *
+ * A call goes, in order, through:
+ * 1. the memo: a small in-process map of recent results, trusted only while the store's change
+ *    counter has not moved (no staleness: any write to the cache, from any process, invalidates it);
+ * 2. the in-flight map: a concurrent call with the same key waits for the running one;
+ * 3. the store: a stored value (or stored failure) is decoded and returned;
+ * 4. the lease: the one process holding it computes and stores; the others poll the store.
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
+import * as FiberRef from "effect/FiberRef"
+import { dual } from "effect/Function"
+import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import type { CacheKey, KeyParams } from "../schema/CacheKey.js"
+import { Cache, type CacheError, ConfigError } from "./service.js"
+import * as Validate from "../shared/validate.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface CachedOptions<Args extends ReadonlyArray<any> = ReadonlyArray<any>, A = any, E = any> {
+  /** Part of every key and of the namespace `cached:<name>`; required for anonymous functions. */
+  readonly name?: string | undefined
+  /** Counted from when the value is stored. Default: the cache's `defaultTtl`; `null` never expires. */
+  readonly ttl?: Duration.DurationInput | null | undefined
+  /** Named parameters to key by instead of the arguments (e.g. to leave a logger out). */
+  readonly key?: ((...args: Args) => KeyParams) | undefined
+  /**
+   * Store typed failures too (never defects or interruptions), replayed as the same failure.
+   * The error must be storable: plain data, or give `failureSchema` (a `Schema.TaggedError`
+   * class is a schema) — class instances without one are not stored (a warning is logged).
+   */
+  readonly cacheFailures?: boolean | undefined
+  /** TTL of a stored failure. Default: `ttl`. */
+  readonly failureTtl?: Duration.DurationInput | null | undefined
+  /** Encodes and decodes stored failures. */
+  readonly failureSchema?: Schema.Schema<E, any, never> | undefined
+  /** Store a value only when this returns true. A throwing condition stores nothing (warning). */
+  readonly condition?: ((value: A) => boolean) | undefined
+  /** Encodes stored values and validates hits: a hit that does not decode is removed and recomputed. */
+  readonly schema?: Schema.Schema<A, any, never> | undefined
+  readonly description?: string | undefined
+  /**
+   * How many recent results this process keeps decoded in memory (default 1024; `false` turns
+   * the memo off). A result is served from memory only while the metadata store reports no write
+   * at all since it was read (SQLite `PRAGMA data_version` plus this process's own writes), so it
+   * is never staler than a store read. Memoised values are shared between callers: don't mutate
+   * them. Stores that cannot report changes always read through.
+   */
+  readonly memo?: number | false | undefined
+  /**
+   * Trade exactness for speed: ask the store whether anything changed at most once per this
+   * interval (wall clock) instead of on every hit, saving the ~4 µs of `PRAGMA data_version`.
+   * A write made by another process (or another cache object) may then go unseen by memoised
+   * hits for up to this long; this function's own `clear` is always seen. Default 0: exact.
+   */
+  readonly memoRecheck?: Duration.DurationInput | undefined
+  /** Share one computation per key across processes through a lease. Default true. */
+  readonly lease?: boolean | undefined
+  /** How long a lease lasts without renewal (the holder renews it while computing). Default 10 s. */
+  readonly leaseTtl?: Duration.DurationInput | undefined
+  /** How long a call waits for another process's computation before computing itself. Default 5 min. */
+  readonly leaseTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * Counters of one memoised function on one cache. `hits` counts calls served without running the
+ * function (memory, store, or a concurrent call's result); `misses` counts calls that ran it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CachedInfo {
+  readonly hits: number
+  readonly misses: number
+  /** Entries of this function currently stored (in every process). */
+  readonly entries: number
+}
+
+/**
+ * A memoised function: the original signature, plus `CacheError` and `Cache`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Cached<Args extends ReadonlyArray<any>, A, E, R> {
+  (...args: Args): Effect.Effect<A, E | CacheError, R | Cache>
+  /** Hits and misses in this process, entries in the cache. */
+  readonly info: Effect.Effect<CachedInfo, CacheError, Cache>
+  /** Removes this function's entries (only them); returns how many. */
+  readonly clear: Effect.Effect<number, CacheError, Cache>
+  /** The namespace of this function's entries: `cached:<name>`. */
+  readonly namespace: string
+}
+
+/**
+ * What is stored when a `schema` or `failureSchema` is given: a tagged value or typed failure,
+ * encoded through the union of both schemas.
+ */
+type Envelope<A, E> =
+  | { readonly _tag: "Success"; readonly value: A }
+  | { readonly _tag: "Failure"; readonly error: E }
+
+/**
+ * Without schemas a value is stored as itself — so typed arrays and Arrow tables keep their
+ * columnar formats — and a typed failure as an object marked with this property.
+ */
+const FAILURE_MARK = "cacheness/cached-failure@1"
+
+const isMarkedFailure = (u: unknown): u is { readonly [FAILURE_MARK]: true; readonly error: unknown } =>
+  typeof u === "object" && u !== null && Object.getPrototypeOf(u) === Object.prototype &&
+  (u as Record<string, unknown>)[FAILURE_MARK] === true
+
+interface MemoEntry {
+  readonly exit: Exit.Exit<any, any>
+  readonly change: number
+  readonly expiresAt: number | null
+}
+
+interface State {
+  hits: number
+  misses: number
+  /** With `memoRecheck`: the change count last read, and when (wall-clock ms). */
+  change: number | undefined
+  checkedAt: number
+  readonly memo: Map<CacheKey, MemoEntry>
+}
+
+/** Calls in flight per cache and key, shared by every memoised function of the process. */
+const inFlight = new WeakMap<Cache.Service, Map<CacheKey, Deferred.Deferred<any, any>>>()
+
+const inFlightOf = (cache: Cache.Service) => {
+  let map = inFlight.get(cache)
+  if (map === undefined) inFlight.set(cache, map = new Map())
+  return map
+}
+
+let holderCounter = 0
+/** Identifies one computation across processes. */
+const holderId = (): string =>
+  `${process.pid}-${(holderCounter++).toString(36)}-${Math.floor(Math.random() * 36 ** 6).toString(36)}`
+
+/** Leases are about wall-clock coordination between processes, not cache time (TestClock). */
+const wallClock = Clock.make()
+
+/**
+ * Where a memoised function keeps its synchronous memory-hit lookup, for the Promise facade:
+ * `(cache, args, now) => Exit | undefined`. Not part of the public API.
+ *
+ * @internal
+ */
+export const unsafeMemoHit: unique symbol = Symbol.for("cacheness/cached/unsafeMemoHit")
+
+/**
+ * The synchronous memory-hit lookup of a function `cached` returned: the stored `Exit` when this
+ * process holds a live hit for `args`, else `undefined` (then run the function as usual).
+ *
+ * @internal
+ */
+export const memoHitOf = <Args extends ReadonlyArray<any>, A, E, R>(
+  memoised: Cached<Args, A, E, R>
+): (cache: Cache.Service, args: Args, now: number) => Exit.Exit<A, E> | undefined =>
+  (memoised as unknown as Record<typeof unsafeMemoHit, (cache: Cache.Service, args: Args, now: number) => Exit.Exit<A, E> | undefined>)[unsafeMemoHit]
+
+/** What a waiter finds on each poll: another process still holds the lease. */
+/**
+ * Renews a lease every `every` ms while its computation runs, on a plain unref'd interval rather
+ * than a forked fiber: forking and interrupting a sleeping fiber costs ~100 µs of CPU here, more
+ * than taking the lease, and an unref'd interval never keeps the process alive. The returned
+ * effect stops it and waits for a renewal in flight, so no renewal lands after the release.
+ */
+const startHeartbeat = (runtime: Runtime.Runtime<never>, renew: Effect.Effect<void>, every: number): Effect.Effect<void> => {
+  let inFlight: Fiber.RuntimeFiber<void> | undefined
+  const timer = setInterval(() => {
+    if (inFlight === undefined) {
+      const fiber = Runtime.runFork(runtime)(renew)
+      inFlight = fiber
+      fiber.addObserver(() => {
+        if (inFlight === fiber) inFlight = undefined
+      })
+    }
+  }, every)
+  timer.unref()
+  return Effect.suspend(() => {
+    clearInterval(timer)
+    return inFlight === undefined ? Effect.void : Effect.asVoid(Fiber.await(inFlight))
+  })
+}
+
+const Pending = Symbol.for("cacheness/cached/Pending")
+/** This call now holds the lease. */
+const Acquired = Symbol.for("cacheness/cached/Acquired")
+
+const toMillis = (field: string, input: Duration.DurationInput | null | undefined, fallback: number | null) => {
+  if (input === undefined) return Either.right(fallback)
+  if (input === null) return Either.right(null)
+  const decoded = Duration.decodeUnknown(input)
+  return Option.isSome(decoded)
+    ? Either.right(Duration.toMillis(decoded.value))
+    : Either.left(new ConfigError({ reason: "Invalid", field: `cached.${field}`, description: `not a duration: ${String(input)}` }))
+}
+
+/** Every option of `cached` (and `memoize`): any other field is a `ConfigError`. */
+const CACHED_FIELDS = [
+  "name", "ttl", "key", "cacheFailures", "failureTtl", "failureSchema", "condition", "schema", "description", "memo",
+  "memoRecheck", "lease", "leaseTtl", "leaseTimeout"
+] as const
+
+const make = <Args extends ReadonlyArray<any>, A, E, R>(
+  f: (...args: Args) => Effect.Effect<A, E, R>,
+  options: CachedOptions<Args, A, E> = {}
+): Cached<Args, A, E, R> => {
+  const name = options.name ?? f.name
+  const namespace = `cached:${name}`
+  const memoSize = options.memo === false ? 0 : options.memo ?? 1024
+  const useLease = options.lease !== false
+
+  // Bad options fail every call with a typed error rather than throwing at definition.
+  let invalid: ConfigError | undefined
+  const check = <T>(e: Either.Either<T, ConfigError>, fallback: T): T => {
+    if (Either.isLeft(e)) {
+      invalid ??= e.left
+      return fallback
+    }
+    return e.right
+  }
+  if (name === "") {
+    invalid = new ConfigError({ reason: "Invalid", field: "cached.name", description: "the function is anonymous: give options.name" })
+  }
+  const known = Validate.options("cached", options, CACHED_FIELDS)
+  if (known instanceof ConfigError) invalid ??= known
+  for (const field of ["ttl", "failureTtl"] as const) {
+    // Before the put's own check, so a bad TTL fails the call before the function runs.
+    const ttl = known instanceof ConfigError ? undefined : Validate.ttl(`cached.${field}`, known[field])
+    if (ttl instanceof ConfigError) invalid ??= ttl
+  }
+  const leaseTtl = check(toMillis("leaseTtl", options.leaseTtl, 10_000), 10_000) ?? 10_000
+  const leaseTimeout = check(toMillis("leaseTimeout", options.leaseTimeout, 300_000), 300_000) ?? 300_000
+  const memoRecheck = check(toMillis("memoRecheck", options.memoRecheck, 0), 0) ?? 0
+  if (memoSize !== 0 && !(Number.isInteger(memoSize) && memoSize > 0)) {
+    invalid ??= new ConfigError({ reason: "Invalid", field: "cached.memo", description: `must be a positive integer or false, got ${String(options.memo)}` })
+  }
+
+  const schema: Schema.Schema<Envelope<A, E>, any, never> | undefined =
+    options.schema === undefined && options.failureSchema === undefined
+      ? undefined
+      : Schema.Union(
+        Schema.TaggedStruct("Success", { value: options.schema ?? (Schema.Unknown as Schema.Schema<any>) }),
+        Schema.TaggedStruct("Failure", { error: options.failureSchema ?? (Schema.Unknown as Schema.Schema<any>) })
+      ) as any
+  const getOptions = { schema }
+  const successPut = { ttl: options.ttl, namespace, schema, description: options.description }
+  const failurePut = {
+    ttl: options.failureTtl === undefined ? options.ttl : options.failureTtl,
+    namespace,
+    schema,
+    description: options.description
+  }
+
+  const states = new WeakMap<Cache.Service, State>()
+  const stateOf = (cache: Cache.Service): State => {
+    let state = states.get(cache)
+    if (state === undefined) states.set(cache, state = { hits: 0, misses: 0, change: undefined, checkedAt: Number.NEGATIVE_INFINITY, memo: new Map() })
+    return state
+  }
+
+  const paramsOf = (args: Args): KeyParams => {
+    if (options.key !== undefined) return { fn: name, key: options.key(...args) }
+    // f(1) and f(1, undefined) are the same call.
+    let n = args.length
+    while (n > 0 && args[n - 1] === undefined) n--
+    return { fn: name, args: n === args.length ? args : args.slice(0, n) }
+  }
+
+  /** The store's change count, read at most once per `memoRecheck`. */
+  const changeCount = (cache: Cache.Service, state: State): number | undefined => {
+    if (memoRecheck === 0) return cache.memo.changeCount()
+    const at = wallClock.unsafeCurrentTimeMillis()
+    if (at - state.checkedAt >= memoRecheck) {
+      state.change = cache.memo.changeCount()
+      state.checkedAt = at
+    }
+    return state.change
+  }
+
+  const remember = (state: State, key: CacheKey, exit: Exit.Exit<A, E>, change: number | undefined, expiresAt: number | null) => {
+    if (memoSize === 0 || change === undefined) return
+    state.memo.delete(key)
+    state.memo.set(key, { exit, change, expiresAt })
+    if (state.memo.size > memoSize) state.memo.delete(state.memo.keys().next().value!)
+  }
+
+  const toStored = (exit: Exit.Exit<A, E>): any => {
+    if (Exit.isSuccess(exit)) return schema === undefined ? exit.value : { _tag: "Success", value: exit.value }
+    const error = (exit.cause as Cause.Fail<E>).error
+    return schema === undefined ? { [FAILURE_MARK]: true, error } : { _tag: "Failure", error }
+  }
+
+  const fromStored = (stored: unknown): Exit.Exit<A, E> => {
+    if (schema === undefined) return isMarkedFailure(stored) ? Exit.fail(stored.error as E) : Exit.succeed(stored as A)
+    const envelope = stored as Envelope<A, E>
+    return envelope._tag === "Success" ? Exit.succeed(envelope.value) : Exit.fail(envelope.error)
+  }
+
+  /** The stored result, if any; remembered in memory when the store can report changes. */
+  const readStored = (cache: Cache.Service, state: State, key: CacheKey) => {
+    let change: number | undefined
+    // Without a memo nothing is remembered: no change count to read (~5 µs on SQLite).
+    if (memoSize === 0) change = undefined
+    else if (memoRecheck === 0) change = cache.memo.changeCount()
+    else {
+      change = state.change = cache.memo.changeCount()
+      state.checkedAt = wallClock.unsafeCurrentTimeMillis()
+    }
+    return Effect.map(cache.memo.read(key, getOptions as any), (found) => {
+      if (Option.isNone(found)) return Option.none<Exit.Exit<A, E>>()
+      const exit = fromStored(found.value.value)
+      remember(state, key, exit, change, found.value.expiresAt)
+      return Option.some(exit)
+    })
+  }
+
+  /** Polling for another process's result must not count misses in the cache's statistics. */
+  const readIfPresent = (cache: Cache.Service, state: State, key: CacheKey) =>
+    Effect.flatMap(cache.has(key), (present) => present ? readStored(cache, state, key) : Effect.succeed(Option.none()))
+
+  const shouldStore = (value: A) =>
+    options.condition === undefined
+      ? Effect.succeed(true)
+      : Effect.suspend(() => {
+        try {
+          return Effect.succeed(options.condition!(value) === true)
+        } catch (error) {
+          return Effect.as(Effect.logWarning(`cacheness: ${namespace}: condition threw; value returned, not stored`, error), false)
+        }
+      })
+
+  /** Runs the function and stores what may be stored. */
+  const compute = (cache: Cache.Service, state: State, args: Args, params: KeyParams) =>
+    Effect.gen(function*() {
+      state.misses++
+      const exit = yield* Effect.exit(f(...args))
+      if (Exit.isSuccess(exit)) {
+        if (yield* shouldStore(exit.value)) {
+          yield* cache.put(params, toStored(exit), successPut)
+        }
+      } else if (options.cacheFailures === true && Cause.isFailType(exit.cause)) {
+        // The caller gets its own failure even when it cannot be stored.
+        yield* cache.put(params, toStored(exit), failurePut).pipe(
+          Effect.catchAll((error) =>
+            Effect.logWarning(`cacheness: ${namespace}: typed failure not stored (${error.message}); give failureSchema to store class instances`)
+          )
+        )
+      }
+      return exit
+    })
+
+  /** Computes while holding the lease, renewing it in the background; releases it afterwards. */
+  const computeLeased = (cache: Cache.Service, state: State, key: CacheKey, holder: string, args: Args, params: KeyParams) =>
+    Effect.acquireUseRelease(
+      Effect.map(Effect.runtime<never>(), (runtime) =>
+        startHeartbeat(
+          runtime,
+          cache.memo.acquireLease(key, holder, leaseTtl).pipe(
+            Effect.catchAllCause((cause) => Effect.logWarning(`cacheness: ${namespace}: could not renew a lease`, cause)),
+            Effect.withClock(wallClock)
+          ),
+          Math.max(1, Math.floor(leaseTtl / 3))
+        )),
+      // Another process may have stored the value between our read and taking the lease.
+      () =>
+        Effect.flatMap(readIfPresent(cache, state, key), (stored) =>
+          Option.isSome(stored) ? Effect.succeed(stored.value) : compute(cache, state, args, params)),
+      (stopHeartbeat) =>
+        Effect.zipRight(
+          stopHeartbeat,
+          cache.memo.releaseLease(key, holder).pipe(
+            Effect.catchAll((error) => Effect.logWarning(`cacheness: ${namespace}: could not release a lease: ${error.message}`)),
+            Effect.withClock(wallClock)
+          )
+        )
+    )
+
+  /** Polls the store for another process's result: quickly at first, at most every 250 ms. */
+  const pollSchedule = Schedule.exponential("10 millis", 1.5).pipe(
+    Schedule.union(Schedule.spaced("250 millis")),
+    Schedule.upTo(Duration.millis(leaseTimeout))
+  )
+
+  /** Takes the lease, or finds the value another process stored; `Pending` when neither. */
+  const claim = (cache: Cache.Service, state: State, key: CacheKey, holder: string) =>
+    Effect.flatMap(
+      Effect.withClock(cache.memo.acquireLease(key, holder, leaseTtl), wallClock),
+      (acquired): Effect.Effect<typeof Acquired | typeof Pending | Exit.Exit<A, E>, CacheError> =>
+        acquired
+          ? Effect.succeed(Acquired)
+          : Effect.map(readIfPresent(cache, state, key), (found) => {
+            if (Option.isNone(found)) return Pending
+            state.hits++
+            return found.value
+          })
+    )
+
+  /** Claims until the lease or a value turns up; `Pending` once `leaseTimeout` has passed. */
+  const waitForTurn = (cache: Cache.Service, state: State, key: CacheKey, holder: string) =>
+    // The first claim usually settles it: the polling schedule is built only when someone else holds the lease.
+    Effect.flatMap(claim(cache, state, key, holder), (first) => first !== Pending ? Effect.succeed(first) : pollForTurn(cache, state, key, holder))
+
+  const pollForTurn = (cache: Cache.Service, state: State, key: CacheKey, holder: string) =>
+    Effect.flatMap(Effect.withClock(Schedule.driver(pollSchedule), wallClock), (driver) => {
+      const loop: Effect.Effect<typeof Acquired | typeof Pending | Exit.Exit<A, E>, CacheError> = Effect.flatMap(
+        claim(cache, state, key, holder),
+        (claimed) =>
+          claimed !== Pending
+            ? Effect.succeed(claimed)
+            : Effect.matchEffect(Effect.withClock(driver.next(undefined), wallClock), {
+              onFailure: () => Effect.succeed(Pending),
+              onSuccess: () => loop
+            })
+      )
+      return loop
+    })
+
+  /** Store, else lease and compute, else wait for the process computing it. */
+  const load = (cache: Cache.Service, state: State, key: CacheKey, args: Args, params: KeyParams) =>
+    Effect.flatMap(readStored(cache, state, key), (stored): Effect.Effect<Exit.Exit<A, E>, CacheError, R> => {
+      if (Option.isSome(stored)) {
+        state.hits++
+        return Effect.succeed(stored.value)
+      }
+      if (!useLease) return compute(cache, state, args, params)
+      const holder = holderId()
+      return Effect.flatMap(waitForTurn(cache, state, key, holder), (turn) => {
+        if (turn === Acquired) return computeLeased(cache, state, key, holder, args, params)
+        if (turn === Pending) {
+          return Effect.zipRight(
+            Effect.logWarning(`cacheness: ${namespace}: waited ${leaseTimeout} ms for another process; computing here`),
+            compute(cache, state, args, params)
+          )
+        }
+        return Effect.succeed(turn)
+      })
+    })
+
+  const call = (cache: Cache.Service, args: Args): Effect.Effect<A, E | CacheError, R> => {
+    const state = stateOf(cache)
+    const params = paramsOf(args)
+    return Effect.flatMap(cache.key(params), (key) => {
+      // 1. memory, while nothing in the store has changed
+      if (memoSize !== 0) {
+        const entry = state.memo.get(key)
+        if (entry !== undefined && entry.change === changeCount(cache, state)) {
+          if (entry.expiresAt === null) return served(cache, state, key, entry.exit)
+          return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            now < entry.expiresAt! ? served(cache, state, key, entry.exit) : callSlow(cache, state, key, args, params))
+        }
+      }
+      return callSlow(cache, state, key, args, params)
+    })
+  }
+
+  const served = (cache: Cache.Service, state: State, key: CacheKey, exit: Exit.Exit<A, E>) => {
+    state.hits++
+    return Effect.zipRight(cache.memo.recordHit(key), exit)
+  }
+
+  const callSlow = (cache: Cache.Service, state: State, key: CacheKey, args: Args, params: KeyParams): Effect.Effect<A, E | CacheError, R> =>
+    Effect.suspend(() => {
+      // 2. a call with the same key is running in this process: share its result
+      const running = inFlightOf(cache)
+      const existing = running.get(key) as Deferred.Deferred<A, E | CacheError> | undefined
+      if (existing !== undefined) {
+        return Effect.flatMap(Effect.exit(Deferred.await(existing)), (exit) => {
+          // The computing caller was interrupted: its waiters start over rather than inherit that.
+          if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) return callSlow(cache, state, key, args, params)
+          state.hits++
+          return exit
+        })
+      }
+      const deferred = Deferred.unsafeMake<A, E | CacheError>(FiberId.none)
+      running.set(key, deferred)
+      return load(cache, state, key, args, params).pipe(
+        Effect.flatten,
+        Effect.onExit((exit) =>
+          Effect.suspend(() => {
+            if (running.get(key) === deferred) running.delete(key)
+            return Deferred.done(deferred, exit)
+          })
+        )
+      )
+    })
+
+  /**
+   * A hit held in memory, settled without the effect runtime: the stored exit, or `undefined` for
+   * anything else (the effectful `call` then handles it). `now` is the caller's clock.
+   */
+  const memoHit = (cache: Cache.Service, args: Args, now: number): Exit.Exit<A, E> | undefined => {
+    const unsafe = cache.memo.unsafe
+    if (memoSize === 0 || invalid !== undefined || unsafe === null) return undefined
+    let key: CacheKey | undefined
+    try {
+      key = unsafe.key(paramsOf(args))
+    } catch {
+      return undefined
+    }
+    if (key === undefined) return undefined
+    const state = stateOf(cache)
+    const entry = state.memo.get(key)
+    if (entry === undefined || entry.change !== changeCount(cache, state)) return undefined
+    if (entry.expiresAt !== null && now >= entry.expiresAt) return undefined
+    state.hits++
+    unsafe.recordHit(key, now)
+    return entry.exit
+  }
+
+  const memoised = ((...args: Args) =>
+    invalid !== undefined
+      ? Effect.fail(invalid)
+      : Effect.withFiberRuntime((fiber) => {
+        const cache = Context.getOption(fiber.getFiberRef(FiberRef.currentContext), Cache)
+        if (Option.isNone(cache)) return Effect.flatMap(Cache, (cache) => call(cache, args))
+        // The fiber's clock, as `Clock.currentTimeMillis` would read it (a TestClock in tests).
+        const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+        return memoHit(cache.value, args, now) ?? call(cache.value, args)
+      })) as Cached<Args, A, E, R>
+
+  Object.defineProperties(memoised, {
+    info: {
+      value: Effect.flatMap(Cache, (cache) =>
+        Effect.map(cache.list({ namespace }), (entries): CachedInfo => {
+          const state = stateOf(cache)
+          return { hits: state.hits, misses: state.misses, entries: entries.length }
+        }))
+    },
+    clear: {
+      value: Effect.flatMap(Cache, (cache) =>
+        Effect.suspend(() => {
+          const state = stateOf(cache)
+          state.memo.clear()
+          state.checkedAt = Number.NEGATIVE_INFINITY
+          return cache.invalidateWhere({ namespace })
+        }))
+    },
+    namespace: { value: namespace },
+    name: { value: name },
+    [unsafeMemoHit]: { value: memoHit }
+  })
+  return memoised
+}
+
+/**
+ * Memoises a function returning an Effect in the cache; dual: `cached(f, options)` or
+ * `pipe(f, cached(options))`. The key is the function's name and the canonical encoding of its
+ * arguments (or of `options.key(...args)`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const cached: {
+  <A = any, E = any>(
+    options: CachedOptions<any, A, E>
+  ): <Args extends ReadonlyArray<any>, A2 extends A, E2 extends E, R>(
+    f: (...args: Args) => Effect.Effect<A2, E2, R>
+  ) => Cached<Args, A2, E2, R>
+  <Args extends ReadonlyArray<any>, A, E, R>(
+    f: (...args: Args) => Effect.Effect<A, E, R>,
+    options?: CachedOptions<Args, NoInfer<A>, NoInfer<E>>
+  ): Cached<Args, A, E, R>
+} = dual(
+  (args) => typeof args[0] === "function",
+  make
+) as any

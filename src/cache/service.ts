@@ -1,0 +1,346 @@
+/**
+ * The public cache: composes Hasher, Codec, MetadataStore and BlobStore; owns TTL, eviction,
+ * integrity and statistics.
+ *
+ * @since 0.1.0
+ */
+import type * as SqlClient from "@effect/sql/SqlClient"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import type { CacheEntry, CacheStats, IntegrityReport } from "../schema/CacheEntry.js"
+import type { CacheKey, KeyInput, KeyParams } from "../schema/CacheKey.js"
+import type { MetadataFilter, MetadataTable, QueryMetadataOptions } from "../schema/MetadataTable.js"
+import type { StorageError } from "../blob/service.js"
+import type { CodecError, CompressionCodec, FormatHandler } from "../codec/service.js"
+import type { KeyError, PathHashProgress } from "../key/service.js"
+import type { EntryOrder, MetadataError } from "../metadata/service.js"
+
+export { CodecError } from "../codec/service.js"
+export { KeyError } from "../key/service.js"
+export { StorageError } from "../blob/service.js"
+export { MetadataError } from "../metadata/service.js"
+
+/**
+ * The configuration is invalid. Raised when the layer is built; names the offending field.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConfigError extends Schema.TaggedError<ConfigError>("cacheness/ConfigError")("ConfigError", {
+  reason: Schema.Literal("Invalid", "Unsupported"),
+  field: Schema.String,
+  description: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `invalid cache configuration: ${this.field}: ${this.description}`
+  }
+}
+
+/**
+ * Every error a cache operation can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type CacheError = KeyError | CodecError | StorageError | MetadataError | ConfigError
+
+/**
+ * Compression settings as configured (unset fields fall back; see `CacheConfig.compression`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ResolvedCompression {
+  readonly codec?: CompressionCodec | undefined
+  readonly level?: number | undefined
+  readonly shuffle?: boolean | undefined
+  readonly minSize?: number | undefined
+  readonly minSavings?: number | undefined
+}
+
+/**
+ * The configuration after validation and defaults: durations in milliseconds, sizes in bytes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ResolvedConfig {
+  /** Absolute path, or `null` for a cache without a directory (memory). */
+  readonly directory: string | null
+  readonly defaultTtl: number | null
+  readonly maxSize: number | null
+  readonly metadataBackend: "sqlite" | "json" | "postgres" | "memory"
+  readonly blobs: "filesystem" | "memory" | "postgres"
+  readonly cleanupOnOpen: boolean
+  readonly cleanupInterval: number
+  readonly verifyIntegrity: boolean
+  readonly storeKeyParams: boolean
+  readonly compression: ResolvedCompression & {
+    readonly codec: CompressionCodec
+    readonly shuffle: boolean
+    readonly byKind: Readonly<Record<string, ResolvedCompression>> | undefined
+  }
+  /** User format handlers, tried before the built-in ones. */
+  readonly handlers: ReadonlyArray<FormatHandler>
+  /** How tables (Arrow, Polars) are written (both formats are always read). */
+  readonly tables: "ipc" | "parquet"
+  readonly inlineThreshold: number
+  readonly hashPathContent: boolean
+  /** The HMAC key entries are signed with, or `null` (checksums only). */
+  readonly signing: { readonly key: Redacted.Redacted<Uint8Array> } | null
+  /** `private`: directories 0700, files 0600. */
+  readonly permissions: "default" | "private"
+  /** Connection of the `postgres` backends; `null` when neither uses PostgreSQL. */
+  readonly postgres: ResolvedPostgres | null
+  /** Registered custom metadata tables. */
+  readonly metadataTables: ReadonlyArray<MetadataTable>
+  readonly pathHashing: {
+    readonly fingerprints: boolean
+    readonly concurrency: number
+    readonly parallelFiles: number
+    readonly parallelBytes: number
+    readonly onProgress: ((progress: PathHashProgress) => void) | undefined
+  }
+  /** Opened for looking only (the CLI's read commands): nothing on disk is created or changed. */
+  readonly readOnly?: boolean | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ResolvedPostgres {
+  readonly url: Redacted.Redacted<string>
+  /** Schema of the cache's tables (several caches can share one database). Default `public`. */
+  readonly schema: string
+  readonly maxConnections: number | undefined
+  readonly idleTimeout: number | undefined
+  readonly connectTimeout: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface PutOptions<A = unknown, I = unknown> {
+  /** Overrides the default TTL; `null` never expires. */
+  readonly ttl?: Duration.DurationInput | null | undefined
+  readonly description?: string | undefined
+  /** A label for listing and bulk invalidation; not part of the key. */
+  readonly namespace?: string | undefined
+  /**
+   * User metadata. A key naming a registered custom metadata table attaches a row to that table
+   * (validated against its schema; a mismatch fails the put and stores nothing); every other key
+   * is free-form JSON stored beside the entry.
+   */
+  readonly metadata?: Record<string, unknown> | undefined
+  /** Encode through this Schema; a value that does not match fails with a `CodecError`. */
+  readonly schema?: Schema.Schema<A, I, never> | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface GetOptions<A = unknown, I = unknown> {
+  /** Decode and validate through this Schema; stored data that does not match is a miss. */
+  readonly schema?: Schema.Schema<A, I, never> | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ListOptions {
+  readonly limit?: number | undefined
+  readonly offset?: number | undefined
+  readonly namespace?: string | undefined
+  /** Default `createdAt`. */
+  readonly orderBy?: EntryOrder | undefined
+  readonly descending?: boolean | undefined
+}
+
+/**
+ * Selects entries for `invalidateWhere`; all given conditions must hold.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface InvalidateFilter {
+  readonly namespace?: string | undefined
+  /** Entries whose stored key params contain these values. */
+  readonly params?: KeyParams | undefined
+  readonly createdBefore?: Date | number | undefined
+  readonly expiredOnly?: boolean | undefined
+}
+
+/**
+ * Progress of a long operation.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Progress {
+  readonly done: number
+  readonly total: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface VerifyOptions {
+  /** Remove what is broken: dangling and mismatched entries, orphan blobs. Default false. */
+  readonly repair?: boolean | undefined
+  readonly onProgress?: ((progress: Progress) => void) | undefined
+}
+
+/**
+ * What `cached` needs beyond the public operations: a read that also returns the expiry, leases
+ * shared by every process using the cache, and a change counter for its in-memory layer. Not
+ * meant for ordinary callers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MemoSupport {
+  /** Like `get` (counts a hit or a miss), with the entry's expiry (epoch ms, `null` never). */
+  readonly read: <A, I>(
+    key: CacheKey,
+    options: GetOptions<A, I>
+  ) => Effect.Effect<Option.Option<{ readonly value: A; readonly expiresAt: number | null }>, CacheError>
+  /** Takes or renews the lease on `key` for `holder`, for `duration` ms from now (Clock). */
+  readonly acquireLease: (key: CacheKey, holder: string, duration: number) => Effect.Effect<boolean, CacheError>
+  /** Gives the lease up if `holder` still holds it. */
+  readonly releaseLease: (key: CacheKey, holder: string) => Effect.Effect<void, CacheError>
+  /**
+   * A number that changes whenever any entry may have changed (in any process), or `undefined`
+   * when the store cannot tell: values held in memory must then not be trusted.
+   */
+  readonly changeCount: () => number | undefined
+  /** Counts a hit on `key` served without reading the store. */
+  readonly recordHit: (key: CacheKey) => Effect.Effect<void>
+  /**
+   * Synchronous fast paths for a hit served from memory: the key (`undefined` when the
+   * parameters need effects, such as paths to hash), and counting the hit at `now`. `null` when
+   * the cache's stores have none: the effectful path is then the only one.
+   */
+  readonly unsafe: {
+    readonly key: (params: KeyParams) => CacheKey | undefined
+    readonly recordHit: (key: CacheKey, now: number) => void
+  } | null
+}
+
+/**
+ * Options of `stats`: none yet. Any field given is a `ConfigError` (`stats({ namespace })` is not
+ * a per-namespace count, and must not silently return the whole cache's).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StatsOptions {
+  readonly [field: string]: never
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface PruneOptions {
+  readonly onProgress?: ((progress: Progress) => void) | undefined
+}
+
+/**
+ * What `prune` evicted.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PruneResult {
+  readonly entries: number
+  readonly bytes: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export declare namespace Cache {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service {
+    readonly config: ResolvedConfig
+    /** The key of named parameters (16 hex digits). */
+    readonly key: (params: KeyParams) => Effect.Effect<CacheKey, KeyError>
+    /** Stores a value; returns its key. */
+    readonly put: <A = unknown, I = unknown>(
+      key: KeyInput,
+      value: A,
+      options?: PutOptions<A, I>
+    ) => Effect.Effect<CacheKey, CacheError>
+    /** The stored value, `None` on a miss. A stored `null` is `Some(null)`. */
+    readonly get: {
+      (key: KeyInput): Effect.Effect<Option.Option<unknown>, CacheError>
+      <A, I>(key: KeyInput, options: GetOptions<A, I>): Effect.Effect<Option.Option<A>, CacheError>
+    }
+    readonly getWithMetadata: {
+      (key: KeyInput): Effect.Effect<Option.Option<{ readonly value: unknown; readonly entry: CacheEntry }>, CacheError>
+      <A, I>(key: KeyInput, options: GetOptions<A, I>): Effect.Effect<Option.Option<{ readonly value: A; readonly entry: CacheEntry }>, CacheError>
+    }
+    /** Whether a live entry exists. Does not count as a hit or miss. */
+    readonly has: (key: KeyInput) => Effect.Effect<boolean, CacheError>
+    /** Renews a live entry's TTL (default TTL when omitted); `false` when absent or expired. */
+    readonly touch: (key: KeyInput, ttl?: Duration.DurationInput | null) => Effect.Effect<boolean, CacheError>
+    /** Removes one entry; `true` when it existed. */
+    readonly invalidate: (key: KeyInput) => Effect.Effect<boolean, CacheError>
+    /** Removes the entries matching the filter; returns how many. */
+    readonly invalidateWhere: (filter: InvalidateFilter) => Effect.Effect<number, CacheError>
+    /** Removes every entry; returns how many. */
+    readonly clear: () => Effect.Effect<number, CacheError>
+    /** Removes expired entries and their blobs; returns how many. */
+    readonly cleanupExpired: () => Effect.Effect<number, CacheError>
+    readonly list: (options?: ListOptions) => Effect.Effect<ReadonlyArray<CacheEntry>, CacheError>
+    readonly stats: (options?: StatsOptions) => Effect.Effect<CacheStats, CacheError>
+    /**
+     * Evicts least-recently-used entries until the cache holds at most `target` stored bytes
+     * (a byte count or a size like `"500 MB"`).
+     */
+    readonly prune: (target: number | string, options?: PruneOptions) => Effect.Effect<PruneResult, CacheError>
+    /** Checks every entry against its stored bytes and finds orphan blobs. */
+    readonly verify: (options?: VerifyOptions) => Effect.Effect<IntegrityReport, CacheError>
+    /**
+     * Live entries with their row in a registered custom metadata table, filtered on its columns
+     * (equality, ranges, `in`); ordered by creation time unless `orderBy` names a column.
+     */
+    readonly queryMetadata: <A, I>(
+      table: MetadataTable<A, I>,
+      filter?: MetadataFilter<A>,
+      options?: Omit<QueryMetadataOptions<A>, "where">
+    ) => Effect.Effect<ReadonlyArray<{ readonly entry: CacheEntry; readonly row: A }>, CacheError>
+    /**
+     * The SQL client of the metadata database (SQLite or PostgreSQL) for raw queries over the
+     * entries and custom tables; fails with a `MetadataError` "Unsupported" on memory and JSON.
+     */
+    readonly sql: Effect.Effect<SqlClient.SqlClient, MetadataError>
+    /** Support for `cached`: leases, change counter, reads with expiry. */
+    readonly memo: MemoSupport
+  }
+}
+
+/**
+ * The cache service tag.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Cache extends Context.Tag("cacheness/Cache")<Cache, Cache.Service>() {}

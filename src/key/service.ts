@@ -1,0 +1,100 @@
+/**
+ * Canonical, stable cache keys from named parameters, and content hashes of bytes.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import type { CacheKey, KeyParams, ParamsDescription } from "../schema/CacheKey.js"
+import type { MetadataError, PathFingerprint } from "../metadata/service.js"
+
+/**
+ * A key could not be derived from the given parameters.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class KeyError extends Schema.TaggedError<KeyError>("cacheness/KeyError")("KeyError", {
+  reason: Schema.Literal("Unhashable", "InvalidKey", "Unreadable"),
+  method: Schema.String,
+  /** where inside the key the problem is, e.g. `params.model.fit` */
+  path: Schema.String,
+  description: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `${this.method}: ${this.path}: ${this.description}`
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export declare namespace Hasher {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service {
+    /** The key of named parameters: XXH64 of their canonical encoding, as 16 hex digits. */
+    readonly key: (params: KeyParams) => Effect.Effect<CacheKey, KeyError>
+    /**
+     * Optional fast path: `key` synchronously, or `undefined` when the parameters name paths to
+     * hash or are not valid (then `key` runs and reports why). Never throws.
+     */
+    readonly unsafeKey?: ((params: KeyParams) => CacheKey | undefined) | undefined
+    /** A JSON-safe description of the parameters, stored beside the entry. */
+    readonly describe: (params: KeyParams) => Effect.Effect<ParamsDescription, KeyError>
+    /** XXH64 of bytes as 16 hex digits (checksums). Synchronous: the hasher is ready once built. */
+    readonly hashBytes: (bytes: Uint8Array) => string
+    /**
+     * The content hash of a file (XXH64 of its bytes) or directory (XXH64 of its sorted listing),
+     * as `Key.file` / `Key.dir` key it. A missing or unreadable path is a `KeyError`.
+     */
+    readonly hashPath: (path: string | URL) => Effect.Effect<string, KeyError>
+  }
+}
+
+/**
+ * Progress of hashing one path given as a key parameter (a directory tree or a large file).
+ * Reported after each file; `filesDone`/`bytesDone` include files answered by fingerprints.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PathHashProgress {
+  /** The file or directory given in the key. */
+  readonly path: string
+  readonly filesDone: number
+  readonly filesTotal: number
+  readonly bytesDone: number
+  readonly bytesTotal: number
+  /** Files whose hash came from the stat fingerprint cache (not read). */
+  readonly filesFromFingerprints: number
+}
+
+/**
+ * Where the Hasher keeps stat fingerprints (path, size, mtime, ctime, inode → content hash), so an
+ * unchanged file is not read again. Optional: the Hasher uses it when its layer finds it in
+ * context; the cache layers provide it from the `MetadataStore`.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class PathFingerprints extends Context.Tag("cacheness/PathFingerprints")<PathFingerprints, {
+  /** The stored fingerprints of these paths (absent paths are left out). */
+  readonly lookup: (paths: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<PathFingerprint>, MetadataError>
+  /** Inserts or replaces fingerprints by path. */
+  readonly save: (fingerprints: ReadonlyArray<PathFingerprint>) => Effect.Effect<void, MetadataError>
+}>() {}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class Hasher extends Context.Tag("cacheness/Hasher")<Hasher, Hasher.Service>() {}

@@ -1,0 +1,89 @@
+/**
+ * From what a metadata store keeps to the public `CacheEntry`: times stay epoch milliseconds, the
+ * JSON text of params and metadata is parsed. Two spellings of one mapping — from a record, and
+ * from the column values of a listing row — kept side by side so they stay the same (a test checks
+ * that a store's `listEntries` equals `list` mapped through `toEntry`).
+ */
+import type { CacheEntry } from "../schema/CacheEntry.js"
+import type { EntryRecord } from "./service.js"
+
+/**
+ * JSON text of a row's params or metadata; `null` when absent or unreadable (a damaged database
+ * can hold anything there, and a listing must not die on one bad row).
+ */
+export const parseJson = (text: string | null): unknown => {
+  if (text === null) return null
+  try {
+    return JSON.parse(text)
+  } catch {
+    return null
+  }
+}
+
+/** The public entry of a stored record. */
+export const toEntry = (record: EntryRecord): CacheEntry => ({
+  key: record.key,
+  namespace: record.namespace,
+  description: record.description,
+  format: record.format,
+  codec: record.codec,
+  storedBytes: record.storedBytes,
+  rawBytes: record.rawBytes,
+  createdAt: record.createdAt,
+  accessedAt: record.accessedAt,
+  expiresAt: record.expiresAt,
+  hits: record.hits,
+  params: parseJson(record.params) as CacheEntry["params"],
+  metadata: parseJson(record.metadata) as CacheEntry["metadata"]
+})
+
+/**
+ * The values a store's upsert binds, in its column order: key, namespace, description, format,
+ * codec, stored_bytes, raw_bytes, checksum, blob_id, inline_value, created_at, accessed_at,
+ * expires_at, params, metadata (`hits` starts at 0 in the statement). `inline` is the record's
+ * inline bytes as the driver wants them.
+ */
+export const upsertValues = (record: EntryRecord, inline: unknown): Array<unknown> => [
+  record.key,
+  record.namespace,
+  record.description,
+  record.format,
+  record.codec,
+  record.storedBytes,
+  record.rawBytes,
+  record.checksum,
+  record.blobId,
+  inline,
+  record.createdAt,
+  record.accessedAt,
+  record.expiresAt,
+  record.params,
+  record.metadata
+]
+
+/**
+ * The columns of a listing row, in the order `entryFromRow` reads them (SQL column names; the
+ * record field each one becomes is in `ENTRY_ROW_SLOTS`).
+ */
+export const ENTRY_ROW_COLUMNS = `key, namespace, description, format, codec, stored_bytes, raw_bytes, created_at,
+  accessed_at, expires_at, hits, params, metadata`
+
+/** Where each sortable field sits in a listing row. */
+export const ENTRY_ROW_SLOTS = { key: 0, storedBytes: 5, createdAt: 7, accessedAt: 8, expiresAt: 9, hits: 10 } as const
+
+/** The public entry of a listing row (`ENTRY_ROW_COLUMNS`): `toEntry` without the record between. */
+export const entryFromRow = (r: ReadonlyArray<any>): CacheEntry => ({
+  key: r[0],
+  namespace: r[1],
+  description: r[2],
+  format: r[3],
+  codec: r[4],
+  storedBytes: r[5],
+  rawBytes: r[6],
+  createdAt: r[7],
+  accessedAt: r[8],
+  expiresAt: r[9],
+  hits: r[10],
+  params: parseJson(r[11]) as CacheEntry["params"],
+  metadata: parseJson(r[12]) as CacheEntry["metadata"]
+})

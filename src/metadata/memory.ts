@@ -1,0 +1,392 @@
+/**
+ * The in-memory metadata store: a Map, no disk. A product feature for tests and ephemeral caches,
+ * held to the same contract suite as the SQLite store.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { toEntry } from "./entries.js"
+import type { CacheEntry } from "../schema/CacheEntry.js"
+import { matchesConditions } from "../schema/MetadataTable.js"
+import type {
+  EntryFilter,
+  EntryRecord,
+  ListOptions,
+  PathFingerprint,
+  RemovedRef,
+  TableDefinition,
+  Totals,
+  TableMatch,
+  TableQuery,
+  TableRow
+} from "./service.js"
+import { MetadataError, MetadataStore } from "./service.js"
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+
+const matches = (record: EntryRecord, filter: EntryFilter, keySet: Set<string> | undefined): boolean =>
+  (keySet === undefined || keySet.has(record.key)) &&
+  (filter.namespace === undefined || record.namespace === filter.namespace) &&
+  (filter.createdBefore === undefined || record.createdAt < filter.createdBefore) &&
+  (filter.expiredAt === undefined || (record.expiresAt !== null && record.expiresAt <= filter.expiredAt)) &&
+  (filter.checksum === undefined || record.checksum === filter.checksum) &&
+  (filter.blobId === undefined || record.blobId === filter.blobId)
+
+const toRef = (record: EntryRecord): RemovedRef => ({
+  key: record.key,
+  blobId: record.blobId,
+  storedBytes: record.storedBytes
+})
+
+/**
+ * Compares two records for listing; `key` breaks ties so the order is total.
+ */
+const compareBy = (options: ListOptions) => {
+  const field = options.orderBy ?? "createdAt"
+  const sign = options.descending === true ? -1 : 1
+  return (a: EntryRecord, b: EntryRecord): number => {
+    const x = a[field] ?? Number.POSITIVE_INFINITY
+    const y = b[field] ?? Number.POSITIVE_INFINITY
+    const c = x < y ? -1 : x > y ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0
+    return c * sign
+  }
+}
+
+/**
+ * Custom metadata rows in memory: per table, the row of each entry. Shared by the memory and
+ * JSON stores, which both keep their state as plain maps.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class TableRows {
+  readonly byTable = new Map<string, Map<string, Readonly<Record<string, unknown>>>>()
+  constructor(readonly definitions: ReadonlyMap<string, TableDefinition>) {
+    for (const name of definitions.keys()) this.byTable.set(name, new Map())
+  }
+  /** Drops every row of an entry (removed or rewritten). */
+  deleteKey(key: string): void {
+    for (const rows of this.byTable.values()) rows.delete(key)
+  }
+  /** Checks rows against the tables before anything changes: unknown tables, unique columns. */
+  check(key: string, rows: ReadonlyArray<TableRow>): MetadataError | undefined {
+    for (const { row, table } of rows) {
+      const def = this.definitions.get(table)
+      if (def === undefined) {
+        return new MetadataError({ method: "MetadataStore.upsert", reason: "UnknownTable", description: `no custom metadata table ${table} is registered` })
+      }
+      for (const c of def.columns) {
+        if (!c.nullable && (row[c.name] === null || row[c.name] === undefined)) {
+          return new MetadataError({ method: "MetadataStore.upsert", reason: "InvalidRow", description: `${table}.${c.name} may not be null` })
+        }
+      }
+      for (const columns of def.unique) {
+        for (const [other, existing] of this.byTable.get(table)!) {
+          if (other !== key && columns.every((c) => existing[c] !== null && existing[c] === row[c])) {
+            return new MetadataError({ method: "MetadataStore.upsert", reason: "InvalidRow", description: `${table}: (${columns.join(", ")}) must be unique; entry ${other} has the same values` })
+          }
+        }
+      }
+    }
+    return undefined
+  }
+  write(key: string, rows: ReadonlyArray<TableRow> | undefined): void {
+    this.deleteKey(key)
+    for (const { row, table } of rows ?? []) this.byTable.get(table)!.set(key, { ...row })
+  }
+  query(table: string, query: TableQuery, entry: (key: string) => EntryRecord | undefined): ReadonlyArray<TableMatch> | MetadataError {
+    const def = this.definitions.get(table)
+    if (def === undefined) {
+      return new MetadataError({ method: "MetadataStore.queryTable", reason: "UnknownTable", description: `no custom metadata table ${table} is registered` })
+    }
+    const out: Array<TableMatch> = []
+    for (const [key, row] of this.byTable.get(table)!) {
+      const record = entry(key)
+      if (record === undefined || (record.expiresAt !== null && record.expiresAt <= query.liveAt)) continue
+      if (matchesConditions(row, query.where)) out.push({ record: { ...record, inline: null }, row: { ...row } })
+    }
+    const column = query.orderBy
+    const sign = query.descending === true ? -1 : 1
+    out.sort((a, b) => {
+      const x: any = column === undefined ? a.record.createdAt : a.row[column]
+      const y: any = column === undefined ? b.record.createdAt : b.row[column]
+      const c = x < y ? -1 : x > y ? 1 : a.record.key < b.record.key ? -1 : a.record.key > b.record.key ? 1 : 0
+      return c * sign
+    })
+    return query.limit === undefined ? out : out.slice(0, query.limit)
+  }
+}
+
+/**
+ * The whole state of a map-backed store, with synchronous operations: the memory store wraps it
+ * in effects, the JSON store also loads it from and saves it to a file.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class MemoryState {
+  readonly rows = new Map<string, Mutable<EntryRecord>>()
+  /** Stat fingerprints of hashed paths, by path (see `PathFingerprint`). */
+  readonly fingerprints = new Map<string, PathFingerprint>()
+  readonly tables: TableRows
+  /** Single-flight leases of memoised computations, by key. */
+  readonly leases = new Map<string, { holder: string; until: number }>()
+  hits = 0
+  misses = 0
+  totalBytes = 0
+  /** Every change to entries counts here, so `changeCount` can tell a held value is still current. */
+  writes = 0
+  constructor(definitions: ReadonlyMap<string, TableDefinition>) {
+    this.tables = new TableRows(definitions)
+  }
+
+  /** Adds a loaded record as is (hits and all). */
+  load(record: EntryRecord): void {
+    this.rows.set(record.key, { ...record })
+    this.totalBytes += record.storedBytes
+  }
+
+  private removeRecords(records: Iterable<EntryRecord>): ReadonlyArray<RemovedRef> {
+    this.writes++
+    const removed: Array<RemovedRef> = []
+    for (const record of records) {
+      this.rows.delete(record.key)
+      this.tables.deleteKey(record.key)
+      this.totalBytes -= record.storedBytes
+      removed.push(toRef(record))
+    }
+    return removed
+  }
+
+  private selectRecords(filter: EntryFilter): Array<EntryRecord> {
+    const keySet = filter.keys === undefined ? undefined : new Set(filter.keys)
+    const source: Iterable<EntryRecord> = keySet === undefined
+      ? this.rows.values()
+      : Array.from(keySet, (k) => this.rows.get(k)).filter((r): r is Mutable<EntryRecord> => r !== undefined)
+    const out: Array<EntryRecord> = []
+    for (const record of source) {
+      if (filter.limit !== undefined && out.length >= filter.limit) break
+      if (matches(record, filter, keySet)) out.push(record)
+    }
+    return out
+  }
+
+  // Inline bytes are copied in and out: callers may hold views into pooled or user-owned memory.
+  lookup(key: string): Option.Option<EntryRecord> {
+    const record = this.rows.get(key)
+    return record === undefined
+      ? Option.none()
+      : Option.some(record.inline === null ? { ...record } : { ...record, inline: Uint8Array.from(record.inline) })
+  }
+
+  upsert(record: EntryRecord, tableRows: ReadonlyArray<TableRow> | undefined): UpsertResult | MetadataError {
+    const problem = tableRows === undefined ? undefined : this.tables.check(record.key, tableRows)
+    if (problem !== undefined) return problem
+    this.writes++
+    this.tables.write(record.key, tableRows)
+    const previous = this.rows.get(record.key)
+    if (previous !== undefined) this.totalBytes -= previous.storedBytes
+    this.rows.set(record.key, { ...record, inline: record.inline === null ? null : Uint8Array.from(record.inline), hits: 0 })
+    this.totalBytes += record.storedBytes
+    const replaced = previous?.blobId ?? null
+    return { replacedBlobId: replaced === record.blobId ? null : replaced, totalBytes: this.totalBytes }
+  }
+
+  remove(filter: EntryFilter): ReadonlyArray<RemovedRef> {
+    return this.removeRecords(this.selectRecords(filter))
+  }
+
+  select(filter: EntryFilter): ReadonlyArray<EntryRecord> {
+    return this.selectRecords(filter).map((r) => ({ ...r, inline: null }))
+  }
+
+  list(options: ListOptions): ReadonlyArray<EntryRecord> {
+    return this.listed(options).map((r) => ({ ...r, inline: null }))
+  }
+
+  /** `list` as public entries, built from the held records without copying each first. */
+  listEntries(options: ListOptions): ReadonlyArray<CacheEntry> {
+    return this.listed(options).map(toEntry)
+  }
+
+  private listed(options: ListOptions): Array<EntryRecord> {
+    let all = Array.from(this.rows.values())
+    if (options.namespace !== undefined) all = all.filter((r) => r.namespace === options.namespace)
+    all.sort(compareBy(options))
+    const offset = options.offset ?? 0
+    if (offset === 0 && options.limit === undefined) return all
+    return all.slice(offset, options.limit === undefined ? undefined : offset + options.limit)
+  }
+
+  touch(key: string, expiresAt: number | null, now: number, resign?: { readonly from: string; readonly to: string }): boolean {
+    const record = this.rows.get(key)
+    if (record === undefined || (record.expiresAt !== null && record.expiresAt <= now)) return false
+    if (resign !== undefined && record.checksum !== resign.from) return false
+    this.writes++
+    record.expiresAt = expiresAt
+    if (resign !== undefined) record.checksum = resign.to
+    record.accessedAt = Math.max(record.accessedAt, now)
+    return true
+  }
+
+  access(key: string | null, now: number, count = 1): void {
+    if (key === null) {
+      this.misses += count
+      return
+    }
+    this.hits += count
+    const record = this.rows.get(key)
+    if (record !== undefined) {
+      record.hits += count
+      record.accessedAt = Math.max(record.accessedAt, now)
+    }
+  }
+
+  evict(bytes: number): ReadonlyArray<RemovedRef> {
+    const byAge = Array.from(this.rows.values()).sort(compareBy({ orderBy: "accessedAt" }))
+    const victims: Array<EntryRecord> = []
+    let freed = 0
+    for (const record of byAge) {
+      if (freed >= bytes) break
+      victims.push(record)
+      freed += record.storedBytes
+    }
+    return this.removeRecords(victims)
+  }
+
+  totals(): Totals {
+    return { entries: this.rows.size, totalBytes: this.totalBytes, hits: this.hits, misses: this.misses }
+  }
+
+  /** Sets the size of the version examined (same blob id and checksum); `false` when it changed. */
+  repairSize(key: string, blobId: string | null, checksum: string, storedBytes: number): boolean {
+    const record = this.rows.get(key)
+    if (record === undefined || record.blobId !== blobId || record.checksum !== checksum) return false
+    this.writes++
+    this.totalBytes += storedBytes - record.storedBytes
+    record.storedBytes = storedBytes
+    return true
+  }
+
+  /** The byte counter recomputed from the rows. */
+  recount(): Totals {
+    let bytes = 0
+    for (const record of this.rows.values()) bytes += record.storedBytes
+    this.totalBytes = bytes
+    return this.totals()
+  }
+
+  clear(): ReadonlyArray<RemovedRef> {
+    return this.removeRecords(Array.from(this.rows.values()))
+  }
+
+  /** Takes the lease when it is free, expired, or already this holder's. */
+  acquireLease(key: string, holder: string, until: number, now: number): boolean {
+    const current = this.leases.get(key)
+    if (current !== undefined && current.until > now && current.holder !== holder) return false
+    this.leases.set(key, { holder, until })
+    return true
+  }
+
+  releaseLease(key: string, holder: string): void {
+    if (this.leases.get(key)?.holder === holder) this.leases.delete(key)
+  }
+
+  lookupFingerprints(paths: ReadonlyArray<string>): ReadonlyArray<PathFingerprint> {
+    const out: Array<PathFingerprint> = []
+    for (const p of paths) {
+      const found = this.fingerprints.get(p)
+      if (found !== undefined) out.push(found)
+    }
+    return out
+  }
+
+  saveFingerprints(rows: ReadonlyArray<PathFingerprint>): void {
+    for (const row of rows) this.fingerprints.set(row.path, { path: row.path, stat: row.stat, hash: row.hash })
+  }
+
+  fingerprintPaths(after: string | null, limit: number): ReadonlyArray<string> {
+    const paths: Array<string> = []
+    for (const path of this.fingerprints.keys()) if (after === null || path > after) paths.push(path)
+    return paths.sort().slice(0, limit)
+  }
+
+  deleteFingerprints(paths: ReadonlyArray<string>): number {
+    let removed = 0
+    for (const path of paths) if (this.fingerprints.delete(path)) removed++
+    return removed
+  }
+
+  query(table: string, query: TableQuery): ReadonlyArray<TableMatch> | MetadataError {
+    return this.tables.query(table, query, (key) => this.rows.get(key))
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface UpsertResult {
+  readonly replacedBlobId: string | null
+  readonly totalBytes: number
+}
+
+const orFail = <A>(result: A | MetadataError): Effect.Effect<A, MetadataError> =>
+  result instanceof MetadataError ? Effect.fail(result) : Effect.succeed(result)
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options?: { readonly tables?: ReadonlyArray<TableDefinition> | undefined }
+): Effect.Effect<MetadataStore["Type"]> =>
+  Effect.sync(() => {
+    const state = new MemoryState(new Map((options?.tables ?? []).map((def) => [def.name, def])))
+    return MetadataStore.of({
+      backend: "memory",
+      lookup: (key) => Effect.sync(() => state.lookup(key)),
+      probe: (key) => Effect.sync(() => state.lookup(key)),
+      unsafeProbe: (key) => Option.getOrNull(state.lookup(key)),
+      upsert: (record, tableRows) => Effect.suspend(() => orFail(state.upsert(record, tableRows))),
+      remove: (filter) => Effect.sync(() => state.remove(filter)),
+      select: (filter) => Effect.sync(() => state.select(filter)),
+      list: (listOptions) => Effect.sync(() => state.list(listOptions)),
+      listEntries: (listOptions) => Effect.sync(() => state.listEntries(listOptions)),
+      touch: (key, expiresAt, now, resign) => Effect.sync(() => state.touch(key, expiresAt, now, resign)),
+      recordAccess: (key, now) => Effect.sync(() => state.access(key, now)),
+      unsafeRecordAccess: (key, now) => state.access(key, now),
+      evict: (bytes) => Effect.sync(() => state.evict(bytes)),
+      totals: Effect.sync(() => state.totals()),
+      repairSize: (key, blobId, checksum, storedBytes) => Effect.sync(() => state.repairSize(key, blobId, checksum, storedBytes)),
+      recount: Effect.sync(() => state.recount()),
+      clear: Effect.sync(() => state.clear()),
+      flush: Effect.void,
+      queryTable: (table, query) => Effect.suspend(() => orFail(state.query(table, query))),
+      sql: null,
+      lookupFingerprints: (paths) => Effect.sync(() => state.lookupFingerprints(paths)),
+      saveFingerprints: (rows) => Effect.sync(() => state.saveFingerprints(rows)),
+      fingerprintPaths: (after, limit) => Effect.sync(() => state.fingerprintPaths(after, limit)),
+      deleteFingerprints: (paths) => Effect.sync(() => state.deleteFingerprints(paths)),
+      acquireLease: (key, holder, until, now) => Effect.sync(() => state.acquireLease(key, holder, until, now)),
+      releaseLease: (key, holder) => Effect.sync(() => state.releaseLease(key, holder)),
+      changeCount: () => state.writes
+    })
+  })
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWith = (options: { readonly tables?: ReadonlyArray<TableDefinition> | undefined }): Layer.Layer<MetadataStore> =>
+  Layer.effect(MetadataStore, make(options))
+
+/**
+ * A fresh, empty store without custom tables.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<MetadataStore> = layerWith({})

@@ -1,0 +1,619 @@
+/**
+ * The PostgreSQL metadata store: one cache shared by many processes on many machines.
+ *
+ * Through `@effect/sql-pg`. The layout lives in a configurable schema (several caches can share
+ * one database) and is created and upgraded by the `@effect/sql` Migrator, serialised across
+ * processes by an advisory lock. Entry count and total size are kept exact in a one-row counters
+ * table by statement-level triggers, so `stats` and the size check read one row. Hits and access
+ * times are batched in memory and written once per `flushInterval` (and before aggregate queries
+ * and on close), as in the SQLite store.
+ *
+ * Times and sizes are BIGINT columns read back as float8: epoch milliseconds and byte counts fit
+ * exactly in a double, and node-postgres would otherwise return BIGINT as strings.
+ *
+ * @since 0.1.0
+ */
+import { daemonClock, flushBeforeExit } from "../shared/daemonClock.js"
+import { AccessBatch } from "./accessBatch.js"
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as Migrator from "@effect/sql/Migrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as PgClientLoader from "../shared/pgClient.js"
+import { pgCode, retryRead } from "../shared/pgRetry.js"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import { upsertValues } from "./entries.js"
+import * as TableSql from "./tablesSql.js"
+import type {
+  EntryFilter,
+  EntryOrder,
+  EntryRecord,
+  PathFingerprint,
+  RemovedRef,
+  StoredValue,
+  TableDefinition,
+  TableMatch,
+  Totals
+} from "./service.js"
+import type { ConfigError } from "../cache/service.js"
+import { MetadataError, MetadataStore } from "./service.js"
+import { transaction } from "../shared/pgTransaction.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface PgStoreOptions {
+  /** `postgres://user:pass@host:5432/db`; a `Redacted` keeps the password out of logs. */
+  readonly url: string | Redacted.Redacted<string>
+  /** Schema holding the cache's tables, created when missing. Default `public`. */
+  readonly schema?: string | undefined
+  /** Pool size. Default 10. */
+  readonly maxConnections?: number | undefined
+  readonly minConnections?: number | undefined
+  /** How long an idle pooled connection is kept. Default 30 seconds. */
+  readonly idleTimeout?: Duration.DurationInput | undefined
+  /** How long connecting may take. Default 10 seconds. */
+  readonly connectTimeout?: Duration.DurationInput | undefined
+  /** Connections are replaced after this long. */
+  readonly connectionTTL?: Duration.DurationInput | undefined
+  /** How often batched hits and access times are written. Default 1 second. */
+  readonly flushInterval?: Duration.DurationInput | undefined
+  /** Custom metadata tables, created when missing. */
+  readonly tables?: ReadonlyArray<TableDefinition> | undefined
+}
+
+/**
+ * The newest layout this code knows. A schema migrated further by a newer release is refused.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const LAYOUT_VERSION = 3
+
+const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
+
+/** The layout, as Migrator migrations on the schema `s` (already validated). */
+const migrations = (s: string): Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> => ({
+  "1_entries": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${s}.cacheness_entries (
+      key TEXT PRIMARY KEY,
+      namespace TEXT NOT NULL DEFAULT '',
+      description TEXT,
+      format TEXT NOT NULL,
+      codec TEXT NOT NULL,
+      stored_bytes BIGINT NOT NULL,
+      raw_bytes BIGINT NOT NULL,
+      checksum TEXT NOT NULL,
+      blob_id TEXT,
+      inline_value BYTEA,
+      created_at BIGINT NOT NULL,
+      accessed_at BIGINT NOT NULL,
+      expires_at BIGINT,
+      hits BIGINT NOT NULL DEFAULT 0,
+      params TEXT,
+      metadata TEXT
+    )`)
+    yield* sql.unsafe(
+      `CREATE INDEX IF NOT EXISTS cacheness_entries_expires ON ${s}.cacheness_entries (expires_at) WHERE expires_at IS NOT NULL`
+    )
+    yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${s}.cacheness_counters (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      entries BIGINT NOT NULL, bytes BIGINT NOT NULL, hits BIGINT NOT NULL, misses BIGINT NOT NULL
+    )`)
+    yield* sql.unsafe(`INSERT INTO ${s}.cacheness_counters VALUES (1, 0, 0, 0, 0) ON CONFLICT DO NOTHING`)
+    // Statement-level triggers with transition tables: a DELETE of 10,000 rows updates the
+    // counters row once, not 10,000 times.
+    yield* sql.unsafe(`CREATE OR REPLACE FUNCTION ${s}.cacheness_count_insert() RETURNS trigger AS $$
+      BEGIN
+        UPDATE ${s}.cacheness_counters SET entries = entries + (SELECT count(*) FROM new_rows),
+          bytes = bytes + (SELECT coalesce(sum(stored_bytes), 0) FROM new_rows) WHERE id = 1;
+        RETURN NULL;
+      END $$ LANGUAGE plpgsql`)
+    yield* sql.unsafe(`CREATE OR REPLACE FUNCTION ${s}.cacheness_count_delete() RETURNS trigger AS $$
+      BEGIN
+        UPDATE ${s}.cacheness_counters SET entries = entries - (SELECT count(*) FROM old_rows),
+          bytes = bytes - (SELECT coalesce(sum(stored_bytes), 0) FROM old_rows) WHERE id = 1;
+        RETURN NULL;
+      END $$ LANGUAGE plpgsql`)
+    yield* sql.unsafe(`CREATE OR REPLACE FUNCTION ${s}.cacheness_count_update() RETURNS trigger AS $$
+      DECLARE delta BIGINT;
+      BEGIN
+        SELECT coalesce(sum(stored_bytes), 0) - (SELECT coalesce(sum(stored_bytes), 0) FROM old_rows) INTO delta FROM new_rows;
+        IF delta <> 0 THEN UPDATE ${s}.cacheness_counters SET bytes = bytes + delta WHERE id = 1; END IF;
+        RETURN NULL;
+      END $$ LANGUAGE plpgsql`)
+    yield* sql.unsafe(`CREATE TRIGGER cacheness_count_insert AFTER INSERT ON ${s}.cacheness_entries
+      REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ${s}.cacheness_count_insert()`)
+    yield* sql.unsafe(`CREATE TRIGGER cacheness_count_delete AFTER DELETE ON ${s}.cacheness_entries
+      REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION ${s}.cacheness_count_delete()`)
+    yield* sql.unsafe(`CREATE TRIGGER cacheness_count_update AFTER UPDATE ON ${s}.cacheness_entries
+      REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ${s}.cacheness_count_update()`)
+  }),
+  // Stat fingerprints of files hashed as key params (see PathFingerprint): one row per path.
+  "2_fingerprints": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${s}.cacheness_fingerprints (
+      path TEXT COLLATE "C" PRIMARY KEY, stat TEXT NOT NULL, hash TEXT NOT NULL)`)
+  }),
+  // Leases: processes (on any machine) sharing the cache compute a memoised value once. One row
+  // per key being computed, taken over by anyone once `expires_at` has passed (a crashed holder).
+  "3_leases": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${s}.cacheness_leases (
+      key TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at BIGINT NOT NULL)`)
+  })
+})
+
+/** Columns of an `EntryRecord` (without the inline value), aliased so a row is the record. */
+const recordColumns = (alias: string) =>
+  `${alias}key, ${alias}namespace, ${alias}description, ${alias}format, ${alias}codec,
+  ${alias}stored_bytes::float8 AS "storedBytes", ${alias}raw_bytes::float8 AS "rawBytes", ${alias}checksum,
+  ${alias}blob_id AS "blobId", ${alias}created_at::float8 AS "createdAt", ${alias}accessed_at::float8 AS "accessedAt",
+  ${alias}expires_at::float8 AS "expiresAt", ${alias}hits::float8 AS hits, ${alias}params, ${alias}metadata`
+
+const ORDER_COLUMNS: Record<EntryOrder, string> = {
+  createdAt: "created_at",
+  accessedAt: "accessed_at",
+  expiresAt: "expires_at",
+  storedBytes: "stored_bytes",
+  hits: "hits",
+  key: "key"
+}
+
+const REMOVED = `key, blob_id AS "blobId", stored_bytes::float8 AS "storedBytes"`
+
+const describe = (cause: unknown): string => {
+  const inner = typeof cause === "object" && cause !== null && "cause" in cause ? (cause as any).cause : undefined
+  const outer = cause instanceof Error ? cause.message : String(cause)
+  return inner instanceof Error && inner.message !== outer ? `${outer}: ${inner.message}` : outer
+}
+
+const fail = (method: string, reason: MetadataError["reason"], cause: unknown) =>
+  new MetadataError({
+    method,
+    // serialization failure, deadlock, lock timeout: another process holds what we need
+    reason: ["40001", "40P01", "55P03"].includes(pgCode(cause) ?? "") ? "Busy" : pgCode(cause) === "53100" ? "NoSpace" : reason,
+    description: describe(cause),
+    cause
+  })
+
+/**
+ * Connects, creates or migrates the layout, and returns the store. Closing the scope flushes
+ * batched access records and closes the pool.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type"], MetadataError | ConfigError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const schema = options.schema ?? "public"
+    if (!SCHEMA_NAME.test(schema)) {
+      return yield* new MetadataError({
+        method: "MetadataStorePg.open",
+        reason: "OpenFailed",
+        description: `schema ${JSON.stringify(schema)} must be a plain identifier (letters, digits, _)`
+      })
+    }
+    // Unquoted everywhere, so PostgreSQL folds it to lower case consistently (the Migrator
+    // resolves its table through ::regclass, which folds too).
+    const s = schema.toLowerCase()
+    const E = `${s}.cacheness_entries`
+    const C = `${s}.cacheness_counters`
+    const url = typeof options.url === "string" ? Redacted.make(options.url) : options.url
+    const PgClient = yield* PgClientLoader.load
+    const sql = yield* PgClient.make({
+      url,
+      maxConnections: options.maxConnections ?? 10,
+      minConnections: options.minConnections,
+      idleTimeout: options.idleTimeout ?? "30 seconds",
+      connectTimeout: options.connectTimeout ?? "10 seconds",
+      connectionTTL: options.connectionTTL,
+      applicationName: "cacheness"
+    }).pipe(
+      Effect.provide(Reactivity.layer),
+      Effect.mapError((cause) => fail("MetadataStorePg.open", "OpenFailed", cause))
+    )
+
+    const tables = new Map((options.tables ?? []).map((def) => [def.name, def]))
+    const q = (name: string) => `${s}.${name}`
+
+    // One process migrates at a time: the advisory lock is held until the transaction ends.
+    const migrate = transaction(sql, Effect.gen(function*() {
+      yield* sql.unsafe(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`cacheness:${s}`])
+      yield* sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${s}`)
+      // Created here, under the lock: the Migrator's own probe-then-create races between processes.
+      yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${s}.cacheness_migrations (
+        migration_id integer primary key, created_at timestamp with time zone not null default now(), name text not null)`)
+      yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations(s)), table: `${s}.cacheness_migrations` })
+      const [{ version }] = yield* sql.unsafe<{ version: number | null }>(
+        `SELECT max(migration_id) AS version FROM ${s}.cacheness_migrations`
+      )
+      if ((version ?? 0) > LAYOUT_VERSION) {
+        return yield* new MetadataError({
+          method: "MetadataStorePg.open",
+          reason: "NewerLayout",
+          description: `schema ${s} has metadata layout ${version}; this release reads up to ${LAYOUT_VERSION}`
+        })
+      }
+      for (const def of tables.values()) {
+        for (const statement of TableSql.createTable("pg", def, q, E)) yield* sql.unsafe(statement)
+        const existing = new Set((yield* sql.unsafe<{ name: string }>(
+          `SELECT column_name AS name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`,
+          [s, def.name]
+        )).map((c) => c.name))
+        const missing = def.columns.filter((c) => !existing.has(c.name)).map((c) => c.name)
+        if (missing.length > 0) {
+          return yield* new MetadataError({
+            method: "MetadataStorePg.open",
+            reason: "MigrationFailed",
+            description: `custom table ${s}.${def.name} exists without column(s) ${missing.join(", ")}; migrate or rename it`
+          })
+        }
+      }
+    })).pipe(
+      Effect.provideService(SqlClient.SqlClient, sql),
+      Effect.catchIf(
+        (e): e is Exclude<typeof e, MetadataError> => !(e instanceof MetadataError),
+        (cause) => Effect.fail(fail("MetadataStorePg.open", "MigrationFailed", cause))
+      )
+    )
+    // CREATE SCHEMA IF NOT EXISTS still races with a process not holding our lock (another tool
+    // creating the same schema): a duplicate-object error is retried.
+    yield* migrate.pipe(Effect.retry({
+      times: 3,
+      while: (e) => ["23505", "42P06", "42P07"].includes(pgCode(e.cause) ?? "")
+    }))
+
+    const accesses = new AccessBatch()
+    // One flush at a time: a read that flushes first (totals, list…) must also wait for a flush
+    // already in flight — the background one may have taken the batch and not yet committed it.
+    const flushing = yield* Effect.makeSemaphore(1)
+
+    const flush = flushing.withPermits(1)(Effect.suspend(() => {
+      if (accesses.isEmpty) return Effect.void
+      const taken = accesses.take()
+      const keys: Array<string> = []
+      const counts: Array<number> = []
+      const times: Array<number> = []
+      for (const [key, access] of taken.accesses) {
+        keys.push(key)
+        counts.push(access.hits)
+        times.push(access.at)
+      }
+      return transaction(sql, Effect.zipRight(
+        keys.length === 0 ? Effect.void : sql.unsafe(
+          `UPDATE ${E} e SET hits = e.hits + v.h, accessed_at = greatest(e.accessed_at, v.at)
+           FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(key, h, at) WHERE e.key = v.key`,
+          [keys, counts, times]
+        ),
+        sql.unsafe(`UPDATE ${C} SET hits = hits + $1, misses = misses + $2 WHERE id = 1`, [taken.hits, taken.misses])
+      )).pipe(
+        Effect.asVoid,
+        Effect.mapError((cause) => {
+          // Keep what could not be written for the next flush rather than losing counts.
+          accesses.restore(taken)
+          return fail("MetadataStore.flush", "WriteFailed", cause)
+        })
+      )
+    }))
+
+    // Reads must work on a full disk: a failed flush before one keeps its batch and is logged.
+    const flushFirst = Effect.catchAll(flush, (error) => Effect.logWarning("cacheness: could not write batched hit counts; kept for the next flush", error.message))
+    yield* flush.pipe(
+      Effect.catchAll((error) => Effect.logWarning("cacheness: could not write access statistics", error.message)),
+      Effect.repeat(Schedule.spaced(options.flushInterval ?? "1 second")),
+      // Wall-clock I/O, not cache time (see MetadataStoreSqlite).
+      Effect.withClock(daemonClock),
+      Effect.interruptible,
+      Effect.forkScoped
+    )
+    // Registered after the pool: finalizers run in reverse, so this flush runs while it is open.
+    yield* Effect.addFinalizer(() => Effect.ignoreLogged(flush))
+    // A script that never closes the cache still gets its batched accesses written.
+    yield* flushBeforeExit(flush, () => !accesses.isEmpty)
+
+    const where = (filter: EntryFilter, params: Array<unknown>): string => {
+      const next = (value: unknown) => {
+        params.push(value)
+        return `$${params.length}`
+      }
+      const conditions: Array<string> = []
+      if (filter.keys !== undefined) conditions.push(`key = ANY(${next(filter.keys)}::text[])`)
+      if (filter.namespace !== undefined) conditions.push(`namespace = ${next(filter.namespace)}`)
+      if (filter.createdBefore !== undefined) conditions.push(`created_at < ${next(filter.createdBefore)}`)
+      if (filter.expiredAt !== undefined) conditions.push(`expires_at IS NOT NULL AND expires_at <= ${next(filter.expiredAt)}`)
+      if (filter.checksum !== undefined) conditions.push(`checksum = ${next(filter.checksum)}`)
+      if (filter.blobId !== undefined) {
+        conditions.push(filter.blobId === null ? `blob_id IS NULL` : `blob_id = ${next(filter.blobId)}`)
+      }
+      let clause = conditions.length === 0 ? "" : ` WHERE ${conditions.join(" AND ")}`
+      if (filter.limit !== undefined) {
+        // SKIP LOCKED: concurrent cleanups in several processes take disjoint batches.
+        clause = ` WHERE key IN (SELECT key FROM ${E}${clause} LIMIT ${next(filter.limit)} FOR UPDATE SKIP LOCKED)`
+      }
+      return clause
+    }
+
+    const upsertSql = `WITH old AS (SELECT blob_id, stored_bytes FROM ${E} WHERE key = $1)
+      INSERT INTO ${E} (key, namespace, description, format, codec, stored_bytes, raw_bytes, checksum, blob_id,
+        inline_value, created_at, accessed_at, expires_at, hits, params, metadata)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15)
+      ON CONFLICT (key) DO UPDATE SET namespace = excluded.namespace, description = excluded.description,
+        format = excluded.format, codec = excluded.codec, stored_bytes = excluded.stored_bytes,
+        raw_bytes = excluded.raw_bytes, checksum = excluded.checksum, blob_id = excluded.blob_id,
+        inline_value = excluded.inline_value, created_at = excluded.created_at,
+        accessed_at = excluded.accessed_at, expires_at = excluded.expires_at, hits = 0,
+        params = excluded.params, metadata = excluded.metadata
+      RETURNING (SELECT blob_id FROM old) AS previous, (SELECT stored_bytes FROM old)::float8 AS "previousBytes",
+        (SELECT bytes FROM ${C} WHERE id = 1)::float8 AS bytes`
+    const insertRow = new Map(Array.from(tables.values(), (def) => [def.name, TableSql.insertRow("pg", def, q)] as const))
+
+    const toBuffer = (bytes: Uint8Array | null) =>
+      bytes === null ? null : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+
+    return MetadataStore.of({
+      backend: "postgres",
+      lookup: (key) =>
+        sql.unsafe<EntryRecord>(
+          `SELECT ${recordColumns("")}, inline_value AS inline FROM ${E} WHERE key = $1`,
+          [key]
+        ).pipe(
+          Effect.map((rows) => Option.fromNullable(rows[0])),
+          retryRead,
+          Effect.mapError((cause) => fail("MetadataStore.lookup", "QueryFailed", cause))
+        ),
+      probe: (key) =>
+        sql.unsafe<StoredValue>(
+          `SELECT key, stored_bytes::float8 AS "storedBytes", checksum, blob_id AS "blobId", inline_value AS inline,
+            expires_at::float8 AS "expiresAt" FROM ${E} WHERE key = $1`,
+          [key]
+        ).pipe(
+          Effect.map((rows) => Option.fromNullable(rows[0])),
+          retryRead,
+          Effect.mapError((cause) => fail("MetadataStore.probe", "QueryFailed", cause))
+        ),
+      upsert: (record, rows) => {
+        const statement = sql.unsafe<{ previous: string | null; previousBytes: number | null; bytes: number }>(upsertSql, upsertValues(record, toBuffer(record.inline))).pipe(Effect.map(([row]) => ({
+          replacedBlobId: row.previous === null || row.previous === record.blobId ? null : row.previous,
+          totalBytes: row.bytes - (row.previousBytes ?? 0) + record.storedBytes
+        })))
+        if (rows === undefined || rows.length === 0) {
+          return Effect.mapError(statement, (cause) => fail("MetadataStore.upsert", "WriteFailed", cause))
+        }
+        for (const { table } of rows) {
+          if (!tables.has(table)) {
+            return Effect.fail(new MetadataError({ method: "MetadataStore.upsert", reason: "UnknownTable", description: `no custom metadata table ${table} is registered` }))
+          }
+        }
+        return transaction(sql, Effect.tap(statement, () =>
+          Effect.forEach(rows, ({ row, table }) =>
+            sql.unsafe(insertRow.get(table)!, TableSql.rowParams("pg", tables.get(table)!, record.key, row)), { discard: true })
+        )).pipe(
+          Effect.mapError((cause) =>
+            fail("MetadataStore.upsert", (pgCode(cause) ?? "").startsWith("23") ? "InvalidRow" : "WriteFailed", cause)
+          )
+        )
+      },
+      remove: (filter) =>
+        Effect.suspend(() => {
+          const params: Array<unknown> = []
+          const clause = where(filter, params)
+          return sql.unsafe<RemovedRef>(`DELETE FROM ${E}${clause} RETURNING ${REMOVED}`, params)
+        }).pipe(Effect.mapError((cause) => fail("MetadataStore.remove", "WriteFailed", cause))),
+      // One row back per batch instead of one per removed entry: the count and the blob ids.
+      removeCounted: (filter) =>
+        Effect.suspend(() => {
+          const params: Array<unknown> = []
+          const clause = where(filter, params)
+          return sql.unsafe<{ readonly removed: number; readonly blobIds: ReadonlyArray<string> }>(
+            `WITH gone AS (DELETE FROM ${E}${clause} RETURNING blob_id)
+             SELECT count(*)::int AS removed, coalesce(array_agg(blob_id) FILTER (WHERE blob_id IS NOT NULL), '{}') AS "blobIds"
+             FROM gone`,
+            params
+          )
+        }).pipe(
+          Effect.map((rows) => ({ removed: rows[0].removed, blobIds: rows[0].blobIds })),
+          Effect.mapError((cause) => fail("MetadataStore.remove", "WriteFailed", cause))
+        ),
+      select: (filter) =>
+        Effect.zipRight(
+          flushFirst,
+          Effect.suspend(() => {
+            const params: Array<unknown> = []
+            const clause = where(filter, params)
+            return sql.unsafe<EntryRecord>(`SELECT ${recordColumns("")}, NULL AS inline FROM ${E}${clause}`, params)
+          }).pipe(retryRead, Effect.mapError((cause) => fail("MetadataStore.select", "QueryFailed", cause)))
+        ),
+      list: (listOptions) =>
+        Effect.zipRight(
+          flushFirst,
+          Effect.suspend(() => {
+            const column = ORDER_COLUMNS[listOptions.orderBy ?? "createdAt"]
+            const direction = listOptions.descending === true ? "DESC" : "ASC"
+            const params: Array<unknown> = []
+            let text = `SELECT ${recordColumns("")}, NULL AS inline FROM ${E}`
+            if (listOptions.namespace !== undefined) {
+              params.push(listOptions.namespace)
+              text += ` WHERE namespace = $${params.length}`
+            }
+            // SQLite sorts NULL first in ascending order; the default store sets the expectation.
+            text += ` ORDER BY ${column} ${direction} NULLS ${direction === "ASC" ? "FIRST" : "LAST"}, key ${direction}`
+            if (listOptions.limit !== undefined) {
+              params.push(listOptions.limit)
+              text += ` LIMIT $${params.length}`
+            }
+            params.push(listOptions.offset ?? 0)
+            text += ` OFFSET $${params.length}`
+            return sql.unsafe<EntryRecord>(text, params)
+          }).pipe(retryRead, Effect.mapError((cause) => fail("MetadataStore.list", "QueryFailed", cause)))
+        ),
+      touch: (key, expiresAt, now, resign) =>
+        (resign === undefined
+          ? sql.unsafe(
+            `UPDATE ${E} SET expires_at = $1, accessed_at = greatest(accessed_at, $2)
+           WHERE key = $3 AND (expires_at IS NULL OR expires_at > $2) RETURNING 1 AS one`,
+            [expiresAt, now, key]
+          )
+          : sql.unsafe(
+            `UPDATE ${E} SET expires_at = $1, accessed_at = greatest(accessed_at, $2), checksum = $4
+           WHERE key = $3 AND (expires_at IS NULL OR expires_at > $2) AND checksum = $5 RETURNING 1 AS one`,
+            [expiresAt, now, key, resign.to, resign.from]
+          )).pipe(
+          Effect.map((rows) => rows.length > 0),
+          Effect.mapError((cause) => fail("MetadataStore.touch", "WriteFailed", cause))
+        ),
+      recordAccess: (key, now) =>
+        Effect.sync(() => accesses.record(key, now)),
+      evict: (bytes) =>
+        Effect.zipRight(
+          flushFirst,
+          sql.unsafe<RemovedRef>(
+            `WITH ranked AS (
+               SELECT key, sum(stored_bytes) OVER (ORDER BY accessed_at, key) - stored_bytes AS before FROM ${E}
+             )
+             DELETE FROM ${E} e USING ranked r WHERE e.key = r.key AND r.before < $1
+             RETURNING e.key, e.blob_id AS "blobId", e.stored_bytes::float8 AS "storedBytes"`,
+            [bytes]
+          ).pipe(Effect.mapError((cause) => fail("MetadataStore.evict", "WriteFailed", cause)))
+        ),
+      totals: Effect.zipRight(
+        flushFirst,
+        sql.unsafe<Totals>(
+          `SELECT entries::float8 AS entries, bytes::float8 AS "totalBytes", hits::float8 AS hits, misses::float8 AS misses
+           FROM ${C} WHERE id = 1`
+        ).pipe(
+          Effect.map((rows) => rows[0]),
+          retryRead,
+          Effect.mapError((cause) => fail("MetadataStore.totals", "QueryFailed", cause))
+        )
+      ),
+      // The row as examined (blob id and checksum): a re-stored version is left alone. The update
+      // trigger moves the byte counter with it.
+      repairSize: (key, blobId, checksum, storedBytes) =>
+        sql.unsafe(
+          `UPDATE ${E} SET stored_bytes = $1 WHERE key = $2 AND blob_id IS NOT DISTINCT FROM $3 AND checksum = $4 RETURNING key`,
+          [storedBytes, key, blobId, checksum]
+        ).pipe(
+          Effect.map((rows) => rows.length > 0),
+          Effect.mapError((cause) => fail("MetadataStore.repairSize", "WriteFailed", cause))
+        ),
+      // SHARE mode waits for writers in flight and holds new ones off, so the count and the rows
+      // it counts are the same state (a writer's trigger commits with its row).
+      recount: Effect.zipRight(
+        flush,
+        transaction(
+          sql,
+          Effect.zipRight(
+            sql.unsafe(`LOCK TABLE ${E} IN SHARE MODE`),
+            sql.unsafe<Totals>(
+              `UPDATE ${C} SET entries = (SELECT count(*) FROM ${E}), bytes = (SELECT coalesce(sum(stored_bytes), 0) FROM ${E})
+               WHERE id = 1
+               RETURNING entries::float8 AS entries, bytes::float8 AS "totalBytes", hits::float8 AS hits, misses::float8 AS misses`
+            )
+          )
+        ).pipe(
+          Effect.map((rows) => rows[0]!),
+          Effect.mapError((cause) => fail("MetadataStore.recount", "WriteFailed", cause))
+        )
+      ),
+      clear: sql.unsafe<RemovedRef>(`DELETE FROM ${E} RETURNING ${REMOVED}`).pipe(
+        Effect.mapError((cause) => fail("MetadataStore.clear", "WriteFailed", cause))
+      ),
+      flush,
+      queryTable: (table, query) =>
+        Effect.zipRight(
+          flushFirst,
+          Effect.suspend(() => {
+            const def = tables.get(table)
+            if (def === undefined) {
+              return Effect.fail(new MetadataError({ method: "MetadataStore.queryTable", reason: "UnknownTable", description: `no custom metadata table ${table} is registered` }))
+            }
+            const clause = TableSql.whereClause("pg", def, query)
+            const columns = def.columns.map((c) => `t.${c.name} AS "t.${c.name}"`).join(", ")
+            return sql.unsafe<Record<string, unknown>>(
+              `SELECT ${recordColumns("e.")}, NULL AS inline, ${columns} FROM ${q(def.name)} t JOIN ${E} e ON e.key = t.cache_key${clause.sql}${
+                TableSql.orderClause(def, query)
+              }`,
+              clause.params
+            ).pipe(
+              Effect.map((rows) =>
+                rows.map((r): TableMatch => {
+                  const row: Record<string, unknown> = {}
+                  for (const c of def.columns) {
+                    row[c.name] = r[`t.${c.name}`]
+                    delete r[`t.${c.name}`]
+                  }
+                  return { record: r as unknown as EntryRecord, row }
+                })
+              ),
+              Effect.mapError((cause) => fail("MetadataStore.queryTable", "QueryFailed", cause))
+            )
+          })
+        ),
+      sql,
+      acquireLease: (key, holder, until, now) =>
+        // One statement: atomic across processes without an explicit transaction. The conditional
+        // DO UPDATE leaves a live lease of another holder alone, and then returns no row.
+        sql.unsafe(
+          `INSERT INTO ${s}.cacheness_leases (key, holder, expires_at) VALUES ($1, $2, $3)
+           ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+           WHERE ${s}.cacheness_leases.expires_at <= $4 OR ${s}.cacheness_leases.holder = excluded.holder
+           RETURNING 1 AS one`,
+          [key, holder, until, now]
+        ).pipe(
+          Effect.map((rows) => rows.length > 0),
+          Effect.mapError((cause) => fail("MetadataStore.acquireLease", "WriteFailed", cause))
+        ),
+      releaseLease: (key, holder) =>
+        sql.unsafe(`DELETE FROM ${s}.cacheness_leases WHERE key = $1 AND holder = $2`, [key, holder]).pipe(
+          Effect.asVoid,
+          Effect.mapError((cause) => fail("MetadataStore.releaseLease", "WriteFailed", cause))
+        ),
+      lookupFingerprints: (paths) =>
+        paths.length === 0 ? Effect.succeed([]) : sql.unsafe<PathFingerprint>(
+          `SELECT path, stat, hash FROM ${s}.cacheness_fingerprints WHERE path = ANY($1::text[])`,
+          [paths]
+        ).pipe(Effect.mapError((cause) => fail("MetadataStore.lookupFingerprints", "QueryFailed", cause))),
+      saveFingerprints: (rows) =>
+        rows.length === 0 ? Effect.void : Effect.asVoid(sql.unsafe(
+          // One statement for the batch; a path given twice keeps its last fingerprint.
+          `INSERT INTO ${s}.cacheness_fingerprints (path, stat, hash)
+           SELECT DISTINCT ON (path) path, stat, hash FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS v(path, stat, hash, n)
+           ORDER BY path, n DESC
+           ON CONFLICT (path) DO UPDATE SET stat = excluded.stat, hash = excluded.hash`,
+          [rows.map((r) => r.path), rows.map((r) => r.stat), rows.map((r) => r.hash)]
+        )).pipe(Effect.mapError((cause) => fail("MetadataStore.saveFingerprints", "WriteFailed", cause))),
+      // Byte order ("C"), whatever the database's collation: the cursor and the order must agree.
+      fingerprintPaths: (after, limit) =>
+        sql.unsafe<{ path: string }>(
+          `SELECT path FROM ${s}.cacheness_fingerprints WHERE $1::text IS NULL OR path COLLATE "C" > $1::text
+           ORDER BY path COLLATE "C" LIMIT $2`,
+          [after, limit]
+        ).pipe(
+          Effect.map((rows) => rows.map((row) => row.path)),
+          Effect.mapError((cause) => fail("MetadataStore.fingerprintPaths", "QueryFailed", cause))
+        ),
+      deleteFingerprints: (paths) =>
+        paths.length === 0 ? Effect.succeed(0) : sql.unsafe<{ path: string }>(
+          `DELETE FROM ${s}.cacheness_fingerprints WHERE path = ANY($1::text[]) RETURNING path`,
+          [paths]
+        ).pipe(
+          Effect.map((rows) => rows.length),
+          Effect.mapError((cause) => fail("MetadataStore.deleteFingerprints", "WriteFailed", cause))
+        )
+    })
+  })
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: PgStoreOptions): Layer.Layer<MetadataStore, MetadataError | ConfigError> =>
+  Layer.scoped(MetadataStore, make(options))
