@@ -16,7 +16,7 @@ export * as Cache from "./Cache.js"
  *
  * @since 0.1.0
  */
-export * as Key from "./key/pathKey.js"
+export * as Key from "./Key.js"
 
 /**
  * @since 0.1.0
@@ -28,7 +28,7 @@ export { CacheLive } from "./cache/engine.js"
  *
  * @since 0.1.0
  */
-export * as CacheMetrics from "./cache/metrics.js"
+export * as CacheMetrics from "./CacheMetrics.js"
 
 /**
  * Memoise a function returning an Effect: typed errors, TTL, single-flight across processes.

@@ -6,33 +6,10 @@
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
-import * as Schema from "effect/Schema"
 
-/**
- * A blob could not be written, read, deleted or listed.
- *
- * @since 0.1.0
- * @category errors
- */
-export class StorageError extends Schema.TaggedError<StorageError>("cacheness/StorageError")("StorageError", {
-  /**
-   * `Unreadable`: a read that can never succeed (a directory or a file in the blob's path); the
-   * cache treats it as a broken entry. `ReadFailed` may be transient (EIO, EMFILE) and stays an error.
-   */
-  reason: Schema.Literal("WriteFailed", "ReadFailed", "DeleteFailed", "ListFailed", "InvalidId", "NoSpace", "PermissionDenied",
-    "Unreadable", "TooLarge"),
-  method: Schema.String,
-  id: Schema.optional(Schema.String),
-  description: Schema.String,
-  cause: Schema.optional(Schema.Defect)
-}) {
-  /**
-   * @since 0.1.0
-   */
-  override get message(): string {
-    return `${this.method}${this.id === undefined ? "" : ` ${this.id}`}: ${this.description}`
-  }
-}
+import { StorageError } from "../errors.js"
+
+export { StorageError }
 
 /**
  * @since 0.1.0

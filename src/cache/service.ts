@@ -14,43 +14,16 @@ import * as Schema from "effect/Schema"
 import type { CacheEntry, CacheStats, IntegrityReport } from "../schema/CacheEntry.js"
 import type { CacheKey, KeyInput, KeyParams } from "../schema/CacheKey.js"
 import type { MetadataFilter, MetadataTable, QueryMetadataOptions } from "../schema/MetadataTable.js"
-import type { StorageError } from "../blob/service.js"
-import type { CodecError, CompressionCodec, FormatHandler } from "../codec/service.js"
-import type { KeyError, PathHashProgress } from "../key/service.js"
-import type { EntryOrder, MetadataError } from "../metadata/service.js"
+import type { CompressionCodec, FormatHandler } from "../codec/service.js"
+import type { PathHashProgress } from "../key/service.js"
+import type { EntryOrder } from "../metadata/service.js"
 
-export { CodecError } from "../codec/service.js"
-export { KeyError } from "../key/service.js"
-export { StorageError } from "../blob/service.js"
-export { MetadataError } from "../metadata/service.js"
 
-/**
- * The configuration is invalid. Raised when the layer is built; names the offending field.
- *
- * @since 0.1.0
- * @category errors
- */
-export class ConfigError extends Schema.TaggedError<ConfigError>("cacheness/ConfigError")("ConfigError", {
-  reason: Schema.Literal("Invalid", "Unsupported"),
-  field: Schema.String,
-  description: Schema.String,
-  cause: Schema.optional(Schema.Defect)
-}) {
-  /**
-   * @since 0.1.0
-   */
-  override get message(): string {
-    return `invalid cache configuration: ${this.field}: ${this.description}`
-  }
-}
+export { CodecError, ConfigError, KeyError, MetadataError, StorageError } from "../errors.js"
+import type { CacheError, KeyError, MetadataError } from "../errors.js"
 
-/**
- * Every error a cache operation can fail with.
- *
- * @since 0.1.0
- * @category errors
- */
-export type CacheError = KeyError | CodecError | StorageError | MetadataError | ConfigError
+export type { CacheError } from "../errors.js"
+
 
 /**
  * Compression settings as configured (unset fields fall back; see `CacheConfig.compression`).

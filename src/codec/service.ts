@@ -9,26 +9,9 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 
-/**
- * A value could not be encoded, or stored bytes could not be decoded.
- *
- * @since 0.1.0
- * @category errors
- */
-export class CodecError extends Schema.TaggedError<CodecError>("cacheness/CodecError")("CodecError", {
-  reason: Schema.Literal("Unserializable", "SchemaMismatch", "UnknownFormat", "Corrupt", "CompressionFailed"),
-  method: Schema.String,
-  format: Schema.optional(Schema.String),
-  description: Schema.String,
-  cause: Schema.optional(Schema.Defect)
-}) {
-  /**
-   * @since 0.1.0
-   */
-  override get message(): string {
-    return `${this.method}${this.format === undefined ? "" : ` (${this.format})`}: ${this.description}`
-  }
-}
+import { CodecError } from "../errors.js"
+
+export { CodecError }
 
 /**
  * Compression codecs by name.

@@ -5,31 +5,12 @@
  */
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
-import * as Schema from "effect/Schema"
 import type { CacheKey, KeyParams, ParamsDescription } from "../schema/CacheKey.js"
 import type { MetadataError, PathFingerprint } from "../metadata/service.js"
 
-/**
- * A key could not be derived from the given parameters.
- *
- * @since 0.1.0
- * @category errors
- */
-export class KeyError extends Schema.TaggedError<KeyError>("cacheness/KeyError")("KeyError", {
-  reason: Schema.Literal("Unhashable", "InvalidKey", "Unreadable"),
-  method: Schema.String,
-  /** where inside the key the problem is, e.g. `params.model.fit` */
-  path: Schema.String,
-  description: Schema.String,
-  cause: Schema.optional(Schema.Defect)
-}) {
-  /**
-   * @since 0.1.0
-   */
-  override get message(): string {
-    return `${this.method}: ${this.path}: ${this.description}`
-  }
-}
+import { KeyError } from "../errors.js"
+
+export { KeyError }
 
 /**
  * @since 0.1.0

@@ -8,29 +8,11 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
-import * as Schema from "effect/Schema"
 import type { CacheEntry } from "../schema/CacheEntry.js"
 
-/**
- * The metadata store could not be opened, read or written.
- *
- * @since 0.1.0
- * @category errors
- */
-export class MetadataError extends Schema.TaggedError<MetadataError>("cacheness/MetadataError")("MetadataError", {
-  reason: Schema.Literal("OpenFailed", "MigrationFailed", "QueryFailed", "WriteFailed", "Busy", "Corrupt", "NewerLayout",
-    "InvalidRow", "UnknownTable", "Unsupported", "NoSpace"),
-  method: Schema.String,
-  description: Schema.String,
-  cause: Schema.optional(Schema.Defect)
-}) {
-  /**
-   * @since 0.1.0
-   */
-  override get message(): string {
-    return `${this.method}: ${this.description}`
-  }
-}
+import { MetadataError } from "../errors.js"
+
+export { MetadataError }
 
 /**
  * One stored entry as the store keeps it. Times are epoch milliseconds.

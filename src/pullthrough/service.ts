@@ -25,29 +25,9 @@ import * as Ranges from "./ranges.js"
 import * as Validate from "../shared/validate.js"
 import { ConfigError } from "../cache/service.js"
 
-/**
- * Anything that went wrong in the cache itself; a failing `fetch` surfaces its own error instead.
- *
- * @since 0.1.0
- * @category errors
- */
-export class SqlPullThroughError extends Schema.TaggedError<SqlPullThroughError>("cacheness/SqlPullThroughError")(
-  "SqlPullThroughError",
-  {
-    reason: Schema.Literal("InvalidConfig", "InvalidTable", "InvalidQuery", "InvalidRows", "FetchFailed", "StorageFailed", "ConnectionFailed"),
-    method: Schema.String,
-    table: Schema.optional(Schema.String),
-    description: Schema.String,
-    cause: Schema.optional(Schema.Defect)
-  }
-) {
-  /**
-   * @since 0.1.0
-   */
-  override get message(): string {
-    return `${this.method}${this.table === undefined ? "" : ` (${this.table})`}: ${this.description}`
-  }
-}
+import { SqlPullThroughError } from "../errors.js"
+
+export { SqlPullThroughError }
 
 /**
  * @since 0.1.0
