@@ -22,7 +22,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { validateId } from "./blobId.js"
 import { BlobStore, StorageError } from "./service.js"
-import type { ConfigError } from "../cache/service.js"
+import type { ConfigError } from "../errors.js"
 import { transaction } from "../shared/pgTransaction.js"
 
 /**

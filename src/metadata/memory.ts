@@ -9,7 +9,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { toEntry } from "./entries.js"
 import type { CacheEntry } from "../schema/CacheEntry.js"
-import { matchesConditions } from "../schema/MetadataTable.js"
+import { matchesConditions } from "./conditions.js"
 import type {
   EntryFilter,
   EntryRecord,

@@ -40,7 +40,7 @@ import type {
   TableMatch,
   Totals
 } from "./service.js"
-import type { ConfigError } from "../cache/service.js"
+import type { ConfigError } from "../errors.js"
 import { MetadataError, MetadataStore } from "./service.js"
 import { transaction } from "../shared/pgTransaction.js"
 

@@ -6,7 +6,7 @@
  */
 import type * as PgClient from "@effect/sql-pg/PgClient"
 import * as Effect from "effect/Effect"
-import { ConfigError } from "../cache/service.js"
+import { ConfigError } from "../errors.js"
 
 /**
  * @since 0.1.0

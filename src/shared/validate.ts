@@ -9,7 +9,7 @@
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { ConfigError } from "../cache/service.js"
+import { ConfigError } from "../errors.js"
 
 /**
  * A printable rendering of anything, for error messages; never throws.
