@@ -4,7 +4,8 @@
  * raw file write/read of those bytes (a new file per write, `readFileSync` into fresh memory) and
  * python-diskcache 5.4 storing a numpy float64 array (`bench/peer/diskcache_bench.py throughput`).
  * Medians of fewer repetitions as the size grows. Prints the table and writes a hand-written SVG
- * line chart (log x, MB/s on y) to docs/figures/throughput-vs-size.svg.
+ * line chart (log x; MB/s on a log y, as the series span
+ * orders of magnitude) to docs/figures/throughput-vs-size.svg.
  *
  * `npx tsx bench/figure-throughput.ts`
  */
@@ -90,12 +91,11 @@ const measure = async (directory: string) => {
 
 const escape = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
 
-/** A nice upper bound for the y axis and its tick step. */
-const axis = (max: number) => {
-  const raw = max / 5
-  const magnitude = 10 ** Math.floor(Math.log10(raw))
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((s) => s >= raw)!
-  return { top: Math.ceil(max / step) * step, step }
+/** Decades of MB/s around the data: the series span two to three orders of magnitude. */
+const decades = (values: ReadonlyArray<number>) => {
+  const low = Math.floor(Math.log10(Math.max(0.1, Math.min(...values))))
+  const high = Math.ceil(Math.log10(Math.max(...values)))
+  return { low, high: Math.max(high, low + 1) }
 }
 
 const svg = (series: ReadonlyArray<Series>, subtitle: string): string => {
@@ -114,12 +114,17 @@ const svg = (series: ReadonlyArray<Series>, subtitle: string): string => {
   for (const [p, which] of (["put", "get"] as const).entries()) {
     const left = lefts[p]!
     const bottom = panel.top + panel.height
-    const { top, step } = axis(Math.max(...series.flatMap((s) => s.points.map((pt) => pt[which]))))
-    const ys = (v: number) => bottom - (v / top) * panel.height
+    const { high, low } = decades(series.flatMap((s) => s.points.map((pt) => pt[which])))
+    const ys = (v: number) => bottom - ((Math.log10(v) - low) / (high - low)) * panel.height
     out.push(`<text x="${left + panel.width / 2}" y="${panel.top - 12}" text-anchor="middle" font-size="14" font-weight="bold">${which}</text>`)
-    for (let v = 0; v <= top + step / 2; v += step) {
-      out.push(`<line x1="${left}" x2="${left + panel.width}" y1="${ys(v).toFixed(1)}" y2="${ys(v).toFixed(1)}" stroke="#e5e5e5"/>`)
-      out.push(`<text x="${left - 6}" y="${(ys(v) + 4).toFixed(1)}" text-anchor="end">${v.toLocaleString("en-US")}</text>`)
+    for (let d = low; d <= high; d++) {
+      for (const m of [1, 2, 5]) {
+        const v = m * 10 ** d
+        if (d === high && m > 1) break
+        const y = ys(v).toFixed(1)
+        out.push(`<line x1="${left}" x2="${left + panel.width}" y1="${y}" y2="${y}" stroke="${m === 1 ? "#d0d0d0" : "#eeeeee"}"/>`)
+        out.push(`<text x="${left - 6}" y="${(ys(v) + 4).toFixed(1)}" text-anchor="end"${m === 1 ? "" : ` font-size="9" fill="#888"`}>${v.toLocaleString("en-US")}</text>`)
+      }
     }
     for (const size of SIZES) {
       const x = xs(size, left).toFixed(1)
@@ -129,7 +134,7 @@ const svg = (series: ReadonlyArray<Series>, subtitle: string): string => {
     out.push(`<rect x="${left}" y="${panel.top}" width="${panel.width}" height="${panel.height}" fill="none" stroke="#333"/>`)
     out.push(`<text x="${left + panel.width / 2}" y="${bottom + 36}" text-anchor="middle">value size (log scale)</text>`)
     out.push(
-      `<text transform="translate(${left - 52},${panel.top + panel.height / 2}) rotate(-90)" text-anchor="middle">${which} MB/s (higher is better)</text>`
+      `<text transform="translate(${left - 52},${panel.top + panel.height / 2}) rotate(-90)" text-anchor="middle">${which} MB/s, log scale (higher is better)</text>`
     )
     for (const s of series) {
       const points = s.points.map((pt) => `${xs(pt.size, left).toFixed(1)},${ys(pt[which]).toFixed(1)}`)
