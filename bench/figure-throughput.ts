@@ -4,8 +4,8 @@
  * raw file write/read of those bytes (a new file per write, `readFileSync` into fresh memory) and
  * python-diskcache 5.4 storing a numpy float64 array (`bench/peer/diskcache_bench.py throughput`).
  * Medians of fewer repetitions as the size grows. Prints the table and writes a hand-written SVG
- * line chart (log x; MB/s on a log y, as the series span
- * orders of magnitude) to docs/figures/throughput-vs-size.svg.
+ * line chart (log x; MB/s on a log y, as the series span orders of magnitude) to
+ * docs/figures/throughput-vs-size.svg.
  *
  * `npx tsx bench/figure-throughput.ts`
  */
