@@ -5,7 +5,9 @@
  * (`tables: "parquet"`) — beside raw file write/read of the same uncompressed bytes, plain LZ4
  * without shuffle, and whole-buffer shuffle + LZ4 (Blosc's default). Then Parquet through DuckDB
  * (the alternative to parquet-wasm, not used), and a 256 MiB array in a child process, to show
- * peak RSS.
+ * peak RSS. Last, issue 21's comparison: the arrays and the table through the Promise API
+ * (`cacheness(...)`) beside python-diskcache 5.4 storing numpy arrays and a pickled pandas DataFrame
+ * (`bench/peer/diskcache_bench.py arrays|table`) and raw file write/read, medians of 3 each.
  *
  * `npm run bench -- formats`, or `npx tsx bench/formats.ts [--large]`.
  */
@@ -23,7 +25,8 @@ import * as BufferPool from "../src/shared/bufferPool.js"
 import * as Lz4 from "../src/codec/lz4.js"
 import * as CodecDefault from "../src/codec/registry.js"
 import { shuffle, shuffleNaive, unshuffle } from "../src/codec/shuffle.js"
-import { benchDir, fmt, isMain, now, table } from "./support.js"
+import { cacheness } from "../src/index.js"
+import { benchDir, diskcachePeer, fmt, isMain, now, ratio, table } from "./support.js"
 
 const MiB = 1024 * 1024
 const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000)
@@ -254,6 +257,165 @@ const duckdbParquet = async (directory: string, arrow: Arrow.Table, ipcBytes: nu
   ])
 }
 
+const median3 = (samples: Array<number>) => samples.sort((a, b) => a - b)[Math.floor(samples.length / 2)]!
+
+interface PeerArray {
+  readonly raw: number
+  /** Seconds, median of 3. */
+  readonly put: number
+  readonly get: number
+  readonly stored: number
+}
+
+interface PeerTable {
+  readonly logical: number
+  readonly put: number
+  readonly get: number
+  readonly stored: number
+}
+
+/**
+ * Issue 21's rows: cacheness through the Promise API beside python-diskcache and raw files, same
+ * values, one fresh cache, the same key overwritten 3 times (as the peer does), medians of 3.
+ */
+const versusDiskcache = async (
+  directory: string,
+  arrays: ReadonlyArray<readonly [string, Float64Array | Int32Array, number]>,
+  arrow: Arrow.Table,
+  logical: number
+) => {
+  const cache = cacheness({ directory: path.join(directory, "promise"), maxSize: null, cleanupOnOpen: false })
+  const ours = async (name: string, value: unknown) => {
+    const puts: Array<number> = []
+    const gets: Array<number> = []
+    for (let i = 0; i < 3; i++) {
+      let start = now()
+      await cache.put({ peer: name }, value)
+      puts.push(now() - start)
+      start = now()
+      const back = await cache.get({ peer: name })
+      gets.push(now() - start)
+      if (back === undefined) throw new Error(`${name}: missed`)
+    }
+    const entry = (await cache.list()).find((e) => (e.params as any)?.peer === name)!
+    return { put: median3(puts) / 1000, get: median3(gets) / 1000, stored: entry.storedBytes }
+  }
+  const file = path.join(directory, "peer-raw.bin")
+  const rawIo = (bytes: Uint8Array) => {
+    const writes: Array<number> = []
+    const reads: Array<number> = []
+    for (let i = 0; i < 3; i++) {
+      fs.rmSync(file, { force: true })
+      let start = now()
+      fs.writeFileSync(file, bytes)
+      writes.push(now() - start)
+      start = now()
+      fs.readFileSync(file)
+      reads.push(now() - start)
+    }
+    fs.rmSync(file)
+    return { write: median3(writes) / 1000, read: median3(reads) / 1000 }
+  }
+  const peerArrays = diskcachePeer<Record<string, PeerArray>>("arrays", directory)
+  const peerTable = diskcachePeer<PeerTable>("table", directory)
+  const rows: Array<Array<string>> = [[
+    "value",
+    "put MB/s",
+    "diskcache",
+    "fs write",
+    "get MB/s",
+    "diskcache",
+    "fs read",
+    "stored/raw",
+    "diskcache",
+    "shuffle+LZ4",
+    "put ratio (target ≥ 1.0× diskcache)",
+    "get ratio (target ≥ 1.0× diskcache, ≥ 0.9× fs read)"
+  ]]
+  const total = { raw: 0, put: 0, get: 0, stored: 0, write: 0, read: 0, blosc: 0, peerPut: 0, peerGet: 0, peerStored: 0 }
+  const mb = (bytes: number, seconds: number | undefined) => (seconds === undefined ? undefined : bytes / 1e6 / seconds)
+  const arrayRow = (
+    name: string,
+    raw: number,
+    c: { put: number; get: number; stored: number },
+    io: { write: number; read: number },
+    blosc: number,
+    peer: Omit<PeerArray, "raw"> | undefined
+  ) => [
+    name,
+    fmt(mb(raw, c.put), 0),
+    fmt(mb(raw, peer?.put), 0),
+    fmt(mb(raw, io.write), 0),
+    fmt(mb(raw, c.get), 0),
+    fmt(mb(raw, peer?.get), 0),
+    fmt(mb(raw, io.read), 0),
+    fmt(c.stored / raw, 3),
+    fmt(peer && peer.stored / raw, 3),
+    fmt(blosc / raw, 3),
+    `${ratio(mb(raw, c.put), mb(raw, peer?.put), "diskcache")}, ${ratio(mb(raw, c.put), mb(raw, io.write), "fs write")}`,
+    `${ratio(mb(raw, c.get), mb(raw, peer?.get), "diskcache")}, ${ratio(mb(raw, c.get), mb(raw, io.read), "fs read")}`
+  ]
+  for (const [name, value, width] of arrays) {
+    const bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+    const io = rawIo(bytes)
+    const shuffled = new Uint8Array(bytes.byteLength)
+    shuffle(bytes, shuffled, width)
+    const blosc = Lz4Napi.compressSync(Buffer.from(shuffled.buffer)).byteLength
+    const c = await ours(name, value)
+    const peer = peerArrays?.[width === 8 ? "f64" : "i32"]
+    rows.push(arrayRow(`64 MiB ${name}`, bytes.byteLength, c, io, blosc, peer))
+    total.raw += bytes.byteLength
+    total.put += c.put
+    total.get += c.get
+    total.stored += c.stored
+    total.write += io.write
+    total.read += io.read
+    total.blosc += blosc
+    total.peerPut += peer?.put ?? NaN
+    total.peerGet += peer?.get ?? NaN
+    total.peerStored += peer?.stored ?? NaN
+  }
+  rows.push(arrayRow(
+    "both arrays",
+    total.raw,
+    total,
+    total,
+    total.blosc,
+    peerArrays === undefined ? undefined : { put: total.peerPut, get: total.peerGet, stored: total.peerStored }
+  ))
+  table(
+    "Issue 21: arrays through the Promise API beside python-diskcache (numpy arrays) and raw files; MB/s of raw bytes, " +
+      "medians of 3 (stored/raw target: ≤ shuffle+LZ4)",
+    rows
+  )
+  let tableRow: Array<string>
+  try {
+    const c = await ours("table", arrow)
+    tableRow = [
+      "1M rows (Arrow, default settings)",
+      fmt(mb(logical, c.put), 0),
+      fmt(mb(logical, peerTable?.put), 0),
+      fmt(mb(logical, c.get), 0),
+      fmt(mb(logical, peerTable?.get), 0),
+      fmt(c.stored / 1e6),
+      fmt(peerTable && peerTable.stored / 1e6),
+      `put ${ratio(mb(logical, c.put), mb(logical, peerTable?.put), "diskcache")}, get ${
+        ratio(mb(logical, c.get), mb(logical, peerTable?.get), "diskcache")
+      }, stored ${ratio(c.stored, peerTable?.stored, "diskcache")}`
+    ]
+  } catch (error) {
+    const reason = `fails: ${String(error).split("\n")[0]!.slice(0, 80)}`
+    tableRow = ["1M rows (Arrow, default settings)", reason, fmt(mb(logical, peerTable?.put), 0), "", fmt(mb(logical, peerTable?.get), 0), "", fmt(peerTable && peerTable.stored / 1e6), ""]
+  }
+  await cache.close()
+  table(
+    "Issue 21: 1M-row table (int64, float64, dictionary utf8 of 50 values) through the Promise API beside python-diskcache " +
+      "pickling the same pandas DataFrame (categorical); MB/s of the logical bytes, medians of 3 " +
+      "(targets: put and get ≥ 1.0×, stored ≤ 1.0× diskcache)",
+    [["value", "put MB/s", "diskcache", "get MB/s", "diskcache", "stored MB", "diskcache", "ratios"], tableRow]
+  )
+}
+
 /**
  * Peak RSS of this process image in MiB. Linux carries `getrusage`'s maxrss across `exec`, so a
  * child spawned by a large parent would report the parent's peak; VmHWM belongs to this image only.
@@ -308,6 +470,7 @@ export const run = async (): Promise<void> => {
       { name: "Arrow 1M rows (Parquet)", config: { tables: "parquet" }, value: arrow, raw: ipc, width: 8, logical }
     ])
     await duckdbParquet(directory, arrow, ipc.byteLength, logical)
+    await versusDiskcache(directory, [["Float64Array smooth", signal, 8], ["Int32Array ascending", ramp, 4]], arrow, logical)
   } finally {
     fs.rmSync(directory, { recursive: true, force: true })
   }

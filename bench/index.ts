@@ -10,7 +10,8 @@ const suites: ReadonlyArray<readonly [string, () => Promise<{ run: () => Promise
   ["paths", () => import("./paths.js")],
   ["cached", () => import("./cached.js")],
   ["metrics", () => import("./metrics.js")],
-  ["management", () => import("./management.js")]
+  ["management", () => import("./management.js")],
+  ["processes", () => import("./processes.js")]
 ]
 
 const only = process.argv.slice(2)

@@ -1,8 +1,9 @@
 /**
  * Management operations on a 10,000-entry cache, per metadata backend: `list()` of every entry,
  * `stats()`, and `cleanupExpired()` with half the entries expired. Printed beside the seed's
- * claims, python-diskcache 5.4 (measured on this machine kind, see MEASURED.md) and a bare
- * better-sqlite3 table doing the same three things.
+ * claims, python-diskcache 5.4 (measured in the same run by `bench/peer/diskcache_bench.py
+ * management` when installed: its rows with decoded keys and sizes, `len` + `volume()`, `expire()`;
+ * MEASURED.md's figures otherwise) and a bare better-sqlite3 table doing the same three things.
  *
  * SQLite and memory are filled through `put`; JSON and PostgreSQL get the same records written in
  * bulk (a put per entry rewrites the whole JSON file, and 10,000 round trips to PostgreSQL only
@@ -11,11 +12,12 @@
 import Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Cache from "../src/Cache.js"
 import * as MetadataStoreJson from "../src/metadata/json.js"
 import type { EntryRecord } from "../src/metadata/service.js"
-import { benchDir, fmt, isMain, now, percentile, table } from "./support.js"
+import { benchDir, diskcachePeer, fmt, isMain, now, percentile, ratio, table } from "./support.js"
 
 const N = 10_000
 const RUNS = 7
@@ -218,12 +220,23 @@ export const run = async (): Promise<void> => {
     row("cacheness PostgreSQL", `skipped: ${String(error).split("\n")[0].slice(0, 60)}`)
   }
   row("cacheness memory", await viaPut(Cache.layerMemory(quiet)))
-  row("bare better-sqlite3 table", bareSqlite())
+  const raw = bareSqlite()
+  row("bare better-sqlite3 table", raw)
   if (sqlite.byHand !== undefined) {
     rows.push(["same entries by hand (better-sqlite3)", fmt(sqlite.byHand.median), fmt(sqlite.byHand.best), "", "", "what list() returns"])
   }
-  rows.push(["python-diskcache 5.4 (MEASURED.md)", "54", "28", "0.2", "105", "peer"])
+  const peerDirectory = benchDir("mgmt-diskcache")
+  const peer = diskcachePeer<Figures>("management", peerDirectory)
+  fs.rmSync(peerDirectory, { recursive: true, force: true })
+  if (peer === undefined) rows.push(["python-diskcache 5.4 (MEASURED.md)", "54", "28", "0.2", "105", "peer"])
+  else row("python-diskcache 5.4 (this run)", peer, "peer")
   table("Management operations: list all / stats / cleanupExpired (half expired); median and best of 7 (cleanup once)", rows)
+  console.log(
+    `cacheness SQLite vs the peer and the bare table: list ${ratio(sqlite.list, peer?.list, "diskcache")} (target ≤ 1.0), ` +
+      `${ratio(sqlite.list, raw.list, "bare SQLite")}; count + size ${ratio(sqlite.stats, peer?.stats, "diskcache")} (target ≤ 2.0), ` +
+      `${ratio(sqlite.stats, raw.stats, "bare SQLite")}; expire 5,000 ${ratio(sqlite.cleanup, peer?.cleanup, "diskcache")}, ` +
+      `${ratio(sqlite.cleanup, raw.cleanup, "bare SQLite")} (times: lower is better)`
+  )
   console.log("Targets for SQLite: list ≤ 12 ms, stats ≤ 1 ms, cleanupExpired ≤ 12 ms.")
 }
 

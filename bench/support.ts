@@ -1,7 +1,9 @@
 /** Shared helpers of the benchmarks: timing, percentiles, tables. */
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { fileURLToPath } from "node:url"
 
 export const now = (): number => performance.now()
 
@@ -26,3 +28,36 @@ export const table = (title: string, rows: ReadonlyArray<ReadonlyArray<string>>)
 export const benchDir = (name: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `cacheness-bench-${name}-`))
 
 export const isMain = (url: string): boolean => process.argv[1] !== undefined && path.resolve(process.argv[1]) === new URL(url).pathname
+
+const PEER_SCRIPT = fileURLToPath(new URL("./peer/diskcache_bench.py", import.meta.url))
+
+/** Debian's python3 (which has python3-diskcache, -numpy, -pandas); the PATH one otherwise. */
+const python = (): string => (fs.existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3")
+
+/**
+ * Runs one workload of `bench/peer/diskcache_bench.py` in a fresh subdirectory of `directory` and
+ * returns its JSON result, or `undefined` after printing "python-diskcache peer skipped: …" when
+ * Python, diskcache or a package the workload needs is absent (or the script failed).
+ */
+export const diskcachePeer = <A>(workload: string, directory: string, args: ReadonlyArray<string> = []): A | undefined => {
+  const dir = fs.mkdtempSync(path.join(directory, `diskcache-${workload}-`))
+  try {
+    const r = spawnSync(python(), [PEER_SCRIPT, workload, dir, ...args], { encoding: "utf8", maxBuffer: 16 << 20 })
+    if (r.error !== undefined) {
+      console.log(`python-diskcache peer skipped: ${python()} not runnable (${r.error.message})`)
+      return undefined
+    }
+    if (r.status !== 0) {
+      const reason = r.stderr.trim().split("\n").pop() ?? `exit status ${r.status}`
+      console.log(`python-diskcache peer skipped: ${workload}: ${reason}`)
+      return undefined
+    }
+    return (JSON.parse(r.stdout.trim().split("\n").pop()!) as { result: A }).result
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** "0.19× diskcache": `ours ÷ theirs`, or "—" when either side is missing. */
+export const ratio = (ours: number | undefined, theirs: number | undefined, what: string): string =>
+  ours === undefined || theirs === undefined ? `— ${what}` : `${fmt(ours / theirs, 2)}× ${what}`
