@@ -76,7 +76,11 @@ const withLogs = <A, E, R>(self: Effect.Effect<A, E, R>) =>
     const logger = Logger.make(({ message }) => {
       messages.push(Array.isArray(message) ? message.map(String).join(" ") : String(message))
     })
-    const result = yield* self.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+    // Hashing progress is routine work, logged at Debug: read it at that level.
+    const result = yield* self.pipe(
+      Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
+      Logger.withMinimumLogLevel(LogLevel.Debug)
+    )
     return [result, messages] as const
   })
 
