@@ -1,7 +1,7 @@
 /**
  * Management operations on a 10,000-entry cache, per metadata backend: `list()` of every entry,
  * `stats()`, and `cleanupExpired()` with half the entries expired. Printed beside the seed's
- * claims, python-diskcache 5.4 (measured on this machine kind, see MEASURED.md) and a bare
+ * claims, python-diskcache 5.4 (measured on this machine kind when the targets were set) and a bare
  * better-sqlite3 table doing the same three things.
  *
  * SQLite and memory are filled through `put`; JSON and PostgreSQL get the same records written in
