@@ -136,6 +136,12 @@ console.log("get", JSON.stringify(await cache.get({ name: "a" })))
       // Killed at 60 s, so exit code 0 means it left long before the 5-minute idle timeout.
       assert.strictEqual(run.code, 0, `did not exit by itself (${ms} ms): ${run.stderr}`)
       assert.include(run.stdout, `get {"value":1}`)
+      // What it wrote is there for the next process.
+      const got = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+        const context = yield* Layer.build(cacheLayer(schema))
+        return yield* Context.get(context, Cache.Cache).get({ name: "a" })
+      })))
+      assert.deepStrictEqual(got, Option.some({ value: 1 }))
     } finally {
       fs.rmSync(cwd, { recursive: true, force: true })
       await pgExec(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
