@@ -32,50 +32,58 @@ const cacheLayer = (schema: string, extra: Partial<Cache.CacheConfig> = {}) =>
   })
 
 pgDescribe("PostgreSQL: one pool per URL", () => {
-  it.scopedLive("a cache on PostgreSQL metadata and blobs opens one pool, used by both stores", () =>
-    Effect.gen(function*() {
-      const schema = yield* pgScopedSchema("pgshare")
-      const before = PgPool.unsafeOpenPools()
-      const scope = yield* Scope.make()
-      const context = yield* Layer.buildWithScope(cacheLayer(schema), scope)
-      assert.strictEqual(PgPool.unsafeOpenPools() - before, 1, "metadata and blobs share one pool")
-      const cache = Context.get(context, Cache.Cache)
-      const large = new Float64Array(100_000).map((_, i) => Math.sin(i))
-      yield* cache.put({ k: "small" }, "v")
-      yield* cache.put({ k: "large" }, large)
-      assert.deepStrictEqual(yield* cache.get({ k: "small" }), Option.some("v"))
-      assert.deepStrictEqual(yield* cache.get({ k: "large" }), Option.some(large))
-      assert.strictEqual((yield* cache.stats()).entries, 2)
+  it.scopedLive(
+    "a cache on PostgreSQL metadata and blobs opens one pool, used by both stores",
+    () =>
+      Effect.gen(function*() {
+        const schema = yield* pgScopedSchema("pgshare")
+        const before = PgPool.unsafeOpenPools()
+        const scope = yield* Scope.make()
+        const context = yield* Layer.buildWithScope(cacheLayer(schema), scope)
+        assert.strictEqual(PgPool.unsafeOpenPools() - before, 1, "metadata and blobs share one pool")
+        const cache = Context.get(context, Cache.Cache)
+        const large = new Float64Array(100_000).map((_, i) => Math.sin(i))
+        yield* cache.put({ k: "small" }, "v")
+        yield* cache.put({ k: "large" }, large)
+        assert.deepStrictEqual(yield* cache.get({ k: "small" }), Option.some("v"))
+        assert.deepStrictEqual(yield* cache.get({ k: "large" }), Option.some(large))
+        assert.strictEqual((yield* cache.stats()).entries, 2)
 
-      // A pull-through cache on the same URL joins the same pool.
-      const pullScope = yield* Scope.make()
-      yield* Layer.buildWithScope(SqlPullThrough.layerPg({ url: pgUrl, schema }), pullScope)
-      assert.strictEqual(PgPool.unsafeOpenPools() - before, 1, "the pull-through layer shares it too")
-      yield* Scope.close(pullScope, Exit.void)
-      assert.strictEqual(PgPool.unsafeOpenPools() - before, 1, "still held by the cache")
-      assert.deepStrictEqual(yield* cache.get({ k: "large" }), Option.some(large))
+        // A pull-through cache on the same URL joins the same pool.
+        const pullScope = yield* Scope.make()
+        yield* Layer.buildWithScope(SqlPullThrough.layerPg({ url: pgUrl, schema }), pullScope)
+        assert.strictEqual(PgPool.unsafeOpenPools() - before, 1, "the pull-through layer shares it too")
+        yield* Scope.close(pullScope, Exit.void)
+        assert.strictEqual(PgPool.unsafeOpenPools() - before, 1, "still held by the cache")
+        assert.deepStrictEqual(yield* cache.get({ k: "large" }), Option.some(large))
 
-      yield* Scope.close(scope, Exit.void)
-      assert.strictEqual(PgPool.unsafeOpenPools(), before, "closed with its last holder")
-    }), 60_000)
+        yield* Scope.close(scope, Exit.void)
+        assert.strictEqual(PgPool.unsafeOpenPools(), before, "closed with its last holder")
+      }),
+    60_000
+  )
 
-  it.scopedLive("two caches on one URL share a pool; each close lets go of its hold only", () =>
-    Effect.gen(function*() {
-      const [one, two] = [yield* pgScopedSchema("pgshare"), yield* pgScopedSchema("pgshare")]
-      const before = PgPool.unsafeOpenPools()
-      const [scopeOne, scopeTwo] = [yield* Scope.make(), yield* Scope.make()]
-      const [a, b] = yield* Effect.all([
-        Layer.buildWithScope(cacheLayer(one), scopeOne),
-        Layer.buildWithScope(cacheLayer(two), scopeTwo)
-      ], { concurrency: 2 })
-      assert.strictEqual(PgPool.unsafeOpenPools() - before, 1)
-      yield* Context.get(a, Cache.Cache).put({ k: 1 }, "one")
-      yield* Context.get(b, Cache.Cache).put({ k: 1 }, "two")
-      yield* Scope.close(scopeOne, Exit.void)
-      assert.deepStrictEqual(yield* Context.get(b, Cache.Cache).get({ k: 1 }), Option.some("two"))
-      yield* Scope.close(scopeTwo, Exit.void)
-      assert.strictEqual(PgPool.unsafeOpenPools(), before)
-    }), 60_000)
+  it.scopedLive(
+    "two caches on one URL share a pool; each close lets go of its hold only",
+    () =>
+      Effect.gen(function*() {
+        const [one, two] = [yield* pgScopedSchema("pgshare"), yield* pgScopedSchema("pgshare")]
+        const before = PgPool.unsafeOpenPools()
+        const [scopeOne, scopeTwo] = [yield* Scope.make(), yield* Scope.make()]
+        const [a, b] = yield* Effect.all([
+          Layer.buildWithScope(cacheLayer(one), scopeOne),
+          Layer.buildWithScope(cacheLayer(two), scopeTwo)
+        ], { concurrency: 2 })
+        assert.strictEqual(PgPool.unsafeOpenPools() - before, 1)
+        yield* Context.get(a, Cache.Cache).put({ k: 1 }, "one")
+        yield* Context.get(b, Cache.Cache).put({ k: 1 }, "two")
+        yield* Scope.close(scopeOne, Exit.void)
+        assert.deepStrictEqual(yield* Context.get(b, Cache.Cache).get({ k: 1 }), Option.some("two"))
+        yield* Scope.close(scopeTwo, Exit.void)
+        assert.strictEqual(PgPool.unsafeOpenPools(), before)
+      }),
+    60_000
+  )
 
   it.scopedLive("other connection settings get their own pool", () =>
     Effect.gen(function*() {
@@ -83,7 +91,10 @@ pgDescribe("PostgreSQL: one pool per URL", () => {
       const before = PgPool.unsafeOpenPools()
       const scope = yield* Scope.make()
       yield* Layer.buildWithScope(cacheLayer(schema), scope)
-      yield* Layer.buildWithScope(cacheLayer(schema, { postgres: { url: pgUrl, schema, connectTimeout: "3 seconds" } }), scope)
+      yield* Layer.buildWithScope(
+        cacheLayer(schema, { postgres: { url: pgUrl, schema, connectTimeout: "3 seconds" } }),
+        scope
+      )
       assert.strictEqual(PgPool.unsafeOpenPools() - before, 2)
       yield* Scope.close(scope, Exit.void)
       assert.strictEqual(PgPool.unsafeOpenPools(), before)
@@ -111,7 +122,9 @@ pgDescribe("PostgreSQL: a script that never closes its cache", () => {
       const tsx = pathToFileURL(path.join(root, "node_modules/tsx/dist/loader.mjs")).href
       const source = `
 import { cacheness } from ${JSON.stringify(index)}
-const cache = cacheness({ metadataBackend: "postgres", blobs: "postgres", postgres: { url: ${JSON.stringify(pgUrl)}, schema: ${JSON.stringify(schema)}, idleTimeout: "5 minutes" } })
+const cache = cacheness({ metadataBackend: "postgres", blobs: "postgres", postgres: { url: ${
+        JSON.stringify(pgUrl)
+      }, schema: ${JSON.stringify(schema)}, idleTimeout: "5 minutes" } })
 await cache.put({ name: "a" }, { value: 1 })
 await cache.put({ name: "big" }, new Float64Array(50_000).fill(2))
 console.log("get", JSON.stringify(await cache.get({ name: "a" })))
@@ -152,7 +165,9 @@ console.log("get", JSON.stringify(await cache.get({ name: "a" })))
 it.effect("PostgreSQL without @effect/sql-pg: the pull-through layer names the Effect 3 line of the driver", () =>
   Effect.gen(function*() {
     PgPool.unsafeSetSpecifier("@effect/sql-pg/NotInstalled")
-    const error = yield* Effect.flip(Effect.scoped(Layer.build(SqlPullThrough.layerPg({ url: "postgres://127.0.0.1:1/none" })))).pipe(
+    const error = yield* Effect.flip(
+      Effect.scoped(Layer.build(SqlPullThrough.layerPg({ url: "postgres://127.0.0.1:1/none" })))
+    ).pipe(
       Effect.ensuring(Effect.sync(() => PgPool.unsafeSetSpecifier("@effect/sql-pg/PgClient")))
     )
     assert.strictEqual(error._tag, "SqlPullThroughError")

@@ -34,7 +34,7 @@ export interface PgBlobOptions {
   readonly schema?: string | undefined
   /** Bytes per chunk. Default 1 MiB. */
   readonly chunkSize?: number | undefined
-  /** Pool size. Default 4. */
+  /** Connections this store may use at once. Default 4. A pool shared with other stores on the URL takes the largest request. */
   readonly maxConnections?: number | undefined
   readonly idleTimeout?: Duration.DurationInput | undefined
   readonly connectTimeout?: Duration.DurationInput | undefined

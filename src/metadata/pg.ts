@@ -52,7 +52,7 @@ export interface PgStoreOptions {
   readonly url: string | Redacted.Redacted<string>
   /** Schema holding the cache's tables, created when missing. Default `public`. */
   readonly schema?: string | undefined
-  /** Pool size. Default 10. */
+  /** Connections this store may use at once. Default 10. A pool shared with other stores on the URL takes the largest request. */
   readonly maxConnections?: number | undefined
   readonly minConnections?: number | undefined
   /** How long an idle pooled connection is kept. Default 30 seconds. */

@@ -19,6 +19,7 @@ export interface PgOptions {
   readonly url: string | Redacted.Redacted<string>
   /** Schema holding the cached tables and the ledger (created when missing); `public` by default. */
   readonly schema?: string | undefined
+  /** Connections this cache may use at once. Default 4; a pool shared with a cache on the same URL takes the largest request. */
   readonly maxConnections?: number | undefined
 }
 

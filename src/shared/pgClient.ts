@@ -46,7 +46,8 @@ export const unsafeSetSpecifier = (module: string): void => {
 }
 
 /** The line of `@effect/sql-pg` built on Effect 3: a bare `npm install` takes the Effect 4 line. */
-export const advice = "PostgreSQL support needs the optional peer dependency @effect/sql-pg (the Effect 3 line): npm install @effect/sql-pg@^0.53"
+export const advice =
+  "PostgreSQL support needs the optional peer dependency @effect/sql-pg (the Effect 3 line): npm install @effect/sql-pg@^0.53"
 
 const unsupported = (cause: unknown) =>
   new ConfigError({ reason: "Unsupported", field: "metadataBackend", description: advice, cause })
@@ -57,7 +58,6 @@ const loadFrom = (module: string): Effect.Effect<typeof PgClient, ConfigError> =
 /** The part of `pg`'s `Pool` used here (the driver ships no types of its own). */
 interface Pool {
   readonly options: { max: number }
-  readonly totalCount: number
   on(event: "error", listener: (error: Error) => void): unknown
   query(text: string): Promise<unknown>
   end(): Promise<void>
@@ -153,10 +153,11 @@ const open = (key: string): Effect.Effect<Shared, ConfigError | SqlError, Scope.
     }).pipe(
       Effect.timeoutFail({
         duration: settings.connectMillis,
-        onTimeout: () => new SqlError({ cause: new Error("Connection timed out"), message: "PgClient: Connection timed out" })
+        onTimeout: () =>
+          new SqlError({ cause: new Error("Connection timed out"), message: "PgClient: Connection timed out" })
       })
     )
-    const client = yield* PgClient.fromPool({ acquire: Effect.succeed(pool as any), applicationName: "cacheness" }).pipe(
+    const client = yield* PgClient.fromPool({ acquire: Effect.succeed(pool), applicationName: "cacheness" }).pipe(
       Effect.provide(Reactivity.layer)
     )
     return { client, pool }
@@ -209,4 +210,3 @@ export const acquire = (options: PoolOptions): Effect.Effect<PgClient.PgClient, 
  * @category testing
  */
 export const unsafeOpenPools = (): number => opened
-
