@@ -19,7 +19,7 @@ const killIdleBlobConnections = (schema: string) =>
   Effect.gen(function*() {
     const admin = yield* PgClient.make({ url: Redacted.make(pgUrl), maxConnections: 1 }).pipe(Effect.provide(Reactivity.layer))
     const idle = yield* admin.unsafe<{ pid: number }>(
-      `SELECT pid FROM pg_stat_activity WHERE application_name = 'cacheness-blobs' AND state = 'idle' AND query ILIKE '%${schema}.%'`
+      `SELECT pid FROM pg_stat_activity WHERE application_name = 'cacheness' AND state = 'idle' AND query ILIKE '%${schema}.%'`
     )
     yield* Effect.forEach(idle, ({ pid }) => admin.unsafe(`SELECT pg_terminate_backend(${pid})`), { discard: true })
     return idle.length

@@ -9,10 +9,9 @@
  *
  * @since 0.1.0
  */
-import * as Reactivity from "@effect/experimental/Reactivity"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
-import * as PgClientLoader from "../shared/pgClient.js"
+import * as PgPool from "../shared/pgClient.js"
 import { retryRead } from "../shared/pgRetry.js"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -35,7 +34,7 @@ export interface PgBlobOptions {
   readonly schema?: string | undefined
   /** Bytes per chunk. Default 1 MiB. */
   readonly chunkSize?: number | undefined
-  /** Pool size. Default 4. */
+  /** Connections this store may use at once. Default 4. A pool shared with other stores on the URL takes the largest request. */
   readonly maxConnections?: number | undefined
   readonly idleTimeout?: Duration.DurationInput | undefined
   readonly connectTimeout?: Duration.DurationInput | undefined
@@ -84,17 +83,13 @@ export const make = (options: PgBlobOptions): Effect.Effect<BlobStore.Service, S
     const s = schema.toLowerCase()
     const chunkSize = Math.max(1024, Math.floor(options.chunkSize ?? 1024 * 1024))
     const url = typeof options.url === "string" ? Redacted.make(options.url) : options.url
-    const PgClient = yield* PgClientLoader.load
-    const sql = yield* PgClient.make({
+    // Shared with the metadata store on the same URL: one pool per cache.
+    const sql = yield* PgPool.acquire({
       url,
       maxConnections: options.maxConnections ?? 4,
-      idleTimeout: options.idleTimeout ?? "30 seconds",
-      connectTimeout: options.connectTimeout ?? "10 seconds",
-      applicationName: "cacheness-blobs"
-    }).pipe(
-      Effect.provide(Reactivity.layer),
-      Effect.mapError((cause) => fail("BlobStorePg.open", "ReadFailed", undefined, cause))
-    )
+      idleTimeout: options.idleTimeout,
+      connectTimeout: options.connectTimeout
+    }).pipe(Effect.catchTag("SqlError", (cause) => Effect.fail(fail("BlobStorePg.open", "ReadFailed", undefined, cause))))
     yield* transaction(sql, Effect.gen(function*() {
       yield* sql.unsafe(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`cacheness:${s}`])
       yield* sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${s}`)

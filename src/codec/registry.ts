@@ -1,6 +1,6 @@
 /**
  * The default `Codec`: an ordered registry of format handlers (first guard wins, the generic `v8`
- * handler last), a compression policy per handler kind, and the header from `internal/header.ts`.
+ * handler last), a compression policy per handler kind, and the header from `header.ts`.
  *
  * Formats shipped here, in the order they are tried:
  * - `buffer`: a Node `Buffer`, stored raw, read back as a `Buffer`.

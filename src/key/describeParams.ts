@@ -223,7 +223,7 @@ class Describer {
 
 /**
  * The description of values with a meaning beyond their structure (see `encodeSpecialValue` in
- * keyEncoding.ts, which this must mirror). Returns undefined when not special.
+ * encoding.ts, which this must mirror). Returns undefined when not special.
  *
  * @since 0.1.0
  * @category special values

@@ -1,5 +1,5 @@
 /**
- * The canonical, unambiguous byte encoding of named key parameters (DESIGN.md §3 "Keys").
+ * The canonical, unambiguous byte encoding of named key parameters.
  *
  * The layout is part of the public contract: a `CacheKey` is XXH64 of these bytes, and keys must not
  * drift between releases (the golden vectors in `test/Hasher.test.ts` pin it). Change nothing here

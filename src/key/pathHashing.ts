@@ -153,7 +153,7 @@ const giveBuffer = (buffer: Buffer): void => {
 /**
  * Reads and hashes a file on this thread, 16 MiB at a time between yields, so a huge file does not
  * hold up other fibers. Synchronous reads: a thread-pool round trip per chunk costs more than the
- * copy itself here (MEASURED.md), and the pair is what a worker does too.
+ * copy itself here (measured on this VM kind), and the pair is what a worker does too.
  */
 const hashFileInThread = (
   fs: PathFileSystem,

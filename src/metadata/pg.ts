@@ -15,10 +15,9 @@
  */
 import { daemonClock, flushBeforeExit } from "../shared/daemonClock.js"
 import { AccessBatch } from "./accessBatch.js"
-import * as Reactivity from "@effect/experimental/Reactivity"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
-import * as PgClientLoader from "../shared/pgClient.js"
+import * as PgPool from "../shared/pgClient.js"
 import { pgCode, retryRead } from "../shared/pgRetry.js"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -53,7 +52,7 @@ export interface PgStoreOptions {
   readonly url: string | Redacted.Redacted<string>
   /** Schema holding the cache's tables, created when missing. Default `public`. */
   readonly schema?: string | undefined
-  /** Pool size. Default 10. */
+  /** Connections this store may use at once. Default 10. A pool shared with other stores on the URL takes the largest request. */
   readonly maxConnections?: number | undefined
   readonly minConnections?: number | undefined
   /** How long an idle pooled connection is kept. Default 30 seconds. */
@@ -186,7 +185,7 @@ const fail = (method: string, reason: MetadataError["reason"], cause: unknown) =
 
 /**
  * Connects, creates or migrates the layout, and returns the store. Closing the scope flushes
- * batched access records and closes the pool.
+ * batched access records and lets go of the pool (shared per URL, see shared/pgClient.ts).
  *
  * @since 0.1.0
  * @category constructors
@@ -207,19 +206,15 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
     const E = `${s}.cacheness_entries`
     const C = `${s}.cacheness_counters`
     const url = typeof options.url === "string" ? Redacted.make(options.url) : options.url
-    const PgClient = yield* PgClientLoader.load
-    const sql = yield* PgClient.make({
+    // Shared with the blob store (and a pull-through cache) on the same URL: one pool per cache.
+    const sql = yield* PgPool.acquire({
       url,
       maxConnections: options.maxConnections ?? 10,
       minConnections: options.minConnections,
-      idleTimeout: options.idleTimeout ?? "30 seconds",
-      connectTimeout: options.connectTimeout ?? "10 seconds",
-      connectionTTL: options.connectionTTL,
-      applicationName: "cacheness"
-    }).pipe(
-      Effect.provide(Reactivity.layer),
-      Effect.mapError((cause) => fail("MetadataStorePg.open", "OpenFailed", cause))
-    )
+      idleTimeout: options.idleTimeout,
+      connectTimeout: options.connectTimeout,
+      connectionTTL: options.connectionTTL
+    }).pipe(Effect.catchTag("SqlError", (cause) => Effect.fail(fail("MetadataStorePg.open", "OpenFailed", cause))))
 
     const tables = new Map((options.tables ?? []).map((def) => [def.name, def]))
     const q = (name: string) => `${s}.${name}`

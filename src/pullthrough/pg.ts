@@ -3,12 +3,11 @@
  *
  * @since 0.1.0
  */
-import * as Reactivity from "@effect/experimental/Reactivity"
-import type * as PgClient from "@effect/sql-pg/PgClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import * as PgPool from "../shared/pgClient.js"
 import { SqlPullThrough, SqlPullThroughError } from "./service.js"
 
 /**
@@ -20,23 +19,9 @@ export interface PgOptions {
   readonly url: string | Redacted.Redacted<string>
   /** Schema holding the cached tables and the ledger (created when missing); `public` by default. */
   readonly schema?: string | undefined
+  /** Connections this cache may use at once. Default 4; a pool shared with a cache on the same URL takes the largest request. */
   readonly maxConnections?: number | undefined
 }
-
-/**
- * PostgreSQL support is an optional peer dependency: the driver loads on first use, so a program
- * that never uses PostgreSQL runs without it installed.
- */
-const loadPgClient: Effect.Effect<typeof PgClient, SqlPullThroughError> = Effect.tryPromise({
-  try: () => import("@effect/sql-pg/PgClient"),
-  catch: (cause) =>
-    new SqlPullThroughError({
-      reason: "InvalidConfig",
-      method: "SqlPullThrough.layerPg",
-      description: "PostgreSQL support needs the optional peer dependency @effect/sql-pg (the Effect 3 line): npm install @effect/sql-pg@^0.53",
-      cause
-    })
-})
 
 /**
  * @since 0.1.0
@@ -52,11 +37,15 @@ export const make = (options: PgOptions): Effect.Effect<SqlPullThrough.Service, 
       })
     }
     const url = typeof options.url === "string" ? Redacted.make(options.url) : options.url
-    const { make: makePgClient } = yield* loadPgClient
-    const sql = yield* makePgClient({ url, maxConnections: options.maxConnections ?? 4, applicationName: "cacheness" }).pipe(
-      Effect.mapError((cause) =>
-        new SqlPullThroughError({ reason: "ConnectionFailed", method: "SqlPullThrough.layerPg", description: cause.message, cause })
-      )
+    // The pool a cache on the same URL uses, if one is open: one set of connections per process.
+    const sql = yield* PgPool.acquire({ url, maxConnections: options.maxConnections ?? 4 }).pipe(
+      Effect.catchTags({
+        // PostgreSQL support is an optional peer dependency, loaded on first use.
+        ConfigError: (cause) =>
+          Effect.fail(new SqlPullThroughError({ reason: "InvalidConfig", method: "SqlPullThrough.layerPg", description: PgPool.advice, cause })),
+        SqlError: (cause) =>
+          Effect.fail(new SqlPullThroughError({ reason: "ConnectionFailed", method: "SqlPullThrough.layerPg", description: cause.message, cause }))
+      })
     )
     if (options.schema !== undefined) {
       yield* sql`CREATE SCHEMA IF NOT EXISTS ${sql(options.schema)}`.pipe(
@@ -66,7 +55,7 @@ export const make = (options: PgOptions): Effect.Effect<SqlPullThrough.Service, 
       )
     }
     return { backend: "postgres" as const, sql, schema: options.schema }
-  }).pipe(Effect.provide(Reactivity.layer))
+  })
 
 /**
  * @since 0.1.0

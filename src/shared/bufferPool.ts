@@ -2,7 +2,7 @@
  * Output buffers of large encoded values, kept for the next put. Writing into memory a process has
  * never touched costs a page fault per 4 KiB, and on this kind of VM that is the largest cost of
  * storing an array: a fresh 64 MiB buffer filled at ~100–260 MB/s against ~14 GB/s for memory
- * already touched (MEASURED.md). Buffers above 32 MiB are never recycled by malloc, so without a
+ * already touched (the seed's measurements). Buffers above 32 MiB are never recycled by malloc, so without a
  * pool every large put pays it again.
  *
  * One idle buffer is kept — the largest given back — and dropped after `IDLE_MS` without use, so a

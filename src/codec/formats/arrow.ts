@@ -1,7 +1,7 @@
 /**
  * Arrow tables (apache-arrow `Table`), stored as an Arrow IPC stream — schema, field and schema
  * metadata, dictionaries and null bitmaps included — compressed block by block like numeric arrays
- * (`internal/blocks.ts`).
+ * (`../blocks.ts`).
  *
  * Arrow JS writes no IPC body compression, so the whole stream goes through the block compressor.
  * IPC lays every buffer out 8-byte aligned, and the columns that dominate real tables (int64 ids,

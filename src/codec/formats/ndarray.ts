@@ -1,6 +1,6 @@
 /**
  * Numeric arrays, stored as NumPy/Blosc store them: a small header (dtype, shape, byte order) and
- * the element bytes byte-shuffled and compressed block by block (`internal/blocks.ts`). Round trips
+ * the element bytes byte-shuffled and compressed block by block (`../blocks.ts`). Round trips
  * are bit-exact — NaN payloads, -0, every bit of a BigInt64 — because bytes are copied, never
  * converted.
  *

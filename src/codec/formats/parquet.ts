@@ -22,7 +22,7 @@
  * level through parquet-wasm, so `level` is ignored.
  *
  * Tables Parquet cannot hold — union columns, month-day-nano intervals — are declined by the
- * guard and stored as Arrow IPC (`formats/arrow.ts`) instead.
+ * guard and stored as Arrow IPC (`arrow.ts`) instead.
  *
  * ```
  * payload   u8 container (0 = Parquet file) · f64 row count · Parquet file

@@ -1,7 +1,7 @@
 /**
  * nodejs-polars `DataFrame` and `Series`, when the package is installed (an optional peer
  * dependency). Stored as Arrow IPC written by Polars itself, compressed block by block with an
- * 8-byte shuffle like Arrow tables (`formats/arrow.ts`).
+ * 8-byte shuffle like Arrow tables (`arrow.ts`).
  *
  * Nothing here imports nodejs-polars eagerly: loading it costs ~100 ms and a native binary, which
  * a cache that never sees a DataFrame should not pay. Recognising a value needs no module (a
