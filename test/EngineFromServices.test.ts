@@ -6,10 +6,10 @@ import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Cache } from "../src/index.js"
 import * as BlobStoreFileSystem from "../src/blob/fileSystem.js"
 import * as BlobStoreMemory from "../src/blob/memory.js"
 import * as CodecDefault from "../src/codec/registry.js"
+import { Cache } from "../src/index.js"
 import * as HasherXxhash from "../src/key/xxhash.js"
 import * as MetadataStoreMemory from "../src/metadata/memory.js"
 
@@ -35,7 +35,9 @@ describe("Cache.layerFromServices", () => {
   for (const field of ["directory", "metadataBackend", "blobs", "compression", "bogus"]) {
     it.effect(`rejects ${field}`, () =>
       Effect.gen(function*() {
-        const layer = Cache.layerFromServices({ [field]: "x" } as any).pipe(Layer.provide(services(BlobStoreMemory.layer)))
+        const layer = Cache.layerFromServices({ [field]: "x" } as any).pipe(
+          Layer.provide(services(BlobStoreMemory.layer))
+        )
         const error = yield* Effect.flip(Effect.provide(Cache.Cache, layer))
         assert.strictEqual(error._tag, "ConfigError")
         assert.include(error.message, field)

@@ -14,8 +14,8 @@ import * as path from "node:path"
 import { assert, beforeAll, describe, it } from "vitest"
 import * as Cache from "../src/Cache.js"
 import { bindKey } from "../src/cache/integrity.js"
-import * as HasherXxhash from "../src/key/xxhash.js"
 import { cached } from "../src/index.js"
+import * as HasherXxhash from "../src/key/xxhash.js"
 import { incompressible } from "./suites/CacheSuite.js"
 
 const KEY = "read-decision-signing-key-0123456789"
@@ -44,7 +44,9 @@ const db = <A>(directory: string, use: (db: Database.Database) => A): A => {
   }
 }
 const rows = (directory: string): Array<Row> =>
-  !fs.existsSync(path.join(directory, "cacheness.db")) ? [] : db(directory, (d) => d.prepare("SELECT key, blob_id AS blobId FROM cacheness_entries").all() as Array<Row>)
+  !fs.existsSync(path.join(directory, "cacheness.db"))
+    ? []
+    : db(directory, (d) => d.prepare("SELECT key, blob_id AS blobId FROM cacheness_entries").all() as Array<Row>)
 const blobPath = (directory: string, id: string) => path.join(directory, "blobs", id.slice(0, 2), id.slice(2, 4), id)
 
 /** The stored bytes of a row, and a way to write them back. */
@@ -53,18 +55,25 @@ const bytesOf = (directory: string, row: Row) => {
     const file = blobPath(directory, row.blobId)
     return { bytes: new Uint8Array(fs.readFileSync(file)), write: (bytes: Uint8Array) => fs.writeFileSync(file, bytes) }
   }
-  const { inline } = db(directory, (d) =>
-    d.prepare("SELECT inline_value AS inline FROM cacheness_entries WHERE key = ?").get(row.key) as { inline: Buffer })
+  const { inline } = db(
+    directory,
+    (d) =>
+      d.prepare("SELECT inline_value AS inline FROM cacheness_entries WHERE key = ?").get(row.key) as { inline: Buffer }
+  )
   return {
     bytes: new Uint8Array(inline),
     write: (bytes: Uint8Array) =>
-      db(directory, (d) => d.prepare("UPDATE cacheness_entries SET inline_value = ? WHERE key = ?").run(Buffer.from(bytes), row.key))
+      db(
+        directory,
+        (d) => d.prepare("UPDATE cacheness_entries SET inline_value = ? WHERE key = ?").run(Buffer.from(bytes), row.key)
+      )
   }
 }
 
 const damage: Record<StateName, (directory: string, row: Row) => void> = {
   fresh: () => {},
-  expired: (directory, row) => db(directory, (d) => d.prepare("UPDATE cacheness_entries SET expires_at = 0 WHERE key = ?").run(row.key)),
+  expired: (directory, row) =>
+    db(directory, (d) => d.prepare("UPDATE cacheness_entries SET expires_at = 0 WHERE key = ?").run(row.key)),
   "missing blob": (directory, row) => fs.rmSync(blobPath(directory, row.blobId!)),
   "checksum mismatch": (directory, row) => {
     const stored = bytesOf(directory, row)
@@ -123,7 +132,11 @@ const run = (entries: ReadonlyArray<Entry>, reader: Reader) =>
         const byObserver: Record<string, string> = {}
         for (const observer of OBSERVERS) {
           const before = new Set(rows(directory).map((r) => r.key))
-          yield* withCache(directory, e.signed ? { signing: { key: KEY } } : {}, memoised(`${observer}-${e.kind}`, e.kind).fn(i))
+          yield* withCache(
+            directory,
+            e.signed ? { signing: { key: KEY } } : {},
+            memoised(`${observer}-${e.kind}`, e.kind).fn(i)
+          )
           const row = rows(directory).find((r) => !before.has(r.key))!
           assert.strictEqual(row.blobId !== null, e.kind === "blob", "stored as intended")
           damage[e.state](directory, row)
@@ -131,22 +144,26 @@ const run = (entries: ReadonlyArray<Entry>, reader: Reader) =>
         }
         keys.push(byObserver)
       }
-      const observed = yield* withCache(directory, readerConfig(reader), Effect.gen(function*() {
-        const cache = yield* Cache.Cache
-        const out: Array<Record<string, boolean>> = []
-        for (const [i, e] of entries.entries()) {
-          const k = keys[i]! as Record<string, Cache.CacheKey>
-          const memo = memoised(`cached-${e.kind}`, e.kind)
-          yield* memo.fn(i)
-          out.push({
-            has: yield* cache.has(k.has!),
-            get: Option.isSome(yield* cache.get(k.get!)),
-            getWithMetadata: Option.isSome(yield* cache.getWithMetadata(k.getWithMetadata!)),
-            cached: memo.counter.runs === 0
-          })
-        }
-        return out
-      }))
+      const observed = yield* withCache(
+        directory,
+        readerConfig(reader),
+        Effect.gen(function*() {
+          const cache = yield* Cache.Cache
+          const out: Array<Record<string, boolean>> = []
+          for (const [i, e] of entries.entries()) {
+            const k = keys[i]! as Record<string, Cache.CacheKey>
+            const memo = memoised(`cached-${e.kind}`, e.kind)
+            yield* memo.fn(i)
+            out.push({
+              has: yield* cache.has(k.has!),
+              get: Option.isSome(yield* cache.get(k.get!)),
+              getWithMetadata: Option.isSome(yield* cache.getWithMetadata(k.getWithMetadata!)),
+              cached: memo.counter.runs === 0
+            })
+          }
+          return out
+        })
+      )
       for (const [i, e] of entries.entries()) {
         const expected = served(e, reader)
         assert.deepStrictEqual(

@@ -10,7 +10,13 @@ import * as Redacted from "effect/Redacted"
 import { BlobStore } from "../blob/service.js"
 import { Codec } from "../codec/service.js"
 import { Hasher, KeyError } from "../key/service.js"
-import { type EntryFilter, type MetadataError, MetadataStore, type RemovedRef, type StoredValue } from "../metadata/service.js"
+import {
+  type EntryFilter,
+  type MetadataError,
+  MetadataStore,
+  type RemovedRef,
+  type StoredValue
+} from "../metadata/service.js"
 import { type CacheKey, isCacheKey, type KeyInput } from "../schema/CacheKey.js"
 import type { MetadataTable } from "../schema/MetadataTable.js"
 import * as Validate from "../shared/validate.js"
@@ -69,7 +75,9 @@ export const versionOf = (record: StoredValue & { readonly createdAt?: number })
  */
 export const notify = <P>(callback: ((progress: P) => void) | undefined, progress: P) =>
   callback === undefined ? Effect.void : Effect.try(() => callback(progress)).pipe(
-    Effect.catchAll((e) => Effect.logWarning(`cacheness: an onProgress callback threw; ignored: ${Validate.show(e.error)}`))
+    Effect.catchAll((e) =>
+      Effect.logWarning(`cacheness: an onProgress callback threw; ignored: ${Validate.show(e.error)}`)
+    )
   )
 
 /**
@@ -78,7 +86,9 @@ export const notify = <P>(callback: ((progress: P) => void) | undefined, progres
  * @since 0.1.0
  * @category constructors
  */
-export const make = (config: ResolvedConfig): Effect.Effect<Engine, never, Hasher | Codec | MetadataStore | BlobStore> =>
+export const make = (
+  config: ResolvedConfig
+): Effect.Effect<Engine, never, Hasher | Codec | MetadataStore | BlobStore> =>
   Effect.gen(function*() {
     const hasher = yield* Hasher
     const codec = yield* Codec
@@ -94,7 +104,15 @@ export const make = (config: ResolvedConfig): Effect.Effect<Engine, never, Hashe
       if (typeof input === "string") {
         return isCacheKey(input)
           ? Effect.succeed(input)
-          : Effect.fail(new KeyError({ reason: "InvalidKey", method: "Cache", path: "key", description: `"${input}" is not a cache key (16 lowercase hex digits); pass named parameters or the result of cache.key(params)` }))
+          : Effect.fail(
+            new KeyError({
+              reason: "InvalidKey",
+              method: "Cache",
+              path: "key",
+              description:
+                `"${input}" is not a cache key (16 lowercase hex digits); pass named parameters or the result of cache.key(params)`
+            })
+          )
       }
       return hasher.key(input)
     }
@@ -110,7 +128,8 @@ export const make = (config: ResolvedConfig): Effect.Effect<Engine, never, Hashe
       deleteBlobIds(refs.flatMap((ref) => ref.blobId === null ? [] : [ref.blobId]))
 
     const removeOnce = (filter: EntryFilter): Effect.Effect<number, MetadataError> =>
-      Effect.flatMap(FastPath.removeCounted(metadata, filter), ({ blobIds, removed }) => Effect.as(deleteBlobIds(blobIds), removed))
+      Effect.flatMap(FastPath.removeCounted(metadata, filter), ({ blobIds, removed }) =>
+        Effect.as(deleteBlobIds(blobIds), removed))
     /**
      * Removing is how a full cache frees space, yet the metadata store needs a little to record a
      * removal. On a full disk the blobs of the matching rows go first (a reader finding one gone
@@ -118,9 +137,12 @@ export const make = (config: ResolvedConfig): Effect.Effect<Engine, never, Hashe
      */
     const removeMatching = (filter: EntryFilter): Effect.Effect<number, MetadataError> =>
       removeOnce(filter).pipe(
-        Effect.catchIf((error) => error.reason === "NoSpace", (error) =>
+        Effect.catchIf((error) =>
+          error.reason === "NoSpace", (error) =>
           Effect.flatMap(metadata.select(filter), (records) => {
-            const ids = records.flatMap((r) => r.blobId === null ? [] : [r.blobId])
+            const ids = records.flatMap((r) =>
+              r.blobId === null ? [] : [r.blobId]
+            )
             return ids.length === 0 ? Effect.fail(error) : Effect.zipRight(deleteBlobIds(ids), removeOnce(filter))
           }))
       )
@@ -128,7 +150,9 @@ export const make = (config: ResolvedConfig): Effect.Effect<Engine, never, Hashe
     const dropBroken = (record: StoredValue, why: string) =>
       Effect.gen(function*() {
         if (config.readOnly === true) {
-          return yield* Effect.logWarning(`cacheness: entry ${record.key} ${why}; treated as a miss (not removed: the cache is open read-only)`)
+          return yield* Effect.logWarning(
+            `cacheness: entry ${record.key} ${why}; treated as a miss (not removed: the cache is open read-only)`
+          )
         }
         yield* Effect.logWarning(`cacheness: entry ${record.key} ${why}; removed, treated as a miss`)
         yield* removeMatching(versionOf(record))

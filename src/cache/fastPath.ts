@@ -11,12 +11,12 @@
 import * as Effect from "effect/Effect"
 import type { BlobStore } from "../blob/service.js"
 import type { Codec } from "../codec/service.js"
+import type { MetadataError, StorageError } from "../errors.js"
 import type { Hasher } from "../key/service.js"
 import { toEntry } from "../metadata/entries.js"
 import type { EntryFilter, ListOptions, MetadataStore, StoredValue } from "../metadata/service.js"
 import type { CacheEntry } from "../schema/CacheEntry.js"
 import type { CacheKey, KeyParams } from "../schema/CacheKey.js"
-import type { MetadataError, StorageError } from "../errors.js"
 import { NotSync } from "../shared/sync.js"
 
 /**
@@ -101,7 +101,9 @@ export const listEntries = (
   metadata: MetadataStore.Service,
   options: ListOptions
 ): Effect.Effect<ReadonlyArray<CacheEntry>, MetadataError> =>
-  metadata.listEntries !== undefined ? metadata.listEntries(options) : Effect.map(metadata.list(options), (rows) => rows.map(toEntry))
+  metadata.listEntries !== undefined
+    ? metadata.listEntries(options)
+    : Effect.map(metadata.list(options), (rows) => rows.map(toEntry))
 
 /**
  * A reader of the store's change counter; it answers `undefined` when the store cannot tell (or
@@ -169,7 +171,10 @@ export const fingerprintsAreLocal = (metadata: MetadataStore.Service): boolean =
  * @since 0.1.0
  * @category blobs
  */
-export const listAged = (blobs: BlobStore.Service, olderThan: number): Effect.Effect<ReadonlyArray<string>, StorageError> =>
+export const listAged = (
+  blobs: BlobStore.Service,
+  olderThan: number
+): Effect.Effect<ReadonlyArray<string>, StorageError> =>
   blobs.listAged !== undefined ? blobs.listAged(olderThan) : blobs.list
 
 /**
@@ -179,7 +184,10 @@ export const listAged = (blobs: BlobStore.Service, olderThan: number): Effect.Ef
  * @since 0.1.0
  * @category blobs
  */
-export const staleTemp = (blobs: BlobStore.Service, olderThan: number): Effect.Effect<ReadonlyArray<string>, StorageError> =>
+export const staleTemp = (
+  blobs: BlobStore.Service,
+  olderThan: number
+): Effect.Effect<ReadonlyArray<string>, StorageError> =>
   blobs.staleTemp !== undefined ? blobs.staleTemp(olderThan) : Effect.succeed([])
 
 /**

@@ -9,12 +9,12 @@ import * as Option from "effect/Option"
 import * as Header from "../codec/header.js"
 import type { EntryRecord, StoredValue } from "../metadata/service.js"
 import type { IntegrityReport } from "../schema/CacheEntry.js"
+import { NotSync } from "../shared/sync.js"
 import * as Validate from "../shared/validate.js"
 import { type Engine, notify, versionOf } from "./context.js"
 import * as FastPath from "./fastPath.js"
 import { type CacheError, ConfigError, type VerifyOptions } from "./service.js"
 import * as Signing from "./signing.js"
-import { NotSync } from "../shared/sync.js"
 
 /**
  * A blob temp file older than this was abandoned by a crash (no write takes an hour).
@@ -167,7 +167,9 @@ export const makeVerify = (engine: Engine, settings: IntegritySettings) => {
       } else {
         bytes = yield* readStoredBlob(engine, record.blobId)
       }
-      if (Option.isNone(bytes) || !(bytes.value instanceof Uint8Array)) return { kind: "dangling", record, actualBytes: null }
+      if (Option.isNone(bytes) || !(bytes.value instanceof Uint8Array)) {
+        return { kind: "dangling", record, actualBytes: null }
+      }
       const intact = unverifiable(settings, record)
         ? null
         : signer === null
@@ -211,7 +213,9 @@ export const makeVerify = (engine: Engine, settings: IntegritySettings) => {
     let orphans = (yield* FastPath.listAged(blobs, ORPHAN_GRACE)).filter((id) => !referenced.has(id))
     if (orphans.length > 0) {
       // Re-read references: a put writes its blob before its row, which may have committed since.
-      const live = new Set((yield* metadata.select({ keys: orphans.map((id) => id.slice(0, 16)) })).map((r) => r.blobId))
+      const live = new Set(
+        (yield* metadata.select({ keys: orphans.map((id) => id.slice(0, 16)) })).map((r) => r.blobId)
+      )
       orphans = orphans.filter((id) => !live.has(id))
     }
     let repaired = 0
@@ -229,8 +233,10 @@ export const makeVerify = (engine: Engine, settings: IntegritySettings) => {
         }
       }
       for (const id of orphans) {
-        const deleted = yield* Effect.catchAll(blobs.delete(id), (e) =>
-          Effect.as(Effect.logWarning(`cacheness: could not delete orphan blob ${id}: ${e.message}`), false))
+        const deleted = yield* Effect.catchAll(
+          blobs.delete(id),
+          (e) => Effect.as(Effect.logWarning(`cacheness: could not delete orphan blob ${id}: ${e.message}`), false)
+        )
         if (deleted) repaired++
       }
       // The entry and byte counters are what size enforcement and stats trust: recomputed from
@@ -239,7 +245,9 @@ export const makeVerify = (engine: Engine, settings: IntegritySettings) => {
     }
     const temps = yield* FastPath.staleTemp(blobs, STALE_TEMP_AGE)
     if (options?.repair === true && temps.length > 0) repaired += yield* FastPath.removeStaleTemp(blobs, STALE_TEMP_AGE)
-    if (options?.repair === true && repaired > 0) yield* Effect.logDebug(`cacheness: verify repaired ${repaired} problems`)
+    if (options?.repair === true && repaired > 0) {
+      yield* Effect.logDebug(`cacheness: verify repaired ${repaired} problems`)
+    }
     const report: IntegrityReport = {
       checked: records.length,
       orphans,

@@ -6,8 +6,8 @@
  */
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
-import type { CacheKey, KeyParams } from "../schema/CacheKey.js"
 import type { CacheError } from "../errors.js"
+import type { CacheKey, KeyParams } from "../schema/CacheKey.js"
 import type { Cache, GetOptions, ResolvedConfig } from "./service.js"
 
 /**
@@ -82,6 +82,8 @@ export const attach = (service: Cache.Service, internal: CacheInternal): Cache.S
  */
 export const internal = (cache: Cache.Service): CacheInternal => {
   const part = (cache as { readonly [Internal]?: CacheInternal })[Internal]
-  if (part === undefined) throw new Error("cacheness: this Cache.Service was not built by Cache.layer or Cache.layerFromServices")
+  if (part === undefined) {
+    throw new Error("cacheness: this Cache.Service was not built by Cache.layer or Cache.layerFromServices")
+  }
   return part
 }

@@ -39,7 +39,8 @@ const PRUNE_OPTIONS = { onProgress: Validate.optionalFunction<NonNullable<PruneO
  * @since 0.1.0
  * @category size
  */
-export const keepLimit = (maxSize: number | null): number | null => maxSize === null ? null : Math.floor(maxSize * EVICT_TO)
+export const keepLimit = (maxSize: number | null): number | null =>
+  maxSize === null ? null : Math.floor(maxSize * EVICT_TO)
 
 /**
  * The maintenance operations over one engine.
@@ -70,7 +71,11 @@ export const make = (engine: Engine) => {
     if (options instanceof ConfigError) return yield* options
     const targetBytes = typeof target === "number" || typeof target === "string" ? parseSize(target) : Option.none()
     if (Option.isNone(targetBytes)) {
-      return yield* new ConfigError({ reason: "Invalid", field: "prune.target", description: `not a size: ${Validate.show(target)}` })
+      return yield* new ConfigError({
+        reason: "Invalid",
+        field: "prune.target",
+        description: `not a size: ${Validate.show(target)}`
+      })
     }
     const { totalBytes } = yield* metadata.totals
     if (totalBytes <= targetBytes.value) return { entries: 0, bytes: 0 }
@@ -84,7 +89,9 @@ export const make = (engine: Engine) => {
     }
     CacheMetrics.evictions.unsafeUpdate(evicted.length, NO_LABELS)
     const bytes = evicted.reduce((n, r) => n + r.storedBytes, 0)
-    yield* Effect.logDebug(`cacheness: pruned to ${targetBytes.value} bytes; evicted ${evicted.length} least-recently-used entries (${bytes} bytes)`)
+    yield* Effect.logDebug(
+      `cacheness: pruned to ${targetBytes.value} bytes; evicted ${evicted.length} least-recently-used entries (${bytes} bytes)`
+    )
     return { entries: evicted.length, bytes }
   })
 
@@ -134,7 +141,9 @@ export const make = (engine: Engine) => {
     const removed = yield* FastPath.removeStaleTemp(engine.blobs, STALE_TEMP_AGE)
     if (removed > 0) yield* Effect.logDebug(`cacheness: removed ${removed} temp files abandoned by interrupted writes`)
     const pruned = yield* pruneFingerprints
-    if (pruned > 0) yield* Effect.logDebug(`cacheness: dropped the fingerprints of ${pruned} paths that no longer exist`)
+    if (pruned > 0) {
+      yield* Effect.logDebug(`cacheness: dropped the fingerprints of ${pruned} paths that no longer exist`)
+    }
   }).pipe(Effect.catchAllCause((cause) => Effect.logWarning("cacheness: housekeeping failed", cause)))
 
   /** Starts housekeeping as a background fiber for the scope's lifetime (none when read-only). */
@@ -142,7 +151,9 @@ export const make = (engine: Engine) => {
     // Read-only: no housekeeping at all, it only ever removes.
     ? Effect.void
     : Effect.asVoid((config.cleanupOnOpen ? housekeeping : Effect.void).pipe(
-      Effect.zipRight(Effect.repeat(Effect.delay(housekeeping, Duration.millis(config.cleanupInterval)), Schedule.forever)),
+      Effect.zipRight(
+        Effect.repeat(Effect.delay(housekeeping, Duration.millis(config.cleanupInterval)), Schedule.forever)
+      ),
       // Its timer must not keep a process that forgot `close()` alive.
       asDaemon,
       Effect.interruptible,

@@ -8,9 +8,9 @@
  */
 import * as Effect from "effect/Effect"
 import type { CacheConfig } from "../schema/CacheConfig.js"
-import { ConfigError, type ResolvedConfig } from "./service.js"
-import { resolveConfig } from "./config.js"
 import * as Validate from "../shared/validate.js"
+import { resolveConfig } from "./config.js"
+import { ConfigError, type ResolvedConfig } from "./service.js"
 
 /**
  * The policies of the engine: TTL, size limit, housekeeping, integrity, signing, inline
@@ -72,16 +72,25 @@ export const resolveEngineOptions = (options: unknown): Effect.Effect<ResolvedCo
       try {
         names = Object.keys(options)
       } catch (cause) {
-        return Effect.fail(new ConfigError({ reason: "Invalid", field: "layerFromServices", description: `options could not be read: ${Validate.show(cause)}`, cause }))
+        return Effect.fail(
+          new ConfigError({
+            reason: "Invalid",
+            field: "layerFromServices",
+            description: `options could not be read: ${Validate.show(cause)}`,
+            cause
+          })
+        )
       }
       for (const name of names) {
         const instead = SERVICE_FIELDS[name]
         if (instead !== undefined) {
-          return Effect.fail(new ConfigError({
-            reason: "Invalid",
-            field: `layerFromServices.${name}`,
-            description: `${name} is chosen by the services in context, not by the engine; use ${instead}`
-          }))
+          return Effect.fail(
+            new ConfigError({
+              reason: "Invalid",
+              field: `layerFromServices.${name}`,
+              description: `${name} is chosen by the services in context, not by the engine; use ${instead}`
+            })
+          )
         }
       }
     }

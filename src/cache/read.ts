@@ -142,15 +142,18 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
   ): Effect.Effect<Option.Option<readonly [R, Uint8Array]>, CacheError> =>
     Effect.flatMap(readStoredBlob(engine, record.blobId!), (blob) => {
       if (Option.isSome(blob)) return Effect.succeed(Option.some([record, blob.value] as const))
-      return Effect.flatMap(refresh(record.key), (current): Effect.Effect<Option.Option<readonly [R, Uint8Array]>, CacheError> => {
-        if (Option.isNone(current)) return Effect.succeed(Option.none())
-        const next = current.value
-        if (next.blobId === record.blobId && next.checksum === record.checksum) {
-          return Effect.as(engine.dropBroken(record, `has no readable blob (${record.blobId})`), Option.none())
+      return Effect.flatMap(
+        refresh(record.key),
+        (current): Effect.Effect<Option.Option<readonly [R, Uint8Array]>, CacheError> => {
+          if (Option.isNone(current)) return Effect.succeed(Option.none())
+          const next = current.value
+          if (next.blobId === record.blobId && next.checksum === record.checksum) {
+            return Effect.as(engine.dropBroken(record, `has no readable blob (${record.blobId})`), Option.none())
+          }
+          if (next.blobId === null) return Effect.succeed(Option.some([next, next.inline ?? EMPTY] as const))
+          return readBlob(next, refresh)
         }
-        if (next.blobId === null) return Effect.succeed(Option.some([next, next.inline ?? EMPTY] as const))
-        return readBlob(next, refresh)
-      })
+      )
     })
 
   /**
@@ -181,7 +184,11 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
         return Option.none<readonly [R, Uint8Array]>()
       case "UnknownFormat":
         // A format this release does not know may belong to another process: a miss, kept.
-        if (logUnknown) yield* Effect.logWarning(`cacheness: entry ${record.key} cannot be read here (${decision.reason}); kept, treated as a miss`)
+        if (logUnknown) {
+          yield* Effect.logWarning(
+            `cacheness: entry ${record.key} cannot be read here (${decision.reason}); kept, treated as a miss`
+          )
+        }
         return Option.none<readonly [R, Uint8Array]>()
       default:
         return Option.none<readonly [R, Uint8Array]>()
@@ -212,7 +219,9 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
       // A format (or version, or codec) this process has no handler for is not damage: another
       // process may own the handler, so the entry is a miss here and stays.
       if (decoded.left.reason === "UnknownFormat") {
-        yield* Effect.logWarning(`cacheness: entry ${record.key} cannot be read here (${decoded.left.message}); kept, treated as a miss`)
+        yield* Effect.logWarning(
+          `cacheness: entry ${record.key} cannot be read here (${decoded.left.message}); kept, treated as a miss`
+        )
       } else {
         yield* engine.dropBroken(record, `could not be decoded (${decoded.left.message})`)
       }
@@ -253,7 +262,11 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
   const fast = settings.signer === null && FastPath.hasFastPath(hasher, metadata, codec)
   /** The key synchronously, or `NotSync` when only `toKey` can tell (paths, bad input). */
   const fastKey = (input: KeyInput): CacheKey | NotSync =>
-    !fast ? NotSync : typeof input === "string" ? (isCacheKey(input) ? input : NotSync) : FastPath.keySync(hasher, input)
+    !fast
+      ? NotSync
+      : typeof input === "string"
+      ? (isCacheKey(input) ? input : NotSync)
+      : FastPath.keySync(hasher, input)
 
   /**
    * A read, settled synchronously when the stores can: a live inline entry is decoded and

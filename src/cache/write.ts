@@ -7,10 +7,10 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Header from "../codec/header.js"
+import { type MetadataError, StorageError } from "../errors.js"
 import type { KeyInput } from "../schema/CacheKey.js"
 import * as BufferPool from "../shared/bufferPool.js"
 import * as Validate from "../shared/validate.js"
-import { type MetadataError, StorageError } from "../errors.js"
 import type { Engine } from "./context.js"
 import { attachMetadata } from "./customMetadata.js"
 import { checksumOf, type IntegritySettings } from "./integrity.js"
@@ -74,7 +74,8 @@ export const make = (
         reason: "TooLarge",
         method: "Cache.put",
         id: key,
-        description: `the value is ${encoded.bytes.length} bytes stored, more than the ${limit} bytes (80% of maxSize ${config.maxSize}) eviction keeps; nothing was stored or evicted`
+        description:
+          `the value is ${encoded.bytes.length} bytes stored, more than the ${limit} bytes (80% of maxSize ${config.maxSize}) eviction keeps; nothing was stored or evicted`
       })
     }
     const now = yield* Clock.currentTimeMillis
@@ -110,7 +111,9 @@ export const make = (
     )
     // Large values only: the blob is written and checksummed, so its buffer can serve the next put.
     if (blobId !== null) BufferPool.give(encoded.bytes)
-    if (written.replacedBlobId !== null) yield* engine.deleteBlobs([{ key, blobId: written.replacedBlobId, storedBytes: 0 }])
+    if (written.replacedBlobId !== null) {
+      yield* engine.deleteBlobs([{ key, blobId: written.replacedBlobId, storedBytes: 0 }])
+    }
     yield* enforceSize(written.totalBytes)
     CacheMetrics.bytesWritten.unsafeUpdate(encoded.bytes.length, NO_LABELS)
     CacheMetrics.putLatency.unsafeUpdate(engine.sinceMs(started), NO_LABELS)
