@@ -21,7 +21,7 @@ export * as Key from "./Key.js"
 /**
  * @since 0.1.0
  */
-export { CacheLive } from "./cache/engine.js"
+export { CacheLive } from "./cache/layer.js"
 
 /**
  * Effect Metrics of the cache: hits, misses, bytes read/written, evictions, expirations, latency.

@@ -21,6 +21,7 @@ import { incompressible } from "./suites/CacheSuite.js"
 import { captureWarnings } from "./support/logs.js"
 import { pgAvailable, pgScopedSchema, pgUrl } from "./support/postgres.js"
 import { makeTempDir, tempDir } from "./support/tmp.js"
+import { internal } from "../src/cache/internal.js"
 
 const quiet = { cleanupOnOpen: false, cleanupInterval: "100000 days" } as const
 
@@ -82,7 +83,7 @@ describe("TTLs are checked before decoding, the same on every backend", () => {
         }
         yield* withCache(make, { defaultTtl: Number.POSITIVE_INFINITY as any }, (cache) =>
           Effect.gen(function*() {
-            assert.isNull(cache.config.defaultTtl)
+            assert.isNull(internal(cache).config.defaultTtl)
             yield* cache.put({ k: 1 }, 1)
             assert.isNull(Option.getOrThrow(yield* cache.getWithMetadata({ k: 1 })).entry.expiresAt)
           }))
@@ -242,7 +243,7 @@ describe("a put larger than the size limit is refused", () => {
       // The default inline threshold yields to a small maxSize.
       yield* withCache(backends[1]![1], { maxSize: 8_000 }, (cache) =>
         Effect.gen(function*() {
-          assert.strictEqual(cache.config.inlineThreshold, 8_000)
+          assert.strictEqual(internal(cache).config.inlineThreshold, 8_000)
           yield* cache.put({ k: 1 }, "small")
           assert.deepStrictEqual(yield* cache.get({ k: 1 }), Option.some("small"))
         }))

@@ -36,6 +36,9 @@ import * as BlobId from "./blobId.js"
 import * as BufferPool from "../shared/bufferPool.js"
 import { BlobStore, StorageError } from "./service.js"
 
+/** The operating system's clock, which stamps file times. */
+const systemClock = Clock.make()
+
 /**
  * @since 0.1.0
  * @category models
@@ -270,7 +273,33 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
       return blobs.length
     }).pipe(Effect.withSpan("BlobStore.clear"))
 
-    return BlobStore.of({ backend: "filesystem", location: directory, put, get, delete: remove, has, list, clear })
+    // File times come from the operating system's clock: ages are measured on it too (not on a
+    // TestClock a test may have provided).
+    const onFiles = <A>(effect: Effect.Effect<A, StorageError, FileSystem.FileSystem>) =>
+      effect.pipe(Effect.provideService(FileSystem.FileSystem, fs), Effect.withClock(systemClock))
+    const listAged = (olderThan: number) =>
+      onFiles(Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.map(blobFiles(directory), (files) =>
+          files.filter((f) => Option.isSome(f.modified) && f.modified.value.getTime() < now - olderThan).map((f) => f.id))))
+    const staleTemp = (olderThan: number) =>
+      onFiles(Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.map(tempFiles(directory), (temps) =>
+          temps.filter((t) => Option.isSome(t.modified) && t.modified.value.getTime() < now - olderThan).map((t) => t.path))))
+    const removeStaleTemp = (olderThan: number) => onFiles(cleanupTemp(directory, Duration.millis(olderThan)))
+
+    return BlobStore.of({
+      backend: "filesystem",
+      location: directory,
+      put,
+      get,
+      delete: remove,
+      has,
+      list,
+      clear,
+      listAged,
+      staleTemp,
+      removeStaleTemp
+    })
   })
 
 /**

@@ -35,6 +35,15 @@ export declare namespace BlobStore {
     readonly list: Effect.Effect<ReadonlyArray<string>, StorageError>
     /** Removes every blob and leftover temp file; returns the number of blobs removed. */
     readonly clear: Effect.Effect<number, StorageError>
+    /**
+     * Optional: the ids of blobs last written more than `olderThan` ms ago, by the clock that
+     * stamps the store's own times. A store without it is treated as knowing no ages.
+     */
+    readonly listAged?: ((olderThan: number) => Effect.Effect<ReadonlyArray<string>, StorageError>) | undefined
+    /** Optional: leftovers (temp files) of writes abandoned more than `olderThan` ms ago. */
+    readonly staleTemp?: ((olderThan: number) => Effect.Effect<ReadonlyArray<string>, StorageError>) | undefined
+    /** Optional: removes those leftovers; returns how many went. */
+    readonly removeStaleTemp?: ((olderThan: number) => Effect.Effect<number, StorageError>) | undefined
   }
 }
 

@@ -31,6 +31,11 @@ import * as Schema from "effect/Schema"
 import type { CacheKey, KeyParams } from "../schema/CacheKey.js"
 import { Cache, type CacheError, ConfigError } from "./service.js"
 import * as Validate from "../shared/validate.js"
+import { internal } from "./internal.js"
+import { isLiveAt } from "./read.js"
+
+/** `cached`'s plumbing of a cache built by the engine (leases, change counter, reads with expiry). */
+const memoOf = (cache: Cache.Service) => internal(cache).memo
 
 /**
  * @since 0.1.0
@@ -292,10 +297,10 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
 
   /** The store's change count, read at most once per `memoRecheck`. */
   const changeCount = (cache: Cache.Service, state: State): number | undefined => {
-    if (memoRecheck === 0) return cache.memo.changeCount()
+    if (memoRecheck === 0) return memoOf(cache).changeCount()
     const at = wallClock.unsafeCurrentTimeMillis()
     if (at - state.checkedAt >= memoRecheck) {
-      state.change = cache.memo.changeCount()
+      state.change = memoOf(cache).changeCount()
       state.checkedAt = at
     }
     return state.change
@@ -325,12 +330,12 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     let change: number | undefined
     // Without a memo nothing is remembered: no change count to read (~5 µs on SQLite).
     if (memoSize === 0) change = undefined
-    else if (memoRecheck === 0) change = cache.memo.changeCount()
+    else if (memoRecheck === 0) change = memoOf(cache).changeCount()
     else {
-      change = state.change = cache.memo.changeCount()
+      change = state.change = memoOf(cache).changeCount()
       state.checkedAt = wallClock.unsafeCurrentTimeMillis()
     }
-    return Effect.map(cache.memo.read(key, getOptions as any), (found) => {
+    return Effect.map(memoOf(cache).read(key, getOptions as any), (found) => {
       if (Option.isNone(found)) return Option.none<Exit.Exit<A, E>>()
       const exit = fromStored(found.value.value)
       remember(state, key, exit, change, found.value.expiresAt)
@@ -379,7 +384,7 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
       Effect.map(Effect.runtime<never>(), (runtime) =>
         startHeartbeat(
           runtime,
-          cache.memo.acquireLease(key, holder, leaseTtl).pipe(
+          memoOf(cache).acquireLease(key, holder, leaseTtl).pipe(
             Effect.catchAllCause((cause) => Effect.logWarning(`cacheness: ${namespace}: could not renew a lease`, cause)),
             Effect.withClock(wallClock)
           ),
@@ -392,7 +397,7 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
       (stopHeartbeat) =>
         Effect.zipRight(
           stopHeartbeat,
-          cache.memo.releaseLease(key, holder).pipe(
+          memoOf(cache).releaseLease(key, holder).pipe(
             Effect.catchAll((error) => Effect.logWarning(`cacheness: ${namespace}: could not release a lease: ${error.message}`)),
             Effect.withClock(wallClock)
           )
@@ -408,7 +413,7 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
   /** Takes the lease, or finds the value another process stored; `Pending` when neither. */
   const claim = (cache: Cache.Service, state: State, key: CacheKey, holder: string) =>
     Effect.flatMap(
-      Effect.withClock(cache.memo.acquireLease(key, holder, leaseTtl), wallClock),
+      Effect.withClock(memoOf(cache).acquireLease(key, holder, leaseTtl), wallClock),
       (acquired): Effect.Effect<typeof Acquired | typeof Pending | Exit.Exit<A, E>, CacheError> =>
         acquired
           ? Effect.succeed(Acquired)
@@ -469,8 +474,9 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
         const entry = state.memo.get(key)
         if (entry !== undefined && entry.change === changeCount(cache, state)) {
           if (entry.expiresAt === null) return served(cache, state, key, entry.exit)
+          // The read decision's expiry rule: the rest of it was taken when the value was read.
           return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            now < entry.expiresAt! ? served(cache, state, key, entry.exit) : callSlow(cache, state, key, args, params))
+            isLiveAt(entry.expiresAt, now) ? served(cache, state, key, entry.exit) : callSlow(cache, state, key, args, params))
         }
       }
       return callSlow(cache, state, key, args, params)
@@ -479,7 +485,7 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
 
   const served = (cache: Cache.Service, state: State, key: CacheKey, exit: Exit.Exit<A, E>) => {
     state.hits++
-    return Effect.zipRight(cache.memo.recordHit(key), exit)
+    return Effect.zipRight(memoOf(cache).recordHit(key), exit)
   }
 
   const callSlow = (cache: Cache.Service, state: State, key: CacheKey, args: Args, params: KeyParams): Effect.Effect<A, E | CacheError, R> =>
@@ -513,7 +519,7 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
    * anything else (the effectful `call` then handles it). `now` is the caller's clock.
    */
   const memoHit = (cache: Cache.Service, args: Args, now: number): Exit.Exit<A, E> | undefined => {
-    const unsafe = cache.memo.unsafe
+    const unsafe = memoOf(cache).unsafe
     if (memoSize === 0 || invalid !== undefined || unsafe === null) return undefined
     let key: CacheKey | undefined
     try {
@@ -525,7 +531,7 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     const state = stateOf(cache)
     const entry = state.memo.get(key)
     if (entry === undefined || entry.change !== changeCount(cache, state)) return undefined
-    if (entry.expiresAt !== null && now >= entry.expiresAt) return undefined
+    if (!isLiveAt(entry.expiresAt, now)) return undefined
     state.hits++
     unsafe.recordHit(key, now)
     return entry.exit

@@ -177,42 +177,6 @@ export interface VerifyOptions {
 }
 
 /**
- * What `cached` needs beyond the public operations: a read that also returns the expiry, leases
- * shared by every process using the cache, and a change counter for its in-memory layer. Not
- * meant for ordinary callers.
- *
- * @since 0.1.0
- * @category models
- */
-export interface MemoSupport {
-  /** Like `get` (counts a hit or a miss), with the entry's expiry (epoch ms, `null` never). */
-  readonly read: <A, I>(
-    key: CacheKey,
-    options: GetOptions<A, I>
-  ) => Effect.Effect<Option.Option<{ readonly value: A; readonly expiresAt: number | null }>, CacheError>
-  /** Takes or renews the lease on `key` for `holder`, for `duration` ms from now (Clock). */
-  readonly acquireLease: (key: CacheKey, holder: string, duration: number) => Effect.Effect<boolean, CacheError>
-  /** Gives the lease up if `holder` still holds it. */
-  readonly releaseLease: (key: CacheKey, holder: string) => Effect.Effect<void, CacheError>
-  /**
-   * A number that changes whenever any entry may have changed (in any process), or `undefined`
-   * when the store cannot tell: values held in memory must then not be trusted.
-   */
-  readonly changeCount: () => number | undefined
-  /** Counts a hit on `key` served without reading the store. */
-  readonly recordHit: (key: CacheKey) => Effect.Effect<void>
-  /**
-   * Synchronous fast paths for a hit served from memory: the key (`undefined` when the
-   * parameters need effects, such as paths to hash), and counting the hit at `now`. `null` when
-   * the cache's stores have none: the effectful path is then the only one.
-   */
-  readonly unsafe: {
-    readonly key: (params: KeyParams) => CacheKey | undefined
-    readonly recordHit: (key: CacheKey, now: number) => void
-  } | null
-}
-
-/**
  * Options of `stats`: none yet. Any field given is a `ConfigError` (`stats({ namespace })` is not
  * a per-namespace count, and must not silently return the whole cache's).
  *
@@ -252,7 +216,6 @@ export declare namespace Cache {
    * @category models
    */
   export interface Service {
-    readonly config: ResolvedConfig
     /** The key of named parameters (16 hex digits). */
     readonly key: (params: KeyParams) => Effect.Effect<CacheKey, KeyError>
     /** Stores a value; returns its key. */
@@ -305,8 +268,6 @@ export declare namespace Cache {
      * entries and custom tables; fails with a `MetadataError` "Unsupported" on memory and JSON.
      */
     readonly sql: Effect.Effect<SqlClient.SqlClient, MetadataError>
-    /** Support for `cached`: leases, change counter, reads with expiry. */
-    readonly memo: MemoSupport
   }
 }
 

@@ -1,0 +1,262 @@
+/**
+ * Integrity: what the checksum column holds, whether stored bytes can be trusted, and `verify`
+ * (with repair) over every entry, orphan blob and abandoned temp file.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Header from "../codec/header.js"
+import type { EntryRecord, StoredValue } from "../metadata/service.js"
+import type { IntegrityReport } from "../schema/CacheEntry.js"
+import { NotSync } from "../shared/sync.js"
+import * as Validate from "../shared/validate.js"
+import { type Engine, notify, versionOf } from "./context.js"
+import * as FastPath from "./fastPath.js"
+import { type CacheError, ConfigError, type VerifyOptions } from "./service.js"
+import * as Signing from "./signing.js"
+
+/**
+ * A blob temp file older than this was abandoned by a crash (no write takes an hour).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const STALE_TEMP_AGE = 60 * 60 * 1000
+/**
+ * A blob no row references, younger than this, may be a put in flight: its row commits after the
+ * blob is written, once the put has the metadata store's write lock (SQLite waits up to its busy
+ * timeout, 10 s by default, behind any long write). Judged like temp files: no put takes an hour.
+ */
+const ORPHAN_GRACE = STALE_TEMP_AGE
+
+/**
+ * An XXH64 checksum bound to the entry's key (XOR of the two 64-bit values, as hex). A damaged
+ * database can point a key at another entry's row — an index entry whose row id lost a bit — and
+ * that row's bytes match their own checksum; bound to the key, they no longer match the key asked
+ * for, so the read is a miss instead of another key's value. Costs two parseInt and no hashing.
+ *
+ * @since 0.1.0
+ * @category checksums
+ */
+export const bindKey = (checksum: string, key: string): string => {
+  const hi = (Number.parseInt(checksum.slice(0, 8), 16) ^ Number.parseInt(key.slice(0, 8), 16)) >>> 0
+  const lo = (Number.parseInt(checksum.slice(8, 16), 16) ^ Number.parseInt(key.slice(8, 16), 16)) >>> 0
+  return hi.toString(16).padStart(8, "0") + lo.toString(16).padStart(8, "0")
+}
+
+/**
+ * What a read needs to judge stored bytes: the signer, whether plain checksums are checked, and
+ * the hash of bytes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface IntegritySettings {
+  readonly signer: Signing.Signer | null
+  readonly verifyIntegrity: boolean
+  readonly hashBytes: (bytes: Uint8Array) => string
+}
+
+/**
+ * What the checksum column holds: XXH64 of the stored bytes bound to the entry's key, or the
+ * HMAC of the row's trusted fields and the bytes when signing.
+ *
+ * @since 0.1.0
+ * @category checksums
+ */
+export const checksumOf = (settings: IntegritySettings, row: Signing.SignedFields, bytes: Uint8Array): string =>
+  settings.signer === null ? bindKey(settings.hashBytes(bytes), row.key) : settings.signer.sign(row, bytes)
+
+/**
+ * Why stored bytes cannot be trusted, or `null` when they check out. With a signing key the
+ * signature is always checked (`verifyIntegrity: false` only skips plain checksums).
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const checkBytes = (settings: IntegritySettings, record: StoredValue, bytes: Uint8Array): string | null =>
+  !(bytes instanceof Uint8Array)
+    ? "has a damaged row (its value is not bytes)"
+    : bytes.length !== record.storedBytes
+    ? `has ${bytes.length} stored bytes, expected ${record.storedBytes}`
+    : Header.keyMatches(bytes, record.key) === false
+    ? "holds the value of another key (its header names a different key)"
+    : settings.signer !== null
+    ? settings.signer.verify(record as EntryRecord, bytes, record.checksum)
+      ? null
+      : Signing.isLegacy(record.checksum)
+      ? "is signed under the previous signing scheme, which does not cover its row"
+      : Signing.isSigned(record.checksum)
+      ? "failed its signature check (tampered with, or signed with another key)"
+      : "is not signed"
+    : settings.verifyIntegrity && bindKey(settings.hashBytes(bytes), record.key) !== record.checksum
+    ? "failed its checksum"
+    : null
+
+/**
+ * A signed entry seen by a cache without the key: it cannot be checked, so it is not served (nor
+ * removed).
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const unverifiable = (settings: IntegritySettings, record: StoredValue): boolean =>
+  settings.signer === null && Signing.isSigned(record.checksum)
+
+/**
+ * Blob read failures no retry cures (a directory in the blob's place, an invalid id in a row).
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const isPermanentReadError = (error: CacheError): boolean =>
+  error._tag === "StorageError" && (error.reason === "Unreadable" || error.reason === "InvalidId")
+
+/**
+ * A blob's bytes; `None` when it is gone or can never be read (a permanent error is damage to
+ * the entry, not to the store: the entry is broken). Transient errors (EIO, EMFILE) fail.
+ *
+ * @since 0.1.0
+ * @category reads
+ */
+export const readStoredBlob = (engine: Engine, id: string): Effect.Effect<Option.Option<Uint8Array>, CacheError> =>
+  Effect.catchIf(engine.blobs.get(id), isPermanentReadError, () => Effect.succeed(Option.none<Uint8Array>()))
+
+/** A problem `verify` found with one version of an entry. */
+interface Finding {
+  readonly kind: "dangling" | "size" | "checksum"
+  readonly record: EntryRecord
+  /** The blob's real size when its bytes match their checksum (the recorded size is what is wrong). */
+  readonly actualBytes: number | null
+}
+
+const VERIFY_OPTIONS = {
+  repair: Validate.optionalBoolean,
+  onProgress: Validate.optionalFunction<NonNullable<VerifyOptions["onProgress"]>>
+}
+
+/** The same version of an entry: a put since changes the blob id, checksum or creation time. */
+const sameVersion = (a: EntryRecord, b: EntryRecord) =>
+  a.blobId === b.blobId && a.checksum === b.checksum && a.createdAt === b.createdAt && a.storedBytes === b.storedBytes
+
+/**
+ * `verify`: checks every entry against its stored bytes, finds orphan blobs and abandoned temp
+ * files, and with `repair` removes (or fixes) what is broken.
+ *
+ * @since 0.1.0
+ * @category integrity
+ */
+export const makeVerify = (engine: Engine, settings: IntegritySettings) => {
+  const { blobs, metadata } = engine
+  const { signer } = settings
+
+  /**
+   * What is wrong with one version of an entry, or `null`. A blob that can never be read counts
+   * as missing (dangling). A size mismatch whose bytes match their checksum is fixable: the
+   * recorded size is wrong, not the bytes (`actualBytes`).
+   */
+  const examine = (record: EntryRecord): Effect.Effect<Finding | null, CacheError> =>
+    Effect.gen(function*() {
+      let bytes: Option.Option<Uint8Array>
+      if (record.blobId === null) {
+        const row = yield* metadata.lookup(record.key)
+        // Replaced or removed since the listing: not this version's problem.
+        if (Option.isNone(row) || !sameVersion(row.value, record)) return null
+        bytes = Option.fromNullable(row.value.inline)
+      } else {
+        bytes = yield* readStoredBlob(engine, record.blobId)
+      }
+      if (Option.isNone(bytes) || !(bytes.value instanceof Uint8Array)) {
+        return { kind: "dangling", record, actualBytes: null }
+      }
+      const intact = unverifiable(settings, record)
+        ? null
+        : signer === null
+        ? bindKey(settings.hashBytes(bytes.value), record.key) === record.checksum
+        : signer.verify(record, bytes.value, record.checksum)
+      if (bytes.value.length !== record.storedBytes) {
+        return { kind: "size", record, actualBytes: intact === true ? bytes.value.length : null }
+      }
+      return intact === false ? { kind: "checksum", record, actualBytes: null } : null
+    })
+
+  return Effect.fn("Cache.verify")(function*(input?: VerifyOptions) {
+    const options = Validate.fields("verify", input, VERIFY_OPTIONS)
+    if (options instanceof ConfigError) return yield* options
+    const records = yield* metadata.select({})
+    let done = 0
+    const firstLook: Array<Finding> = []
+    for (const record of records) {
+      const finding = yield* examine(record)
+      if (finding !== null) firstLook.push(finding)
+      done++
+      if (options.onProgress !== undefined && (done % 256 === 0 || done === records.length)) {
+        yield* notify(options.onProgress, { done, total: records.length })
+      }
+    }
+    // A second look at each finding on the row as it is now: under write load the first look
+    // sees versions that were replaced meanwhile (their blob deleted by the overwrite). Only what
+    // is still wrong with the same version is reported or repaired.
+    const findings: Array<Finding> = []
+    for (const first of firstLook) {
+      const current = yield* metadata.lookup(first.record.key)
+      if (Option.isNone(current) || !sameVersion(current.value, first.record)) continue
+      const again = yield* examine(current.value)
+      if (again !== null) findings.push(again)
+    }
+    const dangling = findings.filter((f) => f.kind === "dangling").map((f) => f.record.key)
+    const sizeMismatches = findings.filter((f) => f.kind === "size").map((f) => f.record.key)
+    const checksumMismatches = findings.filter((f) => f.kind === "checksum").map((f) => f.record.key)
+    const referenced = new Set(records.map((r) => r.blobId).filter((id) => id !== null))
+    // Blob ids old enough to be judged: a young blob without a row may be a put in flight.
+    let orphans = (yield* FastPath.listAged(blobs, ORPHAN_GRACE)).filter((id) => !referenced.has(id))
+    if (orphans.length > 0) {
+      // Re-read references: a put writes its blob before its row, which may have committed since.
+      const live = new Set(
+        (yield* metadata.select({ keys: orphans.map((id) => id.slice(0, 16)) })).map((r) => r.blobId)
+      )
+      orphans = orphans.filter((id) => !live.has(id))
+    }
+    let repaired = 0
+    if (options?.repair === true) {
+      for (const finding of findings) {
+        const { record } = finding
+        // Bytes intact under a wrong recorded size: the row is fixed, not removed.
+        const fix = finding.kind === "size" && finding.actualBytes !== null
+          ? FastPath.repairSize(metadata, record.key, record.blobId, record.checksum, finding.actualBytes)
+          : NotSync
+        if (fix !== NotSync) {
+          if (yield* fix) repaired++
+        } else {
+          repaired += yield* engine.removeMatching(versionOf(record))
+        }
+      }
+      for (const id of orphans) {
+        const deleted = yield* Effect.catchAll(
+          blobs.delete(id),
+          (e) => Effect.as(Effect.logWarning(`cacheness: could not delete orphan blob ${id}: ${e.message}`), false)
+        )
+        if (deleted) repaired++
+      }
+      // The entry and byte counters are what size enforcement and stats trust: recomputed from
+      // the rows, whatever drifted them.
+      yield* FastPath.recount(metadata)
+    }
+    const temps = yield* FastPath.staleTemp(blobs, STALE_TEMP_AGE)
+    if (options?.repair === true && temps.length > 0) repaired += yield* FastPath.removeStaleTemp(blobs, STALE_TEMP_AGE)
+    if (options?.repair === true && repaired > 0) {
+      yield* Effect.logDebug(`cacheness: verify repaired ${repaired} problems`)
+    }
+    const report: IntegrityReport = {
+      checked: records.length,
+      orphans,
+      dangling,
+      sizeMismatches,
+      checksumMismatches,
+      staleTempFiles: temps,
+      repaired
+    }
+    return report
+  })
+}

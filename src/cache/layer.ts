@@ -1,0 +1,193 @@
+/**
+ * The composition root: the backends a `CacheConfig` names, assembled under the engine
+ * (`layer`, `layerMemory`, `layerConfig`, `CacheLive`, and the CLI's `layerReadOnly`). The only
+ * module of the engine that imports backends.
+ *
+ * @since 0.1.0
+ */
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { BlobStore } from "../blob/service.js"
+import { Hasher, PathFingerprints } from "../key/service.js"
+import { MetadataStore } from "../metadata/service.js"
+import type { CacheConfig } from "../schema/CacheConfig.js"
+import * as BlobStoreFileSystem from "../blob/fileSystem.js"
+import * as BlobStoreMemory from "../blob/memory.js"
+import * as BlobStorePg from "../blob/pg.js"
+import * as CodecDefault from "../codec/registry.js"
+import * as HasherXxhash from "../key/xxhash.js"
+import * as MetadataStoreJson from "../metadata/json.js"
+import * as MetadataStoreMemory from "../metadata/memory.js"
+import * as MetadataStorePg from "../metadata/pg.js"
+import * as MetadataStoreSqlite from "../metadata/sqlite.js"
+import { resolveConfig } from "./config.js"
+import { make } from "./make.js"
+import { Cache, type CacheError, ConfigError, type ResolvedConfig } from "./service.js"
+
+/**
+ * Marks the directory as a cache, so backup tools skip it (https://bford.info/cachedir/). With
+ * `permissions: "private"` the directory becomes 0700 and the metadata database is created 0600
+ * before SQLite opens it (SQLite gives its -wal and -shm files the database file's mode).
+ */
+const markDirectory = (directory: string, permissions: ResolvedConfig["permissions"]) =>
+  Effect.try({
+    try: () => {
+      const isPrivate = permissions === "private"
+      fs.mkdirSync(directory, { recursive: true, mode: isPrivate ? 0o700 : undefined })
+      if (isPrivate) {
+        fs.chmodSync(directory, 0o700)
+        const database = path.join(directory, "cacheness.db")
+        fs.closeSync(fs.openSync(database, "a", 0o600))
+        fs.chmodSync(database, 0o600)
+      }
+      const tag = path.join(directory, "CACHEDIR.TAG")
+      if (!fs.existsSync(tag)) {
+        fs.writeFileSync(
+          tag,
+          "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by cacheness.\n# For information about cache directory tags see https://bford.info/cachedir/\n",
+          { mode: isPrivate ? 0o600 : undefined }
+        )
+      }
+    },
+    catch: (cause) =>
+      new ConfigError({ reason: "Invalid", field: "directory", description: `cannot create ${directory}: ${String(cause)}`, cause })
+  })
+
+const metadataLayer = (config: ResolvedConfig): Layer.Layer<MetadataStore, CacheError> => {
+  const tables = config.metadataTables.map((t) => t.definition)
+  switch (config.metadataBackend) {
+    case "memory":
+      return tables.length === 0 ? MetadataStoreMemory.layer : MetadataStoreMemory.layerWith({ tables })
+    case "sqlite":
+      return MetadataStoreSqlite.layer({ filename: path.join(config.directory!, "cacheness.db"), tables, readOnly: config.readOnly })
+    case "json":
+      return MetadataStoreJson.layer({ filename: path.join(config.directory!, "cacheness.json"), tables, readOnly: config.readOnly })
+    case "postgres": {
+      const pg = config.postgres!
+      return MetadataStorePg.layer({ ...pg, tables })
+    }
+  }
+}
+
+const blobLayer = (config: ResolvedConfig): Layer.Layer<BlobStore, CacheError> => {
+  switch (config.blobs) {
+    case "memory":
+      return BlobStoreMemory.layer
+    case "filesystem":
+      return BlobStoreFileSystem.layer({ directory: path.join(config.directory!, "blobs"), private: config.permissions === "private", readOnly: config.readOnly })
+    case "postgres": {
+      const pg = config.postgres!
+      return BlobStorePg.layer({ url: pg.url, schema: pg.schema, connectTimeout: pg.connectTimeout, idleTimeout: pg.idleTimeout })
+    }
+  }
+}
+
+/** The metadata store's fingerprint table, as the optional service the Hasher looks for. */
+const fingerprintsLayer: Layer.Layer<PathFingerprints, never, MetadataStore> = Layer.effect(
+  PathFingerprints,
+  Effect.map(MetadataStore, (store) => ({ lookup: store.lookupFingerprints, save: store.saveFingerprints }))
+)
+
+/** The Hasher with path options, and the metadata store it shares with the cache. */
+const hasherAndMetadata = (config: ResolvedConfig): Layer.Layer<Hasher | MetadataStore, CacheError> => {
+  const hasher = HasherXxhash.layerWith({
+    hashPathContent: config.hashPathContent,
+    fingerprints: config.pathHashing.fingerprints,
+    concurrency: config.pathHashing.concurrency,
+    parallelFiles: config.pathHashing.parallelFiles,
+    parallelBytes: config.pathHashing.parallelBytes,
+    onProgress: config.pathHashing.onProgress
+  })
+  const metadata = metadataLayer(config)
+  return config.hashPathContent && config.pathHashing.fingerprints
+    ? Layer.provideMerge(hasher, Layer.provideMerge(fingerprintsLayer, metadata))
+    : Layer.merge(hasher, metadata)
+}
+
+const fromResolved = (config: ResolvedConfig): Layer.Layer<Cache, CacheError> =>
+  Layer.scoped(Cache, make(config)).pipe(
+    Layer.provide(Layer.mergeAll(
+      hasherAndMetadata(config),
+      CodecDefault.layer({ compression: config.compression, handlers: config.handlers, tables: config.tables }),
+      blobLayer(config)
+    )),
+    Layer.provide(
+      config.directory === null || config.readOnly === true ? Layer.empty : Layer.effectDiscard(markDirectory(config.directory, config.permissions))
+    )
+  )
+
+/**
+ * The cache a configuration describes, opened for looking only (`cacheness stats`, `list`, …):
+ * nothing is created, migrated, recovered, cleaned up or recorded, and writes fail. Internal to
+ * the CLI; not re-exported.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerReadOnly = (config?: CacheConfig): Layer.Layer<Cache, CacheError> =>
+  Layer.unwrapEffect(Effect.map(resolveConfig(config, { memory: false }), (resolved) => fromResolved({ ...resolved, readOnly: true })))
+
+/**
+ * The cache a configuration describes; by default SQLite metadata and files in `./.cacheness`.
+ * The configuration is validated and paths resolved when the layer is built.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (config?: CacheConfig): Layer.Layer<Cache, CacheError> =>
+  Layer.unwrapEffect(Effect.map(resolveConfig(config, { memory: false }), fromResolved))
+
+/**
+ * A cache with no disk: memory metadata and blobs, same semantics, TestClock-driven TTL.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory = (config?: Omit<CacheConfig, "directory" | "metadataBackend" | "blobs">): Layer.Layer<Cache, CacheError> =>
+  Layer.unwrapEffect(Effect.map(resolveConfig({ ...config, metadataBackend: "memory", blobs: "memory" }, { memory: true }), fromResolved))
+
+/**
+ * Reads `CACHENESS_DIR`, `CACHENESS_DEFAULT_TTL`, `CACHENESS_MAX_SIZE` and
+ * `CACHENESS_METADATA_BACKEND` through Effect `Config`; `overrides` fill what the environment
+ * leaves unset. `none` as TTL or size means never / unlimited.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (overrides?: CacheConfig): Layer.Layer<Cache, CacheError> =>
+  Layer.unwrapEffect(Effect.gen(function*() {
+    const nullable = (name: string) =>
+      Config.option(Config.string(name)).pipe(
+        Config.map(Option.map((s): string | null => /^(none|null|never|unlimited)$/i.test(s.trim()) ? null : s.trim()))
+      )
+    const env = yield* Config.all({
+      directory: Config.option(Config.string("CACHENESS_DIR")),
+      defaultTtl: nullable("CACHENESS_DEFAULT_TTL"),
+      maxSize: nullable("CACHENESS_MAX_SIZE"),
+      metadataBackend: Config.option(Config.string("CACHENESS_METADATA_BACKEND"))
+    }).pipe(
+      Effect.mapError((cause) => new ConfigError({ reason: "Invalid", field: "environment", description: String(cause), cause }))
+    )
+    const fromEnv: Record<string, unknown> = {}
+    for (const [name, value] of Object.entries(env)) {
+      if (Option.isSome(value)) {
+        // A number of milliseconds / bytes in the environment arrives as a string.
+        fromEnv[name] = typeof value.value === "string" && /^\d+$/.test(value.value) ? Number(value.value) : value.value
+      }
+    }
+    const config = yield* resolveConfig({ ...overrides, ...fromEnv } as CacheConfig, { memory: false })
+    return fromResolved(config)
+  }))
+
+/**
+ * The embedded default: SQLite metadata and files in `CACHENESS_DIR` or `./.cacheness`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const CacheLive: Layer.Layer<Cache, CacheError> = layerConfig()
+

@@ -1,0 +1,352 @@
+/**
+ * The read path. One pure read decision (`decide`: entry, now → miss, bytes to serve, a blob to
+ * read, broken, or a format this process cannot read) is taken by every read: `get`'s
+ * synchronous fast path and its effectful shell, `has`, `getWithMetadata` and `cached`. Where
+ * TTL gets checked on a read: `isLive`, inside `decide`.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Header from "../codec/header.js"
+import type { StoredValue } from "../metadata/service.js"
+import { type CacheKey, isCacheKey, type KeyInput } from "../schema/CacheKey.js"
+import * as BufferPool from "../shared/bufferPool.js"
+import { NotSync } from "../shared/sync.js"
+import * as Validate from "../shared/validate.js"
+import type { Engine } from "./context.js"
+import * as FastPath from "./fastPath.js"
+import { checkBytes, type IntegritySettings, readStoredBlob, unverifiable } from "./integrity.js"
+import * as CacheMetrics from "./metrics.js"
+import { type CacheError, CodecError, ConfigError, type GetOptions } from "./service.js"
+
+/** Hot-path metric updates carry no extra labels (see CacheMetrics). */
+const NO_LABELS: ReadonlyArray<never> = []
+const EMPTY = new Uint8Array(0)
+const GET_OPTIONS = { schema: Validate.optionalSchema }
+
+/**
+ * Whether an entry expiring at `expiresAt` (epoch ms, `null` never) is live at `now`.
+ *
+ * @since 0.1.0
+ * @category decision
+ */
+export const isLiveAt = (expiresAt: number | null, now: number): boolean => expiresAt === null || expiresAt > now
+
+/**
+ * @since 0.1.0
+ * @category decision
+ */
+export const isLive = (record: StoredValue, now: number): boolean => isLiveAt(record.expiresAt, now)
+
+/**
+ * What a read does with an entry.
+ *
+ * - `Miss`: absent, expired, or signed under a key this cache lacks (kept: it cannot be checked);
+ * - `Bytes`: the stored bytes check out and their header parses: decode (or, for `has`, a hit);
+ * - `ReadBlob`: the bytes are in the blob store: read them and decide again with them;
+ * - `Broken`: damaged; removed and reported as a miss;
+ * - `UnknownFormat`: written by a release or a process with a handler this one lacks: a miss, kept.
+ *
+ * @since 0.1.0
+ * @category decision
+ */
+export type ReadDecision =
+  | { readonly _tag: "Miss" }
+  | { readonly _tag: "Bytes"; readonly bytes: Uint8Array }
+  | { readonly _tag: "ReadBlob"; readonly blobId: string }
+  | { readonly _tag: "Broken"; readonly reason: string }
+  | { readonly _tag: "UnknownFormat"; readonly reason: string }
+
+const MISS: ReadDecision = { _tag: "Miss" }
+
+/**
+ * The one read decision. `bytes` are the entry's stored bytes when already read (a blob);
+ * without them an inline entry is judged on its row and a blob entry asks for its blob.
+ *
+ * @since 0.1.0
+ * @category decision
+ */
+export const decide = (
+  record: StoredValue | null,
+  now: number,
+  settings: IntegritySettings,
+  bytes?: Uint8Array
+): ReadDecision => {
+  if (record === null || !isLive(record, now) || unverifiable(settings, record)) return MISS
+  if (bytes === undefined) {
+    if (record.blobId !== null) return { _tag: "ReadBlob", blobId: record.blobId }
+    bytes = record.inline ?? EMPTY
+  }
+  const problem = checkBytes(settings, record, bytes)
+  if (problem !== null) return { _tag: "Broken", reason: problem }
+  const header = Header.parse(bytes, "Cache.read")
+  if (header instanceof CodecError) {
+    return header.reason === "UnknownFormat"
+      ? { _tag: "UnknownFormat", reason: header.message }
+      : { _tag: "Broken", reason: `could not be decoded (${header.message})` }
+  }
+  return { _tag: "Bytes", bytes }
+}
+
+/**
+ * `get` options: only a schema.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const readGetOptions = (method: string, options: unknown) => {
+  if (options === undefined) return undefined
+  const o = Validate.fields(method, options, GET_OPTIONS)
+  if (o instanceof ConfigError) return o
+  return o.schema === undefined ? undefined : { schema: o.schema }
+}
+
+type Fetch<R extends StoredValue> = (key: string) => Effect.Effect<Option.Option<R>, CacheError>
+
+/**
+ * The read operations over one engine.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (engine: Engine, settings: IntegritySettings) => {
+  const { clock, codec, hasher, metadata, sinceMs } = engine
+  const countMiss = (started: bigint) => {
+    CacheMetrics.misses.unsafeUpdate(1, NO_LABELS)
+    CacheMetrics.getLatency.unsafeUpdate(sinceMs(started), NO_LABELS)
+  }
+  const countHit = (record: StoredValue, started: bigint) => {
+    CacheMetrics.hits.unsafeUpdate(1, NO_LABELS)
+    CacheMetrics.bytesRead.unsafeUpdate(record.storedBytes, NO_LABELS)
+    CacheMetrics.getLatency.unsafeUpdate(sinceMs(started), NO_LABELS)
+  }
+  /**
+   * How reads find an entry. A signature covers row fields a probe does not return, so with a
+   * signing key every read looks up the whole row (and the synchronous fast path, which probes,
+   * is off).
+   */
+  const probeRow: Fetch<StoredValue> = settings.signer === null ? metadata.probe : metadata.lookup
+
+  /**
+   * The blob of an entry; `None` when it is gone. A concurrent overwrite or invalidation may have
+   * deleted the version we were about to read: then the current version is read instead (blob or
+   * inline), or a miss when the entry is gone — neither is damage. Only a blob missing under an
+   * unchanged entry is dropped, with a warning.
+   */
+  const readBlob = <R extends StoredValue>(
+    record: R,
+    refresh: Fetch<R>
+  ): Effect.Effect<Option.Option<readonly [R, Uint8Array]>, CacheError> =>
+    Effect.flatMap(readStoredBlob(engine, record.blobId!), (blob) => {
+      if (Option.isSome(blob)) return Effect.succeed(Option.some([record, blob.value] as const))
+      return Effect.flatMap(
+        refresh(record.key),
+        (current): Effect.Effect<Option.Option<readonly [R, Uint8Array]>, CacheError> => {
+          if (Option.isNone(current)) return Effect.succeed(Option.none())
+          const next = current.value
+          if (next.blobId === record.blobId && next.checksum === record.checksum) {
+            return Effect.as(engine.dropBroken(record, `has no readable blob (${record.blobId})`), Option.none())
+          }
+          if (next.blobId === null) return Effect.succeed(Option.some([next, next.inline ?? EMPTY] as const))
+          return readBlob(next, refresh)
+        }
+      )
+    })
+
+  /**
+   * Carries a decision through its effects: reads the blob it asks for (deciding again on its
+   * bytes) and removes what is broken. The bytes to serve, with the version they belong to, or
+   * `None` for a miss.
+   */
+  const settle = Effect.fnUntraced(function*<R extends StoredValue>(
+    found: R,
+    first: ReadDecision,
+    now: number,
+    fetch: Fetch<R>,
+    logUnknown: boolean
+  ) {
+    let record = found
+    let decision = first
+    if (decision._tag === "ReadBlob") {
+      const blob = yield* readBlob(record, fetch)
+      if (Option.isNone(blob)) return Option.none<readonly [R, Uint8Array]>()
+      record = blob.value[0]
+      decision = decide(record, now, settings, blob.value[1])
+    }
+    switch (decision._tag) {
+      case "Bytes":
+        return Option.some([record, decision.bytes] as const)
+      case "Broken":
+        yield* engine.dropBroken(record, decision.reason)
+        return Option.none<readonly [R, Uint8Array]>()
+      case "UnknownFormat":
+        // A format this release does not know may belong to another process: a miss, kept.
+        if (logUnknown) {
+          yield* Effect.logWarning(
+            `cacheness: entry ${record.key} cannot be read here (${decision.reason}); kept, treated as a miss`
+          )
+        }
+        return Option.none<readonly [R, Uint8Array]>()
+      default:
+        return Option.none<readonly [R, Uint8Array]>()
+    }
+  })
+
+  const recordMiss = (now: number, started: bigint) =>
+    Effect.as(Effect.zipRight(metadata.recordAccess(null, now), Effect.sync(() => countMiss(started))), Option.none())
+
+  /**
+   * What a read does once the entry is found and decided: the decision settled, the bytes
+   * decoded, the access recorded.
+   */
+  const serve = Effect.fnUntraced(function*<A, R extends StoredValue>(
+    key: string,
+    found: R,
+    decision: ReadDecision,
+    now: number,
+    started: bigint,
+    checked: { readonly schema: NonNullable<GetOptions<A, any>["schema"]> } | undefined,
+    fetch: Fetch<R>
+  ) {
+    const settled = yield* settle(found, decision, now, fetch, true)
+    if (Option.isNone(settled)) return yield* recordMiss(now, started)
+    const [record, bytes] = settled.value
+    const decoded = yield* Effect.either(codec.decode(bytes, checked))
+    if (decoded._tag === "Left") {
+      // A format (or version, or codec) this process has no handler for is not damage: another
+      // process may own the handler, so the entry is a miss here and stays.
+      if (decoded.left.reason === "UnknownFormat") {
+        yield* Effect.logWarning(
+          `cacheness: entry ${record.key} cannot be read here (${decoded.left.message}); kept, treated as a miss`
+        )
+      } else {
+        yield* engine.dropBroken(record, `could not be decoded (${decoded.left.message})`)
+      }
+      return yield* recordMiss(now, started)
+    }
+    // A large blob was read into a pooled buffer: when the value copied out what it keeps, the
+    // buffer serves the next large read or put instead of new memory being faulted in.
+    if (record.blobId !== null && !FastPath.retainsBytes(codec, bytes)) BufferPool.give(bytes)
+    yield* metadata.recordAccess(key, now)
+    countHit(record, started)
+    return Option.some({ value: decoded.right as A, record })
+  })
+
+  /**
+   * The effectful read shared by `get`, `getWithMetadata` and `cached`. It is the hottest code of
+   * the library, so it is untraced (a span costs ~7–10 µs here, more than half the budget of a hit).
+   */
+  const read = Effect.fnUntraced(function*<A, R extends StoredValue>(
+    input: KeyInput,
+    options: GetOptions<A, any> | undefined,
+    fetch: Fetch<R>
+  ) {
+    const started = clock.unsafeCurrentTimeNanos()
+    const checked = readGetOptions("get", options)
+    if (checked instanceof ConfigError) return yield* checked
+    const key = yield* engine.toKey(input)
+    const now = yield* Clock.currentTimeMillis
+    const found = Option.getOrNull(yield* fetch(key))
+    const decision = decide(found, now, settings)
+    if (decision._tag === "Miss") return yield* recordMiss(now, started)
+    return yield* serve(key, found!, decision, now, started, checked, fetch)
+  })
+
+  /**
+   * The synchronous fast path: on when the stores answer synchronously and no signature needs
+   * the whole row.
+   */
+  const fast = settings.signer === null && FastPath.hasFastPath(hasher, metadata, codec)
+  /** The key synchronously, or `NotSync` when only `toKey` can tell (paths, bad input). */
+  const fastKey = (input: KeyInput): CacheKey | NotSync =>
+    !fast
+      ? NotSync
+      : typeof input === "string"
+      ? (isCacheKey(input) ? input : NotSync)
+      : FastPath.keySync(hasher, input)
+
+  /**
+   * A read, settled synchronously when the stores can: a live inline entry is decoded and
+   * returned in one step, skipping the effect runtime between services (each step through it
+   * costs ~0.3–1 µs, and a hit's whole budget is ~18). Anything else continues from the same
+   * decision on `serve` (or on `read` when the key or the entry cannot be had synchronously).
+   */
+  const readProbed = <A, B>(
+    input: KeyInput,
+    options: GetOptions<A, any> | undefined,
+    project: (value: A, record: StoredValue) => B
+  ): Effect.Effect<Option.Option<B>, CacheError> =>
+    !fast || options !== undefined
+      ? Effect.map(read(input, options, probeRow), Option.map((hit) => project(hit.value as A, hit.record)))
+      : Effect.withFiberRuntime((fiber) => {
+        const started = clock.unsafeCurrentTimeNanos()
+        const key = fastKey(input)
+        const found = key === NotSync ? NotSync : FastPath.probeSync(metadata, key)
+        if (found === NotSync) {
+          return Effect.map(read(input, options, probeRow), Option.map((hit) => project(hit.value as A, hit.record)))
+        }
+        // The fiber's clock, as `Clock.currentTimeMillis` would read it (a TestClock in tests).
+        const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+        const decision = decide(found, now, settings)
+        if (decision._tag === "Miss") {
+          FastPath.recordAccessSync(metadata, null, now)
+          countMiss(started)
+          return Effect.succeed(Option.none())
+        }
+        if (decision._tag === "Bytes") {
+          const decoded = FastPath.decodeSync(codec, decision.bytes)
+          if (decoded !== NotSync) {
+            FastPath.recordAccessSync(metadata, key as CacheKey, now)
+            countHit(found!, started)
+            return Effect.succeed(Option.some(project(decoded.value as A, found!)))
+          }
+        }
+        return Effect.map(
+          serve(key as CacheKey, found!, decision, now, started, undefined, probeRow),
+          Option.map((hit) => project(hit.value as A, hit.record))
+        )
+      })
+
+  /**
+   * `has`: the decision `get` takes before decoding — expiry, signature, blob present, size,
+   * checksum, key slot, a header that parses — and the same removal of what is broken, without
+   * counting a hit or a miss and without decoding the payload.
+   */
+  const holds = (found: StoredValue | null, decision: ReadDecision, now: number): Effect.Effect<boolean, CacheError> =>
+    decision._tag === "Bytes"
+      ? Effect.succeed(true)
+      : decision._tag === "Miss"
+      ? Effect.succeed(false)
+      : Effect.map(settle(found!, decision, now, probeRow, false), Option.isSome)
+
+  const has = (input: KeyInput): Effect.Effect<boolean, CacheError> =>
+    Effect.withFiberRuntime((fiber) => {
+      const key = fastKey(input)
+      const found = key === NotSync ? NotSync : FastPath.probeSync(metadata, key)
+      if (found !== NotSync) {
+        const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+        return holds(found, decide(found, now, settings), now)
+      }
+      return Effect.flatMap(engine.toKey(input), (key) =>
+        Effect.flatMap(probeRow(key), (found) =>
+          Option.isNone(found)
+            ? Effect.succeed(false)
+            : Effect.map(Clock.currentTimeMillis, (now) => [found.value, now] as const).pipe(
+              Effect.flatMap(([record, now]) => holds(record, decide(record, now, settings), now))
+            )))
+    })
+
+  /** Whether a fast path exists, and its synchronous parts for `cached`'s memory hits. */
+  const unsafe = !fast ? null : {
+    key: (params: Parameters<NonNullable<typeof hasher.unsafeKey>>[0]) => {
+      const key = FastPath.keySync(hasher, params)
+      return key === NotSync ? undefined : key
+    },
+    recordHit: (key: CacheKey, now: number) => FastPath.recordAccessSync(metadata, key, now)
+  }
+
+  return { read, readProbed, has, unsafe, probeRow }
+}

@@ -1,0 +1,122 @@
+/**
+ * The write path: `put`'s options, encoding, the blob written before its row, the checksum or
+ * signature, and the size limit enforced after.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Header from "../codec/header.js"
+import { type MetadataError, StorageError } from "../errors.js"
+import type { KeyInput } from "../schema/CacheKey.js"
+import * as BufferPool from "../shared/bufferPool.js"
+import * as Validate from "../shared/validate.js"
+import type { Engine } from "./context.js"
+import { attachMetadata } from "./customMetadata.js"
+import { checksumOf, type IntegritySettings } from "./integrity.js"
+import { keepLimit } from "./maintenance.js"
+import * as CacheMetrics from "./metrics.js"
+import { ConfigError, type PutOptions } from "./service.js"
+import type * as Signing from "./signing.js"
+
+/** Hot-path metric updates carry no extra labels (see CacheMetrics). */
+const NO_LABELS: ReadonlyArray<never> = []
+
+/** The options of `put`, as a table of field checks (see `Validate.fields`). */
+const PUT_OPTIONS = {
+  ttl: Validate.ttl,
+  namespace: Validate.optionalString,
+  description: Validate.optionalString,
+  metadata: Validate.record,
+  schema: Validate.optionalSchema
+}
+
+/**
+ * `put` options checked once: a `ConfigError` naming the bad one, or the values to use.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const readPutOptions = (options: unknown) => Validate.fields("put", options, PUT_OPTIONS)
+
+let versionCounter = 0
+/** A token unique across processes, so every version of a value is a distinct blob. */
+const versionToken = (now: number): string =>
+  now.toString(36) + (versionCounter++ & 0xffff).toString(36) + Math.floor(Math.random() * 36 ** 6).toString(36)
+
+/**
+ * `put` over one engine; `enforceSize` runs after each write.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  engine: Engine,
+  settings: IntegritySettings,
+  enforceSize: (totalBytes: number) => Effect.Effect<number, MetadataError>
+) => {
+  const { blobs, clock, codec, config, hasher, metadata } = engine
+  const limit = keepLimit(config.maxSize)
+  // Untraced like `read`: puts are hot too.
+  return Effect.fnUntraced(function*<A, I>(input: KeyInput, value: A, options?: PutOptions<A, I>) {
+    const started = clock.unsafeCurrentTimeNanos()
+    const opts = readPutOptions(options)
+    if (opts instanceof ConfigError) return yield* opts
+    const key = yield* engine.toKey(input)
+    const params = config.storeKeyParams && typeof input !== "string"
+      ? JSON.stringify(yield* hasher.describe(input))
+      : null
+    const attached = opts.metadata === undefined ? undefined : yield* attachMetadata(engine.tables, opts.metadata)
+    const encoded = yield* codec.encode(value, opts.schema === undefined ? undefined : { schema: opts.schema })
+    if (limit !== null && encoded.bytes.length > limit) {
+      // Stored, it would be evicted at once, and the whole cache with it.
+      return yield* new StorageError({
+        reason: "TooLarge",
+        method: "Cache.put",
+        id: key,
+        description:
+          `the value is ${encoded.bytes.length} bytes stored, more than the ${limit} bytes (80% of maxSize ${config.maxSize}) eviction keeps; nothing was stored or evicted`
+      })
+    }
+    const now = yield* Clock.currentTimeMillis
+    const inline = encoded.bytes.length <= config.inlineThreshold
+    const blobId = inline ? null : `${key}-${versionToken(now)}`
+    // Before the checksum: the key slot is part of what is checked and signed.
+    Header.writeKey(encoded.bytes, key)
+    if (blobId !== null) yield* blobs.put(blobId, encoded.bytes)
+    const ttl = opts.ttl === undefined ? config.defaultTtl : opts.ttl
+    const row: Signing.SignedFields = {
+      key,
+      namespace: opts.namespace ?? "",
+      description: opts.description ?? null,
+      format: encoded.formatVersion === 1 ? encoded.format : `${encoded.format}@${encoded.formatVersion}`,
+      codec: encoded.codec,
+      storedBytes: encoded.bytes.length,
+      rawBytes: encoded.rawBytes,
+      expiresAt: ttl === null ? null : now + ttl,
+      params,
+      metadata: attached === undefined ? null : attached.json
+    }
+    const written = yield* metadata.upsert({
+      ...row,
+      checksum: checksumOf(settings, row, encoded.bytes),
+      blobId,
+      inline: inline ? encoded.bytes : null,
+      createdAt: now,
+      accessedAt: now,
+      hits: 0
+    }, attached?.rows).pipe(
+      // The row was not written: the new blob would be an orphan.
+      Effect.tapError(() => blobId === null ? Effect.void : Effect.ignore(blobs.delete(blobId)))
+    )
+    // Large values only: the blob is written and checksummed, so its buffer can serve the next put.
+    if (blobId !== null) BufferPool.give(encoded.bytes)
+    if (written.replacedBlobId !== null) {
+      yield* engine.deleteBlobs([{ key, blobId: written.replacedBlobId, storedBytes: 0 }])
+    }
+    yield* enforceSize(written.totalBytes)
+    CacheMetrics.bytesWritten.unsafeUpdate(encoded.bytes.length, NO_LABELS)
+    CacheMetrics.putLatency.unsafeUpdate(engine.sinceMs(started), NO_LABELS)
+    return key
+  })
+}
