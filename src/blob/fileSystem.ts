@@ -34,7 +34,7 @@ import * as NodeFs from "node:fs"
 import * as Path from "node:path"
 import * as BlobId from "./blobId.js"
 import * as BufferPool from "../shared/bufferPool.js"
-import { BlobStore, StorageError } from "./service.js"
+import { BlobStore, make as makeBlobStore, StorageError } from "./service.js"
 
 /** The operating system's clock, which stamps file times. */
 const systemClock = Clock.make()
@@ -287,7 +287,7 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
           temps.filter((t) => Option.isSome(t.modified) && t.modified.value.getTime() < now - olderThan).map((t) => t.path))))
     const removeStaleTemp = (olderThan: number) => onFiles(cleanupTemp(directory, Duration.millis(olderThan)))
 
-    return BlobStore.of({
+    return makeBlobStore({
       backend: "filesystem",
       location: directory,
       put,

@@ -1,13 +1,23 @@
 /**
  * Bytes by id: written atomically, read, deleted, listed.
  *
+ * Two rules about bytes hold for every store, because the cache relies on them:
+ * - A store must not keep the bytes it is given. `put` must copy (or finish writing) them before
+ *   its effect completes: the cache hands large encoded values back to its buffer pool
+ *   (`shared/bufferPool.ts`) as soon as `put` returns, and the next large put overwrites them.
+ * - The `Uint8Array` `get` returns belongs to the caller, who may mutate it or give it to the
+ *   buffer pool once the decoded value no longer references it. It may itself be a pooled buffer
+ *   (the file-system store reads large blobs into one); it must never be memory the store still
+ *   uses (the memory store returns a copy).
+ *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import type * as Effect from "effect/Effect"
-import type * as Option from "effect/Option"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 
 import { StorageError } from "../errors.js"
+import { defined } from "../shared/defined.js"
 
 export { StorageError }
 
@@ -25,8 +35,12 @@ export declare namespace BlobStore {
     readonly backend: string
     /** Where the blobs live, when that is a directory. */
     readonly location: string | null
-    /** Writes the bytes under `id` atomically: a reader sees no blob or the whole blob. */
+    /**
+     * Writes the bytes under `id` atomically: a reader sees no blob or the whole blob. The store
+     * must not keep `bytes` once the effect completes (the caller reuses them).
+     */
     readonly put: (id: string, bytes: Uint8Array) => Effect.Effect<void, StorageError>
+    /** The bytes, owned by the caller from then on (possibly a pooled buffer, never shared). */
     readonly get: (id: string) => Effect.Effect<Option.Option<Uint8Array>, StorageError>
     /** `true` when a blob was removed. */
     readonly delete: (id: string) => Effect.Effect<boolean, StorageError>
@@ -36,14 +50,15 @@ export declare namespace BlobStore {
     /** Removes every blob and leftover temp file; returns the number of blobs removed. */
     readonly clear: Effect.Effect<number, StorageError>
     /**
-     * Optional: the ids of blobs last written more than `olderThan` ms ago, by the clock that
-     * stamps the store's own times. A store without it is treated as knowing no ages.
+     * The ids of blobs last written more than `olderThan` ms ago, by the clock that stamps the
+     * store's own times. A store that knows no ages lists every blob (the `make` default): the
+     * caller's second look at the rows is then its only guard against a put in flight.
      */
-    readonly listAged?: ((olderThan: number) => Effect.Effect<ReadonlyArray<string>, StorageError>) | undefined
-    /** Optional: leftovers (temp files) of writes abandoned more than `olderThan` ms ago. */
-    readonly staleTemp?: ((olderThan: number) => Effect.Effect<ReadonlyArray<string>, StorageError>) | undefined
-    /** Optional: removes those leftovers; returns how many went. */
-    readonly removeStaleTemp?: ((olderThan: number) => Effect.Effect<number, StorageError>) | undefined
+    readonly listAged: (olderThan: number) => Effect.Effect<ReadonlyArray<string>, StorageError>
+    /** Leftovers (temp files) of writes abandoned more than `olderThan` ms ago; default none. */
+    readonly staleTemp: (olderThan: number) => Effect.Effect<ReadonlyArray<string>, StorageError>
+    /** Removes those leftovers; returns how many went (default 0). */
+    readonly removeStaleTemp: (olderThan: number) => Effect.Effect<number, StorageError>
   }
 }
 
@@ -52,3 +67,36 @@ export declare namespace BlobStore {
  * @category tags
  */
 export class BlobStore extends Context.Tag("cacheness/BlobStore")<BlobStore, BlobStore.Service>() {}
+
+/**
+ * What an implementer writes: `put`, `get`, `delete`, `list` and a `backend` name; `has`, `clear`
+ * and `location` may be given when the store does them better than the defaults.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Impl =
+  & Omit<BlobStore.Service, "has" | "clear" | "location" | "listAged" | "staleTemp" | "removeStaleTemp">
+  & Partial<Pick<BlobStore.Service, "has" | "clear" | "location" | "listAged" | "staleTemp" | "removeStaleTemp">>
+
+/**
+ * A `BlobStore.Service` from its primitive operations (as `KeyValueStore.make` does): `has` reads
+ * the blob, `clear` deletes every listed blob, `location` is `null` unless given.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (impl: Impl): BlobStore.Service =>
+  BlobStore.of({
+    location: null,
+    has: (id) => Effect.map(impl.get(id), Option.isSome),
+    listAged: () => impl.list,
+    staleTemp: () => Effect.succeed([]),
+    removeStaleTemp: () => Effect.succeed(0),
+    clear: Effect.flatMap(impl.list, (ids) =>
+      Effect.map(
+        Effect.forEach(ids, (id) => impl.delete(id), { concurrency: 8 }),
+        (deleted) => deleted.filter((d) => d).length
+      )),
+    ...defined(impl)
+  })

@@ -36,6 +36,7 @@ import { isLiveAt } from "./read.js"
 
 /** `cached`'s plumbing of a cache built by the engine (leases, change counter, reads with expiry). */
 const memoOf = (cache: Cache.Service) => internal(cache).memo
+import { NotSync } from "../shared/sync.js"
 
 /**
  * @since 0.1.0
@@ -532,8 +533,8 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     const entry = state.memo.get(key)
     if (entry === undefined || entry.change !== changeCount(cache, state)) return undefined
     if (!isLiveAt(entry.expiresAt, now)) return undefined
+    if (unsafe.recordHit(key, now) === NotSync) return undefined
     state.hits++
-    unsafe.recordHit(key, now)
     return entry.exit
   }
 

@@ -1,10 +1,10 @@
 /**
- * Every use the engine makes of the services' optional members, in one place: synchronous fast
- * paths (`unsafeKey`, `unsafeProbe`, `unsafeDecode`, `unsafeRecordAccess`), cheaper forms of
- * derived operations (`removeCounted`, `listEntries`, `changeCount`, `repairSize`, `recount`,
- * `retainsBytes`) and what only some blob stores know (the ages of blobs and temp files). Each
- * adapter answers with `NotSync`, or falls back to the primitive operations, when the service
- * lacks the member, so the rest of the engine has no `=== undefined` branch.
+ * Every use the engine makes of the services' fast paths and derived members, in one place:
+ * synchronous answers (`unsafeKey`, `unsafeProbe`, `unsafeDecode`, `unsafeRecordAccess`, each
+ * `NotSync` when it cannot answer), cheaper forms of derived operations (`removeCounted`,
+ * `listEntries`, `changeCount`, `repairSize`, `recount`, `retainsBytes`) and what only some blob
+ * stores know (the ages of blobs and temp files). Each service's `make(impl)` fills in what an
+ * implementation leaves out, so nothing here branches on a missing member.
  *
  * @since 0.1.0
  */
@@ -13,21 +13,10 @@ import type { BlobStore } from "../blob/service.js"
 import type { Codec } from "../codec/service.js"
 import type { MetadataError, StorageError } from "../errors.js"
 import type { Hasher } from "../key/service.js"
-import { toEntry } from "../metadata/entries.js"
 import type { EntryFilter, ListOptions, MetadataStore, StoredValue } from "../metadata/service.js"
 import type { CacheEntry } from "../schema/CacheEntry.js"
 import type { CacheKey, KeyParams } from "../schema/CacheKey.js"
 import { NotSync } from "../shared/sync.js"
-
-/**
- * Whether the four synchronous members a hit needs all exist (key, probe, decode, access).
- *
- * @since 0.1.0
- * @category fast path
- */
-export const hasFastPath = (hasher: Hasher.Service, metadata: MetadataStore.Service, codec: Codec.Service): boolean =>
-  hasher.unsafeKey !== undefined && metadata.unsafeProbe !== undefined && metadata.unsafeRecordAccess !== undefined &&
-  codec.unsafeDecode !== undefined
 
 /**
  * The key of named parameters synchronously, or `NotSync` (paths to hash, bad input).
@@ -35,10 +24,7 @@ export const hasFastPath = (hasher: Hasher.Service, metadata: MetadataStore.Serv
  * @since 0.1.0
  * @category fast path
  */
-export const keySync = (hasher: Hasher.Service, params: KeyParams): CacheKey | NotSync => {
-  const key = hasher.unsafeKey?.(params)
-  return key === undefined ? NotSync : key
-}
+export const keySync = (hasher: Hasher.Service, params: KeyParams): CacheKey | NotSync => hasher.unsafeKey(params)
 
 /**
  * The stored entry synchronously (`null` when absent), or `NotSync`.
@@ -46,10 +32,8 @@ export const keySync = (hasher: Hasher.Service, params: KeyParams): CacheKey | N
  * @since 0.1.0
  * @category fast path
  */
-export const probeSync = (metadata: MetadataStore.Service, key: string): StoredValue | null | NotSync => {
-  const found = metadata.unsafeProbe?.(key)
-  return found === undefined ? NotSync : found
-}
+export const probeSync = (metadata: MetadataStore.Service, key: string): StoredValue | null | NotSync =>
+  metadata.unsafeProbe(key)
 
 /**
  * The decoded value synchronously, or `NotSync` (a blob-sized value, a handler without a plain
@@ -58,20 +42,17 @@ export const probeSync = (metadata: MetadataStore.Service, key: string): StoredV
  * @since 0.1.0
  * @category fast path
  */
-export const decodeSync = (codec: Codec.Service, bytes: Uint8Array): { readonly value: unknown } | NotSync => {
-  const decoded = codec.unsafeDecode?.(bytes)
-  return decoded === undefined ? NotSync : decoded
-}
+export const decodeSync = (codec: Codec.Service, bytes: Uint8Array): unknown => codec.unsafeDecode(bytes)
 
 /**
- * Records an access (a hit on `key`, a miss with `null`) synchronously; the store must have
- * `unsafeRecordAccess` (see `hasFastPath`).
+ * Records an access (a hit on `key`, a miss with `null`) synchronously, or `NotSync` when the
+ * store cannot (the caller then runs `recordAccess`).
  *
  * @since 0.1.0
  * @category fast path
  */
-export const recordAccessSync = (metadata: MetadataStore.Service, key: string | null, now: number): void =>
-  metadata.unsafeRecordAccess!(key, now)
+export const recordAccessSync = (metadata: MetadataStore.Service, key: string | null, now: number): void | NotSync =>
+  metadata.unsafeRecordAccess(key, now)
 
 /**
  * Removes the matching entries: the blob ids to delete and how many entries went.
@@ -83,13 +64,7 @@ export const removeCounted = (
   metadata: MetadataStore.Service,
   filter: EntryFilter
 ): Effect.Effect<{ readonly blobIds: ReadonlyArray<string>; readonly removed: number }, MetadataError> =>
-  metadata.removeCounted !== undefined
-    ? metadata.removeCounted(filter)
-    : Effect.map(metadata.remove(filter), (refs) => ({
-      // Most removed entries are inline: only the ones with a blob cost an effect each.
-      blobIds: refs.flatMap((ref) => ref.blobId === null ? [] : [ref.blobId]),
-      removed: refs.length
-    }))
+  metadata.removeCounted(filter)
 
 /**
  * The entries of a listing, built by the store when it can (without materialising rows).
@@ -101,9 +76,7 @@ export const listEntries = (
   metadata: MetadataStore.Service,
   options: ListOptions
 ): Effect.Effect<ReadonlyArray<CacheEntry>, MetadataError> =>
-  metadata.listEntries !== undefined
-    ? metadata.listEntries(options)
-    : Effect.map(metadata.list(options), (rows) => rows.map(toEntry))
+  metadata.listEntries(options)
 
 /**
  * A reader of the store's change counter; it answers `undefined` when the store cannot tell (or
@@ -112,19 +85,18 @@ export const listEntries = (
  * @since 0.1.0
  * @category derived
  */
-export const changeCount = (metadata: MetadataStore.Service): () => number | undefined =>
-  metadata.changeCount === undefined
-    ? () => undefined
-    : () => {
-      try {
-        return metadata.changeCount!()
-      } catch {
-        return undefined
-      }
-    }
+export const changeCount = (metadata: MetadataStore.Service): () => number | undefined => () => {
+  try {
+    const count = metadata.changeCount()
+    return count === NotSync ? undefined : count
+  } catch {
+    return undefined
+  }
+}
 
 /**
- * Fixes a recorded size in place; `NotSync` when the store cannot (the entry is then removed).
+ * Fixes a recorded size in place; `NotSync` when the store cannot ("Unsupported": the entry is
+ * then removed instead).
  *
  * @since 0.1.0
  * @category derived
@@ -135,8 +107,12 @@ export const repairSize = (
   blobId: string | null,
   checksum: string,
   actualBytes: number
-): Effect.Effect<boolean, MetadataError> | NotSync =>
-  metadata.repairSize === undefined ? NotSync : metadata.repairSize(key, blobId, checksum, actualBytes)
+): Effect.Effect<boolean | NotSync, MetadataError> =>
+  Effect.catchIf(
+    metadata.repairSize(key, blobId, checksum, actualBytes),
+    (error) => error.reason === "Unsupported",
+    () => Effect.succeed(NotSync)
+  )
 
 /**
  * Recomputes the store's counters from its rows, when it keeps counters.
@@ -145,7 +121,7 @@ export const repairSize = (
  * @category derived
  */
 export const recount = (metadata: MetadataStore.Service): Effect.Effect<void, MetadataError> =>
-  metadata.recount === undefined ? Effect.void : Effect.asVoid(metadata.recount)
+  Effect.asVoid(metadata.recount)
 
 /**
  * Whether the decoded value may still reference `bytes` (so the buffer must not be reused).
@@ -153,7 +129,7 @@ export const recount = (metadata: MetadataStore.Service): Effect.Effect<void, Me
  * @since 0.1.0
  * @category derived
  */
-export const retainsBytes = (codec: Codec.Service, bytes: Uint8Array): boolean => codec.retainsBytes?.(bytes) !== false
+export const retainsBytes = (codec: Codec.Service, bytes: Uint8Array): boolean => codec.retainsBytes(bytes) !== false
 
 /**
  * Whether the store's path fingerprints describe this machine's files. A store shared by several
@@ -175,7 +151,7 @@ export const listAged = (
   blobs: BlobStore.Service,
   olderThan: number
 ): Effect.Effect<ReadonlyArray<string>, StorageError> =>
-  blobs.listAged !== undefined ? blobs.listAged(olderThan) : blobs.list
+  blobs.listAged(olderThan)
 
 /**
  * Leftovers of writes abandoned more than `olderThan` ms ago (temp files); none for a store
@@ -188,7 +164,7 @@ export const staleTemp = (
   blobs: BlobStore.Service,
   olderThan: number
 ): Effect.Effect<ReadonlyArray<string>, StorageError> =>
-  blobs.staleTemp !== undefined ? blobs.staleTemp(olderThan) : Effect.succeed([])
+  blobs.staleTemp(olderThan)
 
 /**
  * Removes those leftovers; how many went.
@@ -197,4 +173,4 @@ export const staleTemp = (
  * @category blobs
  */
 export const removeStaleTemp = (blobs: BlobStore.Service, olderThan: number): Effect.Effect<number, StorageError> =>
-  blobs.removeStaleTemp !== undefined ? blobs.removeStaleTemp(olderThan) : Effect.succeed(0)
+  blobs.removeStaleTemp(olderThan)

@@ -223,14 +223,11 @@ export const makeVerify = (engine: Engine, settings: IntegritySettings) => {
       for (const finding of findings) {
         const { record } = finding
         // Bytes intact under a wrong recorded size: the row is fixed, not removed.
-        const fix = finding.kind === "size" && finding.actualBytes !== null
-          ? FastPath.repairSize(metadata, record.key, record.blobId, record.checksum, finding.actualBytes)
+        const fixed = finding.kind === "size" && finding.actualBytes !== null
+          ? yield* FastPath.repairSize(metadata, record.key, record.blobId, record.checksum, finding.actualBytes)
           : NotSync
-        if (fix !== NotSync) {
-          if (yield* fix) repaired++
-        } else {
-          repaired += yield* engine.removeMatching(versionOf(record))
-        }
+        if (fixed === NotSync) repaired += yield* engine.removeMatching(versionOf(record))
+        else if (fixed) repaired++
       }
       for (const id of orphans) {
         const deleted = yield* Effect.catchAll(

@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import type { NotSync } from "../shared/sync.js"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type { CacheError } from "../errors.js"
@@ -49,7 +50,8 @@ export interface MemoSupport {
    */
   readonly unsafe: {
     readonly key: (params: KeyParams) => CacheKey | undefined
-    readonly recordHit: (key: CacheKey, now: number) => void
+    /** `NotSync` when the hit could not be recorded synchronously (the effectful call then runs). */
+    readonly recordHit: (key: CacheKey, now: number) => void | NotSync
   } | null
 }
 

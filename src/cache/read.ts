@@ -259,7 +259,7 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
    * The synchronous fast path: on when the stores answer synchronously and no signature needs
    * the whole row.
    */
-  const fast = settings.signer === null && FastPath.hasFastPath(hasher, metadata, codec)
+  const fast = settings.signer === null
   /** The key synchronously, or `NotSync` when only `toKey` can tell (paths, bad input). */
   const fastKey = (input: KeyInput): CacheKey | NotSync =>
     !fast
@@ -292,16 +292,19 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
         const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
         const decision = decide(found, now, settings)
         if (decision._tag === "Miss") {
-          FastPath.recordAccessSync(metadata, null, now)
+          const recorded = FastPath.recordAccessSync(metadata, null, now)
           countMiss(started)
-          return Effect.succeed(Option.none())
+          return recorded === NotSync
+            ? Effect.as(metadata.recordAccess(null, now), Option.none())
+            : Effect.succeed(Option.none())
         }
         if (decision._tag === "Bytes") {
           const decoded = FastPath.decodeSync(codec, decision.bytes)
           if (decoded !== NotSync) {
-            FastPath.recordAccessSync(metadata, key as CacheKey, now)
+            const recorded = FastPath.recordAccessSync(metadata, key as CacheKey, now)
             countHit(found!, started)
-            return Effect.succeed(Option.some(project(decoded.value as A, found!)))
+            const hit = Option.some(project(decoded as A, found!))
+            return recorded === NotSync ? Effect.as(metadata.recordAccess(key as CacheKey, now), hit) : Effect.succeed(hit)
           }
         }
         return Effect.map(
@@ -341,7 +344,7 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
 
   /** Whether a fast path exists, and its synchronous parts for `cached`'s memory hits. */
   const unsafe = !fast ? null : {
-    key: (params: Parameters<NonNullable<typeof hasher.unsafeKey>>[0]) => {
+    key: (params: Parameters<typeof hasher.unsafeKey>[0]) => {
       const key = FastPath.keySync(hasher, params)
       return key === NotSync ? undefined : key
     },

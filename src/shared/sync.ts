@@ -1,20 +1,22 @@
 /**
- * The one way a service says "cannot answer synchronously": its synchronous member returns
- * `NotSync`, and the caller takes the effectful path.
+ * The one answer of every synchronous fast path that cannot answer without effects: the caller
+ * runs the effectful operation instead.
  *
  * @since 0.1.0
  */
 
 /**
- * The sentinel of a synchronous operation that cannot settle the call here.
+ * The one answer of every synchronous fast path that cannot answer without effects: the caller runs the effectful operation instead.
  *
  * @since 0.1.0
- * @category models
+ * @category symbols
  */
 export const NotSync: unique symbol = Symbol.for("cacheness/NotSync")
 
 /**
+ * The one answer of every synchronous fast path that cannot answer without effects: the caller runs the effectful operation instead.
+ *
  * @since 0.1.0
- * @category models
+ * @category symbols
  */
 export type NotSync = typeof NotSync
