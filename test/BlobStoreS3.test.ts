@@ -5,7 +5,8 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as BlobStoreS3 from "../src/blob/s3.js"
-import { BlobStore, StorageError } from "../src/blob/service.js"
+import { StorageError } from "../src/blob/service.js"
+import * as BlobStore from "../src/BlobStore.js"
 import { ConfigError } from "../src/errors.js"
 import { blobStoreSuite } from "./suites/BlobStoreSuite.js"
 import { bucket, credentials, type S3Server, startS3 } from "./support/s3.js"
@@ -54,9 +55,10 @@ const bytesOf = (length: number, seed = 1) => {
 }
 
 const withStore = <A, E>(opts: BlobStoreS3.Options, f: (store: BlobStore.Service) => Effect.Effect<A, E>) =>
-  Effect.flatMap(BlobStore, f).pipe(Effect.provide(BlobStoreS3.layer(opts)))
+  Effect.flatMap(BlobStore.BlobStore, f).pipe(Effect.provide(BlobStoreS3.layer(opts)))
 
 blobStoreSuite("s3", () => BlobStoreS3.layer(options()))
+blobStoreSuite("s3 through BlobStore.layerS3", () => BlobStore.layerS3(options()))
 
 describe("BlobStoreS3", () => {
   it.effect("a missing object is none; has is false; delete is false", () => {

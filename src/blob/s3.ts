@@ -29,7 +29,7 @@ import { ConfigError } from "../errors.js"
 import * as BufferPool from "../shared/bufferPool.js"
 import * as Validate from "../shared/validate.js"
 import * as BlobId from "./blobId.js"
-import { BlobStore, StorageError } from "./service.js"
+import { BlobStore, make as makeBlobStore, StorageError } from "./service.js"
 
 /**
  * @since 0.1.0
@@ -431,8 +431,8 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
       return ids.length
     }).pipe(Effect.withSpan("BlobStore.clear"))
 
-    // `location` names a directory only; a bucket is none.
-    return BlobStore.of({ backend: "s3", location: null, put, get, delete: remove, has, list, clear })
+    // `location` names a directory only; a bucket is none (make's default).
+    return makeBlobStore({ backend: "s3", put, get, delete: remove, has, list, clear })
   })
 
 /**
