@@ -9,7 +9,7 @@ import { StorageError } from "../src/blob/service.js"
 import * as BlobStore from "../src/BlobStore.js"
 import { ConfigError } from "../src/errors.js"
 import { blobStoreSuite } from "./suites/BlobStoreSuite.js"
-import { bucket, credentials, type S3Server, startS3 } from "./support/s3.js"
+import { bucket, credentials, type S3Server, startFaultyProxy, startS3 } from "./support/s3.js"
 
 const MiB = 1024 * 1024
 
@@ -160,6 +160,41 @@ describe("BlobStoreS3", () => {
         assert.deepStrictEqual(yield* Effect.promise(() => keysUnder(opts.prefix!, again)), [])
       } finally {
         yield* Effect.promise(() => again.stop())
+      }
+    }), 60_000)
+
+  it.live("throttling (503 SlowDown, 429) and 500s are retried; a lasting 500 fails with a StorageError", () =>
+    Effect.gen(function*() {
+      const opts = options()
+      // Every other request of each kind fails once: 503 SlowDown, then 429, then 500.
+      for (const error of [{ status: 503, code: "SlowDown" }, { status: 429, code: "TooManyRequests" }, { status: 500, code: "InternalError" }]) {
+        const proxy = yield* Effect.promise(() => startFaultyProxy(server.endpoint, (_, seen) => seen % 2 === 1, error))
+        try {
+          yield* withStore({ ...opts, endpoint: proxy.endpoint }, (store) =>
+            Effect.gen(function*() {
+              yield* store.put(id(1), bytesOf(100))
+              assert.isTrue(yield* store.has(id(1)))
+              assert.deepStrictEqual(new Uint8Array(Option.getOrThrow(yield* store.get(id(1)))), bytesOf(100))
+              assert.deepStrictEqual(yield* store.list, [id(1)])
+              assert.strictEqual(yield* store.clear, 1)
+            }))
+          assert.isAtLeast(proxy.failed(), 5, error.code)
+        } finally {
+          yield* Effect.promise(() => proxy.stop())
+        }
+      }
+      // A server that always fails: retried a bounded number of times, then a StorageError.
+      const broken = yield* Effect.promise(() =>
+        startFaultyProxy(server.endpoint, (request) => request.method === "GET", { status: 500, code: "InternalError" })
+      )
+      try {
+        const result = yield* withStore({ ...opts, endpoint: broken.endpoint }, (store) => Effect.either(store.get(id(2))))
+        assert.isTrue(Either.isLeft(result))
+        const error = (result as Either.Left<StorageError, unknown>).left
+        assert.strictEqual(error.reason, "ReadFailed")
+        assert.strictEqual(broken.failed(), 5)
+      } finally {
+        yield* Effect.promise(() => broken.stop())
       }
     }), 60_000)
 

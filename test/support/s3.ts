@@ -112,3 +112,51 @@ export const startS3 = async (options: { readonly directory?: string; readonly k
 
 /** A server for the scope: stopped (and its directory removed) when the scope closes. */
 export const scopedS3 = Effect.acquireRelease(Effect.promise(() => startS3()), (server) => Effect.promise(() => server.stop()))
+
+/**
+ * A proxy in front of `target` that answers the requests `fail` picks with `status` and an S3 error
+ * body (`code`), and forwards the rest: a throttled or failing S3.
+ */
+export const startFaultyProxy = async (
+  target: string,
+  fail: (request: http.IncomingMessage, seen: number) => boolean,
+  error: { readonly status: number; readonly code: string } = { status: 503, code: "SlowDown" }
+): Promise<{ readonly endpoint: string; readonly failed: () => number; readonly stop: () => Promise<void> }> => {
+  const { createServer, request: forward } = await import("node:http")
+  const to = new URL(target)
+  let seen = 0
+  let failed = 0
+  const proxy = createServer((request, response) => {
+    if (fail(request, ++seen)) {
+      failed++
+      request.resume()
+      request.on("end", () => {
+        response.writeHead(error.status, { "content-type": "application/xml" })
+        response.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${error.code}</Code><Message>injected</Message></Error>`)
+      })
+      return
+    }
+    const upstream = forward({
+      host: to.hostname,
+      port: to.port,
+      method: request.method,
+      path: request.url,
+      headers: request.headers
+    }, (answer) => {
+      response.writeHead(answer.statusCode ?? 500, answer.headers)
+      answer.pipe(response)
+    })
+    upstream.on("error", () => response.destroy())
+    request.pipe(upstream)
+  })
+  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve))
+  const port = (proxy.address() as { port: number }).port
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    failed: () => failed,
+    stop: async () => {
+      proxy.closeAllConnections()
+      await new Promise<void>((resolve) => proxy.close(() => resolve()))
+    }
+  }
+}
