@@ -28,7 +28,12 @@ const time = async (f: () => Promise<unknown>) => {
 
 const server = await startS3()
 try {
-  const raw = new S3Client({ endpoint: server.endpoint, region: "us-east-1", forcePathStyle: true, credentials: { ...credentials } })
+  const raw = new S3Client({
+    endpoint: server.endpoint,
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: { ...credentials }
+  })
   const layer = (multipartThreshold?: number) =>
     Layer.fresh(BlobStoreS3.layer({
       bucket,
@@ -75,7 +80,9 @@ try {
   }
 
   const row = (name: string, store: Array<number>, raw: Array<number>) =>
-    `| ${name} | ${mbps(median(store)).toFixed(0)} | ${mbps(median(raw)).toFixed(0)} | ${(median(raw) / median(store)).toFixed(2)}× |`
+    `| ${name} | ${mbps(median(store)).toFixed(0)} | ${mbps(median(raw)).toFixed(0)} | ${
+      (median(raw) / median(store)).toFixed(2)
+    }× |`
   console.log(`64 MiB, median of ${rounds} rounds, s3rver on loopback`)
   console.log("| op | BlobStoreS3 MB/s | raw client-s3 MB/s | store / raw |")
   console.log("|---|---:|---:|---:|")

@@ -78,7 +78,10 @@ describe("BlobStoreS3", () => {
         yield* store.clear
         yield* store.put(id(1), bytesOf(10))
         yield* store.put(id(2), bytesOf(20))
-        assert.deepStrictEqual(yield* Effect.promise(() => keysUnder("team/")), [`team/cache/${id(1)}`, `team/cache/${id(2)}`])
+        assert.deepStrictEqual(yield* Effect.promise(() => keysUnder("team/")), [
+          `team/cache/${id(1)}`,
+          `team/cache/${id(2)}`
+        ])
         // An object of someone else's beside ours, and one outside the prefix.
         yield* Effect.promise(async () => {
           const client = raw()
@@ -88,7 +91,10 @@ describe("BlobStoreS3", () => {
         })
         assert.deepStrictEqual([...(yield* store.list)].sort(), [id(1), id(2)])
         assert.strictEqual(yield* store.clear, 2)
-        assert.deepStrictEqual(yield* Effect.promise(() => keysUnder("team/")), ["team/cache/README", `team/other/${id(3)}`])
+        assert.deepStrictEqual(yield* Effect.promise(() => keysUnder("team/")), [
+          "team/cache/README",
+          `team/other/${id(3)}`
+        ])
       }))
   })
 
@@ -133,70 +139,93 @@ describe("BlobStoreS3", () => {
       }))
   }, 60_000)
 
-  it.live("a server that goes away mid-put fails the put with a StorageError and leaves no object", () =>
-    Effect.gen(function*() {
-      const first = yield* Effect.promise(() => startS3({ keepDirectory: true }))
-      let parts = 0
-      first.onRequest((request) => {
-        // The second part of the upload: the first is stored, the object is not complete.
-        if (request.url?.includes("partNumber=") === true && ++parts === 2) void first.kill()
-      })
-      const opts = options({ multipartThreshold: 5 * MiB, concurrency: 1 }, first)
-      const result = yield* withStore(opts, (store) => Effect.either(store.put(id(1), bytesOf(16 * MiB))))
-      yield* Effect.promise(() => first.stop())
-      assert.isTrue(Either.isLeft(result))
-      const error = (result as Either.Left<StorageError, void>).left
-      assert.instanceOf(error, StorageError)
-      assert.strictEqual(error.reason, "WriteFailed")
-      assert.strictEqual(error.method, "BlobStore.put")
-
-      // The server comes back on the same directory: no object, whole or partial.
-      const again = yield* Effect.promise(() => startS3({ directory: first.directory }))
-      try {
-        const seen = yield* withStore({ ...opts, endpoint: again.endpoint }, (store) =>
-          Effect.all({ got: store.get(id(1)), list: store.list }))
-        assert.isTrue(Option.isNone(seen.got))
-        assert.deepStrictEqual(seen.list, [])
-        assert.deepStrictEqual(yield* Effect.promise(() => keysUnder(opts.prefix!, again)), [])
-      } finally {
-        yield* Effect.promise(() => again.stop())
-      }
-    }), 60_000)
-
-  it.live("throttling (503 SlowDown, 429) and 500s are retried; a lasting 500 fails with a StorageError", () =>
-    Effect.gen(function*() {
-      const opts = options()
-      // Every other request of each kind fails once: 503 SlowDown, then 429, then 500.
-      for (const error of [{ status: 503, code: "SlowDown" }, { status: 429, code: "TooManyRequests" }, { status: 500, code: "InternalError" }]) {
-        const proxy = yield* Effect.promise(() => startFaultyProxy(server.endpoint, (_, seen) => seen % 2 === 1, error))
-        try {
-          yield* withStore({ ...opts, endpoint: proxy.endpoint }, (store) =>
-            Effect.gen(function*() {
-              yield* store.put(id(1), bytesOf(100))
-              assert.isTrue(yield* store.has(id(1)))
-              assert.deepStrictEqual(new Uint8Array(Option.getOrThrow(yield* store.get(id(1)))), bytesOf(100))
-              assert.deepStrictEqual(yield* store.list, [id(1)])
-              assert.strictEqual(yield* store.clear, 1)
-            }))
-          assert.isAtLeast(proxy.failed(), 5, error.code)
-        } finally {
-          yield* Effect.promise(() => proxy.stop())
-        }
-      }
-      // A server that always fails: retried a bounded number of times, then a StorageError.
-      const broken = yield* Effect.promise(() =>
-        startFaultyProxy(server.endpoint, (request) => request.method === "GET", { status: 500, code: "InternalError" })
-      )
-      try {
-        const result = yield* withStore({ ...opts, endpoint: broken.endpoint }, (store) => Effect.either(store.get(id(2))))
+  it.live(
+    "a server that goes away mid-put fails the put with a StorageError and leaves no object",
+    () =>
+      Effect.gen(function*() {
+        const first = yield* Effect.promise(() => startS3({ keepDirectory: true }))
+        let parts = 0
+        first.onRequest((request) => {
+          // The second part of the upload: the first is stored, the object is not complete.
+          if (request.url?.includes("partNumber=") === true && ++parts === 2) void first.kill()
+        })
+        const opts = options({ multipartThreshold: 5 * MiB, concurrency: 1 }, first)
+        const result = yield* withStore(opts, (store) => Effect.either(store.put(id(1), bytesOf(16 * MiB))))
+        yield* Effect.promise(() => first.stop())
         assert.isTrue(Either.isLeft(result))
-        const error = (result as Either.Left<StorageError, unknown>).left
-        assert.strictEqual(error.reason, "ReadFailed")
-        assert.strictEqual(broken.failed(), 5)
-      } finally {
-        yield* Effect.promise(() => broken.stop())
-      }
-    }), 60_000)
+        const error = (result as Either.Left<StorageError, void>).left
+        assert.instanceOf(error, StorageError)
+        assert.strictEqual(error.reason, "WriteFailed")
+        assert.strictEqual(error.method, "BlobStore.put")
+
+        // The server comes back on the same directory: no object, whole or partial.
+        const again = yield* Effect.promise(() => startS3({ directory: first.directory }))
+        try {
+          const seen = yield* withStore(
+            { ...opts, endpoint: again.endpoint },
+            (store) => Effect.all({ got: store.get(id(1)), list: store.list })
+          )
+          assert.isTrue(Option.isNone(seen.got))
+          assert.deepStrictEqual(seen.list, [])
+          assert.deepStrictEqual(yield* Effect.promise(() => keysUnder(opts.prefix!, again)), [])
+        } finally {
+          yield* Effect.promise(() => again.stop())
+        }
+      }),
+    60_000
+  )
+
+  it.live(
+    "throttling (503 SlowDown, 429) and 500s are retried; a lasting 500 fails with a StorageError",
+    () =>
+      Effect.gen(function*() {
+        const opts = options()
+        // Every other request of each kind fails once: 503 SlowDown, then 429, then 500.
+        for (
+          const error of [{ status: 503, code: "SlowDown" }, { status: 429, code: "TooManyRequests" }, {
+            status: 500,
+            code: "InternalError"
+          }]
+        ) {
+          const proxy = yield* Effect.promise(() =>
+            startFaultyProxy(server.endpoint, (_, seen) => seen % 2 === 1, error)
+          )
+          try {
+            yield* withStore({ ...opts, endpoint: proxy.endpoint }, (store) =>
+              Effect.gen(function*() {
+                yield* store.put(id(1), bytesOf(100))
+                assert.isTrue(yield* store.has(id(1)))
+                assert.deepStrictEqual(new Uint8Array(Option.getOrThrow(yield* store.get(id(1)))), bytesOf(100))
+                assert.deepStrictEqual(yield* store.list, [id(1)])
+                assert.strictEqual(yield* store.clear, 1)
+              }))
+            assert.isAtLeast(proxy.failed(), 5, error.code)
+          } finally {
+            yield* Effect.promise(() => proxy.stop())
+          }
+        }
+        // A server that always fails: retried a bounded number of times, then a StorageError.
+        const broken = yield* Effect.promise(() =>
+          startFaultyProxy(server.endpoint, (request) => request.method === "GET", {
+            status: 500,
+            code: "InternalError"
+          })
+        )
+        try {
+          const result = yield* withStore(
+            { ...opts, endpoint: broken.endpoint },
+            (store) => Effect.either(store.get(id(2)))
+          )
+          assert.isTrue(Either.isLeft(result))
+          const error = (result as Either.Left<StorageError, unknown>).left
+          assert.strictEqual(error.reason, "ReadFailed")
+          assert.strictEqual(broken.failed(), 5)
+        } finally {
+          yield* Effect.promise(() => broken.stop())
+        }
+      }),
+    60_000
+  )
 
   it.effect("wrong credentials are PermissionDenied when the layer is built", () =>
     Effect.gen(function*() {
@@ -247,9 +276,11 @@ describe("BlobStoreS3", () => {
     Effect.gen(function*() {
       BlobStoreS3.unsafeSetSpecifiers({ client: "@aws-sdk/client-s3-missing", storage: "@aws-sdk/lib-storage" })
       const result = yield* Effect.either(withStore(options(), () => Effect.void)).pipe(
-        Effect.ensuring(Effect.sync(() =>
-          BlobStoreS3.unsafeSetSpecifiers({ client: "@aws-sdk/client-s3", storage: "@aws-sdk/lib-storage" })
-        ))
+        Effect.ensuring(
+          Effect.sync(() =>
+            BlobStoreS3.unsafeSetSpecifiers({ client: "@aws-sdk/client-s3", storage: "@aws-sdk/lib-storage" })
+          )
+        )
       )
       assert.isTrue(Either.isLeft(result))
       const error = (result as Either.Left<unknown, void>).left

@@ -18,8 +18,8 @@
  */
 import type * as S3 from "@aws-sdk/client-s3"
 import type * as S3Storage from "@aws-sdk/lib-storage"
-import type * as ConfigErrorModule from "effect/ConfigError"
 import * as Config from "effect/Config"
+import type * as ConfigErrorModule from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -104,7 +104,13 @@ const load: Effect.Effect<Sdk, ConfigError> = Effect.suspend(() => {
   const one = <A>(module: string) =>
     Effect.tryPromise({
       try: () => import(module) as Promise<A>,
-      catch: (cause) => new ConfigError({ reason: "Unsupported", field: "s3", description: `${advice} (${module} could not be loaded)`, cause })
+      catch: (cause) =>
+        new ConfigError({
+          reason: "Unsupported",
+          field: "s3",
+          description: `${advice} (${module} could not be loaded)`,
+          cause
+        })
     })
   return Effect.all({ client: one<typeof S3>(client), storage: one<typeof S3Storage>(storage) })
 })
@@ -112,7 +118,9 @@ const load: Effect.Effect<Sdk, ConfigError> = Effect.suspend(() => {
 const invalid = (field: string, description: string) => new ConfigError({ reason: "Invalid", field, description })
 
 const requiredString = (field: string, input: unknown): string | ConfigError =>
-  typeof input === "string" && input.length > 0 ? input : invalid(field, `must be a non-empty string, got ${Validate.show(input)}`)
+  typeof input === "string" && input.length > 0
+    ? input
+    : invalid(field, `must be a non-empty string, got ${Validate.show(input)}`)
 
 const credentials = (field: string, input: unknown): Credentials | undefined | ConfigError => {
   if (input === undefined) return undefined
@@ -122,7 +130,9 @@ const credentials = (field: string, input: unknown): Credentials | undefined | C
     sessionToken: Validate.optionalString
   })
   if (checked instanceof ConfigError) return checked
-  return checked.sessionToken === undefined ? { accessKeyId: checked.accessKeyId, secretAccessKey: checked.secretAccessKey } : checked
+  return checked.sessionToken === undefined
+    ? { accessKeyId: checked.accessKeyId, secretAccessKey: checked.secretAccessKey }
+    : checked
 }
 
 const positive = (field: string, input: unknown): number | undefined | ConfigError => {
@@ -213,7 +223,14 @@ const isTransient = (cause: unknown): boolean => {
  */
 const RETRY = Schedule.exponential("100 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(4)))
 
-const PERMISSION = new Set(["AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled", "ExpiredToken", "InvalidToken"])
+const PERMISSION = new Set([
+  "AccessDenied",
+  "InvalidAccessKeyId",
+  "SignatureDoesNotMatch",
+  "AllAccessDisabled",
+  "ExpiredToken",
+  "InvalidToken"
+])
 
 const toStorageError = (method: string, fallback: StorageReason, id?: string) => (cause: unknown): StorageError => {
   const name = nameOf(cause)
@@ -224,8 +241,16 @@ const toStorageError = (method: string, fallback: StorageReason, id?: string) =>
     ? "TooLarge"
     : fallback
   const message = cause instanceof Error ? cause.message : Validate.show(cause)
-  const description = name !== undefined && name !== "Error" && !message.startsWith(name) ? `${name}: ${message}` : message
-  return new StorageError({ reason, method, id, description: status === undefined ? description : `${description} (HTTP ${status})`, cause })
+  const description = name !== undefined && name !== "Error" && !message.startsWith(name)
+    ? `${name}: ${message}`
+    : message
+  return new StorageError({
+    reason,
+    method,
+    id,
+    description: status === undefined ? description : `${description} (HTTP ${status})`,
+    cause
+  })
 }
 
 const isNotFound = (cause: unknown): boolean => {
@@ -238,7 +263,10 @@ const isNotFound = (cause: unknown): boolean => {
  * the value decoded from it no longer needs it (as the file store's reads do); otherwise the
  * SDK's own collection.
  */
-const readBody = async (body: NonNullable<S3.GetObjectCommandOutput["Body"]>, length: number | undefined): Promise<Uint8Array> => {
+const readBody = async (
+  body: NonNullable<S3.GetObjectCommandOutput["Body"]>,
+  length: number | undefined
+): Promise<Uint8Array> => {
   const stream = body as unknown as AsyncIterable<Uint8Array>
   if (length === undefined || typeof stream[Symbol.asyncIterator] !== "function") return body.transformToByteArray()
   const buffer = BufferPool.take(length)
@@ -296,24 +324,42 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
     )
 
     /** One SDK call, interruptible, retried while transient, its failure a `StorageError`. */
-    const call = <A>(method: string, reason: StorageReason, id: string | undefined, run: (signal: AbortSignal) => Promise<A>) =>
+    const call = <A>(
+      method: string,
+      reason: StorageReason,
+      id: string | undefined,
+      run: (signal: AbortSignal) => Promise<A>
+    ) =>
       Effect.tryPromise({ try: run, catch: (cause) => cause }).pipe(
         Effect.retry({ schedule: RETRY, while: isTransient }),
         Effect.mapError(toStorageError(method, reason, id))
       )
 
     const send = <A>(command: { readonly input: unknown }, signal: AbortSignal): Promise<A> =>
-      (client.send as (command: unknown, options: { abortSignal: AbortSignal }) => Promise<A>)(command, { abortSignal: signal })
+      (client.send as (command: unknown, options: { abortSignal: AbortSignal }) => Promise<A>)(command, {
+        abortSignal: signal
+      })
 
-    yield* call("BlobStore.make", "ReadFailed", undefined, (signal) => send(new sdk.client.HeadBucketCommand({ Bucket: bucket }), signal)).pipe(
+    yield* call(
+      "BlobStore.make",
+      "ReadFailed",
+      undefined,
+      (signal) => send(new sdk.client.HeadBucketCommand({ Bucket: bucket }), signal)
+    ).pipe(
       Effect.mapError((error) =>
-        new StorageError({ ...error, description: `bucket ${JSON.stringify(bucket)} did not answer: ${error.description}` })
+        new StorageError({
+          ...error,
+          description: `bucket ${JSON.stringify(bucket)} did not answer: ${error.description}`
+        })
       )
     )
 
     const upload = (key: string, bytes: Uint8Array, signal: AbortSignal): Promise<unknown> => {
       if (bytes.byteLength < partSize) {
-        return send(new sdk.client.PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes, ContentLength: bytes.byteLength }), signal)
+        return send(
+          new sdk.client.PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes, ContentLength: bytes.byteLength }),
+          signal
+        )
       }
       // Parts no smaller than the threshold, and no more than S3's 10,000 of them.
       const size = Math.max(partSize, Math.ceil(bytes.byteLength / MAX_PARTS))
@@ -370,8 +416,12 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
     const remove = Effect.fn("BlobStore.delete")(function*(id: string) {
       yield* BlobId.validateId(id, "BlobStore.delete")
       if (!(yield* head("BlobStore.delete", id))) return false
-      yield* call("BlobStore.delete", "DeleteFailed", id, (signal) =>
-        send(new sdk.client.DeleteObjectCommand({ Bucket: bucket, Key: prefix + id }), signal))
+      yield* call(
+        "BlobStore.delete",
+        "DeleteFailed",
+        id,
+        (signal) => send(new sdk.client.DeleteObjectCommand({ Bucket: bucket, Key: prefix + id }), signal)
+      )
       return true
     })
 
@@ -417,10 +467,15 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
           const first = result.Errors?.[0]
           if (first !== undefined) {
             // Shaped like an SDK failure, so the retry and the reason read it the same way.
-            throw Object.assign(new Error(`${result.Errors!.length} of ${batch.length} objects not deleted, e.g. ${first.Key}: ${first.Message}`), {
-              name: first.Code ?? "DeleteFailed",
-              $metadata: first.Code === "SlowDown" || first.Code === "InternalError" ? { httpStatusCode: 503 } : {}
-            })
+            throw Object.assign(
+              new Error(
+                `${result.Errors!.length} of ${batch.length} objects not deleted, e.g. ${first.Key}: ${first.Message}`
+              ),
+              {
+                name: first.Code ?? "DeleteFailed",
+                $metadata: first.Code === "SlowDown" || first.Code === "InternalError" ? { httpStatusCode: 503 } : {}
+              }
+            )
           }
         }), { concurrency, discard: true })
     }
@@ -441,7 +496,8 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<BlobStore, StorageError | ConfigError> => Layer.scoped(BlobStore, make(options))
+export const layer = (options: Options): Layer.Layer<BlobStore, StorageError | ConfigError> =>
+  Layer.scoped(BlobStore, make(options))
 
 /**
  * The store with its options read from `Config`.

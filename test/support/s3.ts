@@ -83,9 +83,17 @@ export interface S3Server {
  * Starts a server; `directory` reuses another's objects (a server that comes back), else a fresh
  * temp directory owned by this server.
  */
-export const startS3 = async (options: { readonly directory?: string; readonly keepDirectory?: boolean } = {}): Promise<S3Server> => {
+export const startS3 = async (
+  options: { readonly directory?: string; readonly keepDirectory?: boolean } = {}
+): Promise<S3Server> => {
   const directory = options.directory ?? fs.mkdtempSync(path.join(os.tmpdir(), "cacheness-s3-"))
-  const server = new S3rver({ address: "127.0.0.1", port: 0, silent: true, directory, configureBuckets: [{ name: bucket }] })
+  const server = new S3rver({
+    address: "127.0.0.1",
+    port: 0,
+    silent: true,
+    directory,
+    configureBuckets: [{ name: bucket }]
+  })
   const { port } = await server.run()
   const requests: Array<string> = []
   const http = server.httpServer!
@@ -105,13 +113,18 @@ export const startS3 = async (options: { readonly directory?: string; readonly k
     kill,
     stop: async () => {
       await kill()
-      if (options.keepDirectory !== true && options.directory === undefined) fs.rmSync(directory, { recursive: true, force: true })
+      if (options.keepDirectory !== true && options.directory === undefined) {
+        fs.rmSync(directory, { recursive: true, force: true })
+      }
     }
   }
 }
 
 /** A server for the scope: stopped (and its directory removed) when the scope closes. */
-export const scopedS3 = Effect.acquireRelease(Effect.promise(() => startS3()), (server) => Effect.promise(() => server.stop()))
+export const scopedS3 = Effect.acquireRelease(
+  Effect.promise(() => startS3()),
+  (server) => Effect.promise(() => server.stop())
+)
 
 /**
  * A proxy in front of `target` that answers the requests `fail` picks with `status` and an S3 error
@@ -132,7 +145,9 @@ export const startFaultyProxy = async (
       request.resume()
       request.on("end", () => {
         response.writeHead(error.status, { "content-type": "application/xml" })
-        response.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${error.code}</Code><Message>injected</Message></Error>`)
+        response.end(
+          `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${error.code}</Code><Message>injected</Message></Error>`
+        )
       })
       return
     }
