@@ -98,21 +98,23 @@ describe("BlobStoreS3", () => {
       }))
   })
 
-  it.effect("clear deletes in DeleteObjects batches", () => {
+  it.effect("list pages past 1000 keys; clear deletes in DeleteObjects batches of at most 1000", () => {
     const opts = options({ concurrency: 8 })
     return withStore(opts, (store) =>
       Effect.gen(function*() {
-        const ids = Array.from({ length: 250 }, (_, i) => id(i + 1))
-        yield* Effect.forEach(ids, (blobId) => store.put(blobId, bytesOf(1)), { concurrency: 16, discard: true })
-        assert.strictEqual((yield* store.list).length, 250)
+        const ids = Array.from({ length: 1001 }, (_, i) => id(i + 1))
+        yield* Effect.forEach(ids, (blobId) => store.put(blobId, bytesOf(1)), { concurrency: 32, discard: true })
+        const mark = server.requests.length
+        assert.deepStrictEqual([...(yield* store.list)].sort(), ids)
+        assert.strictEqual(server.requests.slice(mark).filter((r) => r.includes("list-type=2")).length, 2)
         const before = server.requests.length
-        assert.strictEqual(yield* store.clear, 250)
+        assert.strictEqual(yield* store.clear, 1001)
         const sent = server.requests.slice(before)
-        assert.strictEqual(sent.filter((r) => r.startsWith("POST") && r.includes("delete")).length, 1, sent.join("\n"))
+        assert.strictEqual(sent.filter((r) => r.startsWith("POST") && r.includes("delete")).length, 2)
         assert.isFalse(sent.some((r) => r.startsWith("DELETE")))
         assert.deepStrictEqual(yield* store.list, [])
       }))
-  }, 60_000)
+  }, 120_000)
 
   it.effect("values at or above the threshold go up as a multipart upload; smaller ones as one PutObject", () => {
     const opts = options({ multipartThreshold: 5 * MiB, concurrency: 2 })
