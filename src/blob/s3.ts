@@ -14,6 +14,10 @@
  * (SlowDown, 429, 503), other 5xx answers and dropped connections are retried with an exponential,
  * jittered, bounded `Schedule`. Every call is idempotent (a put writes the whole object again).
  *
+ * The credentials need `s3:ListBucket` on the bucket besides `s3:GetObject`, `s3:PutObject` and
+ * `s3:DeleteObject` under the prefix: without it S3 answers a read of a missing object with 403
+ * rather than 404, which would make every miss a `PermissionDenied`.
+ *
  * @since 0.1.0
  */
 import type * as S3 from "@aws-sdk/client-s3"
