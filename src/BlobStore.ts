@@ -10,6 +10,7 @@ import * as Redacted from "effect/Redacted"
 import * as FileSystem from "./blob/fileSystem.js"
 import * as Memory from "./blob/memory.js"
 import * as Pg from "./blob/pg.js"
+import * as S3 from "./blob/s3.js"
 import { BlobStore } from "./blob/service.js"
 import { ConfigError, StorageError } from "./errors.js"
 import * as Validate from "./shared/validate.js"
@@ -69,3 +70,21 @@ export const layerPg = (options: {
     Validate.fields("BlobStore.layerPg", options, { url, schema: Validate.optionalString }),
     ({ schema, url }) => Pg.layer(schema === undefined ? { url } : { url, schema })
   )
+
+/**
+ * The options of `layerS3`: `bucket`, and optionally `prefix`, `endpoint`, `region`,
+ * `forcePathStyle`, `credentials`, `multipartThreshold`, `concurrency`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type S3Options = S3.Options
+
+/**
+ * Blobs as objects `${prefix}${id}` in an S3-compatible bucket, through `@aws-sdk/client-s3` and
+ * `@aws-sdk/lib-storage` (optional peer dependencies; multipart above `multipartThreshold`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerS3 = (options: S3.Options): Layer.Layer<BlobStore, StorageError | ConfigError> => S3.layer(options)
