@@ -3,9 +3,15 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type { EntryRecord } from "../../src/metadata/service.js"
-import { MetadataStore } from "../../src/metadata/service.js"
+import type { EntryRecord } from "../metadata/service.js"
+import { MetadataStore } from "../metadata/service.js"
 
+/**
+ * A complete entry record for store tests; `overrides` replace any field.
+ *
+ * @since 0.1.0
+ * @category fixtures
+ */
 export const record = (key: string, overrides: Partial<EntryRecord> = {}): EntryRecord => ({
   key,
   namespace: "",
@@ -26,14 +32,24 @@ export const record = (key: string, overrides: Partial<EntryRecord> = {}): Entry
   ...overrides
 })
 
+/**
+ * The `n`th cache key: 16 lowercase hex digits, as the engine writes them.
+ *
+ * @since 0.1.0
+ * @category fixtures
+ */
 export const key = (n: number) => n.toString(16).padStart(16, "0")
 
 /**
- * The contract every MetadataStore backend passes. `layer` builds a fresh, empty store.
+ * The contract every MetadataStore backend passes; each test builds `layer` afresh (an empty store).
+ *
+ * @since 0.1.0
+ * @category suites
  */
-export const metadataStoreSuite = (name: string, layer: () => Layer.Layer<MetadataStore, unknown>) =>
+export const metadataStoreSuite = (name: string, layer: Layer.Layer<MetadataStore, unknown>): void => {
   describe(`MetadataStore contract: ${name}`, () => {
-    const run = <A, E>(self: Effect.Effect<A, E, MetadataStore>) => Effect.provide(self, layer())
+    // Providing a layer builds it anew, so every test starts from an empty store.
+    const run = <A, E>(self: Effect.Effect<A, E, MetadataStore>) => Effect.provide(self, layer)
 
     it.scoped("upsert then lookup returns the record with its inline value", () =>
       run(Effect.gen(function*() {
@@ -336,3 +352,4 @@ export const metadataStoreSuite = (name: string, layer: () => Layer.Layer<Metada
         assert.isTrue(changed(), "clear")
       })))
   })
+}
