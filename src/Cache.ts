@@ -4,7 +4,8 @@
  * @since 0.1.0
  */
 export * from "./cache/service.js"
-export { layer, layerConfig, layerMemory, make } from "./cache/engine.js"
+export { layer, layerConfig, layerFromServices, layerMemory, make } from "./cache/engine.js"
+export type { EngineOptions } from "./cache/options.js"
 export type { CacheConfig } from "./schema/CacheConfig.js"
 export type { CacheEntry, CacheStats, IntegrityReport } from "./schema/CacheEntry.js"
 export type { CacheKey, KeyInput, KeyParams } from "./schema/CacheKey.js"

@@ -24,6 +24,7 @@ import { asDaemon } from "../shared/daemonClock.js"
 import { describedContains } from "../key/describeParams.js"
 import { parseJson, toEntry } from "../metadata/entries.js"
 import { resolveConfig } from "./config.js"
+import { type EngineOptions, resolveEngineOptions } from "./options.js"
 import * as Validate from "../shared/validate.js"
 import * as BufferPool from "../shared/bufferPool.js"
 import * as Header from "../codec/header.js"
@@ -1015,6 +1016,19 @@ const fromResolved = (config: ResolvedConfig): Layer.Layer<Cache, CacheError> =>
       config.directory === null || config.readOnly === true ? Layer.empty : Layer.effectDiscard(markDirectory(config.directory, config.permissions))
     )
   )
+
+/**
+ * The engine over whatever Hasher, Codec, MetadataStore and BlobStore the context holds.
+ * `options` are the engine's policies only (TTL, size limit, housekeeping, integrity, signing,
+ * inline threshold, metadata tables); a field that picks or configures a store is a `ConfigError`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFromServices = (
+  options?: EngineOptions
+): Layer.Layer<Cache, CacheError, Hasher | Codec | MetadataStore | BlobStore> =>
+  Layer.scoped(Cache, Effect.flatMap(resolveEngineOptions(options), make))
 
 /**
  * The cache a configuration describes, opened for looking only (`cacheness stats`, `list`, …):
