@@ -6,9 +6,12 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { BlobStore, StorageError } from "../src/blob/service.js"
+import * as Cache from "../src/Cache.js"
+import * as CodecDefault from "../src/codec/registry.js"
+import * as HasherXxhash from "../src/key/xxhash.js"
 import * as MetadataStoreMemory from "../src/metadata/memory.js"
 import { MetadataStore } from "../src/metadata/service.js"
-import { blobStoreSuite, metadataStoreSuite } from "../src/testing.js"
+import { blobStoreSuite, cacheSuite, metadataStoreSuite } from "../src/testing.js"
 
 /** A third party's BlobStore: a Map, with the id rule every backend enforces. */
 const mapBlobStore = (): BlobStore.Service => {
@@ -51,6 +54,13 @@ const countingMetadataLayer = Layer.effect(
 
 blobStoreSuite("third-party map store", mapBlobStoreLayer)
 metadataStoreSuite("third-party wrapping store", countingMetadataLayer)
+// A plain layer (default policies): the suite runs what needs no options of its own.
+cacheSuite(
+  "a cache over both third-party stores",
+  Cache.layerFromServices().pipe(
+    Layer.provide(Layer.mergeAll(HasherXxhash.layer, CodecDefault.layer(), countingMetadataLayer, mapBlobStoreLayer))
+  )
+)
 
 describe("third-party stores", () => {
   it.effect("the wrapping store is the one the suite exercised", () =>
