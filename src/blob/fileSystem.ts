@@ -34,7 +34,7 @@ import * as NodeFs from "node:fs"
 import * as Path from "node:path"
 import * as BlobId from "./blobId.js"
 import * as BufferPool from "../shared/bufferPool.js"
-import { BlobStore, StorageError } from "./service.js"
+import { BlobStore, make as makeBlobStore, StorageError } from "./service.js"
 
 /**
  * @since 0.1.0
@@ -270,7 +270,7 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
       return blobs.length
     }).pipe(Effect.withSpan("BlobStore.clear"))
 
-    return BlobStore.of({ backend: "filesystem", location: directory, put, get, delete: remove, has, list, clear })
+    return makeBlobStore({ backend: "filesystem", location: directory, put, get, delete: remove, has, list, clear })
   })
 
 /**

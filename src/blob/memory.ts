@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { validateId } from "./blobId.js"
-import { BlobStore } from "./service.js"
+import { BlobStore, make as makeBlobStore } from "./service.js"
 
 /**
  * @since 0.1.0
@@ -16,9 +16,8 @@ import { BlobStore } from "./service.js"
  */
 export const make = (): BlobStore.Service => {
   const blobs = new Map<string, Uint8Array>()
-  return {
+  return makeBlobStore({
     backend: "memory",
-    location: null,
     put: (id, bytes) =>
       Effect.flatMap(validateId(id, "BlobStore.put"), () =>
         Effect.sync(() => {
@@ -39,7 +38,7 @@ export const make = (): BlobStore.Service => {
       blobs.clear()
       return count
     })
-  }
+  })
 }
 
 /**

@@ -21,7 +21,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { validateId } from "./blobId.js"
-import { BlobStore, StorageError } from "./service.js"
+import { BlobStore, make as makeBlobStore, StorageError } from "./service.js"
 import type { ConfigError } from "../errors.js"
 import { transaction } from "../shared/pgTransaction.js"
 
@@ -120,7 +120,7 @@ export const make = (options: PgBlobOptions): Effect.Effect<BlobStore.Service, S
     const B = `${s}.cacheness_blobs`
     const K = `${s}.cacheness_blob_chunks`
 
-    return BlobStore.of({
+    return makeBlobStore({
       backend: "postgres",
       location: null,
       put: (id, bytes) =>

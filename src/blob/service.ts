@@ -1,13 +1,23 @@
 /**
  * Bytes by id: written atomically, read, deleted, listed.
  *
+ * Two rules about bytes hold for every store, because the cache relies on them:
+ * - A store must not keep the bytes it is given. `put` must copy (or finish writing) them before
+ *   its effect completes: the cache hands large encoded values back to its buffer pool
+ *   (`shared/bufferPool.ts`) as soon as `put` returns, and the next large put overwrites them.
+ * - The `Uint8Array` `get` returns belongs to the caller, who may mutate it or give it to the
+ *   buffer pool once the decoded value no longer references it. It may itself be a pooled buffer
+ *   (the file-system store reads large blobs into one); it must never be memory the store still
+ *   uses (the memory store returns a copy).
+ *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import type * as Effect from "effect/Effect"
-import type * as Option from "effect/Option"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 
 import { StorageError } from "../errors.js"
+import { defined } from "../shared/defined.js"
 
 export { StorageError }
 
@@ -25,8 +35,12 @@ export declare namespace BlobStore {
     readonly backend: string
     /** Where the blobs live, when that is a directory. */
     readonly location: string | null
-    /** Writes the bytes under `id` atomically: a reader sees no blob or the whole blob. */
+    /**
+     * Writes the bytes under `id` atomically: a reader sees no blob or the whole blob. The store
+     * must not keep `bytes` once the effect completes (the caller reuses them).
+     */
     readonly put: (id: string, bytes: Uint8Array) => Effect.Effect<void, StorageError>
+    /** The bytes, owned by the caller from then on (possibly a pooled buffer, never shared). */
     readonly get: (id: string) => Effect.Effect<Option.Option<Uint8Array>, StorageError>
     /** `true` when a blob was removed. */
     readonly delete: (id: string) => Effect.Effect<boolean, StorageError>
@@ -43,3 +57,33 @@ export declare namespace BlobStore {
  * @category tags
  */
 export class BlobStore extends Context.Tag("cacheness/BlobStore")<BlobStore, BlobStore.Service>() {}
+
+/**
+ * What an implementer writes: `put`, `get`, `delete`, `list` and a `backend` name; `has`, `clear`
+ * and `location` may be given when the store does them better than the defaults.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Impl =
+  & Omit<BlobStore.Service, "has" | "clear" | "location">
+  & Partial<Pick<BlobStore.Service, "has" | "clear" | "location">>
+
+/**
+ * A `BlobStore.Service` from its primitive operations (as `KeyValueStore.make` does): `has` reads
+ * the blob, `clear` deletes every listed blob, `location` is `null` unless given.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (impl: Impl): BlobStore.Service =>
+  BlobStore.of({
+    location: null,
+    has: (id) => Effect.map(impl.get(id), Option.isSome),
+    clear: Effect.flatMap(impl.list, (ids) =>
+      Effect.map(
+        Effect.forEach(ids, (id) => impl.delete(id), { concurrency: 8 }),
+        (deleted) => deleted.filter((d) => d).length
+      )),
+    ...defined(impl)
+  })

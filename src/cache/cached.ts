@@ -31,6 +31,7 @@ import * as Schema from "effect/Schema"
 import type { CacheKey, KeyParams } from "../schema/CacheKey.js"
 import { Cache, type CacheError, ConfigError } from "./service.js"
 import * as Validate from "../shared/validate.js"
+import { NotSync } from "../shared/sync.js"
 
 /**
  * @since 0.1.0
@@ -526,8 +527,8 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     const entry = state.memo.get(key)
     if (entry === undefined || entry.change !== changeCount(cache, state)) return undefined
     if (entry.expiresAt !== null && now >= entry.expiresAt) return undefined
+    if (unsafe.recordHit(key, now) === NotSync) return undefined
     state.hits++
-    unsafe.recordHit(key, now)
     return entry.exit
   }
 

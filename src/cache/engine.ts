@@ -27,6 +27,7 @@ import { resolveConfig } from "./config.js"
 import { type EngineOptions, resolveEngineOptions } from "./options.js"
 import * as Validate from "../shared/validate.js"
 import * as BufferPool from "../shared/bufferPool.js"
+import { NotSync } from "../shared/sync.js"
 import * as Header from "../codec/header.js"
 import * as Signing from "./signing.js"
 import { type CacheConfig, parseSize } from "../schema/CacheConfig.js"
@@ -232,9 +233,7 @@ export const make = (config: ResolvedConfig) =>
 
     /** Removes the matching entries and their blobs; how many entries went. */
     const removeOnce = (filter: EntryFilter): Effect.Effect<number, MetadataError> =>
-      metadata.removeCounted === undefined
-        ? Effect.flatMap(metadata.remove(filter), removeAll)
-        : Effect.flatMap(metadata.removeCounted(filter), ({ blobIds, removed }) => Effect.as(deleteBlobIds(blobIds), removed))
+      Effect.flatMap(metadata.removeCounted(filter), ({ blobIds, removed }) => Effect.as(deleteBlobIds(blobIds), removed))
     /**
      * Removing is how a full cache frees space, yet the metadata store needs a little to record a
      * removal. On a full disk the blobs of the matching rows go first (a reader finding one gone
@@ -369,7 +368,7 @@ export const make = (config: ResolvedConfig) =>
       }
       // A large blob was read into a pooled buffer: when the value copied out what it keeps, the
       // buffer serves the next large read or put instead of new memory being faulted in.
-      if (record.blobId !== null && codec.retainsBytes?.(bytes!) === false) BufferPool.give(bytes!)
+      if (record.blobId !== null && codec.retainsBytes(bytes!) === false) BufferPool.give(bytes!)
       yield* metadata.recordAccess(key, now)
       countHit(record, started)
       return Option.some({ value: decoded.right as A, record })
@@ -434,13 +433,21 @@ export const make = (config: ResolvedConfig) =>
      * methods cannot settle — paths in the key, a blob, damage, an error — continues on `serve`
      * or `read`, which handle it in full.
      */
-    const fast = signer === null && hasher.unsafeKey !== undefined && metadata.unsafeProbe !== undefined &&
-        metadata.unsafeRecordAccess !== undefined && codec.unsafeDecode !== undefined
+    const fast = signer === null
       ? { key: hasher.unsafeKey, probe: metadata.unsafeProbe, recordAccess: metadata.unsafeRecordAccess, decode: codec.unsafeDecode }
       : null
     /** The key synchronously, or `undefined` when only `toKey` can tell (paths, bad input). */
-    const fastKey = (input: KeyInput): CacheKey | undefined =>
-      fast === null ? undefined : typeof input === "string" ? (isCacheKey(input) ? input : undefined) : fast.key(input)
+    const fastKey = (input: KeyInput): CacheKey | undefined => {
+      if (fast === null) return undefined
+      if (typeof input === "string") return isCacheKey(input) ? input : undefined
+      const key = fast.key(input)
+      return key === NotSync ? undefined : key
+    }
+    /** The probe synchronously, or `undefined` when only `probeRow` can tell. */
+    const fastProbe = (key: CacheKey | undefined): StoredValue | null | undefined => {
+      const found = key === undefined ? NotSync : fast!.probe(key)
+      return found === NotSync ? undefined : found
+    }
     const readProbed = <A, B>(
       input: KeyInput,
       options: GetOptions<A, any> | undefined,
@@ -451,24 +458,25 @@ export const make = (config: ResolvedConfig) =>
         : Effect.withFiberRuntime((fiber) => {
           const started = clock.unsafeCurrentTimeNanos()
           const key = fastKey(input)
-          const found = key === undefined ? undefined : fast.probe(key)
+          const found = fastProbe(key)
           if (found === undefined) {
             return Effect.map(read(input, options, probeRow), Option.map((hit) => project(hit.value as A, hit.record)))
           }
           // The fiber's clock, as `Clock.currentTimeMillis` would read it (a TestClock in tests).
           const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
           if (found === null || !isLive(found, now) || unverifiable(found)) {
-            fast.recordAccess(null, now)
+            const recorded = fast.recordAccess(null, now)
             countMiss(started)
-            return Effect.succeed(Option.none())
+            return recorded === NotSync ? Effect.as(metadata.recordAccess(null, now), Option.none()) : Effect.succeed(Option.none())
           }
           if (found.blobId === null) {
             const bytes = found.inline ?? EMPTY
-            const decoded = checkBytes(found, bytes) === null ? fast.decode(bytes) : undefined
-            if (decoded !== undefined) {
-              fast.recordAccess(key!, now)
+            const decoded = checkBytes(found, bytes) === null ? fast.decode(bytes) : NotSync
+            if (decoded !== NotSync) {
+              const recorded = fast.recordAccess(key!, now)
               countHit(found, started)
-              return Effect.succeed(Option.some(project(decoded.value as A, found)))
+              const hit = Option.some(project(decoded as A, found))
+              return recorded === NotSync ? Effect.as(metadata.recordAccess(key!, now), hit) : Effect.succeed(hit)
             }
           }
           return Effect.map(
@@ -725,8 +733,12 @@ export const make = (config: ResolvedConfig) =>
         for (const finding of findings) {
           const { record } = finding
           // Bytes intact under a wrong recorded size: the row is fixed, not removed.
-          if (finding.kind === "size" && finding.actualBytes !== null && metadata.repairSize !== undefined) {
-            if (yield* metadata.repairSize(record.key, record.blobId, record.checksum, finding.actualBytes)) repaired++
+          if (finding.kind === "size" && finding.actualBytes !== null) {
+            // A store that cannot fix a size in place says "Unsupported": the entry goes instead.
+            repaired += yield* metadata.repairSize(record.key, record.blobId, record.checksum, finding.actualBytes).pipe(
+              Effect.map((updated) => updated ? 1 : 0),
+              Effect.catchIf((error) => error.reason === "Unsupported", () => removeMatching(versionOf(record)))
+            )
           } else {
             repaired += yield* removeMatching(versionOf(record))
           }
@@ -738,7 +750,7 @@ export const make = (config: ResolvedConfig) =>
         }
         // The entry and byte counters are what size enforcement and stats trust: recomputed from
         // the rows, whatever drifted them.
-        if (metadata.recount !== undefined) yield* metadata.recount
+        yield* metadata.recount
       }
       const temps = (yield* staleTemps).map((temp) => temp.path)
       if (options?.repair === true && temps.length > 0) repaired += yield* removeStaleTemps
@@ -763,8 +775,7 @@ export const make = (config: ResolvedConfig) =>
       getWithMetadata: getWithMetadata as Cache.Service["getWithMetadata"],
       has: (input: KeyInput) =>
         Effect.withFiberRuntime((fiber) => {
-          const key = fastKey(input)
-          const found = key === undefined ? undefined : fast!.probe(key)
+          const found = fastProbe(fastKey(input))
           if (found !== undefined) {
             if (found === null) return Effect.succeed(false)
             const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
@@ -859,9 +870,7 @@ export const make = (config: ResolvedConfig) =>
         const o = Validate.fields("list", options, LIST_OPTIONS)
         if (o instanceof ConfigError) return yield* o
         const valid = o as Parameters<Cache.Service["list"]>[0] & object
-        return metadata.listEntries !== undefined
-          ? yield* metadata.listEntries(valid)
-          : (yield* metadata.list(valid)).map(toEntry)
+        return yield* metadata.listEntries(valid)
       }),
       stats: Effect.fn("Cache.stats")(function*(options?: StatsOptions) {
         const checked = Validate.fields("stats", options, {})
@@ -890,17 +899,22 @@ export const make = (config: ResolvedConfig) =>
         acquireLease: (key, holder, duration) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => metadata.acquireLease(key, holder, now + duration, now)),
         releaseLease: (key, holder) => metadata.releaseLease(key, holder),
-        changeCount: metadata.changeCount === undefined
-          ? () => undefined
-          : () => {
-            try {
-              return metadata.changeCount!()
-            } catch {
-              return undefined
-            }
-          },
+        changeCount: () => {
+          try {
+            const count = metadata.changeCount()
+            return count === NotSync ? undefined : count
+          } catch {
+            return undefined
+          }
+        },
         recordHit: (key) => Effect.flatMap(Clock.currentTimeMillis, (now) => metadata.recordAccess(key, now)),
-        unsafe: fast === null ? null : { key: fast.key, recordHit: fast.recordAccess }
+        unsafe: fast === null ? null : {
+          key: (params) => {
+            const key = fast.key(params)
+            return key === NotSync ? undefined : key
+          },
+          recordHit: fast.recordAccess
+        }
       }
     })
 

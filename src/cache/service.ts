@@ -17,6 +17,7 @@ import type { MetadataFilter, MetadataTable, QueryMetadataOptions } from "../sch
 import type { CompressionCodec, FormatHandler } from "../codec/service.js"
 import type { PathHashProgress } from "../key/service.js"
 import type { EntryOrder } from "../metadata/service.js"
+import type { NotSync } from "../shared/sync.js"
 
 
 export { CodecError, ConfigError, KeyError, MetadataError, StorageError } from "../errors.js"
@@ -208,7 +209,8 @@ export interface MemoSupport {
    */
   readonly unsafe: {
     readonly key: (params: KeyParams) => CacheKey | undefined
-    readonly recordHit: (key: CacheKey, now: number) => void
+    /** `NotSync` when the hit could not be recorded synchronously (the effectful call then runs). */
+    readonly recordHit: (key: CacheKey, now: number) => void | NotSync
   } | null
 }
 

@@ -31,7 +31,8 @@ import * as ParquetFormat from "./formats/parquet.js"
 import * as PolarsFormat from "./formats/polars.js"
 import * as Compression from "./compression.js"
 import * as Header from "./header.js"
-import { checkedHandler, Codec, CodecError } from "./service.js"
+import { NotSync } from "../shared/sync.js"
+import { checkedHandler, Codec, CodecError, make as makeCodec, makeHandler } from "./service.js"
 import type {
   CompressionCodec,
   CompressionSettings,
@@ -89,15 +90,14 @@ export interface Options {
  * @since 0.1.0
  * @category handlers
  */
-export const bufferHandler: FormatHandler<Buffer> = {
+export const bufferHandler: FormatHandler<Buffer> = makeHandler({
   format: "buffer",
   version: 1,
   kind: "bytes",
   guard: (value): value is Buffer => Buffer.isBuffer(value),
   encode: (value) => Effect.succeed(value),
-  decode: (payload) => Effect.succeed(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)),
-  decodeSync: (payload) => Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
-}
+  decode: (payload) => Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
+})
 
 /**
  * `Uint8Array`s, stored raw and decoded as a plain `Uint8Array` viewing the payload.
@@ -105,15 +105,14 @@ export const bufferHandler: FormatHandler<Buffer> = {
  * @since 0.1.0
  * @category handlers
  */
-export const bytesHandler: FormatHandler<Uint8Array> = {
+export const bytesHandler: FormatHandler<Uint8Array> = makeHandler({
   format: "bytes",
   version: 1,
   kind: "bytes",
   guard: (value): value is Uint8Array => value instanceof Uint8Array,
   encode: (value) => Effect.succeed(value),
-  decode: (payload) => Effect.succeed(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength)),
-  decodeSync: (payload) => new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength)
-}
+  decode: (payload) => new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength)
+})
 
 /**
  * Any structured-cloneable value, through `v8.serialize`.
@@ -121,15 +120,15 @@ export const bytesHandler: FormatHandler<Uint8Array> = {
  * @since 0.1.0
  * @category handlers
  */
-export const v8Handler: FormatHandler<unknown> = {
+export const v8Handler: FormatHandler<unknown> = makeHandler({
   format: "v8",
   version: 1,
   kind: "object",
   guard: (_value): _value is unknown => true,
   encode: (value) => Effect.suspend(() => serialize(value)),
-  decode: (payload) => Effect.suspend(() => deserialize(payload)),
-  decodeSync: (payload) => V8.deserialize(payload)
-}
+  decode: (payload) => V8.deserialize(payload),
+  corrupt: "v8 payload does not deserialize"
+})
 
 /**
  * Plain JSON data (objects, arrays, strings, finite numbers, booleans, null), as UTF-8 JSON text.
@@ -140,7 +139,7 @@ export const v8Handler: FormatHandler<unknown> = {
  * @since 0.1.0
  * @category handlers
  */
-export const jsonHandler: FormatHandler<unknown> = {
+export const jsonHandler: FormatHandler<unknown> = makeHandler({
   format: "json",
   version: 1,
   kind: "object",
@@ -152,9 +151,9 @@ export const jsonHandler: FormatHandler<unknown> = {
       catch: (cause) =>
         new CodecError({ reason: "Unserializable", method: "Codec.encode", format: "json", description: `the value could not be written as JSON: ${(cause as Error)?.message ?? String(cause)}`, cause })
     }),
-  decode: (payload) => Effect.suspend(() => parseJson(payload)),
-  decodeSync: (payload) => JSON.parse(utf8.decode(payload))
-}
+  decode: (payload) => JSON.parse(utf8.decode(payload)),
+  corrupt: "json payload does not parse"
+})
 
 /**
  * The built-in handlers in the order they are tried. The Parquet handlers (Arrow, Polars) follow
@@ -236,22 +235,6 @@ const isJson = (value: unknown, depth: number): boolean => {
 
 const utf8 = new TextDecoder()
 
-const parseJson = (payload: Uint8Array): Effect.Effect<unknown, CodecError> => {
-  try {
-    return Effect.succeed(JSON.parse(utf8.decode(payload)))
-  } catch (cause) {
-    return Effect.fail(
-      new CodecError({
-        reason: "Corrupt",
-        method: "Codec.decode",
-        format: "json",
-        description: `json payload does not parse: ${(cause as Error)?.message ?? String(cause)}`,
-        cause
-      })
-    )
-  }
-}
-
 const serialize = (value: unknown): Effect.Effect<Uint8Array, CodecError> => {
   try {
     const problem = findUncloneable(value)
@@ -269,22 +252,6 @@ const serialize = (value: unknown): Effect.Effect<Uint8Array, CodecError> => {
         method: "Codec.encode",
         format: "v8",
         description: `value cannot be stored by structured clone: ${(cause as Error)?.message ?? String(cause)}`,
-        cause
-      })
-    )
-  }
-}
-
-const deserialize = (payload: Uint8Array): Effect.Effect<unknown, CodecError> => {
-  try {
-    return Effect.succeed(V8.deserialize(payload))
-  } catch (cause) {
-    return Effect.fail(
-      new CodecError({
-        reason: "Corrupt",
-        method: "Codec.decode",
-        format: "v8",
-        description: `v8 payload does not deserialize: ${(cause as Error)?.message ?? String(cause)}`,
         cause
       })
     )
@@ -606,18 +573,18 @@ export const make = (options?: Options): Codec.Service => {
     return unpacked instanceof CodecError ? Effect.fail(unpacked) : unpacked.entry.handler.decode(unpacked.payload, unpacked.version)
   }
 
-  const unsafeDecode = (bytes: Uint8Array): { readonly value: unknown } | undefined => {
+  const unsafeDecode = (bytes: Uint8Array): unknown => {
     try {
       const unpacked = unpack(bytes)
-      if (unpacked instanceof CodecError) return undefined
+      if (unpacked instanceof CodecError) return NotSync
       const decodeSync = unpacked.entry.handler.decodeSync
-      return decodeSync === undefined ? undefined : { value: decodeSync(unpacked.payload, unpacked.version) }
+      return decodeSync === undefined ? NotSync : decodeSync(unpacked.payload, unpacked.version)
     } catch {
-      return undefined
+      return NotSync
     }
   }
 
-  return {
+  return makeCodec({
     encode: (value: unknown, encodeOptions?: EncodeOptions) => {
       const schema = encodeOptions?.schema
       if (schema === undefined) return Effect.suspend(() => encodeValue(value))
@@ -658,7 +625,7 @@ export const make = (options?: Options): Codec.Service => {
           codec: header.codec.codec
         })
       })
-  }
+  })
 }
 
 /**

@@ -3,11 +3,22 @@
  * handler's payload and writes a small header naming format, format version and compression, so a
  * future reader knows what it holds.
  *
+ * Who owns which bytes (the buffer pool of `shared/bufferPool.ts` keeps one large idle buffer;
+ * only a buffer it handed out is taken back, and only by whoever knows the bytes are dead):
+ * - `encode` may return its bytes in a pooled buffer (the framed array and table formats write
+ *   into one). The caller owns them: the cache gives them back once the blob store has written
+ *   them — which is why a blob store must not keep the bytes it is given.
+ * - `decode` never gives back the bytes it reads. The caller may, when `retainsBytes(bytes)` is
+ *   `false` (the value copied out everything it keeps), and must not otherwise: the value may be
+ *   a view of them.
+ *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import { defined } from "../shared/defined.js"
+import { NotSync } from "../shared/sync.js"
 
 import { CodecError } from "../errors.js"
 
@@ -52,7 +63,7 @@ export interface FormatHandler<A = any> {
   /**
    * Optional: `decode` as a plain function, for handlers whose decoding needs no effects. The
    * cache's hot path calls it to skip the effect runtime; it may throw, and then `decode` runs
-   * instead (and reports the failure).
+   * instead (and reports the failure). `makeHandler` derives `decode` from it.
    */
   readonly decodeSync?: ((payload: Uint8Array, version: number) => A) | undefined
   /**
@@ -132,7 +143,7 @@ export const handler = <A>(options: {
   const version = options.version ?? 1
   const decode = (bytes: Uint8Array, version: number) => options.decode(exactBytes(bytes), version)
   const check = options.checkDecodes !== false
-  return {
+  return makeHandler({
     format: options.format,
     version,
     kind: options.kind ?? "object",
@@ -158,10 +169,64 @@ export const handler = <A>(options: {
           )
         }
       ),
-    decode: (bytes, version) =>
-      Effect.try({ try: () => decode(bytes, version), catch: fail("Corrupt", "Codec.decode", "decode threw") }),
-    decodeSync: decode
+    decode,
+    corrupt: "decode threw"
+  })
+}
+
+/**
+ * What `makeHandler` takes: a `FormatHandler` whose `decode` is the plain function, and, for the
+ * rare handler that needs effects to decode (a module loaded on first read), `decodeEffect`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type HandlerImpl<A> =
+  & Omit<FormatHandler<A>, "decode" | "decodeSync">
+  & {
+    /**
+     * The description of the "Corrupt" error a throwing `decode` becomes, before the thrown
+     * message; default `<format> payload does not decode`. A thrown `CodecError` is kept as is.
+     */
+    readonly corrupt?: string | undefined
   }
+  & (
+    | {
+      /** Decodes synchronously or throws. */
+      readonly decode: (payload: Uint8Array, version: number) => A
+      /** Optional: the effectful decode, when it must do more than `decode` (`decode` stays the fast path). */
+      readonly decodeEffect?: ((payload: Uint8Array, version: number) => Effect.Effect<A, CodecError>) | undefined
+    }
+    | {
+      readonly decode?: undefined
+      readonly decodeEffect: (payload: Uint8Array, version: number) => Effect.Effect<A, CodecError>
+    }
+  )
+
+/**
+ * A `FormatHandler` from a plain `decode` (the primitive): the effectful `decode` is derived from
+ * it (a throw becomes a "Corrupt" `CodecError`) unless `decodeEffect` is given, and `decodeSync` is
+ * the plain function itself, so the cache's hot path skips the effect runtime.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeHandler = <A>(impl: HandlerImpl<A>): FormatHandler<A> => {
+  const { corrupt, decode, decodeEffect, ...rest } = impl
+  const what = corrupt ?? `${impl.format} payload does not decode`
+  const derived = decodeEffect ?? ((payload: Uint8Array, version: number) =>
+    Effect.try({
+      try: () => decode!(payload, version),
+      catch: (cause) =>
+        cause instanceof CodecError ? cause : new CodecError({
+          reason: "Corrupt",
+          method: "Codec.decode",
+          format: impl.format,
+          description: `${what}: ${(cause as Error)?.message ?? String(cause)}`,
+          cause
+        })
+    }))
+  return { ...rest, decode: derived, ...(decode === undefined ? {} : { decodeSync: decode }) }
 }
 
 /**
@@ -296,18 +361,17 @@ export declare namespace Codec {
     readonly encode: (value: unknown, options?: EncodeOptions) => Effect.Effect<Encoded, CodecError>
     readonly decode: (bytes: Uint8Array, options?: DecodeOptions) => Effect.Effect<unknown, CodecError>
     /**
-     * Optional fast path: `decode` without options, synchronously — the value in a box, or
-     * `undefined` when it cannot be done without effects or fails (then `decode` runs and
-     * reports why). Never throws.
+     * Fast path: `decode` without options, synchronously — the value, or `NotSync` when it cannot
+     * be done without effects or fails (then `decode` runs and reports why). Never throws.
      */
-    readonly unsafeDecode?: ((bytes: Uint8Array) => { readonly value: unknown } | undefined) | undefined
+    readonly unsafeDecode: (bytes: Uint8Array) => unknown
     /**
-     * Optional: whether a value decoded from `bytes` may still reference them (a `Uint8Array`
-     * value is a view of its stored bytes, a v8-deserialised `Buffer` too). `false` means decoding
-     * copied everything it kept, so the caller may reuse the bytes once `decode` has returned.
-     * Absent, or in doubt, `true`.
+     * Whether a value decoded from `bytes` may still reference them (a `Uint8Array` value is a
+     * view of its stored bytes, a v8-deserialised `Buffer` too). `false` means decoding copied
+     * everything it kept, so the caller may give the bytes back to the buffer pool (see below)
+     * once `decode` has returned. In doubt, `true` (the `make` default).
      */
-    readonly retainsBytes?: ((bytes: Uint8Array) => boolean) | undefined
+    readonly retainsBytes: (bytes: Uint8Array) => boolean
     /** Reads only the header: format, version and compression of stored bytes. */
     readonly inspect: (bytes: Uint8Array) => Effect.Effect<{ readonly format: string; readonly formatVersion: number; readonly codec: CompressionCodec }, CodecError>
   }
@@ -318,3 +382,25 @@ export declare namespace Codec {
  * @category tags
  */
 export class Codec extends Context.Tag("cacheness/Codec")<Codec, Codec.Service>() {}
+
+/**
+ * What an implementer writes: `encode`, `decode` and `inspect`; `unsafeDecode` and `retainsBytes`
+ * may be given when the codec can do better than the defaults.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Impl =
+  & Omit<Codec.Service, "unsafeDecode" | "retainsBytes">
+  & Partial<Pick<Codec.Service, "unsafeDecode" | "retainsBytes">>
+
+/**
+ * A `Codec.Service` from its primitive operations (as `KeyValueStore.make` does): `unsafeDecode`
+ * answers `NotSync` (every read decodes through `decode`) and `retainsBytes` answers `true` (a
+ * decoded value may view the bytes, so they are never reused).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (impl: Impl): Codec.Service =>
+  Codec.of({ unsafeDecode: () => NotSync, retainsBytes: () => true, ...defined(impl) })

@@ -7,6 +7,8 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type { CacheKey, KeyParams, ParamsDescription } from "../schema/CacheKey.js"
 import type { MetadataError, PathFingerprint } from "../metadata/service.js"
+import { defined } from "../shared/defined.js"
+import { NotSync } from "../shared/sync.js"
 
 import { KeyError } from "../errors.js"
 
@@ -25,10 +27,10 @@ export declare namespace Hasher {
     /** The key of named parameters: XXH64 of their canonical encoding, as 16 hex digits. */
     readonly key: (params: KeyParams) => Effect.Effect<CacheKey, KeyError>
     /**
-     * Optional fast path: `key` synchronously, or `undefined` when the parameters name paths to
-     * hash or are not valid (then `key` runs and reports why). Never throws.
+     * Fast path: `key` synchronously, or `NotSync` when the parameters name paths to hash or are
+     * not valid (then `key` runs and reports why). Never throws.
      */
-    readonly unsafeKey?: ((params: KeyParams) => CacheKey | undefined) | undefined
+    readonly unsafeKey: (params: KeyParams) => CacheKey | NotSync
     /** A JSON-safe description of the parameters, stored beside the entry. */
     readonly describe: (params: KeyParams) => Effect.Effect<ParamsDescription, KeyError>
     /** XXH64 of bytes as 16 hex digits (checksums). Synchronous: the hasher is ready once built. */
@@ -79,3 +81,21 @@ export class PathFingerprints extends Context.Tag("cacheness/PathFingerprints")<
  * @category tags
  */
 export class Hasher extends Context.Tag("cacheness/Hasher")<Hasher, Hasher.Service>() {}
+
+/**
+ * What an implementer writes: `key`, `describe`, `hashBytes` and `hashPath`; `unsafeKey` may be
+ * given when keys can be computed without effects.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Impl = Omit<Hasher.Service, "unsafeKey"> & Partial<Pick<Hasher.Service, "unsafeKey">>
+
+/**
+ * A `Hasher.Service` from its primitive operations (as `KeyValueStore.make` does): without an
+ * `unsafeKey`, every key is computed by the effectful `key` (`unsafeKey` answers `NotSync`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (impl: Impl): Hasher.Service => Hasher.of({ unsafeKey: () => NotSync, ...defined(impl) })

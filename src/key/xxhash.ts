@@ -14,7 +14,8 @@ import * as Option from "effect/Option"
 import xxhash from "xxhash-wasm"
 import * as Key from "./pathKey.js"
 import type { CacheKey, KeyParams } from "../schema/CacheKey.js"
-import { Hasher, KeyError, type PathHashProgress, PathFingerprints } from "./service.js"
+import { NotSync } from "../shared/sync.js"
+import { Hasher, KeyError, make as makeHasher, type PathHashProgress, PathFingerprints } from "./service.js"
 import { describeParams } from "./describeParams.js"
 import { PathContext, toKeyError, withEncodedParams } from "./encoding.js"
 import {
@@ -119,7 +120,7 @@ export const make = (options: HasherOptions = {}): Effect.Effect<Hasher.Service>
 
     // No Effect.fn span on `key`: it runs on every get, whose whole budget is ~18 µs. A hand-written
     // suspend + try/catch measured ~0.9 µs per key inside a gen against ~1.7 µs for Effect.try.
-    return Hasher.of({
+    return makeHasher({
       key: (params) =>
         Effect.suspend(() => {
           const paths = byContent ? new PathContext() : undefined
@@ -135,9 +136,9 @@ export const make = (options: HasherOptions = {}): Effect.Effect<Hasher.Service>
         const paths = byContent ? new PathContext() : undefined
         try {
           const key = keyOf(params, paths)
-          return paths?.requests === undefined ? key : undefined
+          return paths?.requests === undefined ? key : NotSync
         } catch {
-          return undefined
+          return NotSync
         }
       },
       describe: (params) =>

@@ -28,6 +28,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import type { EntryRecord, TableDefinition } from "./service.js"
+import { make as makeMetadataStore } from "./make.js"
 import { MetadataError, MetadataStore } from "./service.js"
 import { MemoryState } from "./memory.js"
 
@@ -373,7 +374,7 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
     // A script that never closes the cache still gets its batched accesses written.
     yield* flushBeforeExit(flush, () => !accesses.isEmpty)
 
-    return MetadataStore.of({
+    return makeMetadataStore({
       backend: "json",
       lookup: (key) => read("MetadataStore.lookup", () => state.lookup(key)),
       probe: (key) => read("MetadataStore.probe", () => state.lookup(key)),

@@ -22,6 +22,7 @@ import type {
   TableQuery,
   TableRow
 } from "./service.js"
+import { make as makeMetadataStore } from "./make.js"
 import { MetadataError, MetadataStore } from "./service.js"
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
@@ -345,7 +346,7 @@ export const make = (
 ): Effect.Effect<MetadataStore["Type"]> =>
   Effect.sync(() => {
     const state = new MemoryState(new Map((options?.tables ?? []).map((def) => [def.name, def])))
-    return MetadataStore.of({
+    return makeMetadataStore({
       backend: "memory",
       lookup: (key) => Effect.sync(() => state.lookup(key)),
       probe: (key) => Effect.sync(() => state.lookup(key)),

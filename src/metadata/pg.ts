@@ -41,6 +41,7 @@ import type {
   Totals
 } from "./service.js"
 import type { ConfigError } from "../errors.js"
+import { make as makeMetadataStore } from "./make.js"
 import { MetadataError, MetadataStore } from "./service.js"
 import { transaction } from "../shared/pgTransaction.js"
 
@@ -358,7 +359,7 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
     const toBuffer = (bytes: Uint8Array | null) =>
       bytes === null ? null : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
-    return MetadataStore.of({
+    return makeMetadataStore({
       backend: "postgres",
       lookup: (key) =>
         sql.unsafe<EntryRecord>(

@@ -9,6 +9,7 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type { CacheEntry } from "../schema/CacheEntry.js"
+import type { NotSync } from "../shared/sync.js"
 
 import { MetadataError } from "../errors.js"
 
@@ -241,10 +242,10 @@ export declare namespace MetadataStore {
     /** Like `lookup`, only what a read needs: the hot path of every `get`. */
     readonly probe: (key: string) => Effect.Effect<Option.Option<StoredValue>, MetadataError>
     /**
-     * Optional fast path: `probe` synchronously — the value, `null` when absent, `undefined` when
-     * it cannot answer without effects or fails (then `probe` runs and reports why). Never throws.
+     * Fast path: `probe` synchronously — the value, `null` when absent, `NotSync` when it cannot
+     * answer without effects or fails (then `probe` runs and reports why). Never throws.
      */
-    readonly unsafeProbe?: ((key: string) => StoredValue | null | undefined) | undefined
+    readonly unsafeProbe: (key: string) => StoredValue | null | NotSync
     /**
      * Inserts or replaces an entry (hits and createdAt restart). Returns the blob id the replaced
      * version referenced (when it differs from the new one) so the caller can delete it, and the
@@ -259,20 +260,21 @@ export declare namespace MetadataStore {
     /** Atomically removes the entries matching the filter and returns what went. */
     readonly remove: (filter: EntryFilter) => Effect.Effect<ReadonlyArray<RemovedRef>, MetadataError>
     /**
-     * Optional fast path: `remove` for callers that need only how many entries went and the blobs
-     * they referenced (most entries are inline and have none). For stores where a ref per removed
-     * entry costs more than the removal itself.
+     * `remove` for callers that need only how many entries went and the blobs they referenced
+     * (most entries are inline and have none). Derived from `remove` by `make`; stores where a ref
+     * per removed entry costs more than the removal itself write their own.
      */
-    readonly removeCounted?: ((filter: EntryFilter) => Effect.Effect<RemovedCount, MetadataError>) | undefined
+    readonly removeCounted: (filter: EntryFilter) => Effect.Effect<RemovedCount, MetadataError>
     /** Entries matching the filter, without inline values. */
     readonly select: (filter: EntryFilter) => Effect.Effect<ReadonlyArray<EntryRecord>, MetadataError>
     readonly list: (options: ListOptions) => Effect.Effect<ReadonlyArray<EntryRecord>, MetadataError>
     /**
-     * Optional fast path: `list` as public entries, equal to `list(options)` mapped through the
-     * cache's record-to-entry conversion (Dates, parsed params and metadata). For stores that can
-     * build entries without a record per row between; listing 10,000 entries is mostly allocation.
+     * `list` as public entries: must equal `list(options)` mapped through the record-to-entry
+     * conversion of `metadata/entries.ts` (parsed params and metadata), which is what `make`
+     * derives. Stores that can build entries without a record per row between write their own;
+     * listing 10,000 entries is mostly allocation.
      */
-    readonly listEntries?: ((options: ListOptions) => Effect.Effect<ReadonlyArray<CacheEntry>, MetadataError>) | undefined
+    readonly listEntries: (options: ListOptions) => Effect.Effect<ReadonlyArray<CacheEntry>, MetadataError>
     /**
      * Renews the expiry of a live entry; `false` when absent or already expired at `now`. With
      * `resign`, only while the checksum is still `from`, which becomes `to` (a signature covers
@@ -286,26 +288,32 @@ export declare namespace MetadataStore {
     ) => Effect.Effect<boolean, MetadataError>
     /** Records a hit (key given) or a miss (key null). May be batched; `flush` makes it durable. */
     readonly recordAccess: (key: string | null, now: number) => Effect.Effect<void>
-    /** Optional fast path: `recordAccess` synchronously, for stores that batch in memory. */
-    readonly unsafeRecordAccess?: ((key: string | null, now: number) => void) | undefined
+    /**
+     * Fast path: `recordAccess` synchronously, for stores that batch in memory; `NotSync` when it
+     * recorded nothing (then `recordAccess` runs). Never throws.
+     */
+    readonly unsafeRecordAccess: (key: string | null, now: number) => void | NotSync
     /** Removes least-recently-used entries until at least `bytes` are freed. */
     readonly evict: (bytes: number) => Effect.Effect<ReadonlyArray<RemovedRef>, MetadataError>
     readonly totals: Effect.Effect<Totals, MetadataError>
     /**
-     * Optional, for `verify({ repair })`: sets the recorded size of the entry `key` when its row
-     * is still the version examined (same blob id and checksum); `true` when a row was updated.
+     * For `verify({ repair })`: sets the recorded size of the entry `key` when its row is still
+     * the version examined (same blob id and checksum); `true` when a row was updated. A store
+     * that cannot fails with reason "Unsupported" (the `make` default), and the cache removes the
+     * entry instead.
      */
-    readonly repairSize?: ((
+    readonly repairSize: (
       key: string,
       blobId: string | null,
       checksum: string,
       storedBytes: number
-    ) => Effect.Effect<boolean, MetadataError>) | undefined
+    ) => Effect.Effect<boolean, MetadataError>
     /**
-     * Optional, for stores that keep entry/byte counters: recomputes them from the rows (hits and
-     * misses are kept) and returns the totals afterwards.
+     * For stores that keep entry/byte counters: recomputes them from the rows (hits and misses are
+     * kept) and returns the totals afterwards. Stores without counters compute `totals` from the
+     * rows already, so the `make` default is `totals`.
      */
-    readonly recount?: Effect.Effect<Totals, MetadataError> | undefined
+    readonly recount: Effect.Effect<Totals, MetadataError>
     /** Removes every entry; counters are kept. */
     readonly clear: Effect.Effect<ReadonlyArray<RemovedRef>, MetadataError>
     /** Writes batched access records. */
@@ -315,7 +323,7 @@ export declare namespace MetadataStore {
       table: string,
       query: TableQuery
     ) => Effect.Effect<ReadonlyArray<TableMatch>, MetadataError>
-    /** The SQL client of a SQL backend, for raw queries; `null` for memory and JSON. */
+    /** The SQL client of a SQL backend, for raw queries; `null` for memory and JSON (the `make` default). */
     readonly sql: SqlClient.SqlClient | null
     /** The stored fingerprints of these paths; paths without one are left out. */
     readonly lookupFingerprints: (paths: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<PathFingerprint>, MetadataError>
@@ -339,12 +347,13 @@ export declare namespace MetadataStore {
     /** Gives up the lease on `key` when `holder` still holds it; otherwise does nothing. */
     readonly releaseLease: (key: string, holder: string) => Effect.Effect<void, MetadataError>
     /**
-     * Optional. A number that changes whenever any entry may have changed — written by this store
-     * or by another process — and stays equal otherwise. Synchronous and cheap: `cached` reads it on
+     * A number that changes whenever any entry may have changed — written by this store or by
+     * another process — and stays equal otherwise. Synchronous and cheap: `cached` reads it on
      * every memoised hit to decide whether a value it holds in memory is still the stored one.
-     * Stores that cannot tell leave it out, and memoised calls then always read the store.
+     * Stores that cannot tell answer `NotSync` (the `make` default), and memoised calls then always
+     * read the store.
      */
-    readonly changeCount?: (() => number) | undefined
+    readonly changeCount: () => number | NotSync
   }
 }
 

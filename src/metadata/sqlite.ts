@@ -45,6 +45,8 @@ import type {
   TableRow,
   Totals
 } from "./service.js"
+import { NotSync } from "../shared/sync.js"
+import { make as makeMetadataStore } from "./make.js"
 import { MetadataError, MetadataStore } from "./service.js"
 
 /**
@@ -799,7 +801,7 @@ export const make = (
     const toRecord = (row: EntryRecord & { inline?: Uint8Array | null }): EntryRecord =>
       row.inline === undefined ? { ...row, inline: null } : row
 
-    return MetadataStore.of({
+    return makeMetadataStore({
       backend: "sqlite",
       lookup: (key) =>
         Effect.try({
@@ -846,7 +848,7 @@ export const make = (
           const row = stmt.probe.get(key) as Array<any> | undefined
           return row === undefined ? null : { key, storedBytes: row[0], checksum: row[1], blobId: row[2], inline: row[3], expiresAt: row[4] }
         } catch {
-          return undefined
+          return NotSync
         }
       },
       upsert: (record, rows) =>

@@ -31,7 +31,7 @@ import { createRequire } from "node:module"
 import * as Blocks from "../blocks.js"
 import * as BufferPool from "../../shared/bufferPool.js"
 import * as Compression from "../compression.js"
-import { CodecError } from "../service.js"
+import { CodecError, makeHandler } from "../service.js"
 import type { CompressionSettings, FormatHandler, FramedPayload } from "../service.js"
 
 // The shuffle width applied to the IPC stream when shuffling is on.
@@ -215,7 +215,7 @@ const uncompressed: Blocks.BlockPolicy = { spec: Compression.byName.none, level:
  * @since 0.1.0
  * @category handlers
  */
-export const handler: FormatHandler<Arrow.Table> = {
+export const handler: FormatHandler<Arrow.Table> = makeHandler({
   format: "arrow",
   version: 1,
   kind: "table",
@@ -238,9 +238,6 @@ export const handler: FormatHandler<Arrow.Table> = {
       catch: (cause) => failure("Unserializable", "Codec.encode", cause, "table could not be written as Arrow IPC")
     }),
   retainsPayload: false,
-  decode: (payload) =>
-    Effect.try({
-      try: () => decodePayload(payload),
-      catch: (cause) => failure("Corrupt", "Codec.decode", cause, "Arrow payload does not decode")
-    })
-}
+  decode: (payload) => decodePayload(payload),
+  corrupt: "Arrow payload does not decode"
+})

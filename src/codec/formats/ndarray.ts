@@ -25,7 +25,7 @@ import * as Effect from "effect/Effect"
 import * as Blocks from "../blocks.js"
 import * as BufferPool from "../../shared/bufferPool.js"
 import * as Compression from "../compression.js"
-import { CodecError } from "../service.js"
+import { CodecError, makeHandler } from "../service.js"
 import type { CompressionSettings, FormatHandler, FramedPayload } from "../service.js"
 
 /**
@@ -288,7 +288,7 @@ const failure = (reason: CodecError["reason"], method: string, cause: unknown, w
  * @since 0.1.0
  * @category handlers
  */
-export const handler: FormatHandler<Value> = {
+export const handler: FormatHandler<Value> = makeHandler({
   format: "ndarray",
   version: 1,
   kind: "array",
@@ -304,9 +304,6 @@ export const handler: FormatHandler<Value> = {
       catch: (cause) => failure("CompressionFailed", "Codec.encode", cause, `${settings.codec} failed`)
     }),
   retainsPayload: false,
-  decode: (payload) =>
-    Effect.try({
-      try: () => decodePayload(payload),
-      catch: (cause) => failure("Corrupt", "Codec.decode", cause, "array payload does not decode")
-    })
-}
+  decode: (payload) => decodePayload(payload),
+  corrupt: "array payload does not decode"
+})

@@ -37,7 +37,7 @@ import { createRequire } from "node:module"
 import * as Blocks from "../blocks.js"
 import * as BufferPool from "../../shared/bufferPool.js"
 import { piecesOf } from "./arrow.js"
-import { CodecError } from "../service.js"
+import { CodecError, makeHandler } from "../service.js"
 import type { CompressionCodec, CompressionSettings, FormatHandler, FramedPayload } from "../service.js"
 
 type ParquetWasm = typeof import("parquet-wasm")
@@ -162,7 +162,8 @@ const failure = (reason: CodecError["reason"], method: string, cause: unknown, w
 
 const uncompressed: CompressionSettings = { codec: "none", level: undefined, shuffle: true, minSize: 0, minSavings: 0 }
 
-const decode = (payload: Uint8Array): Effect.Effect<Arrow.Table, CodecError> => {
+/** `decodePayload` once parquet-wasm is known to load: a process without it cannot read the format. */
+const decodeLoaded = (payload: Uint8Array): Effect.Effect<Arrow.Table, CodecError> => {
   const pq = load()
   if (pq instanceof Error) {
     return Effect.fail(
@@ -186,7 +187,7 @@ const decode = (payload: Uint8Array): Effect.Effect<Arrow.Table, CodecError> => 
  * @since 0.1.0
  * @category handlers
  */
-export const handler: FormatHandler<Arrow.Table> = {
+export const handler: FormatHandler<Arrow.Table> = makeHandler({
   format: "parquet",
   version: 1,
   kind: "table",
@@ -202,6 +203,6 @@ export const handler: FormatHandler<Arrow.Table> = {
       try: () => encodeWith(table, settings, headerRoom),
       catch: (cause) => failure("Unserializable", "Codec.encode", cause, "table could not be written as Parquet")
     }),
-  decode,
-  decodeSync: decodePayload
-}
+  decode: decodePayload,
+  decodeEffect: decodeLoaded
+})

@@ -27,7 +27,7 @@ import * as Effect from "effect/Effect"
 import * as Blocks from "../blocks.js"
 import * as BufferPool from "../../shared/bufferPool.js"
 import * as Compression from "../compression.js"
-import { CodecError } from "../service.js"
+import { CodecError, makeHandler as makeFormatHandler } from "../service.js"
 import type { CompressionSettings, FormatHandler, FramedPayload } from "../service.js"
 
 /**
@@ -188,7 +188,7 @@ const decoderLoading = (load: Loader) => {
  */
 export const makeHandler = (load: Loader = importPolars): FormatHandler<DataFrameLike | SeriesLike> => {
   const decodeLoaded = decoderLoading(load)
-  return {
+  return makeFormatHandler({
     format: "polars",
     version: 1,
     kind: "table",
@@ -210,8 +210,9 @@ export const makeHandler = (load: Loader = importPolars): FormatHandler<DataFram
           }, headerRoom),
         catch: (cause) => failure("Unserializable", "Codec.encode", cause, "Polars could not write the value")
       }),
-    decode: (payload) => decodeLoaded("polars", "Polars payload does not decode", (module) => decodeWith(module, payload))
-  }
+    // Effectful only: nodejs-polars is imported on the first read.
+    decodeEffect: (payload) => decodeLoaded("polars", "Polars payload does not decode", (module) => decodeWith(module, payload))
+  })
 }
 
 /**
@@ -260,7 +261,7 @@ const decodeParquet = (polars: PolarsModule, payload: Uint8Array): unknown => {
 export const makeParquetHandler = (load: Loader = importPolars): FormatHandler<DataFrameLike | SeriesLike> => {
   const decodeLoaded = decoderLoading(load)
   const fail = (cause: unknown) => failure("Unserializable", "Codec.encode", cause, "Polars could not write the value as Parquet")
-  return {
+  return makeFormatHandler({
     format: "polars-parquet",
     version: 1,
     kind: "table",
@@ -268,9 +269,9 @@ export const makeParquetHandler = (load: Loader = importPolars): FormatHandler<D
     guard: (value): value is DataFrameLike | SeriesLike => isDataFrame(value) || isSeries(value),
     encode: (value) => Effect.try({ try: () => encodeParquet(value, "none", 0).bytes, catch: fail }),
     encodeFramed: (value, settings, headerRoom) => Effect.try({ try: () => encodeParquet(value, settings.codec, headerRoom), catch: fail }),
-    decode: (payload) =>
+    decodeEffect: (payload) =>
       decodeLoaded("polars-parquet", "Polars Parquet payload does not decode", (module) => decodeParquet(module, payload))
-  }
+  })
 }
 
 /**
