@@ -8,7 +8,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as path from "node:path"
 import * as BlobStoreFileSystem from "../src/blob/fileSystem.js"
-import { BlobStore, StorageError } from "../src/blob/service.js"
+import { BlobStore, make as makeBlobStore, StorageError } from "../src/blob/service.js"
 import * as Cache from "../src/Cache.js"
 import * as CodecDefault from "../src/codec/registry.js"
 import * as HasherXxhash from "../src/key/xxhash.js"
@@ -27,7 +27,7 @@ interface Calls {
   readonly log: Array<string>
 }
 
-/** A user's BlobStore: blobs in a Map, every call on an id written to `calls`. */
+/** A user's BlobStore: blobs in a Map, every call on an id written to `calls`; `make` adds the rest. */
 const countingBlobStore = (calls: Calls): BlobStore.Service => {
   const blobs = new Map<string, Uint8Array>()
   const on = <A>(method: string, id: string, f: () => A) =>
@@ -37,20 +37,13 @@ const countingBlobStore = (calls: Calls): BlobStore.Service => {
         return f()
       })
       : Effect.fail(new StorageError({ reason: "InvalidId", method, id, description: "not a blob id" }))
-  return {
+  return makeBlobStore({
     backend: "counting",
-    location: null,
     put: (id, bytes) => on("put", id, () => void blobs.set(id, bytes.slice())),
     get: (id) => on("get", id, () => Option.map(Option.fromNullable(blobs.get(id)), (b) => b.slice())),
     delete: (id) => on("delete", id, () => blobs.delete(id)),
-    has: (id) => on("has", id, () => blobs.has(id)),
-    list: Effect.sync(() => [...blobs.keys()]),
-    clear: Effect.sync(() => {
-      const count = blobs.size
-      blobs.clear()
-      return count
-    })
-  }
+    list: Effect.sync(() => [...blobs.keys()])
+  })
 }
 
 /** SQLite metadata in `directory` + the counting BlobStore, with the default Hasher and Codec. */
