@@ -89,12 +89,33 @@ export * as SqlPullThrough from "./SqlPullThrough.js"
 export { pullThrough, type PullThroughClient, type PullThroughConfig } from "./pullthrough/promise.js"
 
 /**
- * The codec service: `Codec.handler({ format, guard, encode, decode })` builds a format handler
- * for your own type (register it with `Cache.layer({ handlers: [...] })`); `CodecError`.
+ * The codec service: tag, `make`, `layer(options?)`; `Codec.handler({ format, guard, encode, decode })`
+ * builds a format handler for your own type (register it with `Cache.layer({ handlers: [...] })`).
  *
  * @since 0.1.0
  */
-export * as Codec from "./codec/service.js"
+export * as Codec from "./Codec.js"
+
+/**
+ * The key service: tag, `make`, `layer` (XXH64 through xxhash-wasm), `KeyError`.
+ *
+ * @since 0.1.0
+ */
+export * as Hasher from "./Hasher.js"
+
+/**
+ * The metadata store service: tag, `make`, `layerSqlite`, `layerJson`, `layerPg`, `layerMemory`, `MetadataError`.
+ *
+ * @since 0.1.0
+ */
+export * as MetadataStore from "./MetadataStore.js"
+
+/**
+ * The blob store service: tag, `make`, `layerFileSystem`, `layerMemory`, `layerPg`, `StorageError`.
+ *
+ * @since 0.1.0
+ */
+export * as BlobStore from "./BlobStore.js"
 
 /**
  * nd-arrays `{ data, shape, dtype }` (NumPy dtype names) and the typed arrays stored column-wise.

@@ -1,0 +1,71 @@
+/**
+ * The `BlobStore` module of the public API: bytes by id, written atomically, read, deleted,
+ * listed. The tag, its `Service` type, `StorageError`, `make(impl)` for your own store, and the
+ * shipped stores as layers.
+ *
+ * @since 0.1.0
+ */
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as FileSystem from "./blob/fileSystem.js"
+import * as Memory from "./blob/memory.js"
+import * as Pg from "./blob/pg.js"
+import { BlobStore } from "./blob/service.js"
+import { ConfigError, StorageError } from "./errors.js"
+import * as Validate from "./shared/validate.js"
+
+export * from "./blob/service.js"
+
+/**
+ * What every blob store provides; write `put`, `get`, `delete` and `list` and let `make` fill in the rest.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Service = BlobStore.Service
+
+const string: Validate.Check<string> = (field, input) =>
+  typeof input === "string" && input.length > 0
+    ? input
+    : new ConfigError({ reason: "Invalid", field, description: `must be a non-empty string, got ${Validate.show(input)}` })
+
+const url: Validate.Check<string | Redacted.Redacted<string>> = (field, input) =>
+  Redacted.isRedacted(input) ? input as Redacted.Redacted<string> : string(field, input)
+
+/** The layer of checked options, or one that fails with the `ConfigError`. */
+const checked = <A, E>(
+  options: A | ConfigError,
+  layer: (options: A) => Layer.Layer<BlobStore, E>
+): Layer.Layer<BlobStore, E | ConfigError> => options instanceof ConfigError ? Layer.fail(options) : layer(options)
+
+/**
+ * Blobs as files in `directory`, sharded by id, each written to a temp file and renamed.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFileSystem = (options: { readonly directory: string }): Layer.Layer<BlobStore, StorageError | ConfigError> =>
+  checked(Validate.fields("BlobStore.layerFileSystem", options, { directory: string }), FileSystem.layer)
+
+/**
+ * A fresh, empty in-memory store per build of the layer (bytes copied in and out).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory = (): Layer.Layer<BlobStore> => Layer.sync(BlobStore, Memory.make)
+
+/**
+ * Blobs in PostgreSQL, in `schema` (default "public"), chunked; `url` may be `Redacted`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerPg = (options: {
+  readonly url: string | Redacted.Redacted<string>
+  readonly schema?: string | undefined
+}): Layer.Layer<BlobStore, StorageError | ConfigError> =>
+  checked(
+    Validate.fields("BlobStore.layerPg", options, { url, schema: Validate.optionalString }),
+    ({ schema, url }) => Pg.layer(schema === undefined ? { url } : { url, schema })
+  )
