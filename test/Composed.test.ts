@@ -7,20 +7,14 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as path from "node:path"
-import * as BlobStoreFileSystem from "../src/blob/fileSystem.js"
-import { BlobStore, make as makeBlobStore, StorageError } from "../src/blob/service.js"
-import * as Cache from "../src/Cache.js"
-import * as CodecDefault from "../src/codec/registry.js"
-import * as HasherXxhash from "../src/key/xxhash.js"
-import * as MetadataStoreMemory from "../src/metadata/memory.js"
-import * as MetadataStoreSqlite from "../src/metadata/sqlite.js"
+import { BlobStore, Cache, Codec, Hasher, MetadataStore } from "../src/index.js"
 import { cacheSuite } from "../src/testing.js"
 import { incompressible } from "../src/testing/CacheSuite.js"
 import { listFiles, tempDir } from "./support/tmp.js"
 
 /** Memory metadata + blobs as files under `directory`, with the default Hasher and Codec. */
 const memoryAndFiles = (directory: string) =>
-  Layer.mergeAll(HasherXxhash.layer, CodecDefault.layer(), MetadataStoreMemory.layer, BlobStoreFileSystem.layer({ directory }))
+  Layer.mergeAll(Hasher.layer, Codec.layer(), MetadataStore.layerMemory(), BlobStore.layerFileSystem({ directory }))
 
 /** What a user-written BlobStore saw: one line per call naming an id, e.g. "put 0123…-v1". */
 interface Calls {
@@ -36,8 +30,8 @@ const countingBlobStore = (calls: Calls): BlobStore.Service => {
         calls.log.push(`${method} ${id}`)
         return f()
       })
-      : Effect.fail(new StorageError({ reason: "InvalidId", method, id, description: "not a blob id" }))
-  return makeBlobStore({
+      : Effect.fail(new BlobStore.StorageError({ reason: "InvalidId", method, id, description: "not a blob id" }))
+  return BlobStore.make({
     backend: "counting",
     put: (id, bytes) => on("put", id, () => void blobs.set(id, bytes.slice())),
     get: (id) => on("get", id, () => Option.map(Option.fromNullable(blobs.get(id)), (b) => b.slice())),
@@ -49,10 +43,10 @@ const countingBlobStore = (calls: Calls): BlobStore.Service => {
 /** SQLite metadata in `directory` + the counting BlobStore, with the default Hasher and Codec. */
 const sqliteAndCounting = (directory: string, calls: Calls) =>
   Layer.mergeAll(
-    HasherXxhash.layer,
-    CodecDefault.layer(),
-    MetadataStoreSqlite.layer({ filename: path.join(directory, "cache.db") }),
-    Layer.sync(BlobStore, () => countingBlobStore(calls))
+    Hasher.layer,
+    Codec.layer(),
+    MetadataStore.layerSqlite({ filename: path.join(directory, "cache.db") }),
+    Layer.sync(BlobStore.BlobStore, () => countingBlobStore(calls))
   )
 
 const small = { model: "xgboost", scores: [0.5, 0.7] }
