@@ -2,6 +2,7 @@
 // writes, holding values where the parts say: small ones inline in the metadata, large ones as
 // blobs in the BlobStore given. Both compositions also pass the published cache contract.
 import { assert, describe, it } from "@effect/vitest"
+import Database from "better-sqlite3"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -92,6 +93,12 @@ describe("a cache composed from parts", () => {
 
       assert.isTrue(yield* cache.has({ k: "large" }))
       assert.strictEqual((yield* cache.stats()).entries, 2)
+      // The rows are in the SQLite file given, the small value's bytes inline in its row.
+      const db = new Database(path.join(directory, "cache.db"), { readonly: true })
+      const rows = db.prepare("SELECT key, blob_id AS blobId FROM cacheness_entries ORDER BY key").all() as Array<{ key: string; blobId: string | null }>
+      db.close()
+      assert.strictEqual(rows.length, 2)
+      assert.deepStrictEqual(rows.filter((r) => r.blobId !== null).map((r) => r.key), [key])
     }))
 })
 
