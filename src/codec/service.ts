@@ -186,7 +186,8 @@ export type HandlerImpl<A> =
   & {
     /**
      * The description of the "Corrupt" error a throwing `decode` becomes, before the thrown
-     * message; default `<format> payload does not decode`. A thrown `CodecError` is kept as is.
+     * message; default `<format> payload does not decode`. A handler that must fail otherwise
+     * ("UnknownFormat") writes `decodeEffect`.
      */
     readonly corrupt?: string | undefined
   }
@@ -218,7 +219,7 @@ export const makeHandler = <A>(impl: HandlerImpl<A>): FormatHandler<A> => {
     Effect.try({
       try: () => decode!(payload, version),
       catch: (cause) =>
-        cause instanceof CodecError ? cause : new CodecError({
+        new CodecError({
           reason: "Corrupt",
           method: "Codec.decode",
           format: impl.format,
