@@ -77,7 +77,9 @@ describe("a cache composed from parts", () => {
     Effect.gen(function*() {
       const directory = yield* tempDir
       const calls: Calls = { log: [] }
-      const cache = yield* Layer.build(Cache.layerFromServices().pipe(Layer.provide(sqliteAndCounting(directory, calls)))).pipe(
+      const cache = yield* Layer.build(
+        Cache.layerFromServices().pipe(Layer.provide(sqliteAndCounting(directory, calls)))
+      ).pipe(
         Effect.map(Context.get(Cache.Cache))
       )
       yield* cache.put({ k: "small" }, small)
@@ -95,16 +97,31 @@ describe("a cache composed from parts", () => {
       assert.strictEqual((yield* cache.stats()).entries, 2)
       // The rows are in the SQLite file given, the small value's bytes inline in its row.
       const db = new Database(path.join(directory, "cache.db"), { readonly: true })
-      const rows = db.prepare("SELECT key, blob_id AS blobId FROM cacheness_entries ORDER BY key").all() as Array<{ key: string; blobId: string | null }>
+      const rows = db.prepare("SELECT key, blob_id AS blobId FROM cacheness_entries ORDER BY key").all() as Array<
+        { key: string; blobId: string | null }
+      >
       db.close()
       assert.strictEqual(rows.length, 2)
       assert.deepStrictEqual(rows.filter((r) => r.blobId !== null).map((r) => r.key), [key])
     }))
 })
 
-cacheSuite("layerFromServices (memory metadata + file blobs)", (options) =>
-  Layer.unwrapScoped(Effect.map(tempDir, (directory) => Cache.layerFromServices(options).pipe(Layer.provide(memoryAndFiles(directory))))))
+cacheSuite(
+  "layerFromServices (memory metadata + file blobs)",
+  (options) =>
+    Layer.unwrapScoped(
+      Effect.map(
+        tempDir,
+        (directory) => Cache.layerFromServices(options).pipe(Layer.provide(memoryAndFiles(directory)))
+      )
+    )
+)
 
-cacheSuite("layerFromServices (SQLite metadata + a user-written BlobStore)", (options) =>
-  Layer.unwrapScoped(Effect.map(tempDir, (directory) =>
-    Cache.layerFromServices(options).pipe(Layer.provide(sqliteAndCounting(directory, { log: [] }))))))
+cacheSuite(
+  "layerFromServices (SQLite metadata + a user-written BlobStore)",
+  (options) =>
+    Layer.unwrapScoped(
+      Effect.map(tempDir, (directory) =>
+        Cache.layerFromServices(options).pipe(Layer.provide(sqliteAndCounting(directory, { log: [] }))))
+    )
+)
