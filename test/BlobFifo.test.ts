@@ -13,7 +13,7 @@ import * as path from "node:path"
 import * as Cache from "../src/Cache.js"
 import * as BlobStoreFileSystem from "../src/blob/fileSystem.js"
 import { BlobStore } from "../src/blob/service.js"
-import { incompressible } from "./suites/CacheSuite.js"
+import { incompressible } from "../src/testing/CacheSuite.js"
 import { captureWarnings } from "./support/logs.js"
 import { listFiles, tempDir } from "./support/tmp.js"
 

@@ -13,7 +13,7 @@ import * as BlobStoreFileSystem from "../src/blob/fileSystem.js"
 import * as BlobStoreMemory from "../src/blob/memory.js"
 import * as BlobStorePg from "../src/blob/pg.js"
 import { BlobStore, StorageError } from "../src/blob/service.js"
-import { blobStoreSuite } from "./suites/BlobStoreSuite.js"
+import { blobStoreSuite } from "../src/testing.js"
 import { pgDescribe, pgScopedSchema, pgUrl } from "./support/postgres.js"
 
 /** A fresh temp directory for the scope of one test, removed afterwards. */
@@ -22,14 +22,14 @@ const tempDirectory = Effect.acquireRelease(
   (directory) => Effect.sync(() => fs.rmSync(directory, { recursive: true, force: true }))
 )
 
-const fileSystemLayer = () =>
+const fileSystemLayer =
   Layer.unwrapScoped(Effect.map(tempDirectory, (directory) => BlobStoreFileSystem.layer({ directory })))
 
-blobStoreSuite("memory", () => BlobStoreMemory.layer)
+blobStoreSuite("memory", BlobStoreMemory.layer)
 blobStoreSuite("file system", fileSystemLayer)
 pgDescribe("BlobStorePg", () => {
   // A small chunk size so the 1 MiB round trip spans many chunks.
-  blobStoreSuite("postgres", () =>
+  blobStoreSuite("postgres",
     Layer.unwrapScoped(Effect.map(pgScopedSchema("blobs"), (schema) => BlobStorePg.layer({ url: pgUrl, schema, chunkSize: 64 * 1024 }))))
 })
 

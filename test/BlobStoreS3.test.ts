@@ -2,13 +2,14 @@
 import { ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as BlobStoreS3 from "../src/blob/s3.js"
 import { StorageError } from "../src/blob/service.js"
 import * as BlobStore from "../src/BlobStore.js"
 import { ConfigError } from "../src/errors.js"
-import { blobStoreSuite } from "./suites/BlobStoreSuite.js"
+import { blobStoreSuite } from "../src/testing.js"
 import { bucket, credentials, type S3Server, startFaultyProxy, startS3 } from "./support/s3.js"
 
 const MiB = 1024 * 1024
@@ -57,8 +58,8 @@ const bytesOf = (length: number, seed = 1) => {
 const withStore = <A, E>(opts: BlobStoreS3.Options, f: (store: BlobStore.Service) => Effect.Effect<A, E>) =>
   Effect.flatMap(BlobStore.BlobStore, f).pipe(Effect.provide(BlobStoreS3.layer(opts)))
 
-blobStoreSuite("s3", () => BlobStoreS3.layer(options()))
-blobStoreSuite("s3 through BlobStore.layerS3", () => BlobStore.layerS3(options()))
+blobStoreSuite("s3", Layer.suspend(() => BlobStoreS3.layer(options())))
+blobStoreSuite("s3 through BlobStore.layerS3", Layer.suspend(() => BlobStore.layerS3(options())))
 
 describe("BlobStoreS3", () => {
   it.effect("a missing object is none; has is false; delete is false", () => {

@@ -6,7 +6,7 @@ import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
 import * as Cache from "../src/Cache.js"
 import { cacheness } from "../src/index.js"
-import { incompressible } from "./suites/CacheSuite.js"
+import { incompressible } from "../src/testing/CacheSuite.js"
 import { pgDescribe, pgScopedSchema, pgUrl } from "./support/postgres.js"
 import { tempDir } from "./support/tmp.js"
 

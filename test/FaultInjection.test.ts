@@ -22,7 +22,7 @@ import * as HasherXxhash from "../src/key/xxhash.js"
 import * as MetadataStoreSqlite from "../src/metadata/sqlite.js"
 import { BlobStore, StorageError } from "../src/blob/service.js"
 import type { Cache, CacheError } from "../src/cache/service.js"
-import { incompressible } from "./suites/CacheSuite.js"
+import { incompressible } from "../src/testing/CacheSuite.js"
 import { captureWarnings } from "./support/logs.js"
 import { listFiles, tempDir } from "./support/tmp.js"
 

@@ -10,25 +10,26 @@ import * as MetadataStorePg from "../src/metadata/pg.js"
 import * as MetadataStoreSqlite from "../src/metadata/sqlite.js"
 import { toEntry } from "../src/metadata/entries.js"
 import { MetadataStore } from "../src/metadata/service.js"
-import { key, metadataStoreSuite, record } from "./suites/MetadataStoreSuite.js"
+import { metadataStoreSuite } from "../src/testing.js"
+import { key, record } from "../src/testing/MetadataStoreSuite.js"
 import { pgDescribe, pgScopedSchema, pgUrl } from "./support/postgres.js"
 import { makeTempDir } from "./support/tmp.js"
 
-metadataStoreSuite("memory", () => MetadataStoreMemory.layer)
-metadataStoreSuite("sqlite", () =>
+metadataStoreSuite("memory", MetadataStoreMemory.layer)
+metadataStoreSuite("sqlite",
   Layer.unwrapScoped(Effect.gen(function*() {
     const dir = yield* Effect.acquireRelease(Effect.sync(makeTempDir), (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true })))
     return MetadataStoreSqlite.layer({ filename: path.join(dir, "cache.db") })
   })))
 
-metadataStoreSuite("json", () =>
+metadataStoreSuite("json",
   Layer.unwrapScoped(Effect.gen(function*() {
     const dir = yield* Effect.acquireRelease(Effect.sync(makeTempDir), (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true })))
     return MetadataStoreJson.layer({ filename: path.join(dir, "cacheness.json") })
   })))
 
 pgDescribe("MetadataStorePg", () => {
-  metadataStoreSuite("postgres", () =>
+  metadataStoreSuite("postgres",
     Layer.unwrapScoped(Effect.map(pgScopedSchema("meta"), (schema) => MetadataStorePg.layer({ url: pgUrl, schema }))))
 })
 

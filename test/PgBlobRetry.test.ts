@@ -11,7 +11,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Cache from "../src/Cache.js"
 import * as BlobStorePg from "../src/blob/pg.js"
-import { incompressible } from "./suites/CacheSuite.js"
+import { incompressible } from "../src/testing/CacheSuite.js"
 import { pgDescribe, pgScopedSchema, pgUrl } from "./support/postgres.js"
 
 /** Terminates every idle connection of the blob store's pool on `schema`; how many. */

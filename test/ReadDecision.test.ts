@@ -15,7 +15,7 @@ import * as Header from "../src/codec/header.js"
 import * as HasherXxhash from "../src/key/xxhash.js"
 import { Hasher } from "../src/key/service.js"
 import { cached } from "../src/index.js"
-import { incompressible } from "./suites/CacheSuite.js"
+import { incompressible } from "../src/testing/CacheSuite.js"
 import { tempDir } from "./support/tmp.js"
 
 const KEY = "read-decision-signing-key-0123456789"

@@ -16,7 +16,7 @@ import * as Cache from "../src/Cache.js"
 import { bindKey } from "../src/cache/integrity.js"
 import { cached } from "../src/index.js"
 import * as HasherXxhash from "../src/key/xxhash.js"
-import { incompressible } from "./suites/CacheSuite.js"
+import { incompressible } from "../src/testing/CacheSuite.js"
 
 const KEY = "read-decision-signing-key-0123456789"
 const OTHER_KEY = "another-signing-key-9876543210fedcba"

@@ -11,8 +11,8 @@ import { BlobStore, Codec, Hasher, MetadataStore } from "../src/index.js"
 import { toEntry } from "../src/metadata/entries.js"
 import * as MetadataStoreMemory from "../src/metadata/memory.js"
 import { NotSync } from "../src/shared/sync.js"
-import { blobStoreSuite } from "./suites/BlobStoreSuite.js"
-import { key, metadataStoreSuite, record } from "./suites/MetadataStoreSuite.js"
+import { blobStoreSuite, metadataStoreSuite } from "../src/testing.js"
+import { key, record } from "../src/testing/MetadataStoreSuite.js"
 import { makeTempDir } from "./support/tmp.js"
 
 const tempDir = Effect.acquireRelease(Effect.sync(makeTempDir), (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true })))
@@ -193,11 +193,11 @@ describe("public layers", () => {
   })
 })
 
-metadataStoreSuite("MetadataStore.make over the memory store's primitives", () => Layer.effect(MetadataStore.MetadataStore, minimalMetadata))
-metadataStoreSuite("MetadataStore.layerMemory()", () => MetadataStore.layerMemory())
-metadataStoreSuite("MetadataStore.layerSqlite", () =>
+metadataStoreSuite("MetadataStore.make over the memory store's primitives", Layer.effect(MetadataStore.MetadataStore, minimalMetadata))
+metadataStoreSuite("MetadataStore.layerMemory()", MetadataStore.layerMemory())
+metadataStoreSuite("MetadataStore.layerSqlite",
   Layer.unwrapScoped(Effect.map(tempDir, (dir) => MetadataStore.layerSqlite({ filename: path.join(dir, "cache.db") }))))
-metadataStoreSuite("MetadataStore.layerJson", () =>
+metadataStoreSuite("MetadataStore.layerJson",
   Layer.unwrapScoped(Effect.map(tempDir, (dir) => MetadataStore.layerJson({ filename: path.join(dir, "cacheness.json") }))))
-blobStoreSuite("BlobStore.layerMemory()", () => BlobStore.layerMemory())
-blobStoreSuite("BlobStore.layerFileSystem", () => Layer.unwrapScoped(Effect.map(tempDir, (directory) => BlobStore.layerFileSystem({ directory }))))
+blobStoreSuite("BlobStore.layerMemory()", BlobStore.layerMemory())
+blobStoreSuite("BlobStore.layerFileSystem", Layer.unwrapScoped(Effect.map(tempDir, (directory) => BlobStore.layerFileSystem({ directory }))))

@@ -7,7 +7,7 @@ import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Cache from "../src/Cache.js"
-import { incompressible } from "./suites/CacheSuite.js"
+import { incompressible } from "../src/testing/CacheSuite.js"
 import { listFiles, tempDir } from "./support/tmp.js"
 
 const KEY = "s3cr3t-signing-key-0123456789abcdef"

@@ -13,7 +13,7 @@ import * as Option from "effect/Option"
 import * as Crypto from "node:crypto"
 import * as path from "node:path"
 import * as Cache from "../src/Cache.js"
-import { incompressible } from "./suites/CacheSuite.js"
+import { incompressible } from "../src/testing/CacheSuite.js"
 import { pgDescribe, pgScopedSchema, pgUrl } from "./support/postgres.js"
 import { tempDir } from "./support/tmp.js"
 

@@ -12,7 +12,7 @@ import * as path from "node:path"
 import * as Cache from "../src/Cache.js"
 import * as MetadataStoreMemory from "../src/metadata/memory.js"
 import type { EntryRecord } from "../src/metadata/service.js"
-import { incompressible } from "./suites/CacheSuite.js"
+import { incompressible } from "../src/testing/CacheSuite.js"
 import { pgDescribe, pgExec, pgScopedSchema, pgUrl } from "./support/postgres.js"
 import { listFiles, tempDir } from "./support/tmp.js"
 

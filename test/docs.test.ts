@@ -264,6 +264,13 @@ const expectations: Record<string, (result: RunResult, cwd: string) => void> = {
   "README.md#Memoise functions and Effects": (result) => {
     assert.include(result.stdout, "{ hits: 1, misses: 1, entries: 1 }")
   },
+  // two programs: memory metadata + file blobs, then a store written with BlobStore.make
+  "README.md#Compose your own": (result, cwd) => {
+    assert.match(result.stdout, /^(\{ accuracy: 0\.93 \} 2|true \[ '[0-9a-f]{16}-[0-9a-z]+' \])$/m)
+    if (result.stdout.includes("accuracy")) {
+      assert.strictEqual(fs.readdirSync(path.join(cwd, "blobs"), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length, 1, "one blob file under ./blobs")
+    }
+  },
   "docs/CUSTOM_METADATA.md#Declare, register, attach, query": (result) => {
     assert.match(result.stdout, /^[0-9a-f]{16} .*exp_001.* 0\.94$/m)
   }

@@ -79,7 +79,7 @@ describe("npm package", () => {
   }, 240_000)
 
   it("ships dist, its sources for the source maps, README and LICENSE, and no tests", () => {
-    for (const file of ["dist/index.js", "dist/index.js.map", "dist/cli/main.js", "src/index.ts", "README.md", "LICENSE", "package.json"]) {
+    for (const file of ["dist/index.js", "dist/index.js.map", "dist/cli/main.js", "dist/testing.js", "dist/testing.d.ts", "src/index.ts", "README.md", "LICENSE", "package.json"]) {
       assert.include(files, file)
     }
     assert.isFalse(files.some((f) => f.startsWith("test/") || f.startsWith(".tmp/") || f.startsWith("bench/")), files.join(" "))

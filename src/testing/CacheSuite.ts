@@ -5,23 +5,49 @@ import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
-import { Cache } from "../../src/cache/service.js"
-import type { CacheConfig } from "../../src/schema/CacheConfig.js"
-import { CacheEntry } from "../../src/schema/CacheEntry.js"
+import { Cache } from "../cache/service.js"
+import type { CacheConfig } from "../schema/CacheConfig.js"
+import { CacheEntry } from "../schema/CacheEntry.js"
 import { randomBytes } from "node:crypto"
 
-/** A string LZ4 cannot shrink much, so its stored size is predictable. */
+/**
+ * A string LZ4 cannot shrink much, so its stored size is predictable.
+ *
+ * @since 0.1.0
+ * @category fixtures
+ */
 export const incompressible = (chars: number): string => randomBytes(Math.ceil(chars / 2)).toString("hex").slice(0, chars)
 
 /** Housekeeping out of the way, so a test observes only its own operations. */
 const manualCleanup = { cleanupOnOpen: false, cleanupInterval: "100000 days" } as const
 
 /**
- * The contract every cache layer passes. `make(config)` builds a fresh, empty cache.
+ * The engine policies the cache suite sets for some tests (TTL default, size limit, housekeeping).
+ *
+ * @since 0.1.0
+ * @category models
  */
-export const cacheSuite = (name: string, make: (config?: CacheConfig) => Layer.Layer<Cache, unknown>) =>
+export type CacheSuiteOptions = Pick<CacheConfig, "defaultTtl" | "maxSize" | "cleanupOnOpen" | "cleanupInterval">
+
+/**
+ * The contract every cache layer passes; each test builds the layer afresh (an empty cache). Given a
+ * function of the engine options, the tests of TTL defaults, size limits and housekeeping run too;
+ * given a plain layer (default options), they are skipped.
+ *
+ * @since 0.1.0
+ * @category suites
+ */
+export const cacheSuite = (
+  name: string,
+  layer: Layer.Layer<Cache, unknown> | ((options: CacheSuiteOptions) => Layer.Layer<Cache, unknown>)
+): void => {
   describe(`Cache contract: ${name}`, () => {
-    const run = <A, E>(self: Effect.Effect<A, E, Cache>, config?: CacheConfig) => Effect.provide(self, make(config))
+    const make = (config?: CacheSuiteOptions) => typeof layer === "function" ? layer(config ?? {}) : layer
+    const run = <A, E>(self: Effect.Effect<A, E, Cache>, config?: CacheSuiteOptions) => Effect.provide(self, make(config))
+    // These tests set options a fixed layer cannot take.
+    const configurable = typeof layer === "function"
+    const itEffect = configurable ? it.effect : it.effect.skip
+    const itScoped = configurable ? it.scoped : it.scoped.skip
     const params = { model: "xgboost", dataset: "customer_data", version: "1.0" }
 
     it.scoped("put then get round-trips values; name order is irrelevant", () =>
@@ -61,7 +87,7 @@ export const cacheSuite = (name: string, make: (config?: CacheConfig) => Layer.L
         assert.strictEqual((yield* cache.stats()).entries, 1)
       })))
 
-    it.effect("TTL: entries expire through Clock; null never expires; default applies", () =>
+    itEffect("TTL: entries expire through Clock; null never expires; default applies", () =>
       run(Effect.gen(function*() {
         const cache = yield* Cache
         yield* cache.put({ k: "short" }, 1, { ttl: "1 hour" })
@@ -81,7 +107,7 @@ export const cacheSuite = (name: string, make: (config?: CacheConfig) => Layer.L
         assert.deepStrictEqual(yield* cache.get({ k: "never" }), Option.some(2))
       }), { defaultTtl: "3 hours", ...manualCleanup }))
 
-    it.effect("touch renews a live entry; cleanupExpired removes and counts", () =>
+    itEffect("touch renews a live entry; cleanupExpired removes and counts", () =>
       run(Effect.gen(function*() {
         const cache = yield* Cache
         yield* cache.put({ k: 1 }, "a", { ttl: "1 hour" })
@@ -99,7 +125,7 @@ export const cacheSuite = (name: string, make: (config?: CacheConfig) => Layer.L
         assert.deepStrictEqual(report.orphans, [])
       }), manualCleanup))
 
-    it.scoped("invalidate and invalidateWhere by namespace, params, time and expiry", () =>
+    itScoped("invalidate and invalidateWhere by namespace, params, time and expiry", () =>
       run(Effect.gen(function*() {
         const cache = yield* Cache
         yield* cache.put({ model: "a", v: 1 }, 1, { namespace: "ns1" })
@@ -240,7 +266,7 @@ export const cacheSuite = (name: string, make: (config?: CacheConfig) => Layer.L
         assert.isFalse(yield* cache.has({ k: "fn" }))
       })))
 
-    it.effect("maxSize evicts least-recently-used entries down to 80%", () =>
+    itEffect("maxSize evicts least-recently-used entries down to 80%", () =>
       run(Effect.gen(function*() {
         const cache = yield* Cache
         for (let i = 0; i < 7; i++) {
@@ -259,7 +285,7 @@ export const cacheSuite = (name: string, make: (config?: CacheConfig) => Layer.L
         for (const i of [2, 3]) assert.isFalse(yield* cache.has({ i }), `entry ${i} evicted`)
       }), { maxSize: 8_000, ...manualCleanup }))
 
-    it.effect("prune evicts least-recently-used entries down to a target; a bad target changes nothing", () =>
+    itEffect("prune evicts least-recently-used entries down to a target; a bad target changes nothing", () =>
       run(Effect.gen(function*() {
         const cache = yield* Cache
         for (let i = 0; i < 6; i++) {
@@ -283,7 +309,7 @@ export const cacheSuite = (name: string, make: (config?: CacheConfig) => Layer.L
         assert.deepStrictEqual((yield* cache.verify()).orphans, [])
       }), manualCleanup))
 
-    it.scoped("invalid config fails at layer build, naming the field", () =>
+    itScoped("invalid config fails at layer build, naming the field", () =>
       Effect.gen(function*() {
         for (const [config, field] of [
           [{ maxSize: "lots" }, "maxSize"],
@@ -299,3 +325,4 @@ export const cacheSuite = (name: string, make: (config?: CacheConfig) => Layer.L
         }
       }))
   })
+}

@@ -1,12 +1,14 @@
 /**
- * The contract every `BlobStore` backend passes. Each test gets a fresh store from `layer()`.
+ * The contract every `BlobStore` backend passes. Each test builds `layer` afresh (an empty store).
+ *
+ * @since 0.1.0
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { BlobStore, StorageError } from "../../src/blob/service.js"
+import { BlobStore, StorageError } from "../blob/service.js"
 
 const id = (n: number, version = "v1") => `${n.toString(16).padStart(16, "0")}-${version}`
 
@@ -24,12 +26,15 @@ const getSome = (store: BlobStore.Service, blobId: string) =>
     }))
 
 /**
- * Runs the contract against the store built by `layer`.
+ * Runs the BlobStore contract against the store `layer` builds, a fresh one per test.
+ *
+ * @since 0.1.0
+ * @category suites
  */
-export const blobStoreSuite = (name: string, layer: () => Layer.Layer<BlobStore, unknown>) =>
+export const blobStoreSuite = (name: string, layer: Layer.Layer<BlobStore, unknown>): void => {
   describe(`BlobStore contract: ${name}`, () => {
     const withStore = <A, E>(f: (store: BlobStore.Service) => Effect.Effect<A, E>) =>
-      Effect.flatMap(BlobStore, f).pipe(Effect.provide(layer()))
+      Effect.flatMap(BlobStore, f).pipe(Effect.provide(layer))
 
     for (const [label, length] of [["empty", 0], ["1 byte", 1], ["1 MiB", 1024 * 1024]] as const) {
       it.effect(`put/get round trip: ${label}`, () =>
@@ -172,3 +177,4 @@ export const blobStoreSuite = (name: string, layer: () => Layer.Layer<BlobStore,
         })
       ))
   })
+}
