@@ -31,10 +31,16 @@ interface Latency {
   readonly p99: number
 }
 
-const summary = (samples: ReadonlyArray<number>): Latency => ({ p50: percentile(samples, 50), p99: percentile(samples, 99) })
+const summary = (samples: ReadonlyArray<number>): Latency => ({
+  p50: percentile(samples, 50),
+  p99: percentile(samples, 99)
+})
 
 /** `cached` over the SQLite layer: misses (first round) then hits (the following rounds). */
-const effectCached = (directory: string, options: { memo?: false; lease?: false; memoRecheck?: Duration.DurationInput }) =>
+const effectCached = (
+  directory: string,
+  options: { memo?: false; lease?: false; memoRecheck?: Duration.DurationInput }
+) =>
   Effect.runPromise(
     Effect.gen(function*() {
       const lookup = cached((user: number, region: string) => Effect.sync(() => valueOf(user + region.length)), {
@@ -61,7 +67,10 @@ const effectCached = (directory: string, options: { memo?: false; lease?: false;
 
 const promiseMemoize = async (directory: string, options: { memo?: false; memoRecheck?: Duration.DurationInput }) => {
   const cache = cacheness({ directory, maxSize: null })
-  const lookup = cache.memoize(async (user: number, region: string) => valueOf(user + region.length), { name: "lookup", ...options })
+  const lookup = cache.memoize(async (user: number, region: string) => valueOf(user + region.length), {
+    name: "lookup",
+    ...options
+  })
   const misses: Array<number> = []
   for (let i = 0; i < KEYS; i++) {
     const t = now()
@@ -135,22 +144,25 @@ export const run = async (): Promise<void> => {
     const effectFn = await effectCachedFunction()
     const peer = diskcachePeer<Peer>("memoize", directory)
     const row = (label: string, l: Latency | undefined, note: string) => [label, fmt(l?.p50, 2), fmt(l?.p99, 2), note]
-    table(`cached: memoised hit, ${KEYS.toLocaleString("en-US")} keys × ${ROUNDS} rounds, values of ~150 B (SQLite layer)`, [
-      ["call", "p50 µs", "p99 µs", "note"],
-      row("Effect cached, hit (memo, default)", effectMemo.hit, "target ≤ 12"),
-      row("Effect cached, hit (memoRecheck 100 ms)", effectRelaxed.hit, "other processes' writes seen within 100 ms"),
-      row("Effect cached, hit (memo: false)", effectStore.hit, "a store read per call"),
-      row(
-        "Promise memoize, hit (memo, default)",
-        promiseMemo.hit,
-        `target ≤ 12; p99 ${ratio(promiseMemo.hit.p99, peer?.hit.p99, "diskcache")} (target ≤ 1.0)`
-      ),
-      row("Promise memoize, hit (memoRecheck 100 ms)", promiseRelaxed.hit, ""),
-      row("Promise memoize, hit (memo: false)", promiseStore.hit, ""),
-      row("Effect.cachedFunction, hit", effectFn, "in-memory only: no TTL, no persistence"),
-      row("plain call of the function", plain, "the floor"),
-      row("python-diskcache memoize, hit", peer?.hit, peer === undefined ? "not installed; 24 µs in MEASURED.md" : "")
-    ])
+    table(
+      `cached: memoised hit, ${KEYS.toLocaleString("en-US")} keys × ${ROUNDS} rounds, values of ~150 B (SQLite layer)`,
+      [
+        ["call", "p50 µs", "p99 µs", "note"],
+        row("Effect cached, hit (memo, default)", effectMemo.hit, "target ≤ 12"),
+        row("Effect cached, hit (memoRecheck 100 ms)", effectRelaxed.hit, "other processes' writes seen within 100 ms"),
+        row("Effect cached, hit (memo: false)", effectStore.hit, "a store read per call"),
+        row(
+          "Promise memoize, hit (memo, default)",
+          promiseMemo.hit,
+          `target ≤ 12; p99 ${ratio(promiseMemo.hit.p99, peer?.hit.p99, "diskcache")} (target ≤ 1.0)`
+        ),
+        row("Promise memoize, hit (memoRecheck 100 ms)", promiseRelaxed.hit, ""),
+        row("Promise memoize, hit (memo: false)", promiseStore.hit, ""),
+        row("Effect.cachedFunction, hit", effectFn, "in-memory only: no TTL, no persistence"),
+        row("plain call of the function", plain, "the floor"),
+        row("python-diskcache memoize, hit", peer?.hit, peer === undefined ? "not installed; 24 µs in MEASURED.md" : "")
+      ]
+    )
     const beyond = (l: Latency) => ({ p50: l.p50 - plain.p50, p99: l.p99 - plain.p99 })
     table("cached: cost of a miss beyond the computation (key, store read, lease, put, release)", [
       ["call", "p50 µs", "p99 µs", "note"],
@@ -161,7 +173,11 @@ export const run = async (): Promise<void> => {
         beyond(promiseMemo.miss),
         `p50 ${ratio(beyond(promiseMemo.miss).p50, peer?.missBeyond.p50, "diskcache")} (target ≤ 1.5)`
       ),
-      row("python-diskcache memoize, miss", peer?.missBeyond, peer === undefined ? "not installed" : "beyond its function called plainly")
+      row(
+        "python-diskcache memoize, miss",
+        peer?.missBeyond,
+        peer === undefined ? "not installed" : "beyond its function called plainly"
+      )
     ])
   } finally {
     fs.rmSync(directory, { recursive: true, force: true })

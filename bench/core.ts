@@ -143,7 +143,9 @@ export const run = async (): Promise<void> => {
       diskcache: diskcachePeer<Figures>("core", directory)
     }
     const versus = (pick: (f: Figures) => number) =>
-      `${ratio(pick(figures.promise), figures.diskcache && pick(figures.diskcache), "diskcache")}, ${ratio(pick(figures.promise), pick(figures.sqlite), "raw SQLite")}`
+      `${ratio(pick(figures.promise), figures.diskcache && pick(figures.diskcache), "diskcache")}, ${
+        ratio(pick(figures.promise), pick(figures.sqlite), "raw SQLite")
+      }`
     const row = (label: string, pick: (f: Figures) => number, target: string, digits = 1) => [
       label,
       fmt(pick(figures.effect), digits),
@@ -155,13 +157,26 @@ export const run = async (): Promise<void> => {
       versus(pick),
       target
     ]
-    table(`core: ${N.toLocaleString("en-US")} objects of ~${v8.serialize(valueOf(1)).length} B, keys of 3 named params`, [
-      ["operation", "Effect API", "Effect, HMAC-signed", "Promise API", "raw SQLite", "raw fs", "diskcache 5.4", "Promise ÷ peer, ÷ limit", "target (Effect / Promise)"],
-      row("put ops/s", (f) => f.putOps, "≥ 10,000; ≥ 2× diskcache, ≥ 0.5× raw SQLite", 0),
-      row("get hit p50 µs", (f) => f.hitP50, "≤ 18 / ≤ 25"),
-      row("get hit p99 µs", (f) => f.hitP99, ""),
-      row("get miss p50 µs", (f) => f.missP50, "")
-    ])
+    table(
+      `core: ${N.toLocaleString("en-US")} objects of ~${v8.serialize(valueOf(1)).length} B, keys of 3 named params`,
+      [
+        [
+          "operation",
+          "Effect API",
+          "Effect, HMAC-signed",
+          "Promise API",
+          "raw SQLite",
+          "raw fs",
+          "diskcache 5.4",
+          "Promise ÷ peer, ÷ limit",
+          "target (Effect / Promise)"
+        ],
+        row("put ops/s", (f) => f.putOps, "≥ 10,000; ≥ 2× diskcache, ≥ 0.5× raw SQLite", 0),
+        row("get hit p50 µs", (f) => f.hitP50, "≤ 18 / ≤ 25"),
+        row("get hit p99 µs", (f) => f.hitP99, ""),
+        row("get miss p50 µs", (f) => f.missP50, "")
+      ]
+    )
   } finally {
     fs.rmSync(directory, { recursive: true, force: true })
   }

@@ -19,7 +19,9 @@ import { benchDir, diskcachePeer, fmt, now, table } from "./support.js"
 
 const KiB = 1024
 const SIZES = Array.from({ length: 9 }, (_, i) => 4 * KiB * 4 ** i) // 4 KiB … 256 MiB
-const repsOf = (size: number) => (size <= 64 * KiB ? 31 : size <= 1024 * KiB ? 15 : size <= 16 * 1024 * KiB ? 5 : size <= 64 * 1024 * KiB ? 3 : 2)
+const repsOf = (
+  size: number
+) => (size <= 64 * KiB ? 31 : size <= 1024 * KiB ? 15 : size <= 16 * 1024 * KiB ? 5 : size <= 64 * 1024 * KiB ? 3 : 2)
 const OUT = fileURLToPath(new URL("../docs/figures/throughput-vs-size.svg", import.meta.url))
 
 const median = (samples: Array<number>) => samples.sort((a, b) => a - b)[Math.floor(samples.length / 2)]!
@@ -119,7 +121,9 @@ const svg = (series: ReadonlyArray<Series>, subtitle: string): string => {
   const out: Array<string> = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="white"/>`,
-    `<text x="${width / 2}" y="28" text-anchor="middle" font-size="17" font-weight="bold">cacheness put and get throughput vs value size</text>`,
+    `<text x="${
+      width / 2
+    }" y="28" text-anchor="middle" font-size="17" font-weight="bold">cacheness put and get throughput vs value size</text>`,
     `<text x="${width / 2}" y="50" text-anchor="middle" font-size="11" fill="#555">${escape(subtitle)}</text>`
   ]
   for (const [p, which] of (["put", "get"] as const).entries()) {
@@ -127,14 +131,26 @@ const svg = (series: ReadonlyArray<Series>, subtitle: string): string => {
     const bottom = panel.top + panel.height
     const { high, low } = decades(series.flatMap((s) => s.points.map((pt) => pt[which])))
     const ys = (v: number) => bottom - ((Math.log10(v) - low) / (high - low)) * panel.height
-    out.push(`<text x="${left + panel.width / 2}" y="${panel.top - 12}" text-anchor="middle" font-size="14" font-weight="bold">${which}</text>`)
+    out.push(
+      `<text x="${left + panel.width / 2}" y="${
+        panel.top - 12
+      }" text-anchor="middle" font-size="14" font-weight="bold">${which}</text>`
+    )
     for (let d = low; d <= high; d++) {
       for (const m of [1, 2, 5]) {
         const v = m * 10 ** d
         if (d === high && m > 1) break
         const y = ys(v).toFixed(1)
-        out.push(`<line x1="${left}" x2="${left + panel.width}" y1="${y}" y2="${y}" stroke="${m === 1 ? "#d0d0d0" : "#eeeeee"}"/>`)
-        out.push(`<text x="${left - 6}" y="${(ys(v) + 4).toFixed(1)}" text-anchor="end"${m === 1 ? "" : ` font-size="9" fill="#888"`}>${v.toLocaleString("en-US")}</text>`)
+        out.push(
+          `<line x1="${left}" x2="${left + panel.width}" y1="${y}" y2="${y}" stroke="${
+            m === 1 ? "#d0d0d0" : "#eeeeee"
+          }"/>`
+        )
+        out.push(
+          `<text x="${left - 6}" y="${(ys(v) + 4).toFixed(1)}" text-anchor="end"${
+            m === 1 ? "" : ` font-size="9" fill="#888"`
+          }>${v.toLocaleString("en-US")}</text>`
+        )
       }
     }
     for (const size of SIZES) {
@@ -142,15 +158,23 @@ const svg = (series: ReadonlyArray<Series>, subtitle: string): string => {
       out.push(`<line x1="${x}" x2="${x}" y1="${panel.top}" y2="${bottom}" stroke="#f0f0f0"/>`)
       out.push(`<text x="${x}" y="${bottom + 16}" text-anchor="middle" font-size="10">${label(size)}</text>`)
     }
-    out.push(`<rect x="${left}" y="${panel.top}" width="${panel.width}" height="${panel.height}" fill="none" stroke="#333"/>`)
-    out.push(`<text x="${left + panel.width / 2}" y="${bottom + 36}" text-anchor="middle">value size (log scale)</text>`)
     out.push(
-      `<text transform="translate(${left - 52},${panel.top + panel.height / 2}) rotate(-90)" text-anchor="middle">${which} MB/s, log scale (higher is better)</text>`
+      `<rect x="${left}" y="${panel.top}" width="${panel.width}" height="${panel.height}" fill="none" stroke="#333"/>`
+    )
+    out.push(
+      `<text x="${left + panel.width / 2}" y="${bottom + 36}" text-anchor="middle">value size (log scale)</text>`
+    )
+    out.push(
+      `<text transform="translate(${left - 52},${
+        panel.top + panel.height / 2
+      }) rotate(-90)" text-anchor="middle">${which} MB/s, log scale (higher is better)</text>`
     )
     for (const s of series) {
       const points = s.points.map((pt) => `${xs(pt.size, left).toFixed(1)},${ys(pt[which]).toFixed(1)}`)
       out.push(
-        `<polyline points="${points.join(" ")}" fill="none" stroke="${s.color}" stroke-width="2"${s.dash === undefined ? "" : ` stroke-dasharray="${s.dash}"`}/>`
+        `<polyline points="${points.join(" ")}" fill="none" stroke="${s.color}" stroke-width="2"${
+          s.dash === undefined ? "" : ` stroke-dasharray="${s.dash}"`
+        }/>`
       )
       for (const point of points) {
         const [x, y] = point.split(",")
@@ -162,7 +186,9 @@ const svg = (series: ReadonlyArray<Series>, subtitle: string): string => {
   series.forEach((s, i) => {
     const x = 60 + i * 240
     out.push(
-      `<line x1="${x}" x2="${x + 28}" y1="${legendY}" y2="${legendY}" stroke="${s.color}" stroke-width="2"${s.dash === undefined ? "" : ` stroke-dasharray="${s.dash}"`}/>`
+      `<line x1="${x}" x2="${x + 28}" y1="${legendY}" y2="${legendY}" stroke="${s.color}" stroke-width="2"${
+        s.dash === undefined ? "" : ` stroke-dasharray="${s.dash}"`
+      }/>`
     )
     out.push(`<text x="${x + 34}" y="${legendY + 4}">${escape(s.name)}</text>`)
   })
@@ -182,7 +208,14 @@ try {
   ]
   table("Throughput vs value size, MB/s (medians; put / get)", [
     ["size", "reps", ...series.map((s) => s.name)],
-    ...SIZES.map((size, i) => [label(size), String(repsOf(size)), ...series.map((s) => `${fmt(s.points[i]!.put, 0)} / ${fmt(s.points[i]!.get, 0)}`)])
+    ...SIZES.map((
+      size,
+      i
+    ) => [
+      label(size),
+      String(repsOf(size)),
+      ...series.map((s) => `${fmt(s.points[i]!.put, 0)} / ${fmt(s.points[i]!.get, 0)}`)
+    ])
   ])
   const commit = (() => {
     try {
@@ -192,7 +225,10 @@ try {
     }
   })()
   const load = os.loadavg()[0]!.toFixed(1)
-  const subtitle = `${new Date().toISOString().slice(0, 10)}, commit ${commit}, node ${process.version}, ${os.cpus().length} cores shared ` +
+  const subtitle =
+    `${
+      new Date().toISOString().slice(0, 10)
+    }, commit ${commit}, node ${process.version}, ${os.cpus().length} cores shared ` +
     `with other jobs (load average ${load}): indicative, not final figures. Medians of 31 (small) down to 2 (256 MiB) runs.`
   fs.mkdirSync(path.dirname(OUT), { recursive: true })
   fs.writeFileSync(OUT, svg(series, subtitle))

@@ -20,12 +20,12 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Cache from "../src/Cache.js"
-import type { CacheConfig } from "../src/schema/CacheConfig.js"
-import * as BufferPool from "../src/shared/bufferPool.js"
 import * as Lz4 from "../src/codec/lz4.js"
 import * as CodecDefault from "../src/codec/registry.js"
 import { shuffle, shuffleNaive, unshuffle } from "../src/codec/shuffle.js"
 import { cacheness } from "../src/index.js"
+import type { CacheConfig } from "../src/schema/CacheConfig.js"
+import * as BufferPool from "../src/shared/bufferPool.js"
 import { benchDir, diskcachePeer, fmt, isMain, now, ratio, table } from "./support.js"
 
 const MiB = 1024 * 1024
@@ -87,11 +87,23 @@ const shuffleTable = () => {
   const shuffled = Buffer.from(dst.buffer)
   const packed = new Uint8Array(Lz4.bound(size)).fill(0)
   const napiPacked = Lz4Napi.compressSync(shuffled)
-  rows.push(["LZ4 compress, lz4-napi (fresh output buffer)", fmt(mbps(size, best(3, () => Lz4Napi.compressSync(shuffled))), 0)])
-  rows.push(["LZ4 compress, TypeScript into touched memory (used)", fmt(mbps(size, best(3, () => Lz4.compress(shuffled, packed, 0, packed.length))), 0)])
-  rows.push(["LZ4 decompress, lz4-napi (fresh output buffer)", fmt(mbps(size, best(3, () => Lz4Napi.uncompressSync(napiPacked))), 0)])
+  rows.push([
+    "LZ4 compress, lz4-napi (fresh output buffer)",
+    fmt(mbps(size, best(3, () => Lz4Napi.compressSync(shuffled))), 0)
+  ])
+  rows.push([
+    "LZ4 compress, TypeScript into touched memory (used)",
+    fmt(mbps(size, best(3, () => Lz4.compress(shuffled, packed, 0, packed.length))), 0)
+  ])
+  rows.push([
+    "LZ4 decompress, lz4-napi (fresh output buffer)",
+    fmt(mbps(size, best(3, () => Lz4Napi.uncompressSync(napiPacked))), 0)
+  ])
   const back = new Uint8Array(size).fill(0)
-  rows.push(["LZ4 decompress, TypeScript into touched memory (used)", fmt(mbps(size, best(3, () => Lz4.decompress(napiPacked.subarray(4), back))), 0)])
+  rows.push([
+    "LZ4 decompress, TypeScript into touched memory (used)",
+    fmt(mbps(size, best(3, () => Lz4.decompress(napiPacked.subarray(4), back))), 0)
+  ])
   table("Byte shuffle and LZ4 on 64 MiB (higher is better)", rows)
 }
 
@@ -253,7 +265,13 @@ const duckdbParquet = async (directory: string, arrow: Arrow.Table, ipcBytes: nu
   connection.closeSync()
   table("Parquet through DuckDB instead (appender + COPY; not used): MB/s of the same IPC bytes", [
     ["value", "put MB/s", "get MB/s", "stored/raw", "stored/logical"],
-    ["Arrow 1M rows (DuckDB Parquet)", fmt(mbps(ipcBytes, put), 0), fmt(mbps(ipcBytes, get), 0), fmt(stored / ipcBytes, 3), fmt(stored / logical, 3)]
+    [
+      "Arrow 1M rows (DuckDB Parquet)",
+      fmt(mbps(ipcBytes, put), 0),
+      fmt(mbps(ipcBytes, get), 0),
+      fmt(stored / ipcBytes, 3),
+      fmt(stored / logical, 3)
+    ]
   ])
 }
 
@@ -332,7 +350,18 @@ const versusDiskcache = async (
     "put ratio (target ≥ 1.0× diskcache)",
     "get ratio (target ≥ 1.0× diskcache, ≥ 0.9× fs read)"
   ]]
-  const total = { raw: 0, put: 0, get: 0, stored: 0, write: 0, read: 0, blosc: 0, peerPut: 0, peerGet: 0, peerStored: 0 }
+  const total = {
+    raw: 0,
+    put: 0,
+    get: 0,
+    stored: 0,
+    write: 0,
+    read: 0,
+    blosc: 0,
+    peerPut: 0,
+    peerGet: 0,
+    peerStored: 0
+  }
   const mb = (bytes: number, seconds: number | undefined) => (seconds === undefined ? undefined : bytes / 1e6 / seconds)
   const arrayRow = (
     name: string,
@@ -352,7 +381,9 @@ const versusDiskcache = async (
     fmt(c.stored / raw, 3),
     fmt(peer && peer.stored / raw, 3),
     fmt(blosc / raw, 3),
-    `${ratio(mb(raw, c.put), mb(raw, peer?.put), "diskcache")}, ${ratio(mb(raw, c.put), mb(raw, io.write), "fs write")}`,
+    `${ratio(mb(raw, c.put), mb(raw, peer?.put), "diskcache")}, ${
+      ratio(mb(raw, c.put), mb(raw, io.write), "fs write")
+    }`,
     `${ratio(mb(raw, c.get), mb(raw, peer?.get), "diskcache")}, ${ratio(mb(raw, c.get), mb(raw, io.read), "fs read")}`
   ]
   for (const [name, value, width] of arrays) {
@@ -405,7 +436,16 @@ const versusDiskcache = async (
     ]
   } catch (error) {
     const reason = `fails: ${String(error).split("\n")[0]!.slice(0, 80)}`
-    tableRow = ["1M rows (Arrow, default settings)", reason, fmt(mb(logical, peerTable?.put), 0), "", fmt(mb(logical, peerTable?.get), 0), "", fmt(peerTable && peerTable.stored / 1e6), ""]
+    tableRow = [
+      "1M rows (Arrow, default settings)",
+      reason,
+      fmt(mb(logical, peerTable?.put), 0),
+      "",
+      fmt(mb(logical, peerTable?.get), 0),
+      "",
+      fmt(peerTable && peerTable.stored / 1e6),
+      ""
+    ]
   }
   await cache.close()
   table(
@@ -464,13 +504,30 @@ export const run = async (): Promise<void> => {
     const { table: arrow, logical } = arrowTable(1_000_000)
     const ipc = Arrow.tableToIPC(arrow, "stream")
     await measure(directory, [
-      { name: "Float64Array smooth", value: signal, raw: new Uint8Array(signal.buffer), width: 8, logical: signal.byteLength },
-      { name: "Int32Array ascending", value: ramp, raw: new Uint8Array(ramp.buffer), width: 4, logical: ramp.byteLength },
+      {
+        name: "Float64Array smooth",
+        value: signal,
+        raw: new Uint8Array(signal.buffer),
+        width: 8,
+        logical: signal.byteLength
+      },
+      {
+        name: "Int32Array ascending",
+        value: ramp,
+        raw: new Uint8Array(ramp.buffer),
+        width: 4,
+        logical: ramp.byteLength
+      },
       { name: "Arrow 1M rows (IPC)", value: arrow, raw: ipc, width: 8, logical },
       { name: "Arrow 1M rows (Parquet)", config: { tables: "parquet" }, value: arrow, raw: ipc, width: 8, logical }
     ])
     await duckdbParquet(directory, arrow, ipc.byteLength, logical)
-    await versusDiskcache(directory, [["Float64Array smooth", signal, 8], ["Int32Array ascending", ramp, 4]], arrow, logical)
+    await versusDiskcache(
+      directory,
+      [["Float64Array smooth", signal, 8], ["Int32Array ascending", ramp, 4]],
+      arrow,
+      logical
+    )
   } finally {
     fs.rmSync(directory, { recursive: true, force: true })
   }

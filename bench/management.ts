@@ -24,7 +24,13 @@ const RUNS = 7
 const PG_URL = process.env.CACHENESS_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 
 const keyOf = (i: number) => ({ user: i, region: "eu-west", version: 3 })
-const valueOf = (i: number) => ({ id: i, name: `user-${i}`, email: `user${i}@example.com`, tags: ["alpha", "beta"], score: i / 7 })
+const valueOf = (i: number) => ({
+  id: i,
+  name: `user-${i}`,
+  email: `user${i}@example.com`,
+  tags: ["alpha", "beta"],
+  score: i / 7
+})
 
 interface Figures {
   readonly list: number
@@ -140,7 +146,12 @@ const json = (): Promise<Figures> => {
 
 const postgres = (): Promise<Figures> => {
   const schema = `bench_mgmt_${Math.random().toString(36).slice(2, 8)}`
-  const layer = Cache.layer({ ...quiet, metadataBackend: "postgres", blobs: "postgres", postgres: { url: PG_URL, schema } })
+  const layer = Cache.layer({
+    ...quiet,
+    metadataBackend: "postgres",
+    blobs: "postgres",
+    postgres: { url: PG_URL, schema }
+  })
   return Effect.runPromise(Effect.scoped(Effect.provide(
     Effect.gen(function*() {
       const cache = yield* Cache.Cache
@@ -153,9 +164,18 @@ const postgres = (): Promise<Figures> => {
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[],
            $8::bytea[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[])`,
         [
-          column("key"), column("namespace"), column("format"), column("codec"), column("storedBytes"), column("rawBytes"),
-          column("checksum"), rs.map((r) => Buffer.from(r.inline!)), column("createdAt"), column("accessedAt"),
-          column("expiresAt"), column("params")
+          column("key"),
+          column("namespace"),
+          column("format"),
+          column("codec"),
+          column("storedBytes"),
+          column("rawBytes"),
+          column("checksum"),
+          rs.map((r) => Buffer.from(r.inline!)),
+          column("createdAt"),
+          column("accessedAt"),
+          column("expiresAt"),
+          column("params")
         ]
       )
       const figures = yield* measure(cache)
@@ -171,8 +191,10 @@ const bareSqlite = (): Figures => {
   const db = new Database(path.join(benchDir("mgmt-raw"), "raw.db"))
   db.pragma("journal_mode = WAL")
   db.pragma("synchronous = NORMAL")
-  db.exec(`CREATE TABLE t (key TEXT PRIMARY KEY, size INTEGER, created_at INTEGER, expires_at INTEGER, params TEXT, value BLOB);
-    CREATE INDEX t_exp ON t(expires_at)`)
+  db.exec(
+    `CREATE TABLE t (key TEXT PRIMARY KEY, size INTEGER, created_at INTEGER, expires_at INTEGER, params TEXT, value BLOB);
+    CREATE INDEX t_exp ON t(expires_at)`
+  )
   const insert = db.prepare(`INSERT INTO t VALUES (?, ?, ?, ?, ?, ?)`)
   const at = Date.now()
   db.transaction(() => {
@@ -207,9 +229,20 @@ const bareSqlite = (): Figures => {
 }
 
 export const run = async (): Promise<void> => {
-  const rows: Array<Array<string>> = [["backend (10,000 entries)", "list() ms", "(best)", "stats() ms", "cleanupExpired() ms", "seed claims (list / stats / cleanup)"]]
+  const rows: Array<Array<string>> = [[
+    "backend (10,000 entries)",
+    "list() ms",
+    "(best)",
+    "stats() ms",
+    "cleanupExpired() ms",
+    "seed claims (list / stats / cleanup)"
+  ]]
   const row = (name: string, f: Figures | string, claim = "") =>
-    rows.push(typeof f === "string" ? [name, f, "", "", "", claim] : [name, fmt(f.list), fmt(f.listBest), fmt(f.stats, 2), fmt(f.cleanup), claim])
+    rows.push(
+      typeof f === "string"
+        ? [name, f, "", "", "", claim]
+        : [name, fmt(f.list), fmt(f.listBest), fmt(f.stats, 2), fmt(f.cleanup), claim]
+    )
   const directory = benchDir("mgmt-sqlite")
   const sqlite = await viaPut(Cache.layer({ ...quiet, directory }), path.join(directory, "cacheness.db"))
   row("cacheness SQLite", sqlite, "2.3 / 4.1 / 12 ms")
@@ -223,18 +256,34 @@ export const run = async (): Promise<void> => {
   const raw = bareSqlite()
   row("bare better-sqlite3 table", raw)
   if (sqlite.byHand !== undefined) {
-    rows.push(["same entries by hand (better-sqlite3)", fmt(sqlite.byHand.median), fmt(sqlite.byHand.best), "", "", "what list() returns"])
+    rows.push([
+      "same entries by hand (better-sqlite3)",
+      fmt(sqlite.byHand.median),
+      fmt(sqlite.byHand.best),
+      "",
+      "",
+      "what list() returns"
+    ])
   }
   const peerDirectory = benchDir("mgmt-diskcache")
   const peer = diskcachePeer<Figures>("management", peerDirectory)
   fs.rmSync(peerDirectory, { recursive: true, force: true })
   if (peer === undefined) rows.push(["python-diskcache 5.4 (MEASURED.md)", "54", "28", "0.2", "105", "peer"])
   else row("python-diskcache 5.4 (this run)", peer, "peer")
-  table("Management operations: list all / stats / cleanupExpired (half expired); median and best of 7 (cleanup once)", rows)
+  table(
+    "Management operations: list all / stats / cleanupExpired (half expired); median and best of 7 (cleanup once)",
+    rows
+  )
   console.log(
-    `cacheness SQLite vs the peer and the bare table: list ${ratio(sqlite.list, peer?.list, "diskcache")} (target ≤ 1.0), ` +
-      `${ratio(sqlite.list, raw.list, "bare SQLite")}; count + size ${ratio(sqlite.stats, peer?.stats, "diskcache")} (target ≤ 2.0), ` +
-      `${ratio(sqlite.stats, raw.stats, "bare SQLite")}; expire 5,000 ${ratio(sqlite.cleanup, peer?.cleanup, "diskcache")}, ` +
+    `cacheness SQLite vs the peer and the bare table: list ${
+      ratio(sqlite.list, peer?.list, "diskcache")
+    } (target ≤ 1.0), ` +
+      `${ratio(sqlite.list, raw.list, "bare SQLite")}; count + size ${
+        ratio(sqlite.stats, peer?.stats, "diskcache")
+      } (target ≤ 2.0), ` +
+      `${ratio(sqlite.stats, raw.stats, "bare SQLite")}; expire 5,000 ${
+        ratio(sqlite.cleanup, peer?.cleanup, "diskcache")
+      }, ` +
       `${ratio(sqlite.cleanup, raw.cleanup, "bare SQLite")} (times: lower is better)`
   )
   console.log("Targets for SQLite: list ≤ 12 ms, stats ≤ 1 ms, cleanupExpired ≤ 12 ms.")

@@ -20,10 +20,10 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Key from "../src/key/pathKey.js"
-import * as HasherXxhash from "../src/key/xxhash.js"
-import * as MetadataStoreSqlite from "../src/metadata/sqlite.js"
 import { Hasher, PathFingerprints } from "../src/key/service.js"
+import * as HasherXxhash from "../src/key/xxhash.js"
 import { MetadataStore } from "../src/metadata/service.js"
+import * as MetadataStoreSqlite from "../src/metadata/sqlite.js"
 import { benchDir, fmt, isMain, now, table } from "./support.js"
 
 const FILES = 1_000
@@ -57,7 +57,8 @@ const generate = (root: string): Array<string> => {
 
 /** Drops these files' pages from the OS cache: posix_fadvise(DONTNEED), which Node lacks, via python3. */
 const dropCache = (files: ReadonlyArray<string>): boolean => {
-  const script = "import os,sys\nfor p in sys.stdin.read().split('\\0'):\n  fd=os.open(p,os.O_RDONLY); os.fdatasync(fd); os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED); os.close(fd)"
+  const script =
+    "import os,sys\nfor p in sys.stdin.read().split('\\0'):\n  fd=os.open(p,os.O_RDONLY); os.fdatasync(fd); os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED); os.close(fd)"
   const r = spawnSync("python3", ["-c", script], { input: files.join("\0"), stdio: ["pipe", "ignore", "pipe"] })
   return r.status === 0
 }
@@ -121,7 +122,7 @@ export const run = async (): Promise<void> => {
   const directory = benchDir("paths")
   try {
     const root = path.join(directory, "tree")
-    let t = now()
+    const t = now()
     const files = generate(root)
     console.log(`\npaths: generated ${FILES} files, ${TOTAL / MiB} MiB in ${fmt((now() - t) / 1000, 1)} s`)
     const mbps = (ms: number) => TOTAL / MiB / (ms / 1000)
@@ -136,7 +137,9 @@ export const run = async (): Promise<void> => {
     const par = Math.min(...(await timeKeys(parallel, root, 3)).map((r) => r.ms))
     const [cold, ...warms] = await timeKeys(sqliteHasher(path.join(directory, "fp-cache.db")), root, 6)
     if (warms.some((w) => w.key !== cold.key)) throw new Error("warm key differs from cold key")
-    if (fromFingerprints !== FILES) throw new Error(`warm hash answered ${fromFingerprints} of ${FILES} files from fingerprints`)
+    if (fromFingerprints !== FILES) {
+      throw new Error(`warm hash answered ${fromFingerprints} of ${FILES} files from fingerprints`)
+    }
     const warmMs = median(warms.map((w) => w.ms))
 
     // From disk: each measurement starts with these files' pages dropped.
@@ -152,21 +155,58 @@ export const run = async (): Promise<void> => {
       const [coldDisk, ...warmsDisk] = await timeKeys(sqliteHasher(path.join(directory, "fp-disk.db")), root, 4)
       const warmDisk = { ms: median(warmsDisk.map((w) => w.ms)) }
       diskRows = [
-        ["from disk (pages dropped)", fmt(mbps(rawDisk), 0), "—", fmt(mbps(seqDisk.ms), 0), fmt(mbps(parDisk.ms), 0), fmt(mbps(coldDisk.ms), 0),
-          fmt(mbps(warmDisk.ms), 0), fmt(coldDisk.ms / warmDisk.ms, 1), fmt(parDisk.ms > 0 ? seqDisk.ms / parDisk.ms : NaN, 2),
-          fmt(mbps(coldDisk.ms) / mbps(rawDisk), 2)]
+        [
+          "from disk (pages dropped)",
+          fmt(mbps(rawDisk), 0),
+          "—",
+          fmt(mbps(seqDisk.ms), 0),
+          fmt(mbps(parDisk.ms), 0),
+          fmt(mbps(coldDisk.ms), 0),
+          fmt(mbps(warmDisk.ms), 0),
+          fmt(coldDisk.ms / warmDisk.ms, 1),
+          fmt(parDisk.ms > 0 ? seqDisk.ms / parDisk.ms : NaN, 2),
+          fmt(mbps(coldDisk.ms) / mbps(rawDisk), 2)
+        ]
       ]
     }
-    table(`paths: Key.dir over ${FILES} files, ${TOTAL / MiB} MiB — MB/s (MiB/s of file content; warm = fingerprints)`, [
-      ["where the bytes are", "raw read", "cat", "sequential", "parallel", "cold", "warm", "warm/cold ×", "parallel speed-up ×", "cold / raw"],
-      ["OS page cache", fmt(mbps(raw), 0), fmt(mbps(cat), 0), fmt(mbps(seq), 0), fmt(mbps(par), 0), fmt(mbps(cold.ms), 0), fmt(mbps(warmMs), 0),
-        fmt(cold.ms / warmMs, 1), fmt(seq / par, 2), fmt(mbps(cold.ms) / mbps(raw), 2)],
-      ...diskRows,
-      ["target", "", "", "", "", "≥ 0.8× raw", "", "≥ 20", "", "≥ 0.8"]
-    ])
-    console.log(`  warm (median of 5): ${fmt(warmMs, 1)} ms for ${FILES} files (walk + stat + fingerprint lookup); cold ${fmt(cold.ms, 0)} ms; ` +
-      `load average ${os.loadavg()[0].toFixed(1)} on ${os.availableParallelism()} cores` +
-      (canDrop ? "" : "; from-disk rows skipped: python3 posix_fadvise unavailable"))
+    table(
+      `paths: Key.dir over ${FILES} files, ${TOTAL / MiB} MiB — MB/s (MiB/s of file content; warm = fingerprints)`,
+      [
+        [
+          "where the bytes are",
+          "raw read",
+          "cat",
+          "sequential",
+          "parallel",
+          "cold",
+          "warm",
+          "warm/cold ×",
+          "parallel speed-up ×",
+          "cold / raw"
+        ],
+        [
+          "OS page cache",
+          fmt(mbps(raw), 0),
+          fmt(mbps(cat), 0),
+          fmt(mbps(seq), 0),
+          fmt(mbps(par), 0),
+          fmt(mbps(cold.ms), 0),
+          fmt(mbps(warmMs), 0),
+          fmt(cold.ms / warmMs, 1),
+          fmt(seq / par, 2),
+          fmt(mbps(cold.ms) / mbps(raw), 2)
+        ],
+        ...diskRows,
+        ["target", "", "", "", "", "≥ 0.8× raw", "", "≥ 20", "", "≥ 0.8"]
+      ]
+    )
+    console.log(
+      `  warm (median of 5): ${fmt(warmMs, 1)} ms for ${FILES} files (walk + stat + fingerprint lookup); cold ${
+        fmt(cold.ms, 0)
+      } ms; ` +
+        `load average ${os.loadavg()[0].toFixed(1)} on ${os.availableParallelism()} cores` +
+        (canDrop ? "" : "; from-disk rows skipped: python3 posix_fadvise unavailable")
+    )
   } finally {
     fs.rmSync(directory, { recursive: true, force: true })
   }

@@ -43,7 +43,9 @@ const clock = () => performance.timeOrigin + performance.now()
 
 /** One worker: open, say "ready", wait for a line on stdin, put its keys, print the end time. */
 const worker = async (mode: Mode, directory: string, p: number) => {
-  const go = new Promise<void>((resolve) => readline.createInterface({ input: process.stdin }).once("line", () => resolve()))
+  const go = new Promise<void>((resolve) =>
+    readline.createInterface({ input: process.stdin }).once("line", () => resolve())
+  )
   if (mode === "cacheness") {
     const cache = cacheness({ directory, maxSize: null })
     await cache.has({ warm: p })
@@ -67,10 +69,20 @@ const worker = async (mode: Mode, directory: string, p: number) => {
 
 /** Starts the workers, releases them together, returns the wall time from "go" to the last put. */
 const race = async (mode: Mode, directory: string): Promise<number> => {
-  const children = Array.from({ length: PROCESSES }, (_, p) =>
-    spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), "--worker", mode, directory, String(p)], {
-      stdio: ["pipe", "pipe", "inherit"]
-    }))
+  const children = Array.from(
+    { length: PROCESSES },
+    (_, p) =>
+      spawn(process.execPath, [
+        ...process.execArgv,
+        fileURLToPath(import.meta.url),
+        "--worker",
+        mode,
+        directory,
+        String(p)
+      ], {
+        stdio: ["pipe", "pipe", "inherit"]
+      })
+  )
   const lines = children.map((child) => {
     const queue: Array<string> = []
     const waiting: Array<(line: string) => void> = []
@@ -80,7 +92,7 @@ const race = async (mode: Mode, directory: string): Promise<number> => {
       else queue.push(line)
     })
     child.on("exit", (code) => {
-      if (code !== 0) for (const w of waiting.splice(0)) w(`exit ${code}`)
+      if (code !== 0) { for (const w of waiting.splice(0)) w(`exit ${code}`) }
     })
     return () => new Promise<string>((resolve) => (queue.length > 0 ? resolve(queue.shift()!) : waiting.push(resolve)))
   })
@@ -91,7 +103,9 @@ const race = async (mode: Mode, directory: string): Promise<number> => {
   const start = clock()
   for (const child of children) child.stdin!.write("go\n")
   const ends = await Promise.all(lines.map((next) => next().then(Number)))
-  await Promise.all(children.map((child) => child.exitCode !== null ? Promise.resolve() : new Promise((r) => child.on("exit", r))))
+  await Promise.all(
+    children.map((child) => child.exitCode !== null ? Promise.resolve() : new Promise((r) => child.on("exit", r)))
+  )
   if (ends.some(Number.isNaN)) throw new Error(`${mode}: a worker failed`)
   return Math.max(...ends) - start
 }
@@ -138,17 +152,26 @@ export const run = async (): Promise<void> => {
     const ours = await viaCacheness(path.join(directory, "cacheness"))
     const sqlite = await viaSqlite(path.join(directory, "sqlite"))
     const peer = diskcachePeer<Figures>("processes", directory)
-    const row = (name: string, f: Figures | undefined, note: string) => [name, fmt(f?.wall, 0), f === undefined ? "—" : String(f.lost), note]
-    table(`processes: ${PROCESSES} processes × ${KEYS.toLocaleString("en-US")} puts of ~150 B into one directory, at once`, [
-      ["store", "wall ms", "lost", "note"],
-      row(
-        "cacheness (Promise API)",
-        ours,
-        `${ratio(ours.wall, peer?.wall, "diskcache")} (target ≤ 1.0, nothing lost), ${ratio(ours.wall, sqlite.wall, "bare SQLite")}`
-      ),
-      row("python-diskcache 5.4", peer, peer === undefined ? "not installed" : "peer"),
-      row("bare better-sqlite3, autocommit", sqlite, "the floor")
-    ])
+    const row = (
+      name: string,
+      f: Figures | undefined,
+      note: string
+    ) => [name, fmt(f?.wall, 0), f === undefined ? "—" : String(f.lost), note]
+    table(
+      `processes: ${PROCESSES} processes × ${KEYS.toLocaleString("en-US")} puts of ~150 B into one directory, at once`,
+      [
+        ["store", "wall ms", "lost", "note"],
+        row(
+          "cacheness (Promise API)",
+          ours,
+          `${ratio(ours.wall, peer?.wall, "diskcache")} (target ≤ 1.0, nothing lost), ${
+            ratio(ours.wall, sqlite.wall, "bare SQLite")
+          }`
+        ),
+        row("python-diskcache 5.4", peer, peer === undefined ? "not installed" : "peer"),
+        row("bare better-sqlite3, autocommit", sqlite, "the floor")
+      ]
+    )
   } finally {
     fs.rmSync(directory, { recursive: true, force: true })
   }

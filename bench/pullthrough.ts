@@ -10,11 +10,11 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
-import * as path from "node:path"
-import { LEDGER } from "../src/pullthrough/sql.js"
-import * as Ranges from "../src/pullthrough/ranges.js"
-import * as SqlPullThrough from "../src/SqlPullThrough.js"
 import * as os from "node:os"
+import * as path from "node:path"
+import * as Ranges from "../src/pullthrough/ranges.js"
+import { LEDGER } from "../src/pullthrough/sql.js"
+import * as SqlPullThrough from "../src/SqlPullThrough.js"
 
 // Small local helpers, so this file runs on its own.
 const percentile = (samples: ReadonlyArray<number>, p: number): number => {
@@ -66,7 +66,10 @@ interface Result {
   readonly missing: ReadonlyArray<number>
 }
 
-const measure = (backend: string, layer: Layer.Layer<SqlPullThrough.SqlPullThrough, SqlPullThrough.SqlPullThroughError>) =>
+const measure = (
+  backend: string,
+  layer: Layer.Layer<SqlPullThrough.SqlPullThrough, SqlPullThrough.SqlPullThroughError>
+) =>
   Effect.gen(function*() {
     const service = yield* SqlPullThrough.SqlPullThrough
     const name = `bench_${process.pid}_${backend.replace(/[^a-z]+/g, "_")}`
@@ -132,7 +135,9 @@ const measure = (backend: string, layer: Layer.Layer<SqlPullThrough.SqlPullThrou
 export const run = async (): Promise<void> => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cacheness-bench-pullthrough-"))
   const schema = `bench_${process.pid}`
-  const backends: Array<readonly [string, Layer.Layer<SqlPullThrough.SqlPullThrough, SqlPullThrough.SqlPullThroughError>]> = [
+  const backends: Array<
+    readonly [string, Layer.Layer<SqlPullThrough.SqlPullThrough, SqlPullThrough.SqlPullThroughError>]
+  > = [
     ["duckdb (memory)", SqlPullThrough.layerDuckDB()],
     ["duckdb (file)", SqlPullThrough.layerDuckDB({ filename: path.join(dir, "bench.duckdb") })],
     ["sqlite (file)", SqlPullThrough.layerSqlite({ filename: path.join(dir, "bench.db") })],
@@ -172,11 +177,22 @@ export const run = async (): Promise<void> => {
   const covered = Array.from({ length: INTERVALS }, (_, i) => ({ lo: 2 * i, hi: 2 * i }))
   const shuffled = [...covered].sort(() => Math.random() - 0.5)
   const pure = await timeIt(50, async () => Ranges.subtract({ lo: 0, hi: 2 * INTERVALS - 1 }, shuffled))
-  table(`SqlPullThrough — gap computation with ${INTERVALS.toLocaleString("en-US")} ledger intervals (→ ${INTERVALS.toLocaleString("en-US")} gaps), ms`, [
-    ["where", "p50", "p95"],
-    ["in memory (ranges.subtract, unsorted input)", fmt(percentile(pure, 50), 2), fmt(percentile(pure, 95), 2)],
-    ...results.map((r) => [`${r.backend}: missing() incl. ledger query`, fmt(percentile(r.missing, 50), 2), fmt(percentile(r.missing, 95), 2)])
-  ])
+  table(
+    `SqlPullThrough — gap computation with ${INTERVALS.toLocaleString("en-US")} ledger intervals (→ ${
+      INTERVALS.toLocaleString("en-US")
+    } gaps), ms`,
+    [
+      ["where", "p50", "p95"],
+      ["in memory (ranges.subtract, unsorted input)", fmt(percentile(pure, 50), 2), fmt(percentile(pure, 95), 2)],
+      ...results.map((
+        r
+      ) => [
+        `${r.backend}: missing() incl. ledger query`,
+        fmt(percentile(r.missing, 50), 2),
+        fmt(percentile(r.missing, 95), 2)
+      ])
+    ]
+  )
   for (const s of skipped) console.log(`skipped ${s}`)
 }
 

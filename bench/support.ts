@@ -27,7 +27,8 @@ export const table = (title: string, rows: ReadonlyArray<ReadonlyArray<string>>)
 
 export const benchDir = (name: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `cacheness-bench-${name}-`))
 
-export const isMain = (url: string): boolean => process.argv[1] !== undefined && path.resolve(process.argv[1]) === new URL(url).pathname
+export const isMain = (url: string): boolean =>
+  process.argv[1] !== undefined && path.resolve(process.argv[1]) === new URL(url).pathname
 
 const PEER_SCRIPT = fileURLToPath(new URL("./peer/diskcache_bench.py", import.meta.url))
 
@@ -39,7 +40,11 @@ const python = (): string => (fs.existsSync("/usr/bin/python3") ? "/usr/bin/pyth
  * returns its JSON result, or `undefined` after printing "python-diskcache peer skipped: …" when
  * Python, diskcache or a package the workload needs is absent (or the script failed).
  */
-export const diskcachePeer = <A>(workload: string, directory: string, args: ReadonlyArray<string> = []): A | undefined => {
+export const diskcachePeer = <A>(
+  workload: string,
+  directory: string,
+  args: ReadonlyArray<string> = []
+): A | undefined => {
   const dir = fs.mkdtempSync(path.join(directory, `diskcache-${workload}-`))
   try {
     const r = spawnSync(python(), [PEER_SCRIPT, workload, dir, ...args], { encoding: "utf8", maxBuffer: 16 << 20 })

@@ -74,7 +74,11 @@ const program = (base: string) =>
           ? "fetched"
           : "cached"
         const search = new URLSearchParams(query).toString()
-        console.log(`${`GET ${endpoint}${search === "" ? "" : `?${search}`}`.padEnd(32)} ${how.padEnd(18)} ${ms.toFixed(1).padStart(7)} ms`)
+        console.log(
+          `${`GET ${endpoint}${search === "" ? "" : `?${search}`}`.padEnd(32)} ${how.padEnd(18)} ${
+            ms.toFixed(1).padStart(7)
+          } ms`
+        )
       })
 
     yield* call("/weather", { city: "Paris" })
@@ -93,7 +97,9 @@ const program = (base: string) =>
     yield* call("/flaky", {})
 
     const stats = yield* (yield* Cache.Cache).stats()
-    console.log(`server handled ${served.length} requests; cache: ${stats.entries} entries, ${stats.hits} hits, ${stats.misses} misses`)
+    console.log(
+      `server handled ${served.length} requests; cache: ${stats.entries} entries, ${stats.hits} hits, ${stats.misses} misses`
+    )
   })
 
 const directory = process.argv[2] ?? fs.mkdtempSync(path.join(os.tmpdir(), "cacheness-api-"))

@@ -14,7 +14,15 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { Cache, type CacheConfig, Codec } from "../src/index.js"
 
-const records = Array.from({ length: 2_000 }, (_, i) => ({ id: i, name: `customer-${i}`, segment: ["retail", "smb", "enterprise"][i % 3], spend: Math.round(i * 13.7) }))
+const records = Array.from(
+  { length: 2_000 },
+  (_, i) => ({
+    id: i,
+    name: `customer-${i}`,
+    segment: ["retail", "smb", "enterprise"][i % 3],
+    spend: Math.round(i * 13.7)
+  })
+)
 const signal = Float64Array.from({ length: 100_000 }, (_, i) => Math.sin(i / 500) * 100)
 const text = new TextEncoder().encode("the quick brown fox jumps over the lazy dog\n".repeat(2_000))
 const values = { records, signal, text } as const
@@ -42,7 +50,12 @@ class Model extends Schema.Class<Model>("Model")({
     return this.weights.length
   }
 }
-const ModelV2 = Schema.Struct({ name: Schema.String, trainedAt: Schema.Date, weights: Schema.Array(Schema.Number), bias: Schema.Number })
+const ModelV2 = Schema.Struct({
+  name: Schema.String,
+  trainedAt: Schema.Date,
+  weights: Schema.Array(Schema.Number),
+  bias: Schema.Number
+})
 
 // 4. Your own type: a handler with a stable format id, tried before the built-in formats.
 class Point {
@@ -71,7 +84,11 @@ const program = (root: string) =>
     ]
     for (const [label, config] of configs) {
       const sizes = yield* storedSizes(path.join(root, label.replace(/\W+/g, "-")), config)
-      console.log(`   ${label.padEnd(18)} records ${sizes.records.padEnd(22)} signal ${sizes.signal.padEnd(24)} text ${sizes.text}`)
+      console.log(
+        `   ${label.padEnd(18)} records ${sizes.records.padEnd(22)} signal ${
+          sizes.signal.padEnd(24)
+        } text ${sizes.text}`
+      )
     }
 
     console.log(`2. byte shuffle — Float64Array of ${signal.byteLength} bytes`)
@@ -86,9 +103,17 @@ const program = (root: string) =>
       const model = new Model({ name: "churn", trainedAt: new Date("2024-05-01T00:00:00Z"), weights: [0.1, -0.4, 2.5] })
       yield* cache.put({ model: "churn" }, model, { schema: Model })
       const back = Option.getOrThrow(yield* cache.get({ model: "churn" }, { schema: Model }))
-      console.log(`   get with schema: ${back instanceof Model ? "a Model" : typeof back}, ${back.size} weights, trained ${back.trainedAt.toISOString()}`)
+      console.log(
+        `   get with schema: ${
+          back instanceof Model ? "a Model" : typeof back
+        }, ${back.size} weights, trained ${back.trainedAt.toISOString()}`
+      )
       const newer = yield* cache.get({ model: "churn" }, { schema: ModelV2 })
-      console.log(`   read with a newer schema (needs "bias"): ${Option.isNone(newer) ? "a miss — recompute and store again" : "a hit"}`)
+      console.log(
+        `   read with a newer schema (needs "bias"): ${
+          Option.isNone(newer) ? "a miss — recompute and store again" : "a hit"
+        }`
+      )
       const bad = yield* Effect.flip(cache.put({ model: "bad" }, { name: "x" } as any, { schema: Model }))
       console.log(`   put of a value that does not match: ${bad._tag}`)
     }).pipe(Effect.provide(Cache.layer({ directory: path.join(root, "schema") })))
@@ -99,7 +124,11 @@ const program = (root: string) =>
       yield* cache.put({ shape: "corner" }, new Point(3, 4))
       const back = Option.getOrThrow(yield* cache.get({ shape: "corner" })) as Point
       const [entry] = yield* cache.list()
-      console.log(`   stored as format "${entry.format}", ${entry.storedBytes} bytes; read back: ${back instanceof Point ? "a Point" : typeof back} (${back.x}, ${back.y})`)
+      console.log(
+        `   stored as format "${entry.format}", ${entry.storedBytes} bytes; read back: ${
+          back instanceof Point ? "a Point" : typeof back
+        } (${back.x}, ${back.y})`
+      )
     }).pipe(Effect.provide(Cache.layer({ directory: path.join(root, "handler"), handlers: [points] })))
   })
 

@@ -39,8 +39,13 @@ const program = Effect.gen(function*() {
     })
   }
 
-  const good = yield* cache.queryMetadata(MlExperiments, { accuracy: { gte: 0.9 } }, { orderBy: "accuracy", descending: true })
-  console.log(`accuracy >= 0.9: ${good.map(({ row }) => `${row.experiment_id} (${row.model_type}, ${row.accuracy})`).join(", ")}`)
+  const good = yield* cache.queryMetadata(MlExperiments, { accuracy: { gte: 0.9 } }, {
+    orderBy: "accuracy",
+    descending: true
+  })
+  console.log(
+    `accuracy >= 0.9: ${good.map(({ row }) => `${row.experiment_id} (${row.model_type}, ${row.accuracy})`).join(", ")}`
+  )
 
   const sql = yield* cache.sql
   const perType = yield* sql<{ model_type: string; n: number; best: number }>`
@@ -49,9 +54,13 @@ const program = Effect.gen(function*() {
 
   // A row that does not match its schema is refused, and nothing is stored.
   const refused = yield* Effect.flip(
-    cache.put({ experiment: "exp_bad" }, {}, { metadata: { ml_experiments: { experiment_id: "exp_bad", model_type: "svm", accuracy: "high" } } })
+    cache.put({ experiment: "exp_bad" }, {}, {
+      metadata: { ml_experiments: { experiment_id: "exp_bad", model_type: "svm", accuracy: "high" } }
+    })
   )
-  console.log(`invalid row: ${refused._tag} (${(yield* cache.has({ experiment: "exp_bad" })) ? "stored" : "nothing stored"})`)
+  console.log(
+    `invalid row: ${refused._tag} (${(yield* cache.has({ experiment: "exp_bad" })) ? "stored" : "nothing stored"})`
+  )
 
   // Rows go with their entries.
   yield* cache.invalidate({ experiment: "exp_001" })
@@ -60,7 +69,9 @@ const program = Effect.gen(function*() {
 })
 
 const directory = process.argv[2] ?? fs.mkdtempSync(path.join(os.tmpdir(), "cacheness-custom-metadata-"))
-Effect.runPromise(program.pipe(Effect.provide(Cache.layer({ directory, metadataTables: [MlExperiments] })))).catch((error) => {
-  console.error(error)
-  process.exit(1)
-})
+Effect.runPromise(program.pipe(Effect.provide(Cache.layer({ directory, metadataTables: [MlExperiments] })))).catch(
+  (error) => {
+    console.error(error)
+    process.exit(1)
+  }
+)

@@ -11,7 +11,7 @@
  *
  * Run: `npx tsx examples/ml-pipeline.ts [directory]` — twice, to see the second run hit.
  */
-import { tableFromArrays, type Table } from "apache-arrow"
+import { type Table, tableFromArrays } from "apache-arrow"
 import { Effect, Option } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -106,7 +106,9 @@ const pipeline = (file: string) =>
     const ran = runs.slice(before)
     console.log(
       `${path.basename(file).padEnd(20)} rows ${String(rows).padStart(5)}  accuracy ${accuracy(w, x, y).toFixed(3)}  ` +
-        `${(performance.now() - started).toFixed(0).padStart(5)} ms  ran: ${ran.length === 0 ? "nothing (all cached)" : ran.join(", ")}`
+        `${(performance.now() - started).toFixed(0).padStart(5)} ms  ran: ${
+          ran.length === 0 ? "nothing (all cached)" : ran.join(", ")
+        }`
     )
   })
 
@@ -143,7 +145,9 @@ const program = (work: string) =>
 
 const work = process.argv[2] ?? fs.mkdtempSync(path.join(os.tmpdir(), "cacheness-ml-"))
 fs.mkdirSync(work, { recursive: true })
-Effect.runPromise(program(work).pipe(Effect.provide(Cache.layer({ directory: path.join(work, "cache") })))).catch((error) => {
-  console.error(error)
-  process.exit(1)
-})
+Effect.runPromise(program(work).pipe(Effect.provide(Cache.layer({ directory: path.join(work, "cache") })))).catch(
+  (error) => {
+    console.error(error)
+    process.exit(1)
+  }
+)

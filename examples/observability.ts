@@ -11,7 +11,12 @@
  * Run: `npx tsx examples/observability.ts [directory]`
  */
 import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
-import { AggregationTemporality, type PushMetricExporter, PeriodicExportingMetricReader, type ResourceMetrics } from "@opentelemetry/sdk-metrics"
+import {
+  AggregationTemporality,
+  PeriodicExportingMetricReader,
+  type PushMetricExporter,
+  type ResourceMetrics
+} from "@opentelemetry/sdk-metrics"
 import { type ReadableSpan, SimpleSpanProcessor, type SpanExporter } from "@opentelemetry/sdk-trace-base"
 import { Effect } from "effect"
 import * as fs from "node:fs"

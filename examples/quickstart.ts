@@ -28,7 +28,9 @@ const timed = <A, E, R>(label: string, effect: Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
     const start = performance.now()
     const result = yield* effect
-    console.log(`${label.padEnd(6)} ${(performance.now() - start).toFixed(2).padStart(9)} ms  ${JSON.stringify(result)}`)
+    console.log(
+      `${label.padEnd(6)} ${(performance.now() - start).toFixed(2).padStart(9)} ms  ${JSON.stringify(result)}`
+    )
     return result
   })
 
@@ -40,7 +42,9 @@ const program = Effect.gen(function*() {
   const stats = yield* cache.stats()
   console.log(
     `stats  entries=${stats.entries} hits=${stats.hits} misses=${stats.misses} ` +
-      `hitRate=${(stats.hitRate * 100).toFixed(1)}% bytes=${stats.totalBytes} backend=${stats.backend} dir=${stats.directory}`
+      `hitRate=${
+        (stats.hitRate * 100).toFixed(1)
+      }% bytes=${stats.totalBytes} backend=${stats.backend} dir=${stats.directory}`
   )
 })
 

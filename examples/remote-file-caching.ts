@@ -68,7 +68,11 @@ const program = (base: string) =>
         const started = performance.now()
         const { bytes, source } = yield* download(base, object)
         const sha = createHash("sha256").update(bytes).digest("hex").slice(0, 12)
-        console.log(`${object.padEnd(20)} ${String(bytes.length).padStart(8)} bytes  sha256 ${sha}  ${source.padEnd(24)} ${(performance.now() - started).toFixed(1).padStart(7)} ms`)
+        console.log(
+          `${object.padEnd(20)} ${String(bytes.length).padStart(8)} bytes  sha256 ${sha}  ${source.padEnd(24)} ${
+            (performance.now() - started).toFixed(1).padStart(7)
+          } ms`
+        )
       })
     yield* show("datasets/train.bin")
     yield* show("models/config.json")
@@ -79,7 +83,9 @@ const program = (base: string) =>
     yield* show("models/config.json")
     yield* show("models/config.json")
     const missing = yield* Effect.flip(download(base, "nope.bin"))
-    console.log(`nope.bin             ${missing._tag}: ${missing._tag === "DownloadError" ? missing.reason : missing.message}`)
+    console.log(
+      `nope.bin             ${missing._tag}: ${missing._tag === "DownloadError" ? missing.reason : missing.message}`
+    )
     console.log(`server log: ${log.join("; ")}`)
   })
 

@@ -82,7 +82,9 @@ const program = Effect.gen(function*() {
   yield* Console.log(`a failing source surfaces its own typed error: ${failed._tag}: ${failed.message}`)
 
   const arrow = yield* stocks.getArrow({ symbol: "AAPL", start: "2024-03-01", end: "2024-03-08" })
-  yield* Console.log(`as Arrow: ${arrow.numRows} rows, columns ${arrow.schema.fields.map((f) => `${f.name}:${f.type}`).join(", ")}`)
+  yield* Console.log(
+    `as Arrow: ${arrow.numRows} rows, columns ${arrow.schema.fields.map((f) => `${f.name}:${f.type}`).join(", ")}`
+  )
 
   const stats = yield* stocks.stats()
   yield* Console.log(

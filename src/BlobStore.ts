@@ -28,7 +28,11 @@ export type Service = BlobStore.Service
 const string: Validate.Check<string> = (field, input) =>
   typeof input === "string" && input.length > 0
     ? input
-    : new ConfigError({ reason: "Invalid", field, description: `must be a non-empty string, got ${Validate.show(input)}` })
+    : new ConfigError({
+      reason: "Invalid",
+      field,
+      description: `must be a non-empty string, got ${Validate.show(input)}`
+    })
 
 const url: Validate.Check<string | Redacted.Redacted<string>> = (field, input) =>
   Redacted.isRedacted(input) ? input as Redacted.Redacted<string> : string(field, input)
@@ -45,7 +49,9 @@ const checked = <A, E>(
  * @since 0.1.0
  * @category layers
  */
-export const layerFileSystem = (options: { readonly directory: string }): Layer.Layer<BlobStore, StorageError | ConfigError> =>
+export const layerFileSystem = (
+  options: { readonly directory: string }
+): Layer.Layer<BlobStore, StorageError | ConfigError> =>
   checked(Validate.fields("BlobStore.layerFileSystem", options, { directory: string }), FileSystem.layer)
 
 /**

@@ -12,8 +12,8 @@ import { Codec } from "./codec/service.js"
 import { ConfigError } from "./errors.js"
 import * as Validate from "./shared/validate.js"
 
-export * from "./codec/service.js"
 export type { CompressionOptions, Options } from "./codec/registry.js"
+export * from "./codec/service.js"
 
 /**
  * What every codec provides; write `encode`, `decode` and `inspect` and let `make` fill in the rest.
@@ -31,7 +31,11 @@ const array: Validate.Check<ReadonlyArray<any> | undefined> = (field, input) =>
 const tables: Validate.Check<"ipc" | "parquet" | undefined> = (field, input) =>
   input === undefined || input === "ipc" || input === "parquet"
     ? input
-    : new ConfigError({ reason: "Invalid", field, description: `must be "ipc" or "parquet", got ${Validate.show(input)}` })
+    : new ConfigError({
+      reason: "Invalid",
+      field,
+      description: `must be "ipc" or "parquet", got ${Validate.show(input)}`
+    })
 
 /**
  * The default codec: your `handlers` first, then the built-in formats (buffer, bytes, ndarray,

@@ -16,8 +16,8 @@ import type { MetadataStore } from "./metadata/service.js"
 import * as Sqlite from "./metadata/sqlite.js"
 import * as Validate from "./shared/validate.js"
 
-export * from "./metadata/service.js"
 export { type Impl, make } from "./metadata/make.js"
+export * from "./metadata/service.js"
 
 /**
  * What every metadata store provides; write the primitive operations and let `make` fill in the rest.
@@ -30,7 +30,11 @@ export type Service = MetadataStore.Service
 const string: Validate.Check<string> = (field, input) =>
   typeof input === "string" && input.length > 0
     ? input
-    : new ConfigError({ reason: "Invalid", field, description: `must be a non-empty string, got ${Validate.show(input)}` })
+    : new ConfigError({
+      reason: "Invalid",
+      field,
+      description: `must be a non-empty string, got ${Validate.show(input)}`
+    })
 
 const url: Validate.Check<string | Redacted.Redacted<string>> = (field, input) =>
   Redacted.isRedacted(input) ? input as Redacted.Redacted<string> : string(field, input)
@@ -47,7 +51,9 @@ const checked = <A, E>(
  * @since 0.1.0
  * @category layers
  */
-export const layerSqlite = (options: { readonly filename: string }): Layer.Layer<MetadataStore, MetadataError | ConfigError> =>
+export const layerSqlite = (
+  options: { readonly filename: string }
+): Layer.Layer<MetadataStore, MetadataError | ConfigError> =>
   checked(Validate.fields("MetadataStore.layerSqlite", options, { filename: string }), Sqlite.layer)
 
 /**
@@ -56,7 +62,9 @@ export const layerSqlite = (options: { readonly filename: string }): Layer.Layer
  * @since 0.1.0
  * @category layers
  */
-export const layerJson = (options: { readonly filename: string }): Layer.Layer<MetadataStore, MetadataError | ConfigError> =>
+export const layerJson = (
+  options: { readonly filename: string }
+): Layer.Layer<MetadataStore, MetadataError | ConfigError> =>
   checked(Validate.fields("MetadataStore.layerJson", options, { filename: string }), Json.layer)
 
 /**

@@ -3,10 +3,10 @@
  *
  * @since 0.1.0
  */
-export * from "./pullthrough/service.js"
 export { layerDuckDB } from "./pullthrough/duckdb.js"
-export { layerPg } from "./pullthrough/pg.js"
-export { layerSqlite } from "./pullthrough/sqlite.js"
 export type { DuckDBOptions } from "./pullthrough/duckdb.js"
+export { layerPg } from "./pullthrough/pg.js"
 export type { PgOptions } from "./pullthrough/pg.js"
+export * from "./pullthrough/service.js"
+export { layerSqlite } from "./pullthrough/sqlite.js"
 export type { SqliteOptions } from "./pullthrough/sqlite.js"

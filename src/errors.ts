@@ -61,8 +61,17 @@ export class StorageError extends Schema.TaggedError<StorageError>("cacheness/St
    * `Unreadable`: a read that can never succeed (a directory or a file in the blob's path); the
    * cache treats it as a broken entry. `ReadFailed` may be transient (EIO, EMFILE) and stays an error.
    */
-  reason: Schema.Literal("WriteFailed", "ReadFailed", "DeleteFailed", "ListFailed", "InvalidId", "NoSpace", "PermissionDenied",
-    "Unreadable", "TooLarge"),
+  reason: Schema.Literal(
+    "WriteFailed",
+    "ReadFailed",
+    "DeleteFailed",
+    "ListFailed",
+    "InvalidId",
+    "NoSpace",
+    "PermissionDenied",
+    "Unreadable",
+    "TooLarge"
+  ),
   method: Schema.String,
   id: Schema.optional(Schema.String),
   description: Schema.String,
@@ -83,8 +92,19 @@ export class StorageError extends Schema.TaggedError<StorageError>("cacheness/St
  * @category errors
  */
 export class MetadataError extends Schema.TaggedError<MetadataError>("cacheness/MetadataError")("MetadataError", {
-  reason: Schema.Literal("OpenFailed", "MigrationFailed", "QueryFailed", "WriteFailed", "Busy", "Corrupt", "NewerLayout",
-    "InvalidRow", "UnknownTable", "Unsupported", "NoSpace"),
+  reason: Schema.Literal(
+    "OpenFailed",
+    "MigrationFailed",
+    "QueryFailed",
+    "WriteFailed",
+    "Busy",
+    "Corrupt",
+    "NewerLayout",
+    "InvalidRow",
+    "UnknownTable",
+    "Unsupported",
+    "NoSpace"
+  ),
   method: Schema.String,
   description: Schema.String,
   cause: Schema.optional(Schema.Defect)
@@ -126,7 +146,15 @@ export class ConfigError extends Schema.TaggedError<ConfigError>("cacheness/Conf
 export class SqlPullThroughError extends Schema.TaggedError<SqlPullThroughError>("cacheness/SqlPullThroughError")(
   "SqlPullThroughError",
   {
-    reason: Schema.Literal("InvalidConfig", "InvalidTable", "InvalidQuery", "InvalidRows", "FetchFailed", "StorageFailed", "ConnectionFailed"),
+    reason: Schema.Literal(
+      "InvalidConfig",
+      "InvalidTable",
+      "InvalidQuery",
+      "InvalidRows",
+      "FetchFailed",
+      "StorageFailed",
+      "ConnectionFailed"
+    ),
     method: Schema.String,
     table: Schema.optional(Schema.String),
     description: Schema.String,

@@ -35,7 +35,7 @@ export * as CacheMetrics from "./CacheMetrics.js"
  *
  * @since 0.1.0
  */
-export { cached, type Cached, type CachedInfo, type CachedOptions } from "./cache/cached.js"
+export { type Cached, cached, type CachedInfo, type CachedOptions } from "./cache/cached.js"
 
 /**
  * @since 0.1.0

@@ -19,10 +19,6 @@ import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import { cached, type CachedInfo, type CachedOptions, memoHitOf } from "./cache/cached.js"
 import { layer as cacheLayer, layerConfig } from "./cache/layer.js"
-import type { CacheConfig } from "./schema/CacheConfig.js"
-import type { CacheEntry, CacheStats, IntegrityReport } from "./schema/CacheEntry.js"
-import type { CacheKey, KeyInput, KeyParams } from "./schema/CacheKey.js"
-import type { MetadataFilter, MetadataTable, QueryMetadataOptions } from "./schema/MetadataTable.js"
 import {
   Cache,
   type CacheError,
@@ -36,6 +32,10 @@ import {
   type StatsOptions,
   type VerifyOptions
 } from "./cache/service.js"
+import type { CacheConfig } from "./schema/CacheConfig.js"
+import type { CacheEntry, CacheStats, IntegrityReport } from "./schema/CacheEntry.js"
+import type { CacheKey, KeyInput, KeyParams } from "./schema/CacheKey.js"
+import type { MetadataFilter, MetadataTable, QueryMetadataOptions } from "./schema/MetadataTable.js"
 
 /**
  * A cache with a Promise API. Every method mirrors an operation of the `Cache` service.
@@ -90,7 +90,11 @@ export interface CachenessClient {
  * @since 0.1.0
  * @category models
  */
-export type MemoizeOptions<Args extends ReadonlyArray<any> = ReadonlyArray<any>, A = any> = CachedOptions<Args, A, unknown>
+export type MemoizeOptions<Args extends ReadonlyArray<any> = ReadonlyArray<any>, A = any> = CachedOptions<
+  Args,
+  A,
+  unknown
+>
 
 /**
  * A memoised async function; `await fn.info()` and `await fn.clear()`.
@@ -161,11 +165,16 @@ export const fromLayer = (layer: Layer.Layer<Cache, CacheError>): CachenessClien
       if (service !== undefined) {
         // A hit held in memory needs no fiber at all.
         const hit = memoHit(service, args, liveClock.unsafeCurrentTimeMillis())
-        if (hit !== undefined) return Exit.isSuccess(hit) ? Promise.resolve(hit.value) : Promise.reject(Cause.squash(hit.cause))
+        if (hit !== undefined) {
+          return Exit.isSuccess(hit)
+            ? Promise.resolve(hit.value)
+            : Promise.reject(Cause.squash(hit.cause))
+        }
         // Other hits complete synchronously; a miss goes asynchronous and is awaited.
         return runFast(Effect.provideService(memoised(...args), Cache, service))
       }
-      return ready().then((cache) => runtime.runPromiseExit(Effect.provideService(memoised(...args), Cache, cache))).then(settle)
+      return ready().then((cache) => runtime.runPromiseExit(Effect.provideService(memoised(...args), Cache, cache)))
+        .then(settle)
     }) as Memoized<Args, A>
     Object.defineProperties(call, {
       info: { value: () => runtime.runPromiseExit(memoised.info).then(settle) },
@@ -181,9 +190,16 @@ export const fromLayer = (layer: Layer.Layer<Cache, CacheError>): CachenessClien
     key: (params) => callFast((c) => c.key(params)),
     put: (key, value, options) => callFast((c) => c.put(key, value, options)),
     get: <A, I>(key: KeyInput, options?: GetOptions<A, I>) =>
-      callFast((c) => Effect.map(options === undefined ? c.get(key) : c.get(key, options), Option.getOrUndefined)) as Promise<A | undefined>,
+      callFast((c) =>
+        Effect.map(options === undefined ? c.get(key) : c.get(key, options), Option.getOrUndefined)
+      ) as Promise<A | undefined>,
     getWithMetadata: <A, I>(key: KeyInput, options?: GetOptions<A, I>) =>
-      callFast((c) => Effect.map(options === undefined ? c.getWithMetadata(key) : c.getWithMetadata(key, options), Option.getOrUndefined)) as Promise<
+      callFast((c) =>
+        Effect.map(
+          options === undefined ? c.getWithMetadata(key) : c.getWithMetadata(key, options),
+          Option.getOrUndefined
+        )
+      ) as Promise<
         { readonly value: A; readonly entry: CacheEntry } | undefined
       >,
     has: (key) => callFast((c) => c.has(key)),
@@ -216,7 +232,9 @@ export const cacheness = (options?: CachenessOptions): CachenessClient => {
     const directory = config.directory !== undefined
       ? Option.none()
       : yield* Effect.orElseSucceed(Config.option(Config.string("CACHENESS_DIR")), () => Option.none<string>())
-    const layer = cacheLayer(Option.isSome(directory) ? { ...config, directory: directory.value } : config as CacheConfig)
+    const layer = cacheLayer(
+      Option.isSome(directory) ? { ...config, directory: directory.value } : config as CacheConfig
+    )
     // The level first, so fibers the cache forks while it opens (housekeeping) inherit it.
     return Layer.provideMerge(layer, Logger.minimumLogLevel(level))
   }))
@@ -239,7 +257,9 @@ const logLevelOf = (literal: unknown): Effect.Effect<LogLevel.LogLevel, ConfigEr
     new ConfigError({
       reason: "Invalid",
       field: "logLevel",
-      description: `expected one of ${LogLevel.allLevels.map((l) => JSON.stringify(l._tag)).join(", ")}, got ${JSON.stringify(literal)}`
+      description: `expected one of ${LogLevel.allLevels.map((l) => JSON.stringify(l._tag)).join(", ")}, got ${
+        JSON.stringify(literal)
+      }`
     })
   )
 }
@@ -263,7 +283,8 @@ export const memoize = <Args extends ReadonlyArray<any>, A>(
   // The default cache is opened on the first call, not when a module declares a memoised function.
   // `cache` is this function's own option: `cached` refuses fields it does not know.
   const { cache, ...memoOptions } = options ?? {}
-  const resolve = () => (target ??= (cache ?? defaultCache()).memoize(fn, memoOptions as MemoizeOptions<Args, NoInfer<A>>))
+  const resolve =
+    () => (target ??= (cache ?? defaultCache()).memoize(fn, memoOptions as MemoizeOptions<Args, NoInfer<A>>))
   const name = options?.name ?? fn.name
   const call = ((...args: Args) => resolve()(...args)) as Memoized<Args, A>
   Object.defineProperties(call, {

@@ -10,9 +10,9 @@ import * as Option from "effect/Option"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as Cache from "../src/Cache.js"
 import * as BlobStoreFileSystem from "../src/blob/fileSystem.js"
 import { BlobStore } from "../src/blob/service.js"
+import * as Cache from "../src/Cache.js"
 import { incompressible } from "../src/testing/CacheSuite.js"
 import { captureWarnings } from "./support/logs.js"
 import { listFiles, tempDir } from "./support/tmp.js"
@@ -49,7 +49,8 @@ const plantFifos = (files: ReadonlyArray<string>) =>
 const within = <A, E, R>(self: Effect.Effect<A, E, R>) =>
   Effect.timeoutFail(self, { duration: "5 seconds", onTimeout: () => new Error("timed out: a read hung on a FIFO") })
 
-const blobPaths = (directory: string) => listFiles(path.join(directory, "blobs")).map((f) => path.join(directory, "blobs", f))
+const blobPaths = (directory: string) =>
+  listFiles(path.join(directory, "blobs")).map((f) => path.join(directory, "blobs", f))
 
 const isFifo = (file: string) => {
   try {

@@ -1,6 +1,6 @@
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { SystemError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -22,15 +22,20 @@ const tempDirectory = Effect.acquireRelease(
   (directory) => Effect.sync(() => fs.rmSync(directory, { recursive: true, force: true }))
 )
 
-const fileSystemLayer =
-  Layer.unwrapScoped(Effect.map(tempDirectory, (directory) => BlobStoreFileSystem.layer({ directory })))
+const fileSystemLayer = Layer.unwrapScoped(
+  Effect.map(tempDirectory, (directory) => BlobStoreFileSystem.layer({ directory }))
+)
 
 blobStoreSuite("memory", BlobStoreMemory.layer)
 blobStoreSuite("file system", fileSystemLayer)
 pgDescribe("BlobStorePg", () => {
   // A small chunk size so the 1 MiB round trip spans many chunks.
-  blobStoreSuite("postgres",
-    Layer.unwrapScoped(Effect.map(pgScopedSchema("blobs"), (schema) => BlobStorePg.layer({ url: pgUrl, schema, chunkSize: 64 * 1024 }))))
+  blobStoreSuite(
+    "postgres",
+    Layer.unwrapScoped(
+      Effect.map(pgScopedSchema("blobs"), (schema) => BlobStorePg.layer({ url: pgUrl, schema, chunkSize: 64 * 1024 }))
+    )
+  )
 })
 
 /** Every file below `directory`, relative, sorted. */
@@ -73,7 +78,10 @@ describe("BlobStoreFileSystem", () => {
       const store = yield* Effect.provide(BlobStore, BlobStoreFileSystem.layer({ directory }))
       yield* store.put(id, new Uint8Array([1, 2, 3]))
       yield* store.put("0000ffff00000000-2", new Uint8Array([4]))
-      assert.deepStrictEqual(filesUnder(directory), [path.join("00", "00", "0000ffff00000000-2"), path.join("ab", "cd", id)])
+      assert.deepStrictEqual(filesUnder(directory), [
+        path.join("00", "00", "0000ffff00000000-2"),
+        path.join("ab", "cd", id)
+      ])
       assert.deepStrictEqual([...fs.readFileSync(path.join(directory, "ab", "cd", id))], [1, 2, 3])
       assert.strictEqual(store.location, path.resolve(directory))
       assert.strictEqual(store.backend, "filesystem")
@@ -91,10 +99,14 @@ describe("BlobStoreFileSystem", () => {
       yield* store.put(id, new Uint8Array(20))
       const files = filesUnder(directory)
       assert.strictEqual(files.length, 51)
-      assert.isFalse(files.some((file) => file.endsWith(".tmp")))
+      assert.isFalse(files.some((file) =>
+        file.endsWith(".tmp")
+      ))
     }))
 
-  for (const [code, reason] of [["ENOSPC", "NoSpace"], ["EACCES", "PermissionDenied"], ["EIO", "WriteFailed"]] as const) {
+  for (
+    const [code, reason] of [["ENOSPC", "NoSpace"], ["EACCES", "PermissionDenied"], ["EIO", "WriteFailed"]] as const
+  ) {
     it.scoped(`a failing write (${code}) is a StorageError ${reason} and leaves no temp file`, () =>
       Effect.gen(function*() {
         const directory = yield* tempDirectory
@@ -155,7 +167,10 @@ describe("BlobStoreFileSystem", () => {
       const temps = yield* Effect.provide(BlobStoreFileSystem.tempFiles(directory), NodeFileSystem.layer)
       assert.deepStrictEqual(temps.map((temp) => temp.id).sort(), [id, "abcdef0000000000-v2"].sort())
 
-      const removed = yield* Effect.provide(BlobStoreFileSystem.cleanupTemp(directory, "10 minutes"), NodeFileSystem.layer)
+      const removed = yield* Effect.provide(
+        BlobStoreFileSystem.cleanupTemp(directory, "10 minutes"),
+        NodeFileSystem.layer
+      )
       assert.strictEqual(removed, 1)
       assert.isFalse(fs.existsSync(stale))
       assert.isTrue(fs.existsSync(fresh))

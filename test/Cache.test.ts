@@ -7,123 +7,153 @@ import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Cache from "../src/Cache.js"
-import * as Key from "../src/key/pathKey.js"
 import { cacheness } from "../src/index.js"
-import { incompressible } from "../src/testing/CacheSuite.js"
+import * as Key from "../src/key/pathKey.js"
 import { cacheSuite } from "../src/testing.js"
+import { incompressible } from "../src/testing/CacheSuite.js"
 import { runChild } from "./support/child.js"
 import { listFiles, makeTempDir, tempDir } from "./support/tmp.js"
 
-cacheSuite("layer (SQLite + files)", (config) =>
-  Layer.unwrapScoped(Effect.map(tempDir, (directory) => Cache.layer({ ...config, directory }))))
+cacheSuite(
+  "layer (SQLite + files)",
+  (config) => Layer.unwrapScoped(Effect.map(tempDir, (directory) => Cache.layer({ ...config, directory })))
+)
 cacheSuite("layerMemory", (config) => Cache.layerMemory(config))
 
 const withCache = <A, E>(directory: string, use: Effect.Effect<A, E, Cache.Cache>, config: Cache.CacheConfig = {}) =>
   Effect.scoped(Effect.provide(use, Cache.layer({ directory, ...config })))
 
-const blobFiles = (directory: string) => listFiles(path.join(directory, "blobs")).map((f) => path.join(directory, "blobs", f))
+const blobFiles = (directory: string) =>
+  listFiles(path.join(directory, "blobs")).map((f) => path.join(directory, "blobs", f))
 
 describe("Cache on the file system", () => {
   it.scoped("marks its directory with CACHEDIR.TAG and keeps small values inline", () =>
     Effect.gen(function*() {
       const directory = yield* tempDir
-      yield* withCache(directory, Effect.gen(function*() {
-        const cache = yield* Cache.Cache
-        yield* cache.put({ small: 1 }, { a: 1 })
-        yield* cache.put({ large: 1 }, incompressible(40_000))
-      }))
-      assert.match(fs.readFileSync(path.join(directory, "CACHEDIR.TAG"), "utf8"), /^Signature: 8a477f597d28d172789f06886806bc55/)
+      yield* withCache(
+        directory,
+        Effect.gen(function*() {
+          const cache = yield* Cache.Cache
+          yield* cache.put({ small: 1 }, { a: 1 })
+          yield* cache.put({ large: 1 }, incompressible(40_000))
+        })
+      )
+      assert.match(
+        fs.readFileSync(path.join(directory, "CACHEDIR.TAG"), "utf8"),
+        /^Signature: 8a477f597d28d172789f06886806bc55/
+      )
       assert.strictEqual(blobFiles(directory).length, 1, "only the large value is a blob")
     }))
 
-  for (const [name, damage] of [
-    ["flipped bytes", (file: string) => {
-      const bytes = fs.readFileSync(file)
-      bytes[bytes.length >> 1] ^= 0xff
-      fs.writeFileSync(file, bytes)
-    }],
-    ["a truncated blob", (file: string) => fs.truncateSync(file, 100)],
-    ["a deleted blob", (file: string) => fs.rmSync(file)]
-  ] as const) {
+  for (
+    const [name, damage] of [
+      ["flipped bytes", (file: string) => {
+        const bytes = fs.readFileSync(file)
+        bytes[bytes.length >> 1] ^= 0xff
+        fs.writeFileSync(file, bytes)
+      }],
+      ["a truncated blob", (file: string) => fs.truncateSync(file, 100)],
+      ["a deleted blob", (file: string) => fs.rmSync(file)]
+    ] as const
+  ) {
     it.scoped(`${name}: a miss, the entry removed, no throw`, () =>
       Effect.gen(function*() {
         const directory = yield* tempDir
         const value = incompressible(50_000)
-        yield* withCache(directory, Effect.gen(function*() {
-          const cache = yield* Cache.Cache
-          yield* cache.put({ k: "victim" }, value)
-          yield* cache.put({ k: "bystander" }, value)
-          const [, bystanderKey] = [yield* cache.key({ k: "victim" }), yield* cache.key({ k: "bystander" })]
-          const victim = blobFiles(directory).find((f) => !path.basename(f).startsWith(bystanderKey))!
-          damage(victim)
-          assert.isTrue(Option.isNone(yield* cache.get({ k: "victim" })))
-          assert.isFalse(yield* cache.has({ k: "victim" }), "entry removed")
-          assert.deepStrictEqual(yield* cache.get({ k: "bystander" }), Option.some(value))
-          const report = yield* cache.verify()
-          assert.deepStrictEqual([report.dangling, report.sizeMismatches, report.checksumMismatches], [[], [], []])
-        }))
+        yield* withCache(
+          directory,
+          Effect.gen(function*() {
+            const cache = yield* Cache.Cache
+            yield* cache.put({ k: "victim" }, value)
+            yield* cache.put({ k: "bystander" }, value)
+            const [, bystanderKey] = [yield* cache.key({ k: "victim" }), yield* cache.key({ k: "bystander" })]
+            const victim = blobFiles(directory).find((f) => !path.basename(f).startsWith(bystanderKey))!
+            damage(victim)
+            assert.isTrue(Option.isNone(yield* cache.get({ k: "victim" })))
+            assert.isFalse(yield* cache.has({ k: "victim" }), "entry removed")
+            assert.deepStrictEqual(yield* cache.get({ k: "bystander" }), Option.some(value))
+            const report = yield* cache.verify()
+            assert.deepStrictEqual([report.dangling, report.sizeMismatches, report.checksumMismatches], [[], [], []])
+          })
+        )
       }))
   }
 
   it.scoped("a corrupted inline value is a miss and removed", () =>
     Effect.gen(function*() {
       const directory = yield* tempDir
-      yield* withCache(directory, Effect.gen(function*() {
-        const cache = yield* Cache.Cache
-        const key = yield* cache.put({ k: 1 }, { hello: "world" })
-        const Database = (yield* Effect.promise(() => import("better-sqlite3"))).default
-        const db = new Database(path.join(directory, "cacheness.db"))
-        db.prepare("UPDATE cacheness_entries SET inline_value = zeroblob(length(inline_value)) WHERE key = ?").run(key)
-        db.close()
-        assert.isTrue(Option.isNone(yield* cache.get({ k: 1 })))
-        assert.isFalse(yield* cache.has({ k: 1 }))
-      }))
+      yield* withCache(
+        directory,
+        Effect.gen(function*() {
+          const cache = yield* Cache.Cache
+          const key = yield* cache.put({ k: 1 }, { hello: "world" })
+          const Database = (yield* Effect.promise(() => import("better-sqlite3"))).default
+          const db = new Database(path.join(directory, "cacheness.db"))
+          db.prepare("UPDATE cacheness_entries SET inline_value = zeroblob(length(inline_value)) WHERE key = ?").run(
+            key
+          )
+          db.close()
+          assert.isTrue(Option.isNone(yield* cache.get({ k: 1 })))
+          assert.isFalse(yield* cache.has({ k: 1 }))
+        })
+      )
     }))
 
   it.scoped("verify reports and repairs orphans, dangling entries and mismatches", () =>
     Effect.gen(function*() {
       const directory = yield* tempDir
-      yield* withCache(directory, Effect.gen(function*() {
-        const cache = yield* Cache.Cache
-        const keys = []
-        for (let i = 0; i < 4; i++) keys.push(yield* cache.put({ i }, incompressible(30_000)))
-        const files = blobFiles(directory)
-        const fileOf = (key: string) => files.find((f) => path.basename(f).startsWith(key))!
-        fs.rmSync(fileOf(keys[0]))
-        fs.truncateSync(fileOf(keys[1]), 10)
-        const b = fs.readFileSync(fileOf(keys[2]))
-        b[b.length - 1] ^= 1
-        fs.writeFileSync(fileOf(keys[2]), b)
-        fs.mkdirSync(path.join(directory, "blobs", "ff", "ff"), { recursive: true })
-        fs.writeFileSync(path.join(directory, "blobs", "ff", "ff", `${"f".repeat(16)}-orphan`), "left behind")
-        // Older than the grace period of a put in flight (its row not committed yet).
-        const longAgo = new Date(Date.now() - 2 * 3600_000)
-        fs.utimesSync(path.join(directory, "blobs", "ff", "ff", `${"f".repeat(16)}-orphan`), longAgo, longAgo)
-        // Temp files of interrupted writes: one abandoned two hours ago, one possibly in flight.
-        const abandoned = path.join(directory, "blobs", "ff", "ff", `.${"f".repeat(16)}-v1.0123abcd.tmp`)
-        const inFlight = path.join(directory, "blobs", "ff", "ff", `.${"f".repeat(16)}-v2.4567cdef.tmp`)
-        fs.writeFileSync(abandoned, "half a val")
-        fs.writeFileSync(inFlight, "being writ")
-        const twoHoursAgo = new Date(Date.now() - 2 * 3600_000)
-        fs.utimesSync(abandoned, twoHoursAgo, twoHoursAgo)
-        const progress: Array<number> = []
-        const report = yield* cache.verify({ onProgress: (p) => progress.push(p.done) })
-        assert.deepStrictEqual(report.dangling, [keys[0]])
-        assert.deepStrictEqual(report.sizeMismatches, [keys[1]])
-        assert.deepStrictEqual(report.checksumMismatches, [keys[2]])
-        assert.deepStrictEqual(report.orphans, [`${"f".repeat(16)}-orphan`])
-        assert.deepStrictEqual(report.staleTempFiles, [abandoned])
-        assert.strictEqual(report.checked, 4)
-        assert.strictEqual(report.repaired, 0)
-        assert.deepStrictEqual(progress, [4])
-        const repaired = yield* cache.verify({ repair: true })
-        assert.strictEqual(repaired.repaired, 5)
-        assert.isFalse(fs.existsSync(abandoned))
-        assert.isTrue(fs.existsSync(inFlight), "a young temp file may be a write in flight")
-        const clean = yield* cache.verify()
-        assert.deepStrictEqual(clean, { checked: 1, orphans: [], dangling: [], sizeMismatches: [], checksumMismatches: [], staleTempFiles: [], repaired: 0 })
-        assert.isTrue(yield* cache.has({ i: 3 }))
-      }))
+      yield* withCache(
+        directory,
+        Effect.gen(function*() {
+          const cache = yield* Cache.Cache
+          const keys = []
+          for (let i = 0; i < 4; i++) keys.push(yield* cache.put({ i }, incompressible(30_000)))
+          const files = blobFiles(directory)
+          const fileOf = (key: string) => files.find((f) => path.basename(f).startsWith(key))!
+          fs.rmSync(fileOf(keys[0]))
+          fs.truncateSync(fileOf(keys[1]), 10)
+          const b = fs.readFileSync(fileOf(keys[2]))
+          b[b.length - 1] ^= 1
+          fs.writeFileSync(fileOf(keys[2]), b)
+          fs.mkdirSync(path.join(directory, "blobs", "ff", "ff"), { recursive: true })
+          fs.writeFileSync(path.join(directory, "blobs", "ff", "ff", `${"f".repeat(16)}-orphan`), "left behind")
+          // Older than the grace period of a put in flight (its row not committed yet).
+          const longAgo = new Date(Date.now() - 2 * 3600_000)
+          fs.utimesSync(path.join(directory, "blobs", "ff", "ff", `${"f".repeat(16)}-orphan`), longAgo, longAgo)
+          // Temp files of interrupted writes: one abandoned two hours ago, one possibly in flight.
+          const abandoned = path.join(directory, "blobs", "ff", "ff", `.${"f".repeat(16)}-v1.0123abcd.tmp`)
+          const inFlight = path.join(directory, "blobs", "ff", "ff", `.${"f".repeat(16)}-v2.4567cdef.tmp`)
+          fs.writeFileSync(abandoned, "half a val")
+          fs.writeFileSync(inFlight, "being writ")
+          const twoHoursAgo = new Date(Date.now() - 2 * 3600_000)
+          fs.utimesSync(abandoned, twoHoursAgo, twoHoursAgo)
+          const progress: Array<number> = []
+          const report = yield* cache.verify({ onProgress: (p) => progress.push(p.done) })
+          assert.deepStrictEqual(report.dangling, [keys[0]])
+          assert.deepStrictEqual(report.sizeMismatches, [keys[1]])
+          assert.deepStrictEqual(report.checksumMismatches, [keys[2]])
+          assert.deepStrictEqual(report.orphans, [`${"f".repeat(16)}-orphan`])
+          assert.deepStrictEqual(report.staleTempFiles, [abandoned])
+          assert.strictEqual(report.checked, 4)
+          assert.strictEqual(report.repaired, 0)
+          assert.deepStrictEqual(progress, [4])
+          const repaired = yield* cache.verify({ repair: true })
+          assert.strictEqual(repaired.repaired, 5)
+          assert.isFalse(fs.existsSync(abandoned))
+          assert.isTrue(fs.existsSync(inFlight), "a young temp file may be a write in flight")
+          const clean = yield* cache.verify()
+          assert.deepStrictEqual(clean, {
+            checked: 1,
+            orphans: [],
+            dangling: [],
+            sizeMismatches: [],
+            checksumMismatches: [],
+            staleTempFiles: [],
+            repaired: 0
+          })
+          assert.isTrue(yield* cache.has({ i: 3 }))
+        })
+      )
     }))
 
   it.scopedLive("housekeeping removes temp files abandoned by interrupted writes, not young ones", () =>
@@ -138,9 +168,12 @@ describe("Cache on the file system", () => {
       const twoHoursAgo = new Date(Date.now() - 2 * 3600_000)
       fs.utimesSync(abandoned, twoHoursAgo, twoHoursAgo)
       // Housekeeping runs when the cache opens (cleanupOnOpen, the default), in the background.
-      yield* withCache(directory, Effect.gen(function*() {
-        for (let i = 0; i < 100 && fs.existsSync(abandoned); i++) yield* Effect.sleep("50 millis")
-      }))
+      yield* withCache(
+        directory,
+        Effect.gen(function*() {
+          for (let i = 0; i < 100 && fs.existsSync(abandoned); i++) yield* Effect.sleep("50 millis")
+        })
+      )
       assert.isFalse(fs.existsSync(abandoned))
       assert.isTrue(fs.existsSync(young))
     }))
@@ -165,18 +198,27 @@ describe("Cache on the file system", () => {
           db.close()
         }
       }
-      yield* withCache(directory, Effect.gen(function*() {
-        const cache = yield* Cache.Cache
-        yield* cache.put({ input: Key.file(kept) }, 1)
-        yield* cache.put({ input: Key.file(gone) }, 2)
-      }))
+      yield* withCache(
+        directory,
+        Effect.gen(function*() {
+          const cache = yield* Cache.Cache
+          yield* cache.put({ input: Key.file(kept) }, 1)
+          yield* cache.put({ input: Key.file(gone) }, 2)
+        })
+      )
       assert.deepStrictEqual(fingerprinted(), [gone, kept])
       fs.rmSync(gone)
       // Housekeeping runs when the cache opens (cleanupOnOpen, the default), in the background.
-      yield* withCache(directory, Effect.gen(function*() {
-        for (let i = 0; i < 100 && fingerprinted().length > 1; i++) yield* Effect.sleep("50 millis")
-        assert.deepStrictEqual(yield* Effect.flatMap(Cache.Cache, (cache) => cache.get({ input: Key.file(kept) })), Option.some(1))
-      }))
+      yield* withCache(
+        directory,
+        Effect.gen(function*() {
+          for (let i = 0; i < 100 && fingerprinted().length > 1; i++) yield* Effect.sleep("50 millis")
+          assert.deepStrictEqual(
+            yield* Effect.flatMap(Cache.Cache, (cache) => cache.get({ input: Key.file(kept) })),
+            Option.some(1)
+          )
+        })
+      )
       assert.deepStrictEqual(fingerprinted(), [kept])
     }))
 
@@ -228,26 +270,33 @@ describe("Cache on the file system", () => {
   it.scoped("bad input leaves the entry count and the files unchanged", () =>
     Effect.gen(function*() {
       const directory = yield* tempDir
-      yield* withCache(directory, Effect.gen(function*() {
-        const cache = yield* Cache.Cache
-        yield* cache.put({ k: "keep" }, incompressible(30_000))
-        const files = listFiles(directory).filter((f) => !f.startsWith("cacheness.db"))
-        const entries = (yield* cache.stats()).entries
-        class Model {
-          fit() {}
-        }
-        assert.strictEqual((yield* Effect.flip(cache.put({ model: new Model() }, 1)))._tag, "KeyError")
-        assert.strictEqual((yield* Effect.flip(cache.put({ k: "fn" }, () => 1)))._tag, "CodecError")
-        assert.strictEqual((yield* Effect.flip(cache.put({ k: "big-fn" }, [incompressible(30_000), () => 1])))._tag, "CodecError")
-        assert.strictEqual((yield* cache.stats()).entries, entries)
-        assert.deepStrictEqual(listFiles(directory).filter((f) => !f.startsWith("cacheness.db")), files)
-      }))
+      yield* withCache(
+        directory,
+        Effect.gen(function*() {
+          const cache = yield* Cache.Cache
+          yield* cache.put({ k: "keep" }, incompressible(30_000))
+          const files = listFiles(directory).filter((f) => !f.startsWith("cacheness.db"))
+          const entries = (yield* cache.stats()).entries
+          class Model {
+            fit() {}
+          }
+          assert.strictEqual((yield* Effect.flip(cache.put({ model: new Model() }, 1)))._tag, "KeyError")
+          assert.strictEqual((yield* Effect.flip(cache.put({ k: "fn" }, () => 1)))._tag, "CodecError")
+          assert.strictEqual(
+            (yield* Effect.flip(cache.put({ k: "big-fn" }, [incompressible(30_000), () => 1])))._tag,
+            "CodecError"
+          )
+          assert.strictEqual((yield* cache.stats()).entries, entries)
+          assert.deepStrictEqual(listFiles(directory).filter((f) => !f.startsWith("cacheness.db")), files)
+        })
+      )
     }))
 
   it.scoped("layerConfig reads CACHENESS_* through Effect Config; a bad value names its field", () =>
     Effect.gen(function*() {
       const directory = yield* tempDir
-      const env = (entries: Record<string, string>) => Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(entries))))
+      const env = (entries: Record<string, string>) =>
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(entries))))
       const stats = yield* Effect.scoped(Effect.provide(
         Effect.gen(function*() {
           const cache = yield* Cache.Cache
@@ -261,7 +310,9 @@ describe("Cache on the file system", () => {
       assert.strictEqual(stats.directory, directory)
       assert.strictEqual(stats.maxSize, null)
       assert.strictEqual(stats.backend, "sqlite")
-      const memory = yield* Effect.scoped(Effect.provide(Effect.flatMap(Cache.Cache, (c) => c.stats()), Cache.layerConfig()))
+      const memory = yield* Effect.scoped(
+        Effect.provide(Effect.flatMap(Cache.Cache, (c) => c.stats()), Cache.layerConfig())
+      )
         .pipe(env({ CACHENESS_METADATA_BACKEND: "memory", CACHENESS_MAX_SIZE: "2 MB" }))
       assert.strictEqual(memory.backend, "memory")
       assert.strictEqual(memory.maxSize, 2 * 1024 * 1024)
@@ -271,26 +322,37 @@ describe("Cache on the file system", () => {
       assert.include(error.message, "maxSize")
     }))
 
-  it.live("4 processes × 1,000 keys into one directory: nothing lost, nothing corrupt", () =>
-    Effect.promise(async () => {
-      const directory = makeTempDir()
-      try {
-        const workers = 4
-        const results = await Promise.all(
-          Array.from({ length: workers }, (_, id) =>
-            runChild("test/support/writerReader.ts", [directory, String(id), String(workers), "1000"]))
-        )
-        for (const r of results) {
-          assert.strictEqual(r.code, 0, r.stderr)
-          assert.deepStrictEqual(JSON.parse(r.stdout), { found: 4_000, wrong: 0 })
+  it.live(
+    "4 processes × 1,000 keys into one directory: nothing lost, nothing corrupt",
+    () =>
+      Effect.promise(async () => {
+        const directory = makeTempDir()
+        try {
+          const workers = 4
+          const results = await Promise.all(
+            Array.from(
+              { length: workers },
+              (_, id) => runChild("test/support/writerReader.ts", [directory, String(id), String(workers), "1000"])
+            )
+          )
+          for (const r of results) {
+            assert.strictEqual(r.code, 0, r.stderr)
+            assert.deepStrictEqual(JSON.parse(r.stdout), { found: 4_000, wrong: 0 })
+          }
+          const cache = cacheness({ directory })
+          assert.strictEqual((await cache.stats()).entries, 4_000)
+          const report = await cache.verify()
+          assert.deepStrictEqual([report.orphans, report.dangling, report.sizeMismatches, report.checksumMismatches], [
+            [],
+            [],
+            [],
+            []
+          ])
+          await cache.close()
+        } finally {
+          fs.rmSync(directory, { recursive: true, force: true })
         }
-        const cache = cacheness({ directory })
-        assert.strictEqual((await cache.stats()).entries, 4_000)
-        const report = await cache.verify()
-        assert.deepStrictEqual([report.orphans, report.dangling, report.sizeMismatches, report.checksumMismatches], [[], [], [], []])
-        await cache.close()
-      } finally {
-        fs.rmSync(directory, { recursive: true, force: true })
-      }
-    }), 120_000)
+      }),
+    120_000
+  )
 })

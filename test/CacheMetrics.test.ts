@@ -2,8 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as TestClock from "effect/TestClock"
-import { CacheMetrics } from "../src/index.js"
 import { Cache, layerMemory } from "../src/Cache.js"
+import { CacheMetrics } from "../src/index.js"
 
 const counters = {
   hits: CacheMetrics.hits,

@@ -102,7 +102,20 @@ describe("CodecDefault", () => {
           [record, "s", 1, null, [1, "a"], { a: undefined }, -0, NaN, new Date(0), new Map(), 1n, [1, , 2]], // eslint-disable-line no-sparse-arrays
           (value) => Effect.map(codec.encode(value), (encoded) => encoded.format)
         )
-        assert.deepStrictEqual(formats, ["json", "json", "json", "json", "json", "v8", "v8", "v8", "v8", "v8", "v8", "v8"])
+        assert.deepStrictEqual(formats, [
+          "json",
+          "json",
+          "json",
+          "json",
+          "json",
+          "v8",
+          "v8",
+          "v8",
+          "v8",
+          "v8",
+          "v8",
+          "v8"
+        ])
       }))
 
     it("any JSON value (property)", () => {
@@ -254,13 +267,16 @@ describe("CodecDefault", () => {
         assert.strictEqual((yield* picky.encode("a".repeat(10_000))).codec, "none")
       }))
 
-    it.effect.skipIf(Compression.byName.zstd.available)("an unavailable codec is a typed error", () =>
-      Effect.gen(function*() {
-        const service = CodecDefault.make({ compression: { codec: "zstd" } })
-        const error = yield* failure(service.encode("a".repeat(10_000)))
-        assert.strictEqual(error.reason, "CompressionFailed")
-        assert.include(error.message, "zstd")
-      }))
+    it.effect.skipIf(Compression.byName.zstd.available)(
+      "an unavailable codec is a typed error",
+      () =>
+        Effect.gen(function*() {
+          const service = CodecDefault.make({ compression: { codec: "zstd" } })
+          const error = yield* failure(service.encode("a".repeat(10_000)))
+          assert.strictEqual(error.reason, "CompressionFailed")
+          assert.include(error.message, "zstd")
+        })
+    )
   })
 
   describe("corrupt and unknown data", () => {

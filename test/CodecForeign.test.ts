@@ -45,7 +45,9 @@ const secondCopy = (): typeof Arrow => {
 const rowsOf = (directory: string) => {
   const db = new Database(path.join(directory, "cacheness.db"), { readonly: true })
   try {
-    return db.prepare("SELECT key, format FROM cacheness_entries ORDER BY key").all() as Array<{ key: string; format: string }>
+    return db.prepare("SELECT key, format FROM cacheness_entries ORDER BY key").all() as Array<
+      { key: string; format: string }
+    >
   } finally {
     db.close()
   }
@@ -57,12 +59,20 @@ const failureOf = (exit: Exit.Exit<unknown, unknown>): any => {
 }
 
 const sample = (arrow: typeof Arrow) =>
-  arrow.tableFromArrays({ id: new Int32Array([1, 2, 3]), value: new Float64Array([0.5, -1, 2.25]), name: ["a", "b", "c"] })
+  arrow.tableFromArrays({
+    id: new Int32Array([1, 2, 3]),
+    value: new Float64Array([0.5, -1, 2.25]),
+    name: ["a", "b", "c"]
+  })
 
 const assertSample = (value: unknown) => {
   assert.isTrue(value instanceof Arrow.Table)
   const table = value as Arrow.Table
-  assert.deepStrictEqual(table.schema.fields.map((f) => String(f.type)), ["Int32", "Float64", "Dictionary<Int32, Utf8>"])
+  assert.deepStrictEqual(table.schema.fields.map((f) => String(f.type)), [
+    "Int32",
+    "Float64",
+    "Dictionary<Int32, Utf8>"
+  ])
   assert.deepStrictEqual(table.toArray().map((row) => row.toJSON()), [
     { id: 1, value: 0.5, name: "a" },
     { id: 2, value: -1, name: "b" },
@@ -98,7 +108,10 @@ describe("Arrow tables from another build or copy of apache-arrow", () => {
       const wrapped = new Arrow.Table(cjs.batches)
       assert.isTrue(Object.getPrototypeOf(wrapped) === Arrow.Table.prototype)
       assertSample(yield* Effect.flatMap(service.encode(wrapped), (e) => service.decode(e.bytes)))
-      const both = new Arrow.Table({ a: cjs.getChild("value")!, b: Arrow.tableFromArrays({ b: new Int32Array([1, 2, 3]) }).getChild("b")! })
+      const both = new Arrow.Table({
+        a: cjs.getChild("value")!,
+        b: Arrow.tableFromArrays({ b: new Int32Array([1, 2, 3]) }).getChild("b")!
+      })
       const error = failureOf(yield* Effect.exit(service.encode(both)))
       assert.strictEqual(error.reason, "Unserializable")
       assert.match(error.message, /from two copies at once/)
@@ -107,7 +120,9 @@ describe("Arrow tables from another build or copy of apache-arrow", () => {
   it.effect("a table of a second copy of apache-arrow is a CodecError at put, and nothing is stored", () =>
     Effect.gen(function*() {
       // The CommonJS build is known to the codec once it has seen one of its tables.
-      assertSample(yield* Effect.flatMap(CodecDefault.make().encode(sample(CjsArrow)), (e) => CodecDefault.make().decode(e.bytes)))
+      assertSample(
+        yield* Effect.flatMap(CodecDefault.make().encode(sample(CjsArrow)), (e) => CodecDefault.make().decode(e.bytes))
+      )
       const Other = secondCopy()
       assert.notStrictEqual(Other.Table, CjsArrow.Table)
       const foreign = sample(Other)
@@ -173,7 +188,8 @@ const jsonPoints = (options?: { readonly checkDecodes?: boolean }) =>
   Codec.handler({
     format: "json-point",
     // Accepts look-alikes, as guards testing a tag (or a Symbol.hasInstance) do.
-    guard: (u): u is Point => u instanceof Point || (typeof u === "object" && u !== null && (u as any).kind === "point"),
+    guard: (u): u is Point =>
+      u instanceof Point || (typeof u === "object" && u !== null && (u as any).kind === "point"),
     encode: (p) => Buffer.from(JSON.stringify({ x: p.x, y: p.y })),
     decode: (bytes) => {
       const o = JSON.parse(Buffer.from(bytes).toString("utf8"))
@@ -235,7 +251,9 @@ describe("entries whose format this process has no handler for", () => {
       const withHandler = Cache.layer({ directory, handlers: [points()], cleanupOnOpen: false, inlineThreshold: 1 })
       const inlined = Cache.layer({ directory, handlers: [points()], cleanupOnOpen: false })
       yield* Effect.flatMap(Cache.Cache, (cache) => cache.put({ p: "blob" }, big)).pipe(Effect.provide(withHandler))
-      yield* Effect.flatMap(Cache.Cache, (cache) => cache.put({ p: "inline" }, new Point(3, 4))).pipe(Effect.provide(inlined))
+      yield* Effect.flatMap(Cache.Cache, (cache) => cache.put({ p: "inline" }, new Point(3, 4))).pipe(
+        Effect.provide(inlined)
+      )
       const before = listFiles(directory).filter((f) => f.startsWith("blobs"))
       assert.strictEqual(before.length, 1)
 
@@ -249,7 +267,10 @@ describe("entries whose format this process has no handler for", () => {
           assert.strictEqual((yield* cache.list()).length, 2)
         }).pipe(Effect.provide(Cache.layer({ directory, cleanupOnOpen: false })))
       )
-      assert.isTrue(warnings.some((w) => /no handler for format "point".*kept, treated as a miss/.test(w)), warnings.join("\n"))
+      assert.isTrue(
+        warnings.some((w) => /no handler for format "point".*kept, treated as a miss/.test(w)),
+        warnings.join("\n")
+      )
       assert.deepStrictEqual(rowsOf(directory).map((r) => r.format), ["point", "point"])
       assert.deepStrictEqual(listFiles(directory).filter((f) => f.startsWith("blobs")), before)
 
@@ -280,7 +301,6 @@ describe("entries whose format this process has no handler for", () => {
       }).pipe(Effect.provide(Cache.layer({ directory, handlers: [broken], cleanupOnOpen: false })))
       assert.deepStrictEqual(rowsOf(directory), [])
     }))
-
 })
 
 describe("the CLI on entries of a format it has no handler for", () => {
@@ -355,7 +375,16 @@ describe("custom handler decode receives an exact Uint8Array", () => {
         ["raw-blob", 20_000, (i: number) => Math.sin(i) * 1e6], // incompressible: raw, in a blob
         ["lz4-blob", 20_000, (_: number) => 1] // compressible: decompressed into new memory
       ] as const
-      for (const layer of [Cache.layer({ directory, handlers: cases.map(([f]) => floats(f)), cleanupOnOpen: false }), Cache.layerMemory({ handlers: cases.map(([f]) => floats(f)) })]) {
+      for (
+        const layer of [
+          Cache.layer({
+            directory,
+            handlers: cases.map(([f]) => floats(f)),
+            cleanupOnOpen: false
+          }),
+          Cache.layerMemory({ handlers: cases.map(([f]) => floats(f)) })
+        ]
+      ) {
         yield* Effect.gen(function*() {
           const cache = yield* Cache.Cache
           for (const [format, n, fill] of cases) {

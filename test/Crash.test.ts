@@ -9,8 +9,8 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
-import { cacheness } from "../src/index.js"
 import * as BlobStoreFileSystem from "../src/blob/fileSystem.js"
+import { cacheness } from "../src/index.js"
 import { bundle, spawnBundled } from "./support/bundle.js"
 import { identify } from "./support/crashValues.js"
 import { recordFigures, sleep, stress } from "./support/stress.js"
@@ -86,94 +86,131 @@ describe("crash safety (SIGKILL during writes)", () => {
     fs.rmSync(file, { force: true })
   })
 
-  it(`${TRIALS} kills: every visible entry is whole and was written for its key; no acknowledged write lost`, async () => {
-    const model: Array<State> = Array.from({ length: KEYS }, () => null)
-    const figures = { trials: TRIALS, killedWhileOpening: 0, operations: 0, acknowledged: 0, inFlightApplied: 0, inFlightLost: 0, orphanBlobs: 0, tempFiles: 0, lost: 0, wrong: 0 }
-    let next = startWriter(file, directory, 1)
-    try {
-      for (let trial = 1; trial <= TRIALS; trial++) {
-        const { ops, ready } = await next.killAfter()
-        // The next writer loads while this one's results are checked; it touches nothing until "go".
-        if (trial < TRIALS) next = startWriter(file, directory, trial + 1)
-        if (!ready) figures.killedWhileOpening++
-        figures.operations += ops.length
-        const inFlight = ops.find((op) => !op.acked)
-        for (const op of ops) {
-          if (!op.acked) break
-          figures.acknowledged++
-          model[op.key] = op.op === "put" ? { writer: trial, seq: op.seq } : null
-        }
-
-        const cache = cacheness({ directory, maxSize: null, defaultTtl: null, cleanupOnOpen: false })
-        try {
-          const listed = (await cache.list()).length
-          let visible = 0
-          for (let key = 0; key < KEYS; key++) {
-            const got = await cache.get({ crash: key })
-            let state: State = null
-            if (got !== undefined) {
-              visible++
-              const id = identify(key, got)
-              if (id === null) {
-                figures.wrong++
-                assert.fail(`trial ${trial}: key ${key} holds a value never written for it`)
-              }
-              state = { writer: id.writer, seq: id.seq }
-            }
-            const same = (a: State, b: State) => a === null ? b === null : b !== null && a.writer === b.writer && a.seq === b.seq
-            const fromInFlight: State | undefined = inFlight?.key === key
-              ? inFlight.op === "put" ? { writer: trial, seq: inFlight.seq } : null
-              : undefined
-            if (same(state, model[key])) {
-              if (fromInFlight !== undefined && !same(fromInFlight, model[key])) figures.inFlightLost++
-            } else if (fromInFlight !== undefined && same(state, fromInFlight)) {
-              figures.inFlightApplied++
-            } else {
-              figures.lost++
-              assert.fail(`trial ${trial}: key ${key} shows ${JSON.stringify(state)}, expected ${JSON.stringify(model[key])} (acknowledged) or the in-flight ${JSON.stringify(fromInFlight)}`)
-            }
-            model[key] = state
-          }
-          assert.strictEqual(visible, listed, `trial ${trial}: every listed entry must read back (none dropped as broken)`)
-
-          // The killed writer is gone: its blobs are aged past the grace period that protects a put
-          // in flight, so verify judges them now.
-          const longAgo = new Date(Date.now() - 2 * 3600_000)
-          for (const file of listFiles(path.join(directory, "blobs")).filter((f) => !path.basename(f).startsWith("."))) {
-            fs.utimesSync(path.join(directory, "blobs", file), longAgo, longAgo)
-          }
-          const report = await cache.verify()
-          assert.deepStrictEqual([report.dangling, report.sizeMismatches, report.checksumMismatches], [[], [], []], `trial ${trial}`)
-          figures.orphanBlobs += report.orphans.length
-          await cache.verify({ repair: true })
-          const clean = await cache.verify()
-          assert.deepStrictEqual(clean.orphans, [], `trial ${trial}: repair removes orphans`)
-
-          const blobs = path.join(directory, "blobs")
-          const temps = await Effect.runPromise(Effect.provide(BlobStoreFileSystem.tempFiles(blobs), NodeFileSystem.layer))
-          figures.tempFiles += temps.length
-          await Effect.runPromise(Effect.provide(BlobStoreFileSystem.cleanupTemp(blobs, 0), NodeFileSystem.layer))
-          assert.deepStrictEqual(await Effect.runPromise(Effect.provide(BlobStoreFileSystem.tempFiles(blobs), NodeFileSystem.layer)), [])
-
-          const db = new Database(path.join(directory, "cacheness.db"), { readonly: true })
-          try {
-            assert.strictEqual(db.pragma("integrity_check", { simple: true }), "ok", `trial ${trial}`)
-            const actual = db.prepare("SELECT count(*) AS entries, coalesce(sum(stored_bytes), 0) AS bytes FROM cacheness_entries").get()
-            const counted = db.prepare("SELECT entries, bytes FROM cacheness_counters").get()
-            assert.deepStrictEqual(counted, actual, `trial ${trial}: counters match the rows`)
-          } finally {
-            db.close()
-          }
-        } finally {
-          await cache.close()
-        }
+  it(
+    `${TRIALS} kills: every visible entry is whole and was written for its key; no acknowledged write lost`,
+    async () => {
+      const model: Array<State> = Array.from({ length: KEYS }, () => null)
+      const figures = {
+        trials: TRIALS,
+        killedWhileOpening: 0,
+        operations: 0,
+        acknowledged: 0,
+        inFlightApplied: 0,
+        inFlightLost: 0,
+        orphanBlobs: 0,
+        tempFiles: 0,
+        lost: 0,
+        wrong: 0
       }
-    } finally {
-      next.kill()
-    }
-    recordFigures("crash", figures)
-    assert.strictEqual(figures.lost + figures.wrong, 0)
-    // The test must actually have crashed writers mid-work, not only idle ones.
-    assert.isAbove(figures.acknowledged, TRIALS)
-  }, stress ? 600_000 : 120_000)
+      let next = startWriter(file, directory, 1)
+      try {
+        for (let trial = 1; trial <= TRIALS; trial++) {
+          const { ops, ready } = await next.killAfter()
+          // The next writer loads while this one's results are checked; it touches nothing until "go".
+          if (trial < TRIALS) next = startWriter(file, directory, trial + 1)
+          if (!ready) figures.killedWhileOpening++
+          figures.operations += ops.length
+          const inFlight = ops.find((op) => !op.acked)
+          for (const op of ops) {
+            if (!op.acked) break
+            figures.acknowledged++
+            model[op.key] = op.op === "put" ? { writer: trial, seq: op.seq } : null
+          }
+
+          const cache = cacheness({ directory, maxSize: null, defaultTtl: null, cleanupOnOpen: false })
+          try {
+            const listed = (await cache.list()).length
+            let visible = 0
+            for (let key = 0; key < KEYS; key++) {
+              const got = await cache.get({ crash: key })
+              let state: State = null
+              if (got !== undefined) {
+                visible++
+                const id = identify(key, got)
+                if (id === null) {
+                  figures.wrong++
+                  assert.fail(`trial ${trial}: key ${key} holds a value never written for it`)
+                }
+                state = { writer: id.writer, seq: id.seq }
+              }
+              const same = (a: State, b: State) =>
+                a === null ? b === null : b !== null && a.writer === b.writer && a.seq === b.seq
+              const fromInFlight: State | undefined = inFlight?.key === key
+                ? inFlight.op === "put" ? { writer: trial, seq: inFlight.seq } : null
+                : undefined
+              if (same(state, model[key])) {
+                if (fromInFlight !== undefined && !same(fromInFlight, model[key])) figures.inFlightLost++
+              } else if (fromInFlight !== undefined && same(state, fromInFlight)) {
+                figures.inFlightApplied++
+              } else {
+                figures.lost++
+                assert.fail(
+                  `trial ${trial}: key ${key} shows ${JSON.stringify(state)}, expected ${
+                    JSON.stringify(model[key])
+                  } (acknowledged) or the in-flight ${JSON.stringify(fromInFlight)}`
+                )
+              }
+              model[key] = state
+            }
+            assert.strictEqual(
+              visible,
+              listed,
+              `trial ${trial}: every listed entry must read back (none dropped as broken)`
+            )
+
+            // The killed writer is gone: its blobs are aged past the grace period that protects a put
+            // in flight, so verify judges them now.
+            const longAgo = new Date(Date.now() - 2 * 3600_000)
+            for (
+              const file of listFiles(path.join(directory, "blobs")).filter((f) => !path.basename(f).startsWith("."))
+            ) {
+              fs.utimesSync(path.join(directory, "blobs", file), longAgo, longAgo)
+            }
+            const report = await cache.verify()
+            assert.deepStrictEqual(
+              [report.dangling, report.sizeMismatches, report.checksumMismatches],
+              [[], [], []],
+              `trial ${trial}`
+            )
+            figures.orphanBlobs += report.orphans.length
+            await cache.verify({ repair: true })
+            const clean = await cache.verify()
+            assert.deepStrictEqual(clean.orphans, [], `trial ${trial}: repair removes orphans`)
+
+            const blobs = path.join(directory, "blobs")
+            const temps = await Effect.runPromise(
+              Effect.provide(BlobStoreFileSystem.tempFiles(blobs), NodeFileSystem.layer)
+            )
+            figures.tempFiles += temps.length
+            await Effect.runPromise(Effect.provide(BlobStoreFileSystem.cleanupTemp(blobs, 0), NodeFileSystem.layer))
+            assert.deepStrictEqual(
+              await Effect.runPromise(Effect.provide(BlobStoreFileSystem.tempFiles(blobs), NodeFileSystem.layer)),
+              []
+            )
+
+            const db = new Database(path.join(directory, "cacheness.db"), { readonly: true })
+            try {
+              assert.strictEqual(db.pragma("integrity_check", { simple: true }), "ok", `trial ${trial}`)
+              const actual = db.prepare(
+                "SELECT count(*) AS entries, coalesce(sum(stored_bytes), 0) AS bytes FROM cacheness_entries"
+              ).get()
+              const counted = db.prepare("SELECT entries, bytes FROM cacheness_counters").get()
+              assert.deepStrictEqual(counted, actual, `trial ${trial}: counters match the rows`)
+            } finally {
+              db.close()
+            }
+          } finally {
+            await cache.close()
+          }
+        }
+      } finally {
+        next.kill()
+      }
+      recordFigures("crash", figures)
+      assert.strictEqual(figures.lost + figures.wrong, 0)
+      // The test must actually have crashed writers mid-work, not only idle ones.
+      assert.isAbove(figures.acknowledged, TRIALS)
+    },
+    stress ? 600_000 : 120_000
+  )
 })

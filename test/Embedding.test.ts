@@ -32,7 +32,11 @@ const runScript = (source: string, cwd: string, env: Record<string, string> = {}
   const started = Date.now()
   return new Promise((resolve, reject) => {
     const { CACHENESS_DIR: _, ...inherited } = process.env
-    const child = spawn(process.execPath, ["--import", tsx, file], { cwd, env: { ...inherited, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, ["--import", tsx, file], {
+      cwd,
+      env: { ...inherited, ...env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
     let stdout = ""
     let stderr = ""
     child.stdout.setEncoding("utf8").on("data", (d) => (stdout += d))
@@ -165,7 +169,11 @@ describe("PostgreSQL without @effect/sql-pg installed", () => {
   it("is a ConfigError that names the Effect 3 line of the driver", async () => {
     PgClientLoader.unsafeSetSpecifier("@effect/sql-pg/NotInstalled")
     try {
-      const cache = cacheness({ metadataBackend: "postgres", blobs: "postgres", postgres: { url: "postgres://127.0.0.1:1/none" } })
+      const cache = cacheness({
+        metadataBackend: "postgres",
+        blobs: "postgres",
+        postgres: { url: "postgres://127.0.0.1:1/none" }
+      })
       const error: any = await cache.stats().then(() => undefined, (e) => e)
       assert.strictEqual(error?._tag, "ConfigError", String(error))
       assert.include(error.message, "npm install @effect/sql-pg@^0.53")
@@ -180,7 +188,11 @@ describe("daemonClock", () => {
     const { daemonClock } = await import("../src/shared/daemonClock.js")
     const Effect = await import("effect/Effect")
     const slept = await Effect.runPromise(
-      Effect.sleep("100000 days").pipe(Effect.withClock(daemonClock), Effect.as(true), Effect.timeoutTo({ duration: "200 millis", onTimeout: () => false, onSuccess: (b) => b }))
+      Effect.sleep("100000 days").pipe(
+        Effect.withClock(daemonClock),
+        Effect.as(true),
+        Effect.timeoutTo({ duration: "200 millis", onTimeout: () => false, onSuccess: (b) => b })
+      )
     )
     assert.isFalse(slept)
   })

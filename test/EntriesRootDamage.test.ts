@@ -17,7 +17,9 @@ import { tempDir } from "./support/tmp.js"
 const quiet = { cleanupOnOpen: false, cleanupInterval: "100000 days", maxSize: null, defaultTtl: null } as const
 
 const withCache = <A, E>(directory: string, f: (cache: Cache.Cache.Service) => Effect.Effect<A, E>) =>
-  Effect.scoped(Effect.flatMap(Layer.build(Cache.layer({ directory, ...quiet })), (context) => f(Context.get(context, Cache.Cache))))
+  Effect.scoped(
+    Effect.flatMap(Layer.build(Cache.layer({ directory, ...quiet })), (context) => f(Context.get(context, Cache.Cache)))
+  )
 
 /** Overwrites the start of the root page of `name` (a table or an index) with garbage. */
 const damageRootPage = (file: string, name: string) => {
@@ -37,7 +39,11 @@ describe("a damaged entries-table root page", () => {
       Effect.gen(function*() {
         const directory = yield* tempDir
         yield* withCache(directory, (cache) =>
-          Effect.forEach(Array.from({ length: 300 }, (_, i) => i), (i) => cache.put({ k: i }, `value ${i}`, { ttl: "1 hour" }), { discard: true }))
+          Effect.forEach(
+            Array.from({ length: 300 }, (_, i) => i),
+            (i) => cache.put({ k: i }, `value ${i}`, { ttl: "1 hour" }),
+            { discard: true }
+          ))
         const file = path.join(directory, "cacheness.db")
         damageRootPage(file, target)
         const { result, warnings } = yield* captureWarnings(withCache(directory, (cache) =>
@@ -56,29 +62,53 @@ describe("a damaged entries-table root page", () => {
       }))
   }
 
-  it.scoped("an intact cache of 10,000 entries opens as before: nothing moved, the check costs milliseconds", () =>
-    Effect.gen(function*() {
-      const directory = yield* tempDir
-      yield* withCache(directory, (cache) =>
-        Effect.forEach(Array.from({ length: 10_000 }, (_, i) => i), (i) => cache.put({ k: i }, `value ${i}`, { ttl: "1 hour" }), { discard: true }))
-      const file = path.join(directory, "cacheness.db")
-      // The queries the open-time check runs, timed alone.
-      const db = new Database(file, { readonly: true })
-      const started = process.hrtime.bigint()
-      db.prepare("SELECT rowid FROM cacheness_entries NOT INDEXED LIMIT 1").all()
-      for (const index of db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'cacheness_entries'").pluck().all() as Array<string>) {
-        const column = db.prepare("SELECT name FROM pragma_index_info(?) ORDER BY seqno LIMIT 1").pluck().get(index) as string | undefined
-        if (column !== undefined) db.prepare(`SELECT 1 FROM cacheness_entries INDEXED BY "${index}" WHERE "${column}" IS NOT NULL ORDER BY "${column}" LIMIT 1`).all()
-      }
-      const checkMs = Number(process.hrtime.bigint() - started) / 1e6
-      db.close()
-      const opened = process.hrtime.bigint()
-      const { result, warnings } = yield* captureWarnings(withCache(directory, (cache) => cache.get({ k: 9_999 })))
-      const openMs = Number(process.hrtime.bigint() - opened) / 1e6
-      console.log(`EntriesRootDamage: 10,000 entries: check ${checkMs.toFixed(2)} ms, open + get + close ${openMs.toFixed(1)} ms`)
-      assert.deepStrictEqual(result, Option.some("value 9999"))
-      assert.deepStrictEqual(warnings, [])
-      assert.isBelow(checkMs, 50)
-      assert.isFalse(fs.readdirSync(directory).some((name) => name.includes("corrupt")))
-    }), 120_000)
+  it.scoped(
+    "an intact cache of 10,000 entries opens as before: nothing moved, the check costs milliseconds",
+    () =>
+      Effect.gen(function*() {
+        const directory = yield* tempDir
+        yield* withCache(directory, (cache) =>
+          Effect.forEach(
+            Array.from({ length: 10_000 }, (_, i) => i),
+            (i) => cache.put({ k: i }, `value ${i}`, { ttl: "1 hour" }),
+            { discard: true }
+          ))
+        const file = path.join(directory, "cacheness.db")
+        // The queries the open-time check runs, timed alone.
+        const db = new Database(file, { readonly: true })
+        const started = process.hrtime.bigint()
+        db.prepare("SELECT rowid FROM cacheness_entries NOT INDEXED LIMIT 1").all()
+        for (
+          const index of db.prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'cacheness_entries'"
+          ).pluck().all() as Array<string>
+        ) {
+          const column = db.prepare("SELECT name FROM pragma_index_info(?) ORDER BY seqno LIMIT 1").pluck().get(
+            index
+          ) as string | undefined
+          if (column !== undefined) {
+            db.prepare(
+              `SELECT 1 FROM cacheness_entries INDEXED BY "${index}" WHERE "${column}" IS NOT NULL ORDER BY "${column}" LIMIT 1`
+            ).all()
+          }
+        }
+        const checkMs = Number(process.hrtime.bigint() - started) / 1e6
+        db.close()
+        const opened = process.hrtime.bigint()
+        const { result, warnings } = yield* captureWarnings(withCache(directory, (cache) => cache.get({ k: 9_999 })))
+        const openMs = Number(process.hrtime.bigint() - opened) / 1e6
+        console.log(
+          `EntriesRootDamage: 10,000 entries: check ${checkMs.toFixed(2)} ms, open + get + close ${
+            openMs.toFixed(1)
+          } ms`
+        )
+        assert.deepStrictEqual(result, Option.some("value 9999"))
+        assert.deepStrictEqual(warnings, [])
+        assert.isBelow(checkMs, 50)
+        assert.isFalse(
+          fs.readdirSync(directory).some((name) => name.includes("corrupt"))
+        )
+      }),
+    120_000
+  )
 })

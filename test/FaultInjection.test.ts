@@ -4,9 +4,9 @@
 // must surface as a typed error, leave no temp or partial file, keep metadata consistent (the
 // previous value still served, counters equal to the rows), and a transient read error must not
 // cost the entry.
-import * as FileSystem from "@effect/platform/FileSystem"
-import { SystemError } from "@effect/platform/Error"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import { SystemError } from "@effect/platform/Error"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
@@ -14,14 +14,14 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { resolveConfig } from "../src/cache/config.js"
 import * as BlobStoreFileSystem from "../src/blob/fileSystem.js"
+import { BlobStore, StorageError } from "../src/blob/service.js"
+import { resolveConfig } from "../src/cache/config.js"
 import * as CacheLayer from "../src/cache/make.js"
+import type { Cache, CacheError } from "../src/cache/service.js"
 import * as CodecDefault from "../src/codec/registry.js"
 import * as HasherXxhash from "../src/key/xxhash.js"
 import * as MetadataStoreSqlite from "../src/metadata/sqlite.js"
-import { BlobStore, StorageError } from "../src/blob/service.js"
-import type { Cache, CacheError } from "../src/cache/service.js"
 import { incompressible } from "../src/testing/CacheSuite.js"
 import { captureWarnings } from "./support/logs.js"
 import { listFiles, tempDir } from "./support/tmp.js"
@@ -44,7 +44,11 @@ const errno = (code: Code, method: Operation, file: string) =>
     method,
     pathOrDescriptor: file,
     description: `${code}: injected fault`,
-    cause: Object.assign(new Error(`${code}: injected fault, ${method} '${file}'`), { code, syscall: method, path: file })
+    cause: Object.assign(new Error(`${code}: injected fault, ${method} '${file}'`), {
+      code,
+      syscall: method,
+      path: file
+    })
   })
 
 /** Node's FileSystem with the operations named in `faults.fail` failing. */
@@ -52,7 +56,11 @@ const faultyFileSystem = (faults: Faults) =>
   Layer.effect(
     FileSystem.FileSystem,
     Effect.map(FileSystem.FileSystem, (real): FileSystem.FileSystem => {
-      const gate = <A, E, R>(op: Operation, file: string, run: () => Effect.Effect<A, E, R>): Effect.Effect<A, E | SystemError, R> =>
+      const gate = <A, E, R>(
+        op: Operation,
+        file: string,
+        run: () => Effect.Effect<A, E, R>
+      ): Effect.Effect<A, E | SystemError, R> =>
         Effect.suspend((): Effect.Effect<A, E | SystemError, R> => {
           const code = faults.fail[op]
           if (code === undefined) return run()
@@ -63,7 +71,10 @@ const faultyFileSystem = (faults: Faults) =>
         ...real,
         writeFile: (file, bytes, options) =>
           faults.partial && faults.fail.writeFile !== undefined
-            ? Effect.zipRight(real.writeFile(file, bytes.subarray(0, bytes.length >> 1), options), gate("writeFile", file, () => Effect.void))
+            ? Effect.zipRight(
+              real.writeFile(file, bytes.subarray(0, bytes.length >> 1), options),
+              gate("writeFile", file, () => Effect.void)
+            )
             : gate("writeFile", file, () => real.writeFile(file, bytes, options)),
         rename: (from, to) => gate("rename", from, () => real.rename(from, to)),
         remove: (file, options) => gate("remove", file, () => real.remove(file, options)),
@@ -84,19 +95,32 @@ const faultyReads = (store: BlobStore.Service, faults: Faults): BlobStore.Servic
       if (code === undefined) return store.get(id)
       faults.hits.push("read")
       const cause = errno(code, "read", id)
-      return Effect.fail(new StorageError({ reason: "ReadFailed", method: "BlobStore.get", id, description: cause.message, cause }))
+      return Effect.fail(
+        new StorageError({ reason: "ReadFailed", method: "BlobStore.get", id, description: cause.message, cause })
+      )
     })
 })
 
 /** A cache on the real services, except a faulty file system under the blobs and a short busy timeout. */
 const faultyCache = (directory: string, faults: Faults) =>
   Effect.gen(function*() {
-    const config = yield* resolveConfig({ directory, maxSize: null, cleanupOnOpen: false, cleanupInterval: "100000 days" }, { memory: false })
+    const config = yield* resolveConfig({
+      directory,
+      maxSize: null,
+      cleanupOnOpen: false,
+      cleanupInterval: "100000 days"
+    }, { memory: false })
     // Built in the caller's scope: the services live as long as the test.
     const services = yield* Layer.build(Layer.mergeAll(
       HasherXxhash.layer,
       CodecDefault.layer(),
-      Layer.effect(BlobStore, Effect.map(BlobStoreFileSystem.make({ directory: path.join(directory, "blobs") }), (store) => faultyReads(store, faults)))
+      Layer.effect(
+        BlobStore,
+        Effect.map(
+          BlobStoreFileSystem.make({ directory: path.join(directory, "blobs") }),
+          (store) => faultyReads(store, faults)
+        )
+      )
         .pipe(Layer.provide(faultyFileSystem(faults))),
       MetadataStoreSqlite.layer({ filename: path.join(directory, "cacheness.db"), busyTimeout: "150 millis" })
     ))
@@ -111,15 +135,28 @@ const assertConsistent = (directory: string, cache: Cache.Service) =>
   Effect.gen(function*() {
     const db = new Database(path.join(directory, "cacheness.db"), { readonly: true })
     try {
-      const actual = db.prepare("SELECT count(*) AS entries, coalesce(sum(stored_bytes), 0) AS bytes FROM cacheness_entries").get()
+      const actual = db.prepare(
+        "SELECT count(*) AS entries, coalesce(sum(stored_bytes), 0) AS bytes FROM cacheness_entries"
+      ).get()
       assert.deepStrictEqual(db.prepare("SELECT entries, bytes FROM cacheness_counters").get(), actual)
-      const referenced = (db.prepare("SELECT blob_id FROM cacheness_entries WHERE blob_id IS NOT NULL").pluck().all() as Array<string>).sort()
-      assert.deepStrictEqual(blobFiles(directory).map((f) => path.basename(f)).sort(), referenced, "no temp, partial or orphan file")
+      const referenced =
+        (db.prepare("SELECT blob_id FROM cacheness_entries WHERE blob_id IS NOT NULL").pluck().all() as Array<string>)
+          .sort()
+      assert.deepStrictEqual(
+        blobFiles(directory).map((f) => path.basename(f)).sort(),
+        referenced,
+        "no temp, partial or orphan file"
+      )
     } finally {
       db.close()
     }
     const report = yield* cache.verify()
-    assert.deepStrictEqual([report.orphans, report.dangling, report.sizeMismatches, report.checksumMismatches], [[], [], [], []])
+    assert.deepStrictEqual([report.orphans, report.dangling, report.sizeMismatches, report.checksumMismatches], [
+      [],
+      [],
+      [],
+      []
+    ])
   })
 
 const newFaults = (): Faults => ({ fail: {}, partial: false, hits: [] })
@@ -193,7 +230,9 @@ describe("fault injection: blob file system", () => {
       yield* cache.put({ k: 1 }, incompressible(30_000))
       yield* cache.put({ k: 2 }, incompressible(30_000))
       faults.fail = { remove: "EIO" }
-      const { result, warnings } = yield* captureWarnings(Effect.all([cache.invalidate({ k: 1 }), cache.put({ k: 2 }, "small now")]))
+      const { result, warnings } = yield* captureWarnings(
+        Effect.all([cache.invalidate({ k: 1 }), cache.put({ k: 2 }, "small now")])
+      )
       assert.isTrue(result[0])
       assert.strictEqual(warnings.filter((w) => w.includes("could not delete blob")).length, 2)
       assert.isTrue(Option.isNone(yield* cache.get({ k: 1 })))
@@ -222,13 +261,15 @@ describe("fault injection: metadata database", () => {
       locker.pragma("busy_timeout = 0")
       locker.exec("BEGIN EXCLUSIVE")
       try {
-        for (const attempt of <Array<Effect.Effect<unknown, CacheError>>> [
-          cache.put({ k: "blob" }, incompressible(40_000)),
-          cache.put({ k: "inline" }, "new"),
-          cache.put({ k: "fresh" }, incompressible(40_000)),
-          cache.invalidate({ k: "inline" }),
-          cache.touch({ k: "inline" }, "1 hour")
-        ]) {
+        for (
+          const attempt of <Array<Effect.Effect<unknown, CacheError>>> [
+            cache.put({ k: "blob" }, incompressible(40_000)),
+            cache.put({ k: "inline" }, "new"),
+            cache.put({ k: "fresh" }, incompressible(40_000)),
+            cache.invalidate({ k: "inline" }),
+            cache.touch({ k: "inline" }, "1 hour")
+          ]
+        ) {
           const error = yield* Effect.flip(attempt)
           assert.strictEqual(error._tag, "MetadataError")
           assert.strictEqual((error as any).reason, "Busy")

@@ -4,9 +4,9 @@ import * as Either from "effect/Either"
 import fc from "fast-check"
 import { canonicalJson, describedContains, describedEquals } from "../src/key/describeParams.js"
 import { encodeParams } from "../src/key/encoding.js"
+import { Hasher, KeyError } from "../src/key/service.js"
 import * as HasherXxhash from "../src/key/xxhash.js"
 import type { KeyParams } from "../src/schema/CacheKey.js"
-import { Hasher, KeyError } from "../src/key/service.js"
 
 const withHasher = <A, E>(f: (hasher: Hasher.Service) => Effect.Effect<A, E>) =>
   Effect.flatMap(Hasher, f).pipe(Effect.provide(HasherXxhash.layer))
@@ -54,6 +54,7 @@ describe("Hasher (xxhash)", () => {
       ["bigint", () => ({ big: 12345678901234567890n, neg: -1n }), "50d430107a3c08c1"],
       ["unicode strings", () => ({ "名前": "café ☕", emoji: "𝄞🎉", empty: "" }), "87ab44c97de6de7c"],
       ["nested", () => ({ outer: { inner: [1, "two", [3, { four: 4 }]], flag: true } }), "63d5d573f325c7bc"],
+      // eslint-disable-next-line no-sparse-arrays -- a hole is the point of the vector
       ["array with hole", () => ({ arr: [1, , 3] }), "33619634414f299c"],
       ["map", () => ({ m: new Map<unknown, unknown>([["b", 2], ["a", [1]], [3, "c"]]) }), "0eb9384efadd1138"],
       ["set", () => ({ s: new Set<unknown>(["x", 1, 2n, null]) }), "62d329630d6f834a"],
@@ -69,7 +70,7 @@ describe("Hasher (xxhash)", () => {
     ]
     for (const [name, params, expected] of golden) {
       it.effect(name, () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           assert.strictEqual(yield* keyOf(params()), expected)
         }))
     }
@@ -79,7 +80,10 @@ describe("Hasher (xxhash)", () => {
       assert.strictEqual(bytesOf({}), "01" + "09" + "00000000")
       // version, object, count 1, name "a" (u32 length + UTF-8), number tag, f64 LE 1.0
       assert.strictEqual(bytesOf({ a: 1 }), "01" + "09" + "01000000" + "01000000" + "61" + "05" + "000000000000f03f")
-      assert.strictEqual(bytesOf({ a: [undefined, null, true, false] }), "0109010000000100000061" + "0804000000" + "01020403")
+      assert.strictEqual(
+        bytesOf({ a: [undefined, null, true, false] }),
+        "0109010000000100000061" + "0804000000" + "01020403"
+      )
       assert.strictEqual(bytesOf({ a: "é" }), "0109010000000100000061" + "0702000000c3a9")
       assert.strictEqual(bytesOf({ a: -12n }), "0109010000000100000061" + "0603000000" + "2d3132")
     })
@@ -99,7 +103,7 @@ describe("Hasher (xxhash)", () => {
 
   describe("rules", () => {
     it.effect("name order never matters, at any depth", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const a = yield* keyOf({ model: "xgboost", version: "1.0", opts: { x: 1, y: [1, 2] } })
         const b = yield* keyOf({ opts: { y: [1, 2], x: 1 }, version: "1.0", model: "xgboost" })
         assert.strictEqual(a, b)
@@ -108,7 +112,7 @@ describe("Hasher (xxhash)", () => {
       }))
 
     it.effect("Map and Set are unordered; arrays are ordered", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const m1 = new Map<unknown, unknown>([["a", 1], ["b", { c: [2] }], [3, new Set([1, 2])]])
         const m2 = new Map<unknown, unknown>([[3, new Set([2, 1])], ["b", { c: [2] }], ["a", 1]])
         assert.strictEqual(yield* keyOf({ m: m1 }), yield* keyOf({ m: m2 }))
@@ -122,12 +126,34 @@ describe("Hasher (xxhash)", () => {
       }))
 
     it.effect("types matter", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const distinct: ReadonlyArray<unknown> = [
-          1, 1n, "1", true, "true", null, [1], { 0: 1 }, new Set([1]), new Map([[0, 1]]), new Date(1),
-          new Uint8Array([1]), new Int8Array([1]), new Uint8ClampedArray([1]), new Uint8Array([1]).buffer,
-          new DataView(new Uint8Array([1]).buffer), new URL("https://a.example/"), "https://a.example/",
-          { toCacheKey: () => 1 }, [undefined], [null], [], {}, "", 0, false
+          1,
+          1n,
+          "1",
+          true,
+          "true",
+          null,
+          [1],
+          { 0: 1 },
+          new Set([1]),
+          new Map([[0, 1]]),
+          new Date(1),
+          new Uint8Array([1]),
+          new Int8Array([1]),
+          new Uint8ClampedArray([1]),
+          new Uint8Array([1]).buffer,
+          new DataView(new Uint8Array([1]).buffer),
+          new URL("https://a.example/"),
+          "https://a.example/",
+          { toCacheKey: () => 1 },
+          [undefined],
+          [null],
+          [],
+          {},
+          "",
+          0,
+          false
         ]
         const keys = new Set<string>()
         for (const value of distinct) keys.add(yield* keyOf({ v: value }))
@@ -135,7 +161,7 @@ describe("Hasher (xxhash)", () => {
       }))
 
     it.effect("-0 and 0, NaNs, 1 and 1.0 give the same key", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         assert.strictEqual(yield* keyOf({ a: -0 }), yield* keyOf({ a: 0 }))
         assert.strictEqual(yield* keyOf({ a: [-0, { b: -0 }] }), yield* keyOf({ a: [0, { b: 0 }] }))
         assert.strictEqual(yield* keyOf({ a: NaN }), yield* keyOf({ a: 0 / 0 }))
@@ -145,17 +171,18 @@ describe("Hasher (xxhash)", () => {
       }))
 
     it.effect("undefined names are absent; null is a value; undefined array slots count", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         assert.strictEqual(yield* keyOf({ a: 1, b: undefined }), yield* keyOf({ a: 1 }))
         assert.strictEqual(yield* keyOf({ o: { a: 1, b: undefined } }), yield* keyOf({ o: { a: 1 } }))
         assert.notStrictEqual(yield* keyOf({ a: 1, b: null }), yield* keyOf({ a: 1 }))
+        // eslint-disable-next-line no-sparse-arrays -- a hole is the point of the test
         assert.strictEqual(yield* keyOf({ a: [1, , 3] }), yield* keyOf({ a: [1, undefined, 3] }))
         assert.notStrictEqual(yield* keyOf({ a: [1, undefined] }), yield* keyOf({ a: [1] }))
         assert.notStrictEqual(yield* keyOf({ a: [undefined, 1] }), yield* keyOf({ a: [1, undefined] }))
       }))
 
     it.effect("binary values: dtype and bytes; Buffer is a Uint8Array", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const bytes = [1, 2, 3, 4]
         assert.strictEqual(yield* keyOf({ b: Buffer.from(bytes) }), yield* keyOf({ b: new Uint8Array(bytes) }))
         assert.notStrictEqual(yield* keyOf({ b: new Int8Array(bytes) }), yield* keyOf({ b: new Uint8Array(bytes) }))
@@ -171,7 +198,7 @@ describe("Hasher (xxhash)", () => {
       }))
 
     it.effect("Dates by epoch ms; an invalid Date fails", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         assert.strictEqual(yield* keyOf({ d: new Date(1000) }), yield* keyOf({ d: new Date("1970-01-01T00:00:01Z") }))
         assert.notStrictEqual(yield* keyOf({ d: new Date(1000) }), yield* keyOf({ d: 1000 }))
         const error = yield* keyErrorOf({ d: new Date("nope") })
@@ -180,7 +207,7 @@ describe("Hasher (xxhash)", () => {
       }))
 
     it.effect("toCacheKey: encoded as what it returns, behind its own tag", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         assert.strictEqual(
           yield* keyOf({ m: new Versioned(1, "a") }),
           yield* keyOf({ m: { toCacheKey: () => ({ tag: "a", id: 1 }) } })
@@ -199,7 +226,7 @@ describe("Hasher (xxhash)", () => {
       }))
 
     it.effect("URLs by href with their own tag", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         assert.strictEqual(
           yield* keyOf({ u: new URL("https://example.com/a/../b") }),
           yield* keyOf({ u: new URL("https://example.com/b") })
@@ -213,7 +240,9 @@ describe("Hasher (xxhash)", () => {
         fc.property(
           fc.oneof(
             fc.string({ unit: "binary", maxLength: 120 }),
-            fc.array(fc.integer({ min: 0, max: 0xffff }), { maxLength: 80 }).map((units) => String.fromCharCode(...units))
+            fc.array(fc.integer({ min: 0, max: 0xffff }), { maxLength: 80 }).map((units) =>
+              String.fromCharCode(...units)
+            )
           ),
           (s) => {
             const utf8 = encoder.encode(s)
@@ -229,7 +258,7 @@ describe("Hasher (xxhash)", () => {
 
   describe("errors", () => {
     it.effect("a function nested in objects, arrays and maps names its path", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const model = new Model("m")
         let error = yield* keyErrorOf({ model: { fit: model.fit } })
         assert.strictEqual(error.reason, "Unhashable")
@@ -254,7 +283,7 @@ describe("Hasher (xxhash)", () => {
       }))
 
     it.effect("symbols, class instances and other unhashable objects", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         let error = yield* keyErrorOf({ s: Symbol("secret") })
         assert.strictEqual(error.path, "params.s")
         assert.match(error.description, /symbol \(Symbol\(secret\)\)/)
@@ -274,7 +303,7 @@ describe("Hasher (xxhash)", () => {
       }))
 
     it.effect("cycles fail instead of overflowing; shared references are fine", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const node: Record<string, unknown> = { name: "a" }
         node.self = { parent: node }
         const error = yield* keyErrorOf({ tree: node })
@@ -296,18 +325,30 @@ describe("Hasher (xxhash)", () => {
       }))
 
     it.effect("toCacheKey that throws, getters that throw", () =>
-      Effect.gen(function* () {
-        let error = yield* keyErrorOf({ m: { toCacheKey: () => { throw new Error("boom") } } })
+      Effect.gen(function*() {
+        let error = yield* keyErrorOf({
+          m: {
+            toCacheKey: () => {
+              throw new Error("boom")
+            }
+          }
+        })
         assert.strictEqual(error.path, "params.m")
         assert.match(error.description, /toCacheKey\(\) threw: boom/)
         assert.instanceOf(error.cause, Error)
 
-        error = yield* keyErrorOf({ o: { get bad() { throw new Error("nope") } } })
+        error = yield* keyErrorOf({
+          o: {
+            get bad() {
+              throw new Error("nope")
+            }
+          }
+        })
         assert.strictEqual(error.path, "params.o.bad")
       }))
 
     it.effect("top-level params must be a plain object", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         for (const params of [null, undefined, "x", 1, [1], new Map(), new Model("m"), new Date(0)]) {
           const error = yield* keyErrorOf(params)
           assert.strictEqual(error.reason, "InvalidKey")
@@ -316,7 +357,7 @@ describe("Hasher (xxhash)", () => {
       }))
 
     it.effect("an error leaves the encoder reusable", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const before = yield* keyOf({ a: [1, { b: 2 }] })
         const node: Record<string, unknown> = {}
         node.node = node
@@ -330,11 +371,19 @@ describe("Hasher (xxhash)", () => {
     const describeOf = (params: KeyParams) => withHasher((hasher) => hasher.describe(params))
 
     it.effect("JSON-safe, tagged where JSON falls short", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const description = yield* describeOf({
-          s: "x", n: 1.5, z: -0, b: true, nul: null, gone: undefined,
-          nan: NaN, inf: -Infinity, big: 10n,
-          arr: [1, undefined, "a"], obj: { y: 2, x: 1 },
+          s: "x",
+          n: 1.5,
+          z: -0,
+          b: true,
+          nul: null,
+          gone: undefined,
+          nan: NaN,
+          inf: -Infinity,
+          big: 10n,
+          arr: [1, undefined, "a"],
+          obj: { y: 2, x: 1 },
           date: new Date("2024-01-02T03:04:05.678Z"),
           map: new Map<unknown, unknown>([["b", 2], ["a", 1]]),
           set: new Set(["y", "x"]),
@@ -348,7 +397,13 @@ describe("Hasher (xxhash)", () => {
           b: true,
           big: { $bigint: "10" },
           date: { $date: "2024-01-02T03:04:05.678Z" },
-          f64: { $array: "float64", length: 3, xxh64: yield* withHasher((hasher) => Effect.succeed(hasher.hashBytes(new Uint8Array(new Float64Array([1, 2, 3]).buffer)))) },
+          f64: {
+            $array: "float64",
+            length: 3,
+            xxh64: yield* withHasher((hasher) =>
+              Effect.succeed(hasher.hashBytes(new Uint8Array(new Float64Array([1, 2, 3]).buffer)))
+            )
+          },
           inf: { $number: "-Infinity" },
           key: { $key: { id: 7, tag: "v" } },
           map: { $map: [["a", 1], ["b", 2]] },
@@ -368,7 +423,7 @@ describe("Hasher (xxhash)", () => {
       }))
 
     it.effect("deterministic across name, Map and Set order", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const a = yield* describeOf({ m: new Map([["x", 1], ["y", 2]]), s: new Set([3, 1]), o: { q: 1, p: 2 } })
         const b = yield* describeOf({ o: { p: 2, q: 1 }, s: new Set([1, 3]), m: new Map([["y", 2], ["x", 1]]) })
         assert.strictEqual(JSON.stringify(a), JSON.stringify(b))
@@ -379,7 +434,7 @@ describe("Hasher (xxhash)", () => {
       }))
 
     it.effect("describedContains matches a subset of described params", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const stored = yield* describeOf({ model: "xgboost", when: new Date(0), tags: new Set(["b", "a"]) })
         assert.isTrue(describedContains(stored, yield* describeOf({ model: "xgboost" })))
         assert.isTrue(describedContains(stored, yield* describeOf({ tags: new Set(["a", "b"]), when: new Date(0) })))
@@ -388,7 +443,7 @@ describe("Hasher (xxhash)", () => {
       }))
 
     it.effect("fails like key does, with method Hasher.describe", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const result = yield* Effect.either(describeOf({ a: { b: [() => 1] } }))
         assert.isTrue(Either.isLeft(result))
         const error = (result as Either.Left<KeyError, unknown>).left
@@ -467,14 +522,20 @@ describe("Hasher (xxhash)", () => {
           if (v === null) return "N"
           if (Array.isArray(v)) return `[${v.map(reference).join(",")}]`
           if (v instanceof Date) return `D${v.getTime()}`
-          if (v instanceof Map) return `M{${[...v].map(([k, x]) => `${reference(k)}=>${reference(x)}`).sort().join(",")}}`
+          if (v instanceof Map) {
+            return `M{${[...v].map(([k, x]) => `${reference(k)}=>${reference(x)}`).sort().join(",")}}`
+          }
           if (v instanceof Set) return `S{${[...v].map(reference).sort().join(",")}}`
           if (ArrayBuffer.isView(v)) {
-            return `B${(v as any)[Symbol.toStringTag]}:${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("hex")}`
+            return `B${(v as any)[Symbol.toStringTag]}:${
+              Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("hex")
+            }`
           }
           const o = v as Record<string, unknown>
           return `{${
-            Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${reference(o[k])}`)
+            Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) =>
+              `${JSON.stringify(k)}:${reference(o[k])}`
+            )
               .join(",")
           }}`
         }

@@ -4,33 +4,45 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { toEntry } from "../src/metadata/entries.js"
 import * as MetadataStoreJson from "../src/metadata/json.js"
 import * as MetadataStoreMemory from "../src/metadata/memory.js"
 import * as MetadataStorePg from "../src/metadata/pg.js"
-import * as MetadataStoreSqlite from "../src/metadata/sqlite.js"
-import { toEntry } from "../src/metadata/entries.js"
 import { MetadataStore } from "../src/metadata/service.js"
+import * as MetadataStoreSqlite from "../src/metadata/sqlite.js"
 import { metadataStoreSuite } from "../src/testing.js"
 import { key, record } from "../src/testing/MetadataStoreSuite.js"
 import { pgDescribe, pgScopedSchema, pgUrl } from "./support/postgres.js"
 import { makeTempDir } from "./support/tmp.js"
 
 metadataStoreSuite("memory", MetadataStoreMemory.layer)
-metadataStoreSuite("sqlite",
+metadataStoreSuite(
+  "sqlite",
   Layer.unwrapScoped(Effect.gen(function*() {
-    const dir = yield* Effect.acquireRelease(Effect.sync(makeTempDir), (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true })))
+    const dir = yield* Effect.acquireRelease(
+      Effect.sync(makeTempDir),
+      (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
+    )
     return MetadataStoreSqlite.layer({ filename: path.join(dir, "cache.db") })
-  })))
+  }))
+)
 
-metadataStoreSuite("json",
+metadataStoreSuite(
+  "json",
   Layer.unwrapScoped(Effect.gen(function*() {
-    const dir = yield* Effect.acquireRelease(Effect.sync(makeTempDir), (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true })))
+    const dir = yield* Effect.acquireRelease(
+      Effect.sync(makeTempDir),
+      (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
+    )
     return MetadataStoreJson.layer({ filename: path.join(dir, "cacheness.json") })
-  })))
+  }))
+)
 
 pgDescribe("MetadataStorePg", () => {
-  metadataStoreSuite("postgres",
-    Layer.unwrapScoped(Effect.map(pgScopedSchema("meta"), (schema) => MetadataStorePg.layer({ url: pgUrl, schema }))))
+  metadataStoreSuite(
+    "postgres",
+    Layer.unwrapScoped(Effect.map(pgScopedSchema("meta"), (schema) => MetadataStorePg.layer({ url: pgUrl, schema })))
+  )
 })
 
 describe("MetadataStoreSqlite", () => {
@@ -81,7 +93,9 @@ describe("MetadataStoreSqlite", () => {
       const db = new Database(filename)
       db.prepare("INSERT INTO cacheness_migrations (migration_id, name) VALUES (99, 'future')").run()
       db.close()
-      const error = yield* Effect.flip(Effect.scoped(Effect.provide(MetadataStore, MetadataStoreSqlite.layer({ filename }))))
+      const error = yield* Effect.flip(
+        Effect.scoped(Effect.provide(MetadataStore, MetadataStoreSqlite.layer({ filename })))
+      )
       assert.strictEqual(error._tag, "MetadataError")
       assert.strictEqual((error as any).reason, "NewerLayout")
       assert.match(error.message, /layout 99/)
@@ -93,8 +107,25 @@ describe("MetadataStoreSqlite", () => {
       const dir = makeTempDir()
       const filename = path.join(dir, "cache.db")
       const store = yield* MetadataStoreSqlite.make({ filename })
-      const texts = ["", "plain", "quote \" back\\slash", "ctl \u0000\u001f\n", "n\u00e9 \ud83d\ude00", "\u2028", "x".repeat(300)]
-      const jsons = [null, JSON.stringify({ a: [1, { b: "c" }], n: 1.5e300 }), "{bad", "1,2", "\"s\"", "[1] x", "-0", "12345678901234567890"]
+      const texts = [
+        "",
+        "plain",
+        "quote \" back\\slash",
+        "ctl \u0000\u001f\n",
+        "n\u00e9 \ud83d\ude00",
+        "\u2028",
+        "x".repeat(300)
+      ]
+      const jsons = [
+        null,
+        JSON.stringify({ a: [1, { b: "c" }], n: 1.5e300 }),
+        "{bad",
+        "1,2",
+        "\"s\"",
+        "[1] x",
+        "-0",
+        "12345678901234567890"
+      ]
       for (let i = 0; i < 40; i++) {
         yield* store.upsert(record(key(i), {
           namespace: texts[i % 3],
@@ -114,9 +145,18 @@ describe("MetadataStoreSqlite", () => {
         const orders = [undefined, "createdAt", "accessedAt", "expiresAt", "storedBytes", "hits", "key"] as const
         for (const orderBy of orders) {
           for (const descending of [undefined, true]) {
-            for (const page of [{}, { limit: 5 }, { limit: 4, offset: 3 }, { offset: 30 }, { namespace: "plain" }, { namespace: "plain", limit: 2 }]) {
+            for (
+              const page of [{}, { limit: 5 }, { limit: 4, offset: 3 }, { offset: 30 }, { namespace: "plain" }, {
+                namespace: "plain",
+                limit: 2
+              }]
+            ) {
               const options = { orderBy, descending, ...page }
-              assert.deepStrictEqual(yield* store.listEntries!(options), (yield* store.list(options)).map(toEntry), JSON.stringify(options))
+              assert.deepStrictEqual(
+                yield* store.listEntries!(options),
+                (yield* store.list(options)).map(toEntry),
+                JSON.stringify(options)
+              )
             }
           }
         }

@@ -12,9 +12,9 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Cache from "../src/Cache.js"
 import * as Header from "../src/codec/header.js"
-import * as HasherXxhash from "../src/key/xxhash.js"
-import { Hasher } from "../src/key/service.js"
 import { cached } from "../src/index.js"
+import { Hasher } from "../src/key/service.js"
+import * as HasherXxhash from "../src/key/xxhash.js"
 import { incompressible } from "../src/testing/CacheSuite.js"
 import { tempDir } from "./support/tmp.js"
 
@@ -33,7 +33,10 @@ const db = <A>(directory: string, use: (db: Database.Database) => A): A => {
   }
 }
 const rows = (directory: string): Array<Row> =>
-  db(directory, (d) => d.prepare("SELECT key, blob_id AS blobId, checksum FROM cacheness_entries ORDER BY key").all() as Array<Row>)
+  db(
+    directory,
+    (d) => d.prepare("SELECT key, blob_id AS blobId, checksum FROM cacheness_entries ORDER BY key").all() as Array<Row>
+  )
 const blobPath = (directory: string, id: string) => path.join(directory, "blobs", id.slice(0, 2), id.slice(2, 4), id)
 
 /** Runs `use` on a cache in `directory` with warnings silenced. */
@@ -45,7 +48,10 @@ const withCache = <A, E>(directory: string, config: Cache.CacheConfig, use: Effe
 /** A memoised function built afresh (no in-process memo carried over), counting its runs. */
 const memoised = () => {
   const counter = { runs: 0 }
-  const fn = cached((n: number) => Effect.sync(() => (counter.runs++, value(n))), { name: "read-decision", ttl: "1 hour" })
+  const fn = cached((n: number) => Effect.sync(() => (counter.runs++, value(n))), {
+    name: "read-decision",
+    ttl: "1 hour"
+  })
   return { fn, counter }
 }
 
@@ -67,17 +73,25 @@ const states: ReadonlyArray<State> = [
   {
     name: "expired",
     kinds: ["inline", "blob"],
-    damage: (directory, row) => db(directory, (d) => d.prepare("UPDATE cacheness_entries SET expires_at = 0 WHERE key = ?").run(row.key)),
+    damage: (directory, row) =>
+      db(directory, (d) => d.prepare("UPDATE cacheness_entries SET expires_at = 0 WHERE key = ?").run(row.key)),
     served: false
   },
-  { name: "missing blob", kinds: ["blob"], damage: (directory, row) => fs.rmSync(blobPath(directory, row.blobId!)), served: false },
+  {
+    name: "missing blob",
+    kinds: ["blob"],
+    damage: (directory, row) => fs.rmSync(blobPath(directory, row.blobId!)),
+    served: false
+  },
   {
     name: "checksum mismatch",
     kinds: ["inline", "blob"],
     damage: (directory, row) => {
       if (row.blobId === null) {
         db(directory, (d) => {
-          const { inline } = d.prepare("SELECT inline_value AS inline FROM cacheness_entries WHERE key = ?").get(row.key) as { inline: Buffer }
+          const { inline } = d.prepare("SELECT inline_value AS inline FROM cacheness_entries WHERE key = ?").get(
+            row.key
+          ) as { inline: Buffer }
           inline[inline.length - 2] ^= 0x01
           d.prepare("UPDATE cacheness_entries SET inline_value = ? WHERE key = ?").run(inline, row.key)
         })
@@ -90,7 +104,13 @@ const states: ReadonlyArray<State> = [
     },
     served: false
   },
-  { name: "signed, read without the key", kinds: ["inline", "blob"], writer: { signing: { key: KEY } }, damage: () => {}, served: false },
+  {
+    name: "signed, read without the key",
+    kinds: ["inline", "blob"],
+    writer: { signing: { key: KEY } },
+    damage: () => {},
+    served: false
+  },
   {
     name: "signed, read with another key",
     kinds: ["inline", "blob"],
@@ -134,7 +154,8 @@ describe("has, get, getWithMetadata and cached agree", () => {
             })
           yield* observe("has", (key) => Effect.flatMap(Cache.Cache, (c) => c.has(key)))
           yield* observe("get", (key) => Effect.map(Effect.flatMap(Cache.Cache, (c) => c.get(key)), Option.isSome))
-          yield* observe("getWithMetadata", (key) => Effect.map(Effect.flatMap(Cache.Cache, (c) => c.getWithMetadata(key)), Option.isSome))
+          yield* observe("getWithMetadata", (key) =>
+            Effect.map(Effect.flatMap(Cache.Cache, (c) => c.getWithMetadata(key)), Option.isSome))
           yield* observe("cached", () =>
             Effect.gen(function*() {
               const { counter, fn } = memoised()
@@ -144,7 +165,8 @@ describe("has, get, getWithMetadata and cached agree", () => {
             }))
           // has after get: a broken entry get removed is not there either, a good one still is.
           yield* observe("has after get", (key) =>
-            Effect.flatMap(Cache.Cache, (c) => Effect.zipRight(c.get(key), c.has(key))))
+            Effect.flatMap(Cache.Cache, (c) =>
+              Effect.zipRight(c.get(key), c.has(key))))
           const expected = state.served
           assert.deepStrictEqual(observed, {
             has: expected,
@@ -160,13 +182,17 @@ describe("has, get, getWithMetadata and cached agree", () => {
   it.scoped("has neither counts hits nor misses", () =>
     Effect.gen(function*() {
       const { directory, key } = yield* prepare(states[0]!, "blob")
-      const stats = yield* withCache(directory, {}, Effect.gen(function*() {
-        const cache = yield* Cache.Cache
-        const before = yield* cache.stats()
-        assert.isTrue(yield* cache.has(key))
-        assert.isFalse(yield* cache.has({ absent: true }))
-        return [before, yield* cache.stats()] as const
-      }))
+      const stats = yield* withCache(
+        directory,
+        {},
+        Effect.gen(function*() {
+          const cache = yield* Cache.Cache
+          const before = yield* cache.stats()
+          assert.isTrue(yield* cache.has(key))
+          assert.isFalse(yield* cache.has({ absent: true }))
+          return [before, yield* cache.stats()] as const
+        })
+      )
       assert.strictEqual(stats[1].hits, stats[0].hits)
       assert.strictEqual(stats[1].misses, stats[0].misses)
     }))
@@ -179,10 +205,14 @@ describe("a value is bound to its key (header key slot)", () => {
         const directory = yield* tempDir
         const a = `a:${incompressible(40_000)}`
         const b = `b:${incompressible(40_000)}`
-        const keys = yield* withCache(directory, { verifyIntegrity }, Effect.gen(function*() {
-          const cache = yield* Cache.Cache
-          return [yield* cache.put({ k: "a" }, a), yield* cache.put({ k: "b" }, b)] as const
-        }))
+        const keys = yield* withCache(
+          directory,
+          { verifyIntegrity },
+          Effect.gen(function*() {
+            const cache = yield* Cache.Cache
+            return [yield* cache.put({ k: "a" }, a), yield* cache.put({ k: "b" }, b)] as const
+          })
+        )
         const byKey = new Map(rows(directory).map((r) => [r.key, r]))
         const fileA = blobPath(directory, byKey.get(keys[0])!.blobId!)
         const fileB = blobPath(directory, byKey.get(keys[1])!.blobId!)
@@ -192,10 +222,19 @@ describe("a value is bound to its key (header key slot)", () => {
         assert.isTrue(Header.keyMatches(bytesA, keys[0]), "the stored header names its key")
         fs.writeFileSync(fileA, bytesB)
         fs.writeFileSync(fileB, bytesA)
-        const result = yield* withCache(directory, { verifyIntegrity }, Effect.gen(function*() {
-          const cache = yield* Cache.Cache
-          return [yield* cache.get({ k: "a" }), yield* cache.get({ k: "b" }), yield* cache.has({ k: "a" }), yield* cache.has({ k: "b" })] as const
-        }))
+        const result = yield* withCache(
+          directory,
+          { verifyIntegrity },
+          Effect.gen(function*() {
+            const cache = yield* Cache.Cache
+            return [
+              yield* cache.get({ k: "a" }),
+              yield* cache.get({ k: "b" }),
+              yield* cache.has({ k: "a" }),
+              yield* cache.has({ k: "b" })
+            ] as const
+          })
+        )
         assert.deepStrictEqual(result, [Option.none(), Option.none(), false, false])
         assert.deepStrictEqual(rows(directory), [], "both entries removed")
       }))
@@ -204,17 +243,30 @@ describe("a value is bound to its key (header key slot)", () => {
   it.scoped("a row pointed at another entry's inline value (verifyIntegrity false): a miss", () =>
     Effect.gen(function*() {
       const directory = yield* tempDir
-      const keys = yield* withCache(directory, { verifyIntegrity: false }, Effect.gen(function*() {
-        const cache = yield* Cache.Cache
-        return [yield* cache.put({ k: "a" }, { v: "aaaa" }), yield* cache.put({ k: "b" }, { v: "bbbb" })] as const
-      }))
-      db(directory, (d) =>
-        d.prepare("UPDATE cacheness_entries SET inline_value = (SELECT inline_value FROM cacheness_entries WHERE key = ?) WHERE key = ?")
-          .run(keys[1], keys[0]))
-      const result = yield* withCache(directory, { verifyIntegrity: false }, Effect.gen(function*() {
-        const cache = yield* Cache.Cache
-        return [yield* cache.get({ k: "a" }), yield* cache.get({ k: "b" })] as const
-      }))
+      const keys = yield* withCache(
+        directory,
+        { verifyIntegrity: false },
+        Effect.gen(function*() {
+          const cache = yield* Cache.Cache
+          return [yield* cache.put({ k: "a" }, { v: "aaaa" }), yield* cache.put({ k: "b" }, { v: "bbbb" })] as const
+        })
+      )
+      db(
+        directory,
+        (d) =>
+          d.prepare(
+            "UPDATE cacheness_entries SET inline_value = (SELECT inline_value FROM cacheness_entries WHERE key = ?) WHERE key = ?"
+          )
+            .run(keys[1], keys[0])
+      )
+      const result = yield* withCache(
+        directory,
+        { verifyIntegrity: false },
+        Effect.gen(function*() {
+          const cache = yield* Cache.Cache
+          return [yield* cache.get({ k: "a" }), yield* cache.get({ k: "b" })] as const
+        })
+      )
       assert.deepStrictEqual(result, [Option.none(), Option.some({ v: "bbbb" })])
     }))
 
@@ -222,10 +274,14 @@ describe("a value is bound to its key (header key slot)", () => {
     Effect.gen(function*() {
       const directory = yield* tempDir
       const big = `old:${incompressible(40_000)}`
-      const keys = yield* withCache(directory, {}, Effect.gen(function*() {
-        const cache = yield* Cache.Cache
-        return [yield* cache.put({ k: "inline" }, { v: 1 }), yield* cache.put({ k: "blob" }, big)] as const
-      }))
+      const keys = yield* withCache(
+        directory,
+        {},
+        Effect.gen(function*() {
+          const cache = yield* Cache.Cache
+          return [yield* cache.put({ k: "inline" }, { v: 1 }), yield* cache.put({ k: "blob" }, big)] as const
+        })
+      )
       // Rewrite both values as an earlier release stored them: version 1, no key slot, with the
       // checksum such a release computed (XXH64 bound to the key, as `bindKey` does).
       const hasher = yield* Effect.provide(Hasher, HasherXxhash.layer)
@@ -238,24 +294,40 @@ describe("a value is bound to its key (header key slot)", () => {
       const bound = (bytes: Uint8Array, key: string) => {
         const checksum = hasher.hashBytes(bytes)
         const half = (i: number) =>
-          ((Number.parseInt(checksum.slice(i, i + 8), 16) ^ Number.parseInt(key.slice(i, i + 8), 16)) >>> 0).toString(16).padStart(8, "0")
+          ((Number.parseInt(checksum.slice(i, i + 8), 16) ^ Number.parseInt(key.slice(i, i + 8), 16)) >>> 0).toString(
+            16
+          ).padStart(8, "0")
         return half(0) + half(8)
       }
       const byKey = new Map(rows(directory).map((r) => [r.key, r]))
       db(directory, (d) => {
-        const { inline } = d.prepare("SELECT inline_value AS inline FROM cacheness_entries WHERE key = ?").get(keys[0]) as { inline: Buffer }
+        const { inline } = d.prepare("SELECT inline_value AS inline FROM cacheness_entries WHERE key = ?").get(
+          keys[0]
+        ) as { inline: Buffer }
         const old = toV1(inline)
         d.prepare("UPDATE cacheness_entries SET inline_value = ?, stored_bytes = ?, checksum = ? WHERE key = ?")
           .run(old, old.length, bound(old, keys[0]), keys[0])
         const file = blobPath(directory, byKey.get(keys[1])!.blobId!)
         const blob = toV1(fs.readFileSync(file))
         fs.writeFileSync(file, blob)
-        d.prepare("UPDATE cacheness_entries SET stored_bytes = ?, checksum = ? WHERE key = ?").run(blob.length, bound(blob, keys[1]), keys[1])
+        d.prepare("UPDATE cacheness_entries SET stored_bytes = ?, checksum = ? WHERE key = ?").run(
+          blob.length,
+          bound(blob, keys[1]),
+          keys[1]
+        )
       })
-      const result = yield* withCache(directory, {}, Effect.gen(function*() {
-        const cache = yield* Cache.Cache
-        return [yield* cache.get({ k: "inline" }), yield* cache.get({ k: "blob" }), (yield* cache.verify()).checksumMismatches] as const
-      }))
+      const result = yield* withCache(
+        directory,
+        {},
+        Effect.gen(function*() {
+          const cache = yield* Cache.Cache
+          return [
+            yield* cache.get({ k: "inline" }),
+            yield* cache.get({ k: "blob" }),
+            (yield* cache.verify()).checksumMismatches
+          ] as const
+        })
+      )
       assert.deepStrictEqual(result, [Option.some({ v: 1 }), Option.some(big), []])
     }))
 })

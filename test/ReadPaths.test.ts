@@ -33,33 +33,47 @@ const agree = (layer: Layer.Layer<Cache.Cache, Cache.CacheError>) =>
   Effect.gen(function*() {
     const steps = fc.sample(fc.array(step, { minLength: 1, maxLength: 25 }), { numRuns: 30, seed: 20261124 })
     for (const run of steps) {
-      yield* Effect.scoped(Effect.gen(function*() {
-        const cache = yield* Cache.Cache
-        for (const s of run) {
-          const key = { user: s.user, region: "eu" }
-          yield* cache.put(key, s.value, { ttl: s.ttlMinutes === null ? null : `${s.ttlMinutes} minutes` })
-          yield* TestClock.adjust(`${s.advanceMinutes} minutes`)
-          for (let user = 0; user <= 5; user++) {
-            const probe = { user, region: "eu" }
-            const fast = yield* cache.get(probe)
-            const slow = yield* cache.get(probe, {})
-            assert.deepStrictEqual(fast, slow, `get of user ${user}`)
-            assert.strictEqual(yield* cache.has(probe), Option.isSome(slow), `has of user ${user}`)
-            const byKey = yield* cache.get(yield* cache.key(probe))
-            assert.deepStrictEqual(byKey, slow, `get by key of user ${user}`)
+      yield* Effect.scoped(
+        Effect.gen(function*() {
+          const cache = yield* Cache.Cache
+          for (const s of run) {
+            const key = { user: s.user, region: "eu" }
+            yield* cache.put(key, s.value, { ttl: s.ttlMinutes === null ? null : `${s.ttlMinutes} minutes` })
+            yield* TestClock.adjust(`${s.advanceMinutes} minutes`)
+            for (let user = 0; user <= 5; user++) {
+              const probe = { user, region: "eu" }
+              const fast = yield* cache.get(probe)
+              const slow = yield* cache.get(probe, {})
+              assert.deepStrictEqual(fast, slow, `get of user ${user}`)
+              assert.strictEqual(yield* cache.has(probe), Option.isSome(slow), `has of user ${user}`)
+              const byKey = yield* cache.get(yield* cache.key(probe))
+              assert.deepStrictEqual(byKey, slow, `get by key of user ${user}`)
+            }
           }
-        }
-        const stats = yield* cache.stats()
-        assert.strictEqual(stats.hits + stats.misses, run.length * 6 * 3)
-      }).pipe(Effect.provide(layer)))
+          const stats = yield* cache.stats()
+          assert.strictEqual(stats.hits + stats.misses, run.length * 6 * 3)
+        }).pipe(Effect.provide(layer))
+      )
     }
   })
 
 describe("read paths", () => {
-  it.scoped("the synchronous and the effect path agree on SQLite + files", () =>
-    Effect.flatMap(tempDir, (directory) =>
-      agree(Layer.unwrapEffect(Effect.sync(() => Cache.layer({ directory: `${directory}/${Math.random()}`, inlineThreshold: 512, maxSize: null }))))), { timeout: 60_000 })
+  it.scoped(
+    "the synchronous and the effect path agree on SQLite + files",
+    () =>
+      Effect.flatMap(
+        tempDir,
+        (directory) =>
+          agree(Layer.unwrapEffect(Effect.sync(() =>
+            Cache.layer({ directory: `${directory}/${Math.random()}`, inlineThreshold: 512, maxSize: null })
+          )))
+      ),
+    { timeout: 60_000 }
+  )
 
-  it.scoped("the synchronous and the effect path agree in memory", () =>
-    agree(Cache.layerMemory({ inlineThreshold: 512, maxSize: null })), { timeout: 60_000 })
+  it.scoped(
+    "the synchronous and the effect path agree in memory",
+    () => agree(Cache.layerMemory({ inlineThreshold: 512, maxSize: null })),
+    { timeout: 60_000 }
+  )
 })

@@ -15,7 +15,10 @@ import { blobStoreSuite, metadataStoreSuite } from "../src/testing.js"
 import { key, record } from "../src/testing/MetadataStoreSuite.js"
 import { makeTempDir } from "./support/tmp.js"
 
-const tempDir = Effect.acquireRelease(Effect.sync(makeTempDir), (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true })))
+const tempDir = Effect.acquireRelease(
+  Effect.sync(makeTempDir),
+  (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
+)
 
 /** A blob store of the four primitives only, in a Map. */
 const minimalBlobs = () => {
@@ -87,14 +90,24 @@ describe("MetadataStore.make", () => {
       yield* store.upsert(record(key(1), { blobId: `${key(1)}-b`, inline: null }))
       yield* store.upsert(record(key(2), { params: "{\"a\":1}" }))
       const probed = Option.getOrThrow(yield* store.probe(key(1)))
-      assert.deepStrictEqual(Object.keys(probed).sort(), ["blobId", "checksum", "expiresAt", "inline", "key", "storedBytes"])
+      assert.deepStrictEqual(Object.keys(probed).sort(), [
+        "blobId",
+        "checksum",
+        "expiresAt",
+        "inline",
+        "key",
+        "storedBytes"
+      ])
       assert.strictEqual(probed.blobId, `${key(1)}-b`)
       assert.isTrue(Option.isNone(yield* store.probe(key(9))))
       assert.strictEqual(store.unsafeProbe(key(1)), NotSync)
       assert.strictEqual(store.unsafeRecordAccess(key(1), 0), NotSync)
       assert.strictEqual(store.changeCount(), NotSync)
       assert.strictEqual(store.sql, null)
-      assert.deepStrictEqual(yield* store.listEntries({ orderBy: "key" }), (yield* store.list({ orderBy: "key" })).map(toEntry))
+      assert.deepStrictEqual(
+        yield* store.listEntries({ orderBy: "key" }),
+        (yield* store.list({ orderBy: "key" })).map(toEntry)
+      )
       assert.deepStrictEqual(yield* store.recount, yield* store.totals)
       const repaired = yield* Effect.either(store.repairSize(key(2), null, "c", 5))
       assert.isTrue(Either.isLeft(repaired) && repaired.left.reason === "Unsupported")
@@ -115,7 +128,12 @@ describe("Hasher.make", () => {
   it.effect("without unsafeKey, the fast path answers NotSync", () =>
     Effect.gen(function*() {
       const real = yield* Effect.provide(Hasher.Hasher, Hasher.layer)
-      const hasher = Hasher.make({ key: real.key, describe: real.describe, hashBytes: real.hashBytes, hashPath: real.hashPath })
+      const hasher = Hasher.make({
+        key: real.key,
+        describe: real.describe,
+        hashBytes: real.hashBytes,
+        hashPath: real.hashPath
+      })
       assert.strictEqual(hasher.unsafeKey({ a: 1 }), NotSync)
       assert.strictEqual(real.unsafeKey({ a: 1 }), yield* hasher.key({ a: 1 }))
     }))
@@ -193,11 +211,23 @@ describe("public layers", () => {
   })
 })
 
-metadataStoreSuite("MetadataStore.make over the memory store's primitives", Layer.effect(MetadataStore.MetadataStore, minimalMetadata))
+metadataStoreSuite(
+  "MetadataStore.make over the memory store's primitives",
+  Layer.effect(MetadataStore.MetadataStore, minimalMetadata)
+)
 metadataStoreSuite("MetadataStore.layerMemory()", MetadataStore.layerMemory())
-metadataStoreSuite("MetadataStore.layerSqlite",
-  Layer.unwrapScoped(Effect.map(tempDir, (dir) => MetadataStore.layerSqlite({ filename: path.join(dir, "cache.db") }))))
-metadataStoreSuite("MetadataStore.layerJson",
-  Layer.unwrapScoped(Effect.map(tempDir, (dir) => MetadataStore.layerJson({ filename: path.join(dir, "cacheness.json") }))))
+metadataStoreSuite(
+  "MetadataStore.layerSqlite",
+  Layer.unwrapScoped(Effect.map(tempDir, (dir) => MetadataStore.layerSqlite({ filename: path.join(dir, "cache.db") })))
+)
+metadataStoreSuite(
+  "MetadataStore.layerJson",
+  Layer.unwrapScoped(
+    Effect.map(tempDir, (dir) => MetadataStore.layerJson({ filename: path.join(dir, "cacheness.json") }))
+  )
+)
 blobStoreSuite("BlobStore.layerMemory()", BlobStore.layerMemory())
-blobStoreSuite("BlobStore.layerFileSystem", Layer.unwrapScoped(Effect.map(tempDir, (directory) => BlobStore.layerFileSystem({ directory }))))
+blobStoreSuite(
+  "BlobStore.layerFileSystem",
+  Layer.unwrapScoped(Effect.map(tempDir, (directory) => BlobStore.layerFileSystem({ directory })))
+)

@@ -19,7 +19,9 @@ const withCache = <A, E>(directory: string, config: Cache.CacheConfig, use: Effe
     const logger = Logger.make(({ logLevel, message }) => {
       if (logLevel._tag === "Warning") warnings.push(String(Array.isArray(message) ? message[0] : message))
     })
-    const result = yield* Effect.scoped(Effect.provide(use, Cache.layer({ directory, cleanupOnOpen: false, ...config }))).pipe(
+    const result = yield* Effect.scoped(
+      Effect.provide(use, Cache.layer({ directory, cleanupOnOpen: false, ...config }))
+    ).pipe(
       Effect.provide(Logger.replace(Logger.defaultLogger, logger))
     )
     return { result, warnings }
@@ -31,7 +33,9 @@ const large = incompressible(40_000)
 const rows = (directory: string) => {
   const db = new Database(path.join(directory, "cacheness.db"))
   try {
-    return db.prepare("SELECT key, checksum, blob_id AS blobId FROM cacheness_entries ORDER BY key").all() as Array<{ key: string; checksum: string; blobId: string | null }>
+    return db.prepare("SELECT key, checksum, blob_id AS blobId FROM cacheness_entries ORDER BY key").all() as Array<
+      { key: string; checksum: string; blobId: string | null }
+    >
   } finally {
     db.close()
   }
@@ -49,16 +53,25 @@ const sql = (directory: string, text: string, ...args: Array<unknown>) => {
 const blobPath = (directory: string, id: string) => path.join(directory, "blobs", id.slice(0, 2), id.slice(2, 4), id)
 
 describe("HMAC signing", () => {
-  for (const [name, key] of [["a string", KEY], ["bytes", new TextEncoder().encode(KEY)], ["a Redacted", Redacted.make(KEY)]] as const) {
+  for (
+    const [name, key] of [["a string", KEY], ["bytes", new TextEncoder().encode(KEY)], [
+      "a Redacted",
+      Redacted.make(KEY)
+    ]] as const
+  ) {
     it.scoped(`a key given as ${name}: entries are signed and read back`, () =>
       Effect.gen(function*() {
         const directory = yield* tempDir
-        const { result } = yield* withCache(directory, { signing: { key } }, Effect.gen(function*() {
-          const cache = yield* Cache.Cache
-          yield* cache.put({ k: "small" }, small)
-          yield* cache.put({ k: "large" }, large)
-          return [yield* cache.get({ k: "small" }), yield* cache.get({ k: "large" }), yield* cache.verify()] as const
-        }))
+        const { result } = yield* withCache(
+          directory,
+          { signing: { key } },
+          Effect.gen(function*() {
+            const cache = yield* Cache.Cache
+            yield* cache.put({ k: "small" }, small)
+            yield* cache.put({ k: "large" }, large)
+            return [yield* cache.get({ k: "small" }), yield* cache.get({ k: "large" }), yield* cache.verify()] as const
+          })
+        )
         assert.deepStrictEqual(result[0], Option.some(small))
         assert.deepStrictEqual(result[1], Option.some(large))
         assert.strictEqual(result[2].checked, 2)
@@ -70,13 +83,19 @@ describe("HMAC signing", () => {
   it.scoped("the key is never written into the cache directory", () =>
     Effect.gen(function*() {
       const directory = yield* tempDir
-      yield* withCache(directory, { signing: { key: KEY } }, Effect.gen(function*() {
-        const cache = yield* Cache.Cache
-        for (let i = 0; i < 20; i++) yield* cache.put({ i }, i % 2 === 0 ? { i } : incompressible(20_000))
-        yield* cache.verify({ repair: true })
-        // Scanned while open (WAL and shared-memory files present) and after closing.
-        for (const file of listFiles(directory)) assert.strictEqual(fs.readFileSync(path.join(directory, file)).indexOf(KEY), -1, file)
-      }))
+      yield* withCache(
+        directory,
+        { signing: { key: KEY } },
+        Effect.gen(function*() {
+          const cache = yield* Cache.Cache
+          for (let i = 0; i < 20; i++) yield* cache.put({ i }, i % 2 === 0 ? { i } : incompressible(20_000))
+          yield* cache.verify({ repair: true })
+          // Scanned while open (WAL and shared-memory files present) and after closing.
+          for (const file of listFiles(directory)) {
+            assert.strictEqual(fs.readFileSync(path.join(directory, file)).indexOf(KEY), -1, file)
+          }
+        })
+      )
       const files = listFiles(directory)
       assert.isAbove(files.length, 10)
       for (const file of files) {
@@ -87,10 +106,17 @@ describe("HMAC signing", () => {
       }
     }))
 
-  const tamperings: ReadonlyArray<readonly [string, (directory: string, row: { key: string; checksum: string; blobId: string | null }) => void]> = [
+  const tamperings: ReadonlyArray<
+    readonly [string, (directory: string, row: { key: string; checksum: string; blobId: string | null }) => void]
+  > = [
     ["altered stored bytes", (directory, row) => {
       if (row.blobId === null) {
-        sql(directory, "UPDATE cacheness_entries SET inline_value = ? WHERE key = ?", Buffer.from([0xca, 0xc5, 1, 0, 2, 0x76, 0x38, 1, 0]), row.key)
+        sql(
+          directory,
+          "UPDATE cacheness_entries SET inline_value = ? WHERE key = ?",
+          Buffer.from([0xca, 0xc5, 1, 0, 2, 0x76, 0x38, 1, 0]),
+          row.key
+        )
         return
       }
       const file = blobPath(directory, row.blobId)
@@ -108,7 +134,11 @@ describe("HMAC signing", () => {
       sql(
         directory,
         "UPDATE cacheness_entries SET checksum = (SELECT checksum FROM cacheness_entries WHERE key = ?), inline_value = (SELECT inline_value FROM cacheness_entries WHERE key = ?), stored_bytes = (SELECT stored_bytes FROM cacheness_entries WHERE key = ?), blob_id = (SELECT blob_id FROM cacheness_entries WHERE key = ?) WHERE key = ?",
-        other.key, other.key, other.key, other.key, row.key
+        other.key,
+        other.key,
+        other.key,
+        other.key,
+        row.key
       )
     }]
   ]
@@ -119,20 +149,36 @@ describe("HMAC signing", () => {
         Effect.gen(function*() {
           const directory = yield* tempDir
           const value = (i: number) => kind === "inline" ? { i, small } : `${i}:${large}`
-          yield* withCache(directory, { signing: { key: KEY } }, Effect.gen(function*() {
-            const cache = yield* Cache.Cache
-            yield* cache.put({ k: "victim" }, value(1))
-            yield* cache.put({ k: "other" }, value(2))
-          }))
-          const victimKey = (yield* withCache(directory, {}, Effect.flatMap(Cache.Cache, (c) => c.key({ k: "victim" })))).result
+          yield* withCache(
+            directory,
+            { signing: { key: KEY } },
+            Effect.gen(function*() {
+              const cache = yield* Cache.Cache
+              yield* cache.put({ k: "victim" }, value(1))
+              yield* cache.put({ k: "other" }, value(2))
+            })
+          )
+          const victimKey = (yield* withCache(
+            directory,
+            {},
+            Effect.flatMap(Cache.Cache, (c) => c.key({ k: "victim" }))
+          )).result
           tamper(directory, rows(directory).find((r) => r.key === victimKey)!)
-          const { result, warnings } = yield* withCache(directory, { signing: { key: KEY } }, Effect.gen(function*() {
-            const cache = yield* Cache.Cache
-            return [yield* cache.get({ k: "victim" }), yield* cache.has({ k: "victim" })] as const
-          }))
+          const { result, warnings } = yield* withCache(
+            directory,
+            { signing: { key: KEY } },
+            Effect.gen(function*() {
+              const cache = yield* Cache.Cache
+              return [yield* cache.get({ k: "victim" }), yield* cache.has({ k: "victim" })] as const
+            })
+          )
           assert.isTrue(Option.isNone(result[0]), "tampered entry is not served")
           assert.isFalse(result[1], "tampered entry removed")
-          assert.strictEqual(warnings.filter((w) => w.includes(victimKey) && w.includes("removed")).length, 1, warnings.join("\n"))
+          assert.strictEqual(
+            warnings.filter((w) => w.includes(victimKey) && w.includes("removed")).length,
+            1,
+            warnings.join("\n")
+          )
         }))
     }
   }
@@ -140,24 +186,36 @@ describe("HMAC signing", () => {
   it.scoped("an entry signed with another key is rejected; an unsigned cache neither serves nor removes signed entries", () =>
     Effect.gen(function*() {
       const directory = yield* tempDir
-      yield* withCache(directory, { signing: { key: KEY } }, Effect.gen(function*() {
-        const cache = yield* Cache.Cache
-        yield* cache.put({ k: 1 }, small)
-        yield* cache.put({ k: 2 }, large)
-      }))
-      const unsigned = yield* withCache(directory, {}, Effect.gen(function*() {
-        const cache = yield* Cache.Cache
-        return [yield* cache.get({ k: 1 }), yield* cache.get({ k: 2 }), yield* cache.verify()] as const
-      }))
+      yield* withCache(
+        directory,
+        { signing: { key: KEY } },
+        Effect.gen(function*() {
+          const cache = yield* Cache.Cache
+          yield* cache.put({ k: 1 }, small)
+          yield* cache.put({ k: 2 }, large)
+        })
+      )
+      const unsigned = yield* withCache(
+        directory,
+        {},
+        Effect.gen(function*() {
+          const cache = yield* Cache.Cache
+          return [yield* cache.get({ k: 1 }), yield* cache.get({ k: 2 }), yield* cache.verify()] as const
+        })
+      )
       assert.isTrue(Option.isNone(unsigned.result[0]) && Option.isNone(unsigned.result[1]))
       assert.deepStrictEqual(unsigned.result[2].checksumMismatches, [], "unverifiable, not broken")
       assert.strictEqual(rows(directory).length, 2, "kept for caches that hold the key")
 
-      const other = yield* withCache(directory, { signing: { key: "another key" } }, Effect.gen(function*() {
-        const cache = yield* Cache.Cache
-        const report = yield* cache.verify()
-        return [report, yield* cache.get({ k: 1 }), yield* cache.get({ k: 2 })] as const
-      }))
+      const other = yield* withCache(
+        directory,
+        { signing: { key: "another key" } },
+        Effect.gen(function*() {
+          const cache = yield* Cache.Cache
+          const report = yield* cache.verify()
+          return [report, yield* cache.get({ k: 1 }), yield* cache.get({ k: 2 })] as const
+        })
+      )
       assert.strictEqual(other.result[0].checksumMismatches.length, 2, "verify with another key flags both")
       assert.isTrue(Option.isNone(other.result[1]) && Option.isNone(other.result[2]))
       assert.strictEqual(other.warnings.filter((w) => w.includes("signature")).length, 2)
@@ -168,7 +226,11 @@ describe("HMAC signing", () => {
     Effect.gen(function*() {
       const directory = yield* tempDir
       yield* withCache(directory, {}, Effect.flatMap(Cache.Cache, (c) => c.put({ k: 1 }, small)))
-      const { result, warnings } = yield* withCache(directory, { signing: { key: KEY } }, Effect.flatMap(Cache.Cache, (c) => c.get({ k: 1 })))
+      const { result, warnings } = yield* withCache(
+        directory,
+        { signing: { key: KEY } },
+        Effect.flatMap(Cache.Cache, (c) => c.get({ k: 1 }))
+      )
       assert.isTrue(Option.isNone(result))
       assert.isTrue(warnings.some((w) => w.includes("is not signed")))
     }))
@@ -176,7 +238,9 @@ describe("HMAC signing", () => {
   it.effect("an empty key is a ConfigError naming signing.key", () =>
     Effect.gen(function*() {
       for (const key of ["", new Uint8Array(0), Redacted.make(""), Redacted.make(42 as any)]) {
-        const error = yield* Effect.flip(Effect.scoped(Effect.provide(Cache.Cache, Cache.layerMemory({ signing: { key } as any }))))
+        const error = yield* Effect.flip(
+          Effect.scoped(Effect.provide(Cache.Cache, Cache.layerMemory({ signing: { key } as any })))
+        )
         assert.strictEqual(error._tag, "ConfigError")
         assert.include(error.message, "signing.key")
       }
@@ -187,18 +251,26 @@ describe("permissions: private", () => {
   it.scoped("directories are 0700 and files 0600", () =>
     Effect.gen(function*() {
       const directory = path.join(yield* tempDir, "cache")
-      yield* withCache(directory, { permissions: "private" }, Effect.gen(function*() {
-        const cache = yield* Cache.Cache
-        yield* cache.put({ k: 1 }, small)
-        yield* cache.put({ k: 2 }, large)
-        const walk = (dir: string): Array<string> =>
-          fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) => d.isDirectory() ? [path.join(dir, d.name), ...walk(path.join(dir, d.name))] : [path.join(dir, d.name)])
-        const modes = [directory, ...walk(directory)].map((p) => [path.relative(directory, p), fs.statSync(p).mode & 0o777] as const)
-        assert.isTrue(modes.some(([p]) => p.endsWith("-wal")), "checked while the WAL exists")
-        for (const [p, mode] of modes) {
-          const isDir = fs.statSync(path.join(directory, p)).isDirectory()
-          assert.strictEqual(mode, isDir ? 0o700 : 0o600, `${p || "."} is ${mode.toString(8)}`)
-        }
-      }))
+      yield* withCache(
+        directory,
+        { permissions: "private" },
+        Effect.gen(function*() {
+          const cache = yield* Cache.Cache
+          yield* cache.put({ k: 1 }, small)
+          yield* cache.put({ k: 2 }, large)
+          const walk = (dir: string): Array<string> =>
+            fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
+              d.isDirectory() ? [path.join(dir, d.name), ...walk(path.join(dir, d.name))] : [path.join(dir, d.name)]
+            )
+          const modes = [directory, ...walk(directory)].map((p) =>
+            [path.relative(directory, p), fs.statSync(p).mode & 0o777] as const
+          )
+          assert.isTrue(modes.some(([p]) => p.endsWith("-wal")), "checked while the WAL exists")
+          for (const [p, mode] of modes) {
+            const isDir = fs.statSync(path.join(directory, p)).isDirectory()
+            assert.strictEqual(mode, isDir ? 0o700 : 0o600, `${p || "."} is ${mode.toString(8)}`)
+          }
+        })
+      )
     }))
 })

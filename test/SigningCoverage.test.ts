@@ -42,9 +42,14 @@ const sql = <A>(directory: string, use: (db: Database.Database) => A): A => {
     db.close()
   }
 }
-const run = (directory: string, text: string, ...args: Array<unknown>) => sql(directory, (db) => db.prepare(text).run(...args))
+const run = (directory: string, text: string, ...args: Array<unknown>) =>
+  sql(directory, (db) => db.prepare(text).run(...args))
 const keys = (directory: string) =>
-  sql(directory, (db) => (db.prepare("SELECT key FROM cacheness_entries ORDER BY key").all() as Array<{ key: string }>).map((r) => r.key))
+  sql(
+    directory,
+    (db) =>
+      (db.prepare("SELECT key FROM cacheness_entries ORDER BY key").all() as Array<{ key: string }>).map((r) => r.key)
+  )
 
 const BIG = incompressible(40_000)
 const value = (kind: "inline" | "blob", n: number) => kind === "inline" ? { n } : `${n}:${BIG}`
@@ -52,28 +57,52 @@ const value = (kind: "inline" | "blob", n: number) => kind === "inline" ? { n } 
 /** A victim and a bystander, both signed; the victim's key. */
 const seed = (directory: string, kind: "inline" | "blob") =>
   Effect.map(
-    withCache(directory, signing, Effect.gen(function*() {
-      const cache = yield* Cache.Cache
-      yield* cache.put({ k: "bystander", admin: true }, value(kind, 2), { ttl: "1 hour" })
-      return yield* cache.put({ k: "victim" }, value(kind, 1), {
-        ttl: "1 hour",
-        namespace: "ns",
-        description: "scores"
+    withCache(
+      directory,
+      signing,
+      Effect.gen(function*() {
+        const cache = yield* Cache.Cache
+        yield* cache.put({ k: "bystander", admin: true }, value(kind, 2), { ttl: "1 hour" })
+        return yield* cache.put({ k: "victim" }, value(kind, 1), {
+          ttl: "1 hour",
+          namespace: "ns",
+          description: "scores"
+        })
       })
-    })),
+    ),
     (r) => r.result
   )
 
 const tamperings: ReadonlyArray<readonly [string, (directory: string, key: string) => void]> = [
   ["expires_at set to NULL", (d, key) => run(d, "UPDATE cacheness_entries SET expires_at = NULL WHERE key = ?", key)],
-  ["expires_at moved later", (d, key) => run(d, "UPDATE cacheness_entries SET expires_at = expires_at + 1000 WHERE key = ?", key)],
-  ["params rewritten", (d, key) =>
-    run(d, "UPDATE cacheness_entries SET params = (SELECT params FROM cacheness_entries WHERE key <> ?) WHERE key = ?", key, key)],
-  ["description rewritten", (d, key) => run(d, "UPDATE cacheness_entries SET description = 'forged' WHERE key = ?", key)],
+  [
+    "expires_at moved later",
+    (d, key) => run(d, "UPDATE cacheness_entries SET expires_at = expires_at + 1000 WHERE key = ?", key)
+  ],
+  [
+    "params rewritten",
+    (d, key) =>
+      run(
+        d,
+        "UPDATE cacheness_entries SET params = (SELECT params FROM cacheness_entries WHERE key <> ?) WHERE key = ?",
+        key,
+        key
+      )
+  ],
+  [
+    "description rewritten",
+    (d, key) => run(d, "UPDATE cacheness_entries SET description = 'forged' WHERE key = ?", key)
+  ],
   ["namespace rewritten", (d, key) => run(d, "UPDATE cacheness_entries SET namespace = 'other' WHERE key = ?", key)],
-  ["user metadata planted", (d, key) => run(d, "UPDATE cacheness_entries SET metadata = '{\"admin\":true}' WHERE key = ?", key)],
+  [
+    "user metadata planted",
+    (d, key) => run(d, "UPDATE cacheness_entries SET metadata = '{\"admin\":true}' WHERE key = ?", key)
+  ],
   ["format column rewritten", (d, key) => run(d, "UPDATE cacheness_entries SET format = 'forged' WHERE key = ?", key)],
-  ["raw size rewritten", (d, key) => run(d, "UPDATE cacheness_entries SET raw_bytes = raw_bytes + 1 WHERE key = ?", key)]
+  [
+    "raw size rewritten",
+    (d, key) => run(d, "UPDATE cacheness_entries SET raw_bytes = raw_bytes + 1 WHERE key = ?", key)
+  ]
 ]
 
 describe("a signature covers the row", () => {
@@ -84,15 +113,19 @@ describe("a signature covers the row", () => {
           const directory = yield* tempDir
           const victim = yield* seed(directory, kind)
           tamper(directory, victim)
-          const { result, warnings } = yield* withCache(directory, signing, Effect.gen(function*() {
-            const cache = yield* Cache.Cache
-            return [
-              yield* cache.has({ k: "victim" }),
-              yield* cache.getWithMetadata({ k: "victim" }),
-              yield* cache.get({ k: "victim" }),
-              yield* cache.get({ k: "bystander", admin: true })
-            ] as const
-          }))
+          const { result, warnings } = yield* withCache(
+            directory,
+            signing,
+            Effect.gen(function*() {
+              const cache = yield* Cache.Cache
+              return [
+                yield* cache.has({ k: "victim" }),
+                yield* cache.getWithMetadata({ k: "victim" }),
+                yield* cache.get({ k: "victim" }),
+                yield* cache.get({ k: "bystander", admin: true })
+              ] as const
+            })
+          )
           assert.isFalse(result[0], "has")
           assert.isTrue(Option.isNone(result[1]), "getWithMetadata")
           assert.isTrue(Option.isNone(result[2]), "get")
@@ -109,10 +142,14 @@ describe("a signature covers the row", () => {
       const victim = yield* seed(directory, "blob")
       // The victim's params become the bystander's ({ k: "bystander", admin: true }).
       tamperings[2]![1](directory, victim)
-      const { result } = yield* withCache(directory, signing, Effect.gen(function*() {
-        const cache = yield* Cache.Cache
-        return yield* cache.invalidateWhere({ params: { admin: true } })
-      }))
+      const { result } = yield* withCache(
+        directory,
+        signing,
+        Effect.gen(function*() {
+          const cache = yield* Cache.Cache
+          return yield* cache.invalidateWhere({ params: { admin: true } })
+        })
+      )
       assert.strictEqual(result, 1, "only the genuine entry matched")
       assert.deepStrictEqual(keys(directory), [victim], "the forged row was not removed by its forged params")
     }))
@@ -121,20 +158,28 @@ describe("a signature covers the row", () => {
     Effect.gen(function*() {
       const directory = yield* tempDir
       const victim = yield* seed(directory, "inline")
-      const touched = yield* withCache(directory, signing, Effect.gen(function*() {
-        const cache = yield* Cache.Cache
-        const renewed = yield* cache.touch({ k: "victim" }, "2 hours")
-        const entry = yield* cache.getWithMetadata({ k: "victim" })
-        return { renewed, entry }
-      }))
+      const touched = yield* withCache(
+        directory,
+        signing,
+        Effect.gen(function*() {
+          const cache = yield* Cache.Cache
+          const renewed = yield* cache.touch({ k: "victim" }, "2 hours")
+          const entry = yield* cache.getWithMetadata({ k: "victim" })
+          return { renewed, entry }
+        })
+      )
       assert.isTrue(touched.result.renewed)
       assert.deepStrictEqual(Option.map(touched.result.entry, (e) => e.value), Option.some(value("inline", 1)))
       assert.deepStrictEqual(touched.warnings, [])
       tamperings[3]![1](directory, victim)
-      const laundered = yield* withCache(directory, signing, Effect.gen(function*() {
-        const cache = yield* Cache.Cache
-        return [yield* cache.touch({ k: "victim" }, "3 hours"), yield* cache.get({ k: "victim" })] as const
-      }))
+      const laundered = yield* withCache(
+        directory,
+        signing,
+        Effect.gen(function*() {
+          const cache = yield* Cache.Cache
+          return [yield* cache.touch({ k: "victim" }, "3 hours"), yield* cache.get({ k: "victim" })] as const
+        })
+      )
       assert.isFalse(laundered.result[0], "a tampered row is not renewed")
       assert.isTrue(Option.isNone(laundered.result[1]), "and still rejected")
     }))
@@ -145,17 +190,28 @@ describe("a signature covers the row", () => {
       const victim = yield* seed(directory, "inline")
       // What a previous release wrote: HMAC(domain v1, key, length, bytes).
       sql(directory, (db) => {
-        const { inline } = db.prepare("SELECT inline_value AS inline FROM cacheness_entries WHERE key = ?").get(victim) as { inline: Buffer }
+        const { inline } = db.prepare("SELECT inline_value AS inline FROM cacheness_entries WHERE key = ?").get(
+          victim
+        ) as { inline: Buffer }
         const length = Buffer.alloc(8)
         length.writeBigUInt64BE(BigInt(inline.length))
-        const mac = Crypto.createHmac("sha256", Buffer.from(KEY)).update("cacheness-entry-v1\0").update(victim).update(length)
+        const mac = Crypto.createHmac("sha256", Buffer.from(KEY)).update("cacheness-entry-v1\0").update(victim).update(
+          length
+        )
           .update(inline).digest("hex")
         db.prepare("UPDATE cacheness_entries SET checksum = ? WHERE key = ?").run(`hmac-sha256:${mac}`, victim)
       })
-      const { result, warnings } = yield* withCache(directory, signing, Effect.flatMap(Cache.Cache, (c) => c.get({ k: "victim" })))
+      const { result, warnings } = yield* withCache(
+        directory,
+        signing,
+        Effect.flatMap(Cache.Cache, (c) => c.get({ k: "victim" }))
+      )
       assert.isTrue(Option.isNone(result))
       assert.isFalse(keys(directory).includes(victim))
-      assert.isTrue(warnings.some((w) => w.includes(victim) && w.includes("previous signing scheme")), warnings.join("\n"))
+      assert.isTrue(
+        warnings.some((w) => w.includes(victim) && w.includes("previous signing scheme")),
+        warnings.join("\n")
+      )
     }))
 })
 
@@ -171,7 +227,10 @@ const roundTrip = (layer: Layer.Layer<Cache.Cache, Cache.CacheError>) =>
         const read = [
           yield* cache.has({ k: "inline", tag: "x" }),
           yield* cache.has({ k: "blob", tag: "x" }),
-          Option.map(yield* cache.getWithMetadata({ k: "inline", tag: "x" }), (e) => [e.value, e.entry.description, e.entry.namespace]),
+          Option.map(
+            yield* cache.getWithMetadata({ k: "inline", tag: "x" }),
+            (e) => [e.value, e.entry.description, e.entry.namespace]
+          ),
           Option.isSome(yield* cache.get({ k: "blob", tag: "x" }))
         ]
         const removed = yield* cache.invalidateWhere({ params: { tag: "x" } })
@@ -179,19 +238,40 @@ const roundTrip = (layer: Layer.Layer<Cache.Cache, Cache.CacheError>) =>
       }),
       layer
     ))
-    assert.deepStrictEqual(result, { touched: true, read: [true, true, Option.some([{ n: 1 }, "d", "ns"]), true], removed: 2 })
+    assert.deepStrictEqual(result, {
+      touched: true,
+      read: [true, true, Option.some([{ n: 1 }, "d", "ns"]), true],
+      removed: 2
+    })
   })
 
 describe("signed caches on every metadata backend", () => {
   it.scoped("memory", () => roundTrip(Cache.layerMemory({ ...manual, ...signing })))
   for (const backend of ["sqlite", "json"] as const) {
-    it.scoped(backend, () =>
-      Effect.flatMap(tempDir, (directory) => roundTrip(Cache.layer({ ...manual, ...signing, directory, metadataBackend: backend }))))
+    it.scoped(
+      backend,
+      () =>
+        Effect.flatMap(
+          tempDir,
+          (directory) => roundTrip(Cache.layer({ ...manual, ...signing, directory, metadataBackend: backend }))
+        )
+    )
   }
 })
 
 pgDescribe("signed cache on PostgreSQL", () => {
   it.scoped("postgres", () =>
-    Effect.flatMap(pgScopedSchema("signing"), (schema) =>
-      roundTrip(Cache.layer({ ...manual, ...signing, metadataBackend: "postgres", blobs: "postgres", postgres: { url: pgUrl, schema } }))))
+    Effect.flatMap(
+      pgScopedSchema("signing"),
+      (schema) =>
+        roundTrip(
+          Cache.layer({
+            ...manual,
+            ...signing,
+            metadataBackend: "postgres",
+            blobs: "postgres",
+            postgres: { url: pgUrl, schema }
+          })
+        )
+    ))
 })

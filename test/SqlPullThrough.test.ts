@@ -6,8 +6,8 @@ import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as Ranges from "../src/pullthrough/ranges.js"
 import { pullThrough } from "../src/pullthrough/promise.js"
+import * as Ranges from "../src/pullthrough/ranges.js"
 import * as SqlPullThrough from "../src/SqlPullThrough.js"
 import { sqlPullThroughSuite } from "./suites/SqlPullThroughSuite.js"
 import { pgDescribe, pgSchema, pgUrl } from "./support/postgres.js"
@@ -17,7 +17,8 @@ sqlPullThroughSuite("duckdb", () => SqlPullThrough.layerDuckDB())
 
 sqlPullThroughSuite("sqlite", () =>
   Layer.unwrapScoped(Effect.gen(function*() {
-    const dir = yield* Effect.acquireRelease(Effect.sync(makeTempDir), (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true })))
+    const dir = yield* Effect.acquireRelease(Effect.sync(makeTempDir), (d) =>
+      Effect.sync(() => fs.rmSync(d, { recursive: true, force: true })))
     return SqlPullThrough.layerSqlite({ filename: path.join(dir, "pull.db") })
   })))
 
@@ -27,7 +28,10 @@ pgDescribe("SqlPullThrough on PostgreSQL", () => {
 })
 
 describe("ranges", () => {
-  const interval = fc.tuple(fc.integer({ min: -50, max: 50 }), fc.integer({ min: 0, max: 30 })).map(([lo, n]) => ({ lo, hi: lo + n }))
+  const interval = fc.tuple(fc.integer({ min: -50, max: 50 }), fc.integer({ min: 0, max: 30 })).map(([lo, n]) => ({
+    lo,
+    hi: lo + n
+  }))
 
   it("subtract: gaps are disjoint from coverage and gaps ∪ coverage ⊇ request", () =>
     fc.assert(fc.property(interval, fc.array(interval, { maxLength: 8 }), (requested, covered) => {
@@ -40,8 +44,14 @@ describe("ranges", () => {
     })))
 
   it("mergeNearby joins gaps within the tolerance", () => {
-    assert.deepStrictEqual(Ranges.mergeNearby([{ lo: 0, hi: 2 }, { lo: 5, hi: 6 }, { lo: 10, hi: 10 }], 2), [{ lo: 0, hi: 6 }, { lo: 10, hi: 10 }])
-    assert.deepStrictEqual(Ranges.mergeNearby([{ lo: 0, hi: 2 }, { lo: 4, hi: 6 }], 0), [{ lo: 0, hi: 2 }, { lo: 4, hi: 6 }])
+    assert.deepStrictEqual(Ranges.mergeNearby([{ lo: 0, hi: 2 }, { lo: 5, hi: 6 }, { lo: 10, hi: 10 }], 2), [{
+      lo: 0,
+      hi: 6
+    }, { lo: 10, hi: 10 }])
+    assert.deepStrictEqual(Ranges.mergeNearby([{ lo: 0, hi: 2 }, { lo: 4, hi: 6 }], 0), [{ lo: 0, hi: 2 }, {
+      lo: 4,
+      hi: 6
+    }])
   })
 
   it("grids: days, weeks from Monday, calendar months, float steps", () => {
@@ -61,7 +71,10 @@ describe("ranges", () => {
   })
 
   it("ttlByAge picks the oldest tier reached", () => {
-    const policy = Ranges.ttlByAge({ recent: "1 hour", tiers: [{ olderThan: "1 day", ttl: "1 week" }, { olderThan: "30 days", ttl: null }] })
+    const policy = Ranges.ttlByAge({
+      recent: "1 hour",
+      tiers: [{ olderThan: "1 day", ttl: "1 week" }, { olderThan: "30 days", ttl: null }]
+    })
     assert.strictEqual(Ranges.ttlForAge(policy, 0), 3_600_000)
     assert.strictEqual(Ranges.ttlForAge(policy, 2 * 86_400_000), 7 * 86_400_000)
     assert.strictEqual(Ranges.ttlForAge(policy, 31 * 86_400_000), null)
@@ -80,13 +93,18 @@ describe("pullThrough (Promise twin)", () => {
     const calls: Array<[string, string]> = []
     const client = pullThrough({
       table: Prices(),
-      query: (q: { symbol: string; start: string; end: string }) => ({ filters: { symbol: q.symbol }, range: { start: q.start, end: q.end } }),
+      query: (q: { symbol: string; start: string; end: string }) => ({
+        filters: { symbol: q.symbol },
+        range: { start: q.start, end: q.end }
+      }),
       fetch: async ({ filters, range }) => {
         calls.push([range.start.toISOString().slice(0, 10), range.end.toISOString().slice(0, 10)])
         await new Promise((r) => setTimeout(r, 1))
         if (filters.symbol === "FAIL") throw new Error("upstream down")
         const rows = []
-        for (let t = range.start.getTime(); t <= range.end.getTime(); t += 86_400_000) rows.push({ symbol: filters.symbol!, date: new Date(t), close: 1 })
+        for (let t = range.start.getTime(); t <= range.end.getTime(); t += 86_400_000) {
+          rows.push({ symbol: filters.symbol!, date: new Date(t), close: 1 })
+        }
         return rows
       },
       ttl: "1 day",
@@ -99,12 +117,20 @@ describe("pullThrough (Promise twin)", () => {
   it("fetches missing ranges once and answers repeats locally (duckdb, sqlite)", async () => {
     const dir = makeTempDir()
     try {
-      for (const config of [{ backend: "duckdb" as const }, { backend: "sqlite" as const, filename: path.join(dir, "p.db") }]) {
+      for (
+        const config of [{ backend: "duckdb" as const }, {
+          backend: "sqlite" as const,
+          filename: path.join(dir, "p.db")
+        }]
+      ) {
         const { client, calls } = make(config)
         assert.strictEqual((await client.get({ symbol: "AAPL", start: "2024-01-01", end: "2024-01-10" })).length, 10)
         assert.strictEqual((await client.get({ symbol: "AAPL", start: "2024-01-01", end: "2024-01-12" })).length, 12)
         assert.deepStrictEqual(calls, [["2024-01-01", "2024-01-10"], ["2024-01-11", "2024-01-12"]])
-        assert.strictEqual((await client.getArrow({ symbol: "AAPL", start: "2024-01-01", end: "2024-01-03" })).numRows, 3)
+        assert.strictEqual(
+          (await client.getArrow({ symbol: "AAPL", start: "2024-01-01", end: "2024-01-03" })).numRows,
+          3
+        )
         assert.strictEqual(await client.invalidate({ symbol: "AAPL" }), 12)
         assert.strictEqual((await client.stats()).rows, 0)
         await client.close()

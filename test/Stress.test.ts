@@ -44,84 +44,99 @@ describe("multi-process stress", () => {
     fs.rmSync(file, { force: true })
   })
 
-  it(`${WORKERS} processes × ${DURATION_MS / 1000} s of mixed operations on ${KEYS} shared keys: no lost or wrong value`, async () => {
-    const logs = Array.from({ length: WORKERS }, (_, w) => path.join(directory, `log-${w}.json`))
-    const children = logs.map((log, w) => spawnBundled(file, [directory, String(w + 1), String(KEYS), String(DURATION_MS), log]))
-    const outputs = children.map((child) => {
-      let stdout = ""
-      let stderr = ""
-      child.stdout!.on("data", (d) => (stdout += d))
-      child.stderr!.on("data", (d) => (stderr += d))
-      const ready = new Promise<void>((resolve) => child.stdout!.on("data", () => stdout.includes("ready") && resolve()))
-      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
-      return { ready, exited, stderr: () => stderr }
-    })
-    try {
-      // Start together, so the workers really overlap.
-      await Promise.all(outputs.map((o) => o.ready))
-      for (const child of children) child.stdin!.end("go\n")
-      const codes = await Promise.all(outputs.map((o) => o.exited))
-      codes.forEach((code, w) => assert.strictEqual(code, 0, outputs[w].stderr()))
-    } finally {
-      for (const child of children) child.kill("SIGKILL")
-    }
-
-    const entries: Array<Entry> = logs.flatMap((log) => JSON.parse(fs.readFileSync(log, "utf8")) as Array<Entry>)
-    const errors = entries.filter((e) => e[0] === "error")
-    assert.deepStrictEqual(errors.slice(0, 3), [], "no operation failed")
-    const wrong = entries.filter((e) => e[4] === "wrong")
-    assert.strictEqual(wrong.length, 0, "no read returned a value never written for its key")
-
-    const byKey = mutationsByKey(entries, KEYS)
-
-    let reads = 0
-    let stale = 0
-    const counts: Record<string, number> = {}
-    for (const [op, key, start, end, result] of entries) {
-      counts[op] = (counts[op] ?? 0) + 1
-      if (op !== "get" && op !== "touch" && op !== "has") continue
-      reads++
-      const states = allowed(byKey[key], start, end)
-      const ok = op === "get"
-        ? states.has(result)
-        : result === "true"
-        ? [...states].some((s) => s !== "-")
-        : states.has("-")
-      if (!ok) {
-        stale++
-        assert.fail(`${op} of key ${key} over [${start}, ${end}] returned ${result}; allowed: ${[...states].join(", ")}`)
+  it(
+    `${WORKERS} processes × ${DURATION_MS / 1000} s of mixed operations on ${KEYS} shared keys: no lost or wrong value`,
+    async () => {
+      const logs = Array.from({ length: WORKERS }, (_, w) => path.join(directory, `log-${w}.json`))
+      const children = logs.map((log, w) =>
+        spawnBundled(file, [directory, String(w + 1), String(KEYS), String(DURATION_MS), log])
+      )
+      const outputs = children.map((child) => {
+        let stdout = ""
+        let stderr = ""
+        child.stdout!.on("data", (d) => (stdout += d))
+        child.stderr!.on("data", (d) => (stderr += d))
+        const ready = new Promise<void>((resolve) =>
+          child.stdout!.on("data", () => stdout.includes("ready") && resolve())
+        )
+        const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+        return { ready, exited, stderr: () => stderr }
+      })
+      try {
+        // Start together, so the workers really overlap.
+        await Promise.all(outputs.map((o) => o.ready))
+        for (const child of children) child.stdin!.end("go\n")
+        const codes = await Promise.all(outputs.map((o) => o.exited))
+        codes.forEach((code, w) => assert.strictEqual(code, 0, outputs[w].stderr()))
+      } finally {
+        for (const child of children) child.kill("SIGKILL")
       }
-    }
 
-    // The final state of each key is one a last mutation left: acknowledged writes are not lost.
-    const cache = cacheness({ directory, maxSize: null, defaultTtl: null, cleanupOnOpen: false })
-    let lost = 0
-    try {
-      for (let key = 0; key < KEYS; key++) {
-        const got = await cache.get({ stress: key })
-        const id = got === undefined ? null : identify(key, got)
-        const state = got === undefined ? "-" : id === null ? "wrong" : `${id.writer}:${id.seq}`
-        const states = allowed(byKey[key], Infinity, Infinity)
-        if (byKey[key].length === 0) states.add("-")
-        if (!states.has(state)) lost++
-        assert.isTrue(states.has(state), `key ${key} ends as ${state}; allowed: ${[...states].join(", ")}`)
+      const entries: Array<Entry> = logs.flatMap((log) => JSON.parse(fs.readFileSync(log, "utf8")) as Array<Entry>)
+      const errors = entries.filter((e) => e[0] === "error")
+      assert.deepStrictEqual(errors.slice(0, 3), [], "no operation failed")
+      const wrong = entries.filter((e) => e[4] === "wrong")
+      assert.strictEqual(wrong.length, 0, "no read returned a value never written for its key")
+
+      const byKey = mutationsByKey(entries, KEYS)
+
+      let reads = 0
+      let stale = 0
+      const counts: Record<string, number> = {}
+      for (const [op, key, start, end, result] of entries) {
+        counts[op] = (counts[op] ?? 0) + 1
+        if (op !== "get" && op !== "touch" && op !== "has") continue
+        reads++
+        const states = allowed(byKey[key], start, end)
+        const ok = op === "get"
+          ? states.has(result)
+          : result === "true"
+          ? [...states].some((s) => s !== "-")
+          : states.has("-")
+        if (!ok) {
+          stale++
+          assert.fail(
+            `${op} of key ${key} over [${start}, ${end}] returned ${result}; allowed: ${[...states].join(", ")}`
+          )
+        }
       }
-      const report = await cache.verify()
-      assert.deepStrictEqual([report.orphans, report.dangling, report.sizeMismatches, report.checksumMismatches], [[], [], [], []])
-    } finally {
-      await cache.close()
-    }
-    recordFigures("stress", {
-      workers: WORKERS,
-      seconds: DURATION_MS / 1000,
-      keys: KEYS,
-      operations: entries.length,
-      ...counts,
-      reads,
-      staleOrWrongReads: stale + wrong.length,
-      errors: errors.length,
-      lost
-    })
-    assert.isAbove(counts.put ?? 0, 100)
-  }, stress ? 180_000 : 90_000)
+
+      // The final state of each key is one a last mutation left: acknowledged writes are not lost.
+      const cache = cacheness({ directory, maxSize: null, defaultTtl: null, cleanupOnOpen: false })
+      let lost = 0
+      try {
+        for (let key = 0; key < KEYS; key++) {
+          const got = await cache.get({ stress: key })
+          const id = got === undefined ? null : identify(key, got)
+          const state = got === undefined ? "-" : id === null ? "wrong" : `${id.writer}:${id.seq}`
+          const states = allowed(byKey[key], Infinity, Infinity)
+          if (byKey[key].length === 0) states.add("-")
+          if (!states.has(state)) lost++
+          assert.isTrue(states.has(state), `key ${key} ends as ${state}; allowed: ${[...states].join(", ")}`)
+        }
+        const report = await cache.verify()
+        assert.deepStrictEqual([report.orphans, report.dangling, report.sizeMismatches, report.checksumMismatches], [
+          [],
+          [],
+          [],
+          []
+        ])
+      } finally {
+        await cache.close()
+      }
+      recordFigures("stress", {
+        workers: WORKERS,
+        seconds: DURATION_MS / 1000,
+        keys: KEYS,
+        operations: entries.length,
+        ...counts,
+        reads,
+        staleOrWrongReads: stale + wrong.length,
+        errors: errors.length,
+        lost
+      })
+      assert.isAbove(counts.put ?? 0, 100)
+    },
+    stress ? 180_000 : 90_000
+  )
 })

@@ -18,7 +18,16 @@ const LAYERS: ReadonlyArray<ReadonlyArray<string>> = [
   ["schema/CacheConfig.ts", "schema/MetadataTable.ts"],
   ["cache"],
   ["pullthrough"],
-  ["Cache.ts", "Hasher.ts", "Codec.ts", "MetadataStore.ts", "BlobStore.ts", "SqlPullThrough.ts", "Key.ts", "CacheMetrics.ts"],
+  [
+    "Cache.ts",
+    "Hasher.ts",
+    "Codec.ts",
+    "MetadataStore.ts",
+    "BlobStore.ts",
+    "SqlPullThrough.ts",
+    "Key.ts",
+    "CacheMetrics.ts"
+  ],
   ["promise.ts", "testing.ts", "testing", "keyv.ts", "adapters"],
   ["cli", "index.ts"]
 ]
@@ -103,7 +112,9 @@ describe("architecture", () => {
     for (const [module, targets] of modules) {
       for (const rule of FORBIDDEN) {
         if (!rule.from.test(module)) continue
-        for (const target of targets) if (rule.to.test(target)) problems.push(`${module} imports ${target}: ${rule.why}`)
+        for (const target of targets) {
+          if (rule.to.test(target)) problems.push(`${module} imports ${target}: ${rule.why}`)
+        }
       }
     }
     assert.deepStrictEqual(problems, [])

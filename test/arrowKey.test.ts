@@ -6,12 +6,14 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import fc from "fast-check"
 import * as Cache from "../src/Cache.js"
+import { Hasher } from "../src/key/service.js"
 import * as HasherXxhash from "../src/key/xxhash.js"
 import type { KeyParams } from "../src/schema/CacheKey.js"
-import { Hasher } from "../src/key/service.js"
 
-const keyOf = (params: KeyParams) => Effect.flatMap(Hasher, (h) => h.key(params)).pipe(Effect.provide(HasherXxhash.layer))
-const describeOf = (params: KeyParams) => Effect.flatMap(Hasher, (h) => h.describe(params)).pipe(Effect.provide(HasherXxhash.layer))
+const keyOf = (params: KeyParams) =>
+  Effect.flatMap(Hasher, (h) => h.key(params)).pipe(Effect.provide(HasherXxhash.layer))
+const describeOf = (params: KeyParams) =>
+  Effect.flatMap(Hasher, (h) => h.describe(params)).pipe(Effect.provide(HasherXxhash.layer))
 
 const table = () =>
   Arrow.tableFromArrays({
@@ -21,7 +23,8 @@ const table = () =>
   })
 
 /** The same rows in one record batch per row. */
-const rebatched = (t: Arrow.Table) => new Arrow.Table(Array.from({ length: t.numRows }, (_, i) => t.slice(i, i + 1).batches).flat())
+const rebatched = (t: Arrow.Table) =>
+  new Arrow.Table(Array.from({ length: t.numRows }, (_, i) => t.slice(i, i + 1).batches).flat())
 
 describe("Arrow tables as key params", () => {
   it.effect("golden vector: the key of a table never drifts", () =>
@@ -36,11 +39,23 @@ describe("Arrow tables as key params", () => {
       assert.isAbove(split.batches.length, 1)
       assert.strictEqual(yield* keyOf({ data: split }), base)
       assert.strictEqual(yield* keyOf({ data: Arrow.tableFromIPC(Arrow.tableToIPC(table())) }), base)
-      const changed = Arrow.tableFromArrays({ id: BigInt64Array.from([1n, 2n, 3n, 4n]), value: Float64Array.from([0.5, 1.5, 2.5, 3.25]), category: ["a", "b", "a", "c"] })
+      const changed = Arrow.tableFromArrays({
+        id: BigInt64Array.from([1n, 2n, 3n, 4n]),
+        value: Float64Array.from([0.5, 1.5, 2.5, 3.25]),
+        category: ["a", "b", "a", "c"]
+      })
       assert.notStrictEqual(yield* keyOf({ data: changed }), base)
-      const renamed = Arrow.tableFromArrays({ id: BigInt64Array.from([1n, 2n, 3n, 4n]), amount: Float64Array.from([0.5, 1.5, 2.5, 3.5]), category: ["a", "b", "a", "c"] })
+      const renamed = Arrow.tableFromArrays({
+        id: BigInt64Array.from([1n, 2n, 3n, 4n]),
+        amount: Float64Array.from([0.5, 1.5, 2.5, 3.5]),
+        category: ["a", "b", "a", "c"]
+      })
       assert.notStrictEqual(yield* keyOf({ data: renamed }), base)
-      const retyped = Arrow.tableFromArrays({ id: Int32Array.from([1, 2, 3, 4]), value: Float64Array.from([0.5, 1.5, 2.5, 3.5]), category: ["a", "b", "a", "c"] })
+      const retyped = Arrow.tableFromArrays({
+        id: Int32Array.from([1, 2, 3, 4]),
+        value: Float64Array.from([0.5, 1.5, 2.5, 3.5]),
+        category: ["a", "b", "a", "c"]
+      })
       assert.notStrictEqual(yield* keyOf({ data: retyped }), base)
     }))
 
@@ -50,7 +65,13 @@ describe("Arrow tables as key params", () => {
         const values = Float64Array.from([1, 2, 3])
         values[at] = garbage
         const validity = new Uint8Array([0b111 & ~(1 << at)])
-        const data = Arrow.makeData({ type: new Arrow.Float64(), length: 3, nullCount: 1, data: values, nullBitmap: validity })
+        const data = Arrow.makeData({
+          type: new Arrow.Float64(),
+          length: 3,
+          nullCount: 1,
+          data: values,
+          nullBitmap: validity
+        })
         return new Arrow.Table({ x: Arrow.makeVector(data) })
       }
       assert.strictEqual(yield* keyOf({ t: withNull(99, 1) }), yield* keyOf({ t: withNull(-7, 1) }))
@@ -60,7 +81,14 @@ describe("Arrow tables as key params", () => {
   it.effect("property: any rebatching of a random table keeps its key", () =>
     Effect.gen(function*() {
       const samples = fc.sample(
-        fc.array(fc.record({ n: fc.option(fc.integer(), { nil: null }), s: fc.option(fc.string(), { nil: null }), f: fc.double({ noNaN: true }) }), { minLength: 1, maxLength: 40 }),
+        fc.array(
+          fc.record({
+            n: fc.option(fc.integer(), { nil: null }),
+            s: fc.option(fc.string(), { nil: null }),
+            f: fc.double({ noNaN: true })
+          }),
+          { minLength: 1, maxLength: 40 }
+        ),
         { numRuns: 40, seed: 7 }
       )
       for (const rows of samples) {

@@ -89,9 +89,13 @@ for (const [backend, layer] of Object.entries(layers)) {
 
     it.live("a failure is shared by every concurrent caller and not cached", () =>
       Effect.gen(function*() {
-        const [counter, lookup] = counting((n: number) => Effect.zipRight(Effect.sleep("30 millis"), Effect.fail(new NotFound({ id: n }))))
+        const [counter, lookup] = counting((n: number) =>
+          Effect.zipRight(Effect.sleep("30 millis"), Effect.fail(new NotFound({ id: n })))
+        )
         const f = cached(lookup, { name: "lookup" })
-        const exits = yield* Effect.all(Array.from({ length: 100 }, () => Effect.exit(f(4))), { concurrency: "unbounded" })
+        const exits = yield* Effect.all(Array.from({ length: 100 }, () => Effect.exit(f(4))), {
+          concurrency: "unbounded"
+        })
         assert.strictEqual(counter.runs, 1)
         for (const exit of exits) assert.deepStrictEqual(exit, Exit.fail(new NotFound({ id: 4 })))
         const error = yield* Effect.flip(f(4))
@@ -103,10 +107,16 @@ for (const [backend, layer] of Object.entries(layers)) {
     it.scoped("equal arguments built differently hit; functions don't collide; clear is per function", () =>
       Effect.gen(function*() {
         const [addRuns, add] = counting((n: number) => Effect.succeed(n))
-        const f = cached((a: number, options: { readonly scale: number; readonly tags: ReadonlySet<string> }) =>
-          Effect.map(add(a), (x) => x * options.scale), { name: "scaled" })
-        const g = cached((a: number, options: { readonly scale: number; readonly tags: ReadonlySet<string> }) =>
-          Effect.succeed(-a * options.scale), { name: "negated" })
+        const f = cached(
+          (a: number, options: { readonly scale: number; readonly tags: ReadonlySet<string> }) =>
+            Effect.map(add(a), (x) => x * options.scale),
+          { name: "scaled" }
+        )
+        const g = cached(
+          (a: number, options: { readonly scale: number; readonly tags: ReadonlySet<string> }) =>
+            Effect.succeed(-a * options.scale),
+          { name: "negated" }
+        )
         assert.strictEqual(yield* f(2, { scale: 10, tags: new Set(["a", "b"]) }), 20)
         const rebuilt = Object.fromEntries([["tags", new Set(["b", "a"])], ["scale", 5 * 2]]) as any
         assert.strictEqual(yield* f(2, rebuilt), 20)
@@ -114,7 +124,11 @@ for (const [backend, layer] of Object.entries(layers)) {
         assert.strictEqual(addRuns.runs, 1)
         assert.strictEqual(yield* f(2, { scale: 11, tags: new Set(["a", "b"]) }), 22)
         assert.strictEqual(addRuns.runs, 2, "a different argument misses")
-        assert.strictEqual(yield* g(2, { scale: 10, tags: new Set(["a", "b"]) }), -20, "same arguments, another function")
+        assert.strictEqual(
+          yield* g(2, { scale: 10, tags: new Set(["a", "b"]) }),
+          -20,
+          "same arguments, another function"
+        )
         assert.deepStrictEqual([(yield* f.info).entries, (yield* g.info).entries], [2, 1])
         assert.strictEqual(yield* f.clear, 2)
         assert.deepStrictEqual([(yield* f.info).entries, (yield* g.info).entries], [0, 1])
@@ -122,13 +136,24 @@ for (const [backend, layer] of Object.entries(layers)) {
         assert.strictEqual(addRuns.runs, 3, "cleared, also from memory")
         assert.strictEqual(yield* g(2, rebuilt), -20)
         const cache = yield* Cache.Cache
-        assert.deepStrictEqual((yield* cache.list()).map((e) => e.namespace).sort(), ["cached:negated", "cached:scaled"])
+        assert.deepStrictEqual((yield* cache.list()).map((e) => e.namespace).sort(), [
+          "cached:negated",
+          "cached:scaled"
+        ])
       }).pipe(Effect.provide(layer())))
 
     it.scoped("cacheFailures stores a typed failure through failureSchema, with its own TTL", () =>
       Effect.gen(function*() {
-        const [counter, lookup] = counting((n: number) => n > 0 ? Effect.succeed(`user ${n}`) : Effect.fail(new NotFound({ id: n })))
-        const f = cached(lookup, { name: "user", cacheFailures: true, failureSchema: NotFound, ttl: "1 hour", failureTtl: "1 minute" })
+        const [counter, lookup] = counting((n: number) =>
+          n > 0 ? Effect.succeed(`user ${n}`) : Effect.fail(new NotFound({ id: n }))
+        )
+        const f = cached(lookup, {
+          name: "user",
+          cacheFailures: true,
+          failureSchema: NotFound,
+          ttl: "1 hour",
+          failureTtl: "1 minute"
+        })
         const first = yield* Effect.flip(f(-1))
         assert.strictEqual(counter.runs, 1)
         const replayed = yield* Effect.flip(f(-1))
@@ -293,7 +318,11 @@ describe("cached memo on SQLite", () => {
   /** Two caches on one directory: two connections, as two processes would have. */
   const twoCaches = Effect.gen(function*() {
     const directory = yield* tempDir
-    const open = () => Effect.map(Layer.build(Cache.layer({ directory })), (context) => <A, E>(self: Effect.Effect<A, E, Cache.Cache>) => Effect.provide(self, context))
+    const open = () =>
+      Effect.map(
+        Layer.build(Cache.layer({ directory })),
+        (context) => <A, E>(self: Effect.Effect<A, E, Cache.Cache>) => Effect.provide(self, context)
+      )
     return [yield* open(), yield* open()] as const
   })
 
@@ -315,7 +344,10 @@ describe("cached memo on SQLite", () => {
     Effect.gen(function*() {
       const [inA, inB] = yield* twoCaches
       let version = 1
-      const f = cached((n: number) => Effect.sync(() => ({ n, version })), { name: "relaxed", memoRecheck: "300 millis" })
+      const f = cached((n: number) => Effect.sync(() => ({ n, version })), {
+        name: "relaxed",
+        memoRecheck: "300 millis"
+      })
       yield* inA(f(1))
       yield* inA(f(1))
       version = 2
@@ -330,7 +362,8 @@ describe("cached memo on SQLite", () => {
 })
 
 describe("cached across processes", () => {
-  const lines = (file: string) => fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim().split("\n").filter((l) => l !== "") : []
+  const lines = (file: string) =>
+    fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim().split("\n").filter((l) => l !== "") : []
   const until = (condition: () => boolean, what: string, timeout = 30_000) =>
     Effect.gen(function*() {
       const start = Date.now()
@@ -348,7 +381,10 @@ describe("cached across processes", () => {
       yield* Effect.provide(Effect.flatMap(Cache.Cache, (c) => c.stats()), Cache.layer({ directory }))
       const startAt = String(Date.now() + 4_000)
       const results = yield* Effect.promise(() =>
-        Promise.all([0, 1, 2, 3].map(() => runChild("test/support/cachedWorker.ts", ["once", directory, countFile, startAt]))))
+        Promise.all(
+          [0, 1, 2, 3].map(() => runChild("test/support/cachedWorker.ts", ["once", directory, countFile, startAt]))
+        )
+      )
       for (const r of results) {
         assert.strictEqual(r.code, 0, r.stderr)
         assert.deepStrictEqual(JSON.parse(r.stdout.trim()), { answer: 42 })
@@ -492,7 +528,10 @@ describe("cached stores values in their own formats", () => {
       const directory = yield* tempDir
       yield* Effect.provide(
         Effect.gen(function*() {
-          const features = cached((n: number) => Effect.succeed(Float64Array.from({ length: n }, (_, i) => Math.sin(i))), { name: "features" })
+          const features = cached(
+            (n: number) => Effect.succeed(Float64Array.from({ length: n }, (_, i) => Math.sin(i))),
+            { name: "features" }
+          )
           const first = yield* features(1_000)
           const again = yield* features(1_000)
           assert.deepStrictEqual(Array.from(again), Array.from(first))

@@ -8,7 +8,7 @@ import { spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { cacheness, type CacheKey } from "../src/index.js"
+import { type CacheKey, cacheness } from "../src/index.js"
 import { pullThrough } from "../src/pullthrough/promise.js"
 import * as SqlPullThrough from "../src/SqlPullThrough.js"
 import { ensureBuilt, root } from "./support/build.js"
@@ -53,8 +53,14 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const seed = async (directory: string) => {
   const cache = cacheness({ directory, cleanupOnOpen: false })
   const keys = {
-    scores: await cache.put({ model: "xgboost", version: "1.0" }, { results: [1, 2, 3] }, { description: "scores", namespace: "models", metadata: { owner: "ml" } }),
-    blob1: await cache.put({ model: "rf", version: "2.0" }, new Uint8Array(randomBytes(40_000)), { namespace: "models" }),
+    scores: await cache.put({ model: "xgboost", version: "1.0" }, { results: [1, 2, 3] }, {
+      description: "scores",
+      namespace: "models",
+      metadata: { owner: "ml" }
+    }),
+    blob1: await cache.put({ model: "rf", version: "2.0" }, new Uint8Array(randomBytes(40_000)), {
+      namespace: "models"
+    }),
     blob2: await cache.put({ dataset: "big", part: 1 }, randomBytes(30_000).toString("hex"), { namespace: "data" }),
     map: await cache.put({ n: 1n }, new Map([["k", 1n]])),
     expired: await cache.put({ url: "https://example.com/a" }, "page", { namespace: "http", ttl: 1 })
@@ -89,7 +95,9 @@ describe("cacheness CLI", () => {
       cli(["list", "--sort", "color"])
     ])
     assert.strictEqual(help.status, 0, help.stderr)
-    for (const command of ["stats", "list", "inspect", "get", "verify", "cleanup", "prune", "clear", "pull-through stats"]) {
+    for (
+      const command of ["stats", "list", "inspect", "get", "verify", "cleanup", "prune", "clear", "pull-through stats"]
+    ) {
       assert.include(help.stdout, `- ${command}`)
     }
     assert.strictEqual(listHelp.status, 0)
@@ -117,7 +125,10 @@ describe("cacheness CLI", () => {
     })
 
     it("stats: counts, sizes, hit rate, expired entries and breakdowns; --dir or CACHENESS_DIR", async () => {
-      const [human, asJson] = await Promise.all([cli(["stats", "--dir", dir]), cli(["stats", "--json"], { CACHENESS_DIR: dir })])
+      const [human, asJson] = await Promise.all([
+        cli(["stats", "--dir", dir]),
+        cli(["stats", "--json"], { CACHENESS_DIR: dir })
+      ])
       assert.strictEqual(human.status, 0, human.stderr)
       assert.match(human.stdout, /^entries\s+5 \(1 expired: run `cacheness cleanup`\)$/m)
       assert.match(human.stdout, /^hit rate\s+66\.7%$/m)
@@ -155,7 +166,10 @@ describe("cacheness CLI", () => {
       assert.match(table.stdout, /expired .+ ago/)
 
       const bySize = json(bySizeRun)
-      assert.deepStrictEqual(bySize.map((e: any) => e.storedBytes), [...bySize.map((e: any) => e.storedBytes)].sort((a, b) => b - a))
+      assert.deepStrictEqual(
+        bySize.map((e: any) => e.storedBytes),
+        [...bySize.map((e: any) => e.storedBytes)].sort((a, b) => b - a)
+      )
       assert.strictEqual(bySize[0].key, keys.blob2)
       assert.strictEqual(json(reversedRun).at(-1).key, keys.blob2)
       const models = json(modelsRun)
@@ -174,7 +188,9 @@ describe("cacheness CLI", () => {
     })
 
     it("inspect: metadata, params and a value preview by key or unique prefix; exit 2 / 3 otherwise", async () => {
-      const unknownPrefix = [..."0123456789abcdef"].map((c) => c.repeat(4)).find((p) => !Object.values(keys).some((k) => k.startsWith(p)))!
+      const unknownPrefix = [..."0123456789abcdef"].map((c) => c.repeat(4)).find((p) =>
+        !Object.values(keys).some((k) => k.startsWith(p))
+      )!
       const [run, bytes, asJsonRun, notKey, absent, noPrefix, expired] = await Promise.all([
         cli(["inspect", keys.scores.slice(0, 8), "--dir", dir]),
         cli(["inspect", keys.blob1, "--dir", dir]),
@@ -259,7 +275,11 @@ describe("cacheness CLI", () => {
     fs.mkdirSync(path.join(dir, "blobs/ab/cd"), { recursive: true })
     fs.writeFileSync(path.join(dir, "blobs/ab/cd/abcd0000000000ff-orphan"), "left behind")
     // Older than the grace period that protects a put in flight (its row not committed yet).
-    fs.utimesSync(path.join(dir, "blobs/ab/cd/abcd0000000000ff-orphan"), new Date(Date.now() - 2 * 3600_000), new Date(Date.now() - 2 * 3600_000))
+    fs.utimesSync(
+      path.join(dir, "blobs/ab/cd/abcd0000000000ff-orphan"),
+      new Date(Date.now() - 2 * 3600_000),
+      new Date(Date.now() - 2 * 3600_000)
+    )
 
     const [found, asJson] = await Promise.all([cli(["verify", "--dir", dir]), cli(["verify", "--dir", dir, "--json"])])
     assert.strictEqual(found.status, 1)
@@ -288,7 +308,10 @@ describe("cacheness CLI", () => {
     const run = await cli(["cleanup", "--dir", dir])
     assert.strictEqual(run.status, 0, run.stderr)
     assert.include(run.stdout, "removed 1 entry (expired)")
-    const [list, again] = await Promise.all([cli(["list", "--dir", dir, "--json"]), cli(["cleanup", "--dir", dir, "--json"])])
+    const [list, again] = await Promise.all([
+      cli(["list", "--dir", dir, "--json"]),
+      cli(["cleanup", "--dir", dir, "--json"])
+    ])
     const left = json(list).map((e: any) => e.key)
     assert.strictEqual(left.length, 4)
     assert.notInclude(left, keys.expired)
@@ -346,10 +369,15 @@ describe("cacheness CLI", () => {
       backend: "sqlite",
       filename,
       table: Prices,
-      query: (q: { symbol: string; from: number; to: number }) => ({ filters: { symbol: q.symbol }, range: { start: q.from, end: q.to } }),
+      query: (q: { symbol: string; from: number; to: number }) => ({
+        filters: { symbol: q.symbol },
+        range: { start: q.from, end: q.to }
+      }),
       fetch: ({ filters, range }) => {
         const rows = []
-        for (let day = range.start; day <= range.end; day++) rows.push({ symbol: filters.symbol!, day, close: day * 1.5 })
+        for (let day = range.start; day <= range.end; day++) {
+          rows.push({ symbol: filters.symbol!, day, close: day * 1.5 })
+        }
         return rows
       }
     })

@@ -16,8 +16,12 @@ const bin = path.join(root, "dist/cli/main.js")
 const cli = (args: ReadonlyArray<string>): Promise<{ status: number; stdout: string; stderr: string }> =>
   new Promise((resolve) => {
     const { CACHENESS_DIR: _, ...env } = process.env
-    execFile(process.execPath, [bin, ...args], { env: { ...env, CACHENESS_PROGRESS: "never" }, encoding: "utf8" }, (error, stdout, stderr) =>
-      resolve({ status: error === null ? 0 : (error.code as number), stdout, stderr }))
+    execFile(
+      process.execPath,
+      [bin, ...args],
+      { env: { ...env, CACHENESS_PROGRESS: "never" }, encoding: "utf8" },
+      (error, stdout, stderr) => resolve({ status: error === null ? 0 : (error.code as number), stdout, stderr })
+    )
   })
 
 describe("cacheness CLI logging", () => {
@@ -33,7 +37,9 @@ describe("cacheness CLI logging", () => {
     const healthy = await cache.put({ healthy: true }, { ok: 1 })
     await cache.close()
     const blobs = path.join(dir, "blobs")
-    const [blob] = (fs.readdirSync(blobs, { recursive: true }) as Array<string>).filter((f) => fs.statSync(path.join(blobs, f)).isFile())
+    const [blob] = (fs.readdirSync(blobs, { recursive: true }) as Array<string>).filter((f) =>
+      fs.statSync(path.join(blobs, f)).isFile()
+    )
     const fd = fs.openSync(path.join(blobs, blob!), "r+")
     fs.writeSync(fd, Buffer.from("garbage"), 0, 7, 1000)
     fs.closeSync(fd)

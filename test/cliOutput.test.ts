@@ -23,7 +23,10 @@ interface Run {
   readonly stderr: string
 }
 
-const cli = (args: ReadonlyArray<string>, options: { env?: Record<string, string>; closeEarly?: boolean } = {}): Promise<Run> =>
+const cli = (
+  args: ReadonlyArray<string>,
+  options: { env?: Record<string, string>; closeEarly?: boolean } = {}
+): Promise<Run> =>
   new Promise((resolve, reject) => {
     const { CACHENESS_DIR: _, NO_COLOR: __, ...inherited } = process.env
     const child = spawn(process.execPath, [bin, ...args], {
@@ -69,7 +72,11 @@ describe("cacheness CLI output", () => {
     dir = freshDir()
     const cache = cacheness({ directory: dir, cleanupOnOpen: false })
     keys = {
-      evil: await cache.put({ [`k${EVIL}`]: EVIL }, { [EVIL]: EVIL }, { description: EVIL, namespace: `ns${EVIL}`, metadata: { note: EVIL } }),
+      evil: await cache.put({ [`k${EVIL}`]: EVIL }, { [EVIL]: EVIL }, {
+        description: EVIL,
+        namespace: `ns${EVIL}`,
+        metadata: { note: EVIL }
+      }),
       floats: await cache.put({ name: "floats" }, floats, { ttl: "48 hours" }),
       arrow: await cache.put({ name: "arrow" }, arrow),
       big: await cache.put({ name: "big" }, "x".repeat(4 * 1024 * 1024)),
@@ -82,32 +89,36 @@ describe("cacheness CLI output", () => {
     db.close()
   }, 60_000)
 
-  it("stored text with control characters is escaped in every human-readable output; --json stays valid and exact", async () => {
-    const [list, stats, inspect, listJson, inspectJson] = await Promise.all([
-      cli(["list", "--dir", dir]),
-      cli(["stats", "--dir", dir]),
-      cli(["inspect", keys.evil, "--dir", dir]),
-      cli(["list", "--dir", dir, "--json"]),
-      cli(["inspect", keys.evil, "--dir", dir, "--json"])
-    ])
-    for (const run of [list, stats, inspect]) {
-      assert.strictEqual(run.status, 0, run.stderr)
-      const text = run.stdout.toString("utf8")
-      assert.notMatch(text, RAW_CONTROL)
-      assert.notMatch(text, /^FAKE OK/m)
-    }
-    assert.include(list.stdout.toString(), "evil\\x1b[2J")
-    assert.include(inspect.stdout.toString(), "\\x9b31m\\r\\nFAKE OK\\x7f")
-    for (const run of [listJson, inspectJson]) {
-      assert.strictEqual(run.status, 0, run.stderr)
-      assert.notMatch(run.stdout.toString("utf8"), RAW_CONTROL)
-    }
-    const entry = JSON.parse(listJson.stdout.toString()).find((e: any) => e.key === keys.evil)
-    assert.strictEqual(entry.description, EVIL)
-    assert.strictEqual(entry.namespace, `ns${EVIL}`)
-    const inspected = JSON.parse(inspectJson.stdout.toString())
-    assert.deepStrictEqual(inspected.value, { [EVIL]: EVIL })
-  }, 60_000)
+  it(
+    "stored text with control characters is escaped in every human-readable output; --json stays valid and exact",
+    async () => {
+      const [list, stats, inspect, listJson, inspectJson] = await Promise.all([
+        cli(["list", "--dir", dir]),
+        cli(["stats", "--dir", dir]),
+        cli(["inspect", keys.evil, "--dir", dir]),
+        cli(["list", "--dir", dir, "--json"]),
+        cli(["inspect", keys.evil, "--dir", dir, "--json"])
+      ])
+      for (const run of [list, stats, inspect]) {
+        assert.strictEqual(run.status, 0, run.stderr)
+        const text = run.stdout.toString("utf8")
+        assert.notMatch(text, RAW_CONTROL)
+        assert.notMatch(text, /^FAKE OK/m)
+      }
+      assert.include(list.stdout.toString(), "evil\\x1b[2J")
+      assert.include(inspect.stdout.toString(), "\\x9b31m\\r\\nFAKE OK\\x7f")
+      for (const run of [listJson, inspectJson]) {
+        assert.strictEqual(run.status, 0, run.stderr)
+        assert.notMatch(run.stdout.toString("utf8"), RAW_CONTROL)
+      }
+      const entry = JSON.parse(listJson.stdout.toString()).find((e: any) => e.key === keys.evil)
+      assert.strictEqual(entry.description, EVIL)
+      assert.strictEqual(entry.namespace, `ns${EVIL}`)
+      const inspected = JSON.parse(inspectJson.stdout.toString())
+      assert.deepStrictEqual(inspected.value, { [EVIL]: EVIL })
+    },
+    60_000
+  )
 
   it("get writes a typed array's raw bytes and an Arrow table as Arrow IPC", async () => {
     const [f, a] = await Promise.all([cli(["get", keys.floats, "--dir", dir]), cli(["get", keys.arrow, "--dir", dir])])
@@ -132,7 +143,10 @@ describe("cacheness CLI output", () => {
   }, 60_000)
 
   it("inspect and list of an entry with an infinite expiry: 'never', no RangeError", async () => {
-    const [inspect, list] = await Promise.all([cli(["inspect", keys.forever, "--dir", dir]), cli(["list", "--dir", dir])])
+    const [inspect, list] = await Promise.all([
+      cli(["inspect", keys.forever, "--dir", dir]),
+      cli(["list", "--dir", dir])
+    ])
     assert.strictEqual(inspect.status, 0, inspect.stderr)
     assert.match(inspect.stdout.toString(), /^expires\s+never$/m)
     assert.strictEqual(list.status, 0, list.stderr)
@@ -185,7 +199,10 @@ describe("cacheness CLI output", () => {
     const tty = (env: Record<string, string>) =>
       new Promise<string>((resolve, reject) => {
         const { NO_COLOR: _, ...inherited } = process.env
-        const child = spawn("script", ["-qec", `${process.execPath} ${bin} --help`, "/dev/null"], { env: { ...inherited, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+        const child = spawn("script", ["-qec", `${process.execPath} ${bin} --help`, "/dev/null"], {
+          env: { ...inherited, ...env },
+          stdio: ["ignore", "pipe", "pipe"]
+        })
         let out = ""
         child.stdout.setEncoding("utf8").on("data", (d) => (out += d))
         child.on("error", reject)

@@ -79,50 +79,62 @@ afterAll(() => {
 })
 
 describe("cacheness CLI, read-only commands", () => {
-  it("on a damaged database: exit 4, a clear message, and the directory byte-identical (nothing renamed or created)", async () => {
-    const dir = freshDir()
-    const { small } = await seed(dir)
-    const db = path.join(dir, "cacheness.db")
-    // The SQLite header overwritten: "file is not a database".
-    const fd = fs.openSync(db, "r+")
-    fs.writeSync(fd, Buffer.from("this is no database header"), 0, 26, 0)
-    fs.closeSync(fd)
-    const before = snapshot(dir)
-    for (const args of LOOKING(small, dir)) {
-      const run = await cli(args)
-      assert.strictEqual(run.status, 4, `${args.join(" ")}: ${run.stdout}${run.stderr}`)
-      assert.include(run.stderr, "damaged", args.join(" "))
-      assert.include(run.stderr, "read-only", args.join(" "))
-      assert.deepStrictEqual(snapshot(dir), before, `${args.join(" ")} changed the directory`)
-    }
-  }, 120_000)
-
-  it("on a damaged database, a write command still recovers it (moves it aside): only looking is read-only", async () => {
-    const dir = freshDir()
-    await seed(dir)
-    fs.writeFileSync(path.join(dir, "cacheness.db"), Buffer.alloc(8192, 0x5a))
-    const run = await cli(["cleanup", "--dir", dir])
-    assert.strictEqual(run.status, 0, run.stderr)
-    assert.isTrue(fs.readdirSync(dir).some((name) => name.startsWith("cacheness.db.corrupt-")))
-  }, 60_000)
-
-  it("on a healthy cache: every looking command succeeds and leaves every file byte-identical (no hits recorded, no -wal left)", async () => {
-    const dir = freshDir()
-    const { large, small } = await seed(dir)
-    const before = snapshot(dir)
-    assert.notProperty(before, "cacheness.db-wal")
-    for (const key of [small, large]) {
-      for (const args of LOOKING(key, dir)) {
+  it(
+    "on a damaged database: exit 4, a clear message, and the directory byte-identical (nothing renamed or created)",
+    async () => {
+      const dir = freshDir()
+      const { small } = await seed(dir)
+      const db = path.join(dir, "cacheness.db")
+      // The SQLite header overwritten: "file is not a database".
+      const fd = fs.openSync(db, "r+")
+      fs.writeSync(fd, Buffer.from("this is no database header"), 0, 26, 0)
+      fs.closeSync(fd)
+      const before = snapshot(dir)
+      for (const args of LOOKING(small, dir)) {
         const run = await cli(args)
-        assert.strictEqual(run.status, 0, `${args.join(" ")}: ${run.stderr}`)
+        assert.strictEqual(run.status, 4, `${args.join(" ")}: ${run.stdout}${run.stderr}`)
+        assert.include(run.stderr, "damaged", args.join(" "))
+        assert.include(run.stderr, "read-only", args.join(" "))
         assert.deepStrictEqual(snapshot(dir), before, `${args.join(" ")} changed the directory`)
       }
-    }
-    // The hit of `inspect`/`get` was not counted: the stats still show the one hit of the seed.
-    const stats = JSON.parse((await cli(["stats", "--dir", dir, "--json"])).stdout)
-    assert.strictEqual(stats.hits, 1)
-    assert.strictEqual(stats.entries, 3)
-  }, 120_000)
+    },
+    120_000
+  )
+
+  it(
+    "on a damaged database, a write command still recovers it (moves it aside): only looking is read-only",
+    async () => {
+      const dir = freshDir()
+      await seed(dir)
+      fs.writeFileSync(path.join(dir, "cacheness.db"), Buffer.alloc(8192, 0x5a))
+      const run = await cli(["cleanup", "--dir", dir])
+      assert.strictEqual(run.status, 0, run.stderr)
+      assert.isTrue(fs.readdirSync(dir).some((name) => name.startsWith("cacheness.db.corrupt-")))
+    },
+    60_000
+  )
+
+  it(
+    "on a healthy cache: every looking command succeeds and leaves every file byte-identical (no hits recorded, no -wal left)",
+    async () => {
+      const dir = freshDir()
+      const { large, small } = await seed(dir)
+      const before = snapshot(dir)
+      assert.notProperty(before, "cacheness.db-wal")
+      for (const key of [small, large]) {
+        for (const args of LOOKING(key, dir)) {
+          const run = await cli(args)
+          assert.strictEqual(run.status, 0, `${args.join(" ")}: ${run.stderr}`)
+          assert.deepStrictEqual(snapshot(dir), before, `${args.join(" ")} changed the directory`)
+        }
+      }
+      // The hit of `inspect`/`get` was not counted: the stats still show the one hit of the seed.
+      const stats = JSON.parse((await cli(["stats", "--dir", dir, "--json"])).stdout)
+      assert.strictEqual(stats.hits, 1)
+      assert.strictEqual(stats.entries, 3)
+    },
+    120_000
+  )
 
   it("while another process holds the cache open (a -wal exists), looking reads its latest commits", async () => {
     const dir = freshDir()

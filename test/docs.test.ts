@@ -29,7 +29,24 @@ const root = path.resolve(import.meta.dirname, "..")
 const require = createRequire(import.meta.url)
 
 const checkedLanguages = new Set(["ts", "typescript"])
-const exemptLanguages = new Set(["sh", "bash", "shell", "console", "zsh", "text", "txt", "json", "jsonc", "sql", "diff", "yaml", "yml", "toml", "ini", "csv"])
+const exemptLanguages = new Set([
+  "sh",
+  "bash",
+  "shell",
+  "console",
+  "zsh",
+  "text",
+  "txt",
+  "json",
+  "jsonc",
+  "sql",
+  "diff",
+  "yaml",
+  "yml",
+  "toml",
+  "ini",
+  "csv"
+])
 const blockMarker = "/* block */"
 const runTimeoutMs = 60_000
 
@@ -86,7 +103,8 @@ const blocksOf = (doc: string, text = fs.readFileSync(path.join(root, doc), "utf
           fromComment = true
           context = body.slice(fragmentMatch[0].length)
           // the context's first line in the markdown file
-          contextLine = first + 1 + (comment.slice(0, comment.indexOf("<!--") + 4 + fragmentMatch[0].length).split("\n").length - 1)
+          contextLine = first + 1 +
+            (comment.slice(0, comment.indexOf("<!--") + 4 + fragmentMatch[0].length).split("\n").length - 1)
           if (context.trim() === "") context = undefined
         }
       }
@@ -122,10 +140,13 @@ const resolveCacheness = (specifier: string, fromDir: string): string | undefine
   return relative.startsWith(".") ? relative : `./${relative}`
 }
 const rewriteImports = (code: string, fromDir: string): string =>
-  code.replace(/((?:from|import)\s*\(?\s*)(["'])(cacheness(?:\/[^"']*)?)\2/g, (all, lead: string, quote: string, specifier: string) => {
-    const resolved = resolveCacheness(specifier, fromDir)
-    return resolved === undefined ? all : `${lead}${quote}${resolved}${quote}`
-  })
+  code.replace(
+    /((?:from|import)\s*\(?\s*)(["'])(cacheness(?:\/[^"']*)?)\2/g,
+    (all, lead: string, quote: string, specifier: string) => {
+      const resolved = resolveCacheness(specifier, fromDir)
+      return resolved === undefined ? all : `${lead}${quote}${resolved}${quote}`
+    }
+  )
 
 /** Blanks the block's import declarations (keeping its lines) and returns them, to be hoisted. */
 const hoistImports = (code: string): { readonly body: string; readonly imports: string } => {
@@ -181,13 +202,26 @@ const generate = (blocks: ReadonlyArray<Block>, dir: string): Array<Generated> =
 /** Runs one tsc over every generated file; diagnostics per file, mapped back to the markdown. */
 const typecheck = async (generated: ReadonlyArray<Generated>, dir: string): Promise<Map<string, Array<string>>> => {
   const tsconfig = path.join(dir, "tsconfig.json")
-  fs.writeFileSync(tsconfig, JSON.stringify({
-    extends: path.relative(dir, path.join(root, "tsconfig.json")),
-    compilerOptions: { noEmit: true, noUnusedLocals: false, noUnusedParameters: false, moduleDetection: "force" },
-    include: [],
-    files: generated.map((g) => path.basename(g.file))
-  }, null, 2))
-  const output = await promisify(execFile)(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", tsconfig, "--pretty", "false"], { cwd: root, maxBuffer: 64 * 1024 * 1024 })
+  fs.writeFileSync(
+    tsconfig,
+    JSON.stringify(
+      {
+        extends: path.relative(dir, path.join(root, "tsconfig.json")),
+        compilerOptions: { noEmit: true, noUnusedLocals: false, noUnusedParameters: false, moduleDetection: "force" },
+        include: [],
+        files: generated.map((g) => path.basename(g.file))
+      },
+      null,
+      2
+    )
+  )
+  const output = await promisify(execFile)(process.execPath, [
+    path.join(root, "node_modules/typescript/bin/tsc"),
+    "-p",
+    tsconfig,
+    "--pretty",
+    "false"
+  ], { cwd: root, maxBuffer: 64 * 1024 * 1024 })
     .then((r) => r.stdout, (e: { stdout?: string; message: string }) => e.stdout || e.message)
   const byFile = new Map<string, Array<string>>()
   const unattributed: Array<string> = []
@@ -205,7 +239,9 @@ const typecheck = async (generated: ReadonlyArray<Generated>, dir: string): Prom
     const offset = genLine - g.blockStart
     const where = offset >= 0 && offset < g.blockLines
       ? `${g.block.doc}:${g.block.line + offset}:${m[3]}`
-      : `${g.block.doc}: the fragment's context (comment above line ${g.block.line - 1}${g.block.contextLine ? `, context from line ${g.block.contextLine}` : ""}), generated line ${genLine}`
+      : `${g.block.doc}: the fragment's context (comment above line ${g.block.line - 1}${
+        g.block.contextLine ? `, context from line ${g.block.contextLine}` : ""
+      }), generated line ${genLine}`
     const list = byFile.get(g.file) ?? []
     list.push(`${where}: ${m[4]}`)
     byFile.set(g.file, list)
@@ -230,7 +266,11 @@ const runProgram = (file: string, cwd: string): Promise<RunResult> =>
     const env: Record<string, string | undefined> = { ...process.env }
     // The program sees a clean environment: paths like ./my_cache and CacheLive's ./.cacheness land in cwd.
     for (const key of Object.keys(env)) if (key.startsWith("CACHENESS_")) delete env[key]
-    const child = spawn(process.execPath, ["--import", tsxLoader, file], { cwd, env, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, ["--import", tsxLoader, file], {
+      cwd,
+      env,
+      stdio: ["ignore", "pipe", "pipe"]
+    })
     let stdout = ""
     let stderr = ""
     let timedOut = false
@@ -268,7 +308,12 @@ const expectations: Record<string, (result: RunResult, cwd: string) => void> = {
   "README.md#Compose your own": (result, cwd) => {
     assert.match(result.stdout, /^(\{ accuracy: 0\.93 \} 2|true \[ '[0-9a-f]{16}-[0-9a-z]+' \])$/m)
     if (result.stdout.includes("accuracy")) {
-      assert.strictEqual(fs.readdirSync(path.join(cwd, "blobs"), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length, 1, "one blob file under ./blobs")
+      assert.strictEqual(
+        fs.readdirSync(path.join(cwd, "blobs"), { recursive: true, withFileTypes: true }).filter((e) => e.isFile())
+          .length,
+        1,
+        "one blob file under ./blobs"
+      )
     }
   },
   "docs/CUSTOM_METADATA.md#Declare, register, attach, query": (result) => {
@@ -280,7 +325,11 @@ describe("docs: every code block", () => {
   it("has a language this test knows (ts is checked; shell, text, json … are exempt)", () => {
     const unknown = allBlocks.filter((b) => !checkedLanguages.has(b.language) && !exemptLanguages.has(b.language))
     assert.deepStrictEqual(
-      unknown.map((b) => `${name(b)}: ${b.language === "" ? "no language on the fence (e.g. ```text)" : `unknown language "${b.language}"`}`),
+      unknown.map((b) =>
+        `${name(b)}: ${
+          b.language === "" ? "no language on the fence (e.g. ```text)" : `unknown language "${b.language}"`
+        }`
+      ),
       []
     )
   })
@@ -320,12 +369,15 @@ describe("docs: every code block", () => {
       "```" // 19
     ].join("\n")
     const blocks = blocksOf("x.md", text)
-    assert.deepStrictEqual(blocks.map((b) => [b.line, b.heading, b.language, b.fragment, b.context, b.contextLine, b.code]), [
-      [3, "T", "ts", false, undefined, undefined, "const a = 1"],
-      [10, "T", "typescript", true, "declare const b: number\n", 6, "b"],
-      [15, "U", "ts", true, undefined, undefined, "```"],
-      [18, "U", "", false, undefined, undefined, "x"]
-    ])
+    assert.deepStrictEqual(
+      blocks.map((b) => [b.line, b.heading, b.language, b.fragment, b.context, b.contextLine, b.code]),
+      [
+        [3, "T", "ts", false, undefined, undefined, "const a = 1"],
+        [10, "T", "typescript", true, "declare const b: number\n", 6, "b"],
+        [15, "U", "ts", true, undefined, undefined, "```"],
+        [18, "U", "", false, undefined, undefined, "x"]
+      ]
+    )
   })
 
   it("the harness finds the docs' TypeScript", () => {
@@ -367,8 +419,15 @@ describe("docs: TypeScript blocks", () => {
       const cwd = fs.mkdtempSync(path.join(os.tmpdir(), "cacheness-docs-"))
       try {
         const result = await runProgram(generated[index].file, cwd)
-        assert.isFalse(result.timedOut, `still running after ${runTimeoutMs} ms (a program must exit by itself)\n${result.stdout}\n${result.stderr}`)
-        assert.strictEqual(result.code, 0, `exit ${result.code} ${result.signal ?? ""}\n${result.stdout}\n${result.stderr}`)
+        assert.isFalse(
+          result.timedOut,
+          `still running after ${runTimeoutMs} ms (a program must exit by itself)\n${result.stdout}\n${result.stderr}`
+        )
+        assert.strictEqual(
+          result.code,
+          0,
+          `exit ${result.code} ${result.signal ?? ""}\n${result.stdout}\n${result.stderr}`
+        )
         expectations[`${block.doc}#${block.heading}`]?.(result, cwd)
       } finally {
         fs.rmSync(cwd, { recursive: true, force: true })

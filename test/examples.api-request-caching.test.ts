@@ -10,7 +10,9 @@ describe("examples/api-request-caching.ts", () => {
     try {
       const result = await runChild("examples/api-request-caching.ts", [path.join(dir, "cache")])
       assert.strictEqual(result.code, 0, result.stderr)
-      const outcomes = result.stdout.trim().split("\n").slice(0, -1).map((line) => line.split(/\s{2,}/).slice(0, 2).join(" → "))
+      const outcomes = result.stdout.trim().split("\n").slice(0, -1).map((line) =>
+        line.split(/\s{2,}/).slice(0, 2).join(" → ")
+      )
       assert.deepStrictEqual(outcomes, [
         "GET /weather?city=Paris → fetched",
         "GET /weather?city=Paris → cached",

@@ -11,7 +11,12 @@ describe("examples/ml-pipeline.ts", () => {
       assert.strictEqual(result.code, 0, result.stderr)
       const lines = result.stdout.trim().split("\n")
       const ran = lines.slice(0, 4).map((l) => l.split("ran: ")[1])
-      assert.deepStrictEqual(ran, ["load, features, train", "nothing (all cached)", "nothing (all cached)", "load, features, train"])
+      assert.deepStrictEqual(ran, [
+        "load, features, train",
+        "nothing (all cached)",
+        "nothing (all cached)",
+        "load, features, train"
+      ])
       const accuracy = lines.slice(0, 4).map((l) => Number(/accuracy (\d\.\d+)/.exec(l)![1]))
       assert.strictEqual(accuracy[1], accuracy[0], "the cached model is the trained one")
       assert.isAbove(accuracy[0], 0.8)

@@ -26,7 +26,11 @@ describe("examples/remote-file-caching.ts", () => {
       assert.notStrictEqual(rows[3][2], rows[4][2])
       assert.strictEqual(rows[4][2], rows[5][2])
       assert.match(lines[6], /DownloadError: HTTP 404/)
-      assert.strictEqual(lines[7].match(/200 \/datasets\/train\.bin/g)?.length, 1, "the 2 MiB file crossed the wire once")
+      assert.strictEqual(
+        lines[7].match(/200 \/datasets\/train\.bin/g)?.length,
+        1,
+        "the 2 MiB file crossed the wire once"
+      )
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
     }

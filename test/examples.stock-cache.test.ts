@@ -18,7 +18,10 @@ describe("examples/stock-cache.ts", () => {
       const out = result.stdout
       assert.match(out, new RegExp(`stock cache on ${backend}`))
       assert.match(out, /Q1 2024 again\s+65 rows .* answered locally/)
-      assert.match(out, /head \+ tail\)\s+108 rows .* fetched AAPL 2023-12-01 → 2023-12-31, AAPL 2024-04-01 → 2024-04-30/)
+      assert.match(
+        out,
+        /head \+ tail\)\s+108 rows .* fetched AAPL 2023-12-01 → 2023-12-31, AAPL 2024-04-01 → 2024-04-30/
+      )
       assert.match(out, /the same weekend again\s+0 rows .* answered locally/)
       assert.match(out, /after invalidating Feb 10–20\s+65 rows .* fetched AAPL 2024-02-10 → 2024-02-20$/m)
       assert.match(out, /MarketApiError: symbol not listed/)

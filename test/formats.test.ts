@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Arrow from "apache-arrow"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -10,17 +11,16 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import fc from "fast-check"
 import * as Crypto from "node:crypto"
-import * as Cause from "effect/Cause"
 import * as Cache from "../src/Cache.js"
+import * as Blocks from "../src/codec/blocks.js"
+import * as Compression from "../src/codec/compression.js"
 import * as NdArray from "../src/codec/formats/ndarray.js"
 import * as Polars from "../src/codec/formats/polars.js"
-import * as Blocks from "../src/codec/blocks.js"
-import * as BufferPool from "../src/shared/bufferPool.js"
-import * as Compression from "../src/codec/compression.js"
 import * as Header from "../src/codec/header.js"
-import { shuffle, shuffleNaive, unshuffle } from "../src/codec/shuffle.js"
 import * as CodecDefault from "../src/codec/registry.js"
 import * as Codec from "../src/codec/service.js"
+import { shuffle, shuffleNaive, unshuffle } from "../src/codec/shuffle.js"
+import * as BufferPool from "../src/shared/bufferPool.js"
 import { listFiles, tempDir } from "./support/tmp.js"
 
 // minSize 0: even tiny arrays take the shuffle + compress path, so properties cover it.
@@ -57,7 +57,11 @@ const dtypes = {
 } as const
 
 /** Random bytes viewed as `Kind`, sometimes at an unaligned offset inside a larger buffer. */
-const arrayOf = (Kind: (typeof kinds)[number] | (typeof dtypes)[keyof typeof dtypes], bytes: Uint8Array, offsetElements: number) => {
+const arrayOf = (
+  Kind: (typeof kinds)[number] | (typeof dtypes)[keyof typeof dtypes],
+  bytes: Uint8Array,
+  offsetElements: number
+) => {
   const width = Kind.BYTES_PER_ELEMENT
   const count = Math.floor(bytes.length / width)
   const buffer = new ArrayBuffer((count + offsetElements) * width)
@@ -83,19 +87,24 @@ const payloadBytes = fc.oneof(
 describe("shuffle", () => {
   it("matches the byte loop and inverts, for every width, length and alignment", () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 300 }), fc.constantFrom(1, 2, 3, 4, 8, 16), fc.nat(7), (bytes, width, offset) => {
-        const src = new Uint8Array(bytes.length + offset)
-        src.set(bytes, offset)
-        const view = src.subarray(offset)
-        const fast = new Uint8Array(bytes.length)
-        const slow = new Uint8Array(bytes.length)
-        shuffle(view, fast, width)
-        shuffleNaive(view, slow, width)
-        assert.deepStrictEqual(fast, slow)
-        const back = new Uint8Array(bytes.length)
-        unshuffle(fast, back, width)
-        assert.deepStrictEqual(back, bytes)
-      })
+      fc.property(
+        fc.uint8Array({ maxLength: 300 }),
+        fc.constantFrom(1, 2, 3, 4, 8, 16),
+        fc.nat(7),
+        (bytes, width, offset) => {
+          const src = new Uint8Array(bytes.length + offset)
+          src.set(bytes, offset)
+          const view = src.subarray(offset)
+          const fast = new Uint8Array(bytes.length)
+          const slow = new Uint8Array(bytes.length)
+          shuffle(view, fast, width)
+          shuffleNaive(view, slow, width)
+          assert.deepStrictEqual(fast, slow)
+          const back = new Uint8Array(bytes.length)
+          unshuffle(fast, back, width)
+          assert.deepStrictEqual(back, bytes)
+        }
+      )
     )
   })
 })
@@ -199,35 +208,56 @@ describe("ndarray format", () => {
 
   it("block streams of many blocks, mixing compressed and raw blocks, read back exactly", () => {
     fc.assert(
-      fc.property(fc.constantFrom(1, 2, 4, 8), fc.integer({ min: 0, max: 20_000 }), fc.boolean(), (width, length, shuffled) => {
-        const src = new Uint8Array(length)
-        // First half smooth, second half noise: both kinds of block in one stream.
-        for (let i = 0; i < length; i++) src[i] = i < length / 2 ? (i >> 6) & 0xff : Crypto.randomInt(256)
-        const policy = { spec: Compression.byName.lz4, level: undefined, shuffle: shuffled, minSize: 0, minSavings: 0.03 }
-        const out = new Blocks.Writer(new Uint8Array(Blocks.bound(length, 1024)), 0)
-        Blocks.write(out, src, width, policy, 1024)
-        const back = new Uint8Array(length)
-        Blocks.read(new Blocks.Reader(out.bytes.subarray(0, out.offset), 0), back)
-        assert.deepStrictEqual(back, src)
-      }),
+      fc.property(
+        fc.constantFrom(1, 2, 4, 8),
+        fc.integer({ min: 0, max: 20_000 }),
+        fc.boolean(),
+        (width, length, shuffled) => {
+          const src = new Uint8Array(length)
+          // First half smooth, second half noise: both kinds of block in one stream.
+          for (let i = 0; i < length; i++) src[i] = i < length / 2 ? (i >> 6) & 0xff : Crypto.randomInt(256)
+          const policy = {
+            spec: Compression.byName.lz4,
+            level: undefined,
+            shuffle: shuffled,
+            minSize: 0,
+            minSavings: 0.03
+          }
+          const out = new Blocks.Writer(new Uint8Array(Blocks.bound(length, 1024)), 0)
+          Blocks.write(out, src, width, policy, 1024)
+          const back = new Uint8Array(length)
+          Blocks.read(new Blocks.Reader(out.bytes.subarray(0, out.offset), 0), back)
+          assert.deepStrictEqual(back, src)
+        }
+      ),
       { numRuns: 60 }
     )
   })
 
   it("a stream given as pieces is stored byte for byte as the joined bytes", () => {
     fc.assert(
-      fc.property(fc.array(fc.uint8Array({ maxLength: 3000 }), { maxLength: 8 }), fc.constantFrom("lz4", "gzip", "none") as fc.Arbitrary<Codec.CompressionCodec>, (pieces, codecName) => {
-        const joined = Buffer.concat(pieces)
-        const policy = { spec: Compression.byName[codecName], level: undefined, shuffle: true, minSize: 0, minSavings: 0.03 }
-        const whole = new Blocks.Writer(new Uint8Array(Blocks.bound(joined.length, 1024)), 0)
-        Blocks.write(whole, joined, 8, policy, 1024)
-        const chunked = new Blocks.Writer(new Uint8Array(Blocks.bound(joined.length, 1024)), 0)
-        Blocks.writeChunks(chunked, pieces, joined.length, 8, policy, 1024)
-        assert.deepStrictEqual(chunked.bytes.subarray(0, chunked.offset), whole.bytes.subarray(0, whole.offset))
-        const back = new Uint8Array(joined.length)
-        Blocks.read(new Blocks.Reader(chunked.bytes.subarray(0, chunked.offset), 0), back)
-        assert.deepStrictEqual(Buffer.from(back), joined)
-      }),
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 3000 }), { maxLength: 8 }),
+        fc.constantFrom("lz4", "gzip", "none") as fc.Arbitrary<Codec.CompressionCodec>,
+        (pieces, codecName) => {
+          const joined = Buffer.concat(pieces)
+          const policy = {
+            spec: Compression.byName[codecName],
+            level: undefined,
+            shuffle: true,
+            minSize: 0,
+            minSavings: 0.03
+          }
+          const whole = new Blocks.Writer(new Uint8Array(Blocks.bound(joined.length, 1024)), 0)
+          Blocks.write(whole, joined, 8, policy, 1024)
+          const chunked = new Blocks.Writer(new Uint8Array(Blocks.bound(joined.length, 1024)), 0)
+          Blocks.writeChunks(chunked, pieces, joined.length, 8, policy, 1024)
+          assert.deepStrictEqual(chunked.bytes.subarray(0, chunked.offset), whole.bytes.subarray(0, whole.offset))
+          const back = new Uint8Array(joined.length)
+          Blocks.read(new Blocks.Reader(chunked.bytes.subarray(0, chunked.offset), 0), back)
+          assert.deepStrictEqual(Buffer.from(back), joined)
+        }
+      ),
       { numRuns: 100 }
     )
   })
@@ -245,7 +275,9 @@ describe("ndarray format", () => {
   it.scoped("large gets read into pooled buffers and give back only those no value still views", () =>
     Effect.gen(function*() {
       const directory = yield* tempDir
-      const cache = yield* Layer.build(Cache.layer({ directory, cleanupOnOpen: false })).pipe(Effect.map(Context.get(Cache.Cache)))
+      const cache = yield* Layer.build(Cache.layer({ directory, cleanupOnOpen: false })).pipe(
+        Effect.map(Context.get(Cache.Cache))
+      )
       const array = new Float64Array(400_000).map((_, i) => Math.sin(i / 300))
       // Incompressible bytes: stored raw, and the value read back is a view of the blob read.
       const bytes = new Uint8Array(Crypto.randomBytes(3 << 20))
@@ -285,7 +317,9 @@ describe("ndarray format", () => {
       for (const layer of [Cache.layer({ directory, cleanupOnOpen: false }), Cache.layerMemory()]) {
         yield* Effect.gen(function*() {
           const cache = yield* Cache.Cache
-          const arrays = [1, 2, 3].map((seed) => new Float64Array(400_000).map((_, i) => Math.sin(i / (100 * seed)) + seed))
+          const arrays = [1, 2, 3].map((seed) =>
+            new Float64Array(400_000).map((_, i) => Math.sin(i / (100 * seed)) + seed)
+          )
           for (const [i, array] of arrays.entries()) yield* cache.put({ i }, array)
           for (const [i, array] of arrays.entries()) assertSameArray(Option.getOrThrow(yield* cache.get({ i })), array)
           const table = Arrow.tableFromArrays({ x: arrays[0]!, y: arrays[1]! })
@@ -321,7 +355,10 @@ describe("ndarray format", () => {
 
 const arrowTable = fc.integer({ min: 0, max: 300 }).chain((rows) =>
   fc.record({
-    ints: fc.array(fc.option(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), { nil: null }), { minLength: rows, maxLength: rows }),
+    ints: fc.array(fc.option(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), { nil: null }), {
+      minLength: rows,
+      maxLength: rows
+    }),
     bigs: fc.array(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), { minLength: rows, maxLength: rows }),
     floats: fc.array(fc.double(), { minLength: rows, maxLength: rows }),
     strings: fc.array(fc.option(fc.string({ unit: "grapheme" }), { nil: null }), { minLength: rows, maxLength: rows }),
@@ -395,7 +432,12 @@ const parquetCodec = CodecDefault.make({ tables: "parquet" })
 const columnTable = (vector: Arrow.Vector, nullable = true) => {
   const field = new Arrow.Field("c", vector.type, nullable, new Map([["unit", "m/s"]]))
   const schema = new Arrow.Schema([field], new Map([["origin", "test"]]))
-  const data = Arrow.makeData({ type: new Arrow.Struct([field]), length: vector.length, nullCount: 0, children: [vector.data[0]!] })
+  const data = Arrow.makeData({
+    type: new Arrow.Struct([field]),
+    length: vector.length,
+    nullCount: 0,
+    children: [vector.data[0]!]
+  })
   return new Arrow.Table(schema, [new Arrow.RecordBatch(schema, data)])
 }
 
@@ -413,16 +455,23 @@ describe("parquet format", () => {
   it.effect("random tables (ints, floats, utf8, nulls, dictionaries) round-trip equal", () =>
     Effect.sync(() =>
       fc.assert(
-        fc.property(arrowTable, fc.constantFrom("lz4", "zstd", "gzip", "brotli", "none") as fc.Arbitrary<Codec.CompressionCodec>, (columns, codecName) => {
-          const table = buildTable(columns)
-          const service = CodecDefault.make({ tables: "parquet", compression: { byKind: { table: { codec: codecName } } } })
-          const encoded = Effect.runSync(service.encode(table))
-          assert.strictEqual(encoded.format, "parquet")
-          assert.strictEqual(encoded.codec, codecName)
-          const back = Effect.runSync(service.decode(encoded.bytes)) as Arrow.Table
-          assertSameTable(back, table)
-          assertSameSchema(back, table)
-        }),
+        fc.property(
+          arrowTable,
+          fc.constantFrom("lz4", "zstd", "gzip", "brotli", "none") as fc.Arbitrary<Codec.CompressionCodec>,
+          (columns, codecName) => {
+            const table = buildTable(columns)
+            const service = CodecDefault.make({
+              tables: "parquet",
+              compression: { byKind: { table: { codec: codecName } } }
+            })
+            const encoded = Effect.runSync(service.encode(table))
+            assert.strictEqual(encoded.format, "parquet")
+            assert.strictEqual(encoded.codec, codecName)
+            const back = Effect.runSync(service.decode(encoded.bytes)) as Arrow.Table
+            assertSameTable(back, table)
+            assertSameSchema(back, table)
+          }
+        ),
         { numRuns: 40 }
       )
     ))
@@ -442,15 +491,26 @@ describe("parquet format", () => {
         timeMicrosecond: Arrow.vectorFromArray([1n, null, 3n], new Arrow.TimeMicrosecond()),
         timestampTz: Arrow.vectorFromArray([1, null, 3], new Arrow.TimestampMillisecond("Europe/Paris")),
         timestampNs: Arrow.vectorFromArray([1, null, 3], new Arrow.TimestampNanosecond()),
-        decimal: Arrow.makeVector(Arrow.makeData({ type: new Arrow.Decimal(2, 10, 128), length: 1, data: new Uint32Array([12345, 0, 0, 0]) })),
+        decimal: Arrow.makeVector(
+          Arrow.makeData({ type: new Arrow.Decimal(2, 10, 128), length: 1, data: new Uint32Array([12345, 0, 0, 0]) })
+        ),
         binary: Arrow.vectorFromArray([new Uint8Array([1]), null, new Uint8Array(0)], new Arrow.Binary()),
         largeUtf8: Arrow.vectorFromArray(["a", null, "é"], new Arrow.LargeUtf8()),
-        list: Arrow.vectorFromArray([[1, 2], null, []], new Arrow.List(new Arrow.Field("item", new Arrow.Int32(), true))),
+        list: Arrow.vectorFromArray(
+          [[1, 2], null, []],
+          new Arrow.List(new Arrow.Field("item", new Arrow.Int32(), true))
+        ),
         struct: Arrow.vectorFromArray(
           [{ a: 1, b: "x" }, null, { a: null, b: "y" }],
-          new Arrow.Struct([new Arrow.Field("a", new Arrow.Int32(), true), new Arrow.Field("b", new Arrow.Utf8(), true)])
+          new Arrow.Struct([
+            new Arrow.Field("a", new Arrow.Int32(), true),
+            new Arrow.Field("b", new Arrow.Utf8(), true)
+          ])
         ),
-        orderedDictionary: Arrow.vectorFromArray(["a", "b", null], new Arrow.Dictionary(new Arrow.Utf8(), new Arrow.Uint16(), null, true))
+        orderedDictionary: Arrow.vectorFromArray(
+          ["a", "b", null],
+          new Arrow.Dictionary(new Arrow.Utf8(), new Arrow.Uint16(), null, true)
+        )
       }
       for (const [name, vector] of Object.entries(vectors)) {
         const table = columnTable(vector)
@@ -465,12 +525,19 @@ describe("parquet format", () => {
         )
       }
       const required = columnTable(Arrow.vectorFromArray([1, 2], new Arrow.Int32()), false)
-      assertSameSchema((yield* parquetCodec.decode((yield* parquetCodec.encode(required)).bytes)) as Arrow.Table, required)
+      assertSameSchema(
+        (yield* parquetCodec.decode((yield* parquetCodec.encode(required)).bytes)) as Arrow.Table,
+        required
+      )
     }))
 
   it.effect("columns whose names look like paths keep their per-column encodings", () =>
     Effect.gen(function*() {
-      const table = Arrow.tableFromArrays({ "a.b": new Int32Array([1, 2, 3]), "x y": new Float64Array([0.5, -0, Number.NaN]), "": new BigInt64Array([1n, 2n, 3n]) })
+      const table = Arrow.tableFromArrays({
+        "a.b": new Int32Array([1, 2, 3]),
+        "x y": new Float64Array([0.5, -0, Number.NaN]),
+        "": new BigInt64Array([1n, 2n, 3n])
+      })
       const back = (yield* parquetCodec.decode((yield* parquetCodec.encode(table)).bytes)) as Arrow.Table
       assertSameTable(back, table)
     }))
@@ -491,13 +558,19 @@ describe("parquet format", () => {
 
   it.effect("a table Parquet cannot hold (a union column) is stored as Arrow IPC instead", () =>
     Effect.gen(function*() {
-      const type = new Arrow.DenseUnion([0, 1], [new Arrow.Field("i", new Arrow.Int32(), true), new Arrow.Field("s", new Arrow.Utf8(), true)])
+      const type = new Arrow.DenseUnion([0, 1], [
+        new Arrow.Field("i", new Arrow.Int32(), true),
+        new Arrow.Field("s", new Arrow.Utf8(), true)
+      ])
       const data = Arrow.makeData({
         type,
         length: 2,
         typeIds: new Int8Array([0, 1]),
         valueOffsets: new Int32Array([0, 0]),
-        children: [Arrow.makeData({ type: new Arrow.Int32(), length: 1, data: new Int32Array([7]) }), Arrow.vectorFromArray(["a"], new Arrow.Utf8()).data[0]!]
+        children: [
+          Arrow.makeData({ type: new Arrow.Int32(), length: 1, data: new Int32Array([7]) }),
+          Arrow.vectorFromArray(["a"], new Arrow.Utf8()).data[0]!
+        ]
       })
       const table = new Arrow.Table({ u: Arrow.makeVector(data) })
       const encoded = yield* parquetCodec.encode(table)
@@ -554,7 +627,9 @@ describe("parquet format", () => {
       const table = Arrow.tableFromArrays({ x: new Int32Array(10_000).map((_, i) => i) })
       const encoded = yield* service.encode(table)
       assert.strictEqual(encoded.codec, "zstd")
-      assert.deepStrictEqual([...((yield* service.decode(encoded.bytes)) as Arrow.Table).getChild("x")!.toArray()], [...table.getChild("x")!.toArray()])
+      assert.deepStrictEqual([...((yield* service.decode(encoded.bytes)) as Arrow.Table).getChild("x")!.toArray()], [
+        ...table.getChild("x")!.toArray()
+      ])
       const ipc = yield* Effect.exit(CodecDefault.make({ compression: { codec: "zstd" } }).encode(table))
       assert.strictEqual(Exit.isSuccess(ipc), Compression.byName.zstd.available)
       // Through the layer: zstd for tables is fine with Parquet, a ConfigError for IPC without node:zlib's zstd.
@@ -629,7 +704,10 @@ describe("polars format", () => {
       const df = pl.DataFrame({ a: [1, 2, null], b: ["x", "y", null], c: [1.5, -0, NaN] })
         .withColumns(pl.col("b").cast(pl.Categorical).alias("cat"))
       for (const codecName of ["lz4", "zstd", "none"] as const) {
-        const service = CodecDefault.make({ tables: "parquet", compression: { byKind: { table: { codec: codecName } } } })
+        const service = CodecDefault.make({
+          tables: "parquet",
+          compression: { byKind: { table: { codec: codecName } } }
+        })
         const encoded = yield* service.encode(df)
         assert.deepStrictEqual([encoded.format, encoded.codec], ["polars-parquet", codecName])
         const back = (yield* codec.decode(encoded.bytes)) as typeof df
@@ -661,7 +739,9 @@ describe("polars format", () => {
       assert.isTrue(Either.isLeft(result) && result.left.reason === "UnknownFormat")
       assert.strictEqual(loads, 1)
       const importFailed = yield* Effect.either(
-        CodecDefault.make({ handlers: [Polars.makeHandler(() => Promise.reject(new Error("no such module")))] }).decode(stored.bytes)
+        CodecDefault.make({ handlers: [Polars.makeHandler(() => Promise.reject(new Error("no such module")))] }).decode(
+          stored.bytes
+        )
       )
       assert.isTrue(Either.isLeft(importFailed) && importFailed.left.reason === "UnknownFormat")
     }))
@@ -769,7 +849,11 @@ describe("codec selection and handlers", () => {
         assert.isTrue(Option.isNone(yield* cache.get({ k: "p" })))
         // A newer release may read it: kept (issue 15 item 2).
         assert.strictEqual((yield* cache.list()).length, 1)
-      }).pipe(Effect.provide(Layer.merge(Cache.layer({ directory, handlers: [pointHandler(1)], cleanupOnOpen: false }), layer)))
+      }).pipe(
+        Effect.provide(
+          Layer.merge(Cache.layer({ directory, handlers: [pointHandler(1)], cleanupOnOpen: false }), layer)
+        )
+      )
       assert.isTrue(warnings.some((w) => /format version 2 is newer/.test(w)), warnings.join("\n"))
       yield* Effect.gen(function*() {
         const cache = yield* Cache.Cache

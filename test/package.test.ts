@@ -6,9 +6,9 @@
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { execFile } from "node:child_process"
-import { promisify } from "node:util"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { promisify } from "node:util"
 import { ensureBuilt, root } from "./support/build.js"
 import { makeTempDir } from "./support/tmp.js"
 
@@ -58,8 +58,14 @@ console.log("pg", pg._tag, pg.message)
  */
 const install = (project: string, tarball: string, extra: Record<string, string> = {}) => {
   const dependencies = { cacheness: `file:${tarball}`, ...extra }
-  fs.writeFileSync(path.join(project, "package.json"), JSON.stringify({ name: "app", version: "1.0.0", type: "module", private: true, dependencies }))
-  return npm(["install", "--prefer-offline", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], project)
+  fs.writeFileSync(
+    path.join(project, "package.json"),
+    JSON.stringify({ name: "app", version: "1.0.0", type: "module", private: true, dependencies })
+  )
+  return npm(
+    ["install", "--prefer-offline", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+    project
+  )
 }
 
 describe("npm package", () => {
@@ -79,10 +85,25 @@ describe("npm package", () => {
   }, 240_000)
 
   it("ships dist, its sources for the source maps, README and LICENSE, and no tests", () => {
-    for (const file of ["dist/index.js", "dist/index.js.map", "dist/cli/main.js", "dist/testing.js", "dist/testing.d.ts", "src/index.ts", "README.md", "LICENSE", "package.json"]) {
+    for (
+      const file of [
+        "dist/index.js",
+        "dist/index.js.map",
+        "dist/cli/main.js",
+        "dist/testing.js",
+        "dist/testing.d.ts",
+        "src/index.ts",
+        "README.md",
+        "LICENSE",
+        "package.json"
+      ]
+    ) {
       assert.include(files, file)
     }
-    assert.isFalse(files.some((f) => f.startsWith("test/") || f.startsWith(".tmp/") || f.startsWith("bench/")), files.join(" "))
+    assert.isFalse(
+      files.some((f) => f.startsWith("test/") || f.startsWith(".tmp/") || f.startsWith("bench/")),
+      files.join(" ")
+    )
     // Every map points at a shipped source.
     for (const map of files.filter((f) => f.endsWith(".map"))) {
       const { sources } = JSON.parse(fs.readFileSync(path.join(root, map), "utf8"))
@@ -108,17 +129,24 @@ describe("npm package", () => {
     // One Effect, the app's, at the top level.
     assert.match(JSON.parse(fs.readFileSync(path.join(modules, "effect/package.json"), "utf8")).version, /^3\./)
     assert.isFalse(fs.existsSync(path.join(modules, "cacheness/node_modules/effect")))
-    const version = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, "better-sqlite3/package.json"), "utf8")).version
+    const version = (dir: string) =>
+      JSON.parse(fs.readFileSync(path.join(dir, "better-sqlite3/package.json"), "utf8")).version
     assert.strictEqual(version(modules), version(path.join(root, "node_modules")))
     fs.mkdirSync(path.join(modules, "better-sqlite3/build/Release"), { recursive: true })
-    fs.cpSync(path.join(root, "node_modules/better-sqlite3/build/Release/better_sqlite3.node"), path.join(modules, "better-sqlite3/build/Release/better_sqlite3.node"))
+    fs.cpSync(
+      path.join(root, "node_modules/better-sqlite3/build/Release/better_sqlite3.node"),
+      path.join(modules, "better-sqlite3/build/Release/better_sqlite3.node")
+    )
 
     // Optional for real: the PostgreSQL driver is an optional peer, not installed.
     assert.isFalse(fs.existsSync(path.join(modules, "@effect/sql-pg")))
     assert.isFalse(fs.existsSync(path.join(modules, "pg")))
 
     fs.writeFileSync(path.join(app, "quickstart.mjs"), quickstart)
-    const run = await node(process.execPath, ["quickstart.mjs"], app, { ...process.env, CACHENESS_DIR: path.join(app, "effect_cache") })
+    const run = await node(process.execPath, ["quickstart.mjs"], app, {
+      ...process.env,
+      CACHENESS_DIR: path.join(app, "effect_cache")
+    })
     assert.strictEqual(run.status, 0, run.stderr)
     assert.include(run.stdout, `effect {"results":[1,2,3]} 1`)
     assert.include(run.stdout, `promise {"results":[1,2,3]} 10000`)
@@ -126,7 +154,10 @@ describe("npm package", () => {
 
     // CommonJS: where Node can require() ES modules (20.19+, 22.12+) it loads (no top-level
     // await in the graph); elsewhere Node's own error says the package is an ES module.
-    const required = await node(process.execPath, ["-e", `const { cacheness } = require("cacheness"); console.log("require", typeof cacheness)`], app)
+    const required = await node(process.execPath, [
+      "-e",
+      `const { cacheness } = require("cacheness"); console.log("require", typeof cacheness)`
+    ], app)
     if (process.features.require_module === true) {
       assert.strictEqual(required.status, 0, required.stderr)
       assert.include(required.stdout, "require function")

@@ -10,15 +10,15 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
-import * as Key from "../src/key/pathKey.js"
-import { Cache, Key as PublicKey } from "../src/index.js"
 import * as CacheLayer from "../src/cache/layer.js"
+import { Cache, Key as PublicKey } from "../src/index.js"
+import type { PathFileSystem } from "../src/key/pathHashing.js"
+import * as Key from "../src/key/pathKey.js"
+import { Hasher, KeyError, PathFingerprints, type PathHashProgress } from "../src/key/service.js"
 import * as HasherXxhash from "../src/key/xxhash.js"
 import * as MetadataStoreMemory from "../src/metadata/memory.js"
-import type { PathFileSystem } from "../src/key/pathHashing.js"
-import type { KeyParams } from "../src/schema/CacheKey.js"
-import { Hasher, KeyError, type PathHashProgress, PathFingerprints } from "../src/key/service.js"
 import { MetadataStore } from "../src/metadata/service.js"
+import type { KeyParams } from "../src/schema/CacheKey.js"
 import { makeTempDir, tempDir } from "./support/tmp.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -48,7 +48,10 @@ const sub = (root: string, name: string): string => {
 const hasherLayer = (options: HasherXxhash.HasherOptions = {}) =>
   HasherXxhash.layerWith(options).pipe(
     Layer.provideMerge(
-      Layer.effect(PathFingerprints, Effect.map(MetadataStore, (m) => ({ lookup: m.lookupFingerprints, save: m.saveFingerprints })))
+      Layer.effect(
+        PathFingerprints,
+        Effect.map(MetadataStore, (m) => ({ lookup: m.lookupFingerprints, save: m.saveFingerprints }))
+      )
     ),
     Layer.provideMerge(MetadataStoreMemory.layer)
   )
@@ -113,7 +116,12 @@ const countingFs = (fail: (file: string) => NodeJS.ErrnoException | undefined = 
 }
 
 const errno = (code: string, file: string): NodeJS.ErrnoException =>
-  Object.assign(new Error(`${code}: permission denied, open '${file}'`), { code, errno: -13, syscall: "open", path: file })
+  Object.assign(new Error(`${code}: permission denied, open '${file}'`), {
+    code,
+    errno: -13,
+    syscall: "open",
+    path: file
+  })
 
 // ---------------------------------------------------------------------------------------------
 // Files
@@ -130,7 +138,10 @@ describe("Key.file", () => {
       fs.writeFileSync(a, "x,y\n1,3\n")
       assert.notStrictEqual(k1, yield* keyOf({ model: "m", data: Key.file(a) }))
       // Relative paths resolve against the working directory; the public export is the same module.
-      assert.strictEqual(yield* keyOf({ d: PublicKey.file(path.relative(process.cwd(), a)) }), yield* keyOf({ d: Key.file(a) }))
+      assert.strictEqual(
+        yield* keyOf({ d: PublicKey.file(path.relative(process.cwd(), a)) }),
+        yield* keyOf({ d: Key.file(a) })
+      )
       const hasher = yield* Effect.provide(Hasher, HasherXxhash.layer)
       assert.strictEqual(yield* hasher.hashPath(a), yield* hashBytes(fs.readFileSync(a)))
     }))
@@ -156,14 +167,25 @@ describe("Key.file", () => {
       const before = yield* keyOf({ nested: [new Map([["k", pathToFileURL(file)]])] })
       fs.writeFileSync(file, "hellO")
       assert.notStrictEqual(before, yield* keyOf({ nested: [new Map([["k", pathToFileURL(file)]])] }))
-      assert.notStrictEqual(yield* keyOf({ u: new URL("https://example.com/f.txt") }), yield* keyOf({ u: Key.file(file) }))
+      assert.notStrictEqual(
+        yield* keyOf({ u: new URL("https://example.com/f.txt") }),
+        yield* keyOf({ u: Key.file(file) })
+      )
     }))
 
   it.scoped("params without paths stay on the synchronous path and never touch the file system", () =>
     Effect.gen(function*() {
       const { fileSystem, opened } = countingFs(() => errno("EACCES", "anything"))
-      const throwing = { ...fileSystem, statSync: (() => { throw new Error("statSync called") }) as any }
-      const k = yield* keyWith(HasherXxhash.layerWith({ fileSystem: throwing }))({ a: 1, b: [new URL("https://x.org")] })
+      const throwing = {
+        ...fileSystem,
+        statSync: (() => {
+          throw new Error("statSync called")
+        }) as any
+      }
+      const k = yield* keyWith(HasherXxhash.layerWith({ fileSystem: throwing }))({
+        a: 1,
+        b: [new URL("https://x.org")]
+      })
       assert.strictEqual(k, yield* keyOf({ a: 1, b: [new URL("https://x.org")] }))
       assert.deepStrictEqual(opened, [])
     }))
@@ -254,7 +276,10 @@ describe("Key.dir", () => {
       assert.strictEqual(yield* counted({ d: Key.dir(withLink) }), k3)
       // The root may itself be a link: it is the path the caller named.
       fs.symlinkSync(withCopy, path.join(root, "root-link"))
-      assert.strictEqual(yield* keyOf({ d: Key.dir(path.join(root, "root-link")) }), yield* keyOf({ d: Key.dir(withCopy) }))
+      assert.strictEqual(
+        yield* keyOf({ d: Key.dir(path.join(root, "root-link")) }),
+        yield* keyOf({ d: Key.dir(withCopy) })
+      )
     }))
 
   it.scoped("golden: the directory listing layout is pinned", () =>
@@ -269,10 +294,18 @@ describe("Key.dir", () => {
       const h = (s: string) => hasher.hashBytes(Buffer.from(s))
       const listing = Buffer.concat([
         Buffer.of(1),
-        Buffer.of(1), str("a/c.txt"), str(h("sea")),
-        Buffer.of(1), str("a/é.txt"), str(h("")),
-        Buffer.of(1), str("b.txt"), str(h("bee")),
-        Buffer.of(2), str("link"), str("../nowhere")
+        Buffer.of(1),
+        str("a/c.txt"),
+        str(h("sea")),
+        Buffer.of(1),
+        str("a/é.txt"),
+        str(h("")),
+        Buffer.of(1),
+        str("b.txt"),
+        str(h("bee")),
+        Buffer.of(2),
+        str("link"),
+        str("../nowhere")
       ])
       const digest = yield* hasher.hashPath(dir)
       assert.strictEqual(digest, hasher.hashBytes(listing))
@@ -424,7 +457,10 @@ describe("stat fingerprints", () => {
       const file = path.join(writeTree(root, { "f.txt": "1111" }), "f.txt")
       const frozen = fs.statSync(file, { bigint: true })
       // A file system whose stat never changes stands for a clock set back or an mmap write.
-      const fileSystem: PathFileSystem = { ...fs, statSync: ((p: string, o: any) => p === file ? frozen : fs.statSync(p, o)) as any }
+      const fileSystem: PathFileSystem = {
+        ...fs,
+        statSync: ((p: string, o: any) => p === file ? frozen : fs.statSync(p, o)) as any
+      }
       yield* Effect.gen(function*() {
         const hasher = yield* Hasher
         const before = yield* hasher.key({ f: Key.file(file) })
@@ -493,7 +529,10 @@ describe("path keys by path string, missing and unreadable paths", () => {
       const root = yield* tempDir
       const missing = path.join(root, "not-yet.csv")
       const [key, logs] = yield* withLogs(keyOf({ f: Key.file(missing) }))
-      assert.strictEqual(key, yield* keyWith(HasherXxhash.layerWith({ hashPathContent: false }))({ f: Key.file(missing) }))
+      assert.strictEqual(
+        key,
+        yield* keyWith(HasherXxhash.layerWith({ hashPathContent: false }))({ f: Key.file(missing) })
+      )
       assert.isTrue(logs.some((m) => m.includes(missing) && m.includes("does not exist")), logs.join("\n"))
       // once it exists, it is keyed by content
       writeTree(root, { "not-yet.csv": "now" })

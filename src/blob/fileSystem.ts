@@ -17,10 +17,10 @@
  *
  * @since 0.1.0
  */
-import * as FileSystem from "@effect/platform/FileSystem"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { SystemError } from "@effect/platform/Error"
 import type { PlatformError, SystemErrorReason } from "@effect/platform/Error"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as Arr from "effect/Array"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
@@ -32,8 +32,8 @@ import * as Option from "effect/Option"
 import * as Crypto from "node:crypto"
 import * as NodeFs from "node:fs"
 import * as Path from "node:path"
-import * as BlobId from "./blobId.js"
 import * as BufferPool from "../shared/bufferPool.js"
+import * as BlobId from "./blobId.js"
 import { BlobStore, make as makeBlobStore, StorageError } from "./service.js"
 
 /** The operating system's clock, which stamps file times. */
@@ -130,22 +130,30 @@ const walk = (
     const blobs: Array<Found> = []
     const temps: Array<Found> = []
     const outer = (yield* names(directory)).filter((name) => shardName.test(name))
-    yield* Effect.forEach(outer, (first) =>
-      Effect.flatMap(names(Path.join(directory, first)), (inner) =>
-        Effect.forEach(inner.filter((name) => shardName.test(name)), (second) => {
-          const shard = Path.join(directory, first, second)
-          const prefix = first + second
-          return Effect.map(names(shard), (files) => {
-            for (const file of files) {
-              if (BlobId.isValid(file) && file.startsWith(prefix)) {
-                blobs.push({ path: Path.join(shard, file), id: file })
-              } else {
-                const temp = tempName.exec(file)
-                if (temp !== null) temps.push({ path: Path.join(shard, file), id: temp[1]! })
-              }
-            }
-          })
-        }, { discard: true })), { concurrency: 8, discard: true })
+    yield* Effect.forEach(
+      outer,
+      (first) =>
+        Effect.flatMap(names(Path.join(directory, first)), (inner) =>
+          Effect.forEach(
+            inner.filter((name) => shardName.test(name)),
+            (second) => {
+              const shard = Path.join(directory, first, second)
+              const prefix = first + second
+              return Effect.map(names(shard), (files) => {
+                for (const file of files) {
+                  if (BlobId.isValid(file) && file.startsWith(prefix)) {
+                    blobs.push({ path: Path.join(shard, file), id: file })
+                  } else {
+                    const temp = tempName.exec(file)
+                    if (temp !== null) temps.push({ path: Path.join(shard, file), id: temp[1]! })
+                  }
+                }
+              })
+            },
+            { discard: true }
+          )),
+      { concurrency: 8, discard: true }
+    )
     return { blobs, temps }
   })
 }
@@ -162,10 +170,12 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
     const directory = Path.resolve(options.directory)
     const dirMode = options.private === true ? { mode: 0o700 } : {}
     const fileMode = options.private === true ? { mode: 0o600 } : undefined
-    if (options.readOnly !== true) yield* fs.makeDirectory(directory, { recursive: true, ...dirMode }).pipe(
-      Effect.zipRight(options.private === true ? fs.chmod(directory, 0o700) : Effect.void),
-      Effect.mapError(toStorageError("BlobStore.make", "WriteFailed"))
-    )
+    if (options.readOnly !== true) {
+      yield* fs.makeDirectory(directory, { recursive: true, ...dirMode }).pipe(
+        Effect.zipRight(options.private === true ? fs.chmod(directory, 0o700) : Effect.void),
+        Effect.mapError(toStorageError("BlobStore.make", "WriteFailed"))
+      )
+    }
 
     // Shard directories known to exist, so the common put costs no mkdir. Forgotten when a write
     // finds its shard gone (removed behind our back), which then recreates it once.
@@ -173,7 +183,8 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
     const ensureShard = (shard: string) =>
       knownShards.has(shard)
         ? Effect.void
-        : Effect.tap(fs.makeDirectory(shard, { recursive: true, ...dirMode }), () => Effect.sync(() => knownShards.add(shard)))
+        : Effect.tap(fs.makeDirectory(shard, { recursive: true, ...dirMode }), () =>
+          Effect.sync(() => knownShards.add(shard)))
 
     const writeOnce = (id: string, bytes: Uint8Array) => {
       const shard = shardOf(directory, id)
@@ -278,13 +289,25 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
     const onFiles = <A>(effect: Effect.Effect<A, StorageError, FileSystem.FileSystem>) =>
       effect.pipe(Effect.provideService(FileSystem.FileSystem, fs), Effect.withClock(systemClock))
     const listAged = (olderThan: number) =>
-      onFiles(Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.map(blobFiles(directory), (files) =>
-          files.filter((f) => Option.isSome(f.modified) && f.modified.value.getTime() < now - olderThan).map((f) => f.id))))
+      onFiles(
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.map(blobFiles(directory), (files) =>
+            files.filter((f) =>
+              Option.isSome(f.modified) && f.modified.value.getTime() < now - olderThan
+            ).map((f) =>
+              f.id
+            )))
+      )
     const staleTemp = (olderThan: number) =>
-      onFiles(Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.map(tempFiles(directory), (temps) =>
-          temps.filter((t) => Option.isSome(t.modified) && t.modified.value.getTime() < now - olderThan).map((t) => t.path))))
+      onFiles(
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.map(tempFiles(directory), (temps) =>
+            temps.filter((t) =>
+              Option.isSome(t.modified) && t.modified.value.getTime() < now - olderThan
+            ).map((t) =>
+              t.path
+            )))
+      )
     const removeStaleTemp = (olderThan: number) => onFiles(cleanupTemp(directory, Duration.millis(olderThan)))
 
     return makeBlobStore({
@@ -342,7 +365,9 @@ export interface TempFile {
  * @since 0.1.0
  * @category maintenance
  */
-export const tempFiles = (directory: string): Effect.Effect<ReadonlyArray<TempFile>, StorageError, FileSystem.FileSystem> =>
+export const tempFiles = (
+  directory: string
+): Effect.Effect<ReadonlyArray<TempFile>, StorageError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const { temps } = yield* walk(fs, Path.resolve(directory), "BlobStore.tempFiles")
@@ -373,7 +398,9 @@ export interface BlobFile {
  * @since 0.1.0
  * @category maintenance
  */
-export const blobFiles = (directory: string): Effect.Effect<ReadonlyArray<BlobFile>, StorageError, FileSystem.FileSystem> =>
+export const blobFiles = (
+  directory: string
+): Effect.Effect<ReadonlyArray<BlobFile>, StorageError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const { blobs } = yield* walk(fs, Path.resolve(directory), "BlobStore.blobFiles")

@@ -11,18 +11,18 @@
  */
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
-import * as PgPool from "../shared/pgClient.js"
-import { retryRead } from "../shared/pgRetry.js"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import type { ConfigError } from "../errors.js"
+import * as PgPool from "../shared/pgClient.js"
+import { retryRead } from "../shared/pgRetry.js"
+import { transaction } from "../shared/pgTransaction.js"
 import { validateId } from "./blobId.js"
 import { BlobStore, make as makeBlobStore, StorageError } from "./service.js"
-import type { ConfigError } from "../errors.js"
-import { transaction } from "../shared/pgTransaction.js"
 
 /**
  * @since 0.1.0
@@ -74,11 +74,17 @@ const fail = (method: string, reason: StorageError["reason"], id: string | undef
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: PgBlobOptions): Effect.Effect<BlobStore.Service, StorageError | ConfigError, Scope.Scope> =>
+export const make = (
+  options: PgBlobOptions
+): Effect.Effect<BlobStore.Service, StorageError | ConfigError, Scope.Scope> =>
   Effect.gen(function*() {
     const schema = options.schema ?? "public"
     if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
-      return yield* new StorageError({ method: "BlobStorePg.open", reason: "WriteFailed", description: `schema ${JSON.stringify(schema)} must be a plain identifier` })
+      return yield* new StorageError({
+        method: "BlobStorePg.open",
+        reason: "WriteFailed",
+        description: `schema ${JSON.stringify(schema)} must be a plain identifier`
+      })
     }
     const s = schema.toLowerCase()
     const chunkSize = Math.max(1024, Math.floor(options.chunkSize ?? 1024 * 1024))
@@ -89,22 +95,32 @@ export const make = (options: PgBlobOptions): Effect.Effect<BlobStore.Service, S
       maxConnections: options.maxConnections ?? 4,
       idleTimeout: options.idleTimeout,
       connectTimeout: options.connectTimeout
-    }).pipe(Effect.catchTag("SqlError", (cause) => Effect.fail(fail("BlobStorePg.open", "ReadFailed", undefined, cause))))
-    yield* transaction(sql, Effect.gen(function*() {
-      yield* sql.unsafe(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`cacheness:${s}`])
-      yield* sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${s}`)
-      yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${s}.cacheness_blob_migrations (
+    }).pipe(
+      Effect.catchTag("SqlError", (cause) => Effect.fail(fail("BlobStorePg.open", "ReadFailed", undefined, cause)))
+    )
+    yield* transaction(
+      sql,
+      Effect.gen(function*() {
+        yield* sql.unsafe(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`cacheness:${s}`])
+        yield* sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${s}`)
+        yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${s}.cacheness_blob_migrations (
         migration_id integer primary key, created_at timestamp with time zone not null default now(), name text not null)`)
-      yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations(s)), table: `${s}.cacheness_blob_migrations` })
-      const [{ version }] = yield* sql.unsafe<{ version: number | null }>(`SELECT max(migration_id) AS version FROM ${s}.cacheness_blob_migrations`)
-      if ((version ?? 0) > LAYOUT_VERSION) {
-        return yield* new StorageError({
-          method: "BlobStorePg.open",
-          reason: "ReadFailed",
-          description: `schema ${s} has blob layout ${version}; this release reads up to ${LAYOUT_VERSION}`
+        yield* Migrator.make({})({
+          loader: Migrator.fromRecord(migrations(s)),
+          table: `${s}.cacheness_blob_migrations`
         })
-      }
-    })).pipe(
+        const [{ version }] = yield* sql.unsafe<{ version: number | null }>(
+          `SELECT max(migration_id) AS version FROM ${s}.cacheness_blob_migrations`
+        )
+        if ((version ?? 0) > LAYOUT_VERSION) {
+          return yield* new StorageError({
+            method: "BlobStorePg.open",
+            reason: "ReadFailed",
+            description: `schema ${s} has blob layout ${version}; this release reads up to ${LAYOUT_VERSION}`
+          })
+        }
+      })
+    ).pipe(
       Effect.provideService(SqlClient.SqlClient, sql),
       Effect.catchIf(
         (e): e is Exclude<typeof e, StorageError> => !(e instanceof StorageError),
@@ -124,15 +140,23 @@ export const make = (options: PgBlobOptions): Effect.Effect<BlobStore.Service, S
           Effect.suspend(() => {
             const chunks = Math.ceil(bytes.byteLength / chunkSize)
             // Copies: the caller may reuse its array once put returns, while the driver still holds it.
-            const chunk = (n: number) => Buffer.from(bytes.subarray(n * chunkSize, Math.min(bytes.byteLength, (n + 1) * chunkSize)))
-            return transaction(sql, Effect.gen(function*() {
-              // Deleting the head drops the previous version's chunks (cascade) before writing anew.
-              yield* sql.unsafe(`DELETE FROM ${B} WHERE id = $1`, [id])
-              yield* sql.unsafe(`INSERT INTO ${B} (id, size, chunks) VALUES ($1, $2, $3)`, [id, bytes.byteLength, chunks])
-              for (let n = 0; n < chunks; n++) {
-                yield* sql.unsafe(`INSERT INTO ${K} (id, n, data) VALUES ($1, $2, $3)`, [id, n, chunk(n)])
-              }
-            }))
+            const chunk = (n: number) =>
+              Buffer.from(bytes.subarray(n * chunkSize, Math.min(bytes.byteLength, (n + 1) * chunkSize)))
+            return transaction(
+              sql,
+              Effect.gen(function*() {
+                // Deleting the head drops the previous version's chunks (cascade) before writing anew.
+                yield* sql.unsafe(`DELETE FROM ${B} WHERE id = $1`, [id])
+                yield* sql.unsafe(`INSERT INTO ${B} (id, size, chunks) VALUES ($1, $2, $3)`, [
+                  id,
+                  bytes.byteLength,
+                  chunks
+                ])
+                for (let n = 0; n < chunks; n++) {
+                  yield* sql.unsafe(`INSERT INTO ${K} (id, n, data) VALUES ($1, $2, $3)`, [id, n, chunk(n)])
+                }
+              })
+            )
           }).pipe(Effect.mapError((cause) => fail("BlobStore.put", "WriteFailed", id, cause)))
         ),
       get: (id) =>
@@ -151,7 +175,14 @@ export const make = (options: PgBlobOptions): Effect.Effect<BlobStore.Service, S
               const { chunks, size } = rows[0]
               const parts = rows.filter((r) => r.data !== null)
               if (parts.length !== chunks) {
-                return Effect.fail(new StorageError({ method: "BlobStore.get", reason: "ReadFailed", id, description: `blob has ${parts.length} of ${chunks} chunks` }))
+                return Effect.fail(
+                  new StorageError({
+                    method: "BlobStore.get",
+                    reason: "ReadFailed",
+                    id,
+                    description: `blob has ${parts.length} of ${chunks} chunks`
+                  })
+                )
               }
               const out = new Uint8Array(size)
               let offset = 0
@@ -161,7 +192,9 @@ export const make = (options: PgBlobOptions): Effect.Effect<BlobStore.Service, S
               }
               return Effect.succeed(Option.some(out))
             }),
-            Effect.mapError((cause) => cause instanceof StorageError ? cause : fail("BlobStore.get", "ReadFailed", id, cause))
+            Effect.mapError((cause) =>
+              cause instanceof StorageError ? cause : fail("BlobStore.get", "ReadFailed", id, cause)
+            )
           )
         ),
       delete: (id) =>
@@ -197,4 +230,5 @@ export const make = (options: PgBlobOptions): Effect.Effect<BlobStore.Service, S
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: PgBlobOptions): Layer.Layer<BlobStore, StorageError | ConfigError> => Layer.scoped(BlobStore, make(options))
+export const layer = (options: PgBlobOptions): Layer.Layer<BlobStore, StorageError | ConfigError> =>
+  Layer.scoped(BlobStore, make(options))

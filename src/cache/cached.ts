@@ -29,10 +29,10 @@ import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type { CacheKey, KeyParams } from "../schema/CacheKey.js"
-import { Cache, type CacheError, ConfigError } from "./service.js"
 import * as Validate from "../shared/validate.js"
 import { internal } from "./internal.js"
 import { isLiveAt } from "./read.js"
+import { Cache, type CacheError, ConfigError } from "./service.js"
 
 /** `cached`'s plumbing of a cache built by the engine (leases, change counter, reads with expiry). */
 const memoOf = (cache: Cache.Service) => internal(cache).memo
@@ -184,7 +184,10 @@ export const unsafeMemoHit: unique symbol = Symbol.for("cacheness/cached/unsafeM
 export const memoHitOf = <Args extends ReadonlyArray<any>, A, E, R>(
   memoised: Cached<Args, A, E, R>
 ): (cache: Cache.Service, args: Args, now: number) => Exit.Exit<A, E> | undefined =>
-  (memoised as unknown as Record<typeof unsafeMemoHit, (cache: Cache.Service, args: Args, now: number) => Exit.Exit<A, E> | undefined>)[unsafeMemoHit]
+  (memoised as unknown as Record<
+    typeof unsafeMemoHit,
+    (cache: Cache.Service, args: Args, now: number) => Exit.Exit<A, E> | undefined
+  >)[unsafeMemoHit]
 
 /** What a waiter finds on each poll: another process still holds the lease. */
 /**
@@ -193,7 +196,11 @@ export const memoHitOf = <Args extends ReadonlyArray<any>, A, E, R>(
  * than taking the lease, and an unref'd interval never keeps the process alive. The returned
  * effect stops it and waits for a renewal in flight, so no renewal lands after the release.
  */
-const startHeartbeat = (runtime: Runtime.Runtime<never>, renew: Effect.Effect<void>, every: number): Effect.Effect<void> => {
+const startHeartbeat = (
+  runtime: Runtime.Runtime<never>,
+  renew: Effect.Effect<void>,
+  every: number
+): Effect.Effect<void> => {
   let inFlight: Fiber.RuntimeFiber<void> | undefined
   const timer = setInterval(() => {
     if (inFlight === undefined) {
@@ -221,13 +228,27 @@ const toMillis = (field: string, input: Duration.DurationInput | null | undefine
   const decoded = Duration.decodeUnknown(input)
   return Option.isSome(decoded)
     ? Either.right(Duration.toMillis(decoded.value))
-    : Either.left(new ConfigError({ reason: "Invalid", field: `cached.${field}`, description: `not a duration: ${String(input)}` }))
+    : Either.left(
+      new ConfigError({ reason: "Invalid", field: `cached.${field}`, description: `not a duration: ${String(input)}` })
+    )
 }
 
 /** Every option of `cached` (and `memoize`): any other field is a `ConfigError`. */
 const CACHED_FIELDS = [
-  "name", "ttl", "key", "cacheFailures", "failureTtl", "failureSchema", "condition", "schema", "description", "memo",
-  "memoRecheck", "lease", "leaseTtl", "leaseTimeout"
+  "name",
+  "ttl",
+  "key",
+  "cacheFailures",
+  "failureTtl",
+  "failureSchema",
+  "condition",
+  "schema",
+  "description",
+  "memo",
+  "memoRecheck",
+  "lease",
+  "leaseTtl",
+  "leaseTimeout"
 ] as const
 
 const make = <Args extends ReadonlyArray<any>, A, E, R>(
@@ -249,7 +270,11 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     return e.right
   }
   if (name === "") {
-    invalid = new ConfigError({ reason: "Invalid", field: "cached.name", description: "the function is anonymous: give options.name" })
+    invalid = new ConfigError({
+      reason: "Invalid",
+      field: "cached.name",
+      description: "the function is anonymous: give options.name"
+    })
   }
   const known = Validate.options("cached", options, CACHED_FIELDS)
   if (known instanceof ConfigError) invalid ??= known
@@ -262,7 +287,11 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
   const leaseTimeout = check(toMillis("leaseTimeout", options.leaseTimeout, 300_000), 300_000) ?? 300_000
   const memoRecheck = check(toMillis("memoRecheck", options.memoRecheck, 0), 0) ?? 0
   if (memoSize !== 0 && !(Number.isInteger(memoSize) && memoSize > 0)) {
-    invalid ??= new ConfigError({ reason: "Invalid", field: "cached.memo", description: `must be a positive integer or false, got ${String(options.memo)}` })
+    invalid ??= new ConfigError({
+      reason: "Invalid",
+      field: "cached.memo",
+      description: `must be a positive integer or false, got ${String(options.memo)}`
+    })
   }
 
   const schema: Schema.Schema<Envelope<A, E>, any, never> | undefined =
@@ -284,7 +313,12 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
   const states = new WeakMap<Cache.Service, State>()
   const stateOf = (cache: Cache.Service): State => {
     let state = states.get(cache)
-    if (state === undefined) states.set(cache, state = { hits: 0, misses: 0, change: undefined, checkedAt: Number.NEGATIVE_INFINITY, memo: new Map() })
+    if (state === undefined) {
+      states.set(
+        cache,
+        state = { hits: 0, misses: 0, change: undefined, checkedAt: Number.NEGATIVE_INFINITY, memo: new Map() }
+      )
+    }
     return state
   }
 
@@ -307,7 +341,13 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     return state.change
   }
 
-  const remember = (state: State, key: CacheKey, exit: Exit.Exit<A, E>, change: number | undefined, expiresAt: number | null) => {
+  const remember = (
+    state: State,
+    key: CacheKey,
+    exit: Exit.Exit<A, E>,
+    change: number | undefined,
+    expiresAt: number | null
+  ) => {
     if (memoSize === 0 || change === undefined) return
     state.memo.delete(key)
     state.memo.set(key, { exit, change, expiresAt })
@@ -355,7 +395,10 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
         try {
           return Effect.succeed(options.condition!(value) === true)
         } catch (error) {
-          return Effect.as(Effect.logWarning(`cacheness: ${namespace}: condition threw; value returned, not stored`, error), false)
+          return Effect.as(
+            Effect.logWarning(`cacheness: ${namespace}: condition threw; value returned, not stored`, error),
+            false
+          )
         }
       })
 
@@ -372,7 +415,9 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
         // The caller gets its own failure even when it cannot be stored.
         yield* cache.put(params, toStored(exit), failurePut).pipe(
           Effect.catchAll((error) =>
-            Effect.logWarning(`cacheness: ${namespace}: typed failure not stored (${error.message}); give failureSchema to store class instances`)
+            Effect.logWarning(
+              `cacheness: ${namespace}: typed failure not stored (${error.message}); give failureSchema to store class instances`
+            )
           )
         )
       }
@@ -380,26 +425,39 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     })
 
   /** Computes while holding the lease, renewing it in the background; releases it afterwards. */
-  const computeLeased = (cache: Cache.Service, state: State, key: CacheKey, holder: string, args: Args, params: KeyParams) =>
+  const computeLeased = (
+    cache: Cache.Service,
+    state: State,
+    key: CacheKey,
+    holder: string,
+    args: Args,
+    params: KeyParams
+  ) =>
     Effect.acquireUseRelease(
       Effect.map(Effect.runtime<never>(), (runtime) =>
         startHeartbeat(
           runtime,
           memoOf(cache).acquireLease(key, holder, leaseTtl).pipe(
-            Effect.catchAllCause((cause) => Effect.logWarning(`cacheness: ${namespace}: could not renew a lease`, cause)),
+            Effect.catchAllCause((cause) =>
+              Effect.logWarning(`cacheness: ${namespace}: could not renew a lease`, cause)
+            ),
             Effect.withClock(wallClock)
           ),
           Math.max(1, Math.floor(leaseTtl / 3))
         )),
       // Another process may have stored the value between our read and taking the lease.
       () =>
-        Effect.flatMap(readIfPresent(cache, state, key), (stored) =>
-          Option.isSome(stored) ? Effect.succeed(stored.value) : compute(cache, state, args, params)),
+        Effect.flatMap(
+          readIfPresent(cache, state, key),
+          (stored) => Option.isSome(stored) ? Effect.succeed(stored.value) : compute(cache, state, args, params)
+        ),
       (stopHeartbeat) =>
         Effect.zipRight(
           stopHeartbeat,
           memoOf(cache).releaseLease(key, holder).pipe(
-            Effect.catchAll((error) => Effect.logWarning(`cacheness: ${namespace}: could not release a lease: ${error.message}`)),
+            Effect.catchAll((error) =>
+              Effect.logWarning(`cacheness: ${namespace}: could not release a lease: ${error.message}`)
+            ),
             Effect.withClock(wallClock)
           )
         )
@@ -428,7 +486,8 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
   /** Claims until the lease or a value turns up; `Pending` once `leaseTimeout` has passed. */
   const waitForTurn = (cache: Cache.Service, state: State, key: CacheKey, holder: string) =>
     // The first claim usually settles it: the polling schedule is built only when someone else holds the lease.
-    Effect.flatMap(claim(cache, state, key, holder), (first) => first !== Pending ? Effect.succeed(first) : pollForTurn(cache, state, key, holder))
+    Effect.flatMap(claim(cache, state, key, holder), (first) =>
+      first !== Pending ? Effect.succeed(first) : pollForTurn(cache, state, key, holder))
 
   const pollForTurn = (cache: Cache.Service, state: State, key: CacheKey, holder: string) =>
     Effect.flatMap(Effect.withClock(Schedule.driver(pollSchedule), wallClock), (driver) => {
@@ -476,8 +535,13 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
         if (entry !== undefined && entry.change === changeCount(cache, state)) {
           if (entry.expiresAt === null) return served(cache, state, key, entry.exit)
           // The read decision's expiry rule: the rest of it was taken when the value was read.
-          return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            isLiveAt(entry.expiresAt, now) ? served(cache, state, key, entry.exit) : callSlow(cache, state, key, args, params))
+          return Effect.flatMap(
+            Clock.currentTimeMillis,
+            (now) =>
+              isLiveAt(entry.expiresAt, now)
+                ? served(cache, state, key, entry.exit)
+                : callSlow(cache, state, key, args, params)
+          )
         }
       }
       return callSlow(cache, state, key, args, params)
@@ -489,7 +553,13 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     return Effect.zipRight(memoOf(cache).recordHit(key), exit)
   }
 
-  const callSlow = (cache: Cache.Service, state: State, key: CacheKey, args: Args, params: KeyParams): Effect.Effect<A, E | CacheError, R> =>
+  const callSlow = (
+    cache: Cache.Service,
+    state: State,
+    key: CacheKey,
+    args: Args,
+    params: KeyParams
+  ): Effect.Effect<A, E | CacheError, R> =>
     Effect.suspend(() => {
       // 2. a call with the same key is running in this process: share its result
       const running = inFlightOf(cache)
@@ -497,7 +567,9 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
       if (existing !== undefined) {
         return Effect.flatMap(Effect.exit(Deferred.await(existing)), (exit) => {
           // The computing caller was interrupted: its waiters start over rather than inherit that.
-          if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) return callSlow(cache, state, key, args, params)
+          if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) {
+            return callSlow(cache, state, key, args, params)
+          }
           state.hits++
           return exit
         })

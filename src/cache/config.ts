@@ -5,14 +5,14 @@ import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as path from "node:path"
-import { CacheConfig, parseSize } from "../schema/CacheConfig.js"
-import * as Parquet from "../codec/formats/parquet.js"
 import * as Compression from "../codec/compression.js"
+import * as Parquet from "../codec/formats/parquet.js"
 import { isValidFormatId } from "../codec/header.js"
+import { PATH_HASHING_DEFAULTS } from "../key/pathHashing.js"
+import { CacheConfig, parseSize } from "../schema/CacheConfig.js"
+import * as Validate from "../shared/validate.js"
 import { ConfigError, type ResolvedConfig } from "./service.js"
 import { keyBytes } from "./signing.js"
-import * as Validate from "../shared/validate.js"
-import { PATH_HASHING_DEFAULTS } from "../key/pathHashing.js"
 
 const decode = Schema.decodeUnknownEither(CacheConfig, { onExcessProperty: "error" })
 
@@ -21,14 +21,18 @@ const decode = Schema.decodeUnknownEither(CacheConfig, { onExcessProperty: "erro
  * layer is built, not a failure of every later put. Tables written as Parquet are the exception:
  * parquet-wasm compresses their pages itself, with any codec.
  */
-const unavailableCodec = (compression: CacheConfig["compression"], tables: CacheConfig["tables"]): ConfigError | undefined => {
+const unavailableCodec = (
+  compression: CacheConfig["compression"],
+  tables: CacheConfig["tables"]
+): ConfigError | undefined => {
   const check = (field: string, codec: string | undefined) =>
     codec === undefined || Compression.byName[codec as keyof typeof Compression.byName]?.available !== false
       ? undefined
       : new ConfigError({
         reason: "Invalid",
         field,
-        description: `${codec} is not available in this runtime (Node ${process.versions.node}); choose lz4, gzip, brotli or none`
+        description:
+          `${codec} is not available in this runtime (Node ${process.versions.node}); choose lz4, gzip, brotli or none`
       })
   const top = check("compression.codec", compression?.codec)
   if (top !== undefined) return top
@@ -56,7 +60,14 @@ export const resolveConfig = (
       decoded = decode(input ?? {})
     } catch (cause) {
       // A getter or Proxy that throws while the schema reads it.
-      return Effect.fail(new ConfigError({ reason: "Invalid", field: "config", description: `could not be read: ${Validate.show(cause)}`, cause }))
+      return Effect.fail(
+        new ConfigError({
+          reason: "Invalid",
+          field: "config",
+          description: `could not be read: ${Validate.show(cause)}`,
+          cause
+        })
+      )
     }
     if (decoded._tag === "Left") {
       const issue = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)[0]
@@ -74,34 +85,57 @@ export const resolveConfig = (
     const needsDirectory = metadataBackend === "sqlite" || metadataBackend === "json" || blobs === "filesystem"
     if ((metadataBackend === "postgres" || blobs === "postgres") && config.postgres === undefined) {
       return Effect.fail(
-        new ConfigError({ reason: "Invalid", field: "postgres.url", description: "the postgres backends need postgres.url" })
+        new ConfigError({
+          reason: "Invalid",
+          field: "postgres.url",
+          description: "the postgres backends need postgres.url"
+        })
       )
     }
     const signingKey = config.signing === undefined ? null : keyBytes(config.signing.key)
     if (config.signing !== undefined && signingKey === null) {
       return Effect.fail(
-        new ConfigError({ reason: "Invalid", field: "signing.key", description: "must be a non-empty string or bytes (or a Redacted of one)" })
+        new ConfigError({
+          reason: "Invalid",
+          field: "signing.key",
+          description: "must be a non-empty string or bytes (or a Redacted of one)"
+        })
       )
     }
     const compressionProblem = unavailableCodec(config.compression, config.tables)
     if (compressionProblem !== undefined) return Effect.fail(compressionProblem)
-    const maxSize = config.maxSize === undefined ? parseSize("5 GB") : config.maxSize === null ? Option.none() : parseSize(config.maxSize)
+    const maxSize = config.maxSize === undefined
+      ? parseSize("5 GB")
+      : config.maxSize === null
+      ? Option.none()
+      : parseSize(config.maxSize)
     // Checked on the input: the schema accepts any decodable duration, and decoding clamps
     // -5, NaN and "-1 hour" to 0, a cache that keeps nothing.
-    const defaultTtl = config.defaultTtl === undefined ? millis("24 hours") : Validate.ttl("defaultTtl", config.defaultTtl)
+    const defaultTtl = config.defaultTtl === undefined
+      ? millis("24 hours")
+      : Validate.ttl("defaultTtl", config.defaultTtl)
     if (defaultTtl instanceof ConfigError) return Effect.fail(defaultTtl)
     const cleanupInterval = Validate.duration("cleanupInterval", config.cleanupInterval ?? "10 minutes")
     if (cleanupInterval instanceof ConfigError) return Effect.fail(cleanupInterval)
     if (Option.isSome(maxSize) && maxSize.value === 0) {
-      return Effect.fail(new ConfigError({ reason: "Invalid", field: "maxSize", description: "0 bytes keeps nothing; give a positive size, or null for unlimited" }))
+      return Effect.fail(
+        new ConfigError({
+          reason: "Invalid",
+          field: "maxSize",
+          description: "0 bytes keeps nothing; give a positive size, or null for unlimited"
+        })
+      )
     }
     const inlineThreshold = Option.getOrElse(parseSize(config.inlineThreshold ?? "16 KiB"), () => 16 * 1024)
     if (config.inlineThreshold !== undefined && Option.isSome(maxSize) && inlineThreshold > maxSize.value) {
-      return Effect.fail(new ConfigError({
-        reason: "Invalid",
-        field: "inlineThreshold",
-        description: `${inlineThreshold} bytes is more than maxSize (${maxSize.value} bytes): an inline value could not be kept`
-      }))
+      return Effect.fail(
+        new ConfigError({
+          reason: "Invalid",
+          field: "inlineThreshold",
+          description:
+            `${inlineThreshold} bytes is more than maxSize (${maxSize.value} bytes): an inline value could not be kept`
+        })
+      )
     }
     const resolved: ResolvedConfig = {
       directory: needsDirectory ? path.resolve(config.directory ?? "./.cacheness") : null,
@@ -133,7 +167,9 @@ export const resolveConfig = (
         schema: config.postgres.schema ?? "public",
         maxConnections: config.postgres.maxConnections,
         idleTimeout: config.postgres.idleTimeout === undefined ? undefined : millis(config.postgres.idleTimeout),
-        connectTimeout: config.postgres.connectTimeout === undefined ? undefined : millis(config.postgres.connectTimeout)
+        connectTimeout: config.postgres.connectTimeout === undefined
+          ? undefined
+          : millis(config.postgres.connectTimeout)
       },
       metadataTables: config.metadataTables ?? [],
       pathHashing: {
@@ -149,7 +185,13 @@ export const resolveConfig = (
     const names = resolved.metadataTables.map((t) => t.name)
     const duplicate = names.find((name, i) => names.indexOf(name) !== i)
     if (duplicate !== undefined) {
-      return Effect.fail(new ConfigError({ reason: "Invalid", field: "metadataTables", description: `table ${duplicate} is registered twice` }))
+      return Effect.fail(
+        new ConfigError({
+          reason: "Invalid",
+          field: "metadataTables",
+          description: `table ${duplicate} is registered twice`
+        })
+      )
     }
     for (const [i, handler] of resolved.handlers.entries()) {
       if (!isValidFormatId(handler.format) || !Number.isSafeInteger(handler.version) || handler.version < 0) {
@@ -157,7 +199,9 @@ export const resolveConfig = (
           new ConfigError({
             reason: "Invalid",
             field: `handlers.${i}`,
-            description: `format id must be 1–255 printable ASCII characters and version a non-negative integer (got ${JSON.stringify(handler.format)} version ${handler.version})`
+            description: `format id must be 1–255 printable ASCII characters and version a non-negative integer (got ${
+              JSON.stringify(handler.format)
+            } version ${handler.version})`
           })
         )
       }
@@ -168,12 +212,19 @@ export const resolveConfig = (
       const parquet = Parquet.load()
       if (parquet instanceof Error) {
         return Effect.fail(
-          new ConfigError({ reason: "Invalid", field: "tables", description: `"parquet" needs the parquet-wasm package, which could not be loaded: ${parquet.message}`, cause: parquet })
+          new ConfigError({
+            reason: "Invalid",
+            field: "tables",
+            description: `"parquet" needs the parquet-wasm package, which could not be loaded: ${parquet.message}`,
+            cause: parquet
+          })
         )
       }
     }
     if (resolved.cleanupInterval <= 0) {
-      return Effect.fail(new ConfigError({ reason: "Invalid", field: "cleanupInterval", description: "must be positive" }))
+      return Effect.fail(
+        new ConfigError({ reason: "Invalid", field: "cleanupInterval", description: "must be positive" })
+      )
     }
     return Effect.succeed(resolved)
   })

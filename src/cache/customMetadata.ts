@@ -3,11 +3,18 @@
  * and free-form JSON, and answering `queryMetadata`.
  */
 import * as Effect from "effect/Effect"
-import type { CacheEntry } from "../schema/CacheEntry.js"
-import { decodeRow, encodeFilter, encodeRow, type MetadataFilter, type MetadataTable, type QueryMetadataOptions } from "../schema/MetadataTable.js"
-import { ConfigError } from "./service.js"
 import type { EntryRecord, MetadataStore, TableRow } from "../metadata/service.js"
 import { MetadataError } from "../metadata/service.js"
+import type { CacheEntry } from "../schema/CacheEntry.js"
+import {
+  decodeRow,
+  encodeFilter,
+  encodeRow,
+  type MetadataFilter,
+  type MetadataTable,
+  type QueryMetadataOptions
+} from "../schema/MetadataTable.js"
+import { ConfigError } from "./service.js"
 
 /**
  * The rule: a key of `metadata` naming a registered table is a row of that table (validated,
@@ -17,7 +24,10 @@ import { MetadataError } from "../metadata/service.js"
 export const attachMetadata = (
   tables: ReadonlyMap<string, MetadataTable>,
   metadata: Record<string, unknown>
-): Effect.Effect<{ readonly json: string | null; readonly rows: ReadonlyArray<TableRow> | undefined }, ConfigError | MetadataError> =>
+): Effect.Effect<
+  { readonly json: string | null; readonly rows: ReadonlyArray<TableRow> | undefined },
+  ConfigError | MetadataError
+> =>
   Effect.gen(function*() {
     let free: Record<string, unknown> | undefined
     let rows: Array<TableRow> | undefined
@@ -31,7 +41,8 @@ export const attachMetadata = (
     }
     const json = free === undefined && rows !== undefined ? null : yield* Effect.try({
       try: () => JSON.stringify(free ?? {}),
-      catch: (cause) => new ConfigError({ reason: "Invalid", field: "put.metadata", description: "must be JSON-serialisable", cause })
+      catch: (cause) =>
+        new ConfigError({ reason: "Invalid", field: "put.metadata", description: "must be JSON-serialisable", cause })
     })
     return { json, rows }
   })
@@ -50,7 +61,8 @@ export const queryMetadata = <A, I>(
       return yield* new MetadataError({
         method: "Cache.queryMetadata",
         reason: "UnknownTable",
-        description: `custom metadata table ${table.name} is not registered; pass it in Cache.layer({ metadataTables: [...] })`
+        description:
+          `custom metadata table ${table.name} is not registered; pass it in Cache.layer({ metadataTables: [...] })`
       })
     }
     const where = yield* encodeFilter(table, filter)
@@ -61,6 +73,8 @@ export const queryMetadata = <A, I>(
       limit: options?.limit,
       liveAt: now
     })
-    return yield* Effect.forEach(matches, (match) =>
-      Effect.map(decodeRow(table, match.row), (row) => ({ entry: toEntry(match.record), row })))
+    return yield* Effect.forEach(
+      matches,
+      (match) => Effect.map(decodeRow(table, match.row), (row) => ({ entry: toEntry(match.record), row }))
+    )
   })

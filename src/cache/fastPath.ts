@@ -75,8 +75,7 @@ export const removeCounted = (
 export const listEntries = (
   metadata: MetadataStore.Service,
   options: ListOptions
-): Effect.Effect<ReadonlyArray<CacheEntry>, MetadataError> =>
-  metadata.listEntries(options)
+): Effect.Effect<ReadonlyArray<CacheEntry>, MetadataError> => metadata.listEntries(options)
 
 /**
  * A reader of the store's change counter; it answers `undefined` when the store cannot tell (or
@@ -150,8 +149,7 @@ export const fingerprintsAreLocal = (metadata: MetadataStore.Service): boolean =
 export const listAged = (
   blobs: BlobStore.Service,
   olderThan: number
-): Effect.Effect<ReadonlyArray<string>, StorageError> =>
-  blobs.listAged(olderThan)
+): Effect.Effect<ReadonlyArray<string>, StorageError> => blobs.listAged(olderThan)
 
 /**
  * Leftovers of writes abandoned more than `olderThan` ms ago (temp files); none for a store
@@ -163,8 +161,7 @@ export const listAged = (
 export const staleTemp = (
   blobs: BlobStore.Service,
   olderThan: number
-): Effect.Effect<ReadonlyArray<string>, StorageError> =>
-  blobs.staleTemp(olderThan)
+): Effect.Effect<ReadonlyArray<string>, StorageError> => blobs.staleTemp(olderThan)
 
 /**
  * Removes those leftovers; how many went.

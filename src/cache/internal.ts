@@ -4,11 +4,11 @@
  *
  * @since 0.1.0
  */
-import type { NotSync } from "../shared/sync.js"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type { CacheError } from "../errors.js"
 import type { CacheKey, KeyParams } from "../schema/CacheKey.js"
+import type { NotSync } from "../shared/sync.js"
 import type { Cache, GetOptions, ResolvedConfig } from "./service.js"
 
 /**

@@ -11,19 +11,19 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { BlobStore } from "../blob/service.js"
-import { Hasher, PathFingerprints } from "../key/service.js"
-import { MetadataStore } from "../metadata/service.js"
-import type { CacheConfig } from "../schema/CacheConfig.js"
 import * as BlobStoreFileSystem from "../blob/fileSystem.js"
 import * as BlobStoreMemory from "../blob/memory.js"
 import * as BlobStorePg from "../blob/pg.js"
+import { BlobStore } from "../blob/service.js"
 import * as CodecDefault from "../codec/registry.js"
+import { Hasher, PathFingerprints } from "../key/service.js"
 import * as HasherXxhash from "../key/xxhash.js"
 import * as MetadataStoreJson from "../metadata/json.js"
 import * as MetadataStoreMemory from "../metadata/memory.js"
 import * as MetadataStorePg from "../metadata/pg.js"
+import { MetadataStore } from "../metadata/service.js"
 import * as MetadataStoreSqlite from "../metadata/sqlite.js"
+import type { CacheConfig } from "../schema/CacheConfig.js"
 import { resolveConfig } from "./config.js"
 import { make } from "./make.js"
 import { Cache, type CacheError, ConfigError, type ResolvedConfig } from "./service.js"
@@ -54,7 +54,12 @@ const markDirectory = (directory: string, permissions: ResolvedConfig["permissio
       }
     },
     catch: (cause) =>
-      new ConfigError({ reason: "Invalid", field: "directory", description: `cannot create ${directory}: ${String(cause)}`, cause })
+      new ConfigError({
+        reason: "Invalid",
+        field: "directory",
+        description: `cannot create ${directory}: ${String(cause)}`,
+        cause
+      })
   })
 
 const metadataLayer = (config: ResolvedConfig): Layer.Layer<MetadataStore, CacheError> => {
@@ -63,9 +68,17 @@ const metadataLayer = (config: ResolvedConfig): Layer.Layer<MetadataStore, Cache
     case "memory":
       return tables.length === 0 ? MetadataStoreMemory.layer : MetadataStoreMemory.layerWith({ tables })
     case "sqlite":
-      return MetadataStoreSqlite.layer({ filename: path.join(config.directory!, "cacheness.db"), tables, readOnly: config.readOnly })
+      return MetadataStoreSqlite.layer({
+        filename: path.join(config.directory!, "cacheness.db"),
+        tables,
+        readOnly: config.readOnly
+      })
     case "json":
-      return MetadataStoreJson.layer({ filename: path.join(config.directory!, "cacheness.json"), tables, readOnly: config.readOnly })
+      return MetadataStoreJson.layer({
+        filename: path.join(config.directory!, "cacheness.json"),
+        tables,
+        readOnly: config.readOnly
+      })
     case "postgres": {
       const pg = config.postgres!
       return MetadataStorePg.layer({ ...pg, tables })
@@ -78,10 +91,19 @@ const blobLayer = (config: ResolvedConfig): Layer.Layer<BlobStore, CacheError> =
     case "memory":
       return BlobStoreMemory.layer
     case "filesystem":
-      return BlobStoreFileSystem.layer({ directory: path.join(config.directory!, "blobs"), private: config.permissions === "private", readOnly: config.readOnly })
+      return BlobStoreFileSystem.layer({
+        directory: path.join(config.directory!, "blobs"),
+        private: config.permissions === "private",
+        readOnly: config.readOnly
+      })
     case "postgres": {
       const pg = config.postgres!
-      return BlobStorePg.layer({ url: pg.url, schema: pg.schema, connectTimeout: pg.connectTimeout, idleTimeout: pg.idleTimeout })
+      return BlobStorePg.layer({
+        url: pg.url,
+        schema: pg.schema,
+        connectTimeout: pg.connectTimeout,
+        idleTimeout: pg.idleTimeout
+      })
     }
   }
 }
@@ -116,7 +138,9 @@ const fromResolved = (config: ResolvedConfig): Layer.Layer<Cache, CacheError> =>
       blobLayer(config)
     )),
     Layer.provide(
-      config.directory === null || config.readOnly === true ? Layer.empty : Layer.effectDiscard(markDirectory(config.directory, config.permissions))
+      config.directory === null || config.readOnly === true
+        ? Layer.empty
+        : Layer.effectDiscard(markDirectory(config.directory, config.permissions))
     )
   )
 
@@ -129,7 +153,9 @@ const fromResolved = (config: ResolvedConfig): Layer.Layer<Cache, CacheError> =>
  * @category layers
  */
 export const layerReadOnly = (config?: CacheConfig): Layer.Layer<Cache, CacheError> =>
-  Layer.unwrapEffect(Effect.map(resolveConfig(config, { memory: false }), (resolved) => fromResolved({ ...resolved, readOnly: true })))
+  Layer.unwrapEffect(
+    Effect.map(resolveConfig(config, { memory: false }), (resolved) => fromResolved({ ...resolved, readOnly: true }))
+  )
 
 /**
  * The cache a configuration describes; by default SQLite metadata and files in `./.cacheness`.
@@ -147,8 +173,12 @@ export const layer = (config?: CacheConfig): Layer.Layer<Cache, CacheError> =>
  * @since 0.1.0
  * @category layers
  */
-export const layerMemory = (config?: Omit<CacheConfig, "directory" | "metadataBackend" | "blobs">): Layer.Layer<Cache, CacheError> =>
-  Layer.unwrapEffect(Effect.map(resolveConfig({ ...config, metadataBackend: "memory", blobs: "memory" }, { memory: true }), fromResolved))
+export const layerMemory = (
+  config?: Omit<CacheConfig, "directory" | "metadataBackend" | "blobs">
+): Layer.Layer<Cache, CacheError> =>
+  Layer.unwrapEffect(
+    Effect.map(resolveConfig({ ...config, metadataBackend: "memory", blobs: "memory" }, { memory: true }), fromResolved)
+  )
 
 /**
  * Reads `CACHENESS_DIR`, `CACHENESS_DEFAULT_TTL`, `CACHENESS_MAX_SIZE` and
@@ -170,7 +200,9 @@ export const layerConfig = (overrides?: CacheConfig): Layer.Layer<Cache, CacheEr
       maxSize: nullable("CACHENESS_MAX_SIZE"),
       metadataBackend: Config.option(Config.string("CACHENESS_METADATA_BACKEND"))
     }).pipe(
-      Effect.mapError((cause) => new ConfigError({ reason: "Invalid", field: "environment", description: String(cause), cause }))
+      Effect.mapError((cause) =>
+        new ConfigError({ reason: "Invalid", field: "environment", description: String(cause), cause })
+      )
     )
     const fromEnv: Record<string, unknown> = {}
     for (const [name, value] of Object.entries(env)) {
@@ -190,4 +222,3 @@ export const layerConfig = (overrides?: CacheConfig): Layer.Layer<Cache, CacheEr
  * @category layers
  */
 export const CacheLive: Layer.Layer<Cache, CacheError> = layerConfig()
-

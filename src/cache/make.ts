@@ -45,7 +45,11 @@ const ORDERS: ReadonlyArray<unknown> = ["createdAt", "accessedAt", "expiresAt", 
 const ORDER_CHECK: Validate.Check<unknown> = (field, input) =>
   input === undefined || ORDERS.includes(input)
     ? input
-    : new ConfigError({ reason: "Invalid", field, description: `must be one of ${ORDERS.join(", ")}, got ${Validate.show(input)}` })
+    : new ConfigError({
+      reason: "Invalid",
+      field,
+      description: `must be one of ${ORDERS.join(", ")}, got ${Validate.show(input)}`
+    })
 
 /** The options of each operation, as a table of field checks (see `Validate.fields`). */
 const LIST_OPTIONS = {
@@ -85,9 +89,14 @@ export const make = (config: ResolvedConfig) =>
 
     const get = <A>(input: KeyInput, options?: GetOptions<A, any>) => reads.readProbed(input, options, valueOf)
 
-    const getWithMetadata = Effect.fn("Cache.getWithMetadata")(function*<A>(input: KeyInput, options?: GetOptions<A, any>) {
-      return Option.map(yield* reads.read(input, options, metadata.lookup), (hit) => ({ value: hit.value, entry: toEntry(hit.record) }))
-    })
+    const getWithMetadata = Effect.fn("Cache.getWithMetadata")(
+      function*<A>(input: KeyInput, options?: GetOptions<A, any>) {
+        return Option.map(
+          yield* reads.read(input, options, metadata.lookup),
+          (hit) => ({ value: hit.value, entry: toEntry(hit.record) })
+        )
+      }
+    )
 
     const service = Cache.of({
       key: (params) => engine.toKey(params),
@@ -122,12 +131,15 @@ export const make = (config: ResolvedConfig) =>
         const filter = Validate.fields("invalidateWhere", input, FILTER_OPTIONS)
         if (filter instanceof ConfigError) return yield* filter
         const { createdBefore, expiredOnly, namespace } = filter
-        if (namespace === undefined && createdBefore === undefined && expiredOnly !== true && filter.params === undefined) {
+        if (
+          namespace === undefined && createdBefore === undefined && expiredOnly !== true && filter.params === undefined
+        ) {
           // `{ namspace: "tmp" }` or `{ namespace: undefined }` would match every entry.
           return yield* new ConfigError({
             reason: "Invalid",
             field: "invalidateWhere",
-            description: "the filter is empty and would remove every entry; give namespace, params, createdBefore or expiredOnly: true, or call clear() to remove everything"
+            description:
+              "the filter is empty and would remove every entry; give namespace, params, createdBefore or expiredOnly: true, or call clear() to remove everything"
           })
         }
         const now = yield* Clock.currentTimeMillis
@@ -145,7 +157,9 @@ export const make = (config: ResolvedConfig) =>
           const verified: Array<EntryRecord> = []
           for (const candidate of matched) {
             // A listing may leave inline bytes out: those come with the row.
-            const current = candidate.blobId === null ? Option.getOrNull(yield* metadata.lookup(candidate.key)) : candidate
+            const current = candidate.blobId === null
+              ? Option.getOrNull(yield* metadata.lookup(candidate.key))
+              : candidate
             if (current === null || current.checksum !== candidate.checksum) continue
             const bytes = current.blobId === null
               ? Option.fromNullable(current.inline)
@@ -155,7 +169,9 @@ export const make = (config: ResolvedConfig) =>
           matched = verified
           // Bound to the checksums verified, so an entry overwritten meanwhile is not removed.
           let removed = 0
-          for (const record of matched) removed += yield* engine.removeMatching({ ...base, keys: [record.key], checksum: record.checksum })
+          for (const record of matched) {
+            removed += yield* engine.removeMatching({ ...base, keys: [record.key], checksum: record.checksum })
+          }
           return removed
         }
         const keys = matched.map((r) => r.key)
@@ -191,10 +207,20 @@ export const make = (config: ResolvedConfig) =>
       prune: maintenance.prune,
       verify,
       queryMetadata: ((table, filter, options) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          queryMetadata(metadata, engine.tables, table, filter, options, now, toEntry))) as Cache.Service["queryMetadata"],
+        Effect.flatMap(
+          Clock.currentTimeMillis,
+          (now) => queryMetadata(metadata, engine.tables, table, filter, options, now, toEntry)
+        )) as Cache.Service[
+          "queryMetadata"
+        ],
       sql: metadata.sql === null
-        ? Effect.fail(new MetadataError({ method: "Cache.sql", reason: "Unsupported", description: `the ${metadata.backend} metadata backend has no SQL; use sqlite or postgres` }))
+        ? Effect.fail(
+          new MetadataError({
+            method: "Cache.sql",
+            reason: "Unsupported",
+            description: `the ${metadata.backend} metadata backend has no SQL; use sqlite or postgres`
+          })
+        )
         : Effect.succeed(metadata.sql)
     })
 

@@ -20,7 +20,10 @@ import * as MetricKey from "effect/MetricKey"
  * @since 0.1.0
  * @category metrics
  */
-export const hits = Metric.counter("cacheness_hits", { description: "cache reads that returned a value", incremental: true })
+export const hits = Metric.counter("cacheness_hits", {
+  description: "cache reads that returned a value",
+  incremental: true
+})
 
 /**
  * Reads that found nothing, an expired entry, or one that failed its integrity check.
@@ -28,7 +31,10 @@ export const hits = Metric.counter("cacheness_hits", { description: "cache reads
  * @since 0.1.0
  * @category metrics
  */
-export const misses = Metric.counter("cacheness_misses", { description: "cache reads that returned nothing", incremental: true })
+export const misses = Metric.counter("cacheness_misses", {
+  description: "cache reads that returned nothing",
+  incremental: true
+})
 
 /**
  * Stored (compressed) bytes returned by hits.
@@ -36,7 +42,10 @@ export const misses = Metric.counter("cacheness_misses", { description: "cache r
  * @since 0.1.0
  * @category metrics
  */
-export const bytesRead = Metric.counter("cacheness_bytes_read", { description: "stored bytes read by cache hits", incremental: true })
+export const bytesRead = Metric.counter("cacheness_bytes_read", {
+  description: "stored bytes read by cache hits",
+  incremental: true
+})
 
 /**
  * Stored (compressed) bytes written by puts.
@@ -44,7 +53,10 @@ export const bytesRead = Metric.counter("cacheness_bytes_read", { description: "
  * @since 0.1.0
  * @category metrics
  */
-export const bytesWritten = Metric.counter("cacheness_bytes_written", { description: "stored bytes written by puts", incremental: true })
+export const bytesWritten = Metric.counter("cacheness_bytes_written", {
+  description: "stored bytes written by puts",
+  incremental: true
+})
 
 /**
  * Entries evicted to respect `maxSize` or by `prune`.
@@ -52,7 +64,10 @@ export const bytesWritten = Metric.counter("cacheness_bytes_written", { descript
  * @since 0.1.0
  * @category metrics
  */
-export const evictions = Metric.counter("cacheness_evictions", { description: "entries evicted (size limit or prune)", incremental: true })
+export const evictions = Metric.counter("cacheness_evictions", {
+  description: "entries evicted (size limit or prune)",
+  incremental: true
+})
 
 /**
  * Entries removed because they expired.
@@ -60,12 +75,19 @@ export const evictions = Metric.counter("cacheness_evictions", { description: "e
  * @since 0.1.0
  * @category metrics
  */
-export const expirations = Metric.counter("cacheness_expirations", { description: "expired entries removed", incremental: true })
+export const expirations = Metric.counter("cacheness_expirations", {
+  description: "expired entries removed",
+  incremental: true
+})
 
 /** 5 µs … ~2.6 s in doublings: a hit takes tens of µs, a large put milliseconds. */
 const latencyBoundaries = MetricBoundaries.exponential({ start: 0.005, factor: 2, count: 20 })
 
-const latencyKey = MetricKey.histogram("cacheness_operation_duration_ms", latencyBoundaries, "cache operation latency in milliseconds")
+const latencyKey = MetricKey.histogram(
+  "cacheness_operation_duration_ms",
+  latencyBoundaries,
+  "cache operation latency in milliseconds"
+)
 
 /**
  * Operation latency in milliseconds, labelled `operation` (`get`, `put`).

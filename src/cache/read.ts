@@ -304,7 +304,9 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
             const recorded = FastPath.recordAccessSync(metadata, key as CacheKey, now)
             countHit(found!, started)
             const hit = Option.some(project(decoded as A, found!))
-            return recorded === NotSync ? Effect.as(metadata.recordAccess(key as CacheKey, now), hit) : Effect.succeed(hit)
+            return recorded === NotSync
+              ? Effect.as(metadata.recordAccess(key as CacheKey, now), hit)
+              : Effect.succeed(hit)
           }
         }
         return Effect.map(

@@ -11,19 +11,17 @@ import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import type { CacheEntry, CacheStats, IntegrityReport } from "../schema/CacheEntry.js"
-import type { CacheKey, KeyInput, KeyParams } from "../schema/CacheKey.js"
-import type { MetadataFilter, MetadataTable, QueryMetadataOptions } from "../schema/MetadataTable.js"
 import type { CompressionCodec, FormatHandler } from "../codec/service.js"
 import type { PathHashProgress } from "../key/service.js"
 import type { EntryOrder } from "../metadata/service.js"
-
+import type { CacheEntry, CacheStats, IntegrityReport } from "../schema/CacheEntry.js"
+import type { CacheKey, KeyInput, KeyParams } from "../schema/CacheKey.js"
+import type { MetadataFilter, MetadataTable, QueryMetadataOptions } from "../schema/MetadataTable.js"
 
 export { CodecError, ConfigError, KeyError, MetadataError, StorageError } from "../errors.js"
 import type { CacheError, KeyError, MetadataError } from "../errors.js"
 
 export type { CacheError } from "../errors.js"
-
 
 /**
  * Compression settings as configured (unset fields fall back; see `CacheConfig.compression`).
@@ -231,7 +229,10 @@ export declare namespace Cache {
     }
     readonly getWithMetadata: {
       (key: KeyInput): Effect.Effect<Option.Option<{ readonly value: unknown; readonly entry: CacheEntry }>, CacheError>
-      <A, I>(key: KeyInput, options: GetOptions<A, I>): Effect.Effect<Option.Option<{ readonly value: A; readonly entry: CacheEntry }>, CacheError>
+      <A, I>(
+        key: KeyInput,
+        options: GetOptions<A, I>
+      ): Effect.Effect<Option.Option<{ readonly value: A; readonly entry: CacheEntry }>, CacheError>
     }
     /** Whether a live entry exists. Does not count as a hit or miss. */
     readonly has: (key: KeyInput) => Effect.Effect<boolean, CacheError>

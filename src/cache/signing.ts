@@ -100,7 +100,11 @@ export interface Signer {
  */
 export const keyBytes = (secret: unknown): Uint8Array | null => {
   const raw = Redacted.isRedacted(secret) ? Redacted.value(secret) : secret
-  const bytes = typeof raw === "string" ? Buffer.from(raw, "utf8") : raw instanceof Uint8Array ? Uint8Array.from(raw) : null
+  const bytes = typeof raw === "string"
+    ? Buffer.from(raw, "utf8")
+    : raw instanceof Uint8Array
+    ? Uint8Array.from(raw)
+    : null
   return bytes === null || bytes.length === 0 ? null : bytes
 }
 

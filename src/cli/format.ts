@@ -56,7 +56,8 @@ export const formatDuration = (millis: number): string => {
  * @since 0.1.0
  * @category formatting
  */
-export const plural = (n: number, singular: string, many = `${singular}s`): string => `${formatCount(n)} ${n === 1 ? singular : many}`
+export const plural = (n: number, singular: string, many = `${singular}s`): string =>
+  `${formatCount(n)} ${n === 1 ? singular : many}`
 
 /** C0 and C1 controls, DEL, and the line/paragraph separators: what a terminal may act on. */
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g
@@ -73,7 +74,8 @@ const NAMED: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" }
 export const escapeControl = (text: string): string =>
   text.replace(CONTROL, (c) => {
     const code = c.charCodeAt(0)
-    return NAMED[c] ?? (code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`)
+    return NAMED[c] ??
+      (code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`)
   })
 
 /**
@@ -95,7 +97,13 @@ const MAX_DATE = 8.64e15
  * @category formatting
  */
 export const formatIso = (time: number): string =>
-  Number.isFinite(time) && Math.abs(time) <= MAX_DATE ? new Date(time).toISOString() : Number.isNaN(time) ? "invalid time" : time > 0 ? "far future" : "far past"
+  Number.isFinite(time) && Math.abs(time) <= MAX_DATE
+    ? new Date(time).toISOString()
+    : Number.isNaN(time)
+    ? "invalid time"
+    : time > 0
+    ? "far future"
+    : "far past"
 
 /**
  * How long ago a time was: `5 min ago`.
@@ -261,7 +269,9 @@ export const preview = (value: unknown, maxLines = 20): string => {
     text = util.inspect(value, { depth: 4, maxArrayLength: 20, maxStringLength: 400, breakLength: 100, colors: false })
   }
   const lines = text.split("\n")
-  return lines.length <= maxLines ? text : [...lines.slice(0, maxLines), `… ${lines.length - maxLines} more lines`].join("\n")
+  return lines.length <= maxLines
+    ? text
+    : [...lines.slice(0, maxLines), `… ${lines.length - maxLines} more lines`].join("\n")
 }
 
 /**
@@ -273,12 +283,23 @@ export const preview = (value: unknown, maxLines = 20): string => {
  */
 export const jsonReplacer = (_key: string, value: unknown): unknown => {
   if (typeof value === "bigint") return value.toString()
-  if (value instanceof Map) return Object.fromEntries(Array.from(value, ([k, v]) => [typeof k === "string" ? k : JSON.stringify(k, jsonReplacer), v]))
+  if (value instanceof Map) {
+    return Object.fromEntries(
+      Array.from(value, ([k, v]) => [typeof k === "string" ? k : JSON.stringify(k, jsonReplacer), v])
+    )
+  }
   if (value instanceof Set) return Array.from(value)
   // A table's own JSON is its internals (batches, buffers): its shape and schema say what it is.
   if (value instanceof Arrow.Table) {
-    return { arrowTable: { numRows: value.numRows, schema: value.schema.fields.map((f) => ({ name: f.name, type: String(f.type), nullable: f.nullable })) } }
+    return {
+      arrowTable: {
+        numRows: value.numRows,
+        schema: value.schema.fields.map((f) => ({ name: f.name, type: String(f.type), nullable: f.nullable }))
+      }
+    }
   }
-  if (ArrayBuffer.isView(value) && !(value instanceof DataView)) return Array.from(value as unknown as ArrayLike<number | bigint>)
+  if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
+    return Array.from(value as unknown as ArrayLike<number | bigint>)
+  }
   return value
 }

@@ -51,7 +51,9 @@ let rootHelp = (): string => ""
 const cacheness = Command.make("cacheness", {}, () =>
   // No command: show what there is, and fail as a usage error so a script notices.
   Effect.zipRight(Console.log(rootHelp()), usage("give a command"))).pipe(
-    Command.withDescription("Inspect and maintain a cacheness cache directory. Options such as --dir go after the command."),
+    Command.withDescription(
+      "Inspect and maintain a cacheness cache directory. Options such as --dir go after the command."
+    ),
     Command.withSubcommands([stats, list, inspect, get, verify, cleanup, prune, clear, pullThrough])
   )
 rootHelp = () => HelpDoc.toAnsiText(Command.getHelp(cacheness, CliConfig.defaultConfig))
@@ -94,7 +96,9 @@ const plainConsole = (base: Console.Console): Console.Console => {
 
 /** Library logs (warnings about broken entries, …) go to stderr, so stdout stays parseable. */
 const stderrLogger = Logger.make(({ logLevel, message }) => {
-  const text = (Array.isArray(message) ? message : [message]).map((m) => (typeof m === "string" ? m : String(m))).join(" ")
+  const text = (Array.isArray(message) ? message : [message]).map((m) => (typeof m === "string" ? m : String(m))).join(
+    " "
+  )
   process.stderr.write(`${logLevel.label.toLowerCase()}: ${escapeLines(text)}\n`)
 })
 
@@ -113,14 +117,19 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
       if (ValidationError.isValidationError(error)) return Effect.succeed(ExitCode.Usage)
       switch (error._tag) {
         case "CliExit":
-          return Effect.as(say(error.code === ExitCode.Problems ? error.message : `error: ${error.message}`), error.code)
+          return Effect.as(
+            say(error.code === ExitCode.Problems ? error.message : `error: ${error.message}`),
+            error.code
+          )
         case "ConfigError":
           return Effect.as(say(`error: ${error.message}`), ExitCode.Usage)
         default:
           return Effect.as(say(`error: ${error.message}`), ExitCode.CacheError)
       }
     }),
-    Effect.catchAllDefect((defect) => Effect.as(say(`internal error: ${Cause.pretty(Cause.die(defect))}`), ExitCode.CacheError)),
+    Effect.catchAllDefect((defect) =>
+      Effect.as(say(`internal error: ${Cause.pretty(Cause.die(defect))}`), ExitCode.CacheError)
+    ),
     Effect.provide(NodeContext.layer),
     Effect.provide(Logger.replace(Logger.defaultLogger, stderrLogger)),
     Logger.withMinimumLogLevel(LogLevel.Warning)

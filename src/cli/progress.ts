@@ -38,7 +38,9 @@ export const enabled = (): boolean => {
 export const render = (label: string, done: number, total: number): string => {
   const ratio = total === 0 ? 1 : Math.min(1, done / total)
   const filled = Math.round(ratio * WIDTH)
-  return `${label} [${"#".repeat(filled)}${"·".repeat(WIDTH - filled)}] ${String(Math.floor(ratio * 100)).padStart(3)}%  ${formatCount(done)}/${formatCount(total)}`
+  return `${label} [${"#".repeat(filled)}${"·".repeat(WIDTH - filled)}] ${
+    String(Math.floor(ratio * 100)).padStart(3)
+  }%  ${formatCount(done)}/${formatCount(total)}`
 }
 
 /**

@@ -12,8 +12,8 @@ import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as CacheLayer from "../cache/layer.js"
-import type { CacheKey } from "../schema/CacheKey.js"
 import { Cache, type CacheError } from "../cache/service.js"
+import type { CacheKey } from "../schema/CacheKey.js"
 import { CliExit, notFound, usage } from "./exit.js"
 import { jsonReplacer } from "./format.js"
 
@@ -52,10 +52,17 @@ export const printJson = (value: unknown): Effect.Effect<void> => Console.log(js
  * @category output
  */
 export const jsonText = (value: unknown): string =>
-  (JSON.stringify(value, jsonReplacer, 2) ?? "null").replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+  (JSON.stringify(value, jsonReplacer, 2) ?? "null").replace(
+    /[\u007f-\u009f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
+  )
 
 const maxSizeFromEnv = Config.option(Config.string("CACHENESS_MAX_SIZE")).pipe(
-  Config.map(Option.map((s) => (/^(none|null|never|unlimited)$/i.test(s.trim()) ? null : /^\d+$/.test(s.trim()) ? Number(s) : s.trim())))
+  Config.map(
+    Option.map((
+      s
+    ) => (/^(none|null|never|unlimited)$/i.test(s.trim()) ? null : /^\d+$/.test(s.trim()) ? Number(s) : s.trim()))
+  )
 )
 
 /**
@@ -74,9 +81,11 @@ export const withCache = <A, E>(
 ): Effect.Effect<A, E | CacheError | CliExit> =>
   Effect.gen(function*() {
     const resolved = path.resolve(directory)
-    const isCache = fs.existsSync(path.join(resolved, "CACHEDIR.TAG")) || fs.existsSync(path.join(resolved, "cacheness.db"))
+    const isCache = fs.existsSync(path.join(resolved, "CACHEDIR.TAG")) ||
+      fs.existsSync(path.join(resolved, "cacheness.db"))
     // A cache written with the JSON metadata backend: read it as such rather than starting a database beside it.
-    const isJson = !fs.existsSync(path.join(resolved, "cacheness.db")) && fs.existsSync(path.join(resolved, "cacheness.json"))
+    const isJson = !fs.existsSync(path.join(resolved, "cacheness.db")) &&
+      fs.existsSync(path.join(resolved, "cacheness.json"))
     if (!isCache) return yield* notFound(`no cache at ${resolved}`)
     const maxSize = yield* Effect.orElseSucceed(maxSizeFromEnv, () => Option.none())
     const layer = (options?.readOnly === true ? CacheLayer.layerReadOnly : CacheLayer.layer)({
@@ -104,12 +113,16 @@ export const resolveKey = (cache: Cache.Service, input: string): Effect.Effect<C
     const key = input.trim().toLowerCase()
     if (FULL_KEY.test(key)) return key as CacheKey
     if (!PREFIX.test(key)) {
-      return yield* usage(`"${input}" is not a cache key: give the 16 hex digits \`cacheness list\` shows, or a unique prefix of at least 4`)
+      return yield* usage(
+        `"${input}" is not a cache key: give the 16 hex digits \`cacheness list\` shows, or a unique prefix of at least 4`
+      )
     }
     const matches = (yield* cache.list({ orderBy: "key" })).filter((e) => e.key.startsWith(key)).map((e) => e.key)
     if (matches.length === 0) return yield* notFound(`no entry with a key starting ${key}`)
     if (matches.length > 1) {
-      return yield* usage(`key prefix ${key} is ambiguous: ${matches.slice(0, 5).join(", ")}${matches.length > 5 ? ", …" : ""}`)
+      return yield* usage(
+        `key prefix ${key} is ambiguous: ${matches.slice(0, 5).join(", ")}${matches.length > 5 ? ", …" : ""}`
+      )
     }
     return matches[0] as CacheKey
   })

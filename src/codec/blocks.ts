@@ -271,7 +271,9 @@ export const read = (input: Reader, dst: Uint8Array): void => {
   const blockSize = input.u32()
   const rawLength = input.f64()
   if (width === 0 || blockSize === 0) throw new RangeError("bad block stream header")
-  if (rawLength !== dst.byteLength) throw new RangeError(`block stream holds ${rawLength} bytes, expected ${dst.byteLength}`)
+  if (rawLength !== dst.byteLength) {
+    throw new RangeError(`block stream holds ${rawLength} bytes, expected ${dst.byteLength}`)
+  }
   for (let start = 0; start < rawLength; start += blockSize) {
     const target = dst.subarray(start, Math.min(rawLength, start + blockSize))
     const codecId = input.u8()
@@ -290,7 +292,9 @@ export const read = (input: Reader, dst: Uint8Array): void => {
       continue
     }
     const spec = Compression.byId[codecId]
-    if (spec === undefined || !spec.available) throw new RangeError(`block compressed with unknown or unavailable codec ${codecId}`)
+    if (spec === undefined || !spec.available) {
+      throw new RangeError(`block compressed with unknown or unavailable codec ${codecId}`)
+    }
     const plain = spec.decompress(stored, target.byteLength)
     if (plain.byteLength !== target.byteLength) throw new RangeError("block decompressed to the wrong length")
     if (width === 1) {

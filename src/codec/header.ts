@@ -24,9 +24,9 @@
  *
  * @since 0.1.0
  */
+import * as Compression from "./compression.js"
 import { CodecError } from "./service.js"
 import type { CompressionCodec } from "./service.js"
-import * as Compression from "./compression.js"
 
 /**
  * @since 0.1.0
@@ -202,9 +202,19 @@ export const parse = (bytes: Uint8Array, method: string): Header | CodecError =>
     if (byte < 0x80) break
   }
   if (!Number.isSafeInteger(rawLength)) return corrupt(method, "raw length out of range")
-  if (version === 1) return { codec, formatStart, formatEnd, formatVersion, rawLength, keyOffset: -1, payloadOffset: offset }
+  if (version === 1) {
+    return { codec, formatStart, formatEnd, formatVersion, rawLength, keyOffset: -1, payloadOffset: offset }
+  }
   if (offset + KEY_BYTES > length) return corrupt(method, "truncated header (key)")
-  return { codec, formatStart, formatEnd, formatVersion, rawLength, keyOffset: offset, payloadOffset: offset + KEY_BYTES }
+  return {
+    codec,
+    formatStart,
+    formatEnd,
+    formatVersion,
+    rawLength,
+    keyOffset: offset,
+    payloadOffset: offset + KEY_BYTES
+  }
 }
 
 const hexDigit = (code: number): number => code <= 57 ? code - 48 : (code | 0x20) - 87
@@ -238,7 +248,9 @@ export const keyMatches = (bytes: Uint8Array, key: string): boolean | undefined 
   if (header instanceof CodecError || header.keyOffset < 0) return undefined
   if (key.length !== 2 * KEY_BYTES) return false
   for (let i = 0; i < KEY_BYTES; i++) {
-    if (bytes[header.keyOffset + i] !== ((hexDigit(key.charCodeAt(2 * i)) << 4) | hexDigit(key.charCodeAt(2 * i + 1)))) return false
+    if (
+      bytes[header.keyOffset + i] !== ((hexDigit(key.charCodeAt(2 * i)) << 4) | hexDigit(key.charCodeAt(2 * i + 1)))
+    ) return false
   }
   return true
 }

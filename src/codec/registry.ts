@@ -25,13 +25,13 @@ import * as Layer from "effect/Layer"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as V8 from "node:v8"
+import { NotSync } from "../shared/sync.js"
+import * as Compression from "./compression.js"
 import * as ArrowFormat from "./formats/arrow.js"
 import * as NdArray from "./formats/ndarray.js"
 import * as ParquetFormat from "./formats/parquet.js"
 import * as PolarsFormat from "./formats/polars.js"
-import * as Compression from "./compression.js"
 import * as Header from "./header.js"
-import { NotSync } from "../shared/sync.js"
 import { checkedHandler, Codec, CodecError, make as makeCodec, makeHandler } from "./service.js"
 import type {
   CompressionCodec,
@@ -149,7 +149,13 @@ export const jsonHandler: FormatHandler<unknown> = makeHandler({
       try: () => Buffer.from(JSON.stringify(value), "utf8"),
       // A value whose JSON text is beyond V8's longest string (~512 MiB) throws a RangeError.
       catch: (cause) =>
-        new CodecError({ reason: "Unserializable", method: "Codec.encode", format: "json", description: `the value could not be written as JSON: ${(cause as Error)?.message ?? String(cause)}`, cause })
+        new CodecError({
+          reason: "Unserializable",
+          method: "Codec.encode",
+          format: "json",
+          description: `the value could not be written as JSON: ${(cause as Error)?.message ?? String(cause)}`,
+          cause
+        })
     }),
   decode: (payload) => JSON.parse(utf8.decode(payload)),
   corrupt: "json payload does not parse"
@@ -240,7 +246,12 @@ const serialize = (value: unknown): Effect.Effect<Uint8Array, CodecError> => {
     const problem = findUncloneable(value)
     if (problem !== undefined) {
       return Effect.fail(
-        new CodecError({ reason: "Unserializable", method: "Codec.encode", format: "v8", description: `value${problem}` })
+        new CodecError({
+          reason: "Unserializable",
+          method: "Codec.encode",
+          format: "v8",
+          description: `value${problem}`
+        })
       )
     }
     return Effect.succeed(V8.serialize(value))
@@ -346,7 +357,9 @@ const walk = (value: unknown, seen: Set<object>): string | undefined => {
     return undefined
   }
   if (cloneablePrototypes.has(proto)) return undefined
-  const name = typeof proto.constructor === "function" && proto.constructor.name ? proto.constructor.name : "(anonymous)"
+  const name = typeof proto.constructor === "function" && proto.constructor.name
+    ? proto.constructor.name
+    : "(anonymous)"
   return `: is an instance of class ${name}; structured clone would drop its prototype and private fields ` +
     `(store it with a schema, or register a handler for it)`
 }
@@ -379,8 +392,8 @@ const resolvePolicy = (
       reason: "CompressionFailed",
       method: "Codec.encode",
       description: spec === undefined
-      ? `unknown compression codec ${JSON.stringify(codec)}`
-      : `${codec} is not available in this runtime (Node ${process.versions.node}); choose lz4, gzip, brotli or none`
+        ? `unknown compression codec ${JSON.stringify(codec)}`
+        : `${codec} is not available in this runtime (Node ${process.versions.node}); choose lz4, gzip, brotli or none`
     })
   }
   return {
@@ -391,7 +404,11 @@ const resolvePolicy = (
   }
 }
 
-const settingsOf = (policy: Compression.CompressionPolicy, options: Options["compression"], kind: string): CompressionSettings => ({
+const settingsOf = (
+  policy: Compression.CompressionPolicy,
+  options: Options["compression"],
+  kind: string
+): CompressionSettings => ({
   codec: policy.spec.codec,
   level: policy.level,
   shuffle: options?.byKind?.[kind]?.shuffle ?? options?.shuffle ?? true,
@@ -404,7 +421,11 @@ const makeEntry = (handler: FormatHandler, compression: Options["compression"]):
   const formatBytes = prefix.subarray(5, 5 + handler.format.length)
   const policy = resolvePolicy(compression, handler)
   if (handler.encodeFramed !== undefined && !(policy instanceof CodecError)) {
-    return { handler, formatBytes, encode: framedEncoder(handler, handler.encodeFramed, prefix, settingsOf(policy, compression, handler.kind)) }
+    return {
+      handler,
+      formatBytes,
+      encode: framedEncoder(handler, handler.encodeFramed, prefix, settingsOf(policy, compression, handler.kind))
+    }
   }
   const finish = policy instanceof CodecError
     ? () => Effect.fail(policy)
@@ -473,9 +494,9 @@ const unreadable = (method: string, cause: unknown) =>
  * @category constructors
  */
 export const make = (options?: Options): Codec.Service => {
-  const entries = [...(options?.handlers ?? []).map(checkedHandler), ...handlersFor(options?.tables ?? "ipc")].map((handler) =>
-    makeEntry(handler, options?.compression)
-  )
+  const entries = [...(options?.handlers ?? []).map(checkedHandler), ...handlersFor(options?.tables ?? "ipc")].map((
+    handler
+  ) => makeEntry(handler, options?.compression))
   // Schema-encoded values are stored by the generic handler (whichever "v8" comes first).
   const generic = entries.find((entry) => entry.handler.format === v8Handler.format)!
 
@@ -502,7 +523,9 @@ export const make = (options?: Options): Codec.Service => {
       if (accepted) return encodeWith(entry, value)
     }
     // Unreachable while v8Handler (which accepts anything) is registered.
-    return Effect.fail(new CodecError({ reason: "Unserializable", method: "Codec.encode", description: "no handler accepts this value" }))
+    return Effect.fail(
+      new CodecError({ reason: "Unserializable", method: "Codec.encode", description: "no handler accepts this value" })
+    )
   }
 
   /** The registered handler of the format stored bytes name in their header. */
@@ -514,20 +537,28 @@ export const make = (options?: Options): Codec.Service => {
   }
 
   /** The handler and the payload to give it (decompressed unless self-framed), or why not. */
-  const unpack = (bytes: Uint8Array): { readonly entry: Entry; readonly payload: Uint8Array; readonly version: number } | CodecError => {
+  const unpack = (
+    bytes: Uint8Array
+  ): { readonly entry: Entry; readonly payload: Uint8Array; readonly version: number } | CodecError => {
     const header = Header.parse(bytes, "Codec.decode")
     if (header instanceof CodecError) return header
     const entry = entryOf(bytes, header)
     if (entry === undefined) {
       const format = Header.formatOf(bytes, header)
-      return new CodecError({ reason: "UnknownFormat", method: "Codec.decode", format, description: `no handler for format "${format}"` })
+      return new CodecError({
+        reason: "UnknownFormat",
+        method: "Codec.decode",
+        format,
+        description: `no handler for format "${format}"`
+      })
     }
     if (header.formatVersion > entry.handler.version) {
       return new CodecError({
         reason: "UnknownFormat",
         method: "Codec.decode",
         format: entry.handler.format,
-        description: `format version ${header.formatVersion} is newer than this release reads (${entry.handler.version})`
+        description:
+          `format version ${header.formatVersion} is newer than this release reads (${entry.handler.version})`
       })
     }
     const stored = bytes.subarray(header.payloadOffset)
@@ -570,7 +601,9 @@ export const make = (options?: Options): Codec.Service => {
 
   const decodeBytes = (bytes: Uint8Array): Effect.Effect<unknown, CodecError> => {
     const unpacked = unpack(bytes)
-    return unpacked instanceof CodecError ? Effect.fail(unpacked) : unpacked.entry.handler.decode(unpacked.payload, unpacked.version)
+    return unpacked instanceof CodecError
+      ? Effect.fail(unpacked)
+      : unpacked.entry.handler.decode(unpacked.payload, unpacked.version)
   }
 
   const unsafeDecode = (bytes: Uint8Array): unknown => {

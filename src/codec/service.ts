@@ -153,9 +153,11 @@ export const handler = <A>(options: {
         Effect.try({ try: () => options.encode(value), catch: fail("Unserializable", "Codec.encode", "encode threw") }),
         (bytes) => {
           if (!(bytes instanceof Uint8Array)) {
-            return Effect.fail(fail("Unserializable", "Codec.encode", "encode must return a Uint8Array")(
-              new TypeError(`it returned ${bytes === null ? "null" : typeof bytes}`)
-            ))
+            return Effect.fail(
+              fail("Unserializable", "Codec.encode", "encode must return a Uint8Array")(
+                new TypeError(`it returned ${bytes === null ? "null" : typeof bytes}`)
+              )
+            )
           }
           if (!check) return Effect.succeed(bytes)
           // Never store what cannot be read back: the guard may accept values encode cannot
@@ -236,7 +238,9 @@ export const makeHandler = <A>(impl: HandlerImpl<A>): FormatHandler<A> => {
  */
 const exactBytes = (bytes: Uint8Array): Uint8Array => {
   if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) {
-    return Object.getPrototypeOf(bytes) === Uint8Array.prototype ? bytes : new Uint8Array(bytes.buffer, 0, bytes.byteLength)
+    return Object.getPrototypeOf(bytes) === Uint8Array.prototype
+      ? bytes
+      : new Uint8Array(bytes.buffer, 0, bytes.byteLength)
   }
   return new Uint8Array(bytes)
 }
@@ -259,7 +263,8 @@ export const checkedHandler = <A>(handler: FormatHandler<A>): FormatHandler<A> =
       description: `handler ${JSON.stringify(handler.format)}: ${description}`,
       cause
     })
-  const describe = (u: unknown) => u === null ? "null" : typeof u === "object" ? `an object (${Object.prototype.toString.call(u)})` : typeof u
+  const describe = (u: unknown) =>
+    u === null ? "null" : typeof u === "object" ? `an object (${Object.prototype.toString.call(u)})` : typeof u
   const encode = handler.encode
   return {
     ...handler,
@@ -271,12 +276,23 @@ export const checkedHandler = <A>(handler: FormatHandler<A>): FormatHandler<A> =
         return Effect.fail(bad(`encode threw: ${(cause as Error)?.message ?? String(cause)}`, cause))
       }
       if (!Effect.isEffect(result)) {
-        return Effect.fail(bad(`encode must return an Effect of a Uint8Array (Codec.handler wraps plain functions), got ${describe(result)}`))
+        return Effect.fail(
+          bad(
+            `encode must return an Effect of a Uint8Array (Codec.handler wraps plain functions), got ${
+              describe(result)
+            }`
+          )
+        )
       }
       return Effect.flatMap(
-        Effect.mapError(result as Effect.Effect<unknown, unknown>, (e) =>
-          e instanceof CodecError ? e : bad(`encode failed: ${(e as Error)?.message ?? String(e)}`, e)),
-        (bytes) => bytes instanceof Uint8Array ? Effect.succeed(bytes) : Effect.fail(bad(`encode must produce a Uint8Array, got ${describe(bytes)}`))
+        Effect.mapError(
+          result as Effect.Effect<unknown, unknown>,
+          (e) => e instanceof CodecError ? e : bad(`encode failed: ${(e as Error)?.message ?? String(e)}`, e)
+        ),
+        (bytes) =>
+          bytes instanceof Uint8Array
+            ? Effect.succeed(bytes)
+            : Effect.fail(bad(`encode must produce a Uint8Array, got ${describe(bytes)}`))
       )
     }
   }
@@ -374,7 +390,12 @@ export declare namespace Codec {
      */
     readonly retainsBytes: (bytes: Uint8Array) => boolean
     /** Reads only the header: format, version and compression of stored bytes. */
-    readonly inspect: (bytes: Uint8Array) => Effect.Effect<{ readonly format: string; readonly formatVersion: number; readonly codec: CompressionCodec }, CodecError>
+    readonly inspect: (
+      bytes: Uint8Array
+    ) => Effect.Effect<
+      { readonly format: string; readonly formatVersion: number; readonly codec: CompressionCodec },
+      CodecError
+    >
   }
 }
 

@@ -26,9 +26,8 @@
  *
  * @since 0.1.0
  */
-import { PathKey } from "./pathKey.js"
 import type { KeyParams, ParamsDescription } from "../schema/CacheKey.js"
-import { KeyError } from "./service.js"
+import { isArrowTable } from "./arrowKey.js"
 import {
   Ancestors,
   bytesOf,
@@ -49,7 +48,8 @@ import {
   withEncodedParams,
   withSegment
 } from "./encoding.js"
-import { isArrowTable } from "./arrowKey.js"
+import { PathKey } from "./pathKey.js"
+import { KeyError } from "./service.js"
 
 /**
  * Describes `params`; `hashBytes` gives the XXH64 hex of binary contents. Throws `KeyError`.

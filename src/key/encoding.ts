@@ -43,10 +43,10 @@
  * @since 0.1.0
  */
 import { fileURLToPath } from "node:url"
+import type { KeyParams } from "../schema/CacheKey.js"
 import { canonicalTable, isArrowTable } from "./arrowKey.js"
 import { PathKey } from "./pathKey.js"
 import { KeyError } from "./service.js"
-import type { KeyParams } from "../schema/CacheKey.js"
 
 /**
  * Version byte written first; bump it (and the golden vectors) whenever the layout changes.
@@ -270,12 +270,16 @@ export const toKeyError = (error: unknown, method: string): KeyError => {
 export const unhashableDescription = (value: unknown): string => {
   switch (typeof value) {
     case "function":
-      return `a function${value.name ? ` (${value.name})` : ""} is not hashable; pass data that identifies it, or give it a toCacheKey() method`
+      return `a function${
+        value.name ? ` (${value.name})` : ""
+      } is not hashable; pass data that identifies it, or give it a toCacheKey() method`
     case "symbol":
       return `a symbol (${value.toString()}) is not hashable`
     case "object": {
       const name = constructorName(value as object)
-      return `${name === undefined ? "an object with a custom prototype" : `a ${name}`} is not hashable; give it a toCacheKey() method or pass plain data`
+      return `${
+        name === undefined ? "an object with a custom prototype" : `a ${name}`
+      } is not hashable; give it a toCacheKey() method or pass plain data`
     }
     default:
       return `a value of type ${typeof value} is not hashable`

@@ -32,10 +32,10 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as nodeFs from "node:fs"
 import * as path from "node:path"
-import type { PathHashProgress, PathFingerprints } from "./service.js"
 import type { PathFingerprint } from "../metadata/service.js"
-import { hashPool, type WorkerResult } from "./hashWorkers.js"
 import type { PathDigest, PathRequest } from "./encoding.js"
+import { hashPool, type WorkerResult } from "./hashWorkers.js"
+import type { PathFingerprints, PathHashProgress } from "./service.js"
 
 /**
  * The subset of `node:fs` path hashing uses; tests inject failures through it.
@@ -297,7 +297,8 @@ const listingBytes = (entries: ReadonlyArray<readonly [kind: number, rel: string
   return out
 }
 
-const byRel = (a: { readonly rel: string }, b: { readonly rel: string }): number => a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0
+const byRel = (a: { readonly rel: string }, b: { readonly rel: string }): number =>
+  a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0
 
 // ---------------------------------------------------------------------------------------------
 // Hashing with fingerprints, progress and bounded concurrency
@@ -323,14 +324,24 @@ const hashFiles = (
     let bytesDone = 0
     let filesFromFingerprints = 0
     const report = () =>
-      options.onProgress?.({ path: root, filesDone, filesTotal: files.length, bytesDone, bytesTotal, filesFromFingerprints })
+      options.onProgress?.({
+        path: root,
+        filesDone,
+        filesTotal: files.length,
+        bytesDone,
+        bytesTotal,
+        filesFromFingerprints
+      })
 
     let toRead: ReadonlyArray<FileEntry> = files
     const store = options.fingerprints
     if (store !== undefined) {
       const known = yield* store.lookup(files.map((f) => f.abs)).pipe(
         Effect.catchAll((error) =>
-          Effect.as(Effect.logWarning(`cacheness: path fingerprints unavailable, reading every file: ${error.message}`), [])
+          Effect.as(
+            Effect.logWarning(`cacheness: path fingerprints unavailable, reading every file: ${error.message}`),
+            []
+          )
         )
       )
       if (known.length > 0) {
@@ -369,10 +380,16 @@ const hashFiles = (
         if (hash !== undefined) hashes.set(f.abs, hash)
         filesDone++
         report()
-        if (!large || bytesTotal === 0 || bytesDone / bytesTotal < nextLogAt || filesDone === files.length) return Effect.void
+        if (
+          !large || bytesTotal === 0 || bytesDone / bytesTotal < nextLogAt || filesDone === files.length
+        ) return Effect.void
         const share = Math.floor((bytesDone / bytesTotal) * 4) / 4
         nextLogAt = share + 0.25
-        return Effect.logDebug(`cacheness: hashing ${root}: ${Math.round(share * 100)}% (${filesDone}/${files.length} files, ${MiB(bytesDone)})`)
+        return Effect.logDebug(
+          `cacheness: hashing ${root}: ${Math.round(share * 100)}% (${filesDone}/${files.length} files, ${
+            MiB(bytesDone)
+          })`
+        )
       })
 
     // Large trees go to the worker pool (one per core) unless a test injected a file system.
@@ -442,21 +459,34 @@ export const resolvePath = (
     try {
       st = fs.statSync(root, { bigint: true, throwIfNoEntry: false })
     } catch (error) {
-      if (errorCode(error) !== "ENOTDIR") return yield* Effect.fail(new PathFailure(`cannot stat ${root}: ${errorMessage(error)}`, error))
+      if (errorCode(error) !== "ENOTDIR") {
+        return yield* Effect.fail(new PathFailure(`cannot stat ${root}: ${errorMessage(error)}`, error))
+      }
     }
     if (st === undefined) return { _tag: "Missing" } as const
     const kind = request.kind === "auto" ? (st.isDirectory() ? "dir" : "file") : request.kind
     if (kind === "file") {
-      if (st.isDirectory()) return yield* Effect.fail(new PathFailure(`${root} is a directory; use Key.dir for a directory`))
-      if (!st.isFile()) return yield* Effect.fail(new PathFailure(`${root} is not a regular file (a FIFO, socket or device); it is not read`))
+      if (st.isDirectory()) {
+        return yield* Effect.fail(new PathFailure(`${root} is a directory; use Key.dir for a directory`))
+      }
+      if (!st.isFile()) {
+        return yield* Effect.fail(
+          new PathFailure(`${root} is not a regular file (a FIFO, socket or device); it is not read`)
+        )
+      }
       const hashes = yield* hashFiles(api, options, root, [fileEntry("", root, st)])
       const hash = hashes.get(root)
       return hash === undefined
         ? yield* Effect.fail(new PathFailure(`${root} disappeared while it was read`))
         : { _tag: "File", hash } as const
     }
-    if (!st.isDirectory()) return yield* Effect.fail(new PathFailure(`${root} is not a directory; use Key.file for a file`))
-    const listing = yield* Effect.try({ try: () => walk(fs, root), catch: (error) => error instanceof PathFailure ? error : new PathFailure(errorMessage(error), error) })
+    if (!st.isDirectory()) {
+      return yield* Effect.fail(new PathFailure(`${root} is not a directory; use Key.file for a file`))
+    }
+    const listing = yield* Effect.try({
+      try: () => walk(fs, root),
+      catch: (error) => error instanceof PathFailure ? error : new PathFailure(errorMessage(error), error)
+    })
     const hashes = yield* hashFiles(api, options, root, listing.files)
     const entries: Array<readonly [number, string, string]> = []
     for (const f of listing.files.sort(byRel)) {
@@ -467,7 +497,9 @@ export const resolvePath = (
     entries.sort((a, b) => a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0)
     return { _tag: "Dir", hash: toHex(api.h64Raw(listingBytes(entries), 0n)) } as const
   }).pipe(
-    Effect.catchAll((failure) => Effect.succeed<PathDigest>({ _tag: "Failed", description: failure.description, cause: failure.cause }))
+    Effect.catchAll((failure) =>
+      Effect.succeed<PathDigest>({ _tag: "Failed", description: failure.description, cause: failure.cause })
+    )
   )
 }
 
@@ -489,7 +521,9 @@ export const resolvePaths = (
       if (digests.has(request.id)) continue
       const digest = yield* resolvePath(api, options, request)
       if (digest._tag === "Missing") {
-        yield* Effect.logWarning(`cacheness: key path ${request.path} does not exist; keyed by its path instead of its content`)
+        yield* Effect.logWarning(
+          `cacheness: key path ${request.path} does not exist; keyed by its path instead of its content`
+        )
       }
       digests.set(request.id, digest)
     }

@@ -61,8 +61,7 @@ export class PathKey {
   }
 }
 
-const absolute = (input: string | URL): string =>
-  path.resolve(input instanceof URL ? fileURLToPath(input) : input)
+const absolute = (input: string | URL): string => path.resolve(input instanceof URL ? fileURLToPath(input) : input)
 
 /**
  * A file keyed by its content (streamed XXH64). A relative path is resolved now, against the

@@ -5,8 +5,8 @@
  */
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
-import type { CacheKey, KeyParams, ParamsDescription } from "../schema/CacheKey.js"
 import type { MetadataError, PathFingerprint } from "../metadata/service.js"
+import type { CacheKey, KeyParams, ParamsDescription } from "../schema/CacheKey.js"
 import { defined } from "../shared/defined.js"
 import { NotSync } from "../shared/sync.js"
 

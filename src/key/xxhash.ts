@@ -12,10 +12,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import xxhash from "xxhash-wasm"
-import * as Key from "./pathKey.js"
 import type { CacheKey, KeyParams } from "../schema/CacheKey.js"
 import { NotSync } from "../shared/sync.js"
-import { Hasher, KeyError, make as makeHasher, type PathHashProgress, PathFingerprints } from "./service.js"
 import { describeParams } from "./describeParams.js"
 import { PathContext, toKeyError, withEncodedParams } from "./encoding.js"
 import {
@@ -26,6 +24,8 @@ import {
   resolvePath,
   resolvePaths
 } from "./pathHashing.js"
+import * as Key from "./pathKey.js"
+import { Hasher, KeyError, make as makeHasher, PathFingerprints, type PathHashProgress } from "./service.js"
 
 type XXHashAPI = Awaited<ReturnType<typeof xxhash>>
 
@@ -110,7 +110,9 @@ export const make = (options: HasherOptions = {}): Effect.Effect<Hasher.Service>
               reason: "Unhashable",
               method: "Hasher.key",
               path: "params",
-              description: `a toCacheKey() named different paths on two calls (${paths.requests[0].path}); it must be deterministic`
+              description: `a toCacheKey() named different paths on two calls (${
+                paths.requests[0].path
+              }); it must be deterministic`
             })
           )
         } catch (error) {
@@ -149,7 +151,13 @@ export const make = (options: HasherOptions = {}): Effect.Effect<Hasher.Service>
           Effect.try({
             try: () => Key.file(input).path,
             catch: (cause) =>
-              new KeyError({ reason: "InvalidKey", method: "Hasher.hashPath", path: "path", description: `not a local path: ${String(input)}`, cause })
+              new KeyError({
+                reason: "InvalidKey",
+                method: "Hasher.hashPath",
+                path: "path",
+                description: `not a local path: ${String(input)}`,
+                cause
+              })
           }),
           (absolute) =>
             Effect.flatMap(resolvePath(api, pathOptions, { kind: "auto", path: absolute }), (digest) => {
@@ -159,11 +167,22 @@ export const make = (options: HasherOptions = {}): Effect.Effect<Hasher.Service>
                   return Effect.succeed(digest.hash)
                 case "Missing":
                   return Effect.fail(
-                    new KeyError({ reason: "Unreadable", method: "Hasher.hashPath", path: "path", description: `${absolute} does not exist` })
+                    new KeyError({
+                      reason: "Unreadable",
+                      method: "Hasher.hashPath",
+                      path: "path",
+                      description: `${absolute} does not exist`
+                    })
                   )
                 case "Failed":
                   return Effect.fail(
-                    new KeyError({ reason: "Unreadable", method: "Hasher.hashPath", path: "path", description: digest.description, cause: digest.cause })
+                    new KeyError({
+                      reason: "Unreadable",
+                      method: "Hasher.hashPath",
+                      path: "path",
+                      description: digest.description,
+                      cause: digest.cause
+                    })
                   )
               }
             })

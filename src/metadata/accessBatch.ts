@@ -57,7 +57,10 @@ export class AccessBatch {
   restore(taken: TakenAccesses): void {
     for (const [key, access] of taken.accesses) {
       const current = this.accesses.get(key)
-      this.accesses.set(key, current === undefined ? access : { hits: current.hits + access.hits, at: Math.max(current.at, access.at) })
+      this.accesses.set(
+        key,
+        current === undefined ? access : { hits: current.hits + access.hits, at: Math.max(current.at, access.at) }
+      )
     }
     this.hits += taken.hits
     this.misses += taken.misses

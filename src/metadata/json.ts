@@ -16,8 +16,6 @@
  *
  * @since 0.1.0
  */
-import { daemonClock, flushBeforeExit } from "../shared/daemonClock.js"
-import { AccessBatch } from "./accessBatch.js"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -27,10 +25,12 @@ import type * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import type { EntryRecord, TableDefinition } from "./service.js"
+import { daemonClock, flushBeforeExit } from "../shared/daemonClock.js"
+import { AccessBatch } from "./accessBatch.js"
 import { make as makeMetadataStore } from "./make.js"
-import { MetadataError, MetadataStore } from "./service.js"
 import { MemoryState } from "./memory.js"
+import type { EntryRecord, TableDefinition } from "./service.js"
+import { MetadataError, MetadataStore } from "./service.js"
 
 /**
  * @since 0.1.0
@@ -125,7 +125,9 @@ const serialise = (state: MemoryState): string => {
   for (const [key, lease] of state.leases) leases[key] = [lease.holder, lease.until]
   return `{"format": "${FORMAT}", "layout": ${LAYOUT_VERSION},\n"counters": ${
     JSON.stringify({ hits: state.hits, misses: state.misses })
-  },\n"tables": ${JSON.stringify(tables)},\n"fingerprints": ${JSON.stringify(fingerprints)},\n"leases": ${JSON.stringify(leases)},\n"entries": {${lines.length === 0 ? "" : "\n"}${lines.join(",\n")}\n}}\n`
+  },\n"tables": ${JSON.stringify(tables)},\n"fingerprints": ${JSON.stringify(fingerprints)},\n"leases": ${
+    JSON.stringify(leases)
+  },\n"entries": {${lines.length === 0 ? "" : "\n"}${lines.join(",\n")}\n}}\n`
 }
 
 /**
@@ -186,7 +188,9 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
             throw new MetadataError({
               method: "MetadataStoreJson.open",
               reason: "Corrupt",
-              description: `the metadata file ${filename} is corrupt (${(cause as Error).message}); it was opened read-only and left as it is (a command that writes moves it aside and starts the cache empty)`,
+              description: `the metadata file ${filename} is corrupt (${
+                (cause as Error).message
+              }); it was opened read-only and left as it is (a command that writes moves it aside and starts the cache empty)`,
               cause
             })
           }
@@ -197,7 +201,11 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
             // Another process moved it aside first.
             if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error
           }
-          warnings.push(`cacheness: metadata file ${filename} is corrupt (${(cause as Error).message}); moved to ${aside}, starting empty`)
+          warnings.push(
+            `cacheness: metadata file ${filename} is corrupt (${
+              (cause as Error).message
+            }); moved to ${aside}, starting empty`
+          )
           state = next
           stamp = null
           return
@@ -212,9 +220,15 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
         next.hits = doc.counters?.hits ?? 0
         next.misses = doc.counters?.misses ?? 0
         for (const [key, stored] of Object.entries(doc.entries)) {
-          next.load({ ...stored, key, inline: stored.inline === null ? null : new Uint8Array(Buffer.from(stored.inline, "base64")) })
+          next.load({
+            ...stored,
+            key,
+            inline: stored.inline === null ? null : new Uint8Array(Buffer.from(stored.inline, "base64"))
+          })
         }
-        for (const [p, [stat, hash]] of Object.entries(doc.fingerprints ?? {})) next.fingerprints.set(p, { path: p, stat, hash })
+        for (const [p, [stat, hash]] of Object.entries(doc.fingerprints ?? {})) {
+          next.fingerprints.set(p, { path: p, stat, hash })
+        }
         for (const [key, [holder, until]] of Object.entries(doc.leases ?? {})) next.leases.set(key, { holder, until })
         for (const [name, rows] of Object.entries(doc.tables ?? {})) {
           const target = next.tables.byTable.get(name)
@@ -256,7 +270,11 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
           try {
             if (fs.readFileSync(lockFile, "utf8") === text) {
               fs.rmSync(lockFile, { force: true })
-              warnings.push(`cacheness: broke the ${dead ? "abandoned" : "stale"} lock ${lockFile} (pid ${holder.pid} on ${holder.host})`)
+              warnings.push(
+                `cacheness: broke the ${
+                  dead ? "abandoned" : "stale"
+                } lock ${lockFile} (pid ${holder.pid} on ${holder.host})`
+              )
             }
           } catch {
             // gone already
@@ -297,13 +315,20 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
     }
 
     const logWarnings = Effect.suspend(() =>
-      warnings.length === 0 ? Effect.void : Effect.forEach(warnings.splice(0), (w) => Effect.logWarning(w), { discard: true })
+      warnings.length === 0
+        ? Effect.void
+        : Effect.forEach(warnings.splice(0), (w) => Effect.logWarning(w), { discard: true })
     )
 
     const fail = (method: string, reason: MetadataError["reason"]) => (cause: unknown) =>
       cause instanceof MetadataError
         ? cause
-        : new MetadataError({ method, reason, description: cause instanceof Error ? cause.message : String(cause), cause })
+        : new MetadataError({
+          method,
+          reason,
+          description: cause instanceof Error ? cause.message : String(cause),
+          cause
+        })
 
     /** Reads under the current file (reloading when another process changed it). */
     const read = <A>(method: string, f: () => A) =>
@@ -318,7 +343,11 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
         Effect.try({
           try: () => {
             if (options.readOnly === true) {
-              throw new MetadataError({ method, reason: "Unsupported", description: `${filename} was opened read-only` })
+              throw new MetadataError({
+                method,
+                reason: "Unsupported",
+                description: `${filename} was opened read-only`
+              })
             }
             acquireLock()
             try {
@@ -343,7 +372,11 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
     yield* Effect.try({
       try: () => {
         if (options.readOnly === true && !fs.existsSync(filename)) {
-          throw new MetadataError({ method: "MetadataStoreJson.open", reason: "OpenFailed", description: `${filename} does not exist` })
+          throw new MetadataError({
+            method: "MetadataStoreJson.open",
+            reason: "OpenFailed",
+            description: `${filename} does not exist`
+          })
         }
         if (options.readOnly !== true) fs.mkdirSync(path.dirname(filename), { recursive: true })
         load()
@@ -363,13 +396,15 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
       }).pipe(Effect.tapError(() => Effect.sync(() => accesses.restore(taken))))
     })
 
-    if (options.readOnly !== true) yield* flush.pipe(
-      Effect.catchAll((error) => Effect.logWarning("cacheness: could not write access statistics", error.message)),
-      Effect.repeat(Schedule.spaced(options.flushInterval ?? "1 second")),
-      Effect.withClock(daemonClock),
-      Effect.interruptible,
-      Effect.forkScoped
-    )
+    if (options.readOnly !== true) {
+      yield* flush.pipe(
+        Effect.catchAll((error) => Effect.logWarning("cacheness: could not write access statistics", error.message)),
+        Effect.repeat(Schedule.spaced(options.flushInterval ?? "1 second")),
+        Effect.withClock(daemonClock),
+        Effect.interruptible,
+        Effect.forkScoped
+      )
+    }
     yield* Effect.addFinalizer(() => Effect.ignoreLogged(flush))
     // A script that never closes the cache still gets its batched accesses written.
     yield* flushBeforeExit(flush, () => !accesses.isEmpty)
@@ -382,8 +417,10 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
       remove: (filter) => mutate("MetadataStore.remove", () => state.remove(filter)),
       select: (filter) => Effect.zipRight(flush, read("MetadataStore.select", () => state.select(filter))),
       list: (listOptions) => Effect.zipRight(flush, read("MetadataStore.list", () => state.list(listOptions))),
-      listEntries: (listOptions) => Effect.zipRight(flush, read("MetadataStore.list", () => state.listEntries(listOptions))),
-      touch: (key, expiresAt, now, resign) => mutate("MetadataStore.touch", () => state.touch(key, expiresAt, now, resign)),
+      listEntries: (listOptions) =>
+        Effect.zipRight(flush, read("MetadataStore.list", () => state.listEntries(listOptions))),
+      touch: (key, expiresAt, now, resign) =>
+        mutate("MetadataStore.touch", () => state.touch(key, expiresAt, now, resign)),
       recordAccess: (key, now) =>
         options.readOnly === true ? Effect.void : Effect.sync(() => accesses.record(key, now)),
       evict: (bytes) => Effect.zipRight(flush, mutate("MetadataStore.evict", () => state.evict(bytes))),
@@ -394,16 +431,20 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
       recount: Effect.zipRight(flush, read("MetadataStore.recount", () => state.recount())),
       clear: mutate("MetadataStore.clear", () => state.clear()),
       flush,
-      queryTable: (table, query) => Effect.zipRight(flush, read("MetadataStore.queryTable", () => state.query(table, query))).pipe(
-        Effect.flatMap((result) => result instanceof MetadataError ? Effect.fail(result) : Effect.succeed(result))
-      ),
+      queryTable: (table, query) =>
+        Effect.zipRight(flush, read("MetadataStore.queryTable", () => state.query(table, query))).pipe(
+          Effect.flatMap((result) => result instanceof MetadataError ? Effect.fail(result) : Effect.succeed(result))
+        ),
       sql: null,
       lookupFingerprints: (paths) => read("MetadataStore.lookupFingerprints", () => state.lookupFingerprints(paths)),
       saveFingerprints: (rows) =>
         rows.length === 0 ? Effect.void : mutate("MetadataStore.saveFingerprints", () => state.saveFingerprints(rows)),
-      fingerprintPaths: (after, limit) => read("MetadataStore.fingerprintPaths", () => state.fingerprintPaths(after, limit)),
+      fingerprintPaths: (after, limit) =>
+        read("MetadataStore.fingerprintPaths", () => state.fingerprintPaths(after, limit)),
       deleteFingerprints: (paths) =>
-        paths.length === 0 ? Effect.succeed(0) : mutate("MetadataStore.deleteFingerprints", () => state.deleteFingerprints(paths)),
+        paths.length === 0
+          ? Effect.succeed(0)
+          : mutate("MetadataStore.deleteFingerprints", () => state.deleteFingerprints(paths)),
       // Leases live in the file, taken under the lock: processes sharing the index see each other's.
       acquireLease: (key, holder, until, now) =>
         mutate("MetadataStore.acquireLease", () => state.acquireLease(key, holder, until, now)),

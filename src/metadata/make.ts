@@ -50,14 +50,17 @@ const notSync = (): NotSync => NotSync
 export const make = (impl: Impl): MetadataStore.Service =>
   MetadataStore.of({
     probe: (key) =>
-      Effect.map(impl.lookup(key), Option.map((r) => ({
-        key: r.key,
-        storedBytes: r.storedBytes,
-        checksum: r.checksum,
-        blobId: r.blobId,
-        inline: r.inline,
-        expiresAt: r.expiresAt
-      }))),
+      Effect.map(
+        impl.lookup(key),
+        Option.map((r) => ({
+          key: r.key,
+          storedBytes: r.storedBytes,
+          checksum: r.checksum,
+          blobId: r.blobId,
+          inline: r.inline,
+          expiresAt: r.expiresAt
+        }))
+      ),
     unsafeProbe: notSync,
     removeCounted: (filter) =>
       Effect.map(impl.remove(filter), (refs) => ({

@@ -7,9 +7,10 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { toEntry } from "./entries.js"
 import type { CacheEntry } from "../schema/CacheEntry.js"
 import { matchesConditions } from "./conditions.js"
+import { toEntry } from "./entries.js"
+import { make as makeMetadataStore } from "./make.js"
 import type {
   EntryFilter,
   EntryRecord,
@@ -17,12 +18,11 @@ import type {
   PathFingerprint,
   RemovedRef,
   TableDefinition,
-  Totals,
   TableMatch,
   TableQuery,
-  TableRow
+  TableRow,
+  Totals
 } from "./service.js"
-import { make as makeMetadataStore } from "./make.js"
 import { MetadataError, MetadataStore } from "./service.js"
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
@@ -76,17 +76,29 @@ export class TableRows {
     for (const { row, table } of rows) {
       const def = this.definitions.get(table)
       if (def === undefined) {
-        return new MetadataError({ method: "MetadataStore.upsert", reason: "UnknownTable", description: `no custom metadata table ${table} is registered` })
+        return new MetadataError({
+          method: "MetadataStore.upsert",
+          reason: "UnknownTable",
+          description: `no custom metadata table ${table} is registered`
+        })
       }
       for (const c of def.columns) {
         if (!c.nullable && (row[c.name] === null || row[c.name] === undefined)) {
-          return new MetadataError({ method: "MetadataStore.upsert", reason: "InvalidRow", description: `${table}.${c.name} may not be null` })
+          return new MetadataError({
+            method: "MetadataStore.upsert",
+            reason: "InvalidRow",
+            description: `${table}.${c.name} may not be null`
+          })
         }
       }
       for (const columns of def.unique) {
         for (const [other, existing] of this.byTable.get(table)!) {
           if (other !== key && columns.every((c) => existing[c] !== null && existing[c] === row[c])) {
-            return new MetadataError({ method: "MetadataStore.upsert", reason: "InvalidRow", description: `${table}: (${columns.join(", ")}) must be unique; entry ${other} has the same values` })
+            return new MetadataError({
+              method: "MetadataStore.upsert",
+              reason: "InvalidRow",
+              description: `${table}: (${columns.join(", ")}) must be unique; entry ${other} has the same values`
+            })
           }
         }
       }
@@ -97,10 +109,18 @@ export class TableRows {
     this.deleteKey(key)
     for (const { row, table } of rows ?? []) this.byTable.get(table)!.set(key, { ...row })
   }
-  query(table: string, query: TableQuery, entry: (key: string) => EntryRecord | undefined): ReadonlyArray<TableMatch> | MetadataError {
+  query(
+    table: string,
+    query: TableQuery,
+    entry: (key: string) => EntryRecord | undefined
+  ): ReadonlyArray<TableMatch> | MetadataError {
     const def = this.definitions.get(table)
     if (def === undefined) {
-      return new MetadataError({ method: "MetadataStore.queryTable", reason: "UnknownTable", description: `no custom metadata table ${table} is registered` })
+      return new MetadataError({
+        method: "MetadataStore.queryTable",
+        reason: "UnknownTable",
+        description: `no custom metadata table ${table} is registered`
+      })
     }
     const out: Array<TableMatch> = []
     for (const [key, row] of this.byTable.get(table)!) {
@@ -189,7 +209,11 @@ export class MemoryState {
     this.tables.write(record.key, tableRows)
     const previous = this.rows.get(record.key)
     if (previous !== undefined) this.totalBytes -= previous.storedBytes
-    this.rows.set(record.key, { ...record, inline: record.inline === null ? null : Uint8Array.from(record.inline), hits: 0 })
+    this.rows.set(record.key, {
+      ...record,
+      inline: record.inline === null ? null : Uint8Array.from(record.inline),
+      hits: 0
+    })
     this.totalBytes += record.storedBytes
     const replaced = previous?.blobId ?? null
     return { replacedBlobId: replaced === record.blobId ? null : replaced, totalBytes: this.totalBytes }
@@ -221,7 +245,12 @@ export class MemoryState {
     return all.slice(offset, options.limit === undefined ? undefined : offset + options.limit)
   }
 
-  touch(key: string, expiresAt: number | null, now: number, resign?: { readonly from: string; readonly to: string }): boolean {
+  touch(
+    key: string,
+    expiresAt: number | null,
+    now: number,
+    resign?: { readonly from: string; readonly to: string }
+  ): boolean {
     const record = this.rows.get(key)
     if (record === undefined || (record.expiresAt !== null && record.expiresAt <= now)) return false
     if (resign !== undefined && record.checksum !== resign.from) return false
@@ -361,7 +390,8 @@ export const make = (
       unsafeRecordAccess: (key, now) => state.access(key, now),
       evict: (bytes) => Effect.sync(() => state.evict(bytes)),
       totals: Effect.sync(() => state.totals()),
-      repairSize: (key, blobId, checksum, storedBytes) => Effect.sync(() => state.repairSize(key, blobId, checksum, storedBytes)),
+      repairSize: (key, blobId, checksum, storedBytes) =>
+        Effect.sync(() => state.repairSize(key, blobId, checksum, storedBytes)),
       recount: Effect.sync(() => state.recount()),
       clear: Effect.sync(() => state.clear()),
       flush: Effect.void,
@@ -381,8 +411,9 @@ export const make = (
  * @since 0.1.0
  * @category layers
  */
-export const layerWith = (options: { readonly tables?: ReadonlyArray<TableDefinition> | undefined }): Layer.Layer<MetadataStore> =>
-  Layer.effect(MetadataStore, make(options))
+export const layerWith = (
+  options: { readonly tables?: ReadonlyArray<TableDefinition> | undefined }
+): Layer.Layer<MetadataStore> => Layer.effect(MetadataStore, make(options))
 
 /**
  * A fresh, empty store without custom tables.

@@ -13,12 +13,8 @@
  *
  * @since 0.1.0
  */
-import { daemonClock, flushBeforeExit } from "../shared/daemonClock.js"
-import { AccessBatch } from "./accessBatch.js"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
-import * as PgPool from "../shared/pgClient.js"
-import { pgCode, retryRead } from "../shared/pgRetry.js"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -26,8 +22,14 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import type { ConfigError } from "../errors.js"
+import { daemonClock, flushBeforeExit } from "../shared/daemonClock.js"
+import * as PgPool from "../shared/pgClient.js"
+import { pgCode, retryRead } from "../shared/pgRetry.js"
+import { transaction } from "../shared/pgTransaction.js"
+import { AccessBatch } from "./accessBatch.js"
 import { upsertValues } from "./entries.js"
-import * as TableSql from "./tablesSql.js"
+import { make as makeMetadataStore } from "./make.js"
 import type {
   EntryFilter,
   EntryOrder,
@@ -39,10 +41,8 @@ import type {
   TableMatch,
   Totals
 } from "./service.js"
-import type { ConfigError } from "../errors.js"
-import { make as makeMetadataStore } from "./make.js"
 import { MetadataError, MetadataStore } from "./service.js"
-import { transaction } from "../shared/pgTransaction.js"
+import * as TableSql from "./tablesSql.js"
 
 /**
  * @since 0.1.0
@@ -179,7 +179,11 @@ const fail = (method: string, reason: MetadataError["reason"], cause: unknown) =
   new MetadataError({
     method,
     // serialization failure, deadlock, lock timeout: another process holds what we need
-    reason: ["40001", "40P01", "55P03"].includes(pgCode(cause) ?? "") ? "Busy" : pgCode(cause) === "53100" ? "NoSpace" : reason,
+    reason: ["40001", "40P01", "55P03"].includes(pgCode(cause) ?? "")
+      ? "Busy"
+      : pgCode(cause) === "53100"
+      ? "NoSpace"
+      : reason,
     description: describe(cause),
     cause
   })
@@ -191,7 +195,9 @@ const fail = (method: string, reason: MetadataError["reason"], cause: unknown) =
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type"], MetadataError | ConfigError, Scope.Scope> =>
+export const make = (
+  options: PgStoreOptions
+): Effect.Effect<MetadataStore["Type"], MetadataError | ConfigError, Scope.Scope> =>
   Effect.gen(function*() {
     const schema = options.schema ?? "public"
     if (!SCHEMA_NAME.test(schema)) {
@@ -221,39 +227,44 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
     const q = (name: string) => `${s}.${name}`
 
     // One process migrates at a time: the advisory lock is held until the transaction ends.
-    const migrate = transaction(sql, Effect.gen(function*() {
-      yield* sql.unsafe(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`cacheness:${s}`])
-      yield* sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${s}`)
-      // Created here, under the lock: the Migrator's own probe-then-create races between processes.
-      yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${s}.cacheness_migrations (
+    const migrate = transaction(
+      sql,
+      Effect.gen(function*() {
+        yield* sql.unsafe(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`cacheness:${s}`])
+        yield* sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${s}`)
+        // Created here, under the lock: the Migrator's own probe-then-create races between processes.
+        yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${s}.cacheness_migrations (
         migration_id integer primary key, created_at timestamp with time zone not null default now(), name text not null)`)
-      yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations(s)), table: `${s}.cacheness_migrations` })
-      const [{ version }] = yield* sql.unsafe<{ version: number | null }>(
-        `SELECT max(migration_id) AS version FROM ${s}.cacheness_migrations`
-      )
-      if ((version ?? 0) > LAYOUT_VERSION) {
-        return yield* new MetadataError({
-          method: "MetadataStorePg.open",
-          reason: "NewerLayout",
-          description: `schema ${s} has metadata layout ${version}; this release reads up to ${LAYOUT_VERSION}`
-        })
-      }
-      for (const def of tables.values()) {
-        for (const statement of TableSql.createTable("pg", def, q, E)) yield* sql.unsafe(statement)
-        const existing = new Set((yield* sql.unsafe<{ name: string }>(
-          `SELECT column_name AS name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`,
-          [s, def.name]
-        )).map((c) => c.name))
-        const missing = def.columns.filter((c) => !existing.has(c.name)).map((c) => c.name)
-        if (missing.length > 0) {
+        yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations(s)), table: `${s}.cacheness_migrations` })
+        const [{ version }] = yield* sql.unsafe<{ version: number | null }>(
+          `SELECT max(migration_id) AS version FROM ${s}.cacheness_migrations`
+        )
+        if ((version ?? 0) > LAYOUT_VERSION) {
           return yield* new MetadataError({
             method: "MetadataStorePg.open",
-            reason: "MigrationFailed",
-            description: `custom table ${s}.${def.name} exists without column(s) ${missing.join(", ")}; migrate or rename it`
+            reason: "NewerLayout",
+            description: `schema ${s} has metadata layout ${version}; this release reads up to ${LAYOUT_VERSION}`
           })
         }
-      }
-    })).pipe(
+        for (const def of tables.values()) {
+          for (const statement of TableSql.createTable("pg", def, q, E)) yield* sql.unsafe(statement)
+          const existing = new Set((yield* sql.unsafe<{ name: string }>(
+            `SELECT column_name AS name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`,
+            [s, def.name]
+          )).map((c) => c.name))
+          const missing = def.columns.filter((c) => !existing.has(c.name)).map((c) => c.name)
+          if (missing.length > 0) {
+            return yield* new MetadataError({
+              method: "MetadataStorePg.open",
+              reason: "MigrationFailed",
+              description: `custom table ${s}.${def.name} exists without column(s) ${
+                missing.join(", ")
+              }; migrate or rename it`
+            })
+          }
+        }
+      })
+    ).pipe(
       Effect.provideService(SqlClient.SqlClient, sql),
       Effect.catchIf(
         (e): e is Exclude<typeof e, MetadataError> => !(e instanceof MetadataError),
@@ -283,14 +294,17 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
         counts.push(access.hits)
         times.push(access.at)
       }
-      return transaction(sql, Effect.zipRight(
-        keys.length === 0 ? Effect.void : sql.unsafe(
-          `UPDATE ${E} e SET hits = e.hits + v.h, accessed_at = greatest(e.accessed_at, v.at)
+      return transaction(
+        sql,
+        Effect.zipRight(
+          keys.length === 0 ? Effect.void : sql.unsafe(
+            `UPDATE ${E} e SET hits = e.hits + v.h, accessed_at = greatest(e.accessed_at, v.at)
            FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(key, h, at) WHERE e.key = v.key`,
-          [keys, counts, times]
-        ),
-        sql.unsafe(`UPDATE ${C} SET hits = hits + $1, misses = misses + $2 WHERE id = 1`, [taken.hits, taken.misses])
-      )).pipe(
+            [keys, counts, times]
+          ),
+          sql.unsafe(`UPDATE ${C} SET hits = hits + $1, misses = misses + $2 WHERE id = 1`, [taken.hits, taken.misses])
+        )
+      ).pipe(
         Effect.asVoid,
         Effect.mapError((cause) => {
           // Keep what could not be written for the next flush rather than losing counts.
@@ -301,9 +315,12 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
     }))
 
     // Reads must work on a full disk: a failed flush before one keeps its batch and is logged.
-    const flushFirst = Effect.catchAll(flush, (error) => Effect.logWarning("cacheness: could not write batched hit counts; kept for the next flush", error.message))
+    const flushFirst = Effect.catchAll(flush, (error) =>
+      Effect.logWarning("cacheness: could not write batched hit counts; kept for the next flush", error.message))
     yield* flush.pipe(
-      Effect.catchAll((error) => Effect.logWarning("cacheness: could not write access statistics", error.message)),
+      Effect.catchAll((error) =>
+        Effect.logWarning("cacheness: could not write access statistics", error.message)
+      ),
       Effect.repeat(Schedule.spaced(options.flushInterval ?? "1 second")),
       // Wall-clock I/O, not cache time (see MetadataStoreSqlite).
       Effect.withClock(daemonClock),
@@ -324,7 +341,9 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
       if (filter.keys !== undefined) conditions.push(`key = ANY(${next(filter.keys)}::text[])`)
       if (filter.namespace !== undefined) conditions.push(`namespace = ${next(filter.namespace)}`)
       if (filter.createdBefore !== undefined) conditions.push(`created_at < ${next(filter.createdBefore)}`)
-      if (filter.expiredAt !== undefined) conditions.push(`expires_at IS NOT NULL AND expires_at <= ${next(filter.expiredAt)}`)
+      if (filter.expiredAt !== undefined) {
+        conditions.push(`expires_at IS NOT NULL AND expires_at <= ${next(filter.expiredAt)}`)
+      }
       if (filter.checksum !== undefined) conditions.push(`checksum = ${next(filter.checksum)}`)
       if (filter.blobId !== undefined) {
         conditions.push(filter.blobId === null ? `blob_id IS NULL` : `blob_id = ${next(filter.blobId)}`)
@@ -349,7 +368,9 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
         params = excluded.params, metadata = excluded.metadata
       RETURNING (SELECT blob_id FROM old) AS previous, (SELECT stored_bytes FROM old)::float8 AS "previousBytes",
         (SELECT bytes FROM ${C} WHERE id = 1)::float8 AS bytes`
-    const insertRow = new Map(Array.from(tables.values(), (def) => [def.name, TableSql.insertRow("pg", def, q)] as const))
+    const insertRow = new Map(
+      Array.from(tables.values(), (def) => [def.name, TableSql.insertRow("pg", def, q)] as const)
+    )
 
     const toBuffer = (bytes: Uint8Array | null) =>
       bytes === null ? null : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
@@ -376,7 +397,10 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
           Effect.mapError((cause) => fail("MetadataStore.probe", "QueryFailed", cause))
         ),
       upsert: (record, rows) => {
-        const statement = sql.unsafe<{ previous: string | null; previousBytes: number | null; bytes: number }>(upsertSql, upsertValues(record, toBuffer(record.inline))).pipe(Effect.map(([row]) => ({
+        const statement = sql.unsafe<{ previous: string | null; previousBytes: number | null; bytes: number }>(
+          upsertSql,
+          upsertValues(record, toBuffer(record.inline))
+        ).pipe(Effect.map(([row]) => ({
           replacedBlobId: row.previous === null || row.previous === record.blobId ? null : row.previous,
           totalBytes: row.bytes - (row.previousBytes ?? 0) + record.storedBytes
         })))
@@ -385,13 +409,25 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
         }
         for (const { table } of rows) {
           if (!tables.has(table)) {
-            return Effect.fail(new MetadataError({ method: "MetadataStore.upsert", reason: "UnknownTable", description: `no custom metadata table ${table} is registered` }))
+            return Effect.fail(
+              new MetadataError({
+                method: "MetadataStore.upsert",
+                reason: "UnknownTable",
+                description: `no custom metadata table ${table} is registered`
+              })
+            )
           }
         }
-        return transaction(sql, Effect.tap(statement, () =>
-          Effect.forEach(rows, ({ row, table }) =>
-            sql.unsafe(insertRow.get(table)!, TableSql.rowParams("pg", tables.get(table)!, record.key, row)), { discard: true })
-        )).pipe(
+        return transaction(
+          sql,
+          Effect.tap(statement, () =>
+            Effect.forEach(
+              rows,
+              ({ row, table }) =>
+                sql.unsafe(insertRow.get(table)!, TableSql.rowParams("pg", tables.get(table)!, record.key, row)),
+              { discard: true }
+            ))
+        ).pipe(
           Effect.mapError((cause) =>
             fail("MetadataStore.upsert", (pgCode(cause) ?? "").startsWith("23") ? "InvalidRow" : "WriteFailed", cause)
           )
@@ -462,11 +498,10 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
            WHERE key = $3 AND (expires_at IS NULL OR expires_at > $2) AND checksum = $5 RETURNING 1 AS one`,
             [expiresAt, now, key, resign.to, resign.from]
           )).pipe(
-          Effect.map((rows) => rows.length > 0),
-          Effect.mapError((cause) => fail("MetadataStore.touch", "WriteFailed", cause))
-        ),
-      recordAccess: (key, now) =>
-        Effect.sync(() => accesses.record(key, now)),
+            Effect.map((rows) => rows.length > 0),
+            Effect.mapError((cause) => fail("MetadataStore.touch", "WriteFailed", cause))
+          ),
+      recordAccess: (key, now) => Effect.sync(() => accesses.record(key, now)),
       evict: (bytes) =>
         Effect.zipRight(
           flushFirst,
@@ -529,14 +564,20 @@ export const make = (options: PgStoreOptions): Effect.Effect<MetadataStore["Type
           Effect.suspend(() => {
             const def = tables.get(table)
             if (def === undefined) {
-              return Effect.fail(new MetadataError({ method: "MetadataStore.queryTable", reason: "UnknownTable", description: `no custom metadata table ${table} is registered` }))
+              return Effect.fail(
+                new MetadataError({
+                  method: "MetadataStore.queryTable",
+                  reason: "UnknownTable",
+                  description: `no custom metadata table ${table} is registered`
+                })
+              )
             }
             const clause = TableSql.whereClause("pg", def, query)
             const columns = def.columns.map((c) => `t.${c.name} AS "t.${c.name}"`).join(", ")
             return sql.unsafe<Record<string, unknown>>(
-              `SELECT ${recordColumns("e.")}, NULL AS inline, ${columns} FROM ${q(def.name)} t JOIN ${E} e ON e.key = t.cache_key${clause.sql}${
-                TableSql.orderClause(def, query)
-              }`,
+              `SELECT ${recordColumns("e.")}, NULL AS inline, ${columns} FROM ${
+                q(def.name)
+              } t JOIN ${E} e ON e.key = t.cache_key${clause.sql}${TableSql.orderClause(def, query)}`,
               clause.params
             ).pipe(
               Effect.map((rows) =>

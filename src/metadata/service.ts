@@ -326,14 +326,19 @@ export declare namespace MetadataStore {
     /** The SQL client of a SQL backend, for raw queries; `null` for memory and JSON (the `make` default). */
     readonly sql: SqlClient.SqlClient | null
     /** The stored fingerprints of these paths; paths without one are left out. */
-    readonly lookupFingerprints: (paths: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<PathFingerprint>, MetadataError>
+    readonly lookupFingerprints: (
+      paths: ReadonlyArray<string>
+    ) => Effect.Effect<ReadonlyArray<PathFingerprint>, MetadataError>
     /** Inserts or replaces fingerprints by path, all at once. */
     readonly saveFingerprints: (fingerprints: ReadonlyArray<PathFingerprint>) => Effect.Effect<void, MetadataError>
     /**
      * Up to `limit` fingerprinted paths after `after` (`null`: from the first), in the store's own
      * path order: a cursor for walking every fingerprint a page at a time.
      */
-    readonly fingerprintPaths: (after: string | null, limit: number) => Effect.Effect<ReadonlyArray<string>, MetadataError>
+    readonly fingerprintPaths: (
+      after: string | null,
+      limit: number
+    ) => Effect.Effect<ReadonlyArray<string>, MetadataError>
     /** Removes the fingerprints of these paths; returns how many there were. */
     readonly deleteFingerprints: (paths: ReadonlyArray<string>) => Effect.Effect<number, MetadataError>
     /**
@@ -343,7 +348,12 @@ export declare namespace MetadataStore {
      * when `holder` holds the lease afterwards. Leases are independent of entries: `clear` and
      * `remove` leave them alone. Used by `cached` so that one process computes a value at a time.
      */
-    readonly acquireLease: (key: string, holder: string, until: number, now: number) => Effect.Effect<boolean, MetadataError>
+    readonly acquireLease: (
+      key: string,
+      holder: string,
+      until: number,
+      now: number
+    ) => Effect.Effect<boolean, MetadataError>
     /** Gives up the lease on `key` when `holder` still holds it; otherwise does nothing. */
     readonly releaseLease: (key: string, holder: string) => Effect.Effect<void, MetadataError>
     /**

@@ -13,12 +13,10 @@
  *
  * @since 0.1.0
  */
-import { daemonClock, flushBeforeExit } from "../shared/daemonClock.js"
-import { AccessBatch, type TakenAccesses } from "./accessBatch.js"
 import * as Reactivity from "@effect/experimental/Reactivity"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import Database from "better-sqlite3"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -26,11 +24,14 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
-import * as fs from "node:fs"
 import type * as Scope from "effect/Scope"
-import { ENTRY_ROW_COLUMNS, ENTRY_ROW_SLOTS, entryFromRow, upsertValues } from "./entries.js"
-import * as TableSql from "./tablesSql.js"
+import * as fs from "node:fs"
 import type { CacheEntry } from "../schema/CacheEntry.js"
+import { daemonClock, flushBeforeExit } from "../shared/daemonClock.js"
+import { NotSync } from "../shared/sync.js"
+import { AccessBatch, type TakenAccesses } from "./accessBatch.js"
+import { ENTRY_ROW_COLUMNS, ENTRY_ROW_SLOTS, entryFromRow, upsertValues } from "./entries.js"
+import { make as makeMetadataStore } from "./make.js"
 import type {
   EntryFilter,
   EntryOrder,
@@ -45,9 +46,8 @@ import type {
   TableRow,
   Totals
 } from "./service.js"
-import { NotSync } from "../shared/sync.js"
-import { make as makeMetadataStore } from "./make.js"
 import { MetadataError, MetadataStore } from "./service.js"
+import * as TableSql from "./tablesSql.js"
 
 /**
  * @since 0.1.0
@@ -190,7 +190,14 @@ const fromRaw = (r: Array<any>): EntryRecord => ({
 })
 
 /** Where each sort field sits in a `RAW_COLUMNS` row. */
-const RAW_SLOTS: Record<EntryOrder, number> = { key: 0, storedBytes: 5, createdAt: 9, accessedAt: 10, expiresAt: 11, hits: 12 }
+const RAW_SLOTS: Record<EntryOrder, number> = {
+  key: 0,
+  storedBytes: 5,
+  createdAt: 9,
+  accessedAt: 10,
+  expiresAt: 11,
+  hits: 12
+}
 
 /** SQLite's order of rows by one slot: NULL first ascending (last descending), ties broken by key (slot 0). */
 const compareRows = (slot: number, descending: boolean) => {
@@ -220,14 +227,14 @@ const JOINED_COLUMNS = RECORD_COLUMNS.split(",").map((c) => `e.${c.trim()}`).joi
 
 /** The prepared statements of the hot path; also how `damage` checks a layout matches. */
 const prepareStatements = (db: Database.Database) => ({
-    // Raw rows skip better-sqlite3's per-column object building: the lookup is on every get.
-    lookup: db.prepare(`SELECT key, namespace, description, format, codec, stored_bytes, raw_bytes, checksum,
+  // Raw rows skip better-sqlite3's per-column object building: the lookup is on every get.
+  lookup: db.prepare(`SELECT key, namespace, description, format, codec, stored_bytes, raw_bytes, checksum,
       blob_id, inline_value, created_at, accessed_at, expires_at, hits, params, metadata
       FROM ${TABLE} WHERE key = ?`).raw(true),
-    probe: db.prepare(`SELECT stored_bytes, checksum, blob_id, inline_value, expires_at FROM ${TABLE} WHERE key = ?`)
-      .raw(true),
-    blobOf: db.prepare(`SELECT blob_id FROM ${TABLE} WHERE key = ?`).pluck(),
-    upsert: db.prepare(`INSERT INTO ${TABLE} (key, namespace, description, format, codec, stored_bytes,
+  probe: db.prepare(`SELECT stored_bytes, checksum, blob_id, inline_value, expires_at FROM ${TABLE} WHERE key = ?`)
+    .raw(true),
+  blobOf: db.prepare(`SELECT blob_id FROM ${TABLE} WHERE key = ?`).pluck(),
+  upsert: db.prepare(`INSERT INTO ${TABLE} (key, namespace, description, format, codec, stored_bytes,
         raw_bytes, checksum, blob_id, inline_value, created_at, accessed_at, expires_at, hits, params, metadata)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
       ON CONFLICT (key) DO UPDATE SET namespace = excluded.namespace, description = excluded.description,
@@ -236,37 +243,37 @@ const prepareStatements = (db: Database.Database) => ({
         inline_value = excluded.inline_value, created_at = excluded.created_at,
         accessed_at = excluded.accessed_at, expires_at = excluded.expires_at, hits = 0,
         params = excluded.params, metadata = excluded.metadata`),
-    totalBytes: db.prepare(`SELECT bytes FROM cacheness_counters WHERE id = 1`).pluck(),
-    counters: db.prepare(`SELECT entries, bytes AS totalBytes, hits, misses FROM cacheness_counters WHERE id = 1`),
-    // The counters row lost (a damaged database): rebuilt from the entries; hits and misses restart.
-    restoreCounters: db.prepare(`INSERT OR REPLACE INTO cacheness_counters (id, entries, bytes, hits, misses)
+  totalBytes: db.prepare(`SELECT bytes FROM cacheness_counters WHERE id = 1`).pluck(),
+  counters: db.prepare(`SELECT entries, bytes AS totalBytes, hits, misses FROM cacheness_counters WHERE id = 1`),
+  // The counters row lost (a damaged database): rebuilt from the entries; hits and misses restart.
+  restoreCounters: db.prepare(`INSERT OR REPLACE INTO cacheness_counters (id, entries, bytes, hits, misses)
       SELECT 1, count(*), coalesce(sum(stored_bytes), 0), 0, 0 FROM ${TABLE}`),
-    touch: db.prepare(`UPDATE ${TABLE} SET expires_at = ?, accessed_at = max(accessed_at, ?)
+  touch: db.prepare(`UPDATE ${TABLE} SET expires_at = ?, accessed_at = max(accessed_at, ?)
       WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)`),
-    touchResigned: db.prepare(`UPDATE ${TABLE} SET expires_at = ?, accessed_at = max(accessed_at, ?), checksum = ?
+  touchResigned: db.prepare(`UPDATE ${TABLE} SET expires_at = ?, accessed_at = max(accessed_at, ?), checksum = ?
       WHERE key = ? AND (expires_at IS NULL OR expires_at > ?) AND checksum = ?`),
-    access: db.prepare(`UPDATE ${TABLE} SET hits = hits + ?, accessed_at = max(accessed_at, ?) WHERE key = ?`),
-    bump: db.prepare(`UPDATE cacheness_counters SET hits = hits + ?, misses = misses + ? WHERE id = 1`),
-    // The row as examined (blob id and checksum): a re-stored version is left alone. The update
-    // trigger moves the byte counter with it.
-    repairSize: db.prepare(`UPDATE ${TABLE} SET stored_bytes = ? WHERE key = ? AND blob_id IS ? AND checksum = ?`),
-    recount: db.prepare(`UPDATE cacheness_counters SET entries = (SELECT count(*) FROM ${TABLE}),
+  access: db.prepare(`UPDATE ${TABLE} SET hits = hits + ?, accessed_at = max(accessed_at, ?) WHERE key = ?`),
+  bump: db.prepare(`UPDATE cacheness_counters SET hits = hits + ?, misses = misses + ? WHERE id = 1`),
+  // The row as examined (blob id and checksum): a re-stored version is left alone. The update
+  // trigger moves the byte counter with it.
+  repairSize: db.prepare(`UPDATE ${TABLE} SET stored_bytes = ? WHERE key = ? AND blob_id IS ? AND checksum = ?`),
+  recount: db.prepare(`UPDATE cacheness_counters SET entries = (SELECT count(*) FROM ${TABLE}),
       bytes = (SELECT coalesce(sum(stored_bytes), 0) FROM ${TABLE}) WHERE id = 1`),
-    lru: db.prepare(`SELECT key, stored_bytes AS storedBytes FROM ${TABLE} ORDER BY accessed_at, key`),
-    clear: db.prepare(`DELETE FROM ${TABLE} RETURNING key, blob_id AS blobId, stored_bytes AS storedBytes`),
-    fingerprint: db.prepare(`SELECT path, stat, hash FROM ${FINGERPRINTS} WHERE path = ?`),
-    fingerprintPaths: db.prepare(`SELECT path FROM ${FINGERPRINTS} WHERE path > ? ORDER BY path LIMIT ?`).pluck(),
-    deleteFingerprint: db.prepare(`DELETE FROM ${FINGERPRINTS} WHERE path = ?`),
-    fingerprintRange: db.prepare(`SELECT path, stat, hash FROM ${FINGERPRINTS} WHERE path >= ? AND path < ?`),
-    saveFingerprint: db.prepare(`INSERT INTO ${FINGERPRINTS} (path, stat, hash) VALUES (@path, @stat, @hash)
+  lru: db.prepare(`SELECT key, stored_bytes AS storedBytes FROM ${TABLE} ORDER BY accessed_at, key`),
+  clear: db.prepare(`DELETE FROM ${TABLE} RETURNING key, blob_id AS blobId, stored_bytes AS storedBytes`),
+  fingerprint: db.prepare(`SELECT path, stat, hash FROM ${FINGERPRINTS} WHERE path = ?`),
+  fingerprintPaths: db.prepare(`SELECT path FROM ${FINGERPRINTS} WHERE path > ? ORDER BY path LIMIT ?`).pluck(),
+  deleteFingerprint: db.prepare(`DELETE FROM ${FINGERPRINTS} WHERE path = ?`),
+  fingerprintRange: db.prepare(`SELECT path, stat, hash FROM ${FINGERPRINTS} WHERE path >= ? AND path < ?`),
+  saveFingerprint: db.prepare(`INSERT INTO ${FINGERPRINTS} (path, stat, hash) VALUES (@path, @stat, @hash)
       ON CONFLICT (path) DO UPDATE SET stat = excluded.stat, hash = excluded.hash`),
-    // One statement, so taking a lease is atomic across processes without an explicit transaction.
-    acquireLease: db.prepare(`INSERT INTO cacheness_leases (key, holder, expires_at) VALUES (?, ?, ?)
+  // One statement, so taking a lease is atomic across processes without an explicit transaction.
+  acquireLease: db.prepare(`INSERT INTO cacheness_leases (key, holder, expires_at) VALUES (?, ?, ?)
       ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
       WHERE cacheness_leases.expires_at <= ? OR cacheness_leases.holder = excluded.holder`),
-    releaseLease: db.prepare(`DELETE FROM cacheness_leases WHERE key = ? AND holder = ?`),
-    // Changes whenever another connection (any process) commits; ~3–4 µs, no read transaction.
-    dataVersion: db.prepare(`PRAGMA data_version`).pluck()
+  releaseLease: db.prepare(`DELETE FROM cacheness_leases WHERE key = ? AND holder = ?`),
+  // Changes whenever another connection (any process) commits; ~3–4 µs, no read transaction.
+  dataVersion: db.prepare(`PRAGMA data_version`).pluck()
 })
 
 /** The SQLite result code of an error, looked for along its `cause` chain (SqlError wraps it). */
@@ -287,7 +294,13 @@ const fail = (method: string, reason: MetadataError["reason"], cause: unknown) =
   const message = cause instanceof Error ? cause.message : String(cause)
   return new MetadataError({
     method,
-    reason: code?.startsWith("SQLITE_BUSY") ? "Busy" : corrupt ? "Corrupt" : code === "SQLITE_FULL" ? "NoSpace" : reason,
+    reason: code?.startsWith("SQLITE_BUSY")
+      ? "Busy"
+      : corrupt
+      ? "Corrupt"
+      : code === "SQLITE_FULL"
+      ? "NoSpace"
+      : reason,
     description: corrupt
       ? `${message} — the metadata database is damaged; delete it to start the cache empty (then verify({ repair: true }) removes the orphaned blobs)`
       : message,
@@ -344,7 +357,8 @@ const foreignTables = (filename: string): ReadonlyArray<string> => {
   let db: Database.Database | undefined
   try {
     db = new Database(filename, { fileMustExist: true, readonly: true })
-    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").pluck().all() as Array<string>
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+      .pluck().all() as Array<string>
     return tables.includes(MIGRATIONS_TABLE) ? [] : tables
   } catch {
     // Unreadable or busy: the open and damage checks report it.
@@ -363,12 +377,18 @@ const foreignTables = (filename: string): ReadonlyArray<string> => {
  */
 const entriesDamage = (db: Database.Database): unknown => {
   db.prepare(`SELECT rowid FROM ${TABLE} NOT INDEXED LIMIT 1`).all()
-  const indexes = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?`).pluck().all(TABLE) as Array<string>
+  const indexes = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?`).pluck().all(
+    TABLE
+  ) as Array<string>
   for (const index of indexes) {
     try {
-      const column = (db.prepare(`SELECT name FROM pragma_index_info(?) ORDER BY seqno LIMIT 1`).pluck().get(index) as string | undefined)
+      const column = db.prepare(`SELECT name FROM pragma_index_info(?) ORDER BY seqno LIMIT 1`).pluck().get(index) as
+        | string
+        | undefined
       if (column === undefined) continue
-      db.prepare(`SELECT 1 FROM ${TABLE} INDEXED BY "${index}" WHERE "${column}" IS NOT NULL ORDER BY "${column}" LIMIT 1`).all()
+      db.prepare(
+        `SELECT 1 FROM ${TABLE} INDEXED BY "${index}" WHERE "${column}" IS NOT NULL ORDER BY "${column}" LIMIT 1`
+      ).all()
     } catch (error) {
       if (isCorruptCode(sqliteCode(error))) return error
     }
@@ -406,7 +426,9 @@ const moveAsideIfDamaged = (filename: string, busyTimeoutMs: number) =>
     })
     if (moved) {
       yield* Effect.logWarning(
-        `cacheness: metadata database ${filename} is damaged (${error instanceof Error ? error.message : String(error)}); moved to ${aside}, starting empty`
+        `cacheness: metadata database ${filename} is damaged (${
+          error instanceof Error ? error.message : String(error)
+        }); moved to ${aside}, starting empty`
       )
     }
   })
@@ -436,14 +458,19 @@ const openReadOnly = (filename: string): Database.Database => {
 const openForLooking = (filename: string, busyTimeoutMs: number) =>
   Effect.gen(function*() {
     if (!fs.existsSync(filename)) {
-      return yield* new MetadataError({ method: "MetadataStoreSqlite.open", reason: "OpenFailed", description: `${filename} does not exist` })
+      return yield* new MetadataError({
+        method: "MetadataStoreSqlite.open",
+        reason: "OpenFailed",
+        description: `${filename} does not exist`
+      })
     }
     const error = damage(filename, busyTimeoutMs, openReadOnly)
     if (error !== null) {
       return yield* new MetadataError({
         method: "MetadataStoreSqlite.open",
         reason: "Corrupt",
-        description: `the metadata database ${filename} is damaged (${error instanceof Error ? error.message : String(error)}); ` +
+        description:
+          `the metadata database ${filename} is damaged (${error instanceof Error ? error.message : String(error)}); ` +
           "it was opened read-only and left as it is (a command that writes moves it aside and starts the cache empty)",
         cause: error
       })
@@ -540,7 +567,9 @@ export const make = (
       return yield* new MetadataError({
         method: "MetadataStoreSqlite.open",
         reason: "OpenFailed",
-        description: `${options.filename} is not a cacheness database (it holds the tables ${foreign.slice(0, 5).join(", ")}${foreign.length > 5 ? ", …" : ""}); give the cache a directory of its own`
+        description: `${options.filename} is not a cacheness database (it holds the tables ${
+          foreign.slice(0, 5).join(", ")
+        }${foreign.length > 5 ? ", …" : ""}); give the cache a directory of its own`
       })
     }
     if (!readOnly) yield* moveAsideIfDamaged(options.filename, busyTimeoutMs)
@@ -556,23 +585,25 @@ export const make = (
     }
 
     const db = readOnly
-      ? yield* Effect.acquireRelease(openForLooking(options.filename, busyTimeoutMs), (db) => Effect.sync(() => db.close()))
+      ? yield* Effect.acquireRelease(openForLooking(options.filename, busyTimeoutMs), (db) =>
+        Effect.sync(() => db.close()))
       : yield* Effect.acquireRelease(
-      Effect.try({
-        try: () => {
-          const db = new Database(options.filename)
-          db.pragma(`busy_timeout = ${busyTimeoutMs}`)
-          db.pragma("journal_mode = WAL")
-          // NORMAL in WAL mode never corrupts on a crash; a power loss may lose the last commits,
-          // which for a cache is a miss, not a wrong value.
-          db.pragma("synchronous = NORMAL")
-          db.pragma("wal_autocheckpoint = 16384")
-          return db
-        },
-        catch: (cause) => fail("MetadataStoreSqlite.open", "OpenFailed", cause)
-      }),
-      (db) => Effect.sync(() => db.close())
-    )
+        Effect.try({
+          try: () => {
+            const db = new Database(options.filename)
+            db.pragma(`busy_timeout = ${busyTimeoutMs}`)
+            db.pragma("journal_mode = WAL")
+            // NORMAL in WAL mode never corrupts on a crash; a power loss may lose the last commits,
+            // which for a cache is a miss, not a wrong value.
+            db.pragma("synchronous = NORMAL")
+            db.pragma("wal_autocheckpoint = 16384")
+            return db
+          },
+          catch: (cause) =>
+            fail("MetadataStoreSqlite.open", "OpenFailed", cause)
+        }),
+        (db) => Effect.sync(() => db.close())
+      )
 
     // A layout that does not match these statements (a damaged schema) fails here, typed.
     const stmt = yield* Effect.try({
@@ -595,7 +626,9 @@ export const make = (
     }
 
     /** The WHERE clause of a filter, and its LIMIT (to append after any RETURNING), parameters in order. */
-    const where = (filter: EntryFilter): { readonly clause: string; readonly limit: string; readonly args: Array<unknown> } => {
+    const where = (
+      filter: EntryFilter
+    ): { readonly clause: string; readonly limit: string; readonly args: Array<unknown> } => {
       const conditions: Array<string> = []
       const args: Array<unknown> = []
       if (filter.keys !== undefined) {
@@ -679,48 +712,62 @@ export const make = (
 
     // Reads and removals must work on a full disk, or the cache could not free space itself: a
     // failed flush before one keeps its batch for the next flush and is logged, never its error.
-    const flushFirst = Effect.catchAll(flush, (error) => Effect.logWarning("cacheness: could not write batched hit counts; kept for the next flush", error.message))
+    const flushFirst = Effect.catchAll(flush, (error) =>
+      Effect.logWarning("cacheness: could not write batched hit counts; kept for the next flush", error.message))
 
     // Checkpoints run here, once per interval, rather than inside whichever put crosses SQLite's
     // threshold: every put appends several pages to the WAL, and the default inline checkpoint
     // every ~1000 pages cost ~40% of put time. `wal_autocheckpoint` stays, raised, as a backstop.
     const checkpoint = Effect.try({
-      try: () => void db.pragma("wal_checkpoint(PASSIVE)"),
-      catch: (cause) => fail("MetadataStore.checkpoint", "WriteFailed", cause)
+      try: () =>
+        void db.pragma("wal_checkpoint(PASSIVE)"),
+      catch: (cause) =>
+        fail("MetadataStore.checkpoint", "WriteFailed", cause)
     })
     const flushInterval = options.flushInterval ?? "1 second"
     // Read-only: nothing is recorded, so there is nothing to flush or checkpoint.
-    if (!readOnly) yield* Effect.zipRight(flush, checkpoint).pipe(
-      Effect.catchAll((error) => Effect.logWarning("cacheness: background write failed", error.message)),
-      Effect.repeat(Schedule.spaced(flushInterval)),
-      // Batching is about wall-clock I/O, not cache time: a TestClock moving days ahead must not
-      // replay a flush per simulated second.
-      Effect.withClock(daemonClock),
-      Effect.interruptible,
-      Effect.forkScoped
-    )
+    if (!readOnly) {
+      yield* Effect.zipRight(flush, checkpoint).pipe(
+        Effect.catchAll((error) =>
+          Effect.logWarning("cacheness: background write failed", error.message)
+        ),
+        Effect.repeat(Schedule.spaced(flushInterval)),
+        // Batching is about wall-clock I/O, not cache time: a TestClock moving days ahead must not
+        // replay a flush per simulated second.
+        Effect.withClock(daemonClock),
+        Effect.interruptible,
+        Effect.forkScoped
+      )
+    }
     // Runs before the connection closes: finalizers run in reverse order of acquisition.
     yield* Effect.addFinalizer(() => Effect.ignoreLogged(flush))
     // A script that never closes the cache still gets its batched accesses written.
     yield* flushBeforeExit(flush, () => !accesses.isEmpty)
 
     const tables = new Map((options.tables ?? []).map((def) => [def.name, def]))
-    if (!readOnly) yield* Effect.try({
-      try: () =>
-        db.transaction(() => {
-          for (const def of tables.values()) {
-            for (const statement of TableSql.createTable("sqlite", def, (n) => n, TABLE)) db.exec(statement)
-            const existing = new Set((db.prepare(`PRAGMA table_info(${def.name})`).all() as Array<{ name: string }>).map((c) => c.name))
-            const missing = def.columns.filter((c) => !existing.has(c.name)).map((c) => c.name)
-            if (missing.length > 0) {
-              throw new Error(`custom table ${def.name} exists without column(s) ${missing.join(", ")}; migrate or rename it`)
+    if (!readOnly) {
+      yield* Effect.try({
+        try: () =>
+          db.transaction(() => {
+            for (const def of tables.values()) {
+              for (const statement of TableSql.createTable("sqlite", def, (n) => n, TABLE)) db.exec(statement)
+              const existing = new Set(
+                (db.prepare(`PRAGMA table_info(${def.name})`).all() as Array<{ name: string }>).map((c) => c.name)
+              )
+              const missing = def.columns.filter((c) => !existing.has(c.name)).map((c) => c.name)
+              if (missing.length > 0) {
+                throw new Error(
+                  `custom table ${def.name} exists without column(s) ${missing.join(", ")}; migrate or rename it`
+                )
+              }
             }
-          }
-        }).immediate(),
-      catch: (cause) => fail("MetadataStoreSqlite.open", "MigrationFailed", cause)
-    })
+          }).immediate(),
+        catch: (cause) => fail("MetadataStoreSqlite.open", "MigrationFailed", cause)
+      })
+    }
     const insertRow = new Map(
-      Array.from(readOnly ? [] : tables.values(), (def) => [def.name, db.prepare(TableSql.insertRow("sqlite", def, (n) => n))] as const)
+      Array.from(readOnly ? [] : tables.values(), (def) =>
+        [def.name, db.prepare(TableSql.insertRow("sqlite", def, (n) => n))] as const)
     )
 
     const upsertTx = db.transaction((record: EntryRecord, rows: ReadonlyArray<TableRow> | undefined) => {
@@ -731,7 +778,13 @@ export const make = (
       if (rows !== undefined) {
         for (const { row, table } of rows) {
           const def = tables.get(table)
-          if (def === undefined) throw new MetadataError({ method: "MetadataStore.upsert", reason: "UnknownTable", description: `no custom metadata table ${table} is registered` })
+          if (def === undefined) {
+            throw new MetadataError({
+              method: "MetadataStore.upsert",
+              reason: "UnknownTable",
+              description: `no custom metadata table ${table} is registered`
+            })
+          }
           insertRow.get(table)!.run(...TableSql.rowParams("sqlite", def, record.key, row))
         }
       }
@@ -773,7 +826,12 @@ export const make = (
 
     const removeCounted = (filter: EntryFilter): RemovedCount => {
       const blobs = deleteReturning(filter, "blob_id", "pluck") as Array<string | null>
-      return { removed: blobs.length, blobIds: blobs.filter((id): id is string => id !== null) }
+      return {
+        removed: blobs.length,
+        blobIds: blobs.filter((id): id is string =>
+          id !== null
+        )
+      }
     }
 
     const evictTx = db.transaction((bytes: number): ReadonlyArray<RemovedRef> => {
@@ -846,7 +904,9 @@ export const make = (
       unsafeProbe: (key) => {
         try {
           const row = stmt.probe.get(key) as Array<any> | undefined
-          return row === undefined ? null : { key, storedBytes: row[0], checksum: row[1], blobId: row[2], inline: row[3], expiresAt: row[4] }
+          return row === undefined
+            ? null
+            : { key, storedBytes: row[0], checksum: row[1], blobId: row[2], inline: row[3], expiresAt: row[4] }
         } catch {
           return NotSync
         }
@@ -877,7 +937,9 @@ export const make = (
           Effect.try({
             try: () => {
               const { args, clause, limit } = where(filter)
-              return (prepare(`SELECT ${RAW_COLUMNS} FROM ${TABLE}${clause}${limit}`).raw(true).all(...args) as Array<Array<any>>).map(fromRaw)
+              return (prepare(`SELECT ${RAW_COLUMNS} FROM ${TABLE}${clause}${limit}`).raw(true).all(...args) as Array<
+                Array<any>
+              >).map(fromRaw)
             },
             catch: (cause) => fail("MetadataStore.select", "QueryFailed", cause)
           })
@@ -886,7 +948,13 @@ export const make = (
         Effect.zipRight(
           flushFirst,
           Effect.try({
-            try: () => listRows(options, RAW_COLUMNS, RAW_SLOTS, (statement, args) => statement.raw(true).all(...args) as Array<Array<any>>).map(fromRaw),
+            try: () =>
+              listRows(
+                options,
+                RAW_COLUMNS,
+                RAW_SLOTS,
+                (statement, args) => statement.raw(true).all(...args) as Array<Array<any>>
+              ).map(fromRaw),
             catch: (cause) => fail("MetadataStore.list", "QueryFailed", cause)
           })
         ),
@@ -897,10 +965,20 @@ export const make = (
             try: () => {
               let rows: Array<any>
               try {
-                rows = listRows(options, ENTRY_ROW_COLUMNS, ENTRY_ROW_SLOTS, (statement, args) =>
-                  JSON.parse(statement.pluck(true).get(...args) as string), entryRowsJson)
+                rows = listRows(
+                  options,
+                  ENTRY_ROW_COLUMNS,
+                  ENTRY_ROW_SLOTS,
+                  (statement, args) => JSON.parse(statement.pluck(true).get(...args) as string),
+                  entryRowsJson
+                )
               } catch {
-                rows = listRows(options, ENTRY_ROW_COLUMNS, ENTRY_ROW_SLOTS, (statement, args) => statement.raw(true).all(...args) as Array<Array<any>>)
+                rows = listRows(
+                  options,
+                  ENTRY_ROW_COLUMNS,
+                  ENTRY_ROW_SLOTS,
+                  (statement, args) => statement.raw(true).all(...args) as Array<Array<any>>
+                )
               }
               // In place: each row array becomes garbage as soon as its entry exists.
               for (let i = 0; i < rows.length; i++) rows[i] = entryFromRow(rows[i])
@@ -911,13 +989,13 @@ export const make = (
         ),
       touch: (key, expiresAt, now, resign) =>
         Effect.try({
-          try: () => (localWrites++, (resign === undefined
-            ? stmt.touch.run(expiresAt, now, key, now)
-            : stmt.touchResigned.run(expiresAt, now, resign.to, key, now, resign.from)).changes > 0),
+          try: () => (localWrites++,
+            (resign === undefined
+              ? stmt.touch.run(expiresAt, now, key, now)
+              : stmt.touchResigned.run(expiresAt, now, resign.to, key, now, resign.from)).changes > 0),
           catch: (cause) => fail("MetadataStore.touch", "WriteFailed", cause)
         }),
-      recordAccess: (key, now) =>
-        readOnly ? Effect.void : Effect.sync(() => accesses.record(key, now)),
+      recordAccess: (key, now) => readOnly ? Effect.void : Effect.sync(() => accesses.record(key, now)),
       unsafeRecordAccess: (key, now) => {
         if (!readOnly) accesses.record(key, now)
       },
@@ -969,12 +1047,18 @@ export const make = (
             try: () => {
               const def = tables.get(table)
               if (def === undefined) {
-                throw new MetadataError({ method: "MetadataStore.queryTable", reason: "UnknownTable", description: `no custom metadata table ${table} is registered` })
+                throw new MetadataError({
+                  method: "MetadataStore.queryTable",
+                  reason: "UnknownTable",
+                  description: `no custom metadata table ${table} is registered`
+                })
               }
               const where = TableSql.whereClause("sqlite", def, query)
               const columns = def.columns.map((c) => `t.${c.name} AS "t.${c.name}"`).join(", ")
               const rows = prepare(
-                `SELECT ${JOINED_COLUMNS}, ${columns} FROM ${def.name} t JOIN ${TABLE} e ON e.key = t.cache_key${where.sql}${TableSql.orderClause(def, query)}`
+                `SELECT ${JOINED_COLUMNS}, ${columns} FROM ${def.name} t JOIN ${TABLE} e ON e.key = t.cache_key${where.sql}${
+                  TableSql.orderClause(def, query)
+                }`
               ).all(...where.params) as Array<Record<string, unknown>>
               return rows.map((r): TableMatch => {
                 const row: Record<string, unknown> = {}
@@ -985,7 +1069,8 @@ export const make = (
                 return { record: toRecord(r as any), row }
               })
             },
-            catch: (cause) => cause instanceof MetadataError ? cause : fail("MetadataStore.queryTable", "QueryFailed", cause)
+            catch: (cause) =>
+              cause instanceof MetadataError ? cause : fail("MetadataStore.queryTable", "QueryFailed", cause)
           })
         ),
       sql: client,

@@ -18,7 +18,12 @@ const SQL_TYPES: Record<Dialect, Record<ColumnType, string>> = {
  * per-connection pragma other processes may not set). A rewrite of the entry (`put` over an
  * existing key sets `created_at`) drops the old rows too, whichever process registered the table.
  */
-export const createTable = (dialect: Dialect, def: TableDefinition, q: (name: string) => string, entries: string): Array<string> => {
+export const createTable = (
+  dialect: Dialect,
+  def: TableDefinition,
+  q: (name: string) => string,
+  entries: string
+): Array<string> => {
   const types = SQL_TYPES[dialect]
   const columns = def.columns.map((c) => `${c.name} ${types[c.type]}${c.nullable ? "" : " NOT NULL"}`)
   const unique = def.unique.map((list) => `UNIQUE (${list.join(", ")})`)
@@ -52,7 +57,12 @@ export const insertRow = (dialect: Dialect, def: TableDefinition, q: (name: stri
 }
 
 /** The parameters of `insertRow`, with values adapted to the dialect. */
-export const rowParams = (dialect: Dialect, def: TableDefinition, key: string, row: Readonly<Record<string, unknown>>): Array<unknown> => [
+export const rowParams = (
+  dialect: Dialect,
+  def: TableDefinition,
+  key: string,
+  row: Readonly<Record<string, unknown>>
+): Array<unknown> => [
   key,
   ...def.columns.map((c) => {
     const v = row[c.name] ?? null

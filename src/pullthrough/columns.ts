@@ -66,9 +66,19 @@ const primitiveKind = (ast: AST.AST): ColumnKind | undefined => {
     case "BooleanKeyword":
       return "boolean"
     case "Literal":
-      return typeof t.literal === "string" ? "text" : typeof t.literal === "number" ? "number" : typeof t.literal === "boolean" ? "boolean" : undefined
+      return typeof t.literal === "string"
+        ? "text"
+        : typeof t.literal === "number"
+        ? "number"
+        : typeof t.literal === "boolean"
+        ? "boolean"
+        : undefined
     case "Enums":
-      return t.enums.every(([, v]) => typeof v === "string") ? "text" : t.enums.every(([, v]) => typeof v === "number") ? "number" : undefined
+      return t.enums.every(([, v]) => typeof v === "string")
+        ? "text"
+        : t.enums.every(([, v]) => typeof v === "number")
+        ? "number"
+        : undefined
     case "Declaration":
       return Option.getOrUndefined(AST.getIdentifierAnnotation(t)) === "DateFromSelf" ? "date" : undefined
     default:
@@ -98,7 +108,9 @@ const classify = (ast: AST.AST): { kind: ColumnKind; nullable: boolean } => {
  */
 export const columnsOf = (schema: Schema.Struct<any>): Array<Column> => {
   // JSON columns store the Schema *encoding*, so they need the full field schema, not its type side.
-  const full = new Map(schema.ast._tag === "TypeLiteral" ? schema.ast.propertySignatures.map((ps) => [ps.name, ps.type]) : [])
+  const full = new Map(
+    schema.ast._tag === "TypeLiteral" ? schema.ast.propertySignatures.map((ps) => [ps.name, ps.type]) : []
+  )
   const typeLiteral = AST.typeAST(schema.ast)
   const signatures = typeLiteral._tag === "TypeLiteral" ? typeLiteral.propertySignatures : []
   return signatures.map((ps) => {

@@ -23,11 +23,18 @@ export interface DuckDBOptions {
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: DuckDBOptions = {}): Effect.Effect<SqlPullThrough.Service, SqlPullThroughError, Scope.Scope> =>
+export const make = (
+  options: DuckDBOptions = {}
+): Effect.Effect<SqlPullThrough.Service, SqlPullThroughError, Scope.Scope> =>
   DuckDBClient.make({ filename: options.filename }).pipe(
     Effect.map((sql) => ({ backend: "duckdb" as const, sql, schema: undefined })),
     Effect.mapError((cause) =>
-      new SqlPullThroughError({ reason: "ConnectionFailed", method: "SqlPullThrough.layerDuckDB", description: cause.message, cause })
+      new SqlPullThroughError({
+        reason: "ConnectionFailed",
+        method: "SqlPullThrough.layerDuckDB",
+        description: cause.message,
+        cause
+      })
     ),
     Effect.provide(Reactivity.layer)
   )

@@ -4,7 +4,14 @@
  *
  * @since 0.1.0
  */
-import { DOUBLE, DuckDBConnection, DuckDBInstance, DuckDBTimestampValue, type DuckDBType, type DuckDBValue } from "@duckdb/node-api"
+import {
+  DOUBLE,
+  DuckDBConnection,
+  DuckDBInstance,
+  DuckDBTimestampValue,
+  type DuckDBType,
+  type DuckDBValue
+} from "@duckdb/node-api"
 import type * as DuckDB from "@duckdb/node-api"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as Client from "@effect/sql/SqlClient"
@@ -103,7 +110,8 @@ export const make = (
     const instance = yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: () => DuckDBInstance.create(options.filename ?? ":memory:"),
-        catch: (cause) => new SqlError({ cause, message: `Failed to open DuckDB database ${options.filename ?? ":memory:"}` })
+        catch: (cause) =>
+          new SqlError({ cause, message: `Failed to open DuckDB database ${options.filename ?? ":memory:"}` })
       }),
       (db) => Effect.sync(() => db.closeSync())
     )
@@ -140,18 +148,30 @@ export const make = (
       return p
     }
 
-    const run = <A>(sql: string, params: ReadonlyArray<unknown>, read: (r: DuckDB.DuckDBResultReader) => A, usePrepared = true) =>
+    const run = <A>(
+      sql: string,
+      params: ReadonlyArray<unknown>,
+      read: (r: DuckDB.DuckDBResultReader) => A,
+      usePrepared = true
+    ) =>
       running.withPermits(1)(Effect.tryPromise({
         try: async () => {
           if (!usePrepared || params.length === 0) {
-            return read(await db.runAndReadAll(sql, params.length === 0 ? undefined : params.map(toDuckDB), params.map(typeOf) as Array<DuckDBType>))
+            return read(
+              await db.runAndReadAll(
+                sql,
+                params.length === 0 ? undefined : params.map(toDuckDB),
+                params.map(typeOf) as Array<DuckDBType>
+              )
+            )
           }
           const statement = await prepare(sql)
           statement.clearBindings()
           statement.bind(params.map(toDuckDB), params.map(typeOf) as Array<DuckDBType>)
           return read(await statement.runAndReadAll())
         },
-        catch: (cause) => new SqlError({ cause, message: `Failed to execute statement: ${String((cause as Error)?.message ?? cause)}` })
+        catch: (cause) =>
+          new SqlError({ cause, message: `Failed to execute statement: ${String((cause as Error)?.message ?? cause)}` })
       }))
 
     const connection: Connection = {

@@ -42,15 +42,34 @@ export const make = (options: PgOptions): Effect.Effect<SqlPullThrough.Service, 
       Effect.catchTags({
         // PostgreSQL support is an optional peer dependency, loaded on first use.
         ConfigError: (cause) =>
-          Effect.fail(new SqlPullThroughError({ reason: "InvalidConfig", method: "SqlPullThrough.layerPg", description: PgPool.advice, cause })),
+          Effect.fail(
+            new SqlPullThroughError({
+              reason: "InvalidConfig",
+              method: "SqlPullThrough.layerPg",
+              description: PgPool.advice,
+              cause
+            })
+          ),
         SqlError: (cause) =>
-          Effect.fail(new SqlPullThroughError({ reason: "ConnectionFailed", method: "SqlPullThrough.layerPg", description: cause.message, cause }))
+          Effect.fail(
+            new SqlPullThroughError({
+              reason: "ConnectionFailed",
+              method: "SqlPullThrough.layerPg",
+              description: cause.message,
+              cause
+            })
+          )
       })
     )
     if (options.schema !== undefined) {
       yield* sql`CREATE SCHEMA IF NOT EXISTS ${sql(options.schema)}`.pipe(
         Effect.mapError((cause) =>
-          new SqlPullThroughError({ reason: "StorageFailed", method: "SqlPullThrough.layerPg", description: cause.message, cause })
+          new SqlPullThroughError({
+            reason: "StorageFailed",
+            method: "SqlPullThrough.layerPg",
+            description: cause.message,
+            cause
+          })
         )
       )
     }

@@ -22,7 +22,6 @@ import type * as Redacted from "effect/Redacted"
 import type * as Schedule from "effect/Schedule"
 import { layerDuckDB } from "./duckdb.js"
 import { layerPg } from "./pg.js"
-import { layerSqlite } from "./sqlite.js"
 import {
   type Backend,
   type FetchRequest,
@@ -35,6 +34,7 @@ import {
   SqlPullThrough,
   SqlPullThroughError
 } from "./service.js"
+import { layerSqlite } from "./sqlite.js"
 
 /**
  * @since 0.1.0
@@ -67,7 +67,10 @@ export interface PullThroughClient<T extends PullThroughTable.Any, Q> {
   readonly getArrow: (query: Q) => Promise<ArrowTable>
   readonly refresh: (query: Q) => Promise<ReadonlyArray<PullThroughTable.Row<T>>>
   readonly missing: (query: Q) => Promise<ReadonlyArray<Range<PullThroughTable.RangeValue<T>>>>
-  readonly invalidate: (filters: PullThroughTable.Filters<T>, range?: Range<PullThroughTable.RangeInput<T>>) => Promise<number>
+  readonly invalidate: (
+    filters: PullThroughTable.Filters<T>,
+    range?: Range<PullThroughTable.RangeInput<T>>
+  ) => Promise<number>
   readonly cleanupExpired: () => Promise<number>
   readonly clear: () => Promise<number>
   readonly stats: () => Promise<PullThroughStats>
@@ -75,21 +78,35 @@ export interface PullThroughClient<T extends PullThroughTable.Any, Q> {
   readonly close: () => Promise<void>
 }
 
-const layerFor = (config: PullThroughConfig<any, any>): Layer.Layer<SqlPullThrough, SqlPullThroughError> | SqlPullThroughError => {
+const layerFor = (
+  config: PullThroughConfig<any, any>
+): Layer.Layer<SqlPullThrough, SqlPullThroughError> | SqlPullThroughError => {
   const backend = config.backend ?? "duckdb"
   switch (backend) {
     case "duckdb":
       return layerDuckDB({ filename: config.filename })
     case "sqlite":
       return config.filename === undefined
-        ? new SqlPullThroughError({ reason: "InvalidConfig", method: "pullThrough", description: `backend "sqlite" needs a filename` })
+        ? new SqlPullThroughError({
+          reason: "InvalidConfig",
+          method: "pullThrough",
+          description: `backend "sqlite" needs a filename`
+        })
         : layerSqlite({ filename: config.filename })
     case "postgres":
       return config.url === undefined
-        ? new SqlPullThroughError({ reason: "InvalidConfig", method: "pullThrough", description: `backend "postgres" needs a url` })
+        ? new SqlPullThroughError({
+          reason: "InvalidConfig",
+          method: "pullThrough",
+          description: `backend "postgres" needs a url`
+        })
         : layerPg({ url: config.url, schema: config.schema })
     default:
-      return new SqlPullThroughError({ reason: "InvalidConfig", method: "pullThrough", description: `unknown backend ${JSON.stringify(backend)}` })
+      return new SqlPullThroughError({
+        reason: "InvalidConfig",
+        method: "pullThrough",
+        description: `unknown backend ${JSON.stringify(backend)}`
+      })
   }
 }
 
@@ -99,7 +116,9 @@ const layerFor = (config: PullThroughConfig<any, any>): Layer.Layer<SqlPullThrou
  * @since 0.1.0
  * @category constructors
  */
-export const pullThrough = <T extends PullThroughTable.Any, Q>(config: PullThroughConfig<T, Q>): PullThroughClient<T, Q> => {
+export const pullThrough = <T extends PullThroughTable.Any, Q>(
+  config: PullThroughConfig<T, Q>
+): PullThroughClient<T, Q> => {
   const layer = layerFor(config)
   if (layer instanceof SqlPullThroughError) throw layer
   const runtime = ManagedRuntime.make(layer)
@@ -123,7 +142,9 @@ export const pullThrough = <T extends PullThroughTable.Any, Q>(config: PullThrou
   )
   let handle: PullThrough<T, Q, SqlPullThroughError> | undefined
   // One effect per call (runPromise costs ~5 µs): the handle is resolved once, then reused.
-  const run = async <A>(f: (h: PullThrough<T, Q, SqlPullThroughError>) => Effect.Effect<A, SqlPullThroughError>): Promise<A> => {
+  const run = async <A>(
+    f: (h: PullThrough<T, Q, SqlPullThroughError>) => Effect.Effect<A, SqlPullThroughError>
+  ): Promise<A> => {
     if (handle === undefined) {
       const exit = await made
       if (Exit.isFailure(exit)) throw Cause.squash(exit.cause)

@@ -37,7 +37,13 @@ export type Grid =
  * @since 0.1.0
  * @category models
  */
-export type StepInput = Duration.DurationInput | { readonly months: number } | `${number} month` | `${number} months` | `${number} year` | `${number} years`
+export type StepInput =
+  | Duration.DurationInput
+  | { readonly months: number }
+  | `${number} month`
+  | `${number} months`
+  | `${number} year`
+  | `${number} years`
 
 const WEEK = 7 * 24 * 60 * 60 * 1000
 // 1970-01-05 was a Monday: weekly buckets start on Mondays, as calendars and markets do.
@@ -225,7 +231,9 @@ export const splitAt = (interval: Interval, cuts: ReadonlyArray<number>): Array<
 export interface TtlByAge {
   readonly _tag: "TtlByAge"
   readonly recent: Duration.DurationInput | null
-  readonly tiers: ReadonlyArray<{ readonly olderThan: Duration.DurationInput; readonly ttl: Duration.DurationInput | null }>
+  readonly tiers: ReadonlyArray<
+    { readonly olderThan: Duration.DurationInput; readonly ttl: Duration.DurationInput | null }
+  >
 }
 
 /**

@@ -18,12 +18,12 @@ import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import { ConfigError } from "../cache/service.js"
+import * as Validate from "../shared/validate.js"
 import { toArrow } from "./arrow.js"
 import { type Column, columnsOf, isIdentifier } from "./columns.js"
-import * as Q from "./sql.js"
 import * as Ranges from "./ranges.js"
-import * as Validate from "../shared/validate.js"
-import { ConfigError } from "../cache/service.js"
+import * as Q from "./sql.js"
 
 import { SqlPullThroughError } from "../errors.js"
 
@@ -122,7 +122,8 @@ export declare namespace PullThroughTable {
    * @since 0.1.0
    * @category models
    */
-  export type Filters<T> = T extends PullThroughTable<infer A, any, infer RC> ? { readonly [K in Exclude<keyof A, RC>]?: A[K] }
+  export type Filters<T> = T extends PullThroughTable<infer A, any, infer RC> ?
+    { readonly [K in Exclude<keyof A, RC>]?: A[K] }
     : never
   /**
    * A range bound as requested: dates also accept ISO strings and epoch milliseconds.
@@ -190,7 +191,9 @@ export type TtlPolicy<V> =
   | Duration.DurationInput
   | null
   | Ranges.TtlByAge
-  | ((interval: { readonly start: V; readonly end: V; readonly age: Duration.Duration }) => Duration.DurationInput | null)
+  | ((
+    interval: { readonly start: V; readonly end: V; readonly age: Duration.Duration }
+  ) => Duration.DurationInput | null)
 
 /**
  * Age-based TTL: recent data expires sooner, old data can be final (`ttl: null`).
@@ -200,7 +203,9 @@ export type TtlPolicy<V> =
  */
 export const ttlByAge: (options: {
   readonly recent: Duration.DurationInput | null
-  readonly tiers: ReadonlyArray<{ readonly olderThan: Duration.DurationInput; readonly ttl: Duration.DurationInput | null }>
+  readonly tiers: ReadonlyArray<
+    { readonly olderThan: Duration.DurationInput; readonly ttl: Duration.DurationInput | null }
+  >
 }) => Ranges.TtlByAge = Ranges.ttlByAge
 
 /**
@@ -241,16 +246,27 @@ export interface MakeOptions<T extends PullThroughTable.Any, Q, E> {
   /** Retry policy for a failing fetch (default: 2 retries, exponential from 100 ms). */
   readonly retry?: Schedule.Schedule<unknown, E> | undefined
   /** Replaces the computed gaps; results are clipped to the request and aligned to the step. */
-  readonly detectGaps?: ((input: {
-    readonly requested: Range<PullThroughTable.RangeValue<T>>
-    readonly covered: ReadonlyArray<Range<PullThroughTable.RangeValue<T>>>
-    readonly gaps: ReadonlyArray<Range<PullThroughTable.RangeValue<T>>>
-  }) => ReadonlyArray<Range<PullThroughTable.RangeValue<T>>>) | undefined
+  readonly detectGaps?:
+    | ((input: {
+      readonly requested: Range<PullThroughTable.RangeValue<T>>
+      readonly covered: ReadonlyArray<Range<PullThroughTable.RangeValue<T>>>
+      readonly gaps: ReadonlyArray<Range<PullThroughTable.RangeValue<T>>>
+    }) => ReadonlyArray<Range<PullThroughTable.RangeValue<T>>>)
+    | undefined
   readonly onProgress?: ((progress: Progress<PullThroughTable.RangeValue<T>>) => void) | undefined
 }
 
 const MAKE_FIELDS = [
-  "table", "query", "fetch", "ttl", "mergeTolerance", "maxStepsPerFetch", "concurrency", "retry", "detectGaps", "onProgress"
+  "table",
+  "query",
+  "fetch",
+  "ttl",
+  "mergeTolerance",
+  "maxStepsPerFetch",
+  "concurrency",
+  "retry",
+  "detectGaps",
+  "onProgress"
 ] as const
 
 /**
@@ -290,7 +306,9 @@ export interface PullThrough<T extends PullThroughTable.Any, Q, E> {
     query: Q
   ) => Effect.Effect<ReadonlyArray<Range<PullThroughTable.RangeValue<T>>>, E | SqlPullThroughError>
   /** The gaps a `get` would fetch now. */
-  readonly missing: (query: Q) => Effect.Effect<ReadonlyArray<Range<PullThroughTable.RangeValue<T>>>, SqlPullThroughError>
+  readonly missing: (
+    query: Q
+  ) => Effect.Effect<ReadonlyArray<Range<PullThroughTable.RangeValue<T>>>, SqlPullThroughError>
   /** Keeps a hot range fresh: gap-fetch on every tick of `schedule`, for the scope's lifetime. */
   readonly schedule: <X>(
     query: Q,
@@ -337,24 +355,41 @@ export const make = <T extends PullThroughTable.Any, Q, E>(
 
     // --- the table definition, checked once ---
     if (!isIdentifier(tableName) || tableName.startsWith("cacheness_")) {
-      return yield* invalid("SqlPullThrough.make", `table name ${JSON.stringify(tableName)} must be a plain identifier not starting with "cacheness_"`)
+      return yield* invalid(
+        "SqlPullThrough.make",
+        `table name ${JSON.stringify(tableName)} must be a plain identifier not starting with "cacheness_"`
+      )
     }
     const columns = columnsOf(def.columns as unknown as Schema.Struct<any>)
     const byName = new Map(columns.map((c) => [c.name, c]))
     const badColumn = columns.find((c) => !isIdentifier(c.name))
-    if (badColumn) return yield* invalid("SqlPullThrough.make", `column name ${JSON.stringify(badColumn.name)} is not a plain identifier`)
+    if (badColumn) {
+      return yield* invalid(
+        "SqlPullThrough.make",
+        `column name ${JSON.stringify(badColumn.name)} is not a plain identifier`
+      )
+    }
     if (def.primaryKey.length === 0 || def.primaryKey.some((k) => !byName.has(k))) {
-      return yield* invalid("SqlPullThrough.make", `primary key [${def.primaryKey.join(", ")}] must name columns of the table`)
+      return yield* invalid(
+        "SqlPullThrough.make",
+        `primary key [${def.primaryKey.join(", ")}] must name columns of the table`
+      )
     }
     const rangeColumn = byName.get(def.range.column)
     if (rangeColumn === undefined || (rangeColumn.kind !== "date" && rangeColumn.kind !== "number")) {
-      return yield* invalid("SqlPullThrough.make", `range column ${JSON.stringify(def.range.column)} must be a Date or number column`)
+      return yield* invalid(
+        "SqlPullThrough.make",
+        `range column ${JSON.stringify(def.range.column)} must be a Date or number column`
+      )
     }
     const kind = rangeColumn.kind
     const origin = def.range.origin === undefined ? undefined : rangeColumn.toSql(def.range.origin) as number
     const grid = Ranges.makeGrid(kind, def.range.step, origin)
     if (grid === undefined) {
-      return yield* invalid("SqlPullThrough.make", `step ${JSON.stringify(def.range.step)} is not valid for a ${kind} range`)
+      return yield* invalid(
+        "SqlPullThrough.make",
+        `step ${JSON.stringify(def.range.step)} is not valid for a ${kind} range`
+      )
     }
     // Unknown fields (a misspelt `tll`) and a negative, NaN or too-long TTL are refused here, as
     // the cache's own options are.
@@ -365,7 +400,12 @@ export const make = <T extends PullThroughTable.Any, Q, E>(
       : Validate.ttl("SqlPullThrough.make.ttl", known.ttl)
     for (const problem of [known, fixedTtl]) {
       if (problem instanceof ConfigError) {
-        return yield* new SqlPullThroughError({ reason: "InvalidConfig", method: "SqlPullThrough.make", table: tableName, description: `${problem.field}: ${problem.description}` })
+        return yield* new SqlPullThroughError({
+          reason: "InvalidConfig",
+          method: "SqlPullThrough.make",
+          table: tableName,
+          description: `${problem.field}: ${problem.description}`
+        })
       }
     }
     const mergeTolerance = options.mergeTolerance ?? 0
@@ -384,15 +424,29 @@ export const make = <T extends PullThroughTable.Any, Q, E>(
 
     // --- conversions between range values, grid indices and SQL ---
     const toValue = (ms: number): unknown => (kind === "date" ? new Date(ms) : ms)
-    const rangeOf = (i: Ranges.Interval) => ({ start: toValue(Ranges.valueOf(grid, i.lo)), end: toValue(Ranges.valueOf(grid, i.hi)) })
+    const rangeOf = (i: Ranges.Interval) => ({
+      start: toValue(Ranges.valueOf(grid, i.lo)),
+      end: toValue(Ranges.valueOf(grid, i.hi))
+    })
     const bound = (method: string, input: unknown): Effect.Effect<number, SqlPullThroughError> => {
       const n = kind === "date"
-        ? input instanceof Date ? input.getTime() : typeof input === "string" || typeof input === "number" ? new Date(input).getTime() : NaN
-        : typeof input === "number" ? input : NaN
+        ? input instanceof Date
+          ? input.getTime()
+          : typeof input === "string" || typeof input === "number"
+          ? new Date(input).getTime()
+          : NaN
+        : typeof input === "number"
+        ? input
+        : NaN
       return Number.isFinite(n)
         ? Effect.succeed(n)
         : Effect.fail(
-          new SqlPullThroughError({ reason: "InvalidQuery", method, table: tableName, description: `${JSON.stringify(input)} is not a valid ${kind} range bound` })
+          new SqlPullThroughError({
+            reason: "InvalidQuery",
+            method,
+            table: tableName,
+            description: `${JSON.stringify(input)} is not a valid ${kind} range bound`
+          })
         )
     }
 
@@ -402,7 +456,12 @@ export const make = <T extends PullThroughTable.Any, Q, E>(
         for (const name of Object.keys(filters).sort()) {
           const column = byName.get(name)
           if (column === undefined || name === rangeColumn.name) {
-            return yield* new SqlPullThroughError({ reason: "InvalidQuery", method, table: tableName, description: `filter ${JSON.stringify(name)} is not a non-range column of the table` })
+            return yield* new SqlPullThroughError({
+              reason: "InvalidQuery",
+              method,
+              table: tableName,
+              description: `filter ${JSON.stringify(name)} is not a non-range column of the table`
+            })
           }
           if (filters[name] === undefined) continue
           pairs.push([name, column.toSql(filters[name])])
@@ -415,7 +474,14 @@ export const make = <T extends PullThroughTable.Any, Q, E>(
       Effect.gen(function*() {
         const mapped = yield* Effect.try({
           try: () => options.query(query),
-          catch: (cause) => new SqlPullThroughError({ reason: "InvalidQuery", method, table: tableName, description: `query mapping threw: ${String(cause)}`, cause })
+          catch: (cause) =>
+            new SqlPullThroughError({
+              reason: "InvalidQuery",
+              method,
+              table: tableName,
+              description: `query mapping threw: ${String(cause)}`,
+              cause
+            })
         })
         const filters = (mapped.filters ?? {}) as Record<string, unknown>
         const filterSql = yield* filtersOf(method, filters)
@@ -423,7 +489,14 @@ export const make = <T extends PullThroughTable.Any, Q, E>(
         const end = yield* bound(method, mapped.range.end)
         const requested = { lo: Ranges.indexOf(grid, start), hi: Ranges.indexOf(grid, end) }
         if (requested.lo > requested.hi) {
-          return yield* new SqlPullThroughError({ reason: "InvalidQuery", method, table: tableName, description: `range start ${JSON.stringify(mapped.range.start)} is after its end ${JSON.stringify(mapped.range.end)}` })
+          return yield* new SqlPullThroughError({
+            reason: "InvalidQuery",
+            method,
+            table: tableName,
+            description: `range start ${JSON.stringify(mapped.range.start)} is after its end ${
+              JSON.stringify(mapped.range.end)
+            }`
+          })
         }
         return { filters, filterSql, filtersKey: keyOf(filterSql), requested } satisfies Resolved
       })
@@ -434,7 +507,14 @@ export const make = <T extends PullThroughTable.Any, Q, E>(
       hi: Ranges.indexOf(grid, Number(row.range_end)) - 1
     })
     const freshCoverage = (r: Resolved, now: number) =>
-      Q.ledgerOverlapping(sql, names, r.filtersKey, Ranges.valueOf(grid, r.requested.lo), Ranges.valueOf(grid, r.requested.hi + 1), now).pipe(
+      Q.ledgerOverlapping(
+        sql,
+        names,
+        r.filtersKey,
+        Ranges.valueOf(grid, r.requested.lo),
+        Ranges.valueOf(grid, r.requested.hi + 1),
+        now
+      ).pipe(
         Effect.map((rows) => rows.map(toInterval)),
         Effect.mapError(storage("SqlPullThrough.get"))
       )
@@ -507,7 +587,13 @@ export const make = <T extends PullThroughTable.Any, Q, E>(
         const fetched = yield* Effect.retry(options.fetch(request), retry)
         const rows = yield* validateRows(fetched).pipe(
           Effect.mapError((cause) =>
-            new SqlPullThroughError({ reason: "InvalidRows", method: "SqlPullThrough.fetch", table: tableName, description: `fetch returned rows that do not match the table schema: ${cause.message}`, cause })
+            new SqlPullThroughError({
+              reason: "InvalidRows",
+              method: "SqlPullThrough.fetch",
+              table: tableName,
+              description: `fetch returned rows that do not match the table schema: ${cause.message}`,
+              cause
+            })
           )
         )
         // Last row wins for a repeated primary key: upserts cannot touch a row twice in one statement.
@@ -536,21 +622,25 @@ export const make = <T extends PullThroughTable.Any, Q, E>(
         yield* Ref.update(counters, (c) => ({ ...c, misses: c.misses + 1 }))
         let done = 0
         const results = yield* Effect.forEach(gaps, (gap) =>
-          Effect.either(fetchGap(r, gap).pipe(
-            Effect.tap(({ range, rows }) =>
-              Effect.suspend(() => {
-                done++
-                try {
-                  options.onProgress?.({ table: tableName, gap: range as any, done, total: gaps.length, rows })
-                } catch (e) {
-                  // The caller's callback: its throw must not fail a fetch whose rows are stored.
-                  return Effect.logWarning(`SqlPullThrough ${tableName}: an onProgress callback threw; ignored: ${Validate.show(e)}`)
-                }
-                const message = `SqlPullThrough ${tableName}: fetched gap ${done}/${gaps.length} (${rows} rows)`
-                return Effect.logDebug(message)
-              })
+          Effect.either(
+            fetchGap(r, gap).pipe(
+              Effect.tap(({ range, rows }) =>
+                Effect.suspend(() => {
+                  done++
+                  try {
+                    options.onProgress?.({ table: tableName, gap: range as any, done, total: gaps.length, rows })
+                  } catch (e) {
+                    // The caller's callback: its throw must not fail a fetch whose rows are stored.
+                    return Effect.logWarning(
+                      `SqlPullThrough ${tableName}: an onProgress callback threw; ignored: ${Validate.show(e)}`
+                    )
+                  }
+                  const message = `SqlPullThrough ${tableName}: fetched gap ${done}/${gaps.length} (${rows} rows)`
+                  return Effect.logDebug(message)
+                })
+              )
             )
-          )), { concurrency })
+          ), { concurrency })
         // Every gap that succeeded is recorded; report the first failure.
         for (const result of results) {
           if (result._tag === "Left") return yield* Effect.fail(result.left)
@@ -564,7 +654,9 @@ export const make = <T extends PullThroughTable.Any, Q, E>(
         start: Ranges.valueOf(grid, r.requested.lo),
         end: Ranges.valueOf(grid, r.requested.hi + 1)
       }).pipe(
-        Effect.map((rows) => rows.map((row) => decodeRow(columns, row)) as unknown as ReadonlyArray<PullThroughTable.Row<T>>),
+        Effect.map((rows) =>
+          rows.map((row) => decodeRow(columns, row)) as unknown as ReadonlyArray<PullThroughTable.Row<T>>
+        ),
         Effect.mapError(storage("SqlPullThrough.get"))
       )
 
@@ -596,9 +688,15 @@ export const make = <T extends PullThroughTable.Any, Q, E>(
       return toArrow(columns, rows as ReadonlyArray<Record<string, unknown>>)
     })
 
-    const schedule = <X>(query: Q, every: Schedule.Schedule<X, unknown>, scheduleOptions?: { readonly force?: boolean | undefined }) =>
+    const schedule = <X>(
+      query: Q,
+      every: Schedule.Schedule<X, unknown>,
+      scheduleOptions?: { readonly force?: boolean | undefined }
+    ) =>
       (scheduleOptions?.force ? Effect.asVoid(refresh(query)) : Effect.asVoid(fetchMissing(query))).pipe(
-        Effect.catchAllCause((cause) => Effect.logWarning(`SqlPullThrough ${tableName}: scheduled refresh failed`, cause)),
+        Effect.catchAllCause((cause) =>
+          Effect.logWarning(`SqlPullThrough ${tableName}: scheduled refresh failed`, cause)
+        ),
         Effect.repeat(every),
         Effect.forkScoped
       )
@@ -614,7 +712,12 @@ export const make = <T extends PullThroughTable.Any, Q, E>(
         const lo = Ranges.indexOf(grid, yield* bound(method, range.start))
         const hi = Ranges.indexOf(grid, yield* bound(method, range.end))
         if (lo > hi) {
-          return yield* new SqlPullThroughError({ reason: "InvalidQuery", method, table: tableName, description: "range start is after its end" })
+          return yield* new SqlPullThroughError({
+            reason: "InvalidQuery",
+            method,
+            table: tableName,
+            description: "range start is after its end"
+          })
         }
         span = { lo, hi }
       }
@@ -632,7 +735,13 @@ export const make = <T extends PullThroughTable.Any, Q, E>(
           return true
         })
         for (const key of keys) {
-          const entries = yield* Q.ledgerOverlapping(sql, names, key, sqlSpan?.start ?? -Number.MAX_VALUE, sqlSpan?.end ?? Number.MAX_VALUE)
+          const entries = yield* Q.ledgerOverlapping(
+            sql,
+            names,
+            key,
+            sqlSpan?.start ?? -Number.MAX_VALUE,
+            sqlSpan?.end ?? Number.MAX_VALUE
+          )
           yield* Q.ledgerDelete(sql, names, entries)
           if (span === undefined) continue
           // Keep the parts of each interval outside the invalidated span, with their original times.
@@ -677,7 +786,9 @@ export const make = <T extends PullThroughTable.Any, Q, E>(
         return { intervals: expired.length, rows }
       })).pipe(Effect.mapError(storage(method)))
       if (result.intervals > 0) {
-        yield* Effect.logDebug(`SqlPullThrough ${tableName}: removed ${result.intervals} expired interval(s) and ${result.rows} row(s)`)
+        yield* Effect.logDebug(
+          `SqlPullThrough ${tableName}: removed ${result.intervals} expired interval(s) and ${result.rows} row(s)`
+        )
       }
       return result.intervals
     })

@@ -58,12 +58,18 @@ export const ensureTables = (
   primaryKey: ReadonlyArray<string>
 ): Effect.Effect<void, SqlError> => {
   const pk = new Set(primaryKey)
-  const defs = columns.map((c) => `${quote(c.name)} ${sqlType(c.kind)}${pk.has(c.name) || !c.nullable ? " NOT NULL" : ""}`)
-  const data = `CREATE TABLE IF NOT EXISTS ${quote(names.data)} (${defs.join(", ")}, PRIMARY KEY (${primaryKey.map(quote).join(", ")}))`
+  const defs = columns.map((c) =>
+    `${quote(c.name)} ${sqlType(c.kind)}${pk.has(c.name) || !c.nullable ? " NOT NULL" : ""}`
+  )
+  const data = `CREATE TABLE IF NOT EXISTS ${quote(names.data)} (${defs.join(", ")}, PRIMARY KEY (${
+    primaryKey.map(quote).join(", ")
+  }))`
   const ledger = `CREATE TABLE IF NOT EXISTS ${quote(names.ledger)} (` +
     `table_name TEXT NOT NULL, filters_key TEXT NOT NULL, range_start DOUBLE PRECISION NOT NULL, ` +
     `range_end DOUBLE PRECISION NOT NULL, fetched_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION)`
-  const index = `CREATE INDEX IF NOT EXISTS ${LEDGER}_lookup ON ${quote(names.ledger)} (table_name, filters_key, range_start)`
+  const index = `CREATE INDEX IF NOT EXISTS ${LEDGER}_lookup ON ${
+    quote(names.ledger)
+  } (table_name, filters_key, range_start)`
   return Effect.asVoid(Effect.all([sql.unsafe(data), sql.unsafe(ledger), sql.unsafe(index)], { discard: true }))
 }
 
@@ -197,11 +203,15 @@ export const ledgerDelete = (
   names: Names,
   entries: ReadonlyArray<LedgerRow>
 ): Effect.Effect<void, SqlError> =>
-  Effect.forEach(entries, (e) =>
-    sql`DELETE FROM ${sql(names.ledger)} WHERE table_name = ${names.table} AND filters_key = ${e.filters_key}
-      AND range_start = ${e.range_start} AND range_end = ${e.range_end} AND fetched_at = ${e.fetched_at}`, {
-    discard: true
-  })
+  Effect.forEach(
+    entries,
+    (e) =>
+      sql`DELETE FROM ${sql(names.ledger)} WHERE table_name = ${names.table} AND filters_key = ${e.filters_key}
+      AND range_start = ${e.range_start} AND range_end = ${e.range_end} AND fetched_at = ${e.fetched_at}`,
+    {
+      discard: true
+    }
+  )
 
 /**
  * The distinct filter sets recorded for the table.
@@ -211,7 +221,9 @@ export const ledgerDelete = (
  */
 export const ledgerKeys = (sql: SqlClient.SqlClient, names: Names): Effect.Effect<ReadonlyArray<string>, SqlError> =>
   Effect.map(
-    sql<{ filters_key: string }>`SELECT DISTINCT filters_key FROM ${sql(names.ledger)} WHERE table_name = ${names.table}`,
+    sql<{ filters_key: string }>`SELECT DISTINCT filters_key FROM ${
+      sql(names.ledger)
+    } WHERE table_name = ${names.table}`,
     (rows) => rows.map((r) => r.filters_key)
   )
 
@@ -252,7 +264,10 @@ export const counts = (
   sql: SqlClient.SqlClient,
   names: Names,
   now: number
-): Effect.Effect<{ rows: number; intervals: number; freshIntervals: number; filterSets: number; lastFetchAt: number | null }, SqlError> =>
+): Effect.Effect<
+  { rows: number; intervals: number; freshIntervals: number; filterSets: number; lastFetchAt: number | null },
+  SqlError
+> =>
   Effect.gen(function*() {
     const [r] = yield* sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM ${sql(names.data)}`
     const [l] = yield* sql<{ n: unknown; fresh: unknown; keys: unknown; last: unknown }>`SELECT COUNT(*) AS n,

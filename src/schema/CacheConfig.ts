@@ -5,8 +5,8 @@
  */
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import * as Predicate from "effect/Predicate"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type { FormatHandler } from "../codec/service.js"
 import type { PathHashProgress } from "../key/service.js"
@@ -110,7 +110,10 @@ export const FormatHandlerSchema = Schema.declare(
     return typeof h.format === "string" && typeof h.version === "number" && typeof h.kind === "string" &&
       typeof h.guard === "function" && typeof h.encode === "function" && typeof h.decode === "function"
   },
-  { identifier: "FormatHandler", description: "a format handler: { format, version, kind, guard, encode, decode } (see Codec.handler)" }
+  {
+    identifier: "FormatHandler",
+    description: "a format handler: { format, version, kind, guard, encode, decode } (see Codec.handler)"
+  }
 )
 
 /**
@@ -155,7 +158,10 @@ export const CacheConfig = Schema.Struct({
   blobs: Schema.optional(BlobBackend),
   /** PostgreSQL connection for the `postgres` backends. */
   postgres: Schema.optional(Schema.Struct({
-    url: Schema.Union(Schema.String, Schema.declare((u: unknown): u is Redacted.Redacted<string> => Redacted.isRedacted(u))),
+    url: Schema.Union(
+      Schema.String,
+      Schema.declare((u: unknown): u is Redacted.Redacted<string> => Redacted.isRedacted(u))
+    ),
     /** Schema of the cache's tables, created when missing. Default `public`. */
     schema: Schema.optional(Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/))),
     /** Pool size of the metadata store. Default 10. */

@@ -116,7 +116,9 @@ const columnOf = (ast: AST.AST): { type: ColumnType; nullable: boolean } | undef
     case "UndefinedKeyword":
       return undefined
     case "Union": {
-      const members = ast.types.filter((t) => !(t._tag === "UndefinedKeyword" || (t._tag === "Literal" && t.literal === null)))
+      const members = ast.types.filter((t) =>
+        !(t._tag === "UndefinedKeyword" || (t._tag === "Literal" && t.literal === null))
+      )
       const nullable = members.length !== ast.types.length
       const kinds = members.map(columnOf)
       if (kinds.some((k) => k === undefined)) return undefined
@@ -150,7 +152,11 @@ export const metadataTable = <Fields extends Schema.Struct.Fields>(
 ): MetadataTable<Schema.Struct.Type<Fields>, Schema.Struct.Encoded<Fields>> => {
   const method = "Cache.metadataTable"
   if (!NAME.test(name) || name.startsWith("cacheness_")) {
-    throw invalid(method, "InvalidRow", `table name ${JSON.stringify(name)} must match ${NAME} and not start with "cacheness_"`)
+    throw invalid(
+      method,
+      "InvalidRow",
+      `table name ${JSON.stringify(name)} must match ${NAME} and not start with "cacheness_"`
+    )
   }
   const encoded = AST.encodedAST(schema.ast)
   if (encoded._tag !== "TypeLiteral" || encoded.indexSignatures.length > 0) {
@@ -160,7 +166,11 @@ export const metadataTable = <Fields extends Schema.Struct.Fields>(
   for (const property of encoded.propertySignatures) {
     const column = String(property.name)
     if (!NAME.test(column) || column === "cache_key") {
-      throw invalid(method, "InvalidRow", `table ${name}: column ${JSON.stringify(column)} must match ${NAME} and not be "cache_key"`)
+      throw invalid(
+        method,
+        "InvalidRow",
+        `table ${name}: column ${JSON.stringify(column)} must match ${NAME} and not be "cache_key"`
+      )
     }
     const kind = columnOf(property.type)
     if (kind === undefined) {
@@ -173,7 +183,9 @@ export const metadataTable = <Fields extends Schema.Struct.Fields>(
     (specs ?? []).map((spec) => {
       const list = asList(spec)
       for (const column of list) {
-        if (!known.has(column)) throw invalid(method, "InvalidRow", `table ${name}: ${what} names unknown column ${column}`)
+        if (!known.has(column)) {
+          throw invalid(method, "InvalidRow", `table ${name}: ${what} names unknown column ${column}`)
+        }
       }
       return list
     })
@@ -181,7 +193,12 @@ export const metadataTable = <Fields extends Schema.Struct.Fields>(
     _tag: "MetadataTable",
     name,
     schema: schema as any,
-    definition: { name, columns, indexes: lists(options?.indexes, "an index"), unique: lists(options?.unique, "a unique constraint") }
+    definition: {
+      name,
+      columns,
+      indexes: lists(options?.indexes, "an index"),
+      unique: lists(options?.unique, "a unique constraint")
+    }
   }
 }
 
@@ -196,7 +213,14 @@ export const encodeRow = (table: MetadataTable, row: unknown): Effect.Effect<Rec
     Effect.mapError(
       Schema.encodeUnknown(table.schema)(row),
       (error) =>
-        invalid("Cache.put", "InvalidRow", `metadata for table ${table.name} does not match its schema: ${ParseResult.TreeFormatter.formatErrorSync(error)}`, error)
+        invalid(
+          "Cache.put",
+          "InvalidRow",
+          `metadata for table ${table.name} does not match its schema: ${
+            ParseResult.TreeFormatter.formatErrorSync(error)
+          }`,
+          error
+        )
     ),
     (encoded) =>
       Effect.try({
@@ -212,7 +236,8 @@ export const encodeRow = (table: MetadataTable, row: unknown): Effect.Effect<Rec
           }
           return out
         },
-        catch: (cause) => invalid("Cache.put", "InvalidRow", `metadata for table ${table.name} is not JSON-serialisable`, cause)
+        catch: (cause) =>
+          invalid("Cache.put", "InvalidRow", `metadata for table ${table.name} is not JSON-serialisable`, cause)
       })
   )
 
@@ -222,7 +247,10 @@ export const encodeRow = (table: MetadataTable, row: unknown): Effect.Effect<Rec
  * @since 0.1.0
  * @category encoding
  */
-export const decodeRow = <A>(table: MetadataTable<A>, stored: Readonly<Record<string, unknown>>): Effect.Effect<A, MetadataError> => {
+export const decodeRow = <A>(
+  table: MetadataTable<A>,
+  stored: Readonly<Record<string, unknown>>
+): Effect.Effect<A, MetadataError> => {
   const encoded: Record<string, unknown> = {}
   for (const column of table.definition.columns) {
     const value = stored[column.name]
@@ -246,7 +274,12 @@ export const decodeRow = <A>(table: MetadataTable<A>, stored: Readonly<Record<st
       Schema.decodeUnknown(table.schema)(Object.fromEntries(Object.entries(encoded).filter(([, v]) => v !== null)))
     ),
     Effect.mapError((error) =>
-      invalid("Cache.queryMetadata", "InvalidRow", `a stored row of ${table.name} does not decode: ${ParseResult.TreeFormatter.formatErrorSync(error)}`, error)
+      invalid(
+        "Cache.queryMetadata",
+        "InvalidRow",
+        `a stored row of ${table.name} does not decode: ${ParseResult.TreeFormatter.formatErrorSync(error)}`,
+        error
+      )
     )
   )
 }
@@ -277,7 +310,10 @@ export const encodeFilter = <A>(
         if (column.type === "json") throw new Error(`column ${name} holds JSON and cannot be filtered; use raw SQL`)
         const one = Schema.Struct({ [name]: fields[name] } as Schema.Struct.Fields)
         const encode = (value: unknown) =>
-          (Schema.encodeUnknownSync(one as unknown as Schema.Schema<any, any, never>)({ [name]: value }) as Record<string, unknown>)[name]
+          (Schema.encodeUnknownSync(one as unknown as Schema.Schema<any, any, never>)({ [name]: value }) as Record<
+            string,
+            unknown
+          >)[name]
         if (!isColumnFilter(spec)) {
           conditions.push({ column: name, op: "=", value: encode(spec) })
           continue
@@ -298,7 +334,13 @@ export const encodeFilter = <A>(
       invalid(
         "Cache.queryMetadata",
         "InvalidRow",
-        `invalid filter on ${table.name}: ${cause instanceof ParseResult.ParseError ? ParseResult.TreeFormatter.formatErrorSync(cause) : cause instanceof Error ? cause.message : String(cause)}`,
+        `invalid filter on ${table.name}: ${
+          cause instanceof ParseResult.ParseError
+            ? ParseResult.TreeFormatter.formatErrorSync(cause)
+            : cause instanceof Error
+            ? cause.message
+            : String(cause)
+        }`,
         cause
       )
   })

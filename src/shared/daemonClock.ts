@@ -52,8 +52,10 @@ const MAX_TIMER_MILLIS = 2 ** 31 - 1
  * @category clock
  */
 export const asDaemon = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.flatMap(Effect.clock, (clock) =>
-    Object.getPrototypeOf(clock) === Object.getPrototypeOf(live) ? Effect.withClock(self, daemonClock) : self)
+  Effect.flatMap(
+    Effect.clock,
+    (clock) => Object.getPrototypeOf(clock) === Object.getPrototypeOf(live) ? Effect.withClock(self, daemonClock) : self
+  )
 
 /**
  * While the scope is open, runs `flush` when the process is about to exit with `pending()` work
@@ -63,16 +65,22 @@ export const asDaemon = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A
  * @since 0.1.0
  * @category lifecycle
  */
-export const flushBeforeExit = (flush: Effect.Effect<void, unknown>, pending: () => boolean): Effect.Effect<void, never, Scope.Scope> =>
+export const flushBeforeExit = (
+  flush: Effect.Effect<void, unknown>,
+  pending: () => boolean
+): Effect.Effect<void, never, Scope.Scope> =>
   Effect.flatMap(Effect.runtime<never>(), (runtime) => {
     let running = false
     let failed = false
     const hook = () => {
       if (running || failed || !pending()) return
       running = true
-      Runtime.runCallback(runtime)(Effect.ignoreLogged(Effect.tapError(flush, () => Effect.sync(() => (failed = true)))), {
-        onExit: () => (running = false)
-      })
+      Runtime.runCallback(runtime)(
+        Effect.ignoreLogged(Effect.tapError(flush, () => Effect.sync(() => (failed = true)))),
+        {
+          onExit: () => (running = false)
+        }
+      )
     }
     return Effect.acquireRelease(
       Effect.sync(() => process.on("beforeExit", hook)),

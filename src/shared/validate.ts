@@ -44,12 +44,17 @@ export const options = <K extends string>(
   fields: ReadonlyArray<K>
 ): Partial<Record<K, unknown>> | ConfigError => {
   if (input === undefined || input === null) return EMPTY as Partial<Record<K, unknown>>
-  if (typeof input !== "object" || Array.isArray(input)) return invalid(method, `options must be an object, got ${show(input)}`)
+  if (typeof input !== "object" || Array.isArray(input)) {
+    return invalid(method, `options must be an object, got ${show(input)}`)
+  }
   const out: Partial<Record<K, unknown>> = {}
   try {
     for (const name of Object.keys(input)) {
       if (!(fields as ReadonlyArray<string>).includes(name)) {
-        return invalid(`${method}.${name}`, `unknown option ${JSON.stringify(name)}; known options: ${fields.join(", ")}`)
+        return invalid(
+          `${method}.${name}`,
+          `unknown option ${JSON.stringify(name)}; known options: ${fields.join(", ")}`
+        )
       }
     }
     for (const field of fields) out[field] = (input as Record<K, unknown>)[field]
@@ -140,7 +145,9 @@ export const duration = (field: string, input: unknown): number | null | undefin
   }
   if (Option.isNone(decoded)) return invalid(field, `not a duration: ${show(input)}`)
   const millis = Duration.toMillis(decoded.value)
-  return Number.isNaN(millis) || millis < 0 ? invalid(field, `must be a non-negative duration, got ${show(input)}`) : millis
+  return Number.isNaN(millis) || millis < 0
+    ? invalid(field, `must be a non-negative duration, got ${show(input)}`)
+    : millis
 }
 
 /**
@@ -201,15 +208,25 @@ export const optionalInstant = (field: string, input: unknown): number | undefin
  * @since 0.1.0
  * @category validation
  */
-export const optionalSchema = (field: string, input: unknown): Schema.Schema<any, any, never> | undefined | ConfigError =>
-  input === undefined || Schema.isSchema(input) ? input as Schema.Schema<any, any, never> | undefined : invalid(field, `must be a Schema, got ${show(input)}`)
+export const optionalSchema = (
+  field: string,
+  input: unknown
+): Schema.Schema<any, any, never> | undefined | ConfigError =>
+  input === undefined || Schema.isSchema(input)
+    ? input as Schema.Schema<any, any, never> | undefined
+    : invalid(field, `must be a Schema, got ${show(input)}`)
 
 /**
  * @since 0.1.0
  * @category validation
  */
-export const optionalFunction = <F extends Function>(field: string, input: unknown): F | undefined | ConfigError =>
-  input === undefined || typeof input === "function" ? input as F | undefined : invalid(field, `must be a function, got ${show(input)}`)
+export const optionalFunction = <F extends (...args: Array<any>) => unknown>(
+  field: string,
+  input: unknown
+): F | undefined | ConfigError =>
+  input === undefined || typeof input === "function"
+    ? input as F | undefined
+    : invalid(field, `must be a function, got ${show(input)}`)
 
 /**
  * A plain object of named values, copied (so a getter that throws fails here, typed, and later

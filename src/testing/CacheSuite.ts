@@ -5,10 +5,10 @@ import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
+import { randomBytes } from "node:crypto"
 import { Cache } from "../cache/service.js"
 import type { CacheConfig } from "../schema/CacheConfig.js"
 import { CacheEntry } from "../schema/CacheEntry.js"
-import { randomBytes } from "node:crypto"
 
 /**
  * A string LZ4 cannot shrink much, so its stored size is predictable.
@@ -16,7 +16,8 @@ import { randomBytes } from "node:crypto"
  * @since 0.1.0
  * @category fixtures
  */
-export const incompressible = (chars: number): string => randomBytes(Math.ceil(chars / 2)).toString("hex").slice(0, chars)
+export const incompressible = (chars: number): string =>
+  randomBytes(Math.ceil(chars / 2)).toString("hex").slice(0, chars)
 
 /** Housekeeping out of the way, so a test observes only its own operations. */
 const manualCleanup = { cleanupOnOpen: false, cleanupInterval: "100000 days" } as const
@@ -43,7 +44,8 @@ export const cacheSuite = (
 ): void => {
   describe(`Cache contract: ${name}`, () => {
     const make = (config?: CacheSuiteOptions) => typeof layer === "function" ? layer(config ?? {}) : layer
-    const run = <A, E>(self: Effect.Effect<A, E, Cache>, config?: CacheSuiteOptions) => Effect.provide(self, make(config))
+    const run = <A, E>(self: Effect.Effect<A, E, Cache>, config?: CacheSuiteOptions) =>
+      Effect.provide(self, make(config))
     // These tests set options a fixed layer cannot take.
     const configurable = typeof layer === "function"
     const itEffect = configurable ? it.effect : it.effect.skip
@@ -57,7 +59,10 @@ export const cacheSuite = (
         const key = yield* cache.put(params, value)
         assert.match(key, /^[0-9a-f]{16}$/)
         assert.strictEqual(key, yield* cache.key({ version: "1.0", dataset: "customer_data", model: "xgboost" }))
-        assert.deepStrictEqual(yield* cache.get({ version: "1.0", model: "xgboost", dataset: "customer_data" }), Option.some(value))
+        assert.deepStrictEqual(
+          yield* cache.get({ version: "1.0", model: "xgboost", dataset: "customer_data" }),
+          Option.some(value)
+        )
         assert.deepStrictEqual(yield* cache.get(key), Option.some(value))
         assert.isTrue(Option.isNone(yield* cache.get({ ...params, version: "2.0" })))
       })))
@@ -87,60 +92,72 @@ export const cacheSuite = (
         assert.strictEqual((yield* cache.stats()).entries, 1)
       })))
 
-    itEffect("TTL: entries expire through Clock; null never expires; default applies", () =>
-      run(Effect.gen(function*() {
-        const cache = yield* Cache
-        yield* cache.put({ k: "short" }, 1, { ttl: "1 hour" })
-        yield* cache.put({ k: "never" }, 2, { ttl: null })
-        yield* cache.put({ k: "default" }, 3)
-        yield* TestClock.adjust("59 minutes")
-        assert.isTrue(yield* cache.has({ k: "short" }))
-        yield* TestClock.adjust("2 minutes")
-        assert.isTrue(Option.isNone(yield* cache.get({ k: "short" })))
-        assert.isFalse(yield* cache.has({ k: "short" }))
-        assert.isTrue(Option.isNone(yield* cache.getWithMetadata({ k: "short" })))
-        yield* TestClock.adjust("1 hour")
-        assert.isTrue(yield* cache.has({ k: "default" }))
-        yield* TestClock.adjust("1 hour")
-        assert.isFalse(yield* cache.has({ k: "default" }))
-        yield* TestClock.adjust("1000 days")
-        assert.deepStrictEqual(yield* cache.get({ k: "never" }), Option.some(2))
-      }), { defaultTtl: "3 hours", ...manualCleanup }))
+    itEffect(
+      "TTL: entries expire through Clock; null never expires; default applies",
+      () =>
+        run(
+          Effect.gen(function*() {
+            const cache = yield* Cache
+            yield* cache.put({ k: "short" }, 1, { ttl: "1 hour" })
+            yield* cache.put({ k: "never" }, 2, { ttl: null })
+            yield* cache.put({ k: "default" }, 3)
+            yield* TestClock.adjust("59 minutes")
+            assert.isTrue(yield* cache.has({ k: "short" }))
+            yield* TestClock.adjust("2 minutes")
+            assert.isTrue(Option.isNone(yield* cache.get({ k: "short" })))
+            assert.isFalse(yield* cache.has({ k: "short" }))
+            assert.isTrue(Option.isNone(yield* cache.getWithMetadata({ k: "short" })))
+            yield* TestClock.adjust("1 hour")
+            assert.isTrue(yield* cache.has({ k: "default" }))
+            yield* TestClock.adjust("1 hour")
+            assert.isFalse(yield* cache.has({ k: "default" }))
+            yield* TestClock.adjust("1000 days")
+            assert.deepStrictEqual(yield* cache.get({ k: "never" }), Option.some(2))
+          }),
+          { defaultTtl: "3 hours", ...manualCleanup }
+        )
+    )
 
     itEffect("touch renews a live entry; cleanupExpired removes and counts", () =>
-      run(Effect.gen(function*() {
-        const cache = yield* Cache
-        yield* cache.put({ k: 1 }, "a", { ttl: "1 hour" })
-        yield* cache.put({ k: 2 }, incompressible(40_000), { ttl: "1 hour" })
-        yield* cache.put({ k: 3 }, "c", { ttl: "10 hours" })
-        yield* TestClock.adjust("50 minutes")
-        assert.isTrue(yield* cache.touch({ k: 1 }, "2 hours"))
-        assert.isFalse(yield* cache.touch({ k: 99 }))
-        yield* TestClock.adjust("20 minutes")
-        assert.isFalse(yield* cache.touch({ k: 2 }))
-        assert.strictEqual(yield* cache.cleanupExpired(), 1)
-        assert.strictEqual((yield* cache.stats()).entries, 2)
-        assert.deepStrictEqual(yield* cache.get({ k: 1 }), Option.some("a"))
-        const report = yield* cache.verify()
-        assert.deepStrictEqual(report.orphans, [])
-      }), manualCleanup))
+      run(
+        Effect.gen(function*() {
+          const cache = yield* Cache
+          yield* cache.put({ k: 1 }, "a", { ttl: "1 hour" })
+          yield* cache.put({ k: 2 }, incompressible(40_000), { ttl: "1 hour" })
+          yield* cache.put({ k: 3 }, "c", { ttl: "10 hours" })
+          yield* TestClock.adjust("50 minutes")
+          assert.isTrue(yield* cache.touch({ k: 1 }, "2 hours"))
+          assert.isFalse(yield* cache.touch({ k: 99 }))
+          yield* TestClock.adjust("20 minutes")
+          assert.isFalse(yield* cache.touch({ k: 2 }))
+          assert.strictEqual(yield* cache.cleanupExpired(), 1)
+          assert.strictEqual((yield* cache.stats()).entries, 2)
+          assert.deepStrictEqual(yield* cache.get({ k: 1 }), Option.some("a"))
+          const report = yield* cache.verify()
+          assert.deepStrictEqual(report.orphans, [])
+        }),
+        manualCleanup
+      ))
 
     itScoped("invalidate and invalidateWhere by namespace, params, time and expiry", () =>
-      run(Effect.gen(function*() {
-        const cache = yield* Cache
-        yield* cache.put({ model: "a", v: 1 }, 1, { namespace: "ns1" })
-        yield* cache.put({ model: "a", v: 2 }, 2, { namespace: "ns2" })
-        yield* cache.put({ model: "b", v: 1 }, 3, { namespace: "ns2" })
-        yield* cache.put({ model: "c", v: 1 }, 4, { namespace: "ns2", ttl: 0 })
-        assert.isTrue(yield* cache.invalidate({ model: "b", v: 1 }))
-        assert.isFalse(yield* cache.invalidate({ model: "b", v: 1 }))
-        assert.strictEqual(yield* cache.invalidateWhere({ expiredOnly: true }), 1)
-        assert.strictEqual(yield* cache.invalidateWhere({ params: { model: "a" }, namespace: "ns2" }), 1)
-        assert.strictEqual(yield* cache.invalidateWhere({ params: { model: "zzz" } }), 0)
-        assert.strictEqual((yield* cache.stats()).entries, 1)
-        assert.strictEqual(yield* cache.invalidateWhere({ createdBefore: new Date(8.64e15) }), 1)
-        assert.strictEqual((yield* cache.stats()).entries, 0)
-      }), manualCleanup))
+      run(
+        Effect.gen(function*() {
+          const cache = yield* Cache
+          yield* cache.put({ model: "a", v: 1 }, 1, { namespace: "ns1" })
+          yield* cache.put({ model: "a", v: 2 }, 2, { namespace: "ns2" })
+          yield* cache.put({ model: "b", v: 1 }, 3, { namespace: "ns2" })
+          yield* cache.put({ model: "c", v: 1 }, 4, { namespace: "ns2", ttl: 0 })
+          assert.isTrue(yield* cache.invalidate({ model: "b", v: 1 }))
+          assert.isFalse(yield* cache.invalidate({ model: "b", v: 1 }))
+          assert.strictEqual(yield* cache.invalidateWhere({ expiredOnly: true }), 1)
+          assert.strictEqual(yield* cache.invalidateWhere({ params: { model: "a" }, namespace: "ns2" }), 1)
+          assert.strictEqual(yield* cache.invalidateWhere({ params: { model: "zzz" } }), 0)
+          assert.strictEqual((yield* cache.stats()).entries, 1)
+          assert.strictEqual(yield* cache.invalidateWhere({ createdBefore: new Date(8.64e15) }), 1)
+          assert.strictEqual((yield* cache.stats()).entries, 0)
+        }),
+        manualCleanup
+      ))
 
     it.scoped("clear removes everything and returns the count", () =>
       run(Effect.gen(function*() {
@@ -156,7 +173,11 @@ export const cacheSuite = (
       run(Effect.gen(function*() {
         const cache = yield* Cache
         for (let i = 0; i < 4; i++) {
-          yield* cache.put({ i }, "v".repeat(i * 10), { namespace: i < 2 ? "low" : "high", description: `item ${i}`, metadata: { i } })
+          yield* cache.put({ i }, "v".repeat(i * 10), {
+            namespace: i < 2 ? "low" : "high",
+            description: `item ${i}`,
+            metadata: { i }
+          })
           yield* TestClock.adjust("1 second")
         }
         const all = yield* cache.list()
@@ -178,7 +199,10 @@ export const cacheSuite = (
     it.scoped("listed entries are plain data: own fields, epoch-millisecond times, parsed params and metadata", () =>
       run(Effect.gen(function*() {
         const cache = yield* Cache
-        const key = yield* cache.put({ user: 7, tags: ["a", "b"] }, "v", { description: "quote \" and \u001f", metadata: { run: { lr: 0.1 } } })
+        const key = yield* cache.put({ user: 7, tags: ["a", "b"] }, "v", {
+          description: "quote \" and \u001f",
+          metadata: { run: { lr: 0.1 } }
+        })
         yield* cache.put({ user: 8 }, "w", { ttl: null, namespace: "n\u00e9 \ud83d\ude00" })
         const entries = yield* cache.list({ orderBy: "key" })
         const entry = entries.find((e) => e.key === key)!
@@ -267,56 +291,67 @@ export const cacheSuite = (
       })))
 
     itEffect("maxSize evicts least-recently-used entries down to 80%", () =>
-      run(Effect.gen(function*() {
-        const cache = yield* Cache
-        for (let i = 0; i < 7; i++) {
-          yield* cache.put({ i }, incompressible(1_000))
+      run(
+        Effect.gen(function*() {
+          const cache = yield* Cache
+          for (let i = 0; i < 7; i++) {
+            yield* cache.put({ i }, incompressible(1_000))
+            yield* TestClock.adjust("1 second")
+          }
+          assert.strictEqual((yield* cache.stats()).entries, 7)
+          // reading the two oldest makes them the most recently used
+          yield* cache.get({ i: 0 })
+          yield* cache.get({ i: 1 })
           yield* TestClock.adjust("1 second")
-        }
-        assert.strictEqual((yield* cache.stats()).entries, 7)
-        // reading the two oldest makes them the most recently used
-        yield* cache.get({ i: 0 })
-        yield* cache.get({ i: 1 })
-        yield* TestClock.adjust("1 second")
-        yield* cache.put({ i: 7 }, incompressible(1_000))
-        const after = yield* cache.stats()
-        assert.isTrue(after.totalBytes <= 8_000 * 0.8, `total ${after.totalBytes}`)
-        for (const i of [0, 1, 4, 5, 6, 7]) assert.isTrue(yield* cache.has({ i }), `entry ${i} kept`)
-        for (const i of [2, 3]) assert.isFalse(yield* cache.has({ i }), `entry ${i} evicted`)
-      }), { maxSize: 8_000, ...manualCleanup }))
+          yield* cache.put({ i: 7 }, incompressible(1_000))
+          const after = yield* cache.stats()
+          assert.isTrue(after.totalBytes <= 8_000 * 0.8, `total ${after.totalBytes}`)
+          for (const i of [0, 1, 4, 5, 6, 7]) assert.isTrue(yield* cache.has({ i }), `entry ${i} kept`)
+          for (const i of [2, 3]) assert.isFalse(yield* cache.has({ i }), `entry ${i} evicted`)
+        }),
+        { maxSize: 8_000, ...manualCleanup }
+      ))
 
-    itEffect("prune evicts least-recently-used entries down to a target; a bad target changes nothing", () =>
-      run(Effect.gen(function*() {
-        const cache = yield* Cache
-        for (let i = 0; i < 6; i++) {
-          yield* cache.put({ i }, incompressible(20_000))
-          yield* TestClock.adjust("1 second")
-        }
-        yield* cache.get({ i: 0 })
-        const before = yield* cache.stats()
-        const error = yield* Effect.flip(cache.prune("a little"))
-        assert.strictEqual(error._tag, "ConfigError")
-        assert.strictEqual((yield* cache.stats()).totalBytes, before.totalBytes)
-        assert.deepStrictEqual(yield* cache.prune(before.totalBytes), { entries: 0, bytes: 0 })
-        const progress: Array<number> = []
-        const result = yield* cache.prune("50 KiB", { onProgress: (p) => progress.push(p.done) })
-        assert.strictEqual(result.entries, 4)
-        const after = yield* cache.stats()
-        assert.strictEqual(after.totalBytes, before.totalBytes - result.bytes)
-        assert.isTrue(after.totalBytes <= 50 * 1024, `total ${after.totalBytes}`)
-        assert.deepStrictEqual(progress, [4])
-        for (const i of [0, 5]) assert.isTrue(yield* cache.has({ i }), `entry ${i} kept`)
-        assert.deepStrictEqual((yield* cache.verify()).orphans, [])
-      }), manualCleanup))
+    itEffect(
+      "prune evicts least-recently-used entries down to a target; a bad target changes nothing",
+      () =>
+        run(
+          Effect.gen(function*() {
+            const cache = yield* Cache
+            for (let i = 0; i < 6; i++) {
+              yield* cache.put({ i }, incompressible(20_000))
+              yield* TestClock.adjust("1 second")
+            }
+            yield* cache.get({ i: 0 })
+            const before = yield* cache.stats()
+            const error = yield* Effect.flip(cache.prune("a little"))
+            assert.strictEqual(error._tag, "ConfigError")
+            assert.strictEqual((yield* cache.stats()).totalBytes, before.totalBytes)
+            assert.deepStrictEqual(yield* cache.prune(before.totalBytes), { entries: 0, bytes: 0 })
+            const progress: Array<number> = []
+            const result = yield* cache.prune("50 KiB", { onProgress: (p) => progress.push(p.done) })
+            assert.strictEqual(result.entries, 4)
+            const after = yield* cache.stats()
+            assert.strictEqual(after.totalBytes, before.totalBytes - result.bytes)
+            assert.isTrue(after.totalBytes <= 50 * 1024, `total ${after.totalBytes}`)
+            assert.deepStrictEqual(progress, [4])
+            for (const i of [0, 5]) assert.isTrue(yield* cache.has({ i }), `entry ${i} kept`)
+            assert.deepStrictEqual((yield* cache.verify()).orphans, [])
+          }),
+          manualCleanup
+        )
+    )
 
     itScoped("invalid config fails at layer build, naming the field", () =>
       Effect.gen(function*() {
-        for (const [config, field] of [
-          [{ maxSize: "lots" }, "maxSize"],
-          [{ defaultTtl: "forever-ish" }, "defaultTtl"],
-          [{ inlineThreshold: -1 }, "inlineThreshold"],
-          [{ bogus: true }, "bogus"]
-        ] as const) {
+        for (
+          const [config, field] of [
+            [{ maxSize: "lots" }, "maxSize"],
+            [{ defaultTtl: "forever-ish" }, "defaultTtl"],
+            [{ inlineThreshold: -1 }, "inlineThreshold"],
+            [{ bogus: true }, "bogus"]
+          ] as const
+        ) {
           const exit = yield* Effect.exit(run(Effect.void, config as any))
           assert.isTrue(Exit.isFailure(exit))
           const error = yield* Effect.flip(run(Effect.void, config as any))

@@ -117,7 +117,10 @@ export const metadataStoreSuite = (name: string, layer: Layer.Layer<MetadataStor
         const second = yield* store.removeCounted({ expiredAt: 10, limit: 3 })
         assert.deepStrictEqual([first.removed, second.removed], [3, 1])
         assert.deepStrictEqual([...first.blobIds, ...second.blobIds].sort(), ["blob-0", "blob-2"])
-        assert.deepStrictEqual(yield* store.removeCounted({ keys: [key(5)], checksum: "ffffffffffffffff" }), { removed: 0, blobIds: [] })
+        assert.deepStrictEqual(yield* store.removeCounted({ keys: [key(5)], checksum: "ffffffffffffffff" }), {
+          removed: 0,
+          blobIds: []
+        })
         assert.strictEqual((yield* store.totals).entries, 2)
       })))
 
@@ -154,7 +157,9 @@ export const metadataStoreSuite = (name: string, layer: Layer.Layer<MetadataStor
       run(Effect.gen(function*() {
         const store = yield* MetadataStore
         for (let i = 0; i < 5; i++) {
-          yield* store.upsert(record(key(i), { createdAt: 100 - i, storedBytes: i * 10, namespace: i % 2 === 0 ? "even" : "odd" }))
+          yield* store.upsert(
+            record(key(i), { createdAt: 100 - i, storedBytes: i * 10, namespace: i % 2 === 0 ? "even" : "odd" })
+          )
         }
         const byCreated = yield* store.list({})
         assert.deepStrictEqual(byCreated.map((r) => r.key), [4, 3, 2, 1, 0].map(key))
@@ -232,7 +237,7 @@ export const metadataStoreSuite = (name: string, layer: Layer.Layer<MetadataStor
         assert.deepStrictEqual(removed.map((r) => r.blobId).sort(), [`${key(1)}-x`, null].sort())
         assert.deepStrictEqual(yield* store.totals, { entries: 0, totalBytes: 0, hits: 0, misses: 0 })
       })))
-  
+
     it.scoped("path fingerprints: saved, looked up in bulk, replaced by path, independent of entries", () =>
       run(Effect.gen(function*() {
         const store = yield* MetadataStore
@@ -257,7 +262,9 @@ export const metadataStoreSuite = (name: string, layer: Layer.Layer<MetadataStor
         // Many paths of one tree (the SQLite store scans the tree's range): siblings sharing a
         // string prefix, names beyond the BMP and paths without a fingerprint are told apart.
         const tree = Array.from({ length: 40 }, (_, i) => `/data/tree/${i % 2 === 0 ? "😀" : "z"}${i}`)
-        yield* store.saveFingerprints(tree.filter((_, i) => i % 4 !== 3).map((p) => ({ path: p, stat: "s", hash: "00000000000000c1" })))
+        yield* store.saveFingerprints(
+          tree.filter((_, i) => i % 4 !== 3).map((p) => ({ path: p, stat: "s", hash: "00000000000000c1" }))
+        )
         yield* store.saveFingerprints([{ path: "/data/tree2/x", stat: "s", hash: "00000000000000c2" }])
         const inTree = yield* store.lookupFingerprints(tree)
         assert.deepStrictEqual(inTree.map((f) => f.path).sort(), tree.filter((_, i) => i % 4 !== 3).sort())
@@ -288,7 +295,10 @@ export const metadataStoreSuite = (name: string, layer: Layer.Layer<MetadataStor
         assert.deepStrictEqual(yield* store.fingerprintPaths(null, 100), walked, "pages follow the whole order")
         assert.strictEqual(yield* store.deleteFingerprints([]), 0)
         assert.strictEqual(yield* store.deleteFingerprints(["/d/a", "/d/😀", "/missing"]), 2)
-        assert.deepStrictEqual(yield* store.lookupFingerprints(["/d/a", "/d/😀", "/d/b"]).pipe(Effect.map((f) => f.map((x) => x.path))), ["/d/b"])
+        assert.deepStrictEqual(
+          yield* store.lookupFingerprints(["/d/a", "/d/😀", "/d/b"]).pipe(Effect.map((f) => f.map((x) => x.path))),
+          ["/d/b"]
+        )
         assert.strictEqual((yield* store.fingerprintPaths(null, 100)).length, paths.length - 2)
       })))
 

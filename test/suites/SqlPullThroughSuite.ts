@@ -2,9 +2,9 @@
  * The SqlPullThrough contract: every backend (DuckDB, SQLite, PostgreSQL) must pass it.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -28,7 +28,8 @@ const dayIndex = (d: Date) => Math.round((d.getTime() - BASE) / DAY)
 const isWeekend = (d: Date) => d.getUTCDay() === 0 || d.getUTCDay() === 6
 
 let tableCounter = 0
-const uniqueName = (prefix: string) => `${prefix}_${process.pid}_${++tableCounter}_${Math.random().toString(36).slice(2, 6)}`
+const uniqueName = (prefix: string) =>
+  `${prefix}_${process.pid}_${++tableCounter}_${Math.random().toString(36).slice(2, 6)}`
 
 /** A stock-price table with a unique name (tests share a database). */
 export const pricesTable = (prefix = "prices") =>
@@ -114,7 +115,14 @@ export const sqlPullThroughSuite = (
       effect.pipe(Effect.provide(makeLayer()), Effect.provide(quiet))
 
     const setup = (api = makeFakeApi(), extra: Partial<SqlPullThrough.MakeOptions<Prices, Query, ApiError>> = {}) =>
-      SqlPullThrough.make({ table: pricesTable(), query, fetch: api.fetch, ttl: "1 day", retry: Schedule.recurs(0), ...extra })
+      SqlPullThrough.make({
+        table: pricesTable(),
+        query,
+        fetch: api.fetch,
+        ttl: "1 day",
+        retry: Schedule.recurs(0),
+        ...extra
+      })
 
     it.effect("the first get fetches once and returns the range ordered by primary key", () =>
       run(Effect.gen(function*() {
@@ -242,9 +250,12 @@ export const sqlPullThroughSuite = (
       run(Effect.gen(function*() {
         const api = makeFakeApi()
         const cache = yield* setup(api)
-        const results = yield* Effect.all(Array.from({ length: 20 }, () => cache.get({ symbol: "AAPL", from: 0, to: 59 })), {
-          concurrency: "unbounded"
-        })
+        const results = yield* Effect.all(
+          Array.from({ length: 20 }, () => cache.get({ symbol: "AAPL", from: 0, to: 59 })),
+          {
+            concurrency: "unbounded"
+          }
+        )
         assert.strictEqual(api.calls.length, 1)
         for (const rows of results) assert.strictEqual(rows.length, 60)
       })))
@@ -307,7 +318,10 @@ export const sqlPullThroughSuite = (
         })
         const readings = yield* SqlPullThrough.make({
           table: Readings,
-          query: (q: { sensor: string; from: number; to: number }) => ({ filters: { sensor: q.sensor }, range: { start: q.from, end: q.to } }),
+          query: (q: { sensor: string; from: number; to: number }) => ({
+            filters: { sensor: q.sensor },
+            range: { start: q.from, end: q.to }
+          }),
           fetch: ({ filters, range }) =>
             Effect.sync(() => {
               seen.push([range.start, range.end, range.endExclusive])
@@ -328,19 +342,36 @@ export const sqlPullThroughSuite = (
         const monthsSeen: Array<[string, string]> = []
         const Monthly = SqlPullThrough.table({
           name: uniqueName("monthly"),
-          columns: Schema.Struct({ region: Schema.String, month: Schema.Date, sales: Schema.Number, final: Schema.Boolean }),
+          columns: Schema.Struct({
+            region: Schema.String,
+            month: Schema.Date,
+            sales: Schema.Number,
+            final: Schema.Boolean
+          }),
           primaryKey: ["region", "month"],
           range: { column: "month", step: "1 month" }
         })
         const monthly = yield* SqlPullThrough.make({
           table: Monthly,
-          query: (q: { region: string; from: string; to: string }) => ({ filters: { region: q.region }, range: { start: q.from, end: q.to } }),
+          query: (q: { region: string; from: string; to: string }) => ({
+            filters: { region: q.region },
+            range: { start: q.from, end: q.to }
+          }),
           fetch: ({ filters, range }) =>
             Effect.sync(() => {
               monthsSeen.push([range.start.toISOString().slice(0, 10), range.endExclusive.toISOString().slice(0, 10)])
               const out = []
-              for (let m = new Date(range.start); m < range.endExclusive; m = new Date(Date.UTC(m.getUTCFullYear(), m.getUTCMonth() + 1, 1))) {
-                out.push({ region: filters.region!, month: m, sales: m.getUTCMonth() + 1, final: m.getUTCMonth() % 2 === 0 })
+              for (
+                let m = new Date(range.start);
+                m < range.endExclusive;
+                m = new Date(Date.UTC(m.getUTCFullYear(), m.getUTCMonth() + 1, 1))
+              ) {
+                out.push({
+                  region: filters.region!,
+                  month: m,
+                  sales: m.getUTCMonth() + 1,
+                  final: m.getUTCMonth() % 2 === 0
+                })
               }
               return out
             })
@@ -412,7 +443,9 @@ export const sqlPullThroughSuite = (
         assert.strictEqual((yield* cache.stats()).intervals, 0)
         // a detector that refetches the whole request whenever anything is missing (clipped to it)
         const whole = yield* setup(api, {
-          detectGaps: ({ gaps, requested }) => (gaps.length === 0 ? [] : [{ start: day(dayIndex(requested.start) - 3), end: requested.end }])
+          detectGaps: (
+            { gaps, requested }
+          ) => (gaps.length === 0 ? [] : [{ start: day(dayIndex(requested.start) - 3), end: requested.end }])
         })
         api.calls.length = 0
         yield* whole.get({ symbol: "AAPL", from: 0, to: 4 })
@@ -454,38 +487,48 @@ export const sqlPullThroughSuite = (
             fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 6 }), async (ops) => {
               const api = makeFakeApi({ skipWeekends: true })
               const covered = new Set<number>()
-              await Effect.runPromise(Effect.gen(function*() {
-                const cache = yield* SqlPullThrough.make({ table: pricesTable("prop"), query, fetch: api.fetch, ttl: null, retry: Schedule.recurs(0) })
-                for (const o of ops) {
-                  const to = o.from + o.length
-                  if (o.kind === "invalidate") {
-                    yield* cache.invalidate({ symbol: "P" }, { start: day(o.from), end: day(to) })
-                    for (let d = o.from; d <= to; d++) covered.delete(d)
-                    continue
-                  }
-                  const before = api.calls.length
-                  const rows = yield* cache.get({ symbol: "P", from: o.from, to })
-                  const fetched = new Set<number>()
-                  for (const c of api.calls.slice(before)) {
-                    for (let d = c.start; d <= c.end; d++) {
-                      if (covered.has(d)) throw new Error(`day ${d} was fetched again although covered`)
-                      if (fetched.has(d)) throw new Error(`day ${d} was fetched twice in one get`)
-                      fetched.add(d)
+              await Effect.runPromise(
+                Effect.gen(function*() {
+                  const cache = yield* SqlPullThrough.make({
+                    table: pricesTable("prop"),
+                    query,
+                    fetch: api.fetch,
+                    ttl: null,
+                    retry: Schedule.recurs(0)
+                  })
+                  for (const o of ops) {
+                    const to = o.from + o.length
+                    if (o.kind === "invalidate") {
+                      yield* cache.invalidate({ symbol: "P" }, { start: day(o.from), end: day(to) })
+                      for (let d = o.from; d <= to; d++) covered.delete(d)
+                      continue
                     }
+                    const before = api.calls.length
+                    const rows = yield* cache.get({ symbol: "P", from: o.from, to })
+                    const fetched = new Set<number>()
+                    for (const c of api.calls.slice(before)) {
+                      for (let d = c.start; d <= c.end; d++) {
+                        if (covered.has(d)) throw new Error(`day ${d} was fetched again although covered`)
+                        if (fetched.has(d)) throw new Error(`day ${d} was fetched twice in one get`)
+                        fetched.add(d)
+                      }
+                    }
+                    let weekdays = 0
+                    for (let d = o.from; d <= to; d++) {
+                      if (!covered.has(d) && !fetched.has(d)) {
+                        throw new Error(`day ${d} was neither covered nor fetched`)
+                      }
+                      if (!isWeekend(day(d))) weekdays++
+                      covered.add(d)
+                    }
+                    for (const r of rows) {
+                      const d = dayIndex(r.date)
+                      if (d < o.from || d > to) throw new Error(`row of day ${d} outside [${o.from}, ${to}]`)
+                    }
+                    if (rows.length !== weekdays) throw new Error(`expected ${weekdays} rows, got ${rows.length}`)
                   }
-                  let weekdays = 0
-                  for (let d = o.from; d <= to; d++) {
-                    if (!covered.has(d) && !fetched.has(d)) throw new Error(`day ${d} was neither covered nor fetched`)
-                    if (!isWeekend(day(d))) weekdays++
-                    covered.add(d)
-                  }
-                  for (const r of rows) {
-                    const d = dayIndex(r.date)
-                    if (d < o.from || d > to) throw new Error(`row of day ${d} outside [${o.from}, ${to}]`)
-                  }
-                  if (rows.length !== weekdays) throw new Error(`expected ${weekdays} rows, got ${rows.length}`)
-                }
-              }).pipe(Effect.provide(context), Effect.provide(quiet)))
+                }).pipe(Effect.provide(context), Effect.provide(quiet))
+              )
             }),
             { numRuns: 25 }
           )

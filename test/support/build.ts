@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process"
-import { promisify } from "node:util"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { promisify } from "node:util"
 
 /** The repository root. */
 export const root = path.resolve(import.meta.dirname, "../..")
@@ -13,7 +13,7 @@ const newestSource = (): number => {
   let newest = 0
   const visit = (file: string) => {
     const stat = fs.statSync(file)
-    if (stat.isDirectory()) for (const name of fs.readdirSync(file)) visit(path.join(file, name))
+    if (stat.isDirectory()) { for (const name of fs.readdirSync(file)) visit(path.join(file, name)) }
     else newest = Math.max(newest, stat.mtimeMs)
   }
   for (const name of ["src", "package.json", "tsconfig.json", "tsconfig.build.json"]) visit(path.join(root, name))
@@ -30,13 +30,15 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
  */
 export const ensureBuilt = async (): Promise<void> => {
   fs.mkdirSync(path.dirname(lock), { recursive: true })
-  for (let waited = 0; ; waited += 200) {
+  for (let waited = 0;; waited += 200) {
     try {
       fs.mkdirSync(lock)
       break
     } catch {
       // Another test file is building; a lock older than five minutes is from a crashed run.
-      if (fs.existsSync(lock) && Date.now() - fs.statSync(lock).mtimeMs > 300_000) fs.rmSync(lock, { recursive: true, force: true })
+      if (fs.existsSync(lock) && Date.now() - fs.statSync(lock).mtimeMs > 300_000) {
+        fs.rmSync(lock, { recursive: true, force: true })
+      }
       await sleep(200)
     }
   }
@@ -44,7 +46,11 @@ export const ensureBuilt = async (): Promise<void> => {
     if (isFresh()) return
     const started = Date.now()
     // Asynchronous: a worker blocked for the whole build misses vitest's RPC deadlines.
-    await promisify(execFile)(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], { cwd: root })
+    await promisify(execFile)(process.execPath, [
+      path.join(root, "node_modules/typescript/bin/tsc"),
+      "-p",
+      "tsconfig.build.json"
+    ], { cwd: root })
     // The stamp records the start: a source edited during the build makes the next call rebuild.
     fs.writeFileSync(stamp, "")
     fs.utimesSync(stamp, started / 1000, started / 1000)

@@ -4,8 +4,8 @@
  * child a hundred times (crash safety) bundle the script once with esbuild — effect and the
  * library inlined, native modules left external — and start it with plain `node` (~0.5 s).
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import * as esbuild from "esbuild"
+import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 
@@ -19,7 +19,10 @@ const external = ["better-sqlite3", "lz4-napi", "@duckdb/*", "nodejs-polars", "p
 export const bundle = async (script: string): Promise<string> => {
   fs.mkdirSync(outDir, { recursive: true })
   // Unique per call: test files run in parallel and must not overwrite each other's bundle.
-  const outfile = path.join(outDir, `${path.basename(script, ".ts")}-${process.pid}-${Math.random().toString(36).slice(2, 8)}.mjs`)
+  const outfile = path.join(
+    outDir,
+    `${path.basename(script, ".ts")}-${process.pid}-${Math.random().toString(36).slice(2, 8)}.mjs`
+  )
   await esbuild.build({
     entryPoints: [path.resolve(root, script)],
     outfile,
@@ -30,7 +33,10 @@ export const bundle = async (script: string): Promise<string> => {
     external,
     logLevel: "error",
     // Bundled CommonJS dependencies call `require`, which an ES module does not have.
-    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" }
+    banner: {
+      js:
+        "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);"
+    }
   })
   return outfile
 }

@@ -11,8 +11,11 @@ export interface ChildResult {
 }
 
 /** Runs a TypeScript file in a real child process (through tsx) and collects its output. */
-export const runChild = (script: string, args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<ChildResult> =>
-  startChild(script, args, env).done
+export const runChild = (
+  script: string,
+  args: ReadonlyArray<string>,
+  env: Record<string, string> = {}
+): Promise<ChildResult> => startChild(script, args, env).done
 
 /** Like `runChild`, with the process itself (to kill it). */
 export const startChild = (

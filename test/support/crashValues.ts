@@ -16,7 +16,8 @@ const prng = (seed: number) => () => {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296
 }
 
-const seedOf = (key: number, writer: number, seq: number) => (key * 1_000_003) ^ (writer * 7_919) ^ (seq * 2_654_435_761)
+const seedOf = (key: number, writer: number, seq: number) =>
+  (key * 1_000_003) ^ (writer * 7_919) ^ (seq * 2_654_435_761)
 
 const noise = (random: () => number, length: number): Uint8Array => {
   const out = new Uint8Array(length)
@@ -64,7 +65,10 @@ export const valueOf = (key: number, writer: number, seq: number, kind: Kind): u
 }
 
 /** Who wrote a value (as `valueOf` built it), or `null` when it is no value `valueOf` makes for `key`. */
-export const identify = (key: number, value: unknown): { readonly writer: number; readonly seq: number; readonly kind: Kind } | null => {
+export const identify = (
+  key: number,
+  value: unknown
+): { readonly writer: number; readonly seq: number; readonly kind: Kind } | null => {
   let id: { writer: number; seq: number; kind: Kind }
   if (value instanceof Float64Array) {
     if (value.length < 3 || value[0] !== key) return null
@@ -76,18 +80,27 @@ export const identify = (key: number, value: unknown): { readonly writer: number
     id = { writer: view.getUint32(4), seq: view.getUint32(8), kind: "bytes" }
   } else if (typeof value === "object" && value !== null && (value as any).key === key) {
     const v = value as { writer: unknown; seq: unknown; kind: unknown }
-    if (typeof v.writer !== "number" || typeof v.seq !== "number" || (v.kind !== "small" && v.kind !== "large")) return null
+    if (typeof v.writer !== "number" || typeof v.seq !== "number" || (v.kind !== "small" && v.kind !== "large")) {
+      return null
+    }
     id = { writer: v.writer, seq: v.seq, kind: v.kind }
   } else {
     return null
   }
   const expected = valueOf(key, id.writer, id.seq, id.kind)
   const same = expected instanceof Float64Array
-    ? Buffer.from(expected.buffer).equals(Buffer.from((value as Float64Array).buffer, (value as Float64Array).byteOffset, (value as Float64Array).byteLength))
+    ? Buffer.from(expected.buffer).equals(
+      Buffer.from(
+        (value as Float64Array).buffer,
+        (value as Float64Array).byteOffset,
+        (value as Float64Array).byteLength
+      )
+    )
     : expected instanceof Uint8Array
     ? Buffer.from(expected).equals(Buffer.from(value as Uint8Array))
     : isDeepStrictEqual({ ...(expected as object), bytes: undefined }, { ...(value as object), bytes: undefined }) &&
-      ((expected as any).bytes === undefined || Buffer.from((expected as any).bytes).equals(Buffer.from((value as any).bytes)))
+      ((expected as any).bytes === undefined ||
+        Buffer.from((expected as any).bytes).equals(Buffer.from((value as any).bytes)))
   return same ? id : null
 }
 

@@ -6,7 +6,11 @@ import { cacheness } from "../../src/index.js"
 
 const [, schema, countFile, startAt, cwd] = process.argv.slice(2)
 process.chdir(cwd)
-const cache = cacheness({ metadataBackend: "postgres", blobs: "postgres", postgres: { url: process.env.CACHENESS_TEST_PG_URL!, schema } })
+const cache = cacheness({
+  metadataBackend: "postgres",
+  blobs: "postgres",
+  postgres: { url: process.env.CACHENESS_TEST_PG_URL!, schema }
+})
 const expensive = cache.memoize(async (n: number) => {
   fs.appendFileSync(countFile, `${process.pid}\n`)
   await new Promise((r) => setTimeout(r, 1_000))

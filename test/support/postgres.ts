@@ -20,7 +20,9 @@ export const pgUrl: string = process.env.CACHENESS_TEST_PG_URL ?? "postgres://po
 const isCI = process.env.CI === "true"
 
 const withClient = <A, E>(f: (sql: PgClient.PgClient) => Effect.Effect<A, E>) =>
-  Effect.scoped(Effect.flatMap(PgClient.make({ url: Redacted.make(pgUrl), maxConnections: 1, connectTimeout: "3 seconds" }), f)).pipe(
+  Effect.scoped(
+    Effect.flatMap(PgClient.make({ url: Redacted.make(pgUrl), maxConnections: 1, connectTimeout: "3 seconds" }), f)
+  ).pipe(
     Effect.provide(Reactivity.layer)
   )
 
@@ -54,12 +56,16 @@ export const pgDescribe = (name: string, fn: () => void): void => {
   if (isCI) {
     describe(name, () => {
       it("PostgreSQL is reachable", () => {
-        throw new Error(`PostgreSQL at ${redactedUrl} is unreachable under CI=true (${reason}); set CACHENESS_TEST_PG_URL`)
+        throw new Error(
+          `PostgreSQL at ${redactedUrl} is unreachable under CI=true (${reason}); set CACHENESS_TEST_PG_URL`
+        )
       })
     })
     return
   }
-  console.warn(`[cacheness tests] SKIPPING "${name}": PostgreSQL at ${redactedUrl} is unreachable (${reason}). Set CACHENESS_TEST_PG_URL or start PostgreSQL.`)
+  console.warn(
+    `[cacheness tests] SKIPPING "${name}": PostgreSQL at ${redactedUrl} is unreachable (${reason}). Set CACHENESS_TEST_PG_URL or start PostgreSQL.`
+  )
   describe.skip(name, fn)
 }
 
@@ -84,6 +90,8 @@ export const pgSchema = (prefix = "test"): string => {
  */
 export const pgScopedSchema = (prefix = "t") =>
   Effect.acquireRelease(
-    Effect.sync(() => `${prefix.replace(/[^A-Za-z0-9_]/g, "_").toLowerCase()}_${Math.random().toString(36).slice(2, 10)}`),
+    Effect.sync(() =>
+      `${prefix.replace(/[^A-Za-z0-9_]/g, "_").toLowerCase()}_${Math.random().toString(36).slice(2, 10)}`
+    ),
     (name) => Effect.promise(() => pgExec(`DROP SCHEMA IF EXISTS "${name}" CASCADE`))
   )

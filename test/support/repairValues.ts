@@ -20,5 +20,6 @@ export const valueFor = (writer: number, key: number, version: number): string |
 export const isValue = (got: unknown, writer: number, key: number, version: number): boolean => {
   const want = valueFor(writer, key, version)
   if (typeof want === "string") return got === want
-  return got instanceof Uint8Array && got.length === want.length && Buffer.compare(Buffer.from(got), Buffer.from(want)) === 0
+  return got instanceof Uint8Array && got.length === want.length &&
+    Buffer.compare(Buffer.from(got), Buffer.from(want)) === 0
 }

@@ -37,4 +37,7 @@ while (Date.now() < until) {
   }
 }
 await cache.close()
-fs.writeFileSync(logFile, JSON.stringify({ acked, puts, restores, errors: errors.slice(0, 5), errorCount: errors.length }))
+fs.writeFileSync(
+  logFile,
+  JSON.stringify({ acked, puts, restores, errors: errors.slice(0, 5), errorCount: errors.length })
+)

@@ -19,7 +19,9 @@ const plain = (value: unknown, seen: WeakMap<object, unknown>): unknown => {
     return Option.isSome(value) ? { _tag: "Some", value: plain(value.value, seen) } : { _tag: "None" }
   }
   if (Either.isEither(value)) {
-    return Either.isRight(value) ? { _tag: "Right", right: plain(value.right, seen) } : { _tag: "Left", left: plain(value.left, seen) }
+    return Either.isRight(value)
+      ? { _tag: "Right", right: plain(value.right, seen) }
+      : { _tag: "Left", left: plain(value.left, seen) }
   }
   if (Exit.isExit(value)) {
     if (Exit.isSuccess(value)) return { _tag: "Success", value: plain(value.value, seen) }
@@ -47,10 +49,13 @@ const plain = (value: unknown, seen: WeakMap<object, unknown>): unknown => {
 
 chai.use((_chai, utils) => {
   for (const name of ["eql", "eqls"]) {
-    _chai.Assertion.overwriteMethod(name, (original) =>
-      function(this: Chai.AssertionStatic, expected: unknown, ...rest: Array<unknown>) {
-        utils.flag(this, "object", plain(utils.flag(this, "object"), new WeakMap()))
-        return original.call(this, plain(expected, new WeakMap()), ...rest)
-      })
+    _chai.Assertion.overwriteMethod(
+      name,
+      (original) =>
+        function(this: Chai.AssertionStatic, expected: unknown, ...rest: Array<unknown>) {
+          utils.flag(this, "object", plain(utils.flag(this, "object"), new WeakMap()))
+          return original.call(this, plain(expected, new WeakMap()), ...rest)
+        }
+    )
   }
 })

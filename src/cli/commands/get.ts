@@ -6,8 +6,8 @@
  * @since 0.1.0
  */
 import * as Command from "@effect/cli/Command"
-import * as Arrow from "apache-arrow"
 import * as Options from "@effect/cli/Options"
+import * as Arrow from "apache-arrow"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
@@ -39,24 +39,34 @@ const isBrokenPipe = (error: unknown) => (error as NodeJS.ErrnoException | null)
  * @since 0.1.0
  * @category commands
  */
-export const get = Command.make("get", { key: keyArg, dir, out }, (o) =>
-  withCache(o.dir, (cache) =>
-    Effect.gen(function*() {
-      const key = yield* resolveKey(cache, o.key)
-      const found = yield* cache.get(key)
-      if (Option.isNone(found)) return yield* notFound(`no live entry ${key} (absent, expired or unreadable)`)
-      const bytes = toBytes(found.value)
-      const failed = (cause: unknown) =>
-        new CliExit({ code: ExitCode.CacheError, message: `cannot write ${Option.getOrElse(o.out, () => "stdout")}: ${String(cause)}` })
-      if (Option.isSome(o.out)) {
-        const file = o.out.value
-        return yield* Effect.try({ try: () => fs.writeFileSync(file, bytes), catch: failed })
-      }
-      // Through the stream, not a raw fd write: a pipe may accept only part of a large value at once.
-      yield* Effect.async<void, CliExit>((resume) => {
-        process.stdout.write(bytes, (error) => resume(error && !isBrokenPipe(error) ? Effect.fail(failed(error)) : Effect.void))
-      })
-    }), { readOnly: true })).pipe(Command.withDescription(
-      "Write a stored value to --out FILE or stdout: bytes as-is, typed arrays (Float64Array, …) as their raw bytes in platform byte order, " +
-        "Arrow tables as an Arrow IPC stream, strings as UTF-8, other values as JSON."
-    ))
+export const get = Command.make(
+  "get",
+  { key: keyArg, dir, out },
+  (o) =>
+    withCache(o.dir, (cache) =>
+      Effect.gen(function*() {
+        const key = yield* resolveKey(cache, o.key)
+        const found = yield* cache.get(key)
+        if (Option.isNone(found)) return yield* notFound(`no live entry ${key} (absent, expired or unreadable)`)
+        const bytes = toBytes(found.value)
+        const failed = (cause: unknown) =>
+          new CliExit({
+            code: ExitCode.CacheError,
+            message: `cannot write ${Option.getOrElse(o.out, () => "stdout")}: ${String(cause)}`
+          })
+        if (Option.isSome(o.out)) {
+          const file = o.out.value
+          return yield* Effect.try({ try: () => fs.writeFileSync(file, bytes), catch: failed })
+        }
+        // Through the stream, not a raw fd write: a pipe may accept only part of a large value at once.
+        yield* Effect.async<void, CliExit>((resume) => {
+          process.stdout.write(
+            bytes,
+            (error) => resume(error && !isBrokenPipe(error) ? Effect.fail(failed(error)) : Effect.void)
+          )
+        })
+      }), { readOnly: true })
+).pipe(Command.withDescription(
+  "Write a stored value to --out FILE or stdout: bytes as-is, typed arrays (Float64Array, …) as their raw bytes in platform byte order, " +
+    "Arrow tables as an Arrow IPC stream, strings as UTF-8, other values as JSON."
+))

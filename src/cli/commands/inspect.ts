@@ -29,28 +29,41 @@ const when = (time: number, now: number) => `${formatIso(time)} (${formatAge(tim
  * @since 0.1.0
  * @category commands
  */
-export const inspect = Command.make("inspect", { key: keyArg, dir, json }, (o) =>
-  withCache(o.dir, (cache) =>
-    Effect.gen(function*() {
-      const key = yield* resolveKey(cache, o.key)
-      const found = yield* cache.getWithMetadata(key)
-      if (Option.isNone(found)) return yield* notFound(`no live entry ${key} (absent, expired or unreadable)`)
-      const { entry, value } = found.value
-      if (o.json) return yield* printJson({ ...entry, value })
-      const now = yield* Clock.currentTimeMillis
-      const ratio = entry.rawBytes === 0 ? "" : `, ratio ${(entry.storedBytes / entry.rawBytes).toFixed(3)}`
-      yield* Console.log(fields([
-        ["key", entry.key],
-        ["namespace", entry.namespace === "" ? "(none)" : entry.namespace],
-        ["description", entry.description ?? "(none)"],
-        ["format", `${entry.format}, codec ${entry.codec}`],
-        ["size", `${formatBytes(entry.storedBytes)} stored, ${formatBytes(entry.rawBytes)} raw${ratio}`],
-        ["created", when(entry.createdAt, now)],
-        ["accessed", when(entry.accessedAt, now)],
-        ["expires", entry.expiresAt === null || entry.expiresAt === Infinity ? "never" : `${formatIso(entry.expiresAt)} (${formatExpiry(entry.expiresAt, now)})`],
-        ["hits", formatCount(entry.hits)],
-        ["params", entry.params === null ? "(not stored)" : JSON.stringify(entry.params, null, 2)],
-        ["metadata", entry.metadata === null ? "(none)" : JSON.stringify(entry.metadata, null, 2)],
-        ["value", preview(value)]
-      ]))
-    }), { readOnly: true })).pipe(Command.withDescription("Show an entry's metadata, key parameters and a preview of its value (read-only: reading it is not counted as a hit)."))
+export const inspect = Command.make(
+  "inspect",
+  { key: keyArg, dir, json },
+  (o) =>
+    withCache(o.dir, (cache) =>
+      Effect.gen(function*() {
+        const key = yield* resolveKey(cache, o.key)
+        const found = yield* cache.getWithMetadata(key)
+        if (Option.isNone(found)) return yield* notFound(`no live entry ${key} (absent, expired or unreadable)`)
+        const { entry, value } = found.value
+        if (o.json) return yield* printJson({ ...entry, value })
+        const now = yield* Clock.currentTimeMillis
+        const ratio = entry.rawBytes === 0 ? "" : `, ratio ${(entry.storedBytes / entry.rawBytes).toFixed(3)}`
+        yield* Console.log(fields([
+          ["key", entry.key],
+          ["namespace", entry.namespace === "" ? "(none)" : entry.namespace],
+          ["description", entry.description ?? "(none)"],
+          ["format", `${entry.format}, codec ${entry.codec}`],
+          ["size", `${formatBytes(entry.storedBytes)} stored, ${formatBytes(entry.rawBytes)} raw${ratio}`],
+          ["created", when(entry.createdAt, now)],
+          ["accessed", when(entry.accessedAt, now)],
+          [
+            "expires",
+            entry.expiresAt === null || entry.expiresAt === Infinity
+              ? "never"
+              : `${formatIso(entry.expiresAt)} (${formatExpiry(entry.expiresAt, now)})`
+          ],
+          ["hits", formatCount(entry.hits)],
+          ["params", entry.params === null ? "(not stored)" : JSON.stringify(entry.params, null, 2)],
+          ["metadata", entry.metadata === null ? "(none)" : JSON.stringify(entry.metadata, null, 2)],
+          ["value", preview(value)]
+        ]))
+      }), { readOnly: true })
+).pipe(
+  Command.withDescription(
+    "Show an entry's metadata, key parameters and a preview of its value (read-only: reading it is not counted as a hit)."
+  )
+)

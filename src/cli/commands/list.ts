@@ -10,8 +10,8 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { describedContains } from "../../key/describeParams.js"
-import type { CacheEntry } from "../../schema/CacheEntry.js"
 import type { EntryOrder } from "../../metadata/service.js"
+import type { CacheEntry } from "../../schema/CacheEntry.js"
 import { usage } from "../exit.js"
 import { formatAge, formatBytes, formatCount, formatExpiry, formatParams, table, truncate } from "../format.js"
 import { dir, json, printJson, withCache } from "../shared.js"
@@ -35,15 +35,21 @@ const namespace = Options.text("namespace").pipe(
 const param = Options.text("param").pipe(
   Options.withAlias("p"),
   Options.withPseudoName("NAME=VALUE"),
-  Options.withDescription("Only entries whose key has this parameter, as NAME=VALUE (VALUE is JSON, else a string). Repeatable."),
+  Options.withDescription(
+    "Only entries whose key has this parameter, as NAME=VALUE (VALUE is JSON, else a string). Repeatable."
+  ),
   Options.repeated
 )
 const expired = Options.boolean("expired").pipe(Options.withDescription("Only expired entries (not yet cleaned up)."))
-const sort = Options.choice("sort", Object.keys(SORTS) as ["created", "accessed", "expires", "size", "hits", "key"]).pipe(
-  Options.withDescription("Sort order: newest, largest, most hit first; soonest expiry and keys ascending."),
-  Options.withDefault("created" as const)
+const sort = Options.choice("sort", Object.keys(SORTS) as ["created", "accessed", "expires", "size", "hits", "key"])
+  .pipe(
+    Options.withDescription("Sort order: newest, largest, most hit first; soonest expiry and keys ascending."),
+    Options.withDefault("created" as const)
+  )
+const reverse = Options.boolean("reverse").pipe(
+  Options.withAlias("r"),
+  Options.withDescription("Reverse the sort order.")
 )
-const reverse = Options.boolean("reverse").pipe(Options.withAlias("r"), Options.withDescription("Reverse the sort order."))
 const limit = Options.integer("limit").pipe(
   Options.withAlias("l"),
   Options.withPseudoName("N"),

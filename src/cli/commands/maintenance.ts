@@ -20,13 +20,17 @@ const entries = (n: number) => `${formatCount(n)} ${n === 1 ? "entry" : "entries
  * @since 0.1.0
  * @category commands
  */
-export const cleanup = Command.make("cleanup", { dir, json }, (o) =>
-  withCache(o.dir, (cache) =>
-    Effect.gen(function*() {
-      const removed = yield* cache.cleanupExpired()
-      if (o.json) return yield* printJson({ removed })
-      yield* Console.log(`removed ${entries(removed)} (expired)`)
-    }))).pipe(Command.withDescription("Remove expired entries and their files."))
+export const cleanup = Command.make(
+  "cleanup",
+  { dir, json },
+  (o) =>
+    withCache(o.dir, (cache) =>
+      Effect.gen(function*() {
+        const removed = yield* cache.cleanupExpired()
+        if (o.json) return yield* printJson({ removed })
+        yield* Console.log(`removed ${entries(removed)} (expired)`)
+      }))
+).pipe(Command.withDescription("Remove expired entries and their files."))
 
 const to = Options.text("to").pipe(
   Options.withDescription("The size to shrink to: bytes, or with a 1024-based unit (\"500 MB\", \"2GiB\")."),
@@ -44,13 +48,17 @@ export const prune = Command.make("prune", { dir, json, to }, (o) =>
     yield* withCache(o.dir, (cache) =>
       Effect.gen(function*() {
         const bar = Progress.make("prune")
-        const result = yield* cache.prune(target.value, { onProgress: bar.update }).pipe(Effect.ensuring(Effect.sync(bar.finish)))
+        const result = yield* cache.prune(target.value, { onProgress: bar.update }).pipe(
+          Effect.ensuring(Effect.sync(bar.finish))
+        )
         const after = (yield* cache.stats()).totalBytes
         if (o.json) return yield* printJson({ evicted: result.entries, bytes: result.bytes, totalBytes: after })
         yield* Console.log(
           result.entries === 0
             ? `nothing to evict: ${formatBytes(after)} is within ${formatBytes(target.value)}`
-            : `evicted ${entries(result.entries)} (${formatBytes(result.bytes)}), least recently used first; ${formatBytes(after)} remain`
+            : `evicted ${entries(result.entries)} (${formatBytes(result.bytes)}), least recently used first; ${
+              formatBytes(after)
+            } remain`
         )
       }))
   })).pipe(Command.withDescription("Evict least-recently-used entries until the cache is at most --to SIZE."))
@@ -61,14 +69,18 @@ const yes = Options.boolean("yes").pipe(Options.withAlias("y"), Options.withDesc
  * @since 0.1.0
  * @category commands
  */
-export const clear = Command.make("clear", { dir, json, yes }, (o) =>
-  withCache(o.dir, (cache) =>
-    Effect.gen(function*() {
-      if (!o.yes) {
-        const n = (yield* cache.stats()).entries
-        return yield* usage(`refusing to remove ${entries(n)} without --yes`)
-      }
-      const removed = yield* cache.clear()
-      if (o.json) return yield* printJson({ removed })
-      yield* Console.log(`removed ${entries(removed)}`)
-    }))).pipe(Command.withDescription("Remove every entry (needs --yes)."))
+export const clear = Command.make(
+  "clear",
+  { dir, json, yes },
+  (o) =>
+    withCache(o.dir, (cache) =>
+      Effect.gen(function*() {
+        if (!o.yes) {
+          const n = (yield* cache.stats()).entries
+          return yield* usage(`refusing to remove ${entries(n)} without --yes`)
+        }
+        const removed = yield* cache.clear()
+        if (o.json) return yield* printJson({ removed })
+        yield* Console.log(`removed ${entries(removed)}`)
+      }))
+).pipe(Command.withDescription("Remove every entry (needs --yes)."))

@@ -14,8 +14,8 @@ import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { LEDGER } from "../../pullthrough/sql.js"
 import { SqlPullThrough, type SqlPullThroughError } from "../../pullthrough/service.js"
+import { LEDGER } from "../../pullthrough/sql.js"
 import { CliExit, ExitCode, notFound, usage } from "../exit.js"
 import { formatAge, formatCount, table } from "../format.js"
 import { json, printJson } from "../shared.js"
@@ -30,9 +30,14 @@ const url = Options.redacted("url").pipe(
   Options.withDescription("A PostgreSQL connection URL instead of a file."),
   Options.optional
 )
-const schema = Options.text("schema").pipe(Options.withDescription("The PostgreSQL schema (with --url)."), Options.optional)
+const schema = Options.text("schema").pipe(
+  Options.withDescription("The PostgreSQL schema (with --url)."),
+  Options.optional
+)
 const backend = Options.choice("backend", ["duckdb", "sqlite"]).pipe(
-  Options.withDescription("The file's engine; by default from its extension (.duckdb, .ddb → duckdb; .db, .sqlite, .sqlite3 → sqlite)."),
+  Options.withDescription(
+    "The file's engine; by default from its extension (.duckdb, .ddb → duckdb; .db, .sqlite, .sqlite3 → sqlite)."
+  ),
   Options.optional
 )
 
@@ -40,7 +45,8 @@ const backend = Options.choice("backend", ["duckdb", "sqlite"]).pipe(
 const load = <A>(f: () => Promise<A>) =>
   Effect.tryPromise({
     try: f,
-    catch: (cause) => new CliExit({ code: ExitCode.CacheError, message: `cannot load the database driver: ${String(cause)}` })
+    catch: (cause) =>
+      new CliExit({ code: ExitCode.CacheError, message: `cannot load the database driver: ${String(cause)}` })
   })
 
 const EXTENSIONS: Record<string, "duckdb" | "sqlite"> = {
@@ -71,20 +77,23 @@ const collect = Effect.gen(function*() {
     FROM ${sql(qualify(LEDGER))} GROUP BY table_name ORDER BY table_name`.pipe(
     Effect.mapError(() => notFound(`no pull-through ledger (${LEDGER}) in this database`))
   )
-  return yield* Effect.forEach(ledger, (l) =>
-    sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM ${sql(qualify(l.table_name))}`.pipe(
-      Effect.map(([r]) => Number(r?.n ?? 0)),
-      // The data table may have been dropped by hand while its ledger rows remain.
-      Effect.orElseSucceed(() => null),
-      Effect.map((rows): TableStats => ({
-        table: l.table_name,
-        rows,
-        intervals: Number(l.n),
-        freshIntervals: Number(l.fresh ?? 0),
-        filterSets: Number(l.keys),
-        lastFetchAt: l.last === null || l.last === undefined ? null : new Date(Number(l.last))
-      }))
-    ))
+  return yield* Effect.forEach(
+    ledger,
+    (l) =>
+      sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM ${sql(qualify(l.table_name))}`.pipe(
+        Effect.map(([r]) => Number(r?.n ?? 0)),
+        // The data table may have been dropped by hand while its ledger rows remain.
+        Effect.orElseSucceed(() => null),
+        Effect.map((rows): TableStats => ({
+          table: l.table_name,
+          rows,
+          intervals: Number(l.n),
+          freshIntervals: Number(l.fresh ?? 0),
+          filterSets: Number(l.keys),
+          lastFetchAt: l.last === null || l.last === undefined ? null : new Date(Number(l.last))
+        }))
+      )
+  )
 })
 
 const stats = Command.make("stats", { db, url, schema, backend, json }, (o) =>
@@ -99,7 +108,9 @@ const stats = Command.make("stats", { db, url, schema, backend, json }, (o) =>
       // Opening a missing file would create an empty database: say it is not there instead.
       if (!fs.existsSync(file)) return yield* notFound(`no database at ${file}`)
       const engine = Option.getOrUndefined(o.backend) ?? EXTENSIONS[path.extname(file).toLowerCase()]
-      if (engine === undefined) return yield* usage(`cannot tell the engine of ${file} from its extension: add --backend duckdb|sqlite`)
+      if (engine === undefined) {
+        return yield* usage(`cannot tell the engine of ${file} from its extension: add --backend duckdb|sqlite`)
+      }
       layer = engine === "duckdb"
         ? (yield* load(() => import("../../pullthrough/duckdb.js"))).layerDuckDB({ filename: file })
         : (yield* load(() => import("../../pullthrough/sqlite.js"))).layerSqlite({ filename: file })
@@ -108,10 +119,15 @@ const stats = Command.make("stats", { db, url, schema, backend, json }, (o) =>
     }
     const tables = yield* collect.pipe(
       Effect.provide(layer),
-      Effect.catchTag("SqlPullThroughError", (e) => Effect.fail(new CliExit({ code: ExitCode.CacheError, message: e.message })))
+      Effect.catchTag("SqlPullThroughError", (e) =>
+        Effect.fail(new CliExit({ code: ExitCode.CacheError, message: e.message })))
     )
-    if (o.json) return yield* printJson(tables)
-    if (tables.length === 0) return yield* Console.log("no pull-through tables")
+    if (o.json) {
+      return yield* printJson(tables)
+    }
+    if (tables.length === 0) {
+      return yield* Console.log("no pull-through tables")
+    }
     const now = yield* Clock.currentTimeMillis
     yield* Console.log(table(
       [
@@ -131,7 +147,11 @@ const stats = Command.make("stats", { db, url, schema, backend, json }, (o) =>
         t.lastFetchAt === null ? "-" : formatAge(t.lastFetchAt.getTime(), now)
       ])
     ))
-  })).pipe(Command.withDescription("Show each cached table of a pull-through database: rows, fetched intervals, freshness, last fetch."))
+  })).pipe(
+    Command.withDescription(
+      "Show each cached table of a pull-through database: rows, fetched intervals, freshness, last fetch."
+    )
+  )
 
 /**
  * @since 0.1.0

@@ -21,33 +21,56 @@ const repair = Options.boolean("repair").pipe(
  * @since 0.1.0
  * @category commands
  */
-export const verify = Command.make("verify", { dir, json, repair }, (o) =>
-  withCache(o.dir, (cache) =>
-    Effect.gen(function*() {
-      const bar = Progress.make("verify")
-      const report = yield* cache.verify({ repair: o.repair, onProgress: bar.update }).pipe(Effect.ensuring(Effect.sync(bar.finish)))
-      const kinds = [
-        ["dangling (blob missing)", report.dangling],
-        ["size mismatch", report.sizeMismatches],
-        ["checksum mismatch", report.checksumMismatches],
-        ["orphan blob", report.orphans],
-        ["abandoned temp file", report.staleTempFiles]
-      ] as const
-      const found = kinds.reduce((n, [, ids]) => n + ids.length, 0)
-      const remaining = o.repair ? Math.max(0, found - report.repaired) : found
-      if (o.json) {
-        yield* printJson({ ...report, problems: found, remaining })
-      } else {
-        yield* Console.log(`checked ${plural(report.checked, "entry", "entries")}: ${found === 0 ? "no problems" : plural(found, "problem")}`)
-        if (found > 0) {
-          yield* Console.log(`\n${table([{ header: "PROBLEM" }, { header: "KEY OR BLOB" }], kinds.flatMap(([kind, ids]) => ids.map((id) => [kind, id])))}`)
+export const verify = Command.make(
+  "verify",
+  { dir, json, repair },
+  (o) =>
+    withCache(o.dir, (cache) =>
+      Effect.gen(function*() {
+        const bar = Progress.make("verify")
+        const report = yield* cache.verify({ repair: o.repair, onProgress: bar.update }).pipe(
+          Effect.ensuring(Effect.sync(bar.finish))
+        )
+        const kinds = [
+          ["dangling (blob missing)", report.dangling],
+          ["size mismatch", report.sizeMismatches],
+          ["checksum mismatch", report.checksumMismatches],
+          ["orphan blob", report.orphans],
+          ["abandoned temp file", report.staleTempFiles]
+        ] as const
+        const found = kinds.reduce((n, [, ids]) => n + ids.length, 0)
+        const remaining = o.repair ? Math.max(0, found - report.repaired) : found
+        if (o.json) {
+          yield* printJson({ ...report, problems: found, remaining })
+        } else {
+          yield* Console.log(
+            `checked ${plural(report.checked, "entry", "entries")}: ${
+              found === 0 ? "no problems" : plural(found, "problem")
+            }`
+          )
+          if (found > 0) {
+            yield* Console.log(
+              `\n${
+                table(
+                  [{ header: "PROBLEM" }, { header: "KEY OR BLOB" }],
+                  kinds.flatMap(([kind, ids]) => ids.map((id) => [kind, id]))
+                )
+              }`
+            )
+          }
+          if (o.repair && report.repaired > 0) yield* Console.log(`\nrepaired ${plural(report.repaired, "problem")}`)
         }
-        if (o.repair && report.repaired > 0) yield* Console.log(`\nrepaired ${plural(report.repaired, "problem")}`)
-      }
-      if (remaining > 0) {
-        return yield* new CliExit({
-          code: ExitCode.Problems,
-          message: `${plural(remaining, "problem")} ${remaining === 1 ? "remains" : "remain"}${o.repair ? "" : "; run `cacheness verify --repair` to fix them"}`
-        })
-      }
-    }), { readOnly: !o.repair })).pipe(Command.withDescription("Check every entry's stored bytes (size and checksum) and find orphan blobs; exit 1 when problems remain."))
+        if (remaining > 0) {
+          return yield* new CliExit({
+            code: ExitCode.Problems,
+            message: `${plural(remaining, "problem")} ${remaining === 1 ? "remains" : "remain"}${
+              o.repair ? "" : "; run `cacheness verify --repair` to fix them"
+            }`
+          })
+        }
+      }), { readOnly: !o.repair })
+).pipe(
+  Command.withDescription(
+    "Check every entry's stored bytes (size and checksum) and find orphan blobs; exit 1 when problems remain."
+  )
+)

@@ -28,8 +28,8 @@
 import * as Arrow from "apache-arrow"
 import * as Effect from "effect/Effect"
 import { createRequire } from "node:module"
-import * as Blocks from "../blocks.js"
 import * as BufferPool from "../../shared/bufferPool.js"
+import * as Blocks from "../blocks.js"
 import * as Compression from "../compression.js"
 import { CodecError, makeHandler } from "../service.js"
 import type { CompressionSettings, FormatHandler, FramedPayload } from "../service.js"
@@ -126,7 +126,8 @@ const typesOf = (arrow: ArrowModule, type: Arrow.DataType): boolean =>
   (type.children ?? []).every((child: Arrow.Field) => typesOf(arrow, child.type)) &&
   (!arrow.DataType.isDictionary(type) || typesOf(arrow, type.dictionary))
 
-const writtenBy = (arrow: ArrowModule, table: Arrow.Table) => table.schema.fields.every((field) => typesOf(arrow, field.type))
+const writtenBy = (arrow: ArrowModule, table: Arrow.Table) =>
+  table.schema.fields.every((field) => typesOf(arrow, field.type))
 
 const describeField = (field: Arrow.Field) => `${String(field.type)}${field.nullable ? "?" : ""}`
 
@@ -144,7 +145,9 @@ const leadingSchema = (ipc: Pieces): Arrow.Schema => {
     }
   }
   const bytes = Buffer.concat(head)
-  if (bytes.byteLength < need || bytes.readUInt32LE(0) !== 0xffffffff) throw new TypeError("the Arrow IPC writer wrote no schema message")
+  if (bytes.byteLength < need || bytes.readUInt32LE(0) !== 0xffffffff) {
+    throw new TypeError("the Arrow IPC writer wrote no schema message")
+  }
   const message = Arrow.Message.decode(bytes.subarray(8, need))
   if (!message.isSchema()) throw new TypeError("the Arrow IPC stream does not start with its schema")
   return message.header()
@@ -190,7 +193,11 @@ const encodeWith = (table: Arrow.Table, policy: Blocks.BlockPolicy, headerRoom: 
   const out = new Blocks.Writer(BufferPool.take(headerRoom + 1 + Blocks.bound(ipc.byteLength)), headerRoom)
   out.u8(0)
   const compressed = Blocks.writeChunks(out, ipc.pieces, ipc.byteLength, IPC_SHUFFLE_WIDTH, policy)
-  return { bytes: out.bytes.subarray(0, out.offset), codec: compressed ? policy.spec.codec : "none", rawBytes: ipc.byteLength }
+  return {
+    bytes: out.bytes.subarray(0, out.offset),
+    codec: compressed ? policy.spec.codec : "none",
+    rawBytes: ipc.byteLength
+  }
 }
 
 const decodePayload = (payload: Uint8Array): Arrow.Table => {
@@ -205,9 +212,21 @@ const decodePayload = (payload: Uint8Array): Arrow.Table => {
 }
 
 const failure = (reason: CodecError["reason"], method: string, cause: unknown, what: string) =>
-  new CodecError({ reason, method, format: "arrow", description: `${what}: ${(cause as Error)?.message ?? String(cause)}`, cause })
+  new CodecError({
+    reason,
+    method,
+    format: "arrow",
+    description: `${what}: ${(cause as Error)?.message ?? String(cause)}`,
+    cause
+  })
 
-const uncompressed: Blocks.BlockPolicy = { spec: Compression.byName.none, level: undefined, shuffle: false, minSize: 0, minSavings: 0 }
+const uncompressed: Blocks.BlockPolicy = {
+  spec: Compression.byName.none,
+  level: undefined,
+  shuffle: false,
+  minSize: 0,
+  minSavings: 0
+}
 
 /**
  * The "arrow" format.

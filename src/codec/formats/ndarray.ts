@@ -22,8 +22,8 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
-import * as Blocks from "../blocks.js"
 import * as BufferPool from "../../shared/bufferPool.js"
+import * as Blocks from "../blocks.js"
 import * as Compression from "../compression.js"
 import { CodecError, makeHandler } from "../service.js"
 import type { CompressionSettings, FormatHandler, FramedPayload } from "../service.js"
@@ -53,7 +53,17 @@ export type TypedArray =
  * @since 0.1.0
  * @category models
  */
-export type DType = "int8" | "uint8" | "int16" | "uint16" | "int32" | "uint32" | "int64" | "uint64" | "float32" | "float64"
+export type DType =
+  | "int8"
+  | "uint8"
+  | "int16"
+  | "uint16"
+  | "int32"
+  | "uint32"
+  | "int64"
+  | "uint64"
+  | "float32"
+  | "float64"
 
 /**
  * An n-dimensional array in row-major order.
@@ -80,15 +90,64 @@ interface Kind {
 const kinds: ReadonlyArray<Kind> = [
   { code: 1, dtype: "int8", tag: "Int8Array", make: (b) => new Int8Array(b), proto: Int8Array.prototype, width: 1 },
   { code: 2, dtype: "uint8", tag: "Uint8Array", make: (b) => new Uint8Array(b), proto: Uint8Array.prototype, width: 1 },
-  { code: 3, dtype: undefined, tag: "Uint8ClampedArray", make: (b) => new Uint8ClampedArray(b), proto: Uint8ClampedArray.prototype, width: 1 },
+  {
+    code: 3,
+    dtype: undefined,
+    tag: "Uint8ClampedArray",
+    make: (b) => new Uint8ClampedArray(b),
+    proto: Uint8ClampedArray.prototype,
+    width: 1
+  },
   { code: 4, dtype: "int16", tag: "Int16Array", make: (b) => new Int16Array(b), proto: Int16Array.prototype, width: 2 },
-  { code: 5, dtype: "uint16", tag: "Uint16Array", make: (b) => new Uint16Array(b), proto: Uint16Array.prototype, width: 2 },
+  {
+    code: 5,
+    dtype: "uint16",
+    tag: "Uint16Array",
+    make: (b) => new Uint16Array(b),
+    proto: Uint16Array.prototype,
+    width: 2
+  },
   { code: 6, dtype: "int32", tag: "Int32Array", make: (b) => new Int32Array(b), proto: Int32Array.prototype, width: 4 },
-  { code: 7, dtype: "uint32", tag: "Uint32Array", make: (b) => new Uint32Array(b), proto: Uint32Array.prototype, width: 4 },
-  { code: 8, dtype: "float32", tag: "Float32Array", make: (b) => new Float32Array(b), proto: Float32Array.prototype, width: 4 },
-  { code: 9, dtype: "float64", tag: "Float64Array", make: (b) => new Float64Array(b), proto: Float64Array.prototype, width: 8 },
-  { code: 10, dtype: "int64", tag: "BigInt64Array", make: (b) => new BigInt64Array(b), proto: BigInt64Array.prototype, width: 8 },
-  { code: 11, dtype: "uint64", tag: "BigUint64Array", make: (b) => new BigUint64Array(b), proto: BigUint64Array.prototype, width: 8 }
+  {
+    code: 7,
+    dtype: "uint32",
+    tag: "Uint32Array",
+    make: (b) => new Uint32Array(b),
+    proto: Uint32Array.prototype,
+    width: 4
+  },
+  {
+    code: 8,
+    dtype: "float32",
+    tag: "Float32Array",
+    make: (b) => new Float32Array(b),
+    proto: Float32Array.prototype,
+    width: 4
+  },
+  {
+    code: 9,
+    dtype: "float64",
+    tag: "Float64Array",
+    make: (b) => new Float64Array(b),
+    proto: Float64Array.prototype,
+    width: 8
+  },
+  {
+    code: 10,
+    dtype: "int64",
+    tag: "BigInt64Array",
+    make: (b) => new BigInt64Array(b),
+    proto: BigInt64Array.prototype,
+    width: 8
+  },
+  {
+    code: 11,
+    dtype: "uint64",
+    tag: "BigUint64Array",
+    make: (b) => new BigUint64Array(b),
+    proto: BigUint64Array.prototype,
+    width: 8
+  }
 ]
 
 const byCode = new Map(kinds.map((kind) => [kind.code, kind]))
@@ -97,7 +156,9 @@ const byProto = new Map<object, Kind>(kinds.map((kind) => [kind.proto, kind]))
 
 // Exact prototypes only: a subclass (Buffer, a user's class) would come back as its base class.
 const kindOf = (value: unknown): Kind | undefined =>
-  typeof value === "object" && value !== null && ArrayBuffer.isView(value) ? byProto.get(Object.getPrototypeOf(value)) : undefined
+  typeof value === "object" && value !== null && ArrayBuffer.isView(value)
+    ? byProto.get(Object.getPrototypeOf(value))
+    : undefined
 
 /**
  * Whether `value` is a typed array this format stores.
@@ -171,7 +232,8 @@ const partOf = (value: TypedArray | NdArray): Part => {
   }
 }
 
-const partBound = (part: Part) => 2 + (part.shape === undefined ? 0 : 4 + 8 * part.shape.length) + Blocks.bound(part.bytes.byteLength)
+const partBound = (part: Part) =>
+  2 + (part.shape === undefined ? 0 : 4 + 8 * part.shape.length) + Blocks.bound(part.bytes.byteLength)
 
 const writePart = (out: Blocks.Writer, part: Part, policy: Blocks.BlockPolicy): boolean => {
   out.u8(part.kind.code)
@@ -197,7 +259,9 @@ const encodeWith = (value: Value, policy: Blocks.BlockPolicy, headerRoom: number
   const single = isTypedArray(value) || isNdArray(value)
   const parts: Array<readonly [Uint8Array | undefined, Part]> = single
     ? [[undefined, partOf(value)]]
-    : Object.keys(value).map((name) => [utf8Encoder.encode(name), partOf((value as Record<string, TypedArray | NdArray>)[name]!)])
+    : Object.keys(value).map((
+      name
+    ) => [utf8Encoder.encode(name), partOf((value as Record<string, TypedArray | NdArray>)[name]!)])
   let size = headerRoom + 2 + (single ? 0 : 4)
   let rawBytes = 0
   for (const [name, part] of parts) {
@@ -245,7 +309,9 @@ const readPart = (input: Blocks.Reader): TypedArray | NdArray => {
   Blocks.read(input, new Uint8Array(buffer))
   const data = kind.make(buffer)
   if (shape === undefined) return data
-  if (kind.dtype === undefined || shape.reduce((a, b) => a * b, 1) !== data.length) throw new RangeError("shape does not match data")
+  if (kind.dtype === undefined || shape.reduce((a, b) => a * b, 1) !== data.length) {
+    throw new RangeError("shape does not match data")
+  }
   return { data, shape, dtype: kind.dtype }
 }
 

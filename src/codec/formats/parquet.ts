@@ -34,11 +34,11 @@
 import * as Arrow from "apache-arrow"
 import * as Effect from "effect/Effect"
 import { createRequire } from "node:module"
-import * as Blocks from "../blocks.js"
 import * as BufferPool from "../../shared/bufferPool.js"
-import { piecesOf } from "./arrow.js"
+import * as Blocks from "../blocks.js"
 import { CodecError, makeHandler } from "../service.js"
 import type { CompressionCodec, CompressionSettings, FormatHandler, FramedPayload } from "../service.js"
+import { piecesOf } from "./arrow.js"
 
 type ParquetWasm = typeof import("parquet-wasm")
 
@@ -93,10 +93,15 @@ const typeHeld = (type: Arrow.DataType): boolean => {
 
 /** The encoding a top-level column gets instead of the dictionary-first default, if any. */
 const encodingOf = (pq: ParquetWasm, type: Arrow.DataType, shuffle: boolean): number | undefined => {
-  if (Arrow.DataType.isInt(type) || Arrow.DataType.isDate(type) || Arrow.DataType.isTime(type) || Arrow.DataType.isTimestamp(type)) {
+  if (
+    Arrow.DataType.isInt(type) || Arrow.DataType.isDate(type) || Arrow.DataType.isTime(type) ||
+    Arrow.DataType.isTimestamp(type)
+  ) {
     return pq.Encoding.DELTA_BINARY_PACKED
   }
-  if (Arrow.DataType.isFloat(type) && type.precision !== Arrow.Precision.HALF && shuffle) return pq.Encoding.BYTE_STREAM_SPLIT
+  if (Arrow.DataType.isFloat(type) && type.precision !== Arrow.Precision.HALF && shuffle) {
+    return pq.Encoding.BYTE_STREAM_SPLIT
+  }
   return undefined
 }
 
@@ -158,7 +163,13 @@ const decodePayload = (payload: Uint8Array): Arrow.Table => {
 }
 
 const failure = (reason: CodecError["reason"], method: string, cause: unknown, what: string) =>
-  new CodecError({ reason, method, format: "parquet", description: `${what}: ${(cause as Error)?.message ?? String(cause)}`, cause })
+  new CodecError({
+    reason,
+    method,
+    format: "parquet",
+    description: `${what}: ${(cause as Error)?.message ?? String(cause)}`,
+    cause
+  })
 
 const uncompressed: CompressionSettings = { codec: "none", level: undefined, shuffle: true, minSize: 0, minSavings: 0 }
 

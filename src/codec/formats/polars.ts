@@ -24,8 +24,8 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
-import * as Blocks from "../blocks.js"
 import * as BufferPool from "../../shared/bufferPool.js"
+import * as Blocks from "../blocks.js"
 import * as Compression from "../compression.js"
 import { CodecError, makeHandler as makeFormatHandler } from "../service.js"
 import type { CompressionSettings, FormatHandler, FramedPayload } from "../service.js"
@@ -120,11 +120,17 @@ const PARQUET_MAGIC = [0x50, 0x41, 0x52, 0x31] // "PAR1"
 const checkedFile = (file: unknown, magic: ReadonlyArray<number>, kind: string): Uint8Array => {
   const ok = file instanceof Uint8Array && file.byteLength >= 2 * magic.length &&
     magic.every((byte, i) => file[i] === byte && file[file.byteLength - magic.length + i] === byte)
-  if (!ok) throw new TypeError(`the value's writer did not return ${kind} file (is it a nodejs-polars DataFrame or Series?)`)
+  if (!ok) {
+    throw new TypeError(`the value's writer did not return ${kind} file (is it a nodejs-polars DataFrame or Series?)`)
+  }
   return file as Uint8Array
 }
 
-const encodeWith = (value: DataFrameLike | SeriesLike, policy: Blocks.BlockPolicy, headerRoom: number): FramedPayload => {
+const encodeWith = (
+  value: DataFrameLike | SeriesLike,
+  policy: Blocks.BlockPolicy,
+  headerRoom: number
+): FramedPayload => {
   const series = !isDataFrame(value)
   const ipc = checkedFile(
     series ? (value as SeriesLike).toFrame().writeIPC() : (value as DataFrameLike).writeIPC(),
@@ -134,7 +140,11 @@ const encodeWith = (value: DataFrameLike | SeriesLike, policy: Blocks.BlockPolic
   const out = new Blocks.Writer(BufferPool.take(headerRoom + 1 + Blocks.bound(ipc.byteLength)), headerRoom)
   out.u8(series ? 1 : 0)
   const compressed = Blocks.write(out, ipc, IPC_SHUFFLE_WIDTH, policy)
-  return { bytes: out.bytes.subarray(0, out.offset), codec: compressed ? policy.spec.codec : "none", rawBytes: ipc.byteLength }
+  return {
+    bytes: out.bytes.subarray(0, out.offset),
+    codec: compressed ? policy.spec.codec : "none",
+    rawBytes: ipc.byteLength
+  }
 }
 
 const decodeWith = (polars: PolarsModule, payload: Uint8Array): unknown => {
@@ -150,9 +160,21 @@ const decodeWith = (polars: PolarsModule, payload: Uint8Array): unknown => {
 }
 
 const failure = (reason: CodecError["reason"], method: string, cause: unknown, what: string) =>
-  new CodecError({ reason, method, format: "polars", description: `${what}: ${(cause as Error)?.message ?? String(cause)}`, cause })
+  new CodecError({
+    reason,
+    method,
+    format: "polars",
+    description: `${what}: ${(cause as Error)?.message ?? String(cause)}`,
+    cause
+  })
 
-const uncompressed: Blocks.BlockPolicy = { spec: Compression.byName.none, level: undefined, shuffle: false, minSize: 0, minSavings: 0 }
+const uncompressed: Blocks.BlockPolicy = {
+  spec: Compression.byName.none,
+  level: undefined,
+  shuffle: false,
+  minSize: 0,
+  minSavings: 0
+}
 
 /**
  * Decoding with nodejs-polars, loaded on the first read (at most once): a value stored by Polars
@@ -211,7 +233,8 @@ export const makeHandler = (load: Loader = importPolars): FormatHandler<DataFram
         catch: (cause) => failure("Unserializable", "Codec.encode", cause, "Polars could not write the value")
       }),
     // Effectful only: nodejs-polars is imported on the first read.
-    decodeEffect: (payload) => decodeLoaded("polars", "Polars payload does not decode", (module) => decodeWith(module, payload))
+    decodeEffect: (payload) =>
+      decodeLoaded("polars", "Polars payload does not decode", (module) => decodeWith(module, payload))
   })
 }
 
@@ -234,7 +257,11 @@ const parquetCompression: Readonly<Record<CompressionSettings["codec"], string>>
 
 const PARQUET_CODECS: ReadonlyArray<CompressionSettings["codec"]> = ["lz4", "zstd", "gzip", "brotli", "none"]
 
-const encodeParquet = (value: DataFrameLike | SeriesLike, codec: CompressionSettings["codec"], headerRoom: number): FramedPayload => {
+const encodeParquet = (
+  value: DataFrameLike | SeriesLike,
+  codec: CompressionSettings["codec"],
+  headerRoom: number
+): FramedPayload => {
   const series = !isDataFrame(value)
   const frame = series ? (value as SeriesLike).toFrame() : value as DataFrameLike
   const file = checkedFile(frame.writeParquet({ compression: parquetCompression[codec] }), PARQUET_MAGIC, "a Parquet")
@@ -260,7 +287,8 @@ const decodeParquet = (polars: PolarsModule, payload: Uint8Array): unknown => {
  */
 export const makeParquetHandler = (load: Loader = importPolars): FormatHandler<DataFrameLike | SeriesLike> => {
   const decodeLoaded = decoderLoading(load)
-  const fail = (cause: unknown) => failure("Unserializable", "Codec.encode", cause, "Polars could not write the value as Parquet")
+  const fail = (cause: unknown) =>
+    failure("Unserializable", "Codec.encode", cause, "Polars could not write the value as Parquet")
   return makeFormatHandler({
     format: "polars-parquet",
     version: 1,
@@ -268,9 +296,14 @@ export const makeParquetHandler = (load: Loader = importPolars): FormatHandler<D
     codecs: PARQUET_CODECS,
     guard: (value): value is DataFrameLike | SeriesLike => isDataFrame(value) || isSeries(value),
     encode: (value) => Effect.try({ try: () => encodeParquet(value, "none", 0).bytes, catch: fail }),
-    encodeFramed: (value, settings, headerRoom) => Effect.try({ try: () => encodeParquet(value, settings.codec, headerRoom), catch: fail }),
+    encodeFramed: (value, settings, headerRoom) =>
+      Effect.try({ try: () => encodeParquet(value, settings.codec, headerRoom), catch: fail }),
     decodeEffect: (payload) =>
-      decodeLoaded("polars-parquet", "Polars Parquet payload does not decode", (module) => decodeParquet(module, payload))
+      decodeLoaded(
+        "polars-parquet",
+        "Polars Parquet payload does not decode",
+        (module) => decodeParquet(module, payload)
+      )
   })
 }
 
