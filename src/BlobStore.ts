@@ -25,24 +25,6 @@ export * from "./blob/service.js"
  */
 export type Service = BlobStore.Service
 
-const string: Validate.Check<string> = (field, input) =>
-  typeof input === "string" && input.length > 0
-    ? input
-    : new ConfigError({
-      reason: "Invalid",
-      field,
-      description: `must be a non-empty string, got ${Validate.show(input)}`
-    })
-
-const url: Validate.Check<string | Redacted.Redacted<string>> = (field, input) =>
-  Redacted.isRedacted(input) ? input as Redacted.Redacted<string> : string(field, input)
-
-/** The layer of checked options, or one that fails with the `ConfigError`. */
-const checked = <A, E>(
-  options: A | ConfigError,
-  layer: (options: A) => Layer.Layer<BlobStore, E>
-): Layer.Layer<BlobStore, E | ConfigError> => options instanceof ConfigError ? Layer.fail(options) : layer(options)
-
 /**
  * Blobs as files in `directory`, sharded by id, each written to a temp file and renamed.
  *
@@ -52,7 +34,10 @@ const checked = <A, E>(
 export const layerFileSystem = (
   options: { readonly directory: string }
 ): Layer.Layer<BlobStore, StorageError | ConfigError> =>
-  checked(Validate.fields("BlobStore.layerFileSystem", options, { directory: string }), FileSystem.layer)
+  Validate.layerOf(
+    Validate.fields("BlobStore.layerFileSystem", options, { directory: Validate.nonEmptyString }),
+    FileSystem.layer
+  )
 
 /**
  * A fresh, empty in-memory store per build of the layer (bytes copied in and out).
@@ -72,8 +57,8 @@ export const layerPg = (options: {
   readonly url: string | Redacted.Redacted<string>
   readonly schema?: string | undefined
 }): Layer.Layer<BlobStore, StorageError | ConfigError> =>
-  checked(
-    Validate.fields("BlobStore.layerPg", options, { url, schema: Validate.optionalString }),
+  Validate.layerOf(
+    Validate.fields("BlobStore.layerPg", options, { url: Validate.url, schema: Validate.optionalString }),
     ({ schema, url }) => Pg.layer(schema === undefined ? { url } : { url, schema })
   )
 

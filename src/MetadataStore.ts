@@ -27,24 +27,6 @@ export * from "./metadata/service.js"
  */
 export type Service = MetadataStore.Service
 
-const string: Validate.Check<string> = (field, input) =>
-  typeof input === "string" && input.length > 0
-    ? input
-    : new ConfigError({
-      reason: "Invalid",
-      field,
-      description: `must be a non-empty string, got ${Validate.show(input)}`
-    })
-
-const url: Validate.Check<string | Redacted.Redacted<string>> = (field, input) =>
-  Redacted.isRedacted(input) ? input as Redacted.Redacted<string> : string(field, input)
-
-/** The layer of checked options, or one that fails with the `ConfigError`. */
-const checked = <A, E>(
-  options: A | ConfigError,
-  layer: (options: A) => Layer.Layer<MetadataStore, E>
-): Layer.Layer<MetadataStore, E | ConfigError> => options instanceof ConfigError ? Layer.fail(options) : layer(options)
-
 /**
  * The SQLite store (the default): one database file, shared safely by every process that opens it.
  *
@@ -54,7 +36,10 @@ const checked = <A, E>(
 export const layerSqlite = (
   options: { readonly filename: string }
 ): Layer.Layer<MetadataStore, MetadataError | ConfigError> =>
-  checked(Validate.fields("MetadataStore.layerSqlite", options, { filename: string }), Sqlite.layer)
+  Validate.layerOf(
+    Validate.fields("MetadataStore.layerSqlite", options, { filename: Validate.nonEmptyString }),
+    Sqlite.layer
+  )
 
 /**
  * The JSON-file store: one human-readable index file, locked while written.
@@ -65,7 +50,10 @@ export const layerSqlite = (
 export const layerJson = (
   options: { readonly filename: string }
 ): Layer.Layer<MetadataStore, MetadataError | ConfigError> =>
-  checked(Validate.fields("MetadataStore.layerJson", options, { filename: string }), Json.layer)
+  Validate.layerOf(
+    Validate.fields("MetadataStore.layerJson", options, { filename: Validate.nonEmptyString }),
+    Json.layer
+  )
 
 /**
  * The PostgreSQL store, in `schema` (default "public"); `url` may be `Redacted`.
@@ -77,8 +65,8 @@ export const layerPg = (options: {
   readonly url: string | Redacted.Redacted<string>
   readonly schema?: string | undefined
 }): Layer.Layer<MetadataStore, MetadataError | ConfigError> =>
-  checked(
-    Validate.fields("MetadataStore.layerPg", options, { url, schema: Validate.optionalString }),
+  Validate.layerOf(
+    Validate.fields("MetadataStore.layerPg", options, { url: Validate.url, schema: Validate.optionalString }),
     ({ schema, url }) => Pg.layer(schema === undefined ? { url } : { url, schema })
   )
 

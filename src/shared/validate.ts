@@ -7,7 +7,9 @@
  * @since 0.1.0
  */
 import * as Duration from "effect/Duration"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { ConfigError } from "../errors.js"
 
@@ -246,3 +248,34 @@ export const record = (field: string, input: unknown): Record<string, unknown> |
     return invalid(field, `could not be read: ${show(cause)}`, cause)
   }
 }
+
+/**
+ * A non-empty string, as a layer's path or name option must be.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const nonEmptyString: Check<string> = (field, input) =>
+  typeof input === "string" && input.length > 0
+    ? input
+    : invalid(field, `must be a non-empty string, got ${show(input)}`)
+
+/**
+ * A connection URL: a non-empty string, or a `Redacted` one.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const url: Check<string | Redacted.Redacted<string>> = (field, input) =>
+  Redacted.isRedacted(input) ? input as Redacted.Redacted<string> : nonEmptyString(field, input)
+
+/**
+ * The layer of checked options, or a layer that fails with the `ConfigError`.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const layerOf = <A, ROut, E>(
+  options: A | ConfigError,
+  layer: (options: A) => Layer.Layer<ROut, E>
+): Layer.Layer<ROut, E | ConfigError> => options instanceof ConfigError ? Layer.fail(options) : layer(options)
