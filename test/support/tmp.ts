@@ -6,7 +6,7 @@ import * as path from "node:path"
 /** A fresh temporary directory, removed when the scope closes. */
 export const tempDir = Effect.acquireRelease(
   Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "cacheness-test-"))),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 }))
 )
 
 /** A fresh temporary directory for synchronous code; the caller removes it. */
