@@ -468,7 +468,7 @@ const entriesDamage = (db: Database.Database): unknown => {
         | undefined
       if (column === undefined) continue
       db.prepare(
-        `SELECT 1 FROM ${TABLE} INDEXED BY "${index}" WHERE "${column}" IS NOT NULL ORDER BY "${column}" LIMIT 1`
+        `SELECT 1 FROM ${TABLE} INDEXED BY "${index}" WHERE "${column}" IS NOT NULL AND "${column}" <> '' ORDER BY "${column}" LIMIT 1`
       ).all()
     } catch (error) {
       if (isCorruptCode(sqliteCode(error))) return error
