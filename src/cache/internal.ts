@@ -27,11 +27,24 @@ export const Internal: unique symbol = Symbol.for("cacheness/Cache/internal")
  * @category models
  */
 export interface MemoSupport {
-  /** Like `get` (counts a hit or a miss), with the entry's expiry (epoch ms, `null` never). */
+  /**
+   * Like `get` (counts a hit or a miss), with the entry's expiry and end of grace (epoch ms,
+   * `null` never) and whether it was served stale (only with `allowStale`).
+   */
   readonly read: <A, I>(
     key: CacheKey,
     options: GetOptions<A, I>
-  ) => Effect.Effect<Option.Option<{ readonly value: A; readonly expiresAt: number | null }>, CacheError>
+  ) => Effect.Effect<
+    Option.Option<
+      {
+        readonly value: A
+        readonly expiresAt: number | null
+        readonly staleUntil: number | null
+        readonly stale: boolean
+      }
+    >,
+    CacheError
+  >
   /** Takes or renews the lease on `key` for `holder`, for `duration` ms from now (Clock). */
   readonly acquireLease: (key: CacheKey, holder: string, duration: number) => Effect.Effect<boolean, CacheError>
   /** Gives the lease up if `holder` still holds it. */

@@ -104,6 +104,12 @@ export interface ResolvedPostgres {
 export interface PutOptions<A = unknown, I = unknown> {
   /** Overrides the default TTL; `null` never expires. */
   readonly ttl?: Duration.DurationInput | null | undefined
+  /**
+   * How long after its TTL the entry may still be served stale (`get(key, { allowStale: true })`,
+   * `cached`'s `staleWhileRevalidate` / `staleIfError`): fresh until `ttl`, stale until
+   * `ttl + grace`, gone after. Default 0. `has` and a plain `get` see only fresh entries.
+   */
+  readonly grace?: Duration.DurationInput | undefined
   readonly description?: string | undefined
   /** A label for listing and bulk invalidation; not part of the key. */
   readonly namespace?: string | undefined
@@ -124,6 +130,8 @@ export interface PutOptions<A = unknown, I = unknown> {
 export interface GetOptions<A = unknown, I = unknown> {
   /** Decode and validate through this Schema; stored data that does not match is a miss. */
   readonly schema?: Schema.Schema<A, I, never> | undefined
+  /** Serve an expired entry still inside its grace (see `PutOptions.grace`). Default false. */
+  readonly allowStale?: boolean | undefined
 }
 
 /**
@@ -227,14 +235,18 @@ export declare namespace Cache {
       (key: KeyInput): Effect.Effect<Option.Option<unknown>, CacheError>
       <A, I>(key: KeyInput, options: GetOptions<A, I>): Effect.Effect<Option.Option<A>, CacheError>
     }
+    /** Like `get`, with the entry and whether it is served stale (past its TTL, inside its grace). */
     readonly getWithMetadata: {
-      (key: KeyInput): Effect.Effect<Option.Option<{ readonly value: unknown; readonly entry: CacheEntry }>, CacheError>
+      (key: KeyInput): Effect.Effect<
+        Option.Option<{ readonly value: unknown; readonly entry: CacheEntry; readonly stale: boolean }>,
+        CacheError
+      >
       <A, I>(
         key: KeyInput,
         options: GetOptions<A, I>
-      ): Effect.Effect<Option.Option<{ readonly value: A; readonly entry: CacheEntry }>, CacheError>
+      ): Effect.Effect<Option.Option<{ readonly value: A; readonly entry: CacheEntry; readonly stale: boolean }>, CacheError>
     }
-    /** Whether a live entry exists. Does not count as a hit or miss. */
+    /** Whether a fresh entry exists (a stale one is not). Does not count as a hit or miss. */
     readonly has: (key: KeyInput) => Effect.Effect<boolean, CacheError>
     /** Renews a live entry's TTL (default TTL when omitted); `false` when absent or expired. */
     readonly touch: (key: KeyInput, ttl?: Duration.DurationInput | null) => Effect.Effect<boolean, CacheError>
@@ -244,7 +256,7 @@ export declare namespace Cache {
     readonly invalidateWhere: (filter: InvalidateFilter) => Effect.Effect<number, CacheError>
     /** Removes every entry; returns how many. */
     readonly clear: () => Effect.Effect<number, CacheError>
-    /** Removes expired entries and their blobs; returns how many. */
+    /** Removes entries past their grace (expired, and no longer servable stale) and their blobs; returns how many. */
     readonly cleanupExpired: () => Effect.Effect<number, CacheError>
     readonly list: (options?: ListOptions) => Effect.Effect<ReadonlyArray<CacheEntry>, CacheError>
     readonly stats: (options?: StatsOptions) => Effect.Effect<CacheStats, CacheError>
