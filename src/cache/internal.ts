@@ -54,6 +54,17 @@ export interface MemoSupport {
    * when the store cannot tell: values held in memory must then not be trusted.
    */
   readonly changeCount: () => number | undefined
+  /**
+   * The expiry of the stored entry (`null` never), `undefined` when there is none; counts no
+   * access. A background recomputation compares it with the expiry it saw, so it runs once per
+   * version of an entry.
+   */
+  readonly expiryOf: (key: CacheKey) => Effect.Effect<number | null | undefined, CacheError>
+  /**
+   * Runs an effect in the background for the cache layer's lifetime: it is interrupted when the
+   * layer's scope closes (`close()`).
+   */
+  readonly fork: <R>(effect: Effect.Effect<void, never, R>) => Effect.Effect<void, never, R>
   /** Counts a hit on `key` served without reading the store. */
   readonly recordHit: (key: CacheKey) => Effect.Effect<void>
   /**

@@ -10,6 +10,7 @@
 import * as Clock from "effect/Clock"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { BlobStore } from "../blob/service.js"
@@ -239,6 +240,10 @@ export const make = (config: ResolvedConfig) =>
         : Effect.succeed(metadata.sql)
     })
 
+    // Background recomputations of `cached` (stale-while-revalidate, refresh-ahead) live in the
+    // layer's scope: closing the cache interrupts them.
+    const background = yield* FiberSet.make<void, never>()
+
     attach(service, {
       config,
       memo: {
@@ -252,6 +257,9 @@ export const make = (config: ResolvedConfig) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => metadata.acquireLease(key, holder, now + duration, now)),
         releaseLease: (key, holder) => metadata.releaseLease(key, holder),
         changeCount: FastPath.changeCount(metadata),
+        expiryOf: (key) =>
+          Effect.map(reads.probeRow(key), (found) => Option.isNone(found) ? undefined : found.value.expiresAt),
+        fork: (effect) => Effect.asVoid(FiberSet.run(background, effect)),
         recordHit: (key) => Effect.flatMap(Clock.currentTimeMillis, (now) => metadata.recordAccess(key, now)),
         unsafe: reads.unsafe
       }
