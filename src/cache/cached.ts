@@ -784,6 +784,8 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
               : planAt(expiresAt, entry.staleUntil, now)
             if (plan === "Serve") return served(cache, state, key, entry.exit)
             if (plan === "Revalidate") {
+              // Already being recomputed (the common case for a hot stale key): just the held value.
+              if (refreshingOf(cache).has(key)) return served(cache, state, key, entry.exit)
               return Effect.zipRight(
                 revalidate(cache, state, key, args, params, expiresAt),
                 served(cache, state, key, entry.exit)
