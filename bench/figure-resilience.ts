@@ -26,36 +26,37 @@ const BACKGROUND = "#7fb2e5"
 const STALE = "#f0b54a"
 const GONE = "#d9d9d9"
 
-const lanes: ReadonlyArray<{ readonly name: string; readonly note: string; readonly segments: ReadonlyArray<Segment> }> =
-  [
-    {
-      name: "refreshAhead: 10 min",
-      note: "a hit in the last 10 min answers and recomputes in the background: the key never expires",
-      segments: [
-        { from: 0, to: TTL - 10, color: FRESH, label: "fresh: served" },
-        { from: TTL - 10, to: TTL, color: BACKGROUND, label: "served + refresh" },
-        { from: TTL, to: END, color: GONE, label: "(replaced before the TTL when called)" }
-      ]
-    },
-    {
-      name: "staleWhileRevalidate: 20 min",
-      note: "after the TTL: the stale value at once, one background recomputation (lease: one per key)",
-      segments: [
-        { from: 0, to: TTL, color: FRESH, label: "fresh: served" },
-        { from: TTL, to: TTL + 20, color: BACKGROUND, label: "stale: served + refresh" },
-        { from: TTL + 20, to: END, color: GONE, label: "gone: callers wait for the source" }
-      ]
-    },
-    {
-      name: "staleIfError: 60 min",
-      note: "after the TTL a call recomputes; if the source fails (typed error) it gets the stale value",
-      segments: [
-        { from: 0, to: TTL, color: FRESH, label: "fresh: served" },
-        { from: TTL, to: TTL + 60, color: STALE, label: "recompute; on failure: stale value" },
-        { from: TTL + 60, to: END, color: GONE, label: "gone" }
-      ]
-    }
-  ]
+const lanes: ReadonlyArray<
+  { readonly name: string; readonly note: string; readonly segments: ReadonlyArray<Segment> }
+> = [
+  {
+    name: "refreshAhead: 10 min",
+    note: "a hit in the last 10 min answers and recomputes in the background: the key never expires",
+    segments: [
+      { from: 0, to: TTL - 10, color: FRESH, label: "fresh: served" },
+      { from: TTL - 10, to: TTL, color: BACKGROUND, label: "served + refresh" },
+      { from: TTL, to: END, color: GONE, label: "(replaced before the TTL when called)" }
+    ]
+  },
+  {
+    name: "staleWhileRevalidate: 20 min",
+    note: "after the TTL: the stale value at once, one background recomputation (lease: one per key)",
+    segments: [
+      { from: 0, to: TTL, color: FRESH, label: "fresh: served" },
+      { from: TTL, to: TTL + 20, color: BACKGROUND, label: "stale: served + refresh" },
+      { from: TTL + 20, to: END, color: GONE, label: "gone: callers wait for the source" }
+    ]
+  },
+  {
+    name: "staleIfError: 60 min",
+    note: "after the TTL a call recomputes; if the source fails (typed error) it gets the stale value",
+    segments: [
+      { from: 0, to: TTL, color: FRESH, label: "fresh: served" },
+      { from: TTL, to: TTL + 60, color: STALE, label: "recompute; on failure: stale value" },
+      { from: TTL + 60, to: END, color: GONE, label: "gone" }
+    ]
+  }
+]
 
 const width = 900
 const left = 40
@@ -80,12 +81,14 @@ lanes.forEach((lane, i) => {
   for (const s of lane.segments) {
     const w = (s.to - s.from) * scale
     parts.push(
-      `<rect x="${x(s.from).toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="${laneHeight}" fill="${s.color}" stroke="#fff"/>`
+      `<rect x="${x(s.from).toFixed(1)}" y="${y}" width="${
+        w.toFixed(1)
+      }" height="${laneHeight}" fill="${s.color}" stroke="#fff"/>`
     )
     parts.push(
-      `<text x="${(x(s.from) + w / 2).toFixed(1)}" y="${
-        y + laneHeight / 2 + 4
-      }" font-size="11" text-anchor="middle">${escape(s.label)}</text>`
+      `<text x="${(x(s.from) + w / 2).toFixed(1)}" y="${y + laneHeight / 2 + 4}" font-size="11" text-anchor="middle">${
+        escape(s.label)
+      }</text>`
     )
   }
 })
@@ -101,7 +104,8 @@ parts.push(
   `<text x="${x(END)}" y="${axisY + 34}" font-size="11" text-anchor="end">minutes since the value was stored</text>`
 )
 const height = axisY + 44
-const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">
+const svg =
+  `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">
 <rect width="100%" height="100%" fill="#fff"/>
 ${parts.join("\n")}
 </svg>

@@ -215,39 +215,43 @@ for (const [backend, layer] of Object.entries(layers)) {
 }
 
 describe("stale values, Promise twin", () => {
-  it.live("memoize: staleWhileRevalidate answers at once and recomputes once; staleIfError answers a rejection with the stale value", () =>
-    Effect.gen(function*() {
-      const directory = yield* tempDir
-      const cache = cacheness({ directory })
-      yield* Effect.addFinalizer(() => Effect.promise(() => cache.close()))
-      const state = { runs: 0, failing: false }
-      const fetch = async (id: number) => {
-        const run = ++state.runs
-        await new Promise((r) => setTimeout(r, 20))
-        if (state.failing) throw new RangeError(`down (${run})`)
-        return `${id}:v${run}`
-      }
-      const swr = cache.memoize(fetch, { name: "p-swr", ttl: 300, staleWhileRevalidate: "1 minute" })
-      assert.strictEqual(yield* Effect.promise(() => swr(1)), "1:v1")
-      yield* Effect.promise(() => new Promise((r) => setTimeout(r, 400)))
-      const answers = yield* Effect.promise(() => Promise.all([swr(1), swr(1), swr(1)]))
-      assert.deepStrictEqual(answers, ["1:v1", "1:v1", "1:v1"])
-      yield* eventually(() => state.runs === 2, "the background recomputation")
-      for (let i = 0; i < 400; i++) {
-        if ((yield* Effect.promise(() => swr(1))) === "1:v2") break
-        yield* Effect.promise(() => new Promise((r) => setTimeout(r, 5)))
-      }
-      assert.strictEqual(yield* Effect.promise(() => swr(1)), "1:v2")
-      assert.strictEqual(state.runs, 2)
+  it.live(
+    "memoize: staleWhileRevalidate answers at once and recomputes once; staleIfError answers a rejection with the stale value",
+    () =>
+      Effect.gen(function*() {
+        const directory = yield* tempDir
+        const cache = cacheness({ directory })
+        yield* Effect.addFinalizer(() => Effect.promise(() => cache.close()))
+        const state = { runs: 0, failing: false }
+        const fetch = async (id: number) => {
+          const run = ++state.runs
+          await new Promise((r) => setTimeout(r, 20))
+          if (state.failing) throw new RangeError(`down (${run})`)
+          return `${id}:v${run}`
+        }
+        const swr = cache.memoize(fetch, { name: "p-swr", ttl: 300, staleWhileRevalidate: "1 minute" })
+        assert.strictEqual(yield* Effect.promise(() => swr(1)), "1:v1")
+        yield* Effect.promise(() => new Promise((r) => setTimeout(r, 400)))
+        const answers = yield* Effect.promise(() => Promise.all([swr(1), swr(1), swr(1)]))
+        assert.deepStrictEqual(answers, ["1:v1", "1:v1", "1:v1"])
+        yield* eventually(() => state.runs === 2, "the background recomputation")
+        for (let i = 0; i < 400; i++) {
+          if ((yield* Effect.promise(() => swr(1))) === "1:v2") break
+          yield* Effect.promise(() => new Promise((r) => setTimeout(r, 5)))
+        }
+        assert.strictEqual(yield* Effect.promise(() => swr(1)), "1:v2")
+        assert.strictEqual(state.runs, 2)
 
-      const sie = cache.memoize(fetch, { name: "p-sie", ttl: 300, staleIfError: "1 minute" })
-      assert.strictEqual(yield* Effect.promise(() => sie(2)), "2:v3")
-      yield* Effect.promise(() => new Promise((r) => setTimeout(r, 400)))
-      state.failing = true
-      assert.strictEqual(yield* Effect.promise(() => sie(2)), "2:v3", "the stale value instead of the rejection")
-      assert.strictEqual(state.runs, 4)
-      const fresh = cache.memoize(fetch, { name: "p-none", ttl: 300 })
-      const rejected = yield* Effect.promise(() => fresh(3).then(() => null, (e) => e))
-      assert.instanceOf(rejected, RangeError, "without staleIfError the rejection surfaces")
-    }).pipe(Effect.scoped), 30_000)
+        const sie = cache.memoize(fetch, { name: "p-sie", ttl: 300, staleIfError: "1 minute" })
+        assert.strictEqual(yield* Effect.promise(() => sie(2)), "2:v3")
+        yield* Effect.promise(() => new Promise((r) => setTimeout(r, 400)))
+        state.failing = true
+        assert.strictEqual(yield* Effect.promise(() => sie(2)), "2:v3", "the stale value instead of the rejection")
+        assert.strictEqual(state.runs, 4)
+        const fresh = cache.memoize(fetch, { name: "p-none", ttl: 300 })
+        const rejected = yield* Effect.promise(() => fresh(3).then(() => null, (e) => e))
+        assert.instanceOf(rejected, RangeError, "without staleIfError the rejection surfaces")
+      }).pipe(Effect.scoped),
+    30_000
+  )
 })

@@ -18,13 +18,7 @@ import type { Codec } from "../codec/service.js"
 import { describedContains } from "../key/describeParams.js"
 import type { Hasher } from "../key/service.js"
 import { parseJson, toEntry } from "../metadata/entries.js"
-import {
-  type EntryRecord,
-  goneAt,
-  MetadataError,
-  type MetadataStore,
-  type StoredValue
-} from "../metadata/service.js"
+import { type EntryRecord, goneAt, MetadataError, type MetadataStore, type StoredValue } from "../metadata/service.js"
 import type { CacheKey, KeyInput } from "../schema/CacheKey.js"
 import * as Validate from "../shared/validate.js"
 import * as Context from "./context.js"
@@ -249,10 +243,10 @@ export const make = (config: ResolvedConfig) =>
       memo: {
         read: <A>(key: CacheKey, options: GetOptions<A, any> | undefined) =>
           reads.readProbed(
-          key,
-          options?.schema === undefined && options?.allowStale !== true ? undefined : options,
-          memoHit<A>
-        ),
+            key,
+            options?.schema === undefined && options?.allowStale !== true ? undefined : options,
+            memoHit<A>
+          ),
         acquireLease: (key, holder, duration) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => metadata.acquireLease(key, holder, now + duration, now)),
         releaseLease: (key, holder) => metadata.releaseLease(key, holder),

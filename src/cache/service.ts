@@ -244,7 +244,10 @@ export declare namespace Cache {
       <A, I>(
         key: KeyInput,
         options: GetOptions<A, I>
-      ): Effect.Effect<Option.Option<{ readonly value: A; readonly entry: CacheEntry; readonly stale: boolean }>, CacheError>
+      ): Effect.Effect<
+        Option.Option<{ readonly value: A; readonly entry: CacheEntry; readonly stale: boolean }>,
+        CacheError
+      >
     }
     /** Whether a fresh entry exists (a stale one is not). Does not count as a hit or miss. */
     readonly has: (key: KeyInput) => Effect.Effect<boolean, CacheError>

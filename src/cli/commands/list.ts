@@ -140,5 +140,5 @@ export const list = Command.make(
         )
       }), { readOnly: true })
 ).pipe(Command.withDescription(
-    "List entries: key, namespace, format, size, hits, ages, expiry, fresh / stale, description."
-  ))
+  "List entries: key, namespace, format, size, hits, ages, expiry, fresh / stale, description."
+))
