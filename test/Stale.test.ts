@@ -13,6 +13,7 @@ import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
 import * as Cache from "../src/Cache.js"
 import { cached, cacheness } from "../src/index.js"
+import { runChild } from "./support/child.js"
 import { tempDir } from "./support/tmp.js"
 
 /** Housekeeping off, so TestClock jumps don't run cleanups. */
@@ -254,4 +255,33 @@ describe("stale values, Promise twin", () => {
       }).pipe(Effect.scoped),
     30_000
   )
+})
+
+describe("cacheness list shows fresh / stale", () => {
+  it.live("each entry's state: fresh, stale (with when it goes), expired", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir
+      yield* Effect.promise(async () => {
+        const cache = cacheness({ directory })
+        await cache.put({ a: "fresh" }, 1, { ttl: "1 hour" })
+        await cache.put({ a: "stale" }, 2, { ttl: 1, grace: "1 hour" })
+        await cache.put({ a: "expired" }, 3, { ttl: 1 })
+        await new Promise((r) => setTimeout(r, 20))
+        await cache.close()
+      })
+      const result = yield* Effect.promise(() => runChild("src/cli/main.ts", ["list", "--dir", directory]))
+      assert.strictEqual(result.code, 0, result.stderr)
+      const rows = result.stdout.split("\n")
+      const rowOf = (name: string) => rows.find((line) => line.includes(`a=${name}`)) ?? ""
+      assert.match(rowOf("fresh"), /\bfresh\b/)
+      assert.match(rowOf("stale"), /stale \(gone in \d+ min\)/)
+      assert.match(rowOf("expired"), /expired\s+a=expired/)
+      const json = yield* Effect.promise(() => runChild("src/cli/main.ts", ["list", "--dir", directory, "--json"]))
+      const entries = JSON.parse(json.stdout) as Array<{ expiresAt: number; staleUntil: number }>
+      assert.deepStrictEqual(
+        entries.map((e) => e.staleUntil - e.expiresAt).sort((a, b) => a - b),
+        [0, 0, 3_600_000],
+        "staleUntil in the JSON listing"
+      )
+    }).pipe(Effect.scoped), 60_000)
 })
