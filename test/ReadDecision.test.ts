@@ -8,6 +8,7 @@ import Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
+import * as TestClock from "effect/TestClock"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Cache from "../src/Cache.js"
@@ -330,4 +331,52 @@ describe("a value is bound to its key (header key slot)", () => {
       )
       assert.deepStrictEqual(result, [Option.some({ v: 1 }), Option.some(big), []])
     }))
+})
+
+describe("the decision on a stale entry (past its TTL, inside its grace)", () => {
+  for (const kind of ["inline", "blob"] as const) {
+    it.scoped(`has, get and getWithMetadata miss it; with allowStale get, getWithMetadata and cached serve it (${kind})`, () =>
+      Effect.gen(function*() {
+        const directory = yield* tempDir
+        const stored = kind === "blob" ? `${7}:${BIG}` : { n: 7, small: "x" }
+        let runs = 0
+        const fn = cached((n: number) => Effect.sync(() => (runs++, n)), {
+          name: "stale-decision",
+          ttl: "1 hour",
+          staleWhileRevalidate: "1 hour",
+          key: () => ({ shared: kind })
+        })
+        const observed = yield* Effect.gen(function*() {
+          const cache = yield* Cache.Cache
+          const key = yield* cache.put({ stale: kind }, stored, { ttl: "1 hour", grace: "1 hour" })
+          // The memoised function's entry, stored the way cached stores it (with its grace).
+          yield* fn(7)
+          yield* TestClock.adjust("90 minutes")
+          const withMeta = yield* cache.getWithMetadata(key, { allowStale: true })
+          const result = {
+            has: yield* cache.has(key),
+            get: Option.isSome(yield* cache.get(key)),
+            getWithMetadata: Option.isSome(yield* cache.getWithMetadata(key)),
+            getAllowStale: Option.isSome(yield* cache.get(key, { allowStale: true })),
+            getWithMetadataAllowStale: Option.isSome(withMeta) && withMeta.value.stale,
+            cachedServesStale: (yield* fn(7)) === 7 && runs === 1
+          }
+          yield* TestClock.adjust("31 minutes")
+          const gone = {
+            getAllowStale: Option.isSome(yield* cache.get(key, { allowStale: true })),
+            getWithMetadataAllowStale: Option.isSome(yield* cache.getWithMetadata(key, { allowStale: true }))
+          }
+          return { result, gone }
+        }).pipe(Effect.provide(Cache.layer({ directory, ...manual })))
+        assert.deepStrictEqual(observed.result, {
+          has: false,
+          get: false,
+          getWithMetadata: false,
+          getAllowStale: true,
+          getWithMetadataAllowStale: true,
+          cachedServesStale: true
+        })
+        assert.deepStrictEqual(observed.gone, { getAllowStale: false, getWithMetadataAllowStale: false })
+      }))
+  }
 })

@@ -96,6 +96,7 @@ describe("MetadataStore.make", () => {
         "expiresAt",
         "inline",
         "key",
+        "staleUntil",
         "storedBytes"
       ])
       assert.strictEqual(probed.blobId, `${key(1)}-b`)

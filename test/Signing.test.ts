@@ -76,7 +76,7 @@ describe("HMAC signing", () => {
         assert.deepStrictEqual(result[1], Option.some(large))
         assert.strictEqual(result[2].checked, 2)
         assert.deepStrictEqual(result[2].checksumMismatches, [])
-        for (const row of rows(directory)) assert.match(row.checksum, /^hmac-sha256-v2:[0-9a-f]{64}$/)
+        for (const row of rows(directory)) assert.match(row.checksum, /^hmac-sha256-v3:[0-9a-f]{64}$/)
       }))
   }
 

@@ -10,6 +10,13 @@
  * 3. the store: a stored value (or stored failure) is decoded and returned;
  * 4. the lease: the one process holding it computes and stores; the others poll the store.
  *
+ * Past its TTL an entry stored with grace (`staleWhileRevalidate`, `staleIfError`) can still
+ * answer: within `staleWhileRevalidate` at once, while one background recomputation (one per key
+ * in this process, and through the lease one across processes) replaces it; within
+ * `staleIfError` when the recomputation fails with a typed error. In the last `refreshAhead` of
+ * the TTL a hit starts that background recomputation early. The background fibers live in the
+ * cache layer's scope.
+ *
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
@@ -85,6 +92,24 @@ export interface CachedOptions<Args extends ReadonlyArray<any> = ReadonlyArray<a
   readonly leaseTtl?: Duration.DurationInput | undefined
   /** How long a call waits for another process's computation before computing itself. Default 5 min. */
   readonly leaseTimeout?: Duration.DurationInput | undefined
+  /**
+   * For this long after the TTL a call answers at once with the stored (stale) value and starts
+   * one recomputation in the background (single-flight in this process and, through the lease,
+   * across processes). A failed background recomputation keeps the stale value (warning logged).
+   * Default 0: off.
+   */
+  readonly staleWhileRevalidate?: Duration.DurationInput | undefined
+  /**
+   * For this long after the TTL a call recomputes, and a typed failure of the recomputation is
+   * answered with the stale value (warning logged) instead of surfacing. Past it the failure
+   * surfaces. Default 0: off.
+   */
+  readonly staleIfError?: Duration.DurationInput | undefined
+  /**
+   * A hit in the last `refreshAhead` of the TTL returns the value and starts one recomputation in
+   * the background, so hot keys are replaced before they expire. Default 0: off.
+   */
+  readonly refreshAhead?: Duration.DurationInput | undefined
 }
 
 /**
@@ -139,7 +164,25 @@ interface MemoEntry {
   readonly exit: Exit.Exit<any, any>
   readonly change: number
   readonly expiresAt: number | null
+  /** End of the entry's grace (`null` never). */
+  readonly staleUntil: number | null
 }
+
+/** A stored result as the read found it. */
+interface Found<A, E> {
+  readonly exit: Exit.Exit<A, E>
+  readonly expiresAt: number | null
+  readonly staleUntil: number | null
+  readonly stale: boolean
+}
+
+/**
+ * What a call does with a result it holds: `Serve` it, serve it and start a background
+ * recomputation (`Revalidate`: stale within `staleWhileRevalidate`, or fresh within
+ * `refreshAhead`), recompute answering a typed failure with it (`ServeOnError`: within
+ * `staleIfError`), or treat it as a miss (`Load`).
+ */
+type Plan = "Serve" | "Revalidate" | "ServeOnError" | "Load"
 
 interface State {
   hits: number
@@ -148,6 +191,15 @@ interface State {
   change: number | undefined
   checkedAt: number
   readonly memo: Map<CacheKey, MemoEntry>
+}
+
+/** Keys being recomputed in the background per cache: one recomputation per key in the process. */
+const refreshing = new WeakMap<Cache.Service, Set<CacheKey>>()
+
+const refreshingOf = (cache: Cache.Service) => {
+  let set = refreshing.get(cache)
+  if (set === undefined) refreshing.set(cache, set = new Set())
+  return set
 }
 
 /** Calls in flight per cache and key, shared by every memoised function of the process. */
@@ -248,8 +300,25 @@ const CACHED_FIELDS = [
   "memoRecheck",
   "lease",
   "leaseTtl",
-  "leaseTimeout"
+  "leaseTimeout",
+  "staleWhileRevalidate",
+  "staleIfError",
+  "refreshAhead"
 ] as const
+
+/** A window of the stale options: a finite duration in ms (0 when not given), or the error. */
+const windowOf = (field: string, input: unknown): number | ConfigError => {
+  const millis = Validate.duration(`cached.${field}`, input)
+  if (millis instanceof ConfigError) return millis
+  if (millis === undefined) return 0
+  return millis === null || !Number.isFinite(millis)
+    ? new ConfigError({
+      reason: "Invalid",
+      field: `cached.${field}`,
+      description: `must be a finite duration, got ${Validate.show(input)}`
+    })
+    : millis
+}
 
 const make = <Args extends ReadonlyArray<any>, A, E, R>(
   f: (...args: Args) => Effect.Effect<A, E, R>,
@@ -286,6 +355,15 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
   const leaseTtl = check(toMillis("leaseTtl", options.leaseTtl, 10_000), 10_000) ?? 10_000
   const leaseTimeout = check(toMillis("leaseTimeout", options.leaseTimeout, 300_000), 300_000) ?? 300_000
   const memoRecheck = check(toMillis("memoRecheck", options.memoRecheck, 0), 0) ?? 0
+  const windows = { staleWhileRevalidate: 0, staleIfError: 0, refreshAhead: 0 }
+  for (const field of ["staleWhileRevalidate", "staleIfError", "refreshAhead"] as const) {
+    const millis = windowOf(field, options[field])
+    if (millis instanceof ConfigError) invalid ??= millis
+    else windows[field] = millis
+  }
+  const { refreshAhead, staleIfError, staleWhileRevalidate } = windows
+  /** Grace of stored values: the stale entry must outlive both windows. */
+  const grace = Math.max(staleWhileRevalidate, staleIfError)
   if (memoSize !== 0 && !(Number.isInteger(memoSize) && memoSize > 0)) {
     invalid ??= new ConfigError({
       reason: "Invalid",
@@ -301,8 +379,15 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
         Schema.TaggedStruct("Success", { value: options.schema ?? (Schema.Unknown as Schema.Schema<any>) }),
         Schema.TaggedStruct("Failure", { error: options.failureSchema ?? (Schema.Unknown as Schema.Schema<any>) })
       ) as any
-  const getOptions = { schema }
-  const successPut = { ttl: options.ttl, namespace, schema, description: options.description }
+  // Stale entries are read only when a window can serve them.
+  const getOptions = grace > 0 ? { schema, allowStale: true } : { schema }
+  const successPut = {
+    ttl: options.ttl,
+    namespace,
+    schema,
+    description: options.description,
+    grace: grace > 0 ? grace : undefined
+  }
   const failurePut = {
     ttl: options.failureTtl === undefined ? options.ttl : options.failureTtl,
     namespace,
@@ -346,11 +431,12 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     key: CacheKey,
     exit: Exit.Exit<A, E>,
     change: number | undefined,
-    expiresAt: number | null
+    expiresAt: number | null,
+    staleUntil: number | null
   ) => {
     if (memoSize === 0 || change === undefined) return
     state.memo.delete(key)
-    state.memo.set(key, { exit, change, expiresAt })
+    state.memo.set(key, { exit, change, expiresAt, staleUntil })
     if (state.memo.size > memoSize) state.memo.delete(state.memo.keys().next().value!)
   }
 
@@ -366,8 +452,20 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     return envelope._tag === "Success" ? Exit.succeed(envelope.value) : Exit.fail(envelope.error)
   }
 
-  /** The stored result, if any; remembered in memory when the store can report changes. */
-  const readStored = (cache: Cache.Service, state: State, key: CacheKey) => {
+  /**
+   * What a call does with a result expiring at `expiresAt` (not `null`), its grace ending at
+   * `staleUntil`, at `now`: the stale windows and refresh-ahead as one table.
+   */
+  const planAt = (expiresAt: number, staleUntil: number | null, now: number): Plan => {
+    if (expiresAt > now) return refreshAhead > 0 && now >= expiresAt - refreshAhead ? "Revalidate" : "Serve"
+    if (staleUntil === null || staleUntil <= now) return "Load"
+    if (now < expiresAt + staleWhileRevalidate) return "Revalidate"
+    if (now < expiresAt + staleIfError) return "ServeOnError"
+    return "Load"
+  }
+
+  /** The stored result, if any, with its expiry; remembered in memory when the store can report changes. */
+  const readFound = (cache: Cache.Service, state: State, key: CacheKey) => {
     let change: number | undefined
     // Without a memo nothing is remembered: no change count to read (~5 µs on SQLite).
     if (memoSize === 0) change = undefined
@@ -377,12 +475,17 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
       state.checkedAt = wallClock.unsafeCurrentTimeMillis()
     }
     return Effect.map(memoOf(cache).read(key, getOptions as any), (found) => {
-      if (Option.isNone(found)) return Option.none<Exit.Exit<A, E>>()
+      if (Option.isNone(found)) return Option.none<Found<A, E>>()
+      const { expiresAt, stale, staleUntil } = found.value
       const exit = fromStored(found.value.value)
-      remember(state, key, exit, change, found.value.expiresAt)
-      return Option.some(exit)
+      remember(state, key, exit, change, expiresAt, staleUntil)
+      return Option.some<Found<A, E>>({ exit, expiresAt, staleUntil, stale })
     })
   }
+
+  /** The stored result, if any. */
+  const readStored = (cache: Cache.Service, state: State, key: CacheKey) =>
+    Effect.map(readFound(cache, state, key), Option.map((found) => found.exit))
 
   /** Polling for another process's result must not count misses in the cache's statistics. */
   const readIfPresent = (cache: Cache.Service, state: State, key: CacheKey) =>
@@ -403,7 +506,13 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
       })
 
   /** Runs the function and stores what may be stored. */
-  const compute = (cache: Cache.Service, state: State, args: Args, params: KeyParams) =>
+  const compute = (
+    cache: Cache.Service,
+    state: State,
+    args: Args,
+    params: KeyParams,
+    keepStale = false
+  ) =>
     Effect.gen(function*() {
       state.misses++
       const exit = yield* Effect.exit(f(...args))
@@ -411,7 +520,8 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
         if (yield* shouldStore(exit.value)) {
           yield* cache.put(params, toStored(exit), successPut)
         }
-      } else if (options.cacheFailures === true && Cause.isFailType(exit.cause)) {
+      } else if (options.cacheFailures === true && !keepStale && Cause.isFailType(exit.cause)) {
+        // (A recomputation that may answer with a stale value stores no failure over it.)
         // The caller gets its own failure even when it cannot be stored.
         yield* cache.put(params, toStored(exit), failurePut).pipe(
           Effect.catchAll((error) =>
@@ -425,14 +535,15 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     })
 
   /** Computes while holding the lease, renewing it in the background; releases it afterwards. */
-  const computeLeased = (
+  const computeLeased = <X = Exit.Exit<A, E>>(
     cache: Cache.Service,
     state: State,
     key: CacheKey,
     holder: string,
     args: Args,
-    params: KeyParams
-  ) =>
+    params: KeyParams,
+    body?: Effect.Effect<X, CacheError, R>
+  ): Effect.Effect<X, CacheError, R> =>
     Effect.acquireUseRelease(
       Effect.map(Effect.runtime<never>(), (runtime) =>
         startHeartbeat(
@@ -447,10 +558,10 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
         )),
       // Another process may have stored the value between our read and taking the lease.
       () =>
-        Effect.flatMap(
+        body ?? Effect.flatMap(
           readIfPresent(cache, state, key),
           (stored) => Option.isSome(stored) ? Effect.succeed(stored.value) : compute(cache, state, args, params)
-        ),
+        ) as Effect.Effect<any, CacheError, R>,
       (stopHeartbeat) =>
         Effect.zipRight(
           stopHeartbeat,
@@ -504,26 +615,156 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
       return loop
     })
 
-  /** Store, else lease and compute, else wait for the process computing it. */
-  const load = (cache: Cache.Service, state: State, key: CacheKey, args: Args, params: KeyParams) =>
-    Effect.flatMap(readStored(cache, state, key), (stored): Effect.Effect<Exit.Exit<A, E>, CacheError, R> => {
-      if (Option.isSome(stored)) {
-        state.hits++
-        return Effect.succeed(stored.value)
-      }
-      if (!useLease) return compute(cache, state, args, params)
-      const holder = holderId()
-      return Effect.flatMap(waitForTurn(cache, state, key, holder), (turn) => {
-        if (turn === Acquired) return computeLeased(cache, state, key, holder, args, params)
-        if (turn === Pending) {
-          return Effect.zipRight(
-            Effect.logWarning(`cacheness: ${namespace}: waited ${leaseTimeout} ms for another process; computing here`),
-            compute(cache, state, args, params)
+  /**
+   * Recomputes `key` in the background, once per version of the entry: only while the stored
+   * entry still has the expiry the caller saw (else someone refreshed or removed it), once per key
+   * in this process (`refreshing`), and through the lease once across processes (a process that
+   * finds the lease taken leaves it to its holder). A failure keeps the stored value: a warning.
+   */
+  const revalidate = (
+    cache: Cache.Service,
+    state: State,
+    key: CacheKey,
+    args: Args,
+    params: KeyParams,
+    seen: number | null
+  ): Effect.Effect<void, never, R> =>
+    Effect.suspend(() => {
+      const running = refreshingOf(cache)
+      if (running.has(key)) return Effect.void
+      running.add(key)
+      const unchanged = Effect.map(memoOf(cache).expiryOf(key), (expiry) => expiry === seen)
+      const recompute = Effect.flatMap(
+        unchanged,
+        (again): Effect.Effect<Exit.Exit<A, E> | undefined, CacheError, R> =>
+          again ? compute(cache, state, args, params, true) : Effect.succeed(undefined)
+      )
+      const work = Effect.gen(function*() {
+        if (!(yield* unchanged)) return
+        let exit: Exit.Exit<A, E> | undefined
+        if (!useLease) exit = yield* recompute
+        else {
+          const holder = holderId()
+          const acquired = yield* Effect.withClock(memoOf(cache).acquireLease(key, holder, leaseTtl), wallClock)
+          // Taken: another call (in any process) is computing this key already.
+          if (!acquired) return
+          exit = yield* computeLeased(
+            cache,
+            state,
+            key,
+            holder,
+            args,
+            params,
+            // Checked again under the lease: another process may have refreshed it meanwhile.
+            recompute
           )
         }
-        return Effect.succeed(turn)
-      })
+        if (exit !== undefined && Exit.isFailure(exit)) {
+          yield* Effect.logWarning(
+            `cacheness: ${namespace}: background recomputation of ${key} failed; the stored value stays`,
+            exit.cause
+          )
+        }
+      }).pipe(
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Effect.void
+            : Effect.logWarning(
+              `cacheness: ${namespace}: background recomputation of ${key} failed; the stored value stays`,
+              cause
+            )
+        ),
+        Effect.ensuring(Effect.sync(() => running.delete(key)))
+      )
+      return memoOf(cache).fork(work)
     })
+
+  /** Serves a held result, starting a background recomputation when the plan says so. */
+  const serveFound = (
+    cache: Cache.Service,
+    state: State,
+    key: CacheKey,
+    args: Args,
+    params: KeyParams,
+    found: Found<A, E>,
+    plan: "Serve" | "Revalidate"
+  ): Effect.Effect<Exit.Exit<A, E>, never, R> => {
+    state.hits++
+    return plan === "Serve"
+      ? Effect.succeed(found.exit)
+      : Effect.as(revalidate(cache, state, key, args, params, found.expiresAt), found.exit)
+  }
+
+  /** Store, else lease and compute, else wait for the process computing it. */
+  const load = (cache: Cache.Service, state: State, key: CacheKey, args: Args, params: KeyParams) =>
+    Effect.flatMap(readFound(cache, state, key), (stored): Effect.Effect<Exit.Exit<A, E>, CacheError, R> => {
+      if (Option.isSome(stored)) {
+        const found = stored.value
+        if (found.expiresAt === null || (!found.stale && refreshAhead === 0)) {
+          state.hits++
+          return Effect.succeed(found.exit)
+        }
+        const expiresAt = found.expiresAt
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const plan = planAt(expiresAt, found.staleUntil, now)
+          if (plan === "Serve" || plan === "Revalidate") {
+            return serveFound(cache, state, key, args, params, found, plan)
+          }
+          const computed = miss(cache, state, key, args, params, plan === "ServeOnError")
+          if (plan === "Load") return computed
+          return Effect.flatMap(computed, (exit) => {
+            if (Exit.isSuccess(exit) || !Cause.isFailType(exit.cause)) return Effect.succeed(exit)
+            return Effect.as(
+              Effect.logWarning(
+                `cacheness: ${namespace}: recomputation of ${key} failed within staleIfError; answered with the stale value`,
+                exit.cause
+              ),
+              found.exit
+            )
+          })
+        })
+      }
+      return miss(cache, state, key, args, params, false)
+    })
+
+  /** A miss (or a stale value to replace): lease and compute, else wait for the process computing it. */
+  const miss = (
+    cache: Cache.Service,
+    state: State,
+    key: CacheKey,
+    args: Args,
+    params: KeyParams,
+    keepStale: boolean
+  ): Effect.Effect<Exit.Exit<A, E>, CacheError, R> => {
+    if (!useLease) return compute(cache, state, args, params, keepStale)
+    const holder = holderId()
+    return Effect.flatMap(waitForTurn(cache, state, key, holder), (turn) => {
+      if (turn === Acquired) {
+        return computeLeased(
+          cache,
+          state,
+          key,
+          holder,
+          args,
+          params,
+          keepStale
+            ? Effect.flatMap(
+              readIfPresent(cache, state, key),
+              (stored) =>
+                Option.isSome(stored) ? Effect.succeed(stored.value) : compute(cache, state, args, params, true)
+            )
+            : undefined
+        )
+      }
+      if (turn === Pending) {
+        return Effect.zipRight(
+          Effect.logWarning(`cacheness: ${namespace}: waited ${leaseTimeout} ms for another process; computing here`),
+          compute(cache, state, args, params, keepStale)
+        )
+      }
+      return Effect.succeed(turn)
+    })
+  }
 
   const call = (cache: Cache.Service, args: Args): Effect.Effect<A, E | CacheError, R> => {
     const state = stateOf(cache)
@@ -534,14 +775,24 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
         const entry = state.memo.get(key)
         if (entry !== undefined && entry.change === changeCount(cache, state)) {
           if (entry.expiresAt === null) return served(cache, state, key, entry.exit)
-          // The read decision's expiry rule: the rest of it was taken when the value was read.
-          return Effect.flatMap(
-            Clock.currentTimeMillis,
-            (now) =>
-              isLiveAt(entry.expiresAt, now)
-                ? served(cache, state, key, entry.exit)
-                : callSlow(cache, state, key, args, params)
-          )
+          // The read decision's expiry rule (the rest of it was taken when the value was read),
+          // and the stale windows: a stale value held here is served as the store would serve it.
+          const expiresAt = entry.expiresAt
+          return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            const plan = isLiveAt(expiresAt, now) && refreshAhead === 0
+              ? "Serve"
+              : planAt(expiresAt, entry.staleUntil, now)
+            if (plan === "Serve") return served(cache, state, key, entry.exit)
+            if (plan === "Revalidate") {
+              // Already being recomputed (the common case for a hot stale key): just the held value.
+              if (refreshingOf(cache).has(key)) return served(cache, state, key, entry.exit)
+              return Effect.zipRight(
+                revalidate(cache, state, key, args, params, expiresAt),
+                served(cache, state, key, entry.exit)
+              )
+            }
+            return callSlow(cache, state, key, args, params)
+          })
         }
       }
       return callSlow(cache, state, key, args, params)
@@ -605,6 +856,8 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     const entry = state.memo.get(key)
     if (entry === undefined || entry.change !== changeCount(cache, state)) return undefined
     if (!isLiveAt(entry.expiresAt, now)) return undefined
+    // In the refresh-ahead window the effectful call starts the background recomputation.
+    if (refreshAhead > 0 && entry.expiresAt !== null && now >= entry.expiresAt - refreshAhead) return undefined
     if (unsafe.recordHit(key, now) === NotSync) return undefined
     state.hits++
     return entry.exit

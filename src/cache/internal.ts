@@ -27,11 +27,24 @@ export const Internal: unique symbol = Symbol.for("cacheness/Cache/internal")
  * @category models
  */
 export interface MemoSupport {
-  /** Like `get` (counts a hit or a miss), with the entry's expiry (epoch ms, `null` never). */
+  /**
+   * Like `get` (counts a hit or a miss), with the entry's expiry and end of grace (epoch ms,
+   * `null` never) and whether it was served stale (only with `allowStale`).
+   */
   readonly read: <A, I>(
     key: CacheKey,
     options: GetOptions<A, I>
-  ) => Effect.Effect<Option.Option<{ readonly value: A; readonly expiresAt: number | null }>, CacheError>
+  ) => Effect.Effect<
+    Option.Option<
+      {
+        readonly value: A
+        readonly expiresAt: number | null
+        readonly staleUntil: number | null
+        readonly stale: boolean
+      }
+    >,
+    CacheError
+  >
   /** Takes or renews the lease on `key` for `holder`, for `duration` ms from now (Clock). */
   readonly acquireLease: (key: CacheKey, holder: string, duration: number) => Effect.Effect<boolean, CacheError>
   /** Gives the lease up if `holder` still holds it. */
@@ -41,6 +54,17 @@ export interface MemoSupport {
    * when the store cannot tell: values held in memory must then not be trusted.
    */
   readonly changeCount: () => number | undefined
+  /**
+   * The expiry of the stored entry (`null` never), `undefined` when there is none; counts no
+   * access. A background recomputation compares it with the expiry it saw, so it runs once per
+   * version of an entry.
+   */
+  readonly expiryOf: (key: CacheKey) => Effect.Effect<number | null | undefined, CacheError>
+  /**
+   * Runs an effect in the background for the cache layer's lifetime: it is interrupted when the
+   * layer's scope closes (`close()`).
+   */
+  readonly fork: <R>(effect: Effect.Effect<void, never, R>) => Effect.Effect<void, never, R>
   /** Counts a hit on `key` served without reading the store. */
   readonly recordHit: (key: CacheKey) => Effect.Effect<void>
   /**

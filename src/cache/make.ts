@@ -10,6 +10,7 @@
 import * as Clock from "effect/Clock"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { BlobStore } from "../blob/service.js"
@@ -17,7 +18,7 @@ import type { Codec } from "../codec/service.js"
 import { describedContains } from "../key/describeParams.js"
 import type { Hasher } from "../key/service.js"
 import { parseJson, toEntry } from "../metadata/entries.js"
-import { type EntryRecord, MetadataError, type MetadataStore, type StoredValue } from "../metadata/service.js"
+import { type EntryRecord, goneAt, MetadataError, type MetadataStore, type StoredValue } from "../metadata/service.js"
 import type { CacheKey, KeyInput } from "../schema/CacheKey.js"
 import * as Validate from "../shared/validate.js"
 import * as Context from "./context.js"
@@ -70,7 +71,12 @@ const FILTER_OPTIONS = {
 type Ttl = Duration.DurationInput | null
 
 const valueOf = <A>(value: A): A => value
-const memoHit = <A>(value: A, record: StoredValue) => ({ value, expiresAt: record.expiresAt })
+const memoHit = <A>(value: A, record: StoredValue, stale: boolean) => ({
+  value,
+  expiresAt: record.expiresAt,
+  staleUntil: goneAt(record),
+  stale
+})
 
 /**
  * Builds the cache on the four services in context, under a resolved configuration (of which
@@ -101,7 +107,7 @@ export const make = (config: ResolvedConfig) =>
       function*<A>(input: KeyInput, options?: GetOptions<A, any>) {
         return Option.map(
           yield* reads.read(input, options, metadata.lookup),
-          (hit) => ({ value: hit.value, entry: toEntry(hit.record) })
+          (hit) => ({ value: hit.value, entry: toEntry(hit.record), stale: hit.stale })
         )
       }
     )
@@ -133,7 +139,11 @@ export const make = (config: ResolvedConfig) =>
         const record = found.value
         const bytes = record.blobId === null ? Option.some(record.inline ?? EMPTY) : yield* blobs.get(record.blobId)
         if (Option.isNone(bytes) || checkBytes(settings, record, bytes.value) !== null) return false
-        const to = signer.sign({ ...record, expiresAt }, bytes.value)
+        // The store keeps the entry's grace; the new signature covers the same end of grace.
+        const gone = goneAt(record)
+        const grace = record.expiresAt === null || gone === null ? 0 : Math.max(0, gone - record.expiresAt)
+        const staleUntil = expiresAt === null ? null : expiresAt + grace
+        const to = signer.sign({ ...record, expiresAt, staleUntil }, bytes.value)
         return yield* metadata.touch(key, expiresAt, now, { from: record.checksum, to })
       }),
       invalidate: Effect.fn("Cache.invalidate")(function*(input: KeyInput, options?: unknown) {
@@ -243,15 +253,26 @@ export const make = (config: ResolvedConfig) =>
         : Effect.succeed(metadata.sql)
     })
 
+    // Background recomputations of `cached` (stale-while-revalidate, refresh-ahead) live in the
+    // layer's scope: closing the cache interrupts them.
+    const background = yield* FiberSet.make<void, never>()
+
     attach(service, {
       config,
       memo: {
         read: <A>(key: CacheKey, options: GetOptions<A, any> | undefined) =>
-          reads.readProbed(key, options?.schema === undefined ? undefined : options, memoHit<A>),
+          reads.readProbed(
+            key,
+            options?.schema === undefined && options?.allowStale !== true ? undefined : options,
+            memoHit<A>
+          ),
         acquireLease: (key, holder, duration) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => metadata.acquireLease(key, holder, now + duration, now)),
         releaseLease: (key, holder) => metadata.releaseLease(key, holder),
         changeCount: FastPath.changeCount(metadata),
+        expiryOf: (key) =>
+          Effect.map(reads.probeRow(key), (found) => Option.isNone(found) ? undefined : found.value.expiresAt),
+        fork: (effect) => Effect.asVoid(FiberSet.run(background, effect)),
         recordHit: (key) => Effect.flatMap(Clock.currentTimeMillis, (now) => metadata.recordAccess(key, now)),
         unsafe: reads.unsafe
       }

@@ -2,7 +2,8 @@
  * The read path. One pure read decision (`decide`: entry, now → miss, bytes to serve, a blob to
  * read, broken, or a format this process cannot read) is taken by every read: `get`'s
  * synchronous fast path and its effectful shell, `has`, `getWithMetadata` and `cached`. Where
- * TTL gets checked on a read: `isLive`, inside `decide`.
+ * TTL gets checked on a read: `isLive` (fresh) and `freshness` (fresh, stale inside its grace, or
+ * gone), inside `decide`.
  *
  * @since 0.1.0
  */
@@ -11,7 +12,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Header from "../codec/header.js"
-import type { StoredValue } from "../metadata/service.js"
+import { goneAt, type StoredValue } from "../metadata/service.js"
 import { type CacheKey, isCacheKey, type KeyInput } from "../schema/CacheKey.js"
 import * as BufferPool from "../shared/bufferPool.js"
 import { NotSync } from "../shared/sync.js"
@@ -25,7 +26,11 @@ import { type CacheError, CodecError, ConfigError, type GetOptions } from "./ser
 /** Hot-path metric updates carry no extra labels (see CacheMetrics). */
 const NO_LABELS: ReadonlyArray<never> = []
 const EMPTY = new Uint8Array(0)
-const GET_OPTIONS = { schema: Validate.optionalSchema, namespace: Validate.optionalString }
+const GET_OPTIONS = {
+  schema: Validate.optionalSchema,
+  namespace: Validate.optionalString,
+  allowStale: Validate.optionalBoolean
+}
 const NAMESPACE_OPTIONS = { namespace: Validate.optionalString }
 
 /**
@@ -66,6 +71,29 @@ export const isLiveAt = (expiresAt: number | null, now: number): boolean => expi
 export const isLive = (record: StoredValue, now: number): boolean => isLiveAt(record.expiresAt, now)
 
 /**
+ * Where an entry stands at `now`: `fresh` until its expiry, `stale` until the end of its grace
+ * (`staleUntil`: servable only to who allows it), `gone` after.
+ *
+ * @since 0.1.0
+ * @category decision
+ */
+export type Freshness = "fresh" | "stale" | "gone"
+
+/**
+ * @since 0.1.0
+ * @category decision
+ */
+export const freshnessAt = (expiresAt: number | null, staleUntil: number | null, now: number): Freshness =>
+  expiresAt === null || expiresAt > now ? "fresh" : staleUntil !== null && staleUntil > now ? "stale" : "gone"
+
+/**
+ * @since 0.1.0
+ * @category decision
+ */
+export const freshness = (record: StoredValue, now: number): Freshness =>
+  freshnessAt(record.expiresAt, goneAt(record), now)
+
+/**
  * What a read does with an entry.
  *
  * - `Miss`: absent, expired, or signed under a key this cache lacks (kept: it cannot be checked);
@@ -88,7 +116,8 @@ const MISS: ReadDecision = { _tag: "Miss" }
 
 /**
  * The one read decision. `bytes` are the entry's stored bytes when already read (a blob);
- * without them an inline entry is judged on its row and a blob entry asks for its blob.
+ * without them an inline entry is judged on its row and a blob entry asks for its blob. A stale
+ * entry (past its TTL, inside its grace) is a miss unless `allowStale`; a gone one always is.
  *
  * @since 0.1.0
  * @category decision
@@ -97,9 +126,13 @@ export const decide = (
   record: StoredValue | null,
   now: number,
   settings: IntegritySettings,
-  bytes?: Uint8Array
+  bytes?: Uint8Array,
+  allowStale = false
 ): ReadDecision => {
-  if (record === null || !isLive(record, now) || unverifiable(settings, record)) return MISS
+  if (
+    record === null || (allowStale ? freshness(record, now) === "gone" : !isLive(record, now)) ||
+    unverifiable(settings, record)
+  ) return MISS
   if (bytes === undefined) {
     if (record.blobId !== null) return { _tag: "ReadBlob", blobId: record.blobId }
     bytes = record.inline ?? EMPTY
@@ -116,7 +149,8 @@ export const decide = (
 }
 
 /**
- * `get` options checked (an unknown field is a `ConfigError`); what decoding needs: the schema.
+ * `get` options checked (an unknown field is a `ConfigError`): a schema, the namespace, and
+ * whether a stale entry may be served.
  *
  * @since 0.1.0
  * @category options
@@ -125,7 +159,9 @@ export const readGetOptions = (method: string, options: unknown) => {
   if (options === undefined) return undefined
   const o = Validate.fields(method, options, GET_OPTIONS)
   if (o instanceof ConfigError) return o
-  return o.schema === undefined ? undefined : { schema: o.schema }
+  return o.schema === undefined && o.allowStale !== true
+    ? undefined
+    : { schema: o.schema, allowStale: o.allowStale === true }
 }
 
 type Fetch<R extends StoredValue> = (key: string) => Effect.Effect<Option.Option<R>, CacheError>
@@ -190,7 +226,8 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
     first: ReadDecision,
     now: number,
     fetch: Fetch<R>,
-    logUnknown: boolean
+    logUnknown: boolean,
+    allowStale = false
   ) {
     let record = found
     let decision = first
@@ -200,7 +237,7 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
       if (Option.isNone(blob)) return Option.none<readonly [R, Uint8Array]>()
       record = blob.value[0]
       bytes = blob.value[1]
-      decision = decide(record, now, settings, bytes)
+      decision = decide(record, now, settings, bytes, allowStale)
     }
     switch (decision._tag) {
       case "Bytes":
@@ -243,13 +280,15 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
     decision: ReadDecision,
     now: number,
     started: bigint,
-    checked: { readonly schema: NonNullable<GetOptions<A, any>["schema"]> } | undefined,
+    checked: { readonly schema: GetOptions<A, any>["schema"]; readonly allowStale: boolean } | undefined,
     fetch: Fetch<R>
   ) {
-    const settled = yield* settle(found, decision, now, fetch, true)
+    const settled = yield* settle(found, decision, now, fetch, true, checked?.allowStale)
     if (Option.isNone(settled)) return yield* recordMiss(now, started)
     const [record, bytes] = settled.value
-    const decoded = yield* Effect.either(codec.decode(bytes, checked))
+    const decoded = yield* Effect.either(
+      codec.decode(bytes, checked?.schema === undefined ? undefined : { schema: checked.schema })
+    )
     if (decoded._tag === "Left") {
       // A format (or version, or codec) this process has no handler for is not damage: another
       // process may own the handler, so the entry is a miss here and stays.
@@ -267,7 +306,7 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
     if (record.blobId !== null && !FastPath.retainsBytes(codec, bytes)) BufferPool.give(bytes)
     yield* metadata.recordAccess(key, now)
     countHit(record, started)
-    return Option.some({ value: decoded.right as A, record })
+    return Option.some({ value: decoded.right as A, record, stale: !isLive(record, now) })
   })
 
   /**
@@ -285,7 +324,7 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
     const key = yield* engine.toKey(input, options?.namespace)
     const now = yield* Clock.currentTimeMillis
     const found = Option.getOrNull(yield* fetch(key))
-    const decision = decide(found, now, settings)
+    const decision = decide(found, now, settings, undefined, checked?.allowStale)
     if (decision._tag === "Miss") return yield* recordMiss(now, started)
     return yield* serve(key, found!, decision, now, started, checked, fetch)
   })
@@ -318,17 +357,20 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
   const readProbed = <A, B>(
     input: KeyInput,
     options: GetOptions<A, any> | undefined,
-    project: (value: A, record: StoredValue) => B
+    project: (value: A, record: StoredValue, stale: boolean) => B
   ): Effect.Effect<Option.Option<B>, CacheError> => {
     const namespace = options === undefined ? undefined : namespaceOnly(options)
     return !fast || namespace === NotSync
-      ? Effect.map(read(input, options, probeRow), Option.map((hit) => project(hit.value as A, hit.record)))
+      ? Effect.map(read(input, options, probeRow), Option.map((hit) => project(hit.value as A, hit.record, hit.stale)))
       : Effect.withFiberRuntime((fiber) => {
         const started = clock.unsafeCurrentTimeNanos()
         const key = fastKey(input, namespace)
         const found = key === NotSync ? NotSync : FastPath.probeSync(metadata, key)
         if (found === NotSync) {
-          return Effect.map(read(input, options, probeRow), Option.map((hit) => project(hit.value as A, hit.record)))
+          return Effect.map(
+            read(input, options, probeRow),
+            Option.map((hit) => project(hit.value as A, hit.record, hit.stale))
+          )
         }
         // The fiber's clock, as `Clock.currentTimeMillis` would read it (a TestClock in tests).
         const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
@@ -345,7 +387,7 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
           if (decoded !== NotSync) {
             const recorded = FastPath.recordAccessSync(metadata, key as CacheKey, now)
             countHit(found!, started)
-            const hit = Option.some(project(decoded as A, found!))
+            const hit = Option.some(project(decoded as A, found!, false))
             return recorded === NotSync
               ? Effect.as(metadata.recordAccess(key as CacheKey, now), hit)
               : Effect.succeed(hit)
@@ -353,7 +395,7 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
         }
         return Effect.map(
           serve(key as CacheKey, found!, decision, now, started, undefined, probeRow),
-          Option.map((hit) => project(hit.value as A, hit.record))
+          Option.map((hit) => project(hit.value as A, hit.record, hit.stale))
         )
       })
   }

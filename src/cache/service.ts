@@ -104,6 +104,12 @@ export interface ResolvedPostgres {
 export interface PutOptions<A = unknown, I = unknown> {
   /** Overrides the default TTL; `null` never expires. */
   readonly ttl?: Duration.DurationInput | null | undefined
+  /**
+   * How long after its TTL the entry may still be served stale (`get(key, { allowStale: true })`,
+   * `cached`'s `staleWhileRevalidate` / `staleIfError`): fresh until `ttl`, stale until
+   * `ttl + grace`, gone after. Default 0. `has` and a plain `get` see only fresh entries.
+   */
+  readonly grace?: Duration.DurationInput | undefined
   readonly description?: string | undefined
   /**
    * The namespace the entry lives in: part of its identity (the same params in two namespaces are
@@ -131,6 +137,8 @@ export interface GetOptions<A = unknown, I = unknown> {
   readonly schema?: Schema.Schema<A, I, never> | undefined
   /** The namespace of the entry named by params (see `PutOptions.namespace`). Default `""`. */
   readonly namespace?: string | undefined
+  /** Serve an expired entry still inside its grace (see `PutOptions.grace`). Default false. */
+  readonly allowStale?: boolean | undefined
 }
 
 /**
@@ -256,14 +264,21 @@ export declare namespace Cache {
       (key: KeyInput): Effect.Effect<Option.Option<unknown>, CacheError>
       <A, I>(key: KeyInput, options: GetOptions<A, I>): Effect.Effect<Option.Option<A>, CacheError>
     }
+    /** Like `get`, with the entry and whether it is served stale (past its TTL, inside its grace). */
     readonly getWithMetadata: {
-      (key: KeyInput): Effect.Effect<Option.Option<{ readonly value: unknown; readonly entry: CacheEntry }>, CacheError>
+      (key: KeyInput): Effect.Effect<
+        Option.Option<{ readonly value: unknown; readonly entry: CacheEntry; readonly stale: boolean }>,
+        CacheError
+      >
       <A, I>(
         key: KeyInput,
         options: GetOptions<A, I>
-      ): Effect.Effect<Option.Option<{ readonly value: A; readonly entry: CacheEntry }>, CacheError>
+      ): Effect.Effect<
+        Option.Option<{ readonly value: A; readonly entry: CacheEntry; readonly stale: boolean }>,
+        CacheError
+      >
     }
-    /** Whether a live entry exists. Does not count as a hit or miss. */
+    /** Whether a fresh entry exists (a stale one is not). Does not count as a hit or miss. */
     readonly has: (key: KeyInput, options?: NamespaceOptions) => Effect.Effect<boolean, CacheError>
     /** Renews a live entry's TTL (default TTL when omitted); `false` when absent or expired. */
     readonly touch: (
@@ -277,7 +292,7 @@ export declare namespace Cache {
     readonly invalidateWhere: (filter: InvalidateFilter) => Effect.Effect<number, CacheError>
     /** Removes every entry; returns how many. */
     readonly clear: () => Effect.Effect<number, CacheError>
-    /** Removes expired entries and their blobs; returns how many. */
+    /** Removes entries past their grace (expired, and no longer servable stale) and their blobs; returns how many. */
     readonly cleanupExpired: () => Effect.Effect<number, CacheError>
     readonly list: (options?: ListOptions) => Effect.Effect<ReadonlyArray<CacheEntry>, CacheError>
     readonly stats: (options?: StatsOptions) => Effect.Effect<CacheStats, CacheError>

@@ -1,11 +1,12 @@
 /**
  * HMAC signing of stored entries (`signing: { key }`). With a key configured the checksum column
- * holds `hmac-sha256-v2:<hex>` instead of the XXH64 of the stored bytes, so whoever can write the
+ * holds `hmac-sha256-v3:<hex>` instead of the XXH64 of the stored bytes, so whoever can write the
  * cache directory but does not hold the key cannot plant or alter a value, or the row fields a
  * reader trusts, without the entry being rejected.
  *
  * The MAC covers a domain tag, then every row field a reader acts on — the cache key, namespace,
- * description, format, codec, stored and raw sizes, expiry, key params and user metadata — each
+ * description, format, codec, stored and raw sizes, expiry, end of grace (`staleUntil`), key params
+ * and user metadata — each
  * type-tagged and length-prefixed, then the stored length and the stored bytes themselves (which
  * begin with the value header: format, codec, raw length and the key slot). Not covered: creation
  * and access times and hit counts, which change on every read and only order eviction.
@@ -15,6 +16,12 @@
  * stops forged ones from being returned or matched by `invalidateWhere`. The bytes go into the
  * HMAC directly rather than through XXH64 first: XXH64 is not collision resistant, so signing only
  * its digest would let a forger swap in other bytes with the same digest.
+ *
+ * The second scheme (`hmac-sha256-v2:`) is the same without `staleUntil`. Its signatures keep
+ * verifying for entries without grace (`staleUntil` equal to the expiry: every entry written before
+ * grace existed), so a cache signed by an older release stays readable; a v2 signature never vouches
+ * for a grace, so an entry whose `staleUntil` was moved past its expiry under one is rejected.
+ * `touch` and every new put sign under v3.
  *
  * Signatures of the first scheme (`hmac-sha256:`, bytes and key only) are not accepted: they say
  * nothing about the row, so such an entry is a miss and is removed like a tampered one.
@@ -30,7 +37,15 @@ import * as Crypto from "node:crypto"
  * @since 0.1.0
  * @category constants
  */
-export const SIGNATURE_PREFIX = "hmac-sha256-v2:"
+export const SIGNATURE_PREFIX = "hmac-sha256-v3:"
+
+/**
+ * The prefix of the second scheme, which did not cover `staleUntil` (accepted for entries without grace).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const SIGNATURE_PREFIX_V2 = "hmac-sha256-v2:"
 
 /**
  * The prefix of the first scheme, which covered the key and the bytes only.
@@ -40,7 +55,8 @@ export const SIGNATURE_PREFIX = "hmac-sha256-v2:"
  */
 export const SIGNATURE_PREFIX_V1 = "hmac-sha256:"
 
-const DOMAIN = Buffer.from("cacheness-entry-v2\0")
+const DOMAIN_V2 = Buffer.from("cacheness-entry-v2\0")
+const DOMAIN = Buffer.from("cacheness-entry-v3\0")
 
 /**
  * Whether a checksum column holds a signature (of either scheme). XXH64 checksums are hex, which
@@ -76,6 +92,8 @@ export interface SignedFields {
   readonly storedBytes: number
   readonly rawBytes: number
   readonly expiresAt: number | null
+  /** End of the grace; absent means the expiry (no grace). */
+  readonly staleUntil?: number | null | undefined
   readonly params: string | null
   readonly metadata: string | null
 }
@@ -110,6 +128,9 @@ export const keyBytes = (secret: unknown): Uint8Array | null => {
 
 const NULL_FIELD = Buffer.from([0])
 
+const staleUntilOf = (fields: SignedFields): number | null =>
+  fields.staleUntil === undefined ? fields.expiresAt : fields.staleUntil
+
 /** A field as tag + length + UTF-8, so no two rows encode alike (`null` differs from `""`). */
 const field = (hmac: Crypto.Hmac, value: string | number | null): void => {
   if (value === null) {
@@ -129,8 +150,8 @@ const field = (hmac: Crypto.Hmac, value: string | number | null): void => {
  */
 export const make = (secret: Uint8Array): Signer => {
   const key = Crypto.createSecretKey(secret)
-  const sign = (fields: SignedFields, bytes: Uint8Array): string => {
-    const hmac = Crypto.createHmac("sha256", key).update(DOMAIN)
+  const mac = (fields: SignedFields, bytes: Uint8Array, v2: boolean): string => {
+    const hmac = Crypto.createHmac("sha256", key).update(v2 ? DOMAIN_V2 : DOMAIN)
     field(hmac, fields.key)
     field(hmac, fields.namespace)
     field(hmac, fields.description)
@@ -139,17 +160,22 @@ export const make = (secret: Uint8Array): Signer => {
     field(hmac, fields.storedBytes)
     field(hmac, fields.rawBytes)
     field(hmac, fields.expiresAt)
+    if (!v2) field(hmac, staleUntilOf(fields))
     field(hmac, fields.params)
     field(hmac, fields.metadata)
     const length = Buffer.allocUnsafe(8)
     length.writeBigUInt64BE(BigInt(bytes.length))
-    return SIGNATURE_PREFIX + hmac.update(length).update(bytes).digest("hex")
+    return (v2 ? SIGNATURE_PREFIX_V2 : SIGNATURE_PREFIX) + hmac.update(length).update(bytes).digest("hex")
   }
   return {
-    sign,
+    sign: (fields, bytes) => mac(fields, bytes, false),
     verify: (fields, bytes, checksum) => {
-      if (typeof checksum !== "string" || !checksum.startsWith(SIGNATURE_PREFIX)) return false
-      const expected = Buffer.from(sign(fields, bytes))
+      if (typeof checksum !== "string") return false
+      const v2 = checksum.startsWith(SIGNATURE_PREFIX_V2)
+      if (!v2 && !checksum.startsWith(SIGNATURE_PREFIX)) return false
+      // A v2 signature says nothing about grace: it vouches only for an entry without one.
+      if (v2 && staleUntilOf(fields) !== fields.expiresAt) return false
+      const expected = Buffer.from(mac(fields, bytes, v2))
       const actual = Buffer.from(checksum)
       return expected.length === actual.length && Crypto.timingSafeEqual(expected, actual)
     }

@@ -23,9 +23,30 @@ import type * as Signing from "./signing.js"
 /** Hot-path metric updates carry no extra labels (see CacheMetrics). */
 const NO_LABELS: ReadonlyArray<never> = []
 
+/**
+ * How long an expired entry may still be served stale: a finite duration (`null` or `Infinity`
+ * would keep stale values forever and out of cleanup's reach).
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const graceCheck = (field: string, input: unknown): number | undefined | ConfigError => {
+  const millis = input === null ? null : Validate.ttl(field, input)
+  return millis === null
+    ? new ConfigError({
+      reason: "Invalid",
+      field,
+      description: `must be a finite duration (how long an expired entry may be served stale), got ${
+        Validate.show(input)
+      }`
+    })
+    : millis
+}
+
 /** The options of `put`, as a table of field checks (see `Validate.fields`). */
 const PUT_OPTIONS = {
   ttl: Validate.ttl,
+  grace: graceCheck,
   namespace: Validate.optionalString,
   description: Validate.optionalString,
   metadata: Validate.record,
@@ -91,6 +112,7 @@ export const make = (
     Header.writeKey(encoded.bytes, key)
     if (blobId !== null) yield* blobs.put(blobId, encoded.bytes)
     const ttl = opts.ttl === undefined ? config.defaultTtl : opts.ttl
+    const expiresAt = ttl === null ? null : now + ttl
     const row: Signing.SignedFields = {
       key,
       namespace,
@@ -99,7 +121,9 @@ export const make = (
       codec: encoded.codec,
       storedBytes: encoded.bytes.length,
       rawBytes: encoded.rawBytes,
-      expiresAt: ttl === null ? null : now + ttl,
+      expiresAt,
+      // Fresh until expiresAt, stale until staleUntil, gone after.
+      staleUntil: expiresAt === null ? null : expiresAt + (opts.grace ?? 0),
       params,
       metadata: attached === undefined ? null : attached.json
     }

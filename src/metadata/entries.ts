@@ -5,7 +5,7 @@
  * that a store's `listEntries` equals `list` mapped through `toEntry`).
  */
 import type { CacheEntry } from "../schema/CacheEntry.js"
-import type { EntryRecord } from "./service.js"
+import { type EntryRecord, goneAt } from "./service.js"
 
 /**
  * JSON text of a row's params or metadata; `null` when absent or unreadable (a damaged database
@@ -32,6 +32,7 @@ export const toEntry = (record: EntryRecord): CacheEntry => ({
   createdAt: record.createdAt,
   accessedAt: record.accessedAt,
   expiresAt: record.expiresAt,
+  staleUntil: goneAt(record),
   hits: record.hits,
   params: parseJson(record.params) as CacheEntry["params"],
   metadata: parseJson(record.metadata) as CacheEntry["metadata"]
@@ -40,8 +41,8 @@ export const toEntry = (record: EntryRecord): CacheEntry => ({
 /**
  * The values a store's upsert binds, in its column order: key, namespace, description, format,
  * codec, stored_bytes, raw_bytes, checksum, blob_id, inline_value, created_at, accessed_at,
- * expires_at, params, metadata (`hits` starts at 0 in the statement). `inline` is the record's
- * inline bytes as the driver wants them.
+ * expires_at, params, metadata, stale_until (`hits` starts at 0 in the statement). `inline` is the
+ * record's inline bytes as the driver wants them.
  */
 export const upsertValues = (record: EntryRecord, inline: unknown): Array<unknown> => [
   record.key,
@@ -58,7 +59,8 @@ export const upsertValues = (record: EntryRecord, inline: unknown): Array<unknow
   record.accessedAt,
   record.expiresAt,
   record.params,
-  record.metadata
+  record.metadata,
+  goneAt(record)
 ]
 
 /**
@@ -66,7 +68,7 @@ export const upsertValues = (record: EntryRecord, inline: unknown): Array<unknow
  * record field each one becomes is in `ENTRY_ROW_SLOTS`).
  */
 export const ENTRY_ROW_COLUMNS = `key, namespace, description, format, codec, stored_bytes, raw_bytes, created_at,
-  accessed_at, expires_at, hits, params, metadata`
+  accessed_at, expires_at, hits, params, metadata, stale_until`
 
 /** Where each sortable field sits in a listing row. */
 export const ENTRY_ROW_SLOTS = { key: 0, storedBytes: 5, createdAt: 7, accessedAt: 8, expiresAt: 9, hits: 10 } as const
@@ -85,5 +87,6 @@ export const entryFromRow = (r: ReadonlyArray<any>): CacheEntry => ({
   expiresAt: r[9],
   hits: r[10],
   params: parseJson(r[11]) as CacheEntry["params"],
-  metadata: parseJson(r[12]) as CacheEntry["metadata"]
+  metadata: parseJson(r[12]) as CacheEntry["metadata"],
+  staleUntil: r[13]
 })

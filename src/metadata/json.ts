@@ -107,6 +107,20 @@ const UPGRADES: Record<number, (doc: any, derive: NamespaceKey.Derive) => any> =
   }
 }
 
+/**
+ * Grace (stale_until): entries written before it existed get none — `staleUntil = expiresAt`.
+ * Idempotent and needing no layout of its own: a file written by a release without grace simply
+ * lacks the field, and an older release keeps the field it does not know when it rewrites the file.
+ */
+const addStaleUntil = (doc: Document): Document => {
+  for (const entry of Object.values(doc.entries) as Array<{ -readonly [K in keyof StoredEntry]: StoredEntry[K] }>) {
+    if (entry !== null && typeof entry === "object" && entry.staleUntil === undefined) {
+      entry.staleUntil = entry.expiresAt
+    }
+  }
+  return doc
+}
+
 // Real time for locks: lock staleness is about other processes' wall clocks, not cache time.
 const wallClock = Clock.make()
 
@@ -173,7 +187,7 @@ const parse = (text: string, derive: NamespaceKey.Derive): Document => {
   }
   while (doc.layout < LAYOUT_VERSION && UPGRADES[doc.layout] !== undefined) doc = UPGRADES[doc.layout](doc, derive)
   if (typeof doc.entries !== "object" || doc.entries === null) throw new SyntaxError("entries missing")
-  return doc
+  return addStaleUntil(doc)
 }
 
 /**

@@ -60,7 +60,8 @@ export const make = (impl: Impl): MetadataStore.Service =>
           checksum: r.checksum,
           blobId: r.blobId,
           inline: r.inline,
-          expiresAt: r.expiresAt
+          expiresAt: r.expiresAt,
+          staleUntil: r.staleUntil
         }))
       ),
     unsafeProbe: notSync,

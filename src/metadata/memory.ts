@@ -24,15 +24,21 @@ import type {
   TableRow,
   Totals
 } from "./service.js"
-import { MetadataError, MetadataStore } from "./service.js"
+import { goneAt, MetadataError, MetadataStore } from "./service.js"
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+
+/** Past its grace at `at`: what cleanup removes (an entry inside its grace is kept). */
+const isGone = (record: EntryRecord, at: number): boolean => {
+  const gone = goneAt(record)
+  return gone !== null && gone <= at
+}
 
 const matches = (record: EntryRecord, filter: EntryFilter, keySet: Set<string> | undefined): boolean =>
   (keySet === undefined || keySet.has(record.key)) &&
   (filter.namespace === undefined || record.namespace === filter.namespace) &&
   (filter.createdBefore === undefined || record.createdAt < filter.createdBefore) &&
-  (filter.expiredAt === undefined || (record.expiresAt !== null && record.expiresAt <= filter.expiredAt)) &&
+  (filter.expiredAt === undefined || isGone(record, filter.expiredAt)) &&
   (filter.checksum === undefined || record.checksum === filter.checksum) &&
   (filter.blobId === undefined || record.blobId === filter.blobId)
 
@@ -240,6 +246,7 @@ export class MemoryState {
     this.rows.set(record.key, {
       ...record,
       inline: record.inline === null ? null : Uint8Array.from(record.inline),
+      staleUntil: goneAt(record),
       hits: 0
     })
     this.totalBytes += record.storedBytes
@@ -286,7 +293,10 @@ export class MemoryState {
     if (record === undefined || (record.expiresAt !== null && record.expiresAt <= now)) return false
     if (resign !== undefined && record.checksum !== resign.from) return false
     this.writes++
+    // The entry keeps its grace: `staleUntil` moves with the expiry.
+    const grace = record.expiresAt === null ? 0 : Math.max(0, (goneAt(record) ?? record.expiresAt) - record.expiresAt)
     record.expiresAt = expiresAt
+    record.staleUntil = expiresAt === null ? null : expiresAt + grace
     if (resign !== undefined) record.checksum = resign.to
     record.accessedAt = Math.max(record.accessedAt, now)
     return true

@@ -75,7 +75,7 @@ export interface PgStoreOptions {
  * @since 0.1.0
  * @category constants
  */
-export const LAYOUT_VERSION = 4
+export const LAYOUT_VERSION = 5
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 
@@ -236,6 +236,14 @@ const migrations = (s: string): Record<string, Effect.Effect<void, unknown, SqlC
     yield* sql.unsafe(
       `CREATE INDEX IF NOT EXISTS cacheness_entries_namespace ON ${E} (namespace) WHERE namespace <> ''`
     )
+  }),
+  // Grace (stale-while-revalidate, stale-if-error): until when an expired entry may still be
+  // served stale. Existing entries get none (stale_until = expires_at). Cleanup keeps using the
+  // expiry index (stale_until >= expires_at), so puts pay for no second index.
+  "5_stale_until": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(`ALTER TABLE ${s}.cacheness_entries ADD COLUMN IF NOT EXISTS stale_until BIGINT`)
+    yield* sql.unsafe(`UPDATE ${s}.cacheness_entries SET stale_until = expires_at WHERE stale_until IS NULL`)
   })
 })
 
@@ -244,7 +252,8 @@ const recordColumns = (alias: string) =>
   `${alias}key, ${alias}namespace, ${alias}description, ${alias}format, ${alias}codec,
   ${alias}stored_bytes::float8 AS "storedBytes", ${alias}raw_bytes::float8 AS "rawBytes", ${alias}checksum,
   ${alias}blob_id AS "blobId", ${alias}created_at::float8 AS "createdAt", ${alias}accessed_at::float8 AS "accessedAt",
-  ${alias}expires_at::float8 AS "expiresAt", ${alias}hits::float8 AS hits, ${alias}params, ${alias}metadata`
+  ${alias}expires_at::float8 AS "expiresAt", ${alias}hits::float8 AS hits, ${alias}params, ${alias}metadata,
+  ${alias}stale_until::float8 AS "staleUntil"`
 
 const ORDER_COLUMNS: Record<EntryOrder, string> = {
   createdAt: "created_at",
@@ -254,6 +263,10 @@ const ORDER_COLUMNS: Record<EntryOrder, string> = {
   hits: "hits",
   key: "key"
 }
+
+/** A touched entry's new `stale_until` (`$1` the new expiry): it keeps the grace it had. */
+const TOUCHED_STALE_UNTIL = `CASE WHEN $1::bigint IS NULL THEN NULL
+  ELSE $1::bigint + greatest(0, coalesce(stale_until - expires_at, 0)) END`
 
 const REMOVED = `key, blob_id AS "blobId", stored_bytes::float8 AS "storedBytes"`
 
@@ -432,7 +445,9 @@ export const make = (
       }
       if (filter.createdBefore !== undefined) conditions.push(`created_at < ${next(filter.createdBefore)}`)
       if (filter.expiredAt !== undefined) {
-        conditions.push(`expires_at IS NOT NULL AND expires_at <= ${next(filter.expiredAt)}`)
+        // Past the grace too; `expires_at` first so the expiry index serves it (stale_until >= expires_at).
+        const at = next(filter.expiredAt)
+        conditions.push(`expires_at IS NOT NULL AND expires_at <= ${at} AND coalesce(stale_until, expires_at) <= ${at}`)
       }
       if (filter.checksum !== undefined) conditions.push(`checksum = ${next(filter.checksum)}`)
       if (filter.blobId !== undefined) {
@@ -448,14 +463,14 @@ export const make = (
 
     const upsertSql = `WITH old AS (SELECT blob_id, stored_bytes FROM ${E} WHERE key = $1)
       INSERT INTO ${E} (key, namespace, description, format, codec, stored_bytes, raw_bytes, checksum, blob_id,
-        inline_value, created_at, accessed_at, expires_at, hits, params, metadata)
-      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15)
+        inline_value, created_at, accessed_at, expires_at, hits, params, metadata, stale_until)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16)
       ON CONFLICT (key) DO UPDATE SET namespace = excluded.namespace, description = excluded.description,
         format = excluded.format, codec = excluded.codec, stored_bytes = excluded.stored_bytes,
         raw_bytes = excluded.raw_bytes, checksum = excluded.checksum, blob_id = excluded.blob_id,
         inline_value = excluded.inline_value, created_at = excluded.created_at,
         accessed_at = excluded.accessed_at, expires_at = excluded.expires_at, hits = 0,
-        params = excluded.params, metadata = excluded.metadata
+        params = excluded.params, metadata = excluded.metadata, stale_until = excluded.stale_until
       RETURNING (SELECT blob_id FROM old) AS previous, (SELECT stored_bytes FROM old)::float8 AS "previousBytes",
         (SELECT bytes FROM ${C} WHERE id = 1)::float8 AS bytes`
     const insertRow = new Map(
@@ -479,7 +494,7 @@ export const make = (
       probe: (key) =>
         sql.unsafe<StoredValue>(
           `SELECT key, stored_bytes::float8 AS "storedBytes", checksum, blob_id AS "blobId", inline_value AS inline,
-            expires_at::float8 AS "expiresAt" FROM ${E} WHERE key = $1`,
+            expires_at::float8 AS "expiresAt", stale_until::float8 AS "staleUntil" FROM ${E} WHERE key = $1`,
           [key]
         ).pipe(
           Effect.map((rows) => Option.fromNullable(rows[0])),
@@ -585,12 +600,13 @@ export const make = (
       touch: (key, expiresAt, now, resign) =>
         (resign === undefined
           ? sql.unsafe(
-            `UPDATE ${E} SET expires_at = $1, accessed_at = greatest(accessed_at, $2)
+            `UPDATE ${E} SET expires_at = $1, accessed_at = greatest(accessed_at, $2), stale_until = ${TOUCHED_STALE_UNTIL}
            WHERE key = $3 AND (expires_at IS NULL OR expires_at > $2) RETURNING 1 AS one`,
             [expiresAt, now, key]
           )
           : sql.unsafe(
-            `UPDATE ${E} SET expires_at = $1, accessed_at = greatest(accessed_at, $2), checksum = $4
+            `UPDATE ${E} SET expires_at = $1, accessed_at = greatest(accessed_at, $2), checksum = $4,
+             stale_until = ${TOUCHED_STALE_UNTIL}
            WHERE key = $3 AND (expires_at IS NULL OR expires_at > $2) AND checksum = $5 RETURNING 1 AS one`,
             [expiresAt, now, key, resign.to, resign.from]
           )).pipe(

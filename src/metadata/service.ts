@@ -38,6 +38,12 @@ export interface EntryRecord {
   readonly createdAt: number
   readonly accessedAt: number
   readonly expiresAt: number | null
+  /**
+   * Until when the entry may still be served stale (epoch ms): `expiresAt` plus the put's grace,
+   * `null` when it never expires. Absent (a store written before grace existed) means `expiresAt`:
+   * no grace. The entry is removed by cleanup only once this has passed.
+   */
+  readonly staleUntil?: number | null | undefined
   readonly hits: number
   /** JSON text of the described key params, or `null` when not stored. */
   readonly params: string | null
@@ -51,7 +57,20 @@ export interface EntryRecord {
  * @since 0.1.0
  * @category models
  */
-export type StoredValue = Pick<EntryRecord, "key" | "storedBytes" | "checksum" | "blobId" | "inline" | "expiresAt">
+export type StoredValue = Pick<
+  EntryRecord,
+  "key" | "storedBytes" | "checksum" | "blobId" | "inline" | "expiresAt" | "staleUntil"
+>
+
+/**
+ * When an entry is gone for good: its `staleUntil`, or its `expiresAt` when the store keeps no
+ * grace (`null`: never).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const goneAt = (record: Pick<EntryRecord, "expiresAt" | "staleUntil">): number | null =>
+  record.staleUntil === undefined ? record.expiresAt : record.staleUntil
 
 /**
  * What a removal returns so the caller can delete blobs and log what went.
@@ -87,7 +106,10 @@ export interface EntryFilter {
   readonly namespace?: string | undefined
   /** entries created strictly before this time */
   readonly createdBefore?: number | undefined
-  /** entries whose expiry is at or before this time */
+  /**
+   * entries gone at this time: their grace (`staleUntil`, else their expiry) ended at or before
+   * it. An entry still inside its grace is not matched.
+   */
   readonly expiredAt?: number | undefined
   /** removal only: the row must still have this checksum (not overwritten meanwhile) */
   readonly checksum?: string | undefined
@@ -292,7 +314,8 @@ export declare namespace MetadataStore {
      */
     readonly listEntries: (options: ListOptions) => Effect.Effect<ReadonlyArray<CacheEntry>, MetadataError>
     /**
-     * Renews the expiry of a live entry; `false` when absent or already expired at `now`. With
+     * Renews the expiry of a live entry, keeping its grace (`staleUntil` moves by as much as
+     * `expiresAt`; `null` expiry: `null`); `false` when absent or already expired at `now`. With
      * `resign`, only while the checksum is still `from`, which becomes `to` (a signature covers
      * the expiry, so a signed entry's new expiry comes with its new signature).
      */

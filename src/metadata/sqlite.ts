@@ -77,7 +77,7 @@ export interface SqliteStoreOptions {
  * @since 0.1.0
  * @category constants
  */
-export const LAYOUT_VERSION = 4
+export const LAYOUT_VERSION = 5
 
 const TABLE = "cacheness_entries"
 const NAMESPACE_COUNTERS = "cacheness_namespace_counters"
@@ -204,6 +204,18 @@ const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClien
     yield* sql.unsafe(
       `CREATE INDEX IF NOT EXISTS ${TABLE}_namespace ON ${TABLE}(namespace) WHERE namespace <> ''`
     )
+  }),
+  // Grace (stale-while-revalidate, stale-if-error): until when an expired entry may still be
+  // served stale. Existing entries get none (stale_until = expires_at). No index of its own:
+  // stale_until >= expires_at, so cleanup's `expires_at <= now AND stale_until <= now` walks the
+  // expiry index, and every put keeps the cost of one index.
+  "5_stale_until": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const columns = yield* sql.unsafe<{ readonly name: string }>(`SELECT name FROM pragma_table_info('${TABLE}')`)
+    if (!columns.some((c) => c.name === "stale_until")) {
+      yield* sql.unsafe(`ALTER TABLE ${TABLE} ADD COLUMN stale_until INTEGER`)
+    }
+    yield* sql.unsafe(`UPDATE ${TABLE} SET stale_until = expires_at WHERE stale_until IS NULL`)
   })
 }
 
@@ -212,7 +224,7 @@ const MIGRATIONS_TABLE = "cacheness_migrations"
 /** Columns of an `EntryRecord`, aliased so a row object is the record itself. */
 const RECORD_COLUMNS = `key, namespace, description, format, codec, stored_bytes AS storedBytes,
   raw_bytes AS rawBytes, checksum, blob_id AS blobId, created_at AS createdAt,
-  accessed_at AS accessedAt, expires_at AS expiresAt, hits, params, metadata`
+  accessed_at AS accessedAt, expires_at AS expiresAt, hits, params, metadata, stale_until AS staleUntil`
 
 /** Sort columns of `list`, as data: the only identifiers that reach an ORDER BY. */
 const ORDER_COLUMNS: Record<EntryOrder, string> = {
@@ -226,7 +238,7 @@ const ORDER_COLUMNS: Record<EntryOrder, string> = {
 
 /** The record columns in a fixed order, for raw (array) rows: `fromRaw` builds the record. */
 const RAW_COLUMNS = `key, namespace, description, format, codec, stored_bytes, raw_bytes, checksum, blob_id,
-  created_at, accessed_at, expires_at, hits, params, metadata`
+  created_at, accessed_at, expires_at, hits, params, metadata, stale_until`
 
 /**
  * A record from a raw row. better-sqlite3 builds a named-property object per row through the V8
@@ -248,7 +260,8 @@ const fromRaw = (r: Array<any>): EntryRecord => ({
   expiresAt: r[11],
   hits: r[12],
   params: r[13],
-  metadata: r[14]
+  metadata: r[14],
+  staleUntil: r[15]
 })
 
 /** Where each sort field sits in a `RAW_COLUMNS` row. */
@@ -295,24 +308,30 @@ const entryRowsJson = (select: string) =>
 /** The same columns qualified by the entries alias `e`, for joins with custom tables. */
 const JOINED_COLUMNS = RECORD_COLUMNS.split(",").map((c) => `e.${c.trim()}`).join(", ")
 
+/** A touched entry's new `stale_until`: the new expiry plus the grace it had (none when it never expired). */
+const TOUCHED_STALE_UNTIL = `CASE WHEN @expiresAt IS NULL THEN NULL
+      ELSE @expiresAt + max(0, coalesce(stale_until - expires_at, 0)) END`
+
 /** The prepared statements of the hot path; also how `damage` checks a layout matches. */
 const prepareStatements = (db: Database.Database) => ({
   // Raw rows skip better-sqlite3's per-column object building: the lookup is on every get.
   lookup: db.prepare(`SELECT key, namespace, description, format, codec, stored_bytes, raw_bytes, checksum,
-      blob_id, inline_value, created_at, accessed_at, expires_at, hits, params, metadata
+      blob_id, inline_value, created_at, accessed_at, expires_at, hits, params, metadata, stale_until
       FROM ${TABLE} WHERE key = ?`).raw(true),
-  probe: db.prepare(`SELECT stored_bytes, checksum, blob_id, inline_value, expires_at FROM ${TABLE} WHERE key = ?`)
-    .raw(true),
+  probe: db.prepare(
+    `SELECT stored_bytes, checksum, blob_id, inline_value, expires_at, stale_until FROM ${TABLE} WHERE key = ?`
+  ).raw(true),
   blobOf: db.prepare(`SELECT blob_id FROM ${TABLE} WHERE key = ?`).pluck(),
   upsert: db.prepare(`INSERT INTO ${TABLE} (key, namespace, description, format, codec, stored_bytes,
-        raw_bytes, checksum, blob_id, inline_value, created_at, accessed_at, expires_at, hits, params, metadata)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
+        raw_bytes, checksum, blob_id, inline_value, created_at, accessed_at, expires_at, hits, params, metadata,
+        stale_until)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)
       ON CONFLICT (key) DO UPDATE SET namespace = excluded.namespace, description = excluded.description,
         format = excluded.format, codec = excluded.codec, stored_bytes = excluded.stored_bytes,
         raw_bytes = excluded.raw_bytes, checksum = excluded.checksum, blob_id = excluded.blob_id,
         inline_value = excluded.inline_value, created_at = excluded.created_at,
         accessed_at = excluded.accessed_at, expires_at = excluded.expires_at, hits = 0,
-        params = excluded.params, metadata = excluded.metadata`),
+        params = excluded.params, metadata = excluded.metadata, stale_until = excluded.stale_until`),
   totalBytes: db.prepare(`SELECT bytes FROM cacheness_counters WHERE id = 1`).pluck(),
   counters: db.prepare(`SELECT entries, bytes AS totalBytes, hits, misses FROM cacheness_counters WHERE id = 1`),
   namespaceCounters: db.prepare(
@@ -329,10 +348,14 @@ const prepareStatements = (db: Database.Database) => ({
   // The counters row lost (a damaged database): rebuilt from the entries; hits and misses restart.
   restoreCounters: db.prepare(`INSERT OR REPLACE INTO cacheness_counters (id, entries, bytes, hits, misses)
       SELECT 1, count(*), coalesce(sum(stored_bytes), 0), 0, 0 FROM ${TABLE}`),
-  touch: db.prepare(`UPDATE ${TABLE} SET expires_at = ?, accessed_at = max(accessed_at, ?)
-      WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)`),
-  touchResigned: db.prepare(`UPDATE ${TABLE} SET expires_at = ?, accessed_at = max(accessed_at, ?), checksum = ?
-      WHERE key = ? AND (expires_at IS NULL OR expires_at > ?) AND checksum = ?`),
+  // The entry keeps its grace: stale_until moves with expires_at (named parameters: the new expiry
+  // appears three times).
+  touch: db.prepare(`UPDATE ${TABLE} SET expires_at = @expiresAt, accessed_at = max(accessed_at, @now),
+      stale_until = ${TOUCHED_STALE_UNTIL}
+      WHERE key = @key AND (expires_at IS NULL OR expires_at > @now)`),
+  touchResigned: db.prepare(`UPDATE ${TABLE} SET expires_at = @expiresAt, accessed_at = max(accessed_at, @now),
+      stale_until = ${TOUCHED_STALE_UNTIL}, checksum = @to
+      WHERE key = @key AND (expires_at IS NULL OR expires_at > @now) AND checksum = @from`),
   access: db.prepare(`UPDATE ${TABLE} SET hits = hits + ?, accessed_at = max(accessed_at, ?) WHERE key = ?`),
   bump: db.prepare(`UPDATE cacheness_counters SET hits = hits + ?, misses = misses + ? WHERE id = 1`),
   // The row as examined (blob id and checksum): a re-stored version is left alone. The update
@@ -726,8 +749,9 @@ export const make = (
         args.push(filter.createdBefore)
       }
       if (filter.expiredAt !== undefined) {
-        conditions.push(`expires_at IS NOT NULL AND expires_at <= ?`)
-        args.push(filter.expiredAt)
+        // Past the grace too; `expires_at` first so the expiry index serves it (stale_until >= expires_at).
+        conditions.push(`expires_at IS NOT NULL AND expires_at <= ? AND coalesce(stale_until, expires_at) <= ?`)
+        args.push(filter.expiredAt, filter.expiredAt)
       }
       if (filter.checksum !== undefined) {
         conditions.push(`checksum = ?`)
@@ -976,7 +1000,8 @@ export const make = (
               expiresAt: row[12],
               hits: row[13],
               params: row[14],
-              metadata: row[15]
+              metadata: row[15],
+              staleUntil: row[16]
             })
           },
           catch: (cause) => fail("MetadataStore.lookup", "QueryFailed", cause)
@@ -991,7 +1016,8 @@ export const make = (
               checksum: row[1],
               blobId: row[2],
               inline: row[3],
-              expiresAt: row[4]
+              expiresAt: row[4],
+              staleUntil: row[5]
             })
           },
           catch: (cause) => fail("MetadataStore.probe", "QueryFailed", cause)
@@ -1001,7 +1027,15 @@ export const make = (
           const row = stmt.probe.get(key) as Array<any> | undefined
           return row === undefined
             ? null
-            : { key, storedBytes: row[0], checksum: row[1], blobId: row[2], inline: row[3], expiresAt: row[4] }
+            : {
+              key,
+              storedBytes: row[0],
+              checksum: row[1],
+              blobId: row[2],
+              inline: row[3],
+              expiresAt: row[4],
+              staleUntil: row[5]
+            }
         } catch {
           return NotSync
         }
@@ -1086,8 +1120,8 @@ export const make = (
         Effect.try({
           try: () => (localWrites++,
             (resign === undefined
-              ? stmt.touch.run(expiresAt, now, key, now)
-              : stmt.touchResigned.run(expiresAt, now, resign.to, key, now, resign.from)).changes > 0),
+              ? stmt.touch.run({ expiresAt, now, key })
+              : stmt.touchResigned.run({ expiresAt, now, key, to: resign.to, from: resign.from })).changes > 0),
           catch: (cause) => fail("MetadataStore.touch", "WriteFailed", cause)
         }),
       recordAccess: (key, now) => readOnly ? Effect.void : Effect.sync(() => accesses.record(key, now)),

@@ -34,6 +34,11 @@ export const CacheEntry = Schema.Struct({
   createdAt: EpochMillis,
   accessedAt: EpochMillis,
   expiresAt: Schema.NullOr(EpochMillis),
+  /**
+   * Until when the entry may be served stale (`get(key, { allowStale: true })`, `cached`'s
+   * `staleWhileRevalidate` / `staleIfError`): `expiresAt` plus the put's `grace`; `null` never.
+   */
+  staleUntil: Schema.NullOr(EpochMillis),
   hits: Schema.Number,
   params: Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
   metadata: Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.Unknown }))

@@ -139,6 +139,77 @@ export const cacheSuite = (
         manualCleanup
       ))
 
+    itEffect(
+      "grace: fresh until ttl, stale until ttl + grace, gone after; get misses, allowStale hits, has false, cleanupExpired counts only past-grace entries",
+      () =>
+        run(
+          Effect.gen(function*() {
+            const cache = yield* Cache
+            yield* cache.put({ k: "graced" }, "g", { ttl: "1 hour", grace: "1 hour" })
+            yield* cache.put({ k: "big" }, incompressible(40_000), { ttl: "1 hour", grace: "2 hours" })
+            yield* cache.put({ k: "plain" }, "p", { ttl: "1 hour" })
+            const gracedKey = yield* cache.key({ k: "graced" })
+            const listed = (yield* cache.list()).find((e) => e.key === gracedKey)!
+            assert.strictEqual(listed.staleUntil! - listed.expiresAt!, 3_600_000, "staleUntil = expiresAt + grace")
+            const withMeta = Option.getOrThrow(yield* cache.getWithMetadata({ k: "graced" }, { allowStale: true }))
+            assert.isFalse(withMeta.stale)
+            yield* TestClock.adjust("90 minutes")
+            assert.isTrue(Option.isNone(yield* cache.get({ k: "graced" })), "a stale entry is a miss for get")
+            assert.isFalse(yield* cache.has({ k: "graced" }), "has: fresh only")
+            assert.isTrue(Option.isNone(yield* cache.getWithMetadata({ k: "graced" })))
+            assert.deepStrictEqual(yield* cache.get({ k: "graced" }, { allowStale: true }), Option.some("g"))
+            assert.strictEqual(
+              (yield* cache.get({ k: "big" }, { allowStale: true })).pipe(
+                Option.getOrThrow,
+                (v) => (v as string).length
+              ),
+              40_000,
+              "a stale blob entry is served too"
+            )
+            const stale = Option.getOrThrow(yield* cache.getWithMetadata({ k: "graced" }, { allowStale: true }))
+            assert.strictEqual(stale.value, "g")
+            assert.isTrue(stale.stale)
+            assert.isTrue(Option.isNone(yield* cache.get({ k: "plain" }, { allowStale: true })), "no grace: gone")
+            assert.strictEqual(yield* cache.cleanupExpired(), 1, "only the entry past its grace")
+            assert.strictEqual((yield* cache.stats()).entries, 2)
+            yield* TestClock.adjust("31 minutes")
+            assert.isTrue(
+              Option.isNone(yield* cache.get({ k: "graced" }, { allowStale: true })),
+              "gone after the grace"
+            )
+            assert.strictEqual(yield* cache.cleanupExpired(), 1)
+            yield* TestClock.adjust("1 hour")
+            assert.strictEqual(yield* cache.cleanupExpired(), 1)
+            assert.strictEqual((yield* cache.stats()).entries, 0)
+            // Bad grace: a typed error, nothing stored.
+            for (const grace of [null, -1, "soon", Infinity]) {
+              const exit = yield* Effect.exit(cache.put({ k: "bad" }, 1, { ttl: "1 hour", grace: grace as any }))
+              assert.isTrue(Exit.isFailure(exit), String(grace))
+            }
+            const badGet = yield* Effect.exit(cache.get({ k: "bad" }, { allowStale: "yes" as any }))
+            assert.isTrue(Exit.isFailure(badGet))
+            assert.strictEqual((yield* cache.stats()).entries, 0)
+          }),
+          manualCleanup
+        )
+    )
+
+    itEffect("touch renews a graced entry with its grace", () =>
+      run(
+        Effect.gen(function*() {
+          const cache = yield* Cache
+          yield* cache.put({ k: "t" }, "t", { ttl: "1 hour", grace: "30 minutes" })
+          yield* TestClock.adjust("50 minutes")
+          assert.isTrue(yield* cache.touch({ k: "t" }, "1 hour"))
+          yield* TestClock.adjust("80 minutes")
+          assert.isTrue(Option.isNone(yield* cache.get({ k: "t" })))
+          assert.deepStrictEqual(yield* cache.get({ k: "t" }, { allowStale: true }), Option.some("t"))
+          yield* TestClock.adjust("11 minutes")
+          assert.isTrue(Option.isNone(yield* cache.get({ k: "t" }, { allowStale: true })))
+        }),
+        manualCleanup
+      ))
+
     itScoped("invalidate and invalidateWhere by namespace, params, time and expiry", () =>
       run(
         Effect.gen(function*() {

@@ -184,6 +184,35 @@ export const metadataStoreSuite = (name: string, layer: Layer.Layer<MetadataStor
         assert.strictEqual(Option.getOrThrow(yield* store.lookup(key(1))).expiresAt, null)
       })))
 
+    it.scoped("grace: staleUntil round-trips; expiry removal takes only entries past their grace; touch keeps the grace", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        yield* store.upsert(record(key(1), { expiresAt: 100, staleUntil: 100 }))
+        yield* store.upsert(record(key(2), { expiresAt: 100, staleUntil: 400 }))
+        yield* store.upsert(record(key(3), { expiresAt: null, staleUntil: null }))
+        const found = Option.getOrThrow(yield* store.lookup(key(2)))
+        assert.strictEqual(found.staleUntil, 400)
+        assert.strictEqual(Option.getOrThrow(yield* store.probe(key(2))).staleUntil, 400)
+        const probed = store.unsafeProbe(key(2))
+        if (probed !== NotSync) assert.strictEqual(probed?.staleUntil, 400, "the fast probe carries staleUntil")
+        assert.strictEqual((yield* store.list({ orderBy: "key" }))[1].staleUntil, 400)
+        assert.strictEqual((yield* store.listEntries({ orderBy: "key" }))[1].staleUntil, 400)
+        assert.strictEqual((yield* store.listEntries({ orderBy: "key" }))[2].staleUntil, null)
+        // At 200 key 1 is gone, key 2 is stale (inside its grace): only key 1 goes.
+        assert.deepStrictEqual((yield* store.remove({ expiredAt: 200 })).map((r) => r.key), [key(1)])
+        assert.deepStrictEqual((yield* store.select({ expiredAt: 399 })).map((r) => r.key), [])
+        // Touched while fresh: the expiry moves and the grace (300) with it.
+        yield* store.upsert(record(key(4), { expiresAt: 1_000, staleUntil: 1_300 }))
+        assert.isTrue(yield* store.touch(key(4), 2_000, 500))
+        const touched = Option.getOrThrow(yield* store.lookup(key(4)))
+        assert.strictEqual(touched.expiresAt, 2_000)
+        assert.strictEqual(touched.staleUntil, 2_300)
+        assert.isTrue(yield* store.touch(key(4), null, 600))
+        assert.strictEqual(Option.getOrThrow(yield* store.lookup(key(4))).staleUntil, null)
+        assert.deepStrictEqual((yield* store.remove({ expiredAt: 400 })).map((r) => r.key), [key(2)])
+        assert.strictEqual((yield* store.totals).entries, 2)
+      })))
+
     it.scoped("recorded accesses count hits and misses and move access time", () =>
       run(Effect.gen(function*() {
         const store = yield* MetadataStore

@@ -9,6 +9,7 @@ import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import { freshnessAt } from "../../cache/read.js"
 import { describedContains } from "../../key/describeParams.js"
 import type { EntryOrder } from "../../metadata/service.js"
 import type { CacheEntry } from "../../schema/CacheEntry.js"
@@ -79,8 +80,18 @@ const columns = [
   { header: "CREATED", align: "right" },
   { header: "ACCESSED", align: "right" },
   { header: "EXPIRES" },
+  { header: "STATE" },
   { header: "DESCRIPTION" }
 ] as const
+
+/**
+ * Fresh (served), stale (past its TTL, inside its grace: served only to `allowStale` and the stale
+ * options of `cached`), or expired (waiting for cleanup).
+ */
+const stateOf = (e: CacheEntry, now: number): string => {
+  const state = freshnessAt(e.expiresAt, e.staleUntil, now)
+  return state === "fresh" ? "fresh" : state === "stale" ? `stale (gone ${formatExpiry(e.staleUntil, now)})` : "expired"
+}
 
 const row = (e: CacheEntry, now: number) => [
   e.key,
@@ -91,6 +102,7 @@ const row = (e: CacheEntry, now: number) => [
   formatAge(e.createdAt, now),
   formatAge(e.accessedAt, now),
   formatExpiry(e.expiresAt, now),
+  stateOf(e, now),
   truncate(e.description ?? formatParams(e.params), 60)
 ]
 
@@ -127,4 +139,6 @@ export const list = Command.make(
             (matching.length > shown.length ? ` (${formatCount(matching.length - shown.length)} more not shown)` : "")
         )
       }), { readOnly: true })
-).pipe(Command.withDescription("List entries: key, namespace, format, size, hits, ages, expiry, description."))
+).pipe(Command.withDescription(
+  "List entries: key, namespace, format, size, hits, ages, expiry, fresh / stale, description."
+))
