@@ -81,7 +81,8 @@ const metadataLayer = (config: ResolvedConfig): Layer.Layer<MetadataStore, Cache
       })
     case "postgres": {
       const pg = config.postgres!
-      return MetadataStorePg.layer({ ...pg, tables })
+      // A memory tier needs the store's change count: PostgreSQL's comes from LISTEN/NOTIFY.
+      return MetadataStorePg.layer({ ...pg, tables, changeNotifications: config.memory != null })
     }
   }
 }
