@@ -15,7 +15,8 @@ import * as Codec from "../src/Codec.js"
 import * as Hasher from "../src/Hasher.js"
 import * as BlobStore from "../src/BlobStore.js"
 import * as MetadataStore from "../src/MetadataStore.js"
-import { pgDescribe, pgSchema, pgUrl } from "./support/postgres.js"
+import { runChild } from "./support/child.js"
+import { pgDescribe, pgExec, pgSchema, pgUrl } from "./support/postgres.js"
 import { makeTempDir, tempDir } from "./support/tmp.js"
 
 const root = path.resolve(import.meta.dirname, "..")
@@ -128,16 +129,117 @@ const freshDir = () => {
 }
 
 coherenceSuite("SQLite directory", () => ({ directory: freshDir() }), true)
-// The JSON store reports no change count: the tier never trusts memory, and stays correct.
-coherenceSuite("JSON directory", () => ({ directory: freshDir(), metadataBackend: "json" }), false)
+// The JSON store reports no change count: each hit checks its row, and skips only the decode.
+coherenceSuite("JSON directory", () => ({ directory: freshDir(), metadataBackend: "json" }), true)
 
 pgDescribe("PostgreSQL", () => {
   const schema = pgSchema("tier")
-  coherenceSuite(
-    "PostgreSQL (LISTEN/NOTIFY)",
-    () => ({ metadataBackend: "postgres", blobs: "postgres", postgres: { url: pgUrl, schema } }),
-    true
-  )
+  const config: CacheConfig = { metadataBackend: "postgres", blobs: "postgres", postgres: { url: pgUrl, schema } }
+  coherenceSuite("PostgreSQL (maxStaleness 0: each hit checks its row)", () => config, true)
+
+  /** Polls until `get` returns `expected`; how long that took (ms), or Infinity past `limit`. */
+  const seenWithin = async (get: () => Promise<unknown>, expected: unknown, limit: number) => {
+    const started = Date.now()
+    while (Date.now() - started <= limit) {
+      if (JSON.stringify(await get()) === JSON.stringify(expected)) return Date.now() - started
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    return Number.POSITIVE_INFINITY
+  }
+
+  it("maxStaleness > 0: NOTIFY ends trust in a held value, a lost listener within the window at the latest", {
+    timeout: 60_000
+  }, async () => {
+    const window = 3000
+    const cache = cacheness({ ...config, memory: { maxStaleness: window } })
+    const other = await startWorker(config)
+    const pushedKey = { pushed: true }
+    try {
+      await other.send({ op: "put", key: pushedKey, value: { v: 1 } })
+      const first = await cache.get(pushedKey)
+      assert.deepStrictEqual(first, { v: 1 })
+      assert.strictEqual(await cache.get(pushedKey), first)
+      // Another process's overwrite: its notification arrives a moment after the commit.
+      await other.send({ op: "put", key: pushedKey, value: { v: 2 } })
+      assert.isBelow(await seenWithin(() => cache.get(pushedKey), { v: 2 }, window), window)
+      // The listener is cut: until it is back, no notification arrives, so each hit checks its row.
+      await pgExec(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'cacheness-listen:${schema}'`
+      )
+      await other.send({ op: "put", key: pushedKey, value: { v: 3 } })
+      assert.isBelow(await seenWithin(() => cache.get(pushedKey), { v: 3 }, window), window + 100)
+      // Back (within the reconnection backoff): a new write is heard again.
+      await new Promise((r) => setTimeout(r, 500))
+      await other.send({ op: "put", key: pushedKey, value: { v: 4 } })
+      assert.isBelow(await seenWithin(() => cache.get(pushedKey), { v: 4 }, window), window)
+      await other.send({ op: "invalidate", key: pushedKey })
+      assert.isBelow(await seenWithin(() => cache.get(pushedKey), undefined, window), window)
+    } finally {
+      await other.close()
+      await cache.close()
+    }
+  })
+
+  it.scoped("maxStaleness > 0: hits are served on the count alone once the listener is confirmed", () =>
+    Effect.gen(function*() {
+      const cache = yield* Layer.build(Cache.layer({ ...config, memory: { maxStaleness: "1 minute" } })).pipe(
+        Effect.map((context) => context.unsafeMap.get(Cache.Cache.key) as Cache.Cache["Type"])
+      )
+      const k = { confirmed: Math.random() }
+      yield* cache.put(k, "v")
+      yield* cache.get(k)
+      const before = tierStats(cache)
+      for (let i = 0; i < 10; i++) yield* cache.get(k)
+      const after = tierStats(cache)
+      assert.strictEqual(after.served - before.served, 10)
+      assert.strictEqual(after.revalidated, before.revalidated)
+      // At maxStaleness 0 every hit checks its row (PostgreSQL's count is pushed, not exact).
+      const strict = yield* Layer.build(Cache.layer({ ...config, memory: {} })).pipe(
+        Effect.map((context) => context.unsafeMap.get(Cache.Cache.key) as Cache.Cache["Type"])
+      )
+      yield* strict.get(k)
+      for (let i = 0; i < 10; i++) yield* strict.get(k)
+      assert.strictEqual(tierStats(strict).served, 0)
+      assert.strictEqual(tierStats(strict).revalidated, 10)
+    }), { timeout: 60_000 })
+
+  it("a process that never calls close() exits (the listening connection is unref'd)", { timeout: 60_000 }, async () => {
+    const result = await runChild("test/support/tierExit.ts", [
+      JSON.stringify({ ...config, memory: { maxStaleness: "1 second" } })
+    ])
+    assert.strictEqual(result.code, 0, result.stderr)
+    assert.deepStrictEqual(JSON.parse(result.stdout), { value: "value", same: true })
+  })
+})
+
+describe("eviction by another process", () => {
+  it("an entry evicted by another process's size limit is a miss here", { timeout: 60_000 }, async () => {
+    const directory = freshDir()
+    const cache = cacheness({ directory, memory: {} })
+    // The other process enforces a small size limit: its puts evict the least recently used.
+    const other = await startWorker({ directory, maxSize: "200 KiB", compression: { codec: "none" } })
+    const evicted = { evicted: true }
+    try {
+      await other.send({ op: "put", key: evicted, value: "a".repeat(40_000) })
+      const first = await cache.get(evicted)
+      assert.strictEqual(await cache.get(evicted), first)
+      for (let i = 0; i < 8; i++) {
+        await new Promise((r) => setTimeout(r, 5))
+        await other.send({ op: "put", key: { filler: i }, value: "b".repeat(40_000) })
+      }
+      assert.isFalse(await other.send({ op: "has", key: evicted }) as boolean, "evicted by the other process")
+      assert.strictEqual(await cache.get(evicted), undefined)
+    } finally {
+      await other.close()
+      await cache.close()
+    }
+  })
+
+  it("a process that never calls close() exits (SQLite)", { timeout: 60_000 }, async () => {
+    const result = await runChild("test/support/tierExit.ts", [JSON.stringify({ directory: freshDir(), memory: {} })])
+    assert.strictEqual(result.code, 0, result.stderr)
+    assert.deepStrictEqual(JSON.parse(result.stdout), { value: "value", same: true })
+  })
 })
 
 describe("maxStaleness", () => {
@@ -173,7 +275,8 @@ describe("maxStaleness", () => {
     }), { timeout: 60_000 })
 })
 
-const tierSize = (cache: Cache.Cache["Type"]) => tierOf(cache)!.size()
+const tierStats = (cache: Cache.Cache["Type"]) => tierOf(cache)!.stats()
+const tierSize = tierStats
 
 describe("in this process", () => {
   it.effect("TTL is respected from memory (TestClock)", () =>

@@ -77,8 +77,13 @@ export interface CacheInternal {
 export interface TierSupport {
   /** A hit served from memory at `now` without the effect runtime, or a sentinel symbol: then run `get`. */
   readonly unsafeGet: (input: KeyInput, options: GetOptions<any, any> | undefined, now: number) => unknown
-  /** How many values and bytes the tier holds. */
-  readonly size: () => { readonly entries: number; readonly bytes: number }
+  /** How many values and bytes the tier holds, and how its hits were served. */
+  readonly stats: () => {
+    readonly entries: number
+    readonly bytes: number
+    readonly served: number
+    readonly revalidated: number
+  }
 }
 
 /**

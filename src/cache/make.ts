@@ -96,7 +96,9 @@ export const make = (config: ResolvedConfig) =>
     const put = Write.make(engine, settings, maintenance.enforceSize)
     const verify = makeVerify(engine, settings)
 
-    if (config.memory != null) tier = MemoryTier.make(config.memory, FastPath.changeCount(metadata))
+    if (config.memory != null) {
+      tier = MemoryTier.make(config.memory, FastPath.changeCount(metadata), FastPath.changeCountKind(metadata))
+    }
     const tierReads = tier === null ? null : MemoryTier.makeReads(tier, {
       keySync: reads.unsafe === null ? null : reads.unsafe.key,
       toKey: engine.toKey,
@@ -251,11 +253,12 @@ export const make = (config: ResolvedConfig) =>
         acquireLease: (key, holder, duration) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => metadata.acquireLease(key, holder, now + duration, now)),
         releaseLease: (key, holder) => metadata.releaseLease(key, holder),
-        changeCount: FastPath.changeCount(metadata),
+        // The memo trusts an unchanged count as proof: a pushed one (PostgreSQL NOTIFY) is not.
+        changeCount: FastPath.changeCountKind(metadata) === "exact" ? FastPath.changeCount(metadata) : () => undefined,
         recordHit: (key) => Effect.flatMap(Clock.currentTimeMillis, (now) => metadata.recordAccess(key, now)),
         unsafe: reads.unsafe
       },
-      tier: tierReads === null ? null : { unsafeGet: tierReads.unsafeGet, size: tier!.size }
+      tier: tierReads === null ? null : { unsafeGet: tierReads.unsafeGet, stats: tier!.stats }
     })
 
     // Housekeeping: a background fiber for the layer's lifetime, interrupted when its scope closes.

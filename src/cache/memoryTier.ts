@@ -3,16 +3,25 @@
  * bounded by entries and by bytes (least recently used first out), and coherent with every other
  * process using the same stores.
  *
- * How it stays coherent: each held value carries the store's change count (`changeCount`, e.g.
- * SQLite's `PRAGMA data_version` plus this process's own writes, or a counter bumped by
- * PostgreSQL `NOTIFY`s) read *before* the value was read. A read serves the held value while that
- * count is unchanged. When it moved — something, somewhere, was written — the row is probed and
- * the value is still served (without decoding or reading a blob again) when the row is the same
- * version (checksum, blob id and expiry unchanged); otherwise the entry is dropped and the read
- * goes to the stores. A store that cannot tell (`changeCount` undefined) is never trusted: every
- * read goes through. With `maxStaleness > 0` the count is read at most once per that interval (by
- * the cache's `Clock`), so another process's write may go unseen for up to that long; this
- * process's own writes are always seen at once.
+ * How it stays coherent: each held value carries the version of the row it was read from
+ * (checksum, blob id, expiry) and the store's change count (`changeCount`) read *before* it was
+ * read. A hit is served from memory alone when the count proves nothing changed since; otherwise
+ * the row is probed, and the held value is served (no decode, no blob read) when the row is the
+ * same version, or dropped and read through the stores when it is not.
+ *
+ * - An *exact* count (SQLite's `PRAGMA data_version` plus this process's own writes; the memory
+ *   store's write counter) has moved by the time any write is acknowledged: at `maxStaleness` 0
+ *   it is read on every hit, and an unchanged count is proof. With `maxStaleness > 0` it is read
+ *   at most once per that interval (by the cache's `Clock`).
+ * - A *pushed* count (PostgreSQL: `NOTIFY` from triggers, counted by a LISTEN connection) moves
+ *   when the notification arrives, a moment after the commit, so it proves nothing at
+ *   `maxStaleness` 0: every hit probes its row (one indexed primary-key query) and skips only
+ *   the decode and the blob. With `maxStaleness > 0` a hit is served on an unchanged count while
+ *   the value was checked within the window: a notification ends trust at once, a lost one after
+ *   the window at the latest. While the listener is not confirmed the count is undefined: probe.
+ * - No count (the JSON store): every hit probes its row.
+ *
+ * This process's own writes are always seen at once: each makes the next read read the count.
  *
  * TTL is respected from memory: a held entry keeps its `expiresAt` (and `staleUntil`, for stores
  * that have it) and is never served past it.
@@ -123,13 +132,15 @@ interface Held {
   readonly schema: unknown
   readonly checksum: string
   readonly blobId: string | null
-  expiresAt: number | null
+  readonly expiresAt: number | null
   /** End of the grace period, for stores whose rows carry one (`null`: none). */
   readonly staleUntil: number | null
   readonly size: number
   readonly storedBytes: number
-  /** The store's change count read before the value was read (or last revalidated). */
-  change: number
+  /** The store's change count read before the value was read or last checked (`undefined`: none). */
+  change: number | undefined
+  /** When (cache `Clock`) the value was read or last checked against its row. */
+  checkedAt: number
 }
 
 /** The held value's bytes: its stored size, or a typed array's own length when that is larger. */
@@ -142,6 +153,19 @@ const staleUntilOf = (record: StoredValue): number | null => {
 }
 
 /**
+ * How far a store's change count can be trusted:
+ * - `exact`: it has moved by the time any write, by anyone, is acknowledged (SQLite's
+ *   `data_version`, the memory store): an unchanged count proves a held value current;
+ * - `pushed`: it moves when the write's notification arrives, a moment after the commit
+ *   (PostgreSQL `NOTIFY`): an unchanged count proves nothing at `maxStaleness` 0 (every hit is
+ *   checked against its row), and bounds staleness by `maxStaleness` otherwise.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ChangeCountKind = "exact" | "pushed"
+
+/**
  * The tier's state and policy: what is held, the LRU bounds, the change count and when it was
  * last read.
  *
@@ -150,22 +174,55 @@ const staleUntilOf = (record: StoredValue): number | null => {
  */
 export interface Tier {
   readonly options: ResolvedMemory
-  /** The store's change count as of `now` (read now, or within `maxStaleness`); `undefined`: untrusted. */
+  /** The store's change count as of `now` (read now, or within `maxStaleness`); `undefined`: none. */
   readonly current: (now: number) => number | undefined
-  /** A held, live value current at `change`; `"revalidate"` when the count moved; `undefined` otherwise. */
-  readonly lookup: (key: string, schema: unknown, change: number | undefined, now: number) => Held | Revalidate | undefined
+  /**
+   * A held, live value that is provably current; `"revalidate"` when it is held but must be
+   * checked against its row first; `undefined` when nothing usable is held.
+   */
+  readonly lookup: (
+    key: string,
+    schema: unknown,
+    change: number | undefined,
+    now: number
+  ) => Held | Revalidate | undefined
   /** Decides a probed row against the held value: the value when it is the same version, else dropped. */
-  readonly revalidate: (key: string, row: StoredValue | null, change: number, now: number) => Held | undefined
-  /** Holds a value read at `change` (the count read before the read). */
-  readonly remember: (key: string, value: unknown, schema: unknown, record: StoredValue, change: number) => void
+  readonly revalidate: (
+    key: string,
+    row: StoredValue | null,
+    change: number | undefined,
+    now: number
+  ) => Held | undefined
+  /** Holds a value read at `change` (the count read before the read) and `now`. */
+  readonly remember: (
+    key: string,
+    value: unknown,
+    schema: unknown,
+    record: StoredValue,
+    change: number | undefined,
+    now: number
+  ) => void
   /** This process wrote: the next read reads the change count, whatever `maxStaleness` says. */
   readonly forceCheck: () => void
-  /** How many values and bytes are held. */
-  readonly size: () => { readonly entries: number; readonly bytes: number }
+  /** What is held, and how hits were served: from memory alone, or after checking the row. */
+  readonly stats: () => TierStats
 }
 
 /**
- * `lookup`'s answer when the store changed since the value was read: probe the row.
+ * @since 0.1.0
+ * @category models
+ */
+export interface TierStats {
+  readonly entries: number
+  readonly bytes: number
+  /** Hits served from memory on the change count alone. */
+  readonly served: number
+  /** Hits served from memory after probing the row (no decode, no blob read). */
+  readonly revalidated: number
+}
+
+/**
+ * `lookup`'s answer when a held value must be checked against its row.
  *
  * @since 0.1.0
  * @category models
@@ -179,11 +236,18 @@ const REVALIDATE = "revalidate" as const
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: ResolvedMemory, changeCount: () => number | undefined): Tier => {
+export const make = (
+  options: ResolvedMemory,
+  changeCount: () => number | undefined,
+  kind: ChangeCountKind = "exact"
+): Tier => {
   const held = new Map<string, Held>()
   let bytes = 0
+  let served = 0
+  let revalidated = 0
   let seen: number | undefined
   let checkedAt = Number.NEGATIVE_INFINITY
+  const window = options.maxStaleness
 
   const drop = (key: string) => {
     const entry = held.get(key)
@@ -193,19 +257,25 @@ export const make = (options: ResolvedMemory, changeCount: () => number | undefi
     }
   }
 
-  const current = options.maxStaleness === 0 ? changeCount : (now: number) => {
+  // A pushed count is a plain number in memory: read on every lookup. An exact one may cost a
+  // query (SQLite's PRAGMA, ~4 µs): read at most once per window.
+  const current = window === 0 || kind === "pushed" ? changeCount : (now: number) => {
     // A clock that went backwards (or a test that set it back) checks again rather than trust forever.
-    if (now - checkedAt < options.maxStaleness && now >= checkedAt) return seen
+    if (now - checkedAt < window && now >= checkedAt) return seen
     seen = changeCount()
     checkedAt = seen === undefined ? Number.NEGATIVE_INFINITY : now
     return seen
   }
 
-  const serveable = (key: string, entry: Held, now: number): Held | undefined => {
-    if (!isLiveAt(entry.expiresAt, now)) {
-      drop(key)
-      return undefined
-    }
+  /** Whether the count alone proves a held value current. */
+  const trusted = kind === "exact"
+    ? (entry: Held, change: number | undefined) => change !== undefined && entry.change === change
+    : window === 0
+    ? () => false
+    : (entry: Held, change: number | undefined, now: number) =>
+      change !== undefined && entry.change === change && now - entry.checkedAt < window && now >= entry.checkedAt
+
+  const touch = (key: string, entry: Held) => {
     // Most recently used last: the Map's order is the LRU order.
     held.delete(key)
     held.set(key, entry)
@@ -218,27 +288,30 @@ export const make = (options: ResolvedMemory, changeCount: () => number | undefi
     lookup: (key, schema, change, now) => {
       const entry = held.get(key)
       if (entry === undefined) return undefined
-      if (change === undefined || entry.schema !== schema) {
+      if (entry.schema !== schema || !isLiveAt(entry.expiresAt, now)) {
         drop(key)
         return undefined
       }
-      if (entry.change !== change) return REVALIDATE
-      return serveable(key, entry, now)
+      if (!trusted(entry, change, now)) return REVALIDATE
+      served++
+      return touch(key, entry)
     },
     revalidate: (key, row, change, now) => {
       const entry = held.get(key)
       if (entry === undefined) return undefined
       if (
         row === null || row.checksum !== entry.checksum || row.blobId !== entry.blobId ||
-        row.expiresAt !== entry.expiresAt || staleUntilOf(row) !== entry.staleUntil
+        row.expiresAt !== entry.expiresAt || staleUntilOf(row) !== entry.staleUntil || !isLiveAt(row.expiresAt, now)
       ) {
         drop(key)
         return undefined
       }
       entry.change = change
-      return serveable(key, entry, now)
+      entry.checkedAt = now
+      revalidated++
+      return touch(key, entry)
     },
-    remember: (key, value, schema, record, change) => {
+    remember: (key, value, schema, record, change, now) => {
       drop(key)
       const size = sizeOf(value, record.storedBytes)
       if (size > options.maxSize) return
@@ -251,7 +324,8 @@ export const make = (options: ResolvedMemory, changeCount: () => number | undefi
         staleUntil: staleUntilOf(record),
         size,
         storedBytes: record.storedBytes,
-        change
+        change,
+        checkedAt: now
       })
       bytes += size
       while (held.size > options.maxEntries || bytes > options.maxSize) drop(held.keys().next().value!)
@@ -259,7 +333,7 @@ export const make = (options: ResolvedMemory, changeCount: () => number | undefi
     forceCheck: () => {
       checkedAt = Number.NEGATIVE_INFINITY
     },
-    size: () => ({ entries: held.size, bytes })
+    stats: () => ({ entries: held.size, bytes, served, revalidated })
   }
 }
 
@@ -335,7 +409,7 @@ export const makeReads = (tier: Tier, deps: ReadDeps) => {
   }
 
   /** A hit served from memory: counted and its access recorded like a store hit. */
-  const served = <A>(key: CacheKey, entry: Held, now: number): Effect.Effect<Option.Option<A>> => {
+  const hit = <A>(key: CacheKey, entry: Held, now: number): Effect.Effect<Option.Option<A>> => {
     countHit(entry)
     const hit = Option.some(entry.value as A)
     return metadata.unsafeRecordAccess(key, now) === NotSync
@@ -344,10 +418,15 @@ export const makeReads = (tier: Tier, deps: ReadDeps) => {
   }
 
   /** The stores' read, its hit held at `change`. */
-  const through = <A>(key: CacheKey, options: GetOptions<A, any> | undefined, change: number | undefined) => {
+  const through = <A>(
+    key: CacheKey,
+    options: GetOptions<A, any> | undefined,
+    change: number | undefined,
+    now: number
+  ) => {
     const schema = options?.schema
     return deps.readProbed(key, options, (value: A, record) => {
-      if (change !== undefined) tier.remember(key, value, schema, record, change)
+      tier.remember(key, value, schema, record, change, now)
       return value
     })
   }
@@ -355,16 +434,16 @@ export const makeReads = (tier: Tier, deps: ReadDeps) => {
   const getKeyed = <A>(key: CacheKey, options: GetOptions<A, any> | undefined, now: number) => {
     const change = tier.current(now)
     const found = tier.lookup(key, options?.schema, change, now)
-    if (found === undefined) return through(key, options, change)
-    if (found !== REVALIDATE) return served<A>(key, found, now)
+    if (found === undefined) return through(key, options, change, now)
+    if (found !== REVALIDATE) return hit<A>(key, found, now)
     const row = metadata.unsafeProbe(key)
     if (row !== NotSync) {
-      const entry = tier.revalidate(key, row, change!, now)
-      return entry === undefined ? through(key, options, change) : served<A>(key, entry, now)
+      const entry = tier.revalidate(key, row, change, now)
+      return entry === undefined ? through(key, options, change, now) : hit<A>(key, entry, now)
     }
     return Effect.flatMap(metadata.probe(key), (row) => {
-      const entry = tier.revalidate(key, Option.getOrNull(row), change!, now)
-      return entry === undefined ? through(key, options, change) : served<A>(key, entry, now)
+      const entry = tier.revalidate(key, Option.getOrNull(row), change, now)
+      return entry === undefined ? through(key, options, change, now) : hit<A>(key, entry, now)
     })
   }
 
@@ -408,7 +487,7 @@ export const makeReads = (tier: Tier, deps: ReadDeps) => {
     if (found === REVALIDATE) {
       const row = metadata.unsafeProbe(key)
       if (row === NotSync) return Unanswered
-      found = tier.revalidate(key, row, change!, now)
+      found = tier.revalidate(key, row, change, now)
     }
     if (found === undefined) return Unanswered
     if (metadata.unsafeRecordAccess(key, now) === NotSync) return Unanswered

@@ -45,6 +45,14 @@ export interface ChangeFeed {
 const BACKOFF = [100, 250, 500, 1000, 2000, 5000]
 
 /**
+ * How often the listening connection is asked to answer, and how long it may take: a connection
+ * that died without a word (a network partition, no RST) is noticed within about their sum, so
+ * held values are trusted at most that long after notifications stopped arriving.
+ */
+const HEARTBEAT_MS = 1000
+const HEARTBEAT_TIMEOUT_MS = 2000
+
+/**
  * Opens the listening connection (waiting up to `connectTimeout` ms for the first LISTEN) and
  * keeps it open, reconnecting when it is lost, until the scope closes. Its socket is unref'd: a
  * process that never closes the cache still exits.
@@ -65,12 +73,15 @@ export const make = (options: {
     let attempt = 0
     let client: PgPool.ListenClient | undefined
     let retry: ReturnType<typeof setTimeout> | undefined
+    let heartbeat: ReturnType<typeof setInterval> | undefined
 
     const lost = (which: PgPool.ListenClient) => {
       if (client !== which) return
       client = undefined
       ready = false
       count++
+      if (heartbeat !== undefined) clearInterval(heartbeat)
+      heartbeat = undefined
       which.end().catch(() => {})
       if (closed) return
       retry = setTimeout(() => void connect(), BACKOFF[Math.min(attempt++, BACKOFF.length - 1)])
@@ -82,7 +93,9 @@ export const make = (options: {
       const next = new Client({
         connectionString: Redacted.value(options.url),
         connectionTimeoutMillis: options.connectTimeout,
-        application_name: "cacheness-listen"
+        // Named after the schema, so an operator (or a test) can tell the listeners apart.
+        application_name: `cacheness-listen:${options.schema}`,
+        keepAlive: true
       })
       client = next
       next.on("error", () => lost(next))
@@ -99,6 +112,24 @@ export const make = (options: {
         count++
         ready = true
         attempt = 0
+        let waiting = false
+        heartbeat = setInterval(() => {
+          if (waiting || client !== next) return
+          waiting = true
+          const timeout = setTimeout(() => lost(next), HEARTBEAT_TIMEOUT_MS)
+          timeout.unref()
+          next.query("SELECT 1").then(
+            () => {
+              clearTimeout(timeout)
+              waiting = false
+            },
+            () => {
+              clearTimeout(timeout)
+              lost(next)
+            }
+          )
+        }, HEARTBEAT_MS)
+        heartbeat.unref()
       } catch {
         lost(next)
       }
@@ -109,6 +140,7 @@ export const make = (options: {
         closed = true
         ready = false
         if (retry !== undefined) clearTimeout(retry)
+        if (heartbeat !== undefined) clearInterval(heartbeat)
         const open = client
         client = undefined
         if (open !== undefined) await open.end().catch(() => {})

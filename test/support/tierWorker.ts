@@ -10,6 +10,7 @@ const cache = cacheness(config)
 type Command =
   | { readonly op: "put"; readonly key: Record<string, unknown>; readonly value: unknown; readonly ttl?: number }
   | { readonly op: "invalidate"; readonly key: Record<string, unknown> }
+  | { readonly op: "has"; readonly key: Record<string, unknown> }
   | { readonly op: "clear" }
   | { readonly op: "cleanup" }
   | { readonly op: "close" }
@@ -20,6 +21,8 @@ const run = async (command: Command): Promise<unknown> => {
       return cache.put(command.key, command.value, command.ttl === undefined ? undefined : { ttl: command.ttl })
     case "invalidate":
       return cache.invalidate(command.key)
+    case "has":
+      return cache.has(command.key)
     case "clear":
       return cache.clear()
     case "cleanup":
