@@ -9,11 +9,11 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as readline from "node:readline"
 import { afterAll } from "vitest"
+import * as BlobStore from "../src/BlobStore.js"
 import { tierOf } from "../src/cache/internal.js"
-import { Cache, cacheness, type CacheConfig, ConfigError } from "../src/index.js"
 import * as Codec from "../src/Codec.js"
 import * as Hasher from "../src/Hasher.js"
-import * as BlobStore from "../src/BlobStore.js"
+import { Cache, type CacheConfig, cacheness, ConfigError } from "../src/index.js"
 import * as MetadataStore from "../src/MetadataStore.js"
 import { runChild } from "./support/child.js"
 import { pgDescribe, pgExec, pgSchema, pgUrl } from "./support/postgres.js"
@@ -180,36 +180,44 @@ pgDescribe("PostgreSQL", () => {
     }
   })
 
-  it.scoped("maxStaleness > 0: hits are served on the count alone once the listener is confirmed", () =>
-    Effect.gen(function*() {
-      const cache = yield* Layer.build(Cache.layer({ ...config, memory: { maxStaleness: "1 minute" } })).pipe(
-        Effect.map((context) => context.unsafeMap.get(Cache.Cache.key) as Cache.Cache["Type"])
-      )
-      const k = { confirmed: Math.random() }
-      yield* cache.put(k, "v")
-      yield* cache.get(k)
-      const before = tierStats(cache)
-      for (let i = 0; i < 10; i++) yield* cache.get(k)
-      const after = tierStats(cache)
-      assert.strictEqual(after.served - before.served, 10)
-      assert.strictEqual(after.revalidated, before.revalidated)
-      // At maxStaleness 0 every hit checks its row (PostgreSQL's count is pushed, not exact).
-      const strict = yield* Layer.build(Cache.layer({ ...config, memory: {} })).pipe(
-        Effect.map((context) => context.unsafeMap.get(Cache.Cache.key) as Cache.Cache["Type"])
-      )
-      yield* strict.get(k)
-      for (let i = 0; i < 10; i++) yield* strict.get(k)
-      assert.strictEqual(tierStats(strict).served, 0)
-      assert.strictEqual(tierStats(strict).revalidated, 10)
-    }), { timeout: 60_000 })
+  it.scoped(
+    "maxStaleness > 0: hits are served on the count alone once the listener is confirmed",
+    () =>
+      Effect.gen(function*() {
+        const cache = yield* Layer.build(Cache.layer({ ...config, memory: { maxStaleness: "1 minute" } })).pipe(
+          Effect.map((context) => context.unsafeMap.get(Cache.Cache.key) as Cache.Cache["Type"])
+        )
+        const k = { confirmed: Math.random() }
+        yield* cache.put(k, "v")
+        yield* cache.get(k)
+        const before = tierStats(cache)
+        for (let i = 0; i < 10; i++) yield* cache.get(k)
+        const after = tierStats(cache)
+        assert.strictEqual(after.served - before.served, 10)
+        assert.strictEqual(after.revalidated, before.revalidated)
+        // At maxStaleness 0 every hit checks its row (PostgreSQL's count is pushed, not exact).
+        const strict = yield* Layer.build(Cache.layer({ ...config, memory: {} })).pipe(
+          Effect.map((context) => context.unsafeMap.get(Cache.Cache.key) as Cache.Cache["Type"])
+        )
+        yield* strict.get(k)
+        for (let i = 0; i < 10; i++) yield* strict.get(k)
+        assert.strictEqual(tierStats(strict).served, 0)
+        assert.strictEqual(tierStats(strict).revalidated, 10)
+      }),
+    { timeout: 60_000 }
+  )
 
-  it("a process that never calls close() exits (the listening connection is unref'd)", { timeout: 60_000 }, async () => {
-    const result = await runChild("test/support/tierExit.ts", [
-      JSON.stringify({ ...config, memory: { maxStaleness: "1 second" } })
-    ])
-    assert.strictEqual(result.code, 0, result.stderr)
-    assert.deepStrictEqual(JSON.parse(result.stdout), { value: "value", same: true })
-  })
+  it(
+    "a process that never calls close() exits (the listening connection is unref'd)",
+    { timeout: 60_000 },
+    async () => {
+      const result = await runChild("test/support/tierExit.ts", [
+        JSON.stringify({ ...config, memory: { maxStaleness: "1 second" } })
+      ])
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.deepStrictEqual(JSON.parse(result.stdout), { value: "value", same: true })
+    }
+  )
 })
 
 describe("eviction by another process", () => {
@@ -243,36 +251,40 @@ describe("eviction by another process", () => {
 })
 
 describe("maxStaleness", () => {
-  it.scoped("> 0: another process's write may be unseen within the window, never after it", () =>
-    Effect.gen(function*() {
-      const directory = yield* tempDir
-      const other = yield* Effect.acquireRelease(
-        Effect.promise(() => startWorker({ directory })),
-        (w) => Effect.promise(() => w.close())
-      )
-      const cache = yield* Layer.build(Cache.layer({ directory, memory: { maxStaleness: "10 seconds" } })).pipe(
-        Effect.map((context) => context.unsafeMap.get(Cache.Cache.key) as Cache.Cache["Type"])
-      )
-      yield* Effect.promise(() => other.send({ op: "put", key, value: { v: 1 } }))
-      assert.deepStrictEqual(yield* cache.get(key), Option.some({ v: 1 }))
-      yield* Effect.promise(() => other.send({ op: "put", key, value: { v: 2 } }))
-      // Within the window (no time has passed on the TestClock): the change count is not read.
-      assert.deepStrictEqual(yield* cache.get(key), Option.some({ v: 1 }))
-      yield* TestClock.adjust("9999 millis")
-      assert.deepStrictEqual(yield* cache.get(key), Option.some({ v: 1 }))
-      yield* TestClock.adjust("1 millis")
-      assert.deepStrictEqual(yield* cache.get(key), Option.some({ v: 2 }))
-      yield* Effect.promise(() => other.send({ op: "invalidate", key }))
-      yield* TestClock.adjust("10 seconds")
-      assert.deepStrictEqual(yield* cache.get(key), Option.none())
-      // This process's own writes are seen at once, window or not.
-      yield* cache.put(key, { v: 3 })
-      assert.deepStrictEqual(yield* cache.get(key), Option.some({ v: 3 }))
-      yield* cache.put(key, { v: 4 })
-      assert.deepStrictEqual(yield* cache.get(key), Option.some({ v: 4 }))
-      yield* cache.invalidate(key)
-      assert.deepStrictEqual(yield* cache.get(key), Option.none())
-    }), { timeout: 60_000 })
+  it.scoped(
+    "> 0: another process's write may be unseen within the window, never after it",
+    () =>
+      Effect.gen(function*() {
+        const directory = yield* tempDir
+        const other = yield* Effect.acquireRelease(
+          Effect.promise(() => startWorker({ directory })),
+          (w) => Effect.promise(() => w.close())
+        )
+        const cache = yield* Layer.build(Cache.layer({ directory, memory: { maxStaleness: "10 seconds" } })).pipe(
+          Effect.map((context) => context.unsafeMap.get(Cache.Cache.key) as Cache.Cache["Type"])
+        )
+        yield* Effect.promise(() => other.send({ op: "put", key, value: { v: 1 } }))
+        assert.deepStrictEqual(yield* cache.get(key), Option.some({ v: 1 }))
+        yield* Effect.promise(() => other.send({ op: "put", key, value: { v: 2 } }))
+        // Within the window (no time has passed on the TestClock): the change count is not read.
+        assert.deepStrictEqual(yield* cache.get(key), Option.some({ v: 1 }))
+        yield* TestClock.adjust("9999 millis")
+        assert.deepStrictEqual(yield* cache.get(key), Option.some({ v: 1 }))
+        yield* TestClock.adjust("1 millis")
+        assert.deepStrictEqual(yield* cache.get(key), Option.some({ v: 2 }))
+        yield* Effect.promise(() => other.send({ op: "invalidate", key }))
+        yield* TestClock.adjust("10 seconds")
+        assert.deepStrictEqual(yield* cache.get(key), Option.none())
+        // This process's own writes are seen at once, window or not.
+        yield* cache.put(key, { v: 3 })
+        assert.deepStrictEqual(yield* cache.get(key), Option.some({ v: 3 }))
+        yield* cache.put(key, { v: 4 })
+        assert.deepStrictEqual(yield* cache.get(key), Option.some({ v: 4 }))
+        yield* cache.invalidate(key)
+        assert.deepStrictEqual(yield* cache.get(key), Option.none())
+      }),
+    { timeout: 60_000 }
+  )
 })
 
 const tierStats = (cache: Cache.Cache["Type"]) => tierOf(cache)!.stats()

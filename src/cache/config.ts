@@ -11,8 +11,8 @@ import { isValidFormatId } from "../codec/header.js"
 import { PATH_HASHING_DEFAULTS } from "../key/pathHashing.js"
 import { CacheConfig, parseSize } from "../schema/CacheConfig.js"
 import * as Validate from "../shared/validate.js"
-import { ConfigError, type ResolvedConfig } from "./service.js"
 import * as MemoryTier from "./memoryTier.js"
+import { ConfigError, type ResolvedConfig } from "./service.js"
 import { keyBytes } from "./signing.js"
 
 const decode = Schema.decodeUnknownEither(CacheConfig, { onExcessProperty: "error" })
