@@ -106,7 +106,7 @@ const withDir = (config: CacheConfig, tag: string): CacheConfig =>
 const pgReachable = async (url: string): Promise<boolean> => {
   const cache = cacheness({ metadataBackend: "postgres", blobs: "postgres", postgres: { url, schema: "bench_probe" } })
   try {
-    await cache.has("0000000000000000")
+    await cache.has({ probe: true })
     return true
   } catch {
     return false
