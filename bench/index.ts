@@ -11,7 +11,8 @@ const suites: ReadonlyArray<readonly [string, () => Promise<{ run: () => Promise
   ["cached", () => import("./cached.js")],
   ["metrics", () => import("./metrics.js")],
   ["management", () => import("./management.js")],
-  ["processes", () => import("./processes.js")]
+  ["processes", () => import("./processes.js")],
+  ["tier", () => import("./tier.js")]
 ]
 
 const only = process.argv.slice(2)
