@@ -18,7 +18,7 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import { cached, type CachedInfo, type CachedOptions, memoHitOf } from "./cache/cached.js"
-import { layer as cacheLayer, layerConfig } from "./cache/layer.js"
+import { layer as cacheLayer, layerConfig, s3FromEnvironment } from "./cache/layer.js"
 import {
   Cache,
   type CacheError,
@@ -232,8 +232,11 @@ export const cacheness = (options?: CachenessOptions): CachenessClient => {
     const directory = config.directory !== undefined
       ? Option.none()
       : yield* Effect.orElseSucceed(Config.option(Config.string("CACHENESS_DIR")), () => Option.none<string>())
+    // And unset `s3` settings fall back to the `CACHENESS_S3_*` variables, as in `layerConfig`.
+    const s3 = yield* s3FromEnvironment(config.s3)
+    const withS3 = s3 === undefined ? config : { ...config, s3 }
     const layer = cacheLayer(
-      Option.isSome(directory) ? { ...config, directory: directory.value } : config as CacheConfig
+      Option.isSome(directory) ? { ...withS3, directory: directory.value } : withS3 as CacheConfig
     )
     // The level first, so fibers the cache forks while it opens (housekeeping) inherit it.
     return Layer.provideMerge(layer, Logger.minimumLogLevel(level))
