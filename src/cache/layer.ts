@@ -224,8 +224,7 @@ export const s3FromEnvironment = (
       return yield* new ConfigError({
         reason: "Invalid",
         field: "environment",
-        description:
-          "CACHENESS_S3_ACCESS_KEY_ID and CACHENESS_S3_SECRET_ACCESS_KEY are set together or not at all"
+        description: "CACHENESS_S3_ACCESS_KEY_ID and CACHENESS_S3_SECRET_ACCESS_KEY are set together or not at all"
       })
     }
     const fields: Record<string, unknown> = {}
