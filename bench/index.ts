@@ -11,7 +11,9 @@ const suites: ReadonlyArray<readonly [string, () => Promise<{ run: () => Promise
   ["cached", () => import("./cached.js")],
   ["metrics", () => import("./metrics.js")],
   ["management", () => import("./management.js")],
-  ["processes", () => import("./processes.js")]
+  ["processes", () => import("./processes.js")],
+  ["s3", () => import("./s3.js")],
+  ["rig", () => import("./rig.js")]
 ]
 
 const only = process.argv.slice(2)

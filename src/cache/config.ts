@@ -79,6 +79,9 @@ const resolveS3 = (s3: NonNullable<CacheConfig["s3"]>): ResolvedS3 => ({
   endpoint: s3.endpoint,
   region: s3.region,
   forcePathStyle: s3.forcePathStyle ?? false,
+  multipartThreshold: s3.multipartThreshold === undefined
+    ? undefined
+    : Option.getOrUndefined(parseSize(s3.multipartThreshold)),
   credentials: s3.credentials === undefined ? undefined : {
     accessKeyId: redact(s3.credentials.accessKeyId),
     secretAccessKey: redact(s3.credentials.secretAccessKey),

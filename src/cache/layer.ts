@@ -114,6 +114,7 @@ const blobLayer = (config: ResolvedConfig): Layer.Layer<BlobStore, CacheError> =
         endpoint: s3.endpoint,
         region: s3.region,
         forcePathStyle: s3.forcePathStyle,
+        multipartThreshold: s3.multipartThreshold,
         credentials: s3.credentials
       })
     }

@@ -96,6 +96,7 @@ export interface ResolvedS3 {
   readonly endpoint: string | undefined
   readonly region: string | undefined
   readonly forcePathStyle: boolean
+  readonly multipartThreshold: number | undefined
   readonly credentials: {
     readonly accessKeyId: Redacted.Redacted<string>
     readonly secretAccessKey: Redacted.Redacted<string>

@@ -160,6 +160,8 @@ export const S3Config = Schema.Struct({
   region: Schema.optional(Schema.String.pipe(Schema.minLength(1))),
   /** The bucket in the path rather than the host name (MinIO, s3rver). Default false. */
   forcePathStyle: Schema.optional(Schema.Boolean),
+  /** Values stored at least this large go up as a multipart upload. Default 16 MiB; at least 5 MiB. */
+  multipartThreshold: Schema.optional(SizeInput),
   /** Default the SDK's provider chain (environment, profile, instance role). */
   credentials: Schema.optional(Schema.Struct({
     accessKeyId: Schema.Union(Schema.String.pipe(Schema.minLength(1)), RedactedString),
