@@ -232,8 +232,9 @@ export const cacheness = (options?: CachenessOptions): CachenessClient => {
     const directory = config.directory !== undefined
       ? Option.none()
       : yield* Effect.orElseSucceed(Config.option(Config.string("CACHENESS_DIR")), () => Option.none<string>())
-    // And unset `s3` settings fall back to the `CACHENESS_S3_*` variables, as in `layerConfig`.
-    const s3 = yield* s3FromEnvironment(config.s3)
+    // And unset `s3` settings fall back to the `CACHENESS_S3_*` variables (given ones win).
+    const fromEnv = yield* s3FromEnvironment(undefined)
+    const s3 = fromEnv === undefined ? config.s3 : { ...fromEnv, ...config.s3 }
     const withS3 = s3 === undefined ? config : { ...config, s3 }
     const layer = cacheLayer(
       Option.isSome(directory) ? { ...withS3, directory: directory.value } : withS3 as CacheConfig
