@@ -363,6 +363,8 @@ describe("S3 configuration", () => {
       { ...base, s3: { ...s3Options(), credentials: { accessKeyId: "a" } } } as unknown as CachenessOptions,
       "s3.credentials.secretAccessKey"
     )
+    await fails({ ...base, s3: { ...s3Options(), multipartThreshold: "1 MiB" } }, "s3.multipartThreshold")
+    await fails({ ...base, s3: { ...s3Options(), multipartThreshold: "lots" } }, "s3.multipartThreshold")
     const mismatch = await fails({ directory: dir, blobs: "filesystem", s3: s3Options() }, "s3")
     assert.match(mismatch.message, /blobs is "filesystem"/)
     assert.isFalse(fs.existsSync(dir))
@@ -455,11 +457,18 @@ describe("S3 configuration", () => {
     }
     Object.assign(process.env, vars)
     const cache = cacheness({ directory: directory(), maxSize: null })
+    // A field given in the config wins over its variable; the others still come from the environment.
+    const given = `given${++prefixes}/`
+    const mixed = cacheness({ directory: directory(), maxSize: null, s3: { bucket, prefix: given } })
     try {
       await cache.put({ k: "penv" }, noise(40_000, 15))
       assert.strictEqual((await objectsUnder(prefix)).length, 1)
+      await mixed.put({ k: "mixed" }, noise(40_000, 17))
+      assert.strictEqual((await objectsUnder(given)).length, 1)
+      assert.strictEqual((await objectsUnder(prefix)).length, 1)
     } finally {
       await cache.close()
+      await mixed.close()
       for (const name of Object.keys(vars)) delete process.env[name]
     }
   })

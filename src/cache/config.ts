@@ -67,6 +67,14 @@ const checkS3 = (blobs: string, s3: CacheConfig["s3"]): ConfigError | undefined 
       description: `not a URL: ${JSON.stringify(s3.endpoint)}`
     })
   }
+  const threshold = s3?.multipartThreshold === undefined ? undefined : parseSize(s3.multipartThreshold)
+  if (threshold !== undefined && (Option.isNone(threshold) || threshold.value < 5 * 1024 * 1024)) {
+    return new ConfigError({
+      reason: "Invalid",
+      field: "s3.multipartThreshold",
+      description: `must be at least 5 MiB (S3's smallest part), got ${JSON.stringify(s3!.multipartThreshold)}`
+    })
+  }
   return undefined
 }
 
