@@ -13,7 +13,8 @@ const suites: ReadonlyArray<readonly [string, () => Promise<{ run: () => Promise
   ["management", () => import("./management.js")],
   ["processes", () => import("./processes.js")],
   ["s3", () => import("./s3.js")],
-  ["rig", () => import("./rig.js")]
+  ["rig", () => import("./rig.js")],
+  ["tier", () => import("./tier.js")]
 ]
 
 const only = process.argv.slice(2)

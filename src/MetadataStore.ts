@@ -64,10 +64,21 @@ export const layerJson = (
 export const layerPg = (options: {
   readonly url: string | Redacted.Redacted<string>
   readonly schema?: string | undefined
+  /** LISTEN for other processes' writes, so a memory tier can trust memory (see `Cache.layerFromServices`). */
+  readonly changeNotifications?: boolean | undefined
 }): Layer.Layer<MetadataStore, MetadataError | ConfigError> =>
   Validate.layerOf(
-    Validate.fields("MetadataStore.layerPg", options, { url: Validate.url, schema: Validate.optionalString }),
-    ({ schema, url }) => Pg.layer(schema === undefined ? { url } : { url, schema })
+    Validate.fields("MetadataStore.layerPg", options, {
+      url: Validate.url,
+      schema: Validate.optionalString,
+      changeNotifications: Validate.optionalBoolean
+    }),
+    ({ changeNotifications, schema, url }) =>
+      Pg.layer({
+        url,
+        ...(schema === undefined ? {} : { schema }),
+        ...(changeNotifications === undefined ? {} : { changeNotifications })
+      })
   )
 
 /**

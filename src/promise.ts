@@ -18,7 +18,9 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import { cached, type CachedInfo, type CachedOptions, memoHitOf } from "./cache/cached.js"
+import { tierOf } from "./cache/internal.js"
 import { layer as cacheLayer, layerConfig, s3FromEnvironment } from "./cache/layer.js"
+import * as MemoryTier from "./cache/memoryTier.js"
 import {
   Cache,
   type CacheError,
@@ -126,6 +128,8 @@ const settle = <A, E>(exit: Exit.Exit<A, E>): A => {
 export const fromLayer = (layer: Layer.Layer<Cache, CacheError>): CachenessClient => {
   const runtime = ManagedRuntime.make(layer)
   let service: Cache.Service | undefined
+  /** The cache's memory tier, once the service is known (`null`: none). */
+  let tier: ReturnType<typeof tierOf> | undefined
   const ready = (): Promise<Cache.Service> =>
     service !== undefined
       ? Promise.resolve(service)
@@ -189,10 +193,19 @@ export const fromLayer = (layer: Layer.Layer<Cache, CacheError>): CachenessClien
     memoize,
     key: (params) => callFast((c) => c.key(params)),
     put: (key, value, options) => callFast((c) => c.put(key, value, options)),
-    get: <A, I>(key: KeyInput, options?: GetOptions<A, I>) =>
-      callFast((c) =>
+    get: <A, I>(key: KeyInput, options?: GetOptions<A, I>) => {
+      // A memory-tier hit needs no fiber at all.
+      if (service !== undefined) {
+        if (tier === undefined) tier = tierOf(service)
+        if (tier !== null) {
+          const hit = tier.unsafeGet(key, options, liveClock.unsafeCurrentTimeMillis())
+          if (hit !== MemoryTier.Unanswered) return Promise.resolve(hit as A)
+        }
+      }
+      return callFast((c) =>
         Effect.map(options === undefined ? c.get(key) : c.get(key, options), Option.getOrUndefined)
-      ) as Promise<A | undefined>,
+      ) as Promise<A | undefined>
+    },
     getWithMetadata: <A, I>(key: KeyInput, options?: GetOptions<A, I>) =>
       callFast((c) =>
         Effect.map(

@@ -11,6 +11,7 @@ import { isValidFormatId } from "../codec/header.js"
 import { PATH_HASHING_DEFAULTS } from "../key/pathHashing.js"
 import { CacheConfig, parseSize } from "../schema/CacheConfig.js"
 import * as Validate from "../shared/validate.js"
+import * as MemoryTier from "./memoryTier.js"
 import { ConfigError, type ResolvedConfig, type ResolvedS3 } from "./service.js"
 import { keyBytes } from "./signing.js"
 
@@ -193,6 +194,8 @@ export const resolveConfig = (
         })
       )
     }
+    const memory = MemoryTier.resolve(config.memory)
+    if (memory instanceof ConfigError) return Effect.fail(memory)
     const resolved: ResolvedConfig = {
       directory: needsDirectory ? path.resolve(config.directory ?? "./.cacheness") : null,
       defaultTtl: defaultTtl ?? null,
@@ -237,7 +240,8 @@ export const resolveConfig = (
           ? PATH_HASHING_DEFAULTS.parallelBytes
           : Option.getOrElse(parseSize(config.pathHashing.parallelBytes), () => PATH_HASHING_DEFAULTS.parallelBytes),
         onProgress: config.pathHashing?.onProgress
-      }
+      },
+      memory
     }
     const names = resolved.metadataTables.map((t) => t.name)
     const duplicate = names.find((name, i) => names.indexOf(name) !== i)

@@ -94,6 +94,17 @@ export const changeCount = (metadata: MetadataStore.Service): () => number | und
 }
 
 /**
+ * How far the store's change count can be trusted (see `memoryTier.ts`): `exact` when it has
+ * moved by the time any write is acknowledged, `pushed` when it moves once a notification
+ * arrives (PostgreSQL's LISTEN/NOTIFY feed), a moment after the commit.
+ *
+ * @since 0.1.0
+ * @category derived
+ */
+export const changeCountKind = (metadata: MetadataStore.Service): "exact" | "pushed" =>
+  metadata.backend === "postgres" ? "pushed" : "exact"
+
+/**
  * Fixes a recorded size in place; `NotSync` when the store cannot ("Unsupported": the entry is
  * then removed instead).
  *

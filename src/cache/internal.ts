@@ -7,7 +7,7 @@
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type { CacheError } from "../errors.js"
-import type { CacheKey, KeyParams } from "../schema/CacheKey.js"
+import type { CacheKey, KeyInput, KeyParams } from "../schema/CacheKey.js"
 import type { NotSync } from "../shared/sync.js"
 import type { Cache, GetOptions, ResolvedConfig } from "./service.js"
 
@@ -64,6 +64,26 @@ export interface MemoSupport {
 export interface CacheInternal {
   readonly config: ResolvedConfig
   readonly memo: MemoSupport
+  /** The memory tier's synchronous hit (see `cache/memoryTier.ts`); `null` or absent: no tier. */
+  readonly tier?: TierSupport | null | undefined
+}
+
+/**
+ * What the Promise facade (and tests) reach of the memory tier.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TierSupport {
+  /** A hit served from memory at `now` without the effect runtime, or a sentinel symbol: then run `get`. */
+  readonly unsafeGet: (input: KeyInput, options: GetOptions<any, any> | undefined, now: number) => unknown
+  /** How many values and bytes the tier holds, and how its hits were served. */
+  readonly stats: () => {
+    readonly entries: number
+    readonly bytes: number
+    readonly served: number
+    readonly revalidated: number
+  }
 }
 
 /**
@@ -89,3 +109,13 @@ export const internal = (cache: Cache.Service): CacheInternal => {
   }
   return part
 }
+
+/**
+ * The memory tier of a cache built by the engine with one, else `null` (no tier, or a
+ * `Cache.Service` written by hand).
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const tierOf = (cache: Cache.Service): TierSupport | null =>
+  (cache as { readonly [Internal]?: CacheInternal })[Internal]?.tier ?? null

@@ -82,7 +82,13 @@ const metadataLayer = (config: ResolvedConfig): Layer.Layer<MetadataStore, Cache
       })
     case "postgres": {
       const pg = config.postgres!
-      return MetadataStorePg.layer({ ...pg, tables })
+      // A memory tier with a staleness window trusts PostgreSQL's change count (LISTEN/NOTIFY);
+      // at maxStaleness 0 it checks every hit's row instead and needs no listener.
+      return MetadataStorePg.layer({
+        ...pg,
+        tables,
+        changeNotifications: config.memory != null && config.memory.maxStaleness > 0
+      })
     }
   }
 }

@@ -17,7 +17,7 @@ import type { Codec } from "../codec/service.js"
 import { describedContains } from "../key/describeParams.js"
 import type { Hasher } from "../key/service.js"
 import { parseJson, toEntry } from "../metadata/entries.js"
-import { type EntryRecord, MetadataError, type MetadataStore, type StoredValue } from "../metadata/service.js"
+import { type EntryRecord, MetadataError, MetadataStore, type StoredValue } from "../metadata/service.js"
 import type { CacheKey, KeyInput } from "../schema/CacheKey.js"
 import * as Validate from "../shared/validate.js"
 import * as Context from "./context.js"
@@ -26,6 +26,7 @@ import * as FastPath from "./fastPath.js"
 import { checkBytes, type IntegritySettings, makeVerify } from "./integrity.js"
 import { attach } from "./internal.js"
 import * as Maintenance from "./maintenance.js"
+import * as MemoryTier from "./memoryTier.js"
 import { type EngineOptions, resolveEngineOptions } from "./options.js"
 import * as Read from "./read.js"
 import {
@@ -79,7 +80,15 @@ const memoHit = <A>(value: A, record: StoredValue) => ({ value, expiresAt: recor
  */
 export const make = (config: ResolvedConfig) =>
   Effect.gen(function*() {
-    const engine = yield* Context.make(config)
+    // With a memory tier, every write of this process makes the next read check the change count.
+    let tier: MemoryTier.Tier | null = null
+    const engine = yield* (config.memory == null
+      ? Context.make(config)
+      : Effect.updateService(
+        Context.make(config),
+        MetadataStore,
+        (store) => MemoryTier.watchWrites(store, () => tier?.forceCheck())
+      ))
     const { blobs, hasher, metadata, signer } = engine
     const settings: IntegritySettings = { signer, verifyIntegrity: config.verifyIntegrity, hashBytes: hasher.hashBytes }
     const reads = Read.make(engine, settings)
@@ -87,7 +96,19 @@ export const make = (config: ResolvedConfig) =>
     const put = Write.make(engine, settings, maintenance.enforceSize)
     const verify = makeVerify(engine, settings)
 
-    const get = <A>(input: KeyInput, options?: GetOptions<A, any>) => reads.readProbed(input, options, valueOf)
+    if (config.memory != null) {
+      tier = MemoryTier.make(config.memory, FastPath.changeCount(metadata), FastPath.changeCountKind(metadata))
+    }
+    const tierReads = tier === null ? null : MemoryTier.makeReads(tier, {
+      keySync: reads.unsafe === null ? null : reads.unsafe.key,
+      toKey: engine.toKey,
+      metadata,
+      readProbed: reads.readProbed
+    })
+
+    const get = tierReads === null
+      ? <A>(input: KeyInput, options?: GetOptions<A, any>) => reads.readProbed(input, options, valueOf)
+      : tierReads.get
 
     const getWithMetadata = Effect.fn("Cache.getWithMetadata")(
       function*<A>(input: KeyInput, options?: GetOptions<A, any>) {
@@ -232,10 +253,12 @@ export const make = (config: ResolvedConfig) =>
         acquireLease: (key, holder, duration) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => metadata.acquireLease(key, holder, now + duration, now)),
         releaseLease: (key, holder) => metadata.releaseLease(key, holder),
-        changeCount: FastPath.changeCount(metadata),
+        // The memo trusts an unchanged count as proof: a pushed one (PostgreSQL NOTIFY) is not.
+        changeCount: FastPath.changeCountKind(metadata) === "exact" ? FastPath.changeCount(metadata) : () => undefined,
         recordHit: (key) => Effect.flatMap(Clock.currentTimeMillis, (now) => metadata.recordAccess(key, now)),
         unsafe: reads.unsafe
-      }
+      },
+      tier: tierReads === null ? null : { unsafeGet: tierReads.unsafeGet, stats: tier!.stats }
     })
 
     // Housekeeping: a background fiber for the layer's lifetime, interrupted when its scope closes.

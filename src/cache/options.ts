@@ -30,6 +30,7 @@ export type EngineOptions = Pick<
   | "inlineThreshold"
   | "signing"
   | "metadataTables"
+  | "memory"
 >
 
 const ENGINE_FIELDS: ReadonlyArray<keyof EngineOptions> = [
@@ -41,7 +42,8 @@ const ENGINE_FIELDS: ReadonlyArray<keyof EngineOptions> = [
   "storeKeyParams",
   "inlineThreshold",
   "signing",
-  "metadataTables"
+  "metadataTables",
+  "memory"
 ]
 
 /** Fields of `CacheConfig` that choose or configure a service, and where they go instead. */

@@ -84,6 +84,15 @@ export interface ResolvedConfig {
   }
   /** Opened for looking only (the CLI's read commands): nothing on disk is created or changed. */
   readonly readOnly?: boolean | undefined
+  /** The memory tier (`memory` option, see `cache/memoryTier.ts`); `null` or absent: none. */
+  readonly memory?:
+    | {
+      readonly maxEntries: number
+      readonly maxSize: number
+      readonly maxStaleness: number
+    }
+    | null
+    | undefined
 }
 
 /**

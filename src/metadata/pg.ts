@@ -15,7 +15,7 @@
  */
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -30,6 +30,7 @@ import { transaction } from "../shared/pgTransaction.js"
 import { AccessBatch } from "./accessBatch.js"
 import { upsertValues } from "./entries.js"
 import { make as makeMetadataStore } from "./make.js"
+import * as PgChanges from "./pgChanges.js"
 import type {
   EntryFilter,
   EntryOrder,
@@ -66,6 +67,13 @@ export interface PgStoreOptions {
   readonly flushInterval?: Duration.DurationInput | undefined
   /** Custom metadata tables, created when missing. */
   readonly tables?: ReadonlyArray<TableDefinition> | undefined
+  /**
+   * Keep one more connection that LISTENs for the change notifications every writer's triggers
+   * send, so `changeCount` answers synchronously (for a memory tier and `cached`'s memo). Default
+   * false: `changeCount` is `NotSync` and memory is never trusted. `Cache.layer` turns it on with
+   * a `memory` tier.
+   */
+  readonly changeNotifications?: boolean | undefined
 }
 
 /**
@@ -74,7 +82,7 @@ export interface PgStoreOptions {
  * @since 0.1.0
  * @category constants
  */
-export const LAYOUT_VERSION = 3
+export const LAYOUT_VERSION = 7
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 
@@ -148,6 +156,27 @@ const migrations = (s: string): Record<string, Effect.Effect<void, unknown, SqlC
     const sql = yield* SqlClient.SqlClient
     yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${s}.cacheness_leases (
       key TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at BIGINT NOT NULL)`)
+  }),
+  // Change notifications (memory tier, see metadata/pgChanges.ts): every statement that inserts
+  // or deletes entries (or truncates), and every update that changes what a read serves (a new
+  // version, a new expiry), NOTIFYs the listeners of this schema. PostgreSQL folds identical
+  // notifications of one transaction into one, so a clear of 10,000 rows sends one. Hit counts
+  // and access times (the batched flush) change neither column and notify nobody.
+  "7_change_notify": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(`CREATE OR REPLACE FUNCTION ${s}.cacheness_notify_change() RETURNS trigger AS $$
+      BEGIN
+        PERFORM pg_notify('${PgChanges.CHANNEL}', '${s}');
+        RETURN NULL;
+      END $$ LANGUAGE plpgsql`)
+    yield* sql.unsafe(`DROP TRIGGER IF EXISTS cacheness_notify_change ON ${s}.cacheness_entries`)
+    yield* sql.unsafe(`CREATE TRIGGER cacheness_notify_change AFTER INSERT OR DELETE OR TRUNCATE
+      ON ${s}.cacheness_entries FOR EACH STATEMENT EXECUTE FUNCTION ${s}.cacheness_notify_change()`)
+    yield* sql.unsafe(`DROP TRIGGER IF EXISTS cacheness_notify_update ON ${s}.cacheness_entries`)
+    yield* sql.unsafe(`CREATE TRIGGER cacheness_notify_update AFTER UPDATE ON ${s}.cacheness_entries
+      FOR EACH ROW WHEN (OLD.checksum IS DISTINCT FROM NEW.checksum OR OLD.blob_id IS DISTINCT FROM NEW.blob_id
+        OR OLD.expires_at IS DISTINCT FROM NEW.expires_at)
+      EXECUTE FUNCTION ${s}.cacheness_notify_change()`)
   })
 })
 
@@ -375,7 +404,7 @@ export const make = (
     const toBuffer = (bytes: Uint8Array | null) =>
       bytes === null ? null : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
-    return makeMetadataStore({
+    const store = makeMetadataStore({
       backend: "postgres",
       lookup: (key) =>
         sql.unsafe<EntryRecord>(
@@ -646,6 +675,15 @@ export const make = (
           Effect.mapError((cause) => fail("MetadataStore.deleteFingerprints", "WriteFailed", cause))
         )
     })
+    if (options.changeNotifications !== true) return store
+    const feed = yield* PgChanges.make({
+      url,
+      schema: s,
+      connectTimeout: options.connectTimeout === undefined
+        ? 10_000
+        : Duration.toMillis(Duration.decode(options.connectTimeout))
+    })
+    return PgChanges.attach(store, feed)
   })
 
 /**

@@ -263,7 +263,17 @@ export const CacheConfig = Schema.Struct({
    * `private`: the cache directory is created 0700 and its files 0600, so other users cannot read
    * or plant entries. Default `default` (the process umask decides).
    */
-  permissions: Schema.optional(Schema.Literal("default", "private"))
+  permissions: Schema.optional(Schema.Literal("default", "private")),
+  /**
+   * A memory tier in front of the stores: decoded values of recent hits served from process
+   * memory, bounded by `maxEntries` (default 10,000) and `maxSize` (default 64 MiB), coherent with
+   * other processes (`maxStaleness`, default 0: checked on every read). Off unless given.
+   */
+  memory: Schema.optional(Schema.Struct({
+    maxEntries: Schema.optional(Schema.Number),
+    maxSize: Schema.optional(SizeInput),
+    maxStaleness: Schema.optional(DurationInput)
+  }))
 })
 
 /**

@@ -210,3 +210,37 @@ export const acquire = (options: PoolOptions): Effect.Effect<PgClient.PgClient, 
  * @category testing
  */
 export const unsafeOpenPools = (): number => opened
+
+/**
+ * The part of `pg`'s `Client` a dedicated LISTEN connection uses (see `metadata/pgChanges.ts`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ListenClient {
+  connect(): Promise<void>
+  query(text: string): Promise<unknown>
+  end(): Promise<void>
+  unref(): void
+  on(event: "notification", listener: (message: { channel: string; payload?: string | undefined }) => void): unknown
+  on(event: "error" | "end", listener: (error?: Error) => void): unknown
+}
+
+/**
+ * `pg`'s `Client` constructor, resolved as the pool's driver is (through `@effect/sql-pg`).
+ *
+ * @since 0.1.0
+ * @category loading
+ */
+export const loadClient: Effect.Effect<new(config: Record<string, unknown>) => ListenClient, ConfigError> = Effect
+  .suspend(() =>
+    Effect.tryPromise({
+      try: async () => {
+        const client = createRequire(import.meta.url).resolve(specifier)
+        const driver = createRequire(client).resolve("pg")
+        const pg = await import(pathToFileURL(driver).href)
+        return (pg.default ?? pg).Client as new(config: Record<string, unknown>) => ListenClient
+      },
+      catch: unsupported
+    })
+  )
