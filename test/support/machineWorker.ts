@@ -49,7 +49,10 @@ const config: CachenessOptions = {
   s3: { bucket, prefix, endpoint, forcePathStyle: true, credentials: { ...credentials } },
   maxSize: null,
   defaultTtl: null,
-  cleanupOnOpen: false
+  cleanupOnOpen: false,
+  // Each process its own memory tier, coherent by default (maxStaleness 0): another machine's
+  // overwrite or invalidation must be seen by this process's next read.
+  memory: { maxEntries: 1_000, maxSize: "64 MiB" }
 }
 const cache = cacheness(config)
 
