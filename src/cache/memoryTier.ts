@@ -141,6 +141,8 @@ interface Held {
   change: number | undefined
   /** When (cache `Clock`) the value was read or last checked against its row. */
   checkedAt: number
+  /** The tier's move count when this entry last went to the most recently used end. */
+  moved: number
 }
 
 /** The held value's bytes: its stored size, or a typed array's own length when that is larger. */
@@ -275,10 +277,16 @@ export const make = (
     : (entry: Held, change: number | undefined, now: number) =>
       change !== undefined && entry.change === change && now - entry.checkedAt < window && now >= entry.checkedAt
 
+  // Most recently used last: the Map's order is the LRU order. Moving an entry to the end costs
+  // ~0.3 µs (a third of a hit's budget), so an entry fewer than a quarter of the bound's moves
+  // from the end stays put: it is among the newest quarter, far from eviction either way.
+  let moves = 0
+  const recent = Math.max(1, Math.floor(options.maxEntries / 4))
   const touch = (key: string, entry: Held) => {
-    // Most recently used last: the Map's order is the LRU order.
+    if (moves - entry.moved < recent) return entry
     held.delete(key)
     held.set(key, entry)
+    entry.moved = ++moves
     return entry
   }
 
@@ -325,7 +333,8 @@ export const make = (
         size,
         storedBytes: record.storedBytes,
         change,
-        checkedAt: now
+        checkedAt: now,
+        moved: ++moves
       })
       bytes += size
       while (held.size > options.maxEntries || bytes > options.maxSize) drop(held.keys().next().value!)
