@@ -12,6 +12,8 @@ const suites: ReadonlyArray<readonly [string, () => Promise<{ run: () => Promise
   ["metrics", () => import("./metrics.js")],
   ["management", () => import("./management.js")],
   ["processes", () => import("./processes.js")],
+  ["s3", () => import("./s3.js")],
+  ["rig", () => import("./rig.js")],
   ["tier", () => import("./tier.js")]
 ]
 

@@ -1,21 +1,38 @@
-// S3 put/get throughput of a 64 MiB Uint8Array: through the S3 BlobStore, and as a raw
-// @aws-sdk/client-s3 PutObject/GetObject of the same bytes to the same local s3rver. Not run in CI:
-// `npx tsx bench/s3.ts [rounds]`. s3rver writes to the local disk, so the figures measure the client
-// side and the loopback, not a real object store.
+/**
+ * S3 put/get throughput of a 64 MiB Float64Array through the cache (`cacheness({ blobs: "s3" })`,
+ * SQLite metadata), beside a raw @aws-sdk/client-s3 PutObject/GetObject of the same 64 MiB to the
+ * same local s3rver, and the S3 BlobStore alone. MB/s are of the array's 64 MiB, median of
+ * `rounds` after a warm-up round. s3rver writes to the local disk, so the figures measure the
+ * client side, the loopback and s3rver, not a real object store.
+ *
+ * `npm run bench -- s3`, or `npx tsx bench/s3.ts [rounds]`.
+ */
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
+import * as fs from "node:fs"
 import * as BlobStoreS3 from "../src/blob/s3.js"
 import { BlobStore } from "../src/blob/service.js"
+import { cacheness } from "../src/index.js"
 import { bucket, credentials, startS3 } from "../test/support/s3.js"
+import { benchDir, fmt, isMain, table } from "./support.js"
 
 const MiB = 1024 * 1024
 const SIZE = 64 * MiB
-const rounds = Number(process.argv[2] ?? 5)
 
-const bytes = new Uint8Array(SIZE)
-for (let i = 0; i < SIZE; i += 4096) bytes[i] = (i >> 12) & 0xff
+/** Measurements of a smooth signal with noise: what an array in a cache holds (compresses a little). */
+const array = (): Float64Array => {
+  const out = new Float64Array(SIZE / 8)
+  let x = 0x2545f491
+  for (let i = 0; i < out.length; i++) {
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    out[i] = Math.sin(i / 1000) * 100 + (x & 0xffff) / 65536
+  }
+  return out
+}
 
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const mbps = (ms: number) => SIZE / MiB / (ms / 1000)
@@ -26,73 +43,129 @@ const time = async (f: () => Promise<unknown>) => {
   return performance.now() - start
 }
 
-const server = await startS3()
-try {
+export const run = async (rounds = 5): Promise<void> => {
+  const server = await startS3()
+  const directory = benchDir("s3")
+  const values = array()
+  const bytes = new Uint8Array(values.buffer)
+  const s3 = { bucket, endpoint: server.endpoint, forcePathStyle: true, credentials: { ...credentials } }
   const raw = new S3Client({
     endpoint: server.endpoint,
     region: "us-east-1",
     forcePathStyle: true,
     credentials: { ...credentials }
   })
-  const layer = (multipartThreshold?: number) =>
-    Layer.fresh(BlobStoreS3.layer({
-      bucket,
-      prefix: "bench/",
-      endpoint: server.endpoint,
-      region: "us-east-1",
-      forcePathStyle: true,
-      credentials: { ...credentials },
-      multipartThreshold
-    }))
-  // The default threshold (16 MiB) sends 64 MiB as 4 parts; one above the size sends one PutObject.
-  const runtime = ManagedRuntime.make(layer())
-  const store = await runtime.runPromise(BlobStore)
-  const single = ManagedRuntime.make(layer(SIZE + 1))
-  const singleStore = await single.runPromise(BlobStore)
+  const cache = cacheness({ directory, blobs: "s3", s3: { ...s3, prefix: "cache/" }, maxSize: null })
+  const plain = cacheness({
+    directory: `${directory}/plain`,
+    blobs: "s3",
+    s3: { ...s3, prefix: "plain/" },
+    maxSize: null,
+    compression: { codec: "none", shuffle: false }
+  })
+  const single = cacheness({
+    directory: `${directory}/single`,
+    blobs: "s3",
+    s3: { ...s3, prefix: "single/", multipartThreshold: "128 MiB" },
+    maxSize: null
+  })
+  const store = ManagedRuntime.make(Layer.fresh(BlobStoreS3.layer({ ...s3, prefix: "store/" })))
+  const blobs = await store.runPromise(BlobStore)
   const id = "00000000000000ab-bench"
-
-  const results = {
-    storePut: [] as Array<number>,
-    singlePut: [] as Array<number>,
-    storeGet: [] as Array<number>,
-    rawPut: [] as Array<number>,
-    rawGet: [] as Array<number>
-  }
-  for (let round = 0; round <= rounds; round++) {
-    const storePut = await time(() => runtime.runPromise(store.put(id, bytes)))
-    const singlePut = await time(() => single.runPromise(singleStore.put(id, bytes)))
-    const storeGet = await time(async () => {
-      const got = await runtime.runPromise(store.get(id))
-      if (Option.getOrThrow(got).byteLength !== SIZE) throw new Error("short read")
-    })
-    const rawPut = await time(() => raw.send(new PutObjectCommand({ Bucket: bucket, Key: "raw/blob", Body: bytes })))
-    const rawGet = await time(async () => {
-      const response = await raw.send(new GetObjectCommand({ Bucket: bucket, Key: "raw/blob" }))
-      if ((await response.Body!.transformToByteArray()).byteLength !== SIZE) throw new Error("short read")
-    })
+  const samples: Record<string, Array<number>> = {}
+  const add = (name: string, ms: number, round: number) => {
     // Round 0 warms the connections, the JIT and s3rver's directories.
-    if (round === 0) continue
-    results.storePut.push(storePut)
-    results.singlePut.push(singlePut)
-    results.storeGet.push(storeGet)
-    results.rawPut.push(rawPut)
-    results.rawGet.push(rawGet)
+    if (round > 0) (samples[name] ??= []).push(ms)
   }
-
-  const row = (name: string, store: Array<number>, raw: Array<number>) =>
-    `| ${name} | ${mbps(median(store)).toFixed(0)} | ${mbps(median(raw)).toFixed(0)} | ${
-      (median(raw) / median(store)).toFixed(2)
-    }× |`
-  console.log(`64 MiB, median of ${rounds} rounds, s3rver on loopback`)
-  console.log("| op | BlobStoreS3 MB/s | raw client-s3 MB/s | store / raw |")
-  console.log("|---|---:|---:|---:|")
-  console.log(row("put (multipart, 4 × 16 MiB)", results.storePut, results.rawPut))
-  console.log(row("put (one PutObject)", results.singlePut, results.rawPut))
-  console.log(row("get", results.storeGet, results.rawGet))
-
-  await runtime.dispose()
-  await single.dispose()
-  raw.destroy()
-} finally {
-  await server.stop()
+  try {
+    for (let round = 0; round <= rounds; round++) {
+      add("cache put", await time(() => cache.put({ bench: "s3" }, values)), round)
+      add(
+        "cache get",
+        await time(async () => {
+          const got = await cache.get<Float64Array>({ bench: "s3" })
+          if (got?.length !== values.length) throw new Error("short read")
+        }),
+        round
+      )
+      add("single put", await time(() => single.put({ bench: "s3" }, values)), round)
+      add(
+        "single get",
+        await time(async () => {
+          const got = await single.get<Float64Array>({ bench: "s3" })
+          if (got?.length !== values.length) throw new Error("short read")
+        }),
+        round
+      )
+      add("plain put", await time(() => plain.put({ bench: "s3" }, values)), round)
+      add(
+        "plain get",
+        await time(async () => {
+          const got = await plain.get<Float64Array>({ bench: "s3" })
+          if (got?.length !== values.length) throw new Error("short read")
+        }),
+        round
+      )
+      add("store put", await time(() => store.runPromise(blobs.put(id, bytes))), round)
+      add(
+        "store get",
+        await time(async () => {
+          const got = await store.runPromise(blobs.get(id))
+          if (Option.getOrThrow(got).byteLength !== SIZE) throw new Error("short read")
+        }),
+        round
+      )
+      add(
+        "raw put",
+        await time(() =>
+          raw.send(new PutObjectCommand({ Bucket: bucket, Key: "raw/blob", Body: bytes, ContentLength: SIZE }))
+        ),
+        round
+      )
+      add(
+        "raw get",
+        await time(async () => {
+          const response = await raw.send(new GetObjectCommand({ Bucket: bucket, Key: "raw/blob" }))
+          if ((await response.Body!.transformToByteArray()).byteLength !== SIZE) throw new Error("short read")
+        }),
+        round
+      )
+    }
+    const stored = (await cache.list())[0]?.storedBytes ?? 0
+    const row = (name: string, op: "put" | "get") => {
+      const ms = median(samples[`${name} ${op}`])
+      return [`${name} ${op}`, fmt(mbps(ms), 0), fmt(ms, 0), `${fmt(median(samples[`raw ${op}`]) / ms, 2)}×`]
+    }
+    table(
+      `S3: a 64 MiB Float64Array, median of ${rounds} rounds, s3rver on loopback (cache stores it as ${
+        fmt(stored / MiB, 1)
+      } MiB: byte shuffle + LZ4)`,
+      [
+        ["operation", "MB/s (of 64 MiB)", "ms", "vs raw client-s3"],
+        row("cache", "put"),
+        row("cache", "get"),
+        row("single", "put"),
+        row("single", "get"),
+        row("plain", "put"),
+        row("plain", "get"),
+        row("store", "put"),
+        row("store", "get"),
+        row("raw", "put"),
+        row("raw", "get")
+      ]
+    )
+    console.log(
+      "cache = cacheness({ blobs: \"s3\" }) with default compression (multipart above 16 MiB: 4 parts); single = the same with s3.multipartThreshold 128 MiB (one PutObject); plain = the same with codec none; store = BlobStore.layerS3 alone (multipart, 4 × 16 MiB parts); raw = one PutObject / GetObject"
+    )
+  } finally {
+    await cache.close()
+    await plain.close()
+    await single.close()
+    await store.dispose()
+    raw.destroy()
+    await server.stop()
+    fs.rmSync(directory, { recursive: true, force: true })
+  }
 }
+
+if (isMain(import.meta.url)) await run(Number(process.argv[2] ?? 5))

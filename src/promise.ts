@@ -19,7 +19,7 @@ import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import { cached, type CachedInfo, type CachedOptions, memoHitOf } from "./cache/cached.js"
 import { tierOf } from "./cache/internal.js"
-import { layer as cacheLayer, layerConfig } from "./cache/layer.js"
+import { layer as cacheLayer, layerConfig, s3FromEnvironment } from "./cache/layer.js"
 import * as MemoryTier from "./cache/memoryTier.js"
 import {
   Cache,
@@ -246,8 +246,12 @@ export const cacheness = (options?: CachenessOptions): CachenessClient => {
     const directory = config.directory !== undefined
       ? Option.none()
       : yield* Effect.orElseSucceed(Config.option(Config.string("CACHENESS_DIR")), () => Option.none<string>())
+    // And unset `s3` settings fall back to the `CACHENESS_S3_*` variables (given ones win).
+    const fromEnv = yield* s3FromEnvironment(undefined)
+    const s3 = fromEnv === undefined ? config.s3 : { ...fromEnv, ...config.s3 }
+    const withS3 = s3 === undefined ? config : { ...config, s3 }
     const layer = cacheLayer(
-      Option.isSome(directory) ? { ...config, directory: directory.value } : config as CacheConfig
+      Option.isSome(directory) ? { ...withS3, directory: directory.value } : withS3 as CacheConfig
     )
     // The level first, so fibers the cache forks while it opens (housekeeping) inherit it.
     return Layer.provideMerge(layer, Logger.minimumLogLevel(level))

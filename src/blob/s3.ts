@@ -27,6 +27,7 @@ import type * as ConfigErrorModule from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { ConfigError } from "../errors.js"
@@ -40,9 +41,9 @@ import { BlobStore, make as makeBlobStore, StorageError } from "./service.js"
  * @category models
  */
 export interface Credentials {
-  readonly accessKeyId: string
-  readonly secretAccessKey: string
-  readonly sessionToken?: string | undefined
+  readonly accessKeyId: string | Redacted.Redacted<string>
+  readonly secretAccessKey: string | Redacted.Redacted<string>
+  readonly sessionToken?: string | Redacted.Redacted<string> | undefined
 }
 
 /**
@@ -126,17 +127,36 @@ const requiredString = (field: string, input: unknown): string | ConfigError =>
     ? input
     : invalid(field, `must be a non-empty string, got ${Validate.show(input)}`)
 
-const credentials = (field: string, input: unknown): Credentials | undefined | ConfigError => {
+/** A secret: a non-empty string or a `Redacted` one, unwrapped only when the client is built. */
+const secret = (field: string, input: unknown): string | ConfigError => {
+  if (!Redacted.isRedacted(input)) return requiredString(field, input)
+  const value: unknown = Redacted.value(input)
+  return typeof value === "string" && value.length > 0
+    ? value
+    : invalid(field, "must be a Redacted non-empty string")
+}
+
+const optionalSecret = (field: string, input: unknown): string | undefined | ConfigError =>
+  input === undefined ? undefined : secret(field, input)
+
+/** The SDK's plain form; the strings never leave the client. */
+interface PlainCredentials {
+  readonly accessKeyId: string
+  readonly secretAccessKey: string
+  readonly sessionToken?: string
+}
+
+const credentials = (field: string, input: unknown): PlainCredentials | undefined | ConfigError => {
   if (input === undefined) return undefined
   const checked = Validate.fields(field, input, {
-    accessKeyId: requiredString,
-    secretAccessKey: requiredString,
-    sessionToken: Validate.optionalString
+    accessKeyId: secret,
+    secretAccessKey: secret,
+    sessionToken: optionalSecret
   })
   if (checked instanceof ConfigError) return checked
   return checked.sessionToken === undefined
     ? { accessKeyId: checked.accessKeyId, secretAccessKey: checked.secretAccessKey }
-    : checked
+    : { accessKeyId: checked.accessKeyId, secretAccessKey: checked.secretAccessKey, sessionToken: checked.sessionToken }
 }
 
 const positive = (field: string, input: unknown): number | undefined | ConfigError => {
@@ -327,6 +347,22 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
       (client) => Effect.sync(() => client.destroy())
     )
 
+    // The server's `Date` of each answer, by its output object: `listAged` judges ages by the
+    // clock that stamped `LastModified`, whatever this machine's clock says.
+    const serverDates = new WeakMap<object, number>()
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        const result = await next(args)
+        const headers = (result.response as { readonly headers?: Record<string, string | undefined> }).headers
+        const date = headers?.date === undefined ? NaN : Date.parse(headers.date)
+        if (typeof result.output === "object" && result.output !== null && !Number.isNaN(date)) {
+          serverDates.set(result.output, date)
+        }
+        return result
+      },
+      { step: "initialize", name: "cachenessServerDate" }
+    )
+
     /** One SDK call, interruptible, retried while transient, its failure a `StorageError`. */
     const call = <A>(
       method: string,
@@ -429,31 +465,49 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
       return true
     })
 
-    /** Every blob id under the prefix, page by page; objects whose names are no blob id are not blobs. */
-    const listIds = (method: string) =>
+    /**
+     * Every blob id under the prefix with its age by the server's clock (the `Date` of the page
+     * that listed it minus its `LastModified`), page by page; objects whose names are no blob id
+     * are not blobs.
+     */
+    const listObjects = (method: string) =>
       Effect.gen(function*() {
-        const ids: Array<string> = []
+        const objects: Array<{ readonly id: string; readonly age: number }> = []
         let token: string | undefined
         do {
-          const page = yield* call(method, "ListFailed", undefined, (signal) =>
-            send<S3.ListObjectsV2CommandOutput>(
-              new sdk.client.ListObjectsV2Command({
-                Bucket: bucket,
-                ...(prefix === "" ? {} : { Prefix: prefix }),
-                ...(token === undefined ? {} : { ContinuationToken: token })
-              }),
-              signal
-            ))
+          const { date, page } = yield* call(method, "ListFailed", undefined, async (signal) => {
+            const command = new sdk.client.ListObjectsV2Command({
+              Bucket: bucket,
+              ...(prefix === "" ? {} : { Prefix: prefix }),
+              ...(token === undefined ? {} : { ContinuationToken: token })
+            })
+            const page = await send<S3.ListObjectsV2CommandOutput>(command, signal)
+            return { page, date: serverDates.get(page) }
+          })
+          // Without a Date header (never seen in practice) every object is as old as can be.
+          const now = date ?? Infinity
           for (const object of page.Contents ?? []) {
             const name = object.Key?.slice(prefix.length)
-            if (name !== undefined && object.Key!.startsWith(prefix) && BlobId.isValid(name)) ids.push(name)
+            if (name !== undefined && object.Key!.startsWith(prefix) && BlobId.isValid(name)) {
+              const modified = object.LastModified?.getTime()
+              objects.push({ id: name, age: modified === undefined ? Infinity : now - modified })
+            }
           }
           token = page.IsTruncated === true ? page.NextContinuationToken : undefined
         } while (token !== undefined)
-        return ids
+        return objects
       })
 
+    const listIds = (method: string) => Effect.map(listObjects(method), (objects) => objects.map((o) => o.id))
+
     const list = listIds("BlobStore.list").pipe(Effect.withSpan("BlobStore.list"))
+
+    // Ages by the server's clock, not this machine's: many machines judge one bucket alike.
+    const listAged = (olderThan: number) =>
+      Effect.map(
+        listObjects("BlobStore.listAged"),
+        (objects) => objects.flatMap((o) => o.age > olderThan ? [o.id] : [])
+      ).pipe(Effect.withSpan("BlobStore.listAged"))
 
     /** Deletes `ids` in batches of S3's limit; a key S3 reports it could not delete fails the call. */
     const deleteBatched = (method: string, ids: ReadonlyArray<string>) => {
@@ -491,7 +545,13 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
     }).pipe(Effect.withSpan("BlobStore.clear"))
 
     // `location` names a directory only; a bucket is none (make's default).
-    return makeBlobStore({ backend: "s3", put, get, delete: remove, has, list, clear })
+    const deleteMany = (ids: ReadonlyArray<string>) =>
+      Effect.gen(function*() {
+        for (const id of ids) yield* BlobId.validateId(id, "BlobStore.deleteMany")
+        yield* deleteBatched("BlobStore.deleteMany", ids)
+      }).pipe(Effect.withSpan("BlobStore.deleteMany"))
+
+    return makeBlobStore({ backend: "s3", put, get, delete: remove, has, list, listAged, clear, deleteMany })
   })
 
 /**

@@ -44,6 +44,12 @@ export declare namespace BlobStore {
     readonly get: (id: string) => Effect.Effect<Option.Option<Uint8Array>, StorageError>
     /** `true` when a blob was removed. */
     readonly delete: (id: string) => Effect.Effect<boolean, StorageError>
+    /**
+     * Removes every blob of `ids` that exists (a missing one is no error); how a removal or an
+     * eviction of many entries deletes their blobs. Default one `delete` per id; an object store
+     * sends batches (S3's DeleteObjects).
+     */
+    readonly deleteMany: (ids: ReadonlyArray<string>) => Effect.Effect<void, StorageError>
     readonly has: (id: string) => Effect.Effect<boolean, StorageError>
     /** Every stored blob id (temp files of writes in flight are not blobs). */
     readonly list: Effect.Effect<ReadonlyArray<string>, StorageError>
@@ -76,8 +82,10 @@ export class BlobStore extends Context.Tag("cacheness/BlobStore")<BlobStore, Blo
  * @category models
  */
 export type Impl =
-  & Omit<BlobStore.Service, "has" | "clear" | "location" | "listAged" | "staleTemp" | "removeStaleTemp">
-  & Partial<Pick<BlobStore.Service, "has" | "clear" | "location" | "listAged" | "staleTemp" | "removeStaleTemp">>
+  & Omit<BlobStore.Service, "has" | "clear" | "location" | "listAged" | "staleTemp" | "removeStaleTemp" | "deleteMany">
+  & Partial<
+    Pick<BlobStore.Service, "has" | "clear" | "location" | "listAged" | "staleTemp" | "removeStaleTemp" | "deleteMany">
+  >
 
 /**
  * A `BlobStore.Service` from its primitive operations (as `KeyValueStore.make` does): `has` reads
@@ -93,6 +101,7 @@ export const make = (impl: Impl): BlobStore.Service =>
     listAged: () => impl.list,
     staleTemp: () => Effect.succeed([]),
     removeStaleTemp: () => Effect.succeed(0),
+    deleteMany: (ids) => Effect.forEach(ids, (id) => impl.delete(id), { concurrency: 8, discard: true }),
     clear: Effect.flatMap(impl.list, (ids) =>
       Effect.map(
         Effect.forEach(ids, (id) => impl.delete(id), { concurrency: 8 }),

@@ -12,7 +12,7 @@ import { PATH_HASHING_DEFAULTS } from "../key/pathHashing.js"
 import { CacheConfig, parseSize } from "../schema/CacheConfig.js"
 import * as Validate from "../shared/validate.js"
 import * as MemoryTier from "./memoryTier.js"
-import { ConfigError, type ResolvedConfig } from "./service.js"
+import { ConfigError, type ResolvedConfig, type ResolvedS3 } from "./service.js"
 import { keyBytes } from "./signing.js"
 
 const decode = Schema.decodeUnknownEither(CacheConfig, { onExcessProperty: "error" })
@@ -44,6 +44,59 @@ const unavailableCodec = (
   }
   return undefined
 }
+
+/** `blobs: "s3"` needs its bucket; a bucket beside other blobs is a mistake, not a preference. */
+const checkS3 = (blobs: string, s3: CacheConfig["s3"]): ConfigError | undefined => {
+  if (blobs === "s3" && s3 === undefined) {
+    return new ConfigError({
+      reason: "Invalid",
+      field: "s3.bucket",
+      description: `blobs: "s3" needs s3: { bucket } (or CACHENESS_S3_BUCKET)`
+    })
+  }
+  if (blobs !== "s3" && s3 !== undefined) {
+    return new ConfigError({
+      reason: "Invalid",
+      field: "s3",
+      description: `is set but blobs is ${JSON.stringify(blobs)}; use blobs: "s3" or remove s3`
+    })
+  }
+  if (s3?.endpoint !== undefined && !URL.canParse(s3.endpoint)) {
+    return new ConfigError({
+      reason: "Invalid",
+      field: "s3.endpoint",
+      description: `not a URL: ${JSON.stringify(s3.endpoint)}`
+    })
+  }
+  const threshold = s3?.multipartThreshold === undefined ? undefined : parseSize(s3.multipartThreshold)
+  if (threshold !== undefined && (Option.isNone(threshold) || threshold.value < 5 * 1024 * 1024)) {
+    return new ConfigError({
+      reason: "Invalid",
+      field: "s3.multipartThreshold",
+      description: `must be at least 5 MiB (S3's smallest part), got ${JSON.stringify(s3!.multipartThreshold)}`
+    })
+  }
+  return undefined
+}
+
+const redact = (secret: string | Redacted.Redacted<string>) =>
+  typeof secret === "string" ? Redacted.make(secret) : secret
+
+const resolveS3 = (s3: NonNullable<CacheConfig["s3"]>): ResolvedS3 => ({
+  bucket: s3.bucket,
+  prefix: s3.prefix ?? "",
+  endpoint: s3.endpoint,
+  region: s3.region,
+  forcePathStyle: s3.forcePathStyle ?? false,
+  multipartThreshold: s3.multipartThreshold === undefined
+    ? undefined
+    : Option.getOrUndefined(parseSize(s3.multipartThreshold)),
+  credentials: s3.credentials === undefined ? undefined : {
+    accessKeyId: redact(s3.credentials.accessKeyId),
+    secretAccessKey: redact(s3.credentials.secretAccessKey),
+    ...(s3.credentials.sessionToken === undefined ? {} : { sessionToken: redact(s3.credentials.sessionToken) })
+  }
+})
 
 const millis = (input: Duration.DurationInput): number => Duration.toMillis(Duration.decode(input))
 
@@ -82,7 +135,10 @@ export const resolveConfig = (
     }
     const config = decoded.right
     const metadataBackend = config.metadataBackend ?? (defaults.memory ? "memory" : "sqlite")
-    const blobs = config.blobs ?? (metadataBackend === "memory" ? "memory" : "filesystem")
+    const blobs = config.blobs ??
+      (config.s3 !== undefined ? "s3" : metadataBackend === "memory" ? "memory" : "filesystem")
+    const s3Problem = checkS3(blobs, config.s3)
+    if (s3Problem !== undefined) return Effect.fail(s3Problem)
     const needsDirectory = metadataBackend === "sqlite" || metadataBackend === "json" || blobs === "filesystem"
     if ((metadataBackend === "postgres" || blobs === "postgres") && config.postgres === undefined) {
       return Effect.fail(
@@ -174,6 +230,7 @@ export const resolveConfig = (
           ? undefined
           : millis(config.postgres.connectTimeout)
       },
+      s3: blobs === "s3" ? resolveS3(config.s3!) : null,
       metadataTables: config.metadataTables ?? [],
       pathHashing: {
         fingerprints: config.pathHashing?.fingerprints ?? true,

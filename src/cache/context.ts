@@ -140,11 +140,15 @@ export const make = (
         : hasher.key(input)
     }
 
+    // One call for all of them: an object store deletes them in batches (S3 DeleteObjects).
     const deleteBlobIds = (ids: ReadonlyArray<string>) =>
-      Effect.forEach(ids, (id) =>
-        blobs.delete(id).pipe(
-          Effect.catchAll((e) => Effect.logWarning(`cacheness: could not delete blob ${id}: ${e.message}`))
-        ), { discard: true, concurrency: 8 })
+      ids.length === 0 ? Effect.void : blobs.deleteMany(ids).pipe(
+        Effect.catchAll((e) =>
+          Effect.logWarning(
+            `cacheness: could not delete ${ids.length === 1 ? `blob ${ids[0]}` : `${ids.length} blobs`}: ${e.message}`
+          )
+        )
+      )
 
     // Most removed entries are inline: only the ones with a blob cost an effect each.
     const deleteBlobs = (refs: ReadonlyArray<RemovedRef>) =>

@@ -14,6 +14,7 @@ import * as path from "node:path"
 import * as BlobStoreFileSystem from "../blob/fileSystem.js"
 import * as BlobStoreMemory from "../blob/memory.js"
 import * as BlobStorePg from "../blob/pg.js"
+import * as BlobStoreS3 from "../blob/s3.js"
 import { BlobStore } from "../blob/service.js"
 import * as CodecDefault from "../codec/registry.js"
 import { Hasher, PathFingerprints } from "../key/service.js"
@@ -111,6 +112,18 @@ const blobLayer = (config: ResolvedConfig): Layer.Layer<BlobStore, CacheError> =
         idleTimeout: pg.idleTimeout
       })
     }
+    case "s3": {
+      const s3 = config.s3!
+      return BlobStoreS3.layer({
+        bucket: s3.bucket,
+        prefix: s3.prefix,
+        endpoint: s3.endpoint,
+        region: s3.region,
+        forcePathStyle: s3.forcePathStyle,
+        multipartThreshold: s3.multipartThreshold,
+        credentials: s3.credentials
+      })
+    }
   }
 }
 
@@ -186,10 +199,62 @@ export const layerMemory = (
     Effect.map(resolveConfig({ ...config, metadataBackend: "memory", blobs: "memory" }, { memory: true }), fromResolved)
   )
 
+const S3_ENVIRONMENT = Config.all({
+  bucket: Config.option(Config.nonEmptyString("CACHENESS_S3_BUCKET")),
+  prefix: Config.option(Config.string("CACHENESS_S3_PREFIX")),
+  endpoint: Config.option(Config.nonEmptyString("CACHENESS_S3_ENDPOINT")),
+  region: Config.option(Config.nonEmptyString("CACHENESS_S3_REGION")),
+  forcePathStyle: Config.option(Config.boolean("CACHENESS_S3_FORCE_PATH_STYLE")),
+  accessKeyId: Config.option(Config.redacted(Config.nonEmptyString("CACHENESS_S3_ACCESS_KEY_ID"))),
+  secretAccessKey: Config.option(Config.redacted(Config.nonEmptyString("CACHENESS_S3_SECRET_ACCESS_KEY"))),
+  sessionToken: Config.option(Config.redacted(Config.nonEmptyString("CACHENESS_S3_SESSION_TOKEN")))
+})
+
 /**
- * Reads `CACHENESS_DIR`, `CACHENESS_DEFAULT_TTL`, `CACHENESS_MAX_SIZE` and
- * `CACHENESS_METADATA_BACKEND` through Effect `Config`; `overrides` fill what the environment
- * leaves unset. `none` as TTL or size means never / unlimited.
+ * The `s3` settings `CACHENESS_S3_BUCKET`, `_PREFIX`, `_ENDPOINT`, `_REGION`, `_FORCE_PATH_STYLE`,
+ * `_ACCESS_KEY_ID`, `_SECRET_ACCESS_KEY` and `_SESSION_TOKEN` give (through Effect `Config`), laid
+ * over `base`; `base` itself when none is set. The secrets stay `Redacted`.
+ *
+ * @since 0.1.0
+ * @category configuration
+ */
+export const s3FromEnvironment = (
+  base: CacheConfig["s3"]
+): Effect.Effect<CacheConfig["s3"], ConfigError> =>
+  Effect.gen(function*() {
+    const env = yield* Effect.mapError(
+      S3_ENVIRONMENT,
+      (cause) => new ConfigError({ reason: "Invalid", field: "environment", description: String(cause), cause })
+    )
+    const { accessKeyId, secretAccessKey, sessionToken, ...rest } = env
+    if (Option.isSome(accessKeyId) !== Option.isSome(secretAccessKey)) {
+      return yield* new ConfigError({
+        reason: "Invalid",
+        field: "environment",
+        description: "CACHENESS_S3_ACCESS_KEY_ID and CACHENESS_S3_SECRET_ACCESS_KEY are set together or not at all"
+      })
+    }
+    const fields: Record<string, unknown> = {}
+    for (const [name, value] of Object.entries(rest) as Array<[string, Option.Option<unknown>]>) {
+      if (Option.isSome(value)) fields[name] = value.value
+    }
+    if (Option.isSome(accessKeyId) && Option.isSome(secretAccessKey)) {
+      fields.credentials = {
+        accessKeyId: accessKeyId.value,
+        secretAccessKey: secretAccessKey.value,
+        ...(Option.isSome(sessionToken) ? { sessionToken: sessionToken.value } : {})
+      }
+    }
+    if (Object.keys(fields).length === 0) return base
+    // A partial environment over no base lacks `bucket`: the schema then names `s3.bucket`.
+    return { ...base, ...fields } as NonNullable<CacheConfig["s3"]>
+  })
+
+/**
+ * Reads `CACHENESS_DIR`, `CACHENESS_DEFAULT_TTL`, `CACHENESS_MAX_SIZE`,
+ * `CACHENESS_METADATA_BACKEND` and the `CACHENESS_S3_*` variables (see `s3FromEnvironment`)
+ * through Effect `Config`; `overrides` fill what the environment leaves unset. `none` as TTL or
+ * size means never / unlimited.
  *
  * @since 0.1.0
  * @category layers
@@ -217,6 +282,8 @@ export const layerConfig = (overrides?: CacheConfig): Layer.Layer<Cache, CacheEr
         fromEnv[name] = typeof value.value === "string" && /^\d+$/.test(value.value) ? Number(value.value) : value.value
       }
     }
+    const s3 = yield* s3FromEnvironment(overrides?.s3)
+    if (s3 !== undefined) fromEnv.s3 = s3
     const config = yield* resolveConfig({ ...overrides, ...fromEnv } as CacheConfig, { memory: false })
     return fromResolved(config)
   }))

@@ -52,6 +52,7 @@ const SERVICE_FIELDS: Readonly<Record<string, string>> = {
   metadataBackend: "Cache.layer, or provide the MetadataStore you want",
   blobs: "Cache.layer, or provide the BlobStore you want",
   postgres: "Cache.layer, or MetadataStore.layerPg / BlobStore.layerPg",
+  s3: "Cache.layer, or BlobStore.layerS3",
   permissions: "Cache.layer (or the file-system store's own layer)",
   compression: "Cache.layer, or Codec.layer(options)",
   handlers: "Cache.layer, or Codec.layer(options)",

@@ -49,7 +49,7 @@ export interface ResolvedConfig {
   readonly defaultTtl: number | null
   readonly maxSize: number | null
   readonly metadataBackend: "sqlite" | "json" | "postgres" | "memory"
-  readonly blobs: "filesystem" | "memory" | "postgres"
+  readonly blobs: "filesystem" | "memory" | "postgres" | "s3"
   readonly cleanupOnOpen: boolean
   readonly cleanupInterval: number
   readonly verifyIntegrity: boolean
@@ -71,6 +71,8 @@ export interface ResolvedConfig {
   readonly permissions: "default" | "private"
   /** Connection of the `postgres` backends; `null` when neither uses PostgreSQL. */
   readonly postgres: ResolvedPostgres | null
+  /** The bucket of the `s3` blob store; `null` unless `blobs` is `s3`. */
+  readonly s3?: ResolvedS3 | null | undefined
   /** Registered custom metadata tables. */
   readonly metadataTables: ReadonlyArray<MetadataTable>
   readonly pathHashing: {
@@ -91,6 +93,24 @@ export interface ResolvedConfig {
     }
     | null
     | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ResolvedS3 {
+  readonly bucket: string
+  readonly prefix: string
+  readonly endpoint: string | undefined
+  readonly region: string | undefined
+  readonly forcePathStyle: boolean
+  readonly multipartThreshold: number | undefined
+  readonly credentials: {
+    readonly accessKeyId: Redacted.Redacted<string>
+    readonly secretAccessKey: Redacted.Redacted<string>
+    readonly sessionToken?: Redacted.Redacted<string> | undefined
+  } | undefined
 }
 
 /**

@@ -137,7 +137,38 @@ export const MetadataBackend = Schema.Literal("sqlite", "json", "postgres", "mem
  * @since 0.1.0
  * @category schemas
  */
-export const BlobBackend = Schema.Literal("filesystem", "memory", "postgres")
+export const BlobBackend = Schema.Literal("filesystem", "memory", "postgres", "s3")
+
+const RedactedString = Schema.declare(
+  (u: unknown): u is Redacted.Redacted<string> => Redacted.isRedacted(u) && typeof Redacted.value(u) === "string",
+  { identifier: "Redacted", description: "a Redacted string" }
+)
+
+/**
+ * Where `blobs: "s3"` keeps values: a bucket of S3 or an S3-compatible server (MinIO, R2, …).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const S3Config = Schema.Struct({
+  bucket: Schema.String.pipe(Schema.minLength(1)),
+  /** Prepended to every object name, e.g. `"team/cache/"`. Default `""`. */
+  prefix: Schema.optional(Schema.String),
+  /** A non-AWS server, e.g. `"http://127.0.0.1:9000"`. Default the SDK's AWS endpoint. */
+  endpoint: Schema.optional(Schema.String.pipe(Schema.minLength(1))),
+  /** Default the SDK's resolution (`AWS_REGION`, profile); `us-east-1` with an `endpoint`. */
+  region: Schema.optional(Schema.String.pipe(Schema.minLength(1))),
+  /** The bucket in the path rather than the host name (MinIO, s3rver). Default false. */
+  forcePathStyle: Schema.optional(Schema.Boolean),
+  /** Values stored at least this large go up as a multipart upload. Default 16 MiB; at least 5 MiB. */
+  multipartThreshold: Schema.optional(SizeInput),
+  /** Default the SDK's provider chain (environment, profile, instance role). */
+  credentials: Schema.optional(Schema.Struct({
+    accessKeyId: Schema.Union(Schema.String.pipe(Schema.minLength(1)), RedactedString),
+    secretAccessKey: Schema.Union(Schema.String.pipe(Schema.minLength(1)), RedactedString),
+    sessionToken: Schema.optional(Schema.Union(Schema.String.pipe(Schema.minLength(1)), RedactedString))
+  }))
+})
 
 /**
  * `CacheConfig`: every field optional; defaults are listed in docs/CONFIGURATION.md.
@@ -154,7 +185,7 @@ export const CacheConfig = Schema.Struct({
   maxSize: Schema.optional(Schema.NullOr(SizeInput)),
   /** Where entry metadata lives. Default `sqlite`. */
   metadataBackend: Schema.optional(MetadataBackend),
-  /** Where large values live. Default `filesystem` (`memory` with the memory metadata backend). */
+  /** Where large values live. Default `filesystem` (`memory` with the memory metadata backend, `s3` when `s3` is set). */
   blobs: Schema.optional(BlobBackend),
   /** PostgreSQL connection for the `postgres` backends. */
   postgres: Schema.optional(Schema.Struct({
@@ -171,6 +202,8 @@ export const CacheConfig = Schema.Struct({
     /** How long connecting may take. Default 10 seconds. */
     connectTimeout: Schema.optional(DurationInput)
   })),
+  /** The bucket of `blobs: "s3"`; setting it makes `s3` the default `blobs`. */
+  s3: Schema.optional(S3Config),
   /** Custom metadata tables (`Cache.metadataTable(...)` handles) to create and accept in `put`. */
   metadataTables: Schema.optional(Schema.Array(
     Schema.declare((u: unknown): u is MetadataTable => Predicate.hasProperty(u, "_tag") && u._tag === "MetadataTable", {

@@ -169,6 +169,20 @@ export const blobStoreSuite = (name: string, layer: Layer.Layer<BlobStore, unkno
         })
       ))
 
+    it.effect("deleteMany removes the listed blobs that exist and keeps the others", () =>
+      withStore((store) =>
+        Effect.gen(function*() {
+          yield* Effect.forEach([1, 2, 3], (n) => store.put(id(0x7000 + n), bytesOf(n)))
+          yield* store.deleteMany([])
+          yield* store.deleteMany([id(0x7001), id(0x7003), id(0x7999)])
+          assert.deepStrictEqual(yield* store.list, [id(0x7002)])
+          assert.isTrue(Option.isNone(yield* store.get(id(0x7001))))
+          assert.deepStrictEqual(new Uint8Array(yield* getSome(store, id(0x7002))), bytesOf(2))
+          const bad = yield* Effect.either(store.deleteMany([id(0x7002), "../escape"]))
+          assert.isTrue(Either.isLeft(bad) && bad.left instanceof StorageError && bad.left.reason === "InvalidId")
+        })
+      ))
+
     it.effect("describes itself", () =>
       withStore((store) =>
         Effect.sync(() => {
