@@ -26,6 +26,7 @@ import {
   type GetOptions,
   type InvalidateFilter,
   type ListOptions,
+  type NamespaceOptions,
   type PruneOptions,
   type PruneResult,
   type PutOptions,
@@ -44,7 +45,7 @@ import type { MetadataFilter, MetadataTable, QueryMetadataOptions } from "./sche
  * @category models
  */
 export interface CachenessClient {
-  readonly key: (params: KeyParams) => Promise<CacheKey>
+  readonly key: (params: KeyParams, options?: NamespaceOptions) => Promise<CacheKey>
   readonly put: <A = unknown, I = unknown>(key: KeyInput, value: A, options?: PutOptions<A, I>) => Promise<CacheKey>
   /** The stored value, or `undefined` on a miss. */
   readonly get: <A = unknown, I = unknown>(key: KeyInput, options?: GetOptions<A, I>) => Promise<A | undefined>
@@ -52,9 +53,9 @@ export interface CachenessClient {
     key: KeyInput,
     options?: GetOptions<A, I>
   ) => Promise<{ readonly value: A; readonly entry: CacheEntry } | undefined>
-  readonly has: (key: KeyInput) => Promise<boolean>
-  readonly touch: (key: KeyInput, ttl?: Duration.DurationInput | null) => Promise<boolean>
-  readonly invalidate: (key: KeyInput) => Promise<boolean>
+  readonly has: (key: KeyInput, options?: NamespaceOptions) => Promise<boolean>
+  readonly touch: (key: KeyInput, ttl?: Duration.DurationInput | null, options?: NamespaceOptions) => Promise<boolean>
+  readonly invalidate: (key: KeyInput, options?: NamespaceOptions) => Promise<boolean>
   readonly invalidateWhere: (filter: InvalidateFilter) => Promise<number>
   readonly clear: () => Promise<number>
   readonly cleanupExpired: () => Promise<number>
@@ -187,7 +188,7 @@ export const fromLayer = (layer: Layer.Layer<Cache, CacheError>): CachenessClien
 
   return {
     memoize,
-    key: (params) => callFast((c) => c.key(params)),
+    key: (params, options) => callFast((c) => c.key(params, options)),
     put: (key, value, options) => callFast((c) => c.put(key, value, options)),
     get: <A, I>(key: KeyInput, options?: GetOptions<A, I>) =>
       callFast((c) =>
@@ -202,9 +203,9 @@ export const fromLayer = (layer: Layer.Layer<Cache, CacheError>): CachenessClien
       ) as Promise<
         { readonly value: A; readonly entry: CacheEntry } | undefined
       >,
-    has: (key) => callFast((c) => c.has(key)),
-    touch: (key, ttl) => callFast((c) => c.touch(key, ttl)),
-    invalidate: (key) => callFast((c) => c.invalidate(key)),
+    has: (key, options) => callFast((c) => c.has(key, options)),
+    touch: (key, ttl, options) => callFast((c) => c.touch(key, ttl, options)),
+    invalidate: (key, options) => callFast((c) => c.invalidate(key, options)),
     invalidateWhere: (filter) => call((c) => c.invalidateWhere(filter)),
     clear: () => call((c) => c.clear()),
     cleanupExpired: () => call((c) => c.cleanupExpired()),

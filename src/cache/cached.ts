@@ -528,7 +528,7 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
   const call = (cache: Cache.Service, args: Args): Effect.Effect<A, E | CacheError, R> => {
     const state = stateOf(cache)
     const params = paramsOf(args)
-    return Effect.flatMap(cache.key(params), (key) => {
+    return Effect.flatMap(cache.key(params, { namespace }), (key) => {
       // 1. memory, while nothing in the store has changed
       if (memoSize !== 0) {
         const entry = state.memo.get(key)
@@ -596,7 +596,7 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     if (memoSize === 0 || invalid !== undefined || unsafe === null) return undefined
     let key: CacheKey | undefined
     try {
-      key = unsafe.key(paramsOf(args))
+      key = unsafe.key(paramsOf(args), namespace)
     } catch {
       return undefined
     }

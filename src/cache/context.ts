@@ -19,6 +19,7 @@ import {
 } from "../metadata/service.js"
 import { type CacheKey, isCacheKey, type KeyInput } from "../schema/CacheKey.js"
 import type { MetadataTable } from "../schema/MetadataTable.js"
+import * as NamespaceKey from "../shared/namespaceKey.js"
 import * as Validate from "../shared/validate.js"
 import * as FastPath from "./fastPath.js"
 import type { ResolvedConfig } from "./service.js"
@@ -42,7 +43,13 @@ export interface Engine {
   readonly clock: Clock.Clock
   readonly sinceMs: (started: bigint) => number
   readonly tables: ReadonlyMap<string, MetadataTable>
-  readonly toKey: (input: KeyInput) => Effect.Effect<CacheKey, KeyError>
+  /**
+   * The key of an input in a namespace (default `""`: the key of the params as is). A `CacheKey`
+   * is an entry's full identity: given with another namespace it is a `KeyError`.
+   */
+  readonly toKey: (input: KeyInput, namespace?: string | undefined) => Effect.Effect<CacheKey, KeyError>
+  /** The namespace rule of `shared/namespaceKey.ts`, ready (synchronous). */
+  readonly namespaceKey: NamespaceKey.Derive
   readonly deleteBlobIds: (ids: ReadonlyArray<string>) => Effect.Effect<void>
   readonly deleteBlobs: (refs: ReadonlyArray<RemovedRef>) => Effect.Effect<void>
   /** Removes the matching entries and their blobs; how many entries went. */
@@ -100,8 +107,22 @@ export const make = (
     const clock = yield* Effect.clock
     const sinceMs = (started: bigint) => Number(clock.unsafeCurrentTimeNanos() - started) / 1e6
 
-    const toKey = (input: KeyInput): Effect.Effect<CacheKey, KeyError> => {
+    const namespaceKey = yield* NamespaceKey.load
+
+    const toKey = (input: KeyInput, namespace?: string | undefined): Effect.Effect<CacheKey, KeyError> => {
+      const namespaced = namespace !== undefined && namespace !== NamespaceKey.DEFAULT_NAMESPACE
       if (typeof input === "string") {
+        if (namespaced && isCacheKey(input)) {
+          return Effect.fail(
+            new KeyError({
+              reason: "InvalidKey",
+              method: "Cache",
+              path: "key",
+              description:
+                `"${input}" is a CacheKey, an entry's full identity (the key put returns includes its namespace); pass it without a namespace, or pass named parameters with namespace "${namespace}"`
+            })
+          )
+        }
         return isCacheKey(input)
           ? Effect.succeed(input)
           : Effect.fail(
@@ -114,7 +135,9 @@ export const make = (
             })
           )
       }
-      return hasher.key(input)
+      return namespaced
+        ? Effect.map(hasher.key(input), (key) => namespaceKey(namespace, key) as CacheKey)
+        : hasher.key(input)
     }
 
     const deleteBlobIds = (ids: ReadonlyArray<string>) =>
@@ -169,6 +192,7 @@ export const make = (
       sinceMs,
       tables: new Map(config.metadataTables.map((t) => [t.name, t])),
       toKey,
+      namespaceKey,
       deleteBlobIds,
       deleteBlobs,
       removeMatching,

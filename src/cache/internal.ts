@@ -49,7 +49,8 @@ export interface MemoSupport {
    * the cache's stores have none: the effectful path is then the only one.
    */
   readonly unsafe: {
-    readonly key: (params: KeyParams) => CacheKey | undefined
+    /** In `namespace` (default `""`). */
+    readonly key: (params: KeyParams, namespace?: string) => CacheKey | undefined
     /** `NotSync` when the hit could not be recorded synchronously (the effectful call then runs). */
     readonly recordHit: (key: CacheKey, now: number) => void | NotSync
   } | null

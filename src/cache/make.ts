@@ -59,12 +59,15 @@ const LIST_OPTIONS = {
   orderBy: ORDER_CHECK,
   descending: Validate.optionalBoolean
 }
+const STATS_OPTIONS = { namespace: Validate.optionalString }
 const FILTER_OPTIONS = {
   namespace: Validate.optionalString,
   params: Validate.anything,
   createdBefore: Validate.optionalInstant,
   expiredOnly: Validate.optionalBoolean
 }
+
+type Ttl = Duration.DurationInput | null
 
 const valueOf = <A>(value: A): A => value
 const memoHit = <A>(value: A, record: StoredValue) => ({ value, expiresAt: record.expiresAt })
@@ -99,15 +102,20 @@ export const make = (config: ResolvedConfig) =>
     )
 
     const service = Cache.of({
-      key: (params) => engine.toKey(params),
+      key: (params, options) => {
+        const namespace = Read.readNamespaceOptions("key", options)
+        return namespace instanceof ConfigError ? Effect.fail(namespace) : engine.toKey(params, namespace)
+      },
       put,
       get: get as Cache.Service["get"],
       getWithMetadata: getWithMetadata as Cache.Service["getWithMetadata"],
       has: reads.has,
-      touch: Effect.fn("Cache.touch")(function*(input: KeyInput, ttl?: Duration.DurationInput | null) {
+      touch: Effect.fn("Cache.touch")(function*(input: KeyInput, ttl?: Ttl, options?: unknown) {
         const checked = Validate.ttl("touch.ttl", ttl)
         if (checked instanceof ConfigError) return yield* checked
-        const key = yield* engine.toKey(input)
+        const namespace = Read.readNamespaceOptions("touch", options)
+        if (namespace instanceof ConfigError) return yield* namespace
+        const key = yield* engine.toKey(input, namespace)
         const now = yield* Clock.currentTimeMillis
         const millis = checked === undefined ? config.defaultTtl : checked
         const expiresAt = millis === null ? null : now + millis
@@ -123,8 +131,10 @@ export const make = (config: ResolvedConfig) =>
         const to = signer.sign({ ...record, expiresAt }, bytes.value)
         return yield* metadata.touch(key, expiresAt, now, { from: record.checksum, to })
       }),
-      invalidate: Effect.fn("Cache.invalidate")(function*(input: KeyInput) {
-        const key = yield* engine.toKey(input)
+      invalidate: Effect.fn("Cache.invalidate")(function*(input: KeyInput, options?: unknown) {
+        const namespace = Read.readNamespaceOptions("invalidate", options)
+        if (namespace instanceof ConfigError) return yield* namespace
+        const key = yield* engine.toKey(input, namespace)
         return (yield* engine.removeMatching({ keys: [key] })) > 0
       }),
       invalidateWhere: Effect.fn("Cache.invalidateWhere")(function*(input: InvalidateFilter) {
@@ -192,12 +202,16 @@ export const make = (config: ResolvedConfig) =>
         return yield* FastPath.listEntries(metadata, o as Parameters<Cache.Service["list"]>[0] & object)
       }),
       stats: Effect.fn("Cache.stats")(function*(options?: StatsOptions) {
-        const checked = Validate.fields("stats", options, {})
+        const checked = Validate.fields("stats", options, STATS_OPTIONS)
         if (checked instanceof ConfigError) return yield* checked
         const totals = yield* metadata.totals
         const lookups = totals.hits + totals.misses
+        // One namespace: its counted entries and bytes; hits and misses are not kept per namespace.
+        const counted = checked.namespace === undefined ? totals : yield* metadata.namespaceTotals(checked.namespace)
         return {
           ...totals,
+          entries: counted.entries,
+          totalBytes: counted.totalBytes,
           hitRate: lookups === 0 ? 0 : totals.hits / lookups,
           directory: config.directory,
           maxSize: config.maxSize,

@@ -25,7 +25,31 @@ import { type CacheError, CodecError, ConfigError, type GetOptions } from "./ser
 /** Hot-path metric updates carry no extra labels (see CacheMetrics). */
 const NO_LABELS: ReadonlyArray<never> = []
 const EMPTY = new Uint8Array(0)
-const GET_OPTIONS = { schema: Validate.optionalSchema }
+const GET_OPTIONS = { schema: Validate.optionalSchema, namespace: Validate.optionalString }
+const NAMESPACE_OPTIONS = { namespace: Validate.optionalString }
+
+/**
+ * Options of the operations naming one entry (`has`, `touch`, `invalidate`, `key`): its namespace,
+ * checked like every option (an unknown field is a `ConfigError`).
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const readNamespaceOptions = (method: string, options: unknown): string | undefined | ConfigError => {
+  if (options === undefined) return undefined
+  const o = Validate.fields(method, options, NAMESPACE_OPTIONS)
+  return o instanceof ConfigError ? o : o.namespace
+}
+
+/**
+ * The namespace of `get` options that hold nothing else (the fast path serves those), `NotSync`
+ * for any other options (the effectful path checks them).
+ */
+const namespaceOnly = (options: object): string | undefined | NotSync => {
+  for (const field in options) if (field !== "namespace") return NotSync
+  const namespace = (options as { readonly namespace?: unknown }).namespace
+  return namespace === undefined || typeof namespace === "string" ? namespace : NotSync
+}
 
 /**
  * Whether an entry expiring at `expiresAt` (epoch ms, `null` never) is live at `now`.
@@ -92,7 +116,7 @@ export const decide = (
 }
 
 /**
- * `get` options: only a schema.
+ * `get` options checked (an unknown field is a `ConfigError`); what decoding needs: the schema.
  *
  * @since 0.1.0
  * @category options
@@ -247,7 +271,7 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
     const started = clock.unsafeCurrentTimeNanos()
     const checked = readGetOptions("get", options)
     if (checked instanceof ConfigError) return yield* checked
-    const key = yield* engine.toKey(input)
+    const key = yield* engine.toKey(input, options?.namespace)
     const now = yield* Clock.currentTimeMillis
     const found = Option.getOrNull(yield* fetch(key))
     const decision = decide(found, now, settings)
@@ -260,13 +284,19 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
    * the whole row.
    */
   const fast = settings.signer === null
-  /** The key synchronously, or `NotSync` when only `toKey` can tell (paths, bad input). */
-  const fastKey = (input: KeyInput): CacheKey | NotSync =>
-    !fast
-      ? NotSync
-      : typeof input === "string"
-      ? (isCacheKey(input) ? input : NotSync)
-      : FastPath.keySync(hasher, input)
+  /**
+   * The key synchronously, or `NotSync` when only `toKey` can tell (paths, bad input, a CacheKey
+   * given with a namespace).
+   */
+  const fastKey = (input: KeyInput, namespace?: string | undefined): CacheKey | NotSync => {
+    if (!fast) return NotSync
+    if (namespace === undefined || namespace === "") {
+      return typeof input === "string" ? (isCacheKey(input) ? input : NotSync) : FastPath.keySync(hasher, input)
+    }
+    if (typeof input === "string") return NotSync
+    const key = FastPath.keySync(hasher, input)
+    return key === NotSync ? NotSync : engine.namespaceKey(namespace, key) as CacheKey
+  }
 
   /**
    * A read, settled synchronously when the stores can: a live inline entry is decoded and
@@ -278,12 +308,13 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
     input: KeyInput,
     options: GetOptions<A, any> | undefined,
     project: (value: A, record: StoredValue) => B
-  ): Effect.Effect<Option.Option<B>, CacheError> =>
-    !fast || options !== undefined
+  ): Effect.Effect<Option.Option<B>, CacheError> => {
+    const namespace = options === undefined ? undefined : namespaceOnly(options)
+    return !fast || namespace === NotSync
       ? Effect.map(read(input, options, probeRow), Option.map((hit) => project(hit.value as A, hit.record)))
       : Effect.withFiberRuntime((fiber) => {
         const started = clock.unsafeCurrentTimeNanos()
-        const key = fastKey(input)
+        const key = fastKey(input, namespace)
         const found = key === NotSync ? NotSync : FastPath.probeSync(metadata, key)
         if (found === NotSync) {
           return Effect.map(read(input, options, probeRow), Option.map((hit) => project(hit.value as A, hit.record)))
@@ -314,6 +345,7 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
           Option.map((hit) => project(hit.value as A, hit.record))
         )
       })
+  }
 
   /**
    * `has`: the decision `get` takes before decoding — expiry, signature, blob present, size,
@@ -327,28 +359,38 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
       ? Effect.succeed(false)
       : Effect.map(settle(found!, decision, now, probeRow, false), Option.isSome)
 
-  const has = (input: KeyInput): Effect.Effect<boolean, CacheError> =>
-    Effect.withFiberRuntime((fiber) => {
-      const key = fastKey(input)
+  const has = (input: KeyInput, options?: unknown): Effect.Effect<boolean, CacheError> => {
+    const namespace = readNamespaceOptions("has", options)
+    if (namespace instanceof ConfigError) return Effect.fail(namespace)
+    return Effect.withFiberRuntime((fiber) => {
+      const key = fastKey(input, namespace)
       const found = key === NotSync ? NotSync : FastPath.probeSync(metadata, key)
       if (found !== NotSync) {
         const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
         return holds(found, decide(found, now, settings), now)
       }
-      return Effect.flatMap(engine.toKey(input), (key) =>
-        Effect.flatMap(probeRow(key), (found) =>
-          Option.isNone(found)
-            ? Effect.succeed(false)
-            : Effect.map(Clock.currentTimeMillis, (now) => [found.value, now] as const).pipe(
-              Effect.flatMap(([record, now]) => holds(record, decide(record, now, settings), now))
-            )))
+      return Effect.flatMap(
+        engine.toKey(input, namespace),
+        (key) =>
+          Effect.flatMap(probeRow(key), (found) =>
+            Option.isNone(found)
+              ? Effect.succeed(false)
+              : Effect.map(Clock.currentTimeMillis, (now) => [found.value, now] as const).pipe(
+                Effect.flatMap(([record, now]) => holds(record, decide(record, now, settings), now))
+              ))
+      )
     })
+  }
 
   /** Whether a fast path exists, and its synchronous parts for `cached`'s memory hits. */
   const unsafe = !fast ? null : {
-    key: (params: Parameters<typeof hasher.unsafeKey>[0]) => {
+    key: (params: Parameters<typeof hasher.unsafeKey>[0], namespace?: string) => {
       const key = FastPath.keySync(hasher, params)
-      return key === NotSync ? undefined : key
+      return key === NotSync
+        ? undefined
+        : namespace === undefined || namespace === ""
+        ? key
+        : engine.namespaceKey(namespace, key) as CacheKey
     },
     recordHit: (key: CacheKey, now: number) => FastPath.recordAccessSync(metadata, key, now)
   }

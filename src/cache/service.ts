@@ -19,7 +19,7 @@ import type { CacheKey, KeyInput, KeyParams } from "../schema/CacheKey.js"
 import type { MetadataFilter, MetadataTable, QueryMetadataOptions } from "../schema/MetadataTable.js"
 
 export { CodecError, ConfigError, KeyError, MetadataError, StorageError } from "../errors.js"
-import type { CacheError, KeyError, MetadataError } from "../errors.js"
+import type { CacheError, ConfigError, KeyError, MetadataError } from "../errors.js"
 
 export type { CacheError } from "../errors.js"
 
@@ -105,7 +105,12 @@ export interface PutOptions<A = unknown, I = unknown> {
   /** Overrides the default TTL; `null` never expires. */
   readonly ttl?: Duration.DurationInput | null | undefined
   readonly description?: string | undefined
-  /** A label for listing and bulk invalidation; not part of the key. */
+  /**
+   * The namespace the entry lives in: part of its identity (the same params in two namespaces are
+   * two entries), and what `list`, `stats`, `invalidateWhere` and `clear`-like bulk removals select
+   * on. Default `""`, whose keys are the params' keys as they always were. The `CacheKey` returned
+   * is the entry's full identity: it reads the entry back without a namespace.
+   */
   readonly namespace?: string | undefined
   /**
    * User metadata. A key naming a registered custom metadata table attaches a row to that table
@@ -124,6 +129,22 @@ export interface PutOptions<A = unknown, I = unknown> {
 export interface GetOptions<A = unknown, I = unknown> {
   /** Decode and validate through this Schema; stored data that does not match is a miss. */
   readonly schema?: Schema.Schema<A, I, never> | undefined
+  /** The namespace of the entry named by params (see `PutOptions.namespace`). Default `""`. */
+  readonly namespace?: string | undefined
+}
+
+/**
+ * Options of the operations that name one entry by its key (`key`, `has`, `touch`,
+ * `invalidate`): the namespace it lives in. With named parameters the key is theirs in that
+ * namespace; a `CacheKey` is already an entry's full identity, and giving it with a namespace
+ * other than `""` is a `KeyError`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface NamespaceOptions {
+  /** Default `""`, the default namespace. */
+  readonly namespace?: string | undefined
 }
 
 /**
@@ -134,7 +155,11 @@ export interface ListOptions {
   readonly limit?: number | undefined
   readonly offset?: number | undefined
   readonly namespace?: string | undefined
-  /** Default `createdAt`. */
+  /**
+   * Default: insertion order, the order in which entries were first put (an overwrite keeps the
+   * entry's place, as diskcache does; an entry removed and put again goes last). Entries with equal
+   * values of `orderBy` keep their insertion order (reversed with `descending`).
+   */
   readonly orderBy?: EntryOrder | undefined
   readonly descending?: boolean | undefined
 }
@@ -175,14 +200,18 @@ export interface VerifyOptions {
 }
 
 /**
- * Options of `stats`: none yet. Any field given is a `ConfigError` (`stats({ namespace })` is not
- * a per-namespace count, and must not silently return the whole cache's).
+ * Options of `stats`. Any other field is a `ConfigError`.
  *
  * @since 0.1.0
  * @category models
  */
 export interface StatsOptions {
-  readonly [field: string]: never
+  /**
+   * Count one namespace: `entries` and `totalBytes` are that namespace's, read from counters the
+   * metadata store keeps per namespace (never a scan of the entries). `hits`, `misses` and
+   * `hitRate` stay the whole cache's: they are not counted per namespace.
+   */
+  readonly namespace?: string | undefined
 }
 
 /**
@@ -214,8 +243,8 @@ export declare namespace Cache {
    * @category models
    */
   export interface Service {
-    /** The key of named parameters (16 hex digits). */
-    readonly key: (params: KeyParams) => Effect.Effect<CacheKey, KeyError>
+    /** The key of named parameters (16 hex digits), in a namespace (default `""`). */
+    readonly key: (params: KeyParams, options?: NamespaceOptions) => Effect.Effect<CacheKey, KeyError | ConfigError>
     /** Stores a value; returns its key. */
     readonly put: <A = unknown, I = unknown>(
       key: KeyInput,
@@ -235,11 +264,15 @@ export declare namespace Cache {
       ): Effect.Effect<Option.Option<{ readonly value: A; readonly entry: CacheEntry }>, CacheError>
     }
     /** Whether a live entry exists. Does not count as a hit or miss. */
-    readonly has: (key: KeyInput) => Effect.Effect<boolean, CacheError>
+    readonly has: (key: KeyInput, options?: NamespaceOptions) => Effect.Effect<boolean, CacheError>
     /** Renews a live entry's TTL (default TTL when omitted); `false` when absent or expired. */
-    readonly touch: (key: KeyInput, ttl?: Duration.DurationInput | null) => Effect.Effect<boolean, CacheError>
+    readonly touch: (
+      key: KeyInput,
+      ttl?: Duration.DurationInput | null,
+      options?: NamespaceOptions
+    ) => Effect.Effect<boolean, CacheError>
     /** Removes one entry; `true` when it existed. */
-    readonly invalidate: (key: KeyInput) => Effect.Effect<boolean, CacheError>
+    readonly invalidate: (key: KeyInput, options?: NamespaceOptions) => Effect.Effect<boolean, CacheError>
     /** Removes the entries matching the filter; returns how many. */
     readonly invalidateWhere: (filter: InvalidateFilter) => Effect.Effect<number, CacheError>
     /** Removes every entry; returns how many. */

@@ -6,6 +6,7 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Header from "../codec/header.js"
 import { type MetadataError, StorageError } from "../errors.js"
 import type { KeyInput } from "../schema/CacheKey.js"
@@ -62,7 +63,12 @@ export const make = (
     const started = clock.unsafeCurrentTimeNanos()
     const opts = readPutOptions(options)
     if (opts instanceof ConfigError) return yield* opts
-    const key = yield* engine.toKey(input)
+    const key = yield* engine.toKey(input, opts.namespace)
+    // A CacheKey names an entry in whatever namespace its key was derived in: an overwrite through
+    // it keeps the entry's namespace (a new entry put by a bare CacheKey is in the default one).
+    const namespace = opts.namespace ?? (typeof input === "string"
+      ? Option.match(yield* metadata.lookup(key), { onNone: () => "", onSome: (r) => r.namespace })
+      : "")
     const params = config.storeKeyParams && typeof input !== "string"
       ? JSON.stringify(yield* hasher.describe(input))
       : null
@@ -87,7 +93,7 @@ export const make = (
     const ttl = opts.ttl === undefined ? config.defaultTtl : opts.ttl
     const row: Signing.SignedFields = {
       key,
-      namespace: opts.namespace ?? "",
+      namespace,
       description: opts.description ?? null,
       format: encoded.formatVersion === 1 ? encoded.format : `${encoded.format}@${encoded.formatVersion}`,
       codec: encoded.codec,

@@ -425,6 +425,7 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
         options.readOnly === true ? Effect.void : Effect.sync(() => accesses.record(key, now)),
       evict: (bytes) => Effect.zipRight(flush, mutate("MetadataStore.evict", () => state.evict(bytes))),
       totals: Effect.zipRight(flush, read("MetadataStore.totals", () => state.totals())),
+      namespaceTotals: (namespace) => read("MetadataStore.namespaceTotals", () => state.namespaceTotals(namespace)),
       repairSize: (key, blobId, checksum, storedBytes) =>
         mutate("MetadataStore.repairSize", () => state.repairSize(key, blobId, checksum, storedBytes)),
       // The byte counter is derived from the rows on every load: recounting changes no file.

@@ -23,6 +23,7 @@ type Derived =
   | "recount"
   | "sql"
   | "changeCount"
+  | "namespaceTotals"
 
 /**
  * What an implementer writes: every operation but the derived and optional ones, which may be
@@ -41,7 +42,8 @@ const notSync = (): NotSync => NotSync
  * A `MetadataStore.Service` from its primitive operations (as `KeyValueStore.make` does). Defaults:
  * `probe` is `lookup` narrowed to what a read needs, `removeCounted` counts what `remove` returns,
  * `listEntries` maps `list` through `toEntry`, `recount` is `totals`, `repairSize` fails
- * "Unsupported" (the cache removes the entry instead), `sql` is `null`, and the synchronous fast
+ * "Unsupported" (the cache removes the entry instead), `sql` is `null`, `namespaceTotals` counts a
+ * listing of the namespace (a scan: stores keep counters instead), and the synchronous fast
  * paths (`unsafeProbe`, `unsafeRecordAccess`, `changeCount`) answer `NotSync`.
  *
  * @since 0.1.0
@@ -80,5 +82,11 @@ export const make = (impl: Impl): MetadataStore.Service =>
     recount: impl.totals,
     sql: null,
     changeCount: notSync,
+    namespaceTotals: (namespace) =>
+      Effect.map(impl.list({ namespace }), (records) => {
+        let totalBytes = 0
+        for (const r of records) totalBytes += r.storedBytes
+        return { entries: records.length, totalBytes }
+      }),
     ...defined(impl)
   })

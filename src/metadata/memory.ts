@@ -15,6 +15,7 @@ import type {
   EntryFilter,
   EntryRecord,
   ListOptions,
+  NamespaceTotals,
   PathFingerprint,
   RemovedRef,
   TableDefinition,
@@ -42,16 +43,15 @@ const toRef = (record: EntryRecord): RemovedRef => ({
 })
 
 /**
- * Compares two records for listing; `key` breaks ties so the order is total.
+ * Compares two records by one field for listing. Ties compare equal: the sort is stable, so they
+ * keep the order of the input, which is insertion order (the Map's).
  */
-const compareBy = (options: ListOptions) => {
-  const field = options.orderBy ?? "createdAt"
-  const sign = options.descending === true ? -1 : 1
+const compareBy = (field: NonNullable<ListOptions["orderBy"]>, descending: boolean) => {
+  const sign = descending ? -1 : 1
   return (a: EntryRecord, b: EntryRecord): number => {
     const x = a[field] ?? Number.POSITIVE_INFINITY
     const y = b[field] ?? Number.POSITIVE_INFINITY
-    const c = x < y ? -1 : x > y ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0
-    return c * sign
+    return (x < y ? -1 : x > y ? 1 : 0) * sign
   }
 }
 
@@ -157,6 +157,8 @@ export class MemoryState {
   hits = 0
   misses = 0
   totalBytes = 0
+  /** Entries and stored bytes per namespace, kept with every change (`stats({ namespace })`). */
+  readonly namespaces = new Map<string, { entries: number; bytes: number }>()
   /** Every change to entries counts here, so `changeCount` can tell a held value is still current. */
   writes = 0
   constructor(definitions: ReadonlyMap<string, TableDefinition>) {
@@ -167,6 +169,26 @@ export class MemoryState {
   load(record: EntryRecord): void {
     this.rows.set(record.key, { ...record })
     this.totalBytes += record.storedBytes
+    this.count(record.namespace, 1, record.storedBytes)
+  }
+
+  private count(namespace: string, entries: number, bytes: number): void {
+    const counted = this.namespaces.get(namespace)
+    if (counted === undefined) {
+      this.namespaces.set(namespace, { entries, bytes })
+    } else {
+      counted.entries += entries
+      counted.bytes += bytes
+      if (counted.entries <= 0) this.namespaces.delete(namespace)
+    }
+  }
+
+  /** The counted entries and bytes of one namespace. */
+  namespaceTotals(namespace: string): NamespaceTotals {
+    const counted = this.namespaces.get(namespace)
+    return counted === undefined
+      ? { entries: 0, totalBytes: 0 }
+      : { entries: counted.entries, totalBytes: counted.bytes }
   }
 
   private removeRecords(records: Iterable<EntryRecord>): ReadonlyArray<RemovedRef> {
@@ -176,6 +198,7 @@ export class MemoryState {
       this.rows.delete(record.key)
       this.tables.deleteKey(record.key)
       this.totalBytes -= record.storedBytes
+      this.count(record.namespace, -1, -record.storedBytes)
       removed.push(toRef(record))
     }
     return removed
@@ -208,7 +231,12 @@ export class MemoryState {
     this.writes++
     this.tables.write(record.key, tableRows)
     const previous = this.rows.get(record.key)
-    if (previous !== undefined) this.totalBytes -= previous.storedBytes
+    if (previous !== undefined) {
+      this.totalBytes -= previous.storedBytes
+      this.count(previous.namespace, -1, -previous.storedBytes)
+    }
+    this.count(record.namespace, 1, record.storedBytes)
+    // Map.set keeps an existing key's place: an overwrite keeps its insertion position.
     this.rows.set(record.key, {
       ...record,
       inline: record.inline === null ? null : Uint8Array.from(record.inline),
@@ -239,7 +267,10 @@ export class MemoryState {
   private listed(options: ListOptions): Array<EntryRecord> {
     let all = Array.from(this.rows.values())
     if (options.namespace !== undefined) all = all.filter((r) => r.namespace === options.namespace)
-    all.sort(compareBy(options))
+    const descending = options.descending === true
+    // Insertion order (the Map's), reversed when descending; a stable sort keeps it among ties.
+    if (descending) all.reverse()
+    if (options.orderBy !== undefined) all.sort(compareBy(options.orderBy, descending))
     const offset = options.offset ?? 0
     if (offset === 0 && options.limit === undefined) return all
     return all.slice(offset, options.limit === undefined ? undefined : offset + options.limit)
@@ -275,7 +306,7 @@ export class MemoryState {
   }
 
   evict(bytes: number): ReadonlyArray<RemovedRef> {
-    const byAge = Array.from(this.rows.values()).sort(compareBy({ orderBy: "accessedAt" }))
+    const byAge = Array.from(this.rows.values()).sort(compareBy("accessedAt", false))
     const victims: Array<EntryRecord> = []
     let freed = 0
     for (const record of byAge) {
@@ -296,6 +327,7 @@ export class MemoryState {
     if (record === undefined || record.blobId !== blobId || record.checksum !== checksum) return false
     this.writes++
     this.totalBytes += storedBytes - record.storedBytes
+    this.count(record.namespace, 0, storedBytes - record.storedBytes)
     record.storedBytes = storedBytes
     return true
   }
@@ -303,7 +335,11 @@ export class MemoryState {
   /** The byte counter recomputed from the rows. */
   recount(): Totals {
     let bytes = 0
-    for (const record of this.rows.values()) bytes += record.storedBytes
+    this.namespaces.clear()
+    for (const record of this.rows.values()) {
+      bytes += record.storedBytes
+      this.count(record.namespace, 1, record.storedBytes)
+    }
     this.totalBytes = bytes
     return this.totals()
   }
@@ -390,6 +426,7 @@ export const make = (
       unsafeRecordAccess: (key, now) => state.access(key, now),
       evict: (bytes) => Effect.sync(() => state.evict(bytes)),
       totals: Effect.sync(() => state.totals()),
+      namespaceTotals: (namespace) => Effect.sync(() => state.namespaceTotals(namespace)),
       repairSize: (key, blobId, checksum, storedBytes) =>
         Effect.sync(() => state.repairSize(key, blobId, checksum, storedBytes)),
       recount: Effect.sync(() => state.recount()),

@@ -114,6 +114,7 @@ export interface ListOptions {
   readonly limit?: number | undefined
   readonly offset?: number | undefined
   readonly namespace?: string | undefined
+  /** Default: insertion order. */
   readonly orderBy?: EntryOrder | undefined
   readonly descending?: boolean | undefined
 }
@@ -127,6 +128,17 @@ export interface Totals {
   readonly totalBytes: number
   readonly hits: number
   readonly misses: number
+}
+
+/**
+ * What a store counts per namespace.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface NamespaceTotals {
+  readonly entries: number
+  readonly totalBytes: number
 }
 
 /**
@@ -267,6 +279,10 @@ export declare namespace MetadataStore {
     readonly removeCounted: (filter: EntryFilter) => Effect.Effect<RemovedCount, MetadataError>
     /** Entries matching the filter, without inline values. */
     readonly select: (filter: EntryFilter) => Effect.Effect<ReadonlyArray<EntryRecord>, MetadataError>
+    /**
+     * Entries in insertion order (the order of each key's first put: an overwrite keeps its place),
+     * or by `orderBy` with ties in insertion order (reversed with `descending`).
+     */
     readonly list: (options: ListOptions) => Effect.Effect<ReadonlyArray<EntryRecord>, MetadataError>
     /**
      * `list` as public entries: must equal `list(options)` mapped through the record-to-entry
@@ -296,6 +312,12 @@ export declare namespace MetadataStore {
     /** Removes least-recently-used entries until at least `bytes` are freed. */
     readonly evict: (bytes: number) => Effect.Effect<ReadonlyArray<RemovedRef>, MetadataError>
     readonly totals: Effect.Effect<Totals, MetadataError>
+    /**
+     * The entries and stored bytes of one namespace, from counters the store keeps per namespace
+     * (an index, never a scan of the entries). The `make` default counts a `list` of the namespace:
+     * correct, but a scan, for stores that keep no such counters.
+     */
+    readonly namespaceTotals: (namespace: string) => Effect.Effect<NamespaceTotals, MetadataError>
     /**
      * For `verify({ repair })`: sets the recorded size of the entry `key` when its row is still
      * the version examined (same blob id and checksum); `true` when a row was updated. A store

@@ -28,6 +28,7 @@ import type * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import type { CacheEntry } from "../schema/CacheEntry.js"
 import { daemonClock, flushBeforeExit } from "../shared/daemonClock.js"
+import * as NamespaceKey from "../shared/namespaceKey.js"
 import { NotSync } from "../shared/sync.js"
 import { AccessBatch, type TakenAccesses } from "./accessBatch.js"
 import { ENTRY_ROW_COLUMNS, ENTRY_ROW_SLOTS, entryFromRow, upsertValues } from "./entries.js"
@@ -76,9 +77,10 @@ export interface SqliteStoreOptions {
  * @since 0.1.0
  * @category constants
  */
-export const LAYOUT_VERSION = 3
+export const LAYOUT_VERSION = 4
 
 const TABLE = "cacheness_entries"
+const NAMESPACE_COUNTERS = "cacheness_namespace_counters"
 const FINGERPRINTS = "cacheness_fingerprints"
 
 const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
@@ -142,6 +144,60 @@ const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClien
       stat TEXT NOT NULL,
       hash TEXT NOT NULL
     ) WITHOUT ROWID`)
+  }),
+  // Namespaces become part of an entry's identity (`shared/namespaceKey.ts`): rows of every other
+  // namespace than the default are rekeyed (the default namespace's keys are unchanged), with their
+  // custom metadata rows. Entries and bytes are then counted per namespace by triggers, as the
+  // whole cache's are: only rows outside the default namespace touch that table, so a put in the
+  // default namespace costs what it did (its count is the whole cache's minus the others').
+  // Insertion order is the rowid, which an upsert's DO UPDATE keeps: nothing to add for it.
+  "4_namespaces": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const derive = yield* NamespaceKey.load
+    const custom = (yield* sql.unsafe<{ readonly name: string }>(
+      `SELECT m.name FROM sqlite_master m WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'
+        AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) c WHERE c.name = 'cache_key')`
+    )).map((r) => r.name)
+    const rows = yield* sql.unsafe<{ readonly key: string; readonly namespace: string }>(
+      `SELECT key, namespace FROM ${TABLE} WHERE namespace <> ''`
+    )
+    for (const row of rows) {
+      const key = derive(row.namespace, row.key)
+      yield* sql.unsafe(`UPDATE ${TABLE} SET key = ? WHERE key = ?`, [key, row.key])
+      for (const table of custom) {
+        yield* sql.unsafe(`UPDATE "${table}" SET cache_key = ? WHERE cache_key = ?`, [key, row.key])
+      }
+    }
+    yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${NAMESPACE_COUNTERS} (
+      namespace TEXT PRIMARY KEY NOT NULL, entries INTEGER NOT NULL, bytes INTEGER NOT NULL
+    ) WITHOUT ROWID`)
+    yield* sql.unsafe(`INSERT OR REPLACE INTO ${NAMESPACE_COUNTERS} (namespace, entries, bytes)
+      SELECT namespace, count(*), coalesce(sum(stored_bytes), 0) FROM ${TABLE} WHERE namespace <> '' GROUP BY namespace`)
+    yield* sql.unsafe(`CREATE TRIGGER IF NOT EXISTS ${TABLE}_ns_ai AFTER INSERT ON ${TABLE}
+      WHEN NEW.namespace <> '' BEGIN
+      INSERT INTO ${NAMESPACE_COUNTERS} (namespace, entries, bytes) VALUES (NEW.namespace, 1, NEW.stored_bytes)
+        ON CONFLICT (namespace) DO UPDATE SET entries = entries + 1, bytes = bytes + excluded.bytes;
+    END`)
+    yield* sql.unsafe(`CREATE TRIGGER IF NOT EXISTS ${TABLE}_ns_ad AFTER DELETE ON ${TABLE}
+      WHEN OLD.namespace <> '' BEGIN
+      UPDATE ${NAMESPACE_COUNTERS} SET entries = entries - 1, bytes = bytes - OLD.stored_bytes
+        WHERE namespace = OLD.namespace;
+      DELETE FROM ${NAMESPACE_COUNTERS} WHERE namespace = OLD.namespace AND entries <= 0;
+    END`)
+    yield* sql.unsafe(`CREATE TRIGGER IF NOT EXISTS ${TABLE}_ns_au AFTER UPDATE OF namespace, stored_bytes ON ${TABLE}
+      WHEN OLD.namespace <> '' OR NEW.namespace <> '' BEGIN
+      UPDATE ${NAMESPACE_COUNTERS} SET entries = entries - 1, bytes = bytes - OLD.stored_bytes
+        WHERE namespace = OLD.namespace;
+      DELETE FROM ${NAMESPACE_COUNTERS} WHERE namespace = OLD.namespace AND entries <= 0;
+      INSERT INTO ${NAMESPACE_COUNTERS} (namespace, entries, bytes)
+        SELECT NEW.namespace, 1, NEW.stored_bytes WHERE NEW.namespace <> ''
+        ON CONFLICT (namespace) DO UPDATE SET entries = entries + 1, bytes = bytes + excluded.bytes;
+    END`)
+    // Listing, clearing or invalidating one namespace reads its rows only; partial, so puts in the
+    // default namespace do not maintain it. Queries add `namespace <> ''` so the planner may use it.
+    yield* sql.unsafe(
+      `CREATE INDEX IF NOT EXISTS ${TABLE}_namespace ON ${TABLE}(namespace) WHERE namespace <> ''`
+    )
   })
 }
 
@@ -199,14 +255,21 @@ const RAW_SLOTS: Record<EntryOrder, number> = {
   hits: 12
 }
 
-/** SQLite's order of rows by one slot: NULL first ascending (last descending), ties broken by key (slot 0). */
-const compareRows = (slot: number, descending: boolean) => {
+/**
+ * SQLite's order of rows by one slot: NULL first ascending (last descending), ties broken by the
+ * rowid, each row's last element (insertion order: an upsert's DO UPDATE keeps a row's rowid).
+ * Without a slot, by the rowid alone.
+ */
+const compareRows = (slot: number | undefined, descending: boolean) => {
   const sign = descending ? -1 : 1
   return (a: ReadonlyArray<any>, b: ReadonlyArray<any>): number => {
-    const x = a[slot]
-    const y = b[slot]
-    const c = x === y ? 0 : x === null ? -1 : y === null ? 1 : x < y ? -1 : 1
-    return (c !== 0 ? c : a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0) * sign
+    if (slot !== undefined) {
+      const x = a[slot]
+      const y = b[slot]
+      const c = x === y ? 0 : x === null ? -1 : y === null ? 1 : x < y ? -1 : 1
+      if (c !== 0) return c * sign
+    }
+    return (a[a.length - 1] - b[b.length - 1]) * sign
   }
 }
 
@@ -220,7 +283,8 @@ const compareRows = (slot: number, descending: boolean) => {
  * alternated). Aggregation does not keep the subquery's order: `listRows` sorts. JSON cannot hold a
  * BLOB: a damaged row holding one fails the query, and the listing is read as raw rows instead.
  */
-const entryRowsJson = (select: string) => `SELECT json_group_array(json_array(${ENTRY_ROW_COLUMNS})) FROM (${select})`
+const entryRowsJson = (select: string) =>
+  `SELECT json_group_array(json_array(${ENTRY_ROW_COLUMNS}, insertion_seq)) FROM (${select})`
 
 /** The same columns qualified by the entries alias `e`, for joins with custom tables. */
 const JOINED_COLUMNS = RECORD_COLUMNS.split(",").map((c) => `e.${c.trim()}`).join(", ")
@@ -245,6 +309,17 @@ const prepareStatements = (db: Database.Database) => ({
         params = excluded.params, metadata = excluded.metadata`),
   totalBytes: db.prepare(`SELECT bytes FROM cacheness_counters WHERE id = 1`).pluck(),
   counters: db.prepare(`SELECT entries, bytes AS totalBytes, hits, misses FROM cacheness_counters WHERE id = 1`),
+  namespaceCounters: db.prepare(
+    `SELECT entries, bytes AS totalBytes FROM ${NAMESPACE_COUNTERS} WHERE namespace = ?`
+  ),
+  // The default namespace holds what no other namespace counts.
+  defaultNamespaceCounters: db.prepare(`SELECT
+      entries - (SELECT coalesce(sum(entries), 0) FROM ${NAMESPACE_COUNTERS}) AS entries,
+      bytes - (SELECT coalesce(sum(bytes), 0) FROM ${NAMESPACE_COUNTERS}) AS totalBytes
+      FROM cacheness_counters WHERE id = 1`),
+  recountNamespaces: db.prepare(`INSERT INTO ${NAMESPACE_COUNTERS} (namespace, entries, bytes)
+      SELECT namespace, count(*), coalesce(sum(stored_bytes), 0) FROM ${TABLE} WHERE namespace <> '' GROUP BY namespace`),
+  clearNamespaces: db.prepare(`DELETE FROM ${NAMESPACE_COUNTERS}`),
   // The counters row lost (a damaged database): rebuilt from the entries; hits and misses restart.
   restoreCounters: db.prepare(`INSERT OR REPLACE INTO cacheness_counters (id, entries, bytes, hits, misses)
       SELECT 1, count(*), coalesce(sum(stored_bytes), 0), 0, 0 FROM ${TABLE}`),
@@ -636,7 +711,8 @@ export const make = (
         args.push(JSON.stringify(filter.keys))
       }
       if (filter.namespace !== undefined) {
-        conditions.push(`namespace = ?`)
+        // The literal lets the planner use the partial index of namespaced rows.
+        conditions.push(filter.namespace === "" ? `namespace = ?` : `namespace = ? AND namespace <> ''`)
         args.push(filter.namespace)
       }
       if (filter.createdBefore !== undefined) {
@@ -674,20 +750,25 @@ export const make = (
       read: (statement: Database.Statement, args: Array<unknown>) => Array<Array<any>>,
       wrap: (select: string) => string = (select) => select
     ): Array<Array<any>> => {
-      const order = options.orderBy ?? "createdAt"
+      const order = options.orderBy
       const descending = options.descending === true
       const args: Array<unknown> = []
-      let sql = `SELECT ${columns} FROM ${TABLE}`
+      // The rowid last: insertion order, and the tie-break of every other order.
+      let sql = `SELECT ${columns}, rowid AS insertion_seq FROM ${TABLE}`
       if (options.namespace !== undefined) {
-        sql += ` WHERE namespace = ?`
+        sql += options.namespace === "" ? ` WHERE namespace = ?` : ` WHERE namespace = ? AND namespace <> ''`
         args.push(options.namespace)
       }
       if (options.limit !== undefined || (options.offset ?? 0) > 0) {
         const direction = descending ? "DESC" : "ASC"
-        sql += ` ORDER BY ${ORDER_COLUMNS[order]} ${direction}, key ${direction} LIMIT ? OFFSET ?`
+        sql += order === undefined
+          ? ` ORDER BY rowid ${direction} LIMIT ? OFFSET ?`
+          : ` ORDER BY ${ORDER_COLUMNS[order]} ${direction}, rowid ${direction} LIMIT ? OFFSET ?`
         args.push(options.limit ?? -1, options.offset ?? 0)
       }
-      return read(prepare(wrap(sql)), args).sort(compareRows(slots[order], descending))
+      return read(prepare(wrap(sql)), args).sort(
+        compareRows(order === undefined ? undefined : slots[order], descending)
+      )
     }
 
     const accesses = new AccessBatch()
@@ -767,7 +848,10 @@ export const make = (
     }
     const insertRow = new Map(
       Array.from(readOnly ? [] : tables.values(), (def) =>
-        [def.name, db.prepare(TableSql.insertRow("sqlite", def, (n) => n))] as const)
+        [
+          def.name,
+          db.prepare(TableSql.insertRow("sqlite", def, (n) => n))
+        ] as const)
     )
 
     const upsertTx = db.transaction((record: EntryRecord, rows: ReadonlyArray<TableRow> | undefined) => {
@@ -828,11 +912,16 @@ export const make = (
       const blobs = deleteReturning(filter, "blob_id", "pluck") as Array<string | null>
       return {
         removed: blobs.length,
-        blobIds: blobs.filter((id): id is string =>
-          id !== null
-        )
+        blobIds: blobs.filter((id): id is string => id !== null)
       }
     }
+
+    // The counts and the rows they count, in one snapshot (a transaction).
+    const recountTx = db.transaction(() => {
+      if (stmt.recount.run().changes === 0) stmt.restoreCounters.run()
+      stmt.clearNamespaces.run()
+      stmt.recountNamespaces.run()
+    })
 
     const evictTx = db.transaction((bytes: number): ReadonlyArray<RemovedRef> => {
       const victims: Array<string> = []
@@ -1019,6 +1108,20 @@ export const make = (
           catch: (cause) => fail("MetadataStore.totals", "QueryFailed", cause)
         })
       ),
+      namespaceTotals: (namespace) =>
+        Effect.try({
+          try: () => {
+            if (namespace === "") {
+              const row = stmt.defaultNamespaceCounters.get() as { entries: number; totalBytes: number } | undefined
+              if (row !== undefined) return row
+              stmt.restoreCounters.run()
+              return stmt.defaultNamespaceCounters.get() as { entries: number; totalBytes: number }
+            }
+            const row = stmt.namespaceCounters.get(namespace) as { entries: number; totalBytes: number } | undefined
+            return row ?? { entries: 0, totalBytes: 0 }
+          },
+          catch: (cause) => fail("MetadataStore.namespaceTotals", "QueryFailed", cause)
+        }),
       repairSize: (key, blobId, checksum, storedBytes) =>
         Effect.try({
           try: () => (localWrites++, stmt.repairSize.run(storedBytes, key, blobId, checksum).changes > 0),
@@ -1029,7 +1132,7 @@ export const make = (
         flush,
         Effect.try({
           try: () => {
-            if (stmt.recount.run().changes === 0) stmt.restoreCounters.run()
+            recountTx.immediate()
             return stmt.counters.get() as Totals
           },
           catch: (cause) => fail("MetadataStore.recount", "WriteFailed", cause)

@@ -147,8 +147,10 @@ export const cacheSuite = (
           yield* cache.put({ model: "a", v: 2 }, 2, { namespace: "ns2" })
           yield* cache.put({ model: "b", v: 1 }, 3, { namespace: "ns2" })
           yield* cache.put({ model: "c", v: 1 }, 4, { namespace: "ns2", ttl: 0 })
-          assert.isTrue(yield* cache.invalidate({ model: "b", v: 1 }))
+          // The namespace is part of the identity: the entry is not found without it.
           assert.isFalse(yield* cache.invalidate({ model: "b", v: 1 }))
+          assert.isTrue(yield* cache.invalidate({ model: "b", v: 1 }, { namespace: "ns2" }))
+          assert.isFalse(yield* cache.invalidate({ model: "b", v: 1 }, { namespace: "ns2" }))
           assert.strictEqual(yield* cache.invalidateWhere({ expiredOnly: true }), 1)
           assert.strictEqual(yield* cache.invalidateWhere({ params: { model: "a" }, namespace: "ns2" }), 1)
           assert.strictEqual(yield* cache.invalidateWhere({ params: { model: "zzz" } }), 0)
@@ -359,5 +361,95 @@ export const cacheSuite = (
           assert.include((error as any).field, field)
         }
       }))
+
+    it.scoped("namespaces partition: the same params in two namespaces are two entries", () =>
+      run(Effect.gen(function*() {
+        const cache = yield* Cache
+        const plain = yield* cache.put(params, "default")
+        const a = yield* cache.put(params, "in a", { namespace: "a" })
+        const b = yield* cache.put(params, "in b", { namespace: "b" })
+        assert.strictEqual(plain, yield* cache.key(params))
+        assert.strictEqual(plain, yield* cache.key(params, { namespace: "" }))
+        assert.strictEqual(a, yield* cache.key(params, { namespace: "a" }))
+        assert.strictEqual(new Set([plain, a, b]).size, 3)
+        assert.deepStrictEqual(yield* cache.get(params), Option.some("default"))
+        assert.deepStrictEqual(yield* cache.get(params, { namespace: "a" }), Option.some("in a"))
+        assert.deepStrictEqual(yield* cache.get(params, { namespace: "b" }), Option.some("in b"))
+        assert.isTrue(Option.isNone(yield* cache.get(params, { namespace: "c" })))
+        // The key put returns is the full identity: no namespace needed to read it back.
+        assert.deepStrictEqual(yield* cache.get(a), Option.some("in a"))
+        const found = Option.getOrThrow(yield* cache.getWithMetadata(params, { namespace: "b" }))
+        assert.strictEqual(found.entry.namespace, "b")
+        assert.strictEqual(found.entry.key, b)
+        assert.isTrue(yield* cache.has(params, { namespace: "a" }))
+        assert.isFalse(yield* cache.has(params, { namespace: "c" }))
+        assert.isTrue(yield* cache.touch(params, "1 hour", { namespace: "b" }))
+        assert.isFalse(yield* cache.touch(params, "1 hour", { namespace: "c" }))
+        const stats = yield* cache.stats({ namespace: "a" })
+        assert.strictEqual(stats.entries, 1)
+        assert.isAbove(stats.totalBytes, 0)
+        assert.strictEqual((yield* cache.stats()).entries, 3)
+        assert.strictEqual((yield* cache.stats({ namespace: "" })).entries, 1)
+        assert.strictEqual((yield* cache.stats({ namespace: "c" })).entries, 0)
+        // Removing one namespace leaves the others.
+        assert.strictEqual(yield* cache.invalidateWhere({ namespace: "a" }), 1)
+        assert.isTrue(Option.isNone(yield* cache.get(params, { namespace: "a" })))
+        assert.deepStrictEqual(yield* cache.get(params, { namespace: "b" }), Option.some("in b"))
+        assert.deepStrictEqual(yield* cache.get(params), Option.some("default"))
+        assert.strictEqual((yield* cache.stats({ namespace: "a" })).entries, 0)
+        assert.strictEqual((yield* cache.stats({ namespace: "b" })).entries, 1)
+        assert.isTrue(yield* cache.invalidate(params, { namespace: "b" }))
+        assert.isFalse(yield* cache.invalidate(params, { namespace: "b" }))
+        assert.deepStrictEqual(yield* cache.get(params), Option.some("default"))
+        assert.deepStrictEqual((yield* cache.list()).map((e) => e.key), [plain])
+      })))
+
+    it.scoped("namespace options are checked: unknown fields, a CacheKey with a namespace, change nothing", () =>
+      run(Effect.gen(function*() {
+        const cache = yield* Cache
+        const a = yield* cache.put(params, 1, { namespace: "a" })
+        const tag = (e: unknown) => (e as { readonly _tag: string })._tag
+        assert.strictEqual(tag(yield* Effect.flip(cache.stats({ namespace: "a", bogus: 1 } as any))), "ConfigError")
+        assert.strictEqual(tag(yield* Effect.flip(cache.stats({ namespace: 1 } as any))), "ConfigError")
+        assert.strictEqual(
+          tag(yield* Effect.flip(cache.get(params, { namespace: "a", nope: 1 } as any))),
+          "ConfigError"
+        )
+        assert.strictEqual(tag(yield* Effect.flip(cache.get(params, { namespace: 7 } as any))), "ConfigError")
+        assert.strictEqual(tag(yield* Effect.flip(cache.has(params, { namespaces: "a" } as any))), "ConfigError")
+        assert.strictEqual(tag(yield* Effect.flip(cache.key(params, { ns: "a" } as any))), "ConfigError")
+        assert.strictEqual(tag(yield* Effect.flip(cache.invalidate(params, { namespace: null } as any))), "ConfigError")
+        assert.strictEqual(tag(yield* Effect.flip(cache.touch(params, null, { x: 1 } as any))), "ConfigError")
+        assert.strictEqual(tag(yield* Effect.flip(cache.put(params, 2, { namespace: 3 } as any))), "ConfigError")
+        // A CacheKey already names its namespace.
+        const error = yield* Effect.flip(cache.get(a, { namespace: "a" }))
+        assert.strictEqual(tag(error), "KeyError")
+        assert.include(error.message, "full identity")
+        assert.strictEqual(tag(yield* Effect.flip(cache.invalidate(a, { namespace: "b" }))), "KeyError")
+        assert.strictEqual(tag(yield* Effect.flip(cache.put(a, 3, { namespace: "b" }))), "KeyError")
+        assert.deepStrictEqual(yield* cache.get(params, { namespace: "a" }), Option.some(1))
+        assert.strictEqual((yield* cache.stats()).entries, 1)
+        // An overwrite through the CacheKey keeps the entry in its namespace.
+        yield* cache.put(a, 4)
+        assert.deepStrictEqual(yield* cache.get(params, { namespace: "a" }), Option.some(4))
+        assert.deepStrictEqual((yield* cache.list({ namespace: "a" })).map((e) => e.key), [a])
+        assert.strictEqual((yield* cache.stats({ namespace: "a" })).entries, 1)
+      })))
+
+    it.scoped("list is in insertion order within one millisecond; an overwrite keeps its place", () =>
+      run(Effect.gen(function*() {
+        const cache = yield* Cache
+        // No clock moves: every put in the same millisecond.
+        const keys: Array<string> = []
+        for (const n of [3, 1, 4, 15, 9, 2, 6]) keys.push(yield* cache.put({ n }, n, { namespace: n % 2 ? "odd" : "" }))
+        const listed = (entries: ReadonlyArray<CacheEntry>) => entries.map((e) => e.key)
+        assert.deepStrictEqual(listed(yield* cache.list()), keys)
+        yield* cache.put({ n: 1 }, "again", { namespace: "odd" })
+        assert.deepStrictEqual(listed(yield* cache.list()), keys)
+        assert.deepStrictEqual(listed(yield* cache.list({ descending: true })), [...keys].reverse())
+        assert.deepStrictEqual(listed(yield* cache.list({ orderBy: "createdAt" })), keys)
+        assert.deepStrictEqual(listed(yield* cache.list({ limit: 3, offset: 2 })), keys.slice(2, 5))
+        assert.deepStrictEqual(listed(yield* cache.list({ namespace: "odd" })), [keys[0], keys[1], keys[3], keys[4]])
+      })))
   })
 }

@@ -161,7 +161,7 @@ export const metadataStoreSuite = (name: string, layer: Layer.Layer<MetadataStor
             record(key(i), { createdAt: 100 - i, storedBytes: i * 10, namespace: i % 2 === 0 ? "even" : "odd" })
           )
         }
-        const byCreated = yield* store.list({})
+        const byCreated = yield* store.list({ orderBy: "createdAt" })
         assert.deepStrictEqual(byCreated.map((r) => r.key), [4, 3, 2, 1, 0].map(key))
         const bySize = yield* store.list({ orderBy: "storedBytes", descending: true, limit: 2 })
         assert.deepStrictEqual(bySize.map((r) => r.key), [key(4), key(3)])
@@ -361,6 +361,68 @@ export const metadataStoreSuite = (name: string, layer: Layer.Layer<MetadataStor
         changed()
         yield* store.clear
         assert.isTrue(changed(), "clear")
+      })))
+
+    it.scoped("namespaces are counted: entries and bytes per namespace through every change", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        yield* store.upsert(record(key(1), { namespace: "a", storedBytes: 100 }))
+        yield* store.upsert(record(key(2), { namespace: "a", storedBytes: 200 }))
+        yield* store.upsert(record(key(3), { namespace: "b", storedBytes: 7 }))
+        yield* store.upsert(record(key(4), { storedBytes: 40 }))
+        assert.deepStrictEqual(yield* store.namespaceTotals("a"), { entries: 2, totalBytes: 300 })
+        assert.deepStrictEqual(yield* store.namespaceTotals("b"), { entries: 1, totalBytes: 7 })
+        assert.deepStrictEqual(yield* store.namespaceTotals(""), { entries: 1, totalBytes: 40 })
+        assert.deepStrictEqual(yield* store.namespaceTotals("none"), { entries: 0, totalBytes: 0 })
+        // An overwrite moves the bytes, not the count.
+        yield* store.upsert(record(key(2), { namespace: "a", storedBytes: 50 }))
+        assert.deepStrictEqual(yield* store.namespaceTotals("a"), { entries: 2, totalBytes: 150 })
+        yield* store.upsert(record(key(5), { namespace: "b", storedBytes: 13, blobId: `${key(5)}-x`, inline: null }))
+        assert.deepStrictEqual(yield* store.namespaceTotals("b"), { entries: 2, totalBytes: 20 })
+        // Removing one namespace leaves the others.
+        const removed = yield* store.remove({ namespace: "a" })
+        assert.deepStrictEqual(removed.map((r) => r.key).sort(), [key(1), key(2)])
+        assert.deepStrictEqual(yield* store.namespaceTotals("a"), { entries: 0, totalBytes: 0 })
+        assert.deepStrictEqual(yield* store.namespaceTotals("b"), { entries: 2, totalBytes: 20 })
+        assert.deepStrictEqual(yield* store.namespaceTotals(""), { entries: 1, totalBytes: 40 })
+        assert.deepStrictEqual((yield* store.list({ namespace: "b" })).map((r) => r.key), [key(3), key(5)])
+        const recounted = yield* store.recount
+        assert.strictEqual(recounted.entries, 3)
+        assert.deepStrictEqual(yield* store.namespaceTotals("b"), { entries: 2, totalBytes: 20 })
+        yield* store.clear
+        assert.deepStrictEqual(yield* store.namespaceTotals("b"), { entries: 0, totalBytes: 0 })
+        assert.deepStrictEqual(yield* store.namespaceTotals(""), { entries: 0, totalBytes: 0 })
+      })))
+
+    it.scoped("list is in insertion order: ties keep it, an overwrite keeps its place, a re-put goes last", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        // Keys deliberately out of key order, every time equal (one millisecond).
+        const order = [5, 2, 9, 1, 7]
+        for (const n of order) yield* store.upsert(record(key(n), { namespace: n % 2 === 0 ? "even" : "odd" }))
+        const keys = (records: ReadonlyArray<EntryRecord>) => records.map((r) => r.key)
+        assert.deepStrictEqual(keys(yield* store.list({})), order.map(key))
+        // An overwrite keeps the entry's place.
+        yield* store.upsert(record(key(2), { namespace: "even", storedBytes: 1 }))
+        assert.deepStrictEqual(keys(yield* store.list({})), order.map(key))
+        // Removed and put again: last.
+        yield* store.remove({ keys: [key(9)] })
+        yield* store.upsert(record(key(9), { namespace: "odd" }))
+        const now = [5, 2, 1, 7, 9].map(key)
+        assert.deepStrictEqual(keys(yield* store.list({})), now)
+        assert.deepStrictEqual(keys(yield* store.list({ descending: true })), [...now].reverse())
+        assert.deepStrictEqual(keys(yield* store.list({ orderBy: "createdAt" })), now)
+        assert.deepStrictEqual(keys(yield* store.list({ orderBy: "createdAt", descending: true })), [...now].reverse())
+        assert.deepStrictEqual(keys(yield* store.list({ limit: 2, offset: 1 })), now.slice(1, 3))
+        assert.deepStrictEqual(keys(yield* store.list({ orderBy: "createdAt", limit: 2, offset: 2 })), now.slice(2, 4))
+        assert.deepStrictEqual(keys(yield* store.list({ namespace: "odd" })), [5, 1, 7, 9].map(key))
+        assert.deepStrictEqual(
+          (yield* store.listEntries({ namespace: "odd" })).map((e) => e.key),
+          [5, 1, 7, 9].map(key)
+        )
+        // orderBy still orders; ties in insertion order.
+        assert.deepStrictEqual(keys(yield* store.list({ orderBy: "storedBytes" })), [2, 5, 1, 7, 9].map(key))
+        assert.deepStrictEqual(keys(yield* store.list({ orderBy: "key" })), [1, 2, 5, 7, 9].map(key))
       })))
   })
 }
