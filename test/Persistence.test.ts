@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import * as fs from "node:fs"
 import * as Cache from "../src/Cache.js"
@@ -23,7 +24,7 @@ import { makeTempDir } from "./support/tmp.js"
 for (const backend of adapterCaches) {
   const suite = backend.name === "PostgreSQL" ? pgDescribe : describe
   suite(`CachePersistence on ${backend.name}`, () => {
-    const provide = <A, E>(effect: Effect.Effect<A, E, Persistence.BackingPersistence | Cache.Cache>) =>
+    const provide = <A, E>(effect: Effect.Effect<A, E, Persistence.BackingPersistence | Cache.Cache | Scope.Scope>) =>
       Effect.scoped(Effect.provide(effect, CachePersistence.layer().pipe(Layer.provideMerge(backend.layer()))))
 
     it.effect("get, set, remove, clear", () =>

@@ -61,7 +61,7 @@ export interface Entries {
   readonly setMany: (writes: ReadonlyArray<Write>) => Effect.Effect<void, CacheError>
   /** `true` when the key existed. */
   readonly remove: (key: string) => Effect.Effect<boolean, CacheError>
-  /** Live entries of this namespace. */
+  /** The entries of this namespace, from the store's per-namespace count. */
   readonly size: Effect.Effect<number, CacheError>
   /** Removes every entry of this namespace (and no other); returns how many. */
   readonly clear: Effect.Effect<number, CacheError>
@@ -79,24 +79,23 @@ const putOptions = (namespace: string, ttl: number | null): PutOptions => ({ nam
  * @category constructors
  */
 export const make = (cache: Cache.Service, namespace: string): Entries => {
-  const key = (k: string) => cache.key(paramsOf(k))
+  const inNamespace = { namespace }
+  const key = (k: string) => cache.key(paramsOf(k), inNamespace)
   const set = (k: string, value: unknown, ttl: number | null) =>
     Effect.asVoid(cache.put(paramsOf(k), value, putOptions(namespace, ttl)))
   return {
     namespace,
     cache,
     key,
-    get: (k) => cache.get(paramsOf(k)),
-    getMany: (keys) => Effect.forEach(keys, (k) => cache.get(paramsOf(k))),
-    has: (k) => cache.has(paramsOf(k)),
+    get: (k) => cache.get(paramsOf(k), inNamespace),
+    getMany: (keys) => Effect.forEach(keys, (k) => cache.get(paramsOf(k), inNamespace)),
+    has: (k) => cache.has(paramsOf(k), inNamespace),
     set,
     setMany: (writes) => Effect.forEach(writes, ([k, value, ttl]) => set(k, value, ttl), { discard: true }),
-    remove: (k) => cache.invalidate(paramsOf(k)),
-    size: Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Effect.map(
-        cache.list({ namespace }),
-        (entries) => entries.filter((e) => e.expiresAt === null || e.expiresAt > now).length
-      )),
+    remove: (k) => cache.invalidate(paramsOf(k), inNamespace),
+    // Counted per namespace by the metadata store: no scan. Expired entries not yet cleaned up
+    // count (a store's own entries never expire).
+    size: Effect.map(cache.stats(inNamespace), (stats) => stats.entries),
     clear: cache.invalidateWhere({ namespace }),
     keys: Effect.flatMap(Clock.currentTimeMillis, (now) =>
       Effect.map(cache.list({ namespace }), (entries) => {
