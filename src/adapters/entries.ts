@@ -53,11 +53,11 @@ export interface Entries {
   /** The cache key of a string key in this namespace. */
   readonly key: (key: string) => Effect.Effect<CacheKey, CacheError>
   readonly get: (key: string) => Effect.Effect<Option.Option<unknown>, CacheError>
-  /** In order, `None` for a miss. */
+  /** In order, `None` for a miss; one `get` per key (not yet `Cache.getMany`). */
   readonly getMany: (keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Option.Option<unknown>>, CacheError>
   readonly has: (key: string) => Effect.Effect<boolean, CacheError>
   readonly set: (key: string, value: unknown, ttl: number | null) => Effect.Effect<void, CacheError>
-  /** All or none. */
+  /** Writes each in turn (not yet one transaction: see `Cache.putMany` of the batch work). */
   readonly setMany: (writes: ReadonlyArray<Write>) => Effect.Effect<void, CacheError>
   /** `true` when the key existed. */
   readonly remove: (key: string) => Effect.Effect<boolean, CacheError>

@@ -160,7 +160,7 @@ export class KeyvCacheness extends EventEmitter {
     return this.#run((entries) => Effect.map(entries.get(key), (found) => Option.getOrUndefined(found) as Value))
   }
 
-  /** The stored values in the order of `keys`, `undefined` for each miss (one query). */
+  /** The stored values in the order of `keys`, `undefined` for each miss. */
   getMany<Value>(keys: Array<string>): Promise<Array<Value | undefined>> {
     return this.#run((entries) =>
       Effect.map(entries.getMany(keys), (found) => found.map((o) => Option.getOrUndefined(o) as Value))
@@ -188,7 +188,7 @@ export class KeyvCacheness extends EventEmitter {
     )
   }
 
-  /** Stores every entry, all or none; entries whose deadline has passed are removed instead. */
+  /** Stores every entry in turn; entries whose deadline has passed are removed instead. */
   setMany(values: Array<KeyvEntry>): Promise<Array<boolean>> {
     return this.#run((entries) =>
       Effect.gen(function*() {
