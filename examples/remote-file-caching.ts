@@ -42,7 +42,7 @@ const download = (base: string, object: string) =>
   Effect.gen(function*() {
     const cache = yield* Cache.Cache
     const key = { url: `${base}/${object}` } // the cache key is the URL; the ETag is metadata
-    const cached = yield* cache.getWithMetadata(key)
+    const cached = yield* cache.getWithMetadata(key, { namespace: "downloads" })
     const etag = Option.flatMap(cached, (hit) => Option.fromNullable(hit.entry.metadata?.etag as string | undefined))
     const response = yield* Effect.tryPromise({
       try: () => fetch(key.url, { headers: Option.isSome(etag) ? { "if-none-match": etag.value } : {} }),

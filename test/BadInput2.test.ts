@@ -204,7 +204,7 @@ describe("unknown option fields and empty filters are refused", () => {
         configError(yield* Effect.flip(cache.list({ limt: 1 } as any)), "list.limt")
         configError(yield* Effect.flip(cache.verify({ repiar: true } as any)), "verify.repiar")
         configError(yield* Effect.flip(cache.prune(0, { onProgres: () => {} } as any)), "prune.onProgres")
-        configError(yield* Effect.flip(cache.stats({ namespace: "x" } as any)), "stats.namespace")
+        configError(yield* Effect.flip(cache.stats({ namespace: "x", nmespace: "y" } as any)), "stats.nmespace")
         assert.strictEqual((yield* cache.stats()).entries, 1)
         let runs = 0
         const f = cached((n: number) => Effect.sync(() => ++runs + n), { name: "f", tll: "1 hour" } as any)
@@ -224,7 +224,7 @@ describe("unknown option fields and empty filters are refused", () => {
         "invalidateWhere.namspace"
       )
       configError(await cache.invalidateWhere({}).then(() => undefined, (e) => e), "invalidateWhere")
-      configError(await cache.stats({ namespace: "x" } as any).then(() => undefined, (e) => e), "stats.namespace")
+      configError(await cache.stats({ nmespace: "x" } as any).then(() => undefined, (e) => e), "stats.nmespace")
       configError(await cache.list({ limt: 1 } as any).then(() => undefined, (e) => e), "list.limt")
       const memo = cache.memoize(async (n: number) => n, { name: "m", tll: 5 } as any)
       configError(await memo(1).then(() => undefined, (e) => e), "cached.tll")

@@ -138,7 +138,7 @@ pgDescribe("Cache on PostgreSQL", () => {
       const error = yield* Effect.flip(Effect.scoped(Effect.provide(Cache.Cache, layer)))
       assert.strictEqual(error._tag, "MetadataError")
       assert.strictEqual((error as any).reason, "NewerLayout")
-      assert.match(error.message, /layout 7; this release reads up to 3/)
+      assert.match(error.message, /layout 7; this release reads up to 4/)
     }))
 
   it.scoped("an older (empty) layout is migrated on open and recorded", () =>
@@ -163,7 +163,7 @@ pgDescribe("Cache on PostgreSQL", () => {
         sql.map((r) =>
           r.id
         ).sort(),
-        [1, 2, 3]
+        [1, 2, 3, 4]
       )
     }))
 })
@@ -181,7 +181,7 @@ describe("Cache on a JSON index", () => {
       )
       const file = path.join(directory, "cacheness.json")
       const text = fs.readFileSync(file, "utf8")
-      assert.match(text, /"format": "cacheness-metadata", "layout": 1/)
+      assert.match(text, /"format": "cacheness-metadata", "layout": 2/)
       assert.match(text, /"description":"first"/)
       fs.writeFileSync(file, text.slice(0, text.length / 2))
       const after = yield* withCache(

@@ -88,7 +88,7 @@ describe("a damaged entries-table root page", () => {
           ) as string | undefined
           if (column !== undefined) {
             db.prepare(
-              `SELECT 1 FROM cacheness_entries INDEXED BY "${index}" WHERE "${column}" IS NOT NULL ORDER BY "${column}" LIMIT 1`
+              `SELECT 1 FROM cacheness_entries INDEXED BY "${index}" WHERE "${column}" IS NOT NULL AND "${column}" <> '' ORDER BY "${column}" LIMIT 1`
             ).all()
           }
         }

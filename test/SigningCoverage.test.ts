@@ -223,12 +223,12 @@ const roundTrip = (layer: Layer.Layer<Cache.Cache, Cache.CacheError>) =>
         const cache = yield* Cache.Cache
         yield* cache.put({ k: "inline", tag: "x" }, { n: 1 }, { ttl: "1 hour", namespace: "ns", description: "d" })
         yield* cache.put({ k: "blob", tag: "x" }, `b:${BIG}`, { ttl: null })
-        const touched = yield* cache.touch({ k: "inline", tag: "x" }, "2 hours")
+        const touched = yield* cache.touch({ k: "inline", tag: "x" }, "2 hours", { namespace: "ns" })
         const read = [
-          yield* cache.has({ k: "inline", tag: "x" }),
+          yield* cache.has({ k: "inline", tag: "x" }, { namespace: "ns" }),
           yield* cache.has({ k: "blob", tag: "x" }),
           Option.map(
-            yield* cache.getWithMetadata({ k: "inline", tag: "x" }),
+            yield* cache.getWithMetadata({ k: "inline", tag: "x" }, { namespace: "ns" }),
             (e) => [e.value, e.entry.description, e.entry.namespace]
           ),
           Option.isSome(yield* cache.get({ k: "blob", tag: "x" }))

@@ -65,8 +65,9 @@ const seed = async (directory: string) => {
     map: await cache.put({ n: 1n }, new Map([["k", 1n]])),
     expired: await cache.put({ url: "https://example.com/a" }, "page", { namespace: "http", ttl: 1 })
   }
-  await cache.get({ model: "xgboost", version: "1.0" })
-  await cache.get({ model: "xgboost", version: "1.0" })
+  // The namespace is part of the key: the entry is read in its own.
+  await cache.get({ model: "xgboost", version: "1.0" }, { namespace: "models" })
+  await cache.get({ model: "xgboost", version: "1.0" }, { namespace: "models" })
   await cache.get({ model: "absent" })
   await cache.close()
   await sleep(5)

@@ -56,6 +56,30 @@ export interface IntegritySettings {
   readonly signer: Signing.Signer | null
   readonly verifyIntegrity: boolean
   readonly hashBytes: (bytes: Uint8Array) => string
+  /**
+   * The namespace rule (`shared/namespaceKey.ts`). Entries rekeyed by the namespace migration keep
+   * bytes whose header names their old, default-namespace key: given a row's namespace, a header
+   * key that derives to the row's key in it is the entry's own.
+   */
+  readonly namespaceKey?: ((namespace: string, key: string) => string) | undefined
+}
+
+/**
+ * Why `checkBytes` rejects bytes whose header names another key; `read.ts` looks the whole row up
+ * (with its namespace) before it believes it.
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const OTHER_KEY = "holds the value of another key (its header names a different key)"
+
+/** Whether the header names the entry's key, or (rekeyed rows) its key before the namespace counted. */
+const headerNamesKey = (settings: IntegritySettings, record: StoredValue, bytes: Uint8Array): boolean => {
+  if (Header.keyMatches(bytes, record.key) !== false) return true
+  const namespace = (record as { readonly namespace?: unknown }).namespace
+  if (settings.namespaceKey === undefined || typeof namespace !== "string" || namespace === "") return false
+  const stored = Header.storedKey(bytes)
+  return stored !== undefined && settings.namespaceKey(namespace, stored) === record.key
 }
 
 /**
@@ -80,8 +104,8 @@ export const checkBytes = (settings: IntegritySettings, record: StoredValue, byt
     ? "has a damaged row (its value is not bytes)"
     : bytes.length !== record.storedBytes
     ? `has ${bytes.length} stored bytes, expected ${record.storedBytes}`
-    : Header.keyMatches(bytes, record.key) === false
-    ? "holds the value of another key (its header names a different key)"
+    : !headerNamesKey(settings, record, bytes)
+    ? OTHER_KEY
     : settings.signer !== null
     ? settings.signer.verify(record as EntryRecord, bytes, record.checksum)
       ? null

@@ -84,7 +84,12 @@ export const make = (config: ResolvedConfig) =>
   Effect.gen(function*() {
     const engine = yield* Context.make(config)
     const { blobs, hasher, metadata, signer } = engine
-    const settings: IntegritySettings = { signer, verifyIntegrity: config.verifyIntegrity, hashBytes: hasher.hashBytes }
+    const settings: IntegritySettings = {
+      signer,
+      verifyIntegrity: config.verifyIntegrity,
+      hashBytes: hasher.hashBytes,
+      namespaceKey: engine.namespaceKey
+    }
     const reads = Read.make(engine, settings)
     const maintenance = Maintenance.make(engine)
     const put = Write.make(engine, settings, maintenance.enforceSize)

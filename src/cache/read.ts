@@ -18,7 +18,7 @@ import { NotSync } from "../shared/sync.js"
 import * as Validate from "../shared/validate.js"
 import type { Engine } from "./context.js"
 import * as FastPath from "./fastPath.js"
-import { checkBytes, type IntegritySettings, readStoredBlob, unverifiable } from "./integrity.js"
+import { checkBytes, type IntegritySettings, OTHER_KEY, readStoredBlob, unverifiable } from "./integrity.js"
 import * as CacheMetrics from "./metrics.js"
 import { type CacheError, CodecError, ConfigError, type GetOptions } from "./service.js"
 
@@ -194,16 +194,27 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
   ) {
     let record = found
     let decision = first
+    let bytes = record.inline ?? EMPTY
     if (decision._tag === "ReadBlob") {
       const blob = yield* readBlob(record, fetch)
       if (Option.isNone(blob)) return Option.none<readonly [R, Uint8Array]>()
       record = blob.value[0]
-      decision = decide(record, now, settings, blob.value[1])
+      bytes = blob.value[1]
+      decision = decide(record, now, settings, bytes)
     }
     switch (decision._tag) {
       case "Bytes":
         return Option.some([record, decision.bytes] as const)
       case "Broken":
+        if (decision.reason === OTHER_KEY && !("namespace" in record)) {
+          // Rekeyed by the namespace migration, its header may name the old key: the whole row
+          // (with its namespace) decides, if it is still the version examined.
+          const full = Option.getOrNull(yield* metadata.lookup(record.key))
+          if (full !== null && full.checksum === record.checksum && full.blobId === record.blobId) {
+            const again = decide(full, now, settings, bytes)
+            if (again._tag === "Bytes") return Option.some([record, again.bytes] as const)
+          }
+        }
         yield* engine.dropBroken(record, decision.reason)
         return Option.none<readonly [R, Uint8Array]>()
       case "UnknownFormat":

@@ -256,6 +256,21 @@ export const keyMatches = (bytes: Uint8Array, key: string): boolean | undefined 
 }
 
 /**
+ * The key the header names (16 hex digits), `undefined` when it names none (header version 1) or
+ * does not parse.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const storedKey = (bytes: Uint8Array): string | undefined => {
+  const header = parse(bytes, "Cache.get")
+  if (header instanceof CodecError || header.keyOffset < 0) return undefined
+  let out = ""
+  for (let i = 0; i < KEY_BYTES; i++) out += bytes[header.keyOffset + i].toString(16).padStart(2, "0")
+  return out
+}
+
+/**
  * The format id of a parsed header as a string.
  *
  * @since 0.1.0

@@ -26,6 +26,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { daemonClock, flushBeforeExit } from "../shared/daemonClock.js"
+import * as NamespaceKey from "../shared/namespaceKey.js"
 import { AccessBatch } from "./accessBatch.js"
 import { make as makeMetadataStore } from "./make.js"
 import { MemoryState } from "./memory.js"
@@ -60,7 +61,7 @@ export interface JsonStoreOptions {
  * @since 0.1.0
  * @category constants
  */
-export const LAYOUT_VERSION = 1
+export const LAYOUT_VERSION = 2
 
 const FORMAT = "cacheness-metadata"
 
@@ -83,7 +84,28 @@ interface Document {
  * Upgrades of older layouts, by the layout they upgrade from. Layout 1 is the first; a future
  * layout 2 adds `1: (doc) => ({ ...doc, layout: 2, ... })` here.
  */
-const UPGRADES: Record<number, (doc: any) => any> = {}
+const UPGRADES: Record<number, (doc: any, derive: NamespaceKey.Derive) => any> = {
+  // Layout 2: namespaces are part of an entry's identity (`shared/namespaceKey.ts`). Entries of
+  // every namespace but the default are rekeyed, in place (the file's order is insertion order),
+  // with their custom metadata rows; leases are transient and left as they are.
+  1: (doc, derive) => {
+    const renamed = new Map<string, string>()
+    const entries: Record<string, any> = {}
+    for (const [key, entry] of Object.entries<any>(doc.entries ?? {})) {
+      const namespace = typeof entry?.namespace === "string" ? entry.namespace : NamespaceKey.DEFAULT_NAMESPACE
+      const next = derive(namespace, key)
+      if (next !== key) renamed.set(key, next)
+      entries[next] = next === key || typeof entry?.checksum !== "string"
+        ? entry
+        : { ...entry, checksum: NamespaceKey.rebindChecksum(entry.checksum, key, next) }
+    }
+    const tables: Record<string, Record<string, unknown>> = {}
+    for (const [name, rows] of Object.entries<Record<string, unknown>>(doc.tables ?? {})) {
+      tables[name] = Object.fromEntries(Object.entries(rows).map(([key, row]) => [renamed.get(key) ?? key, row]))
+    }
+    return { ...doc, layout: 2, entries, tables }
+  }
+}
 
 // Real time for locks: lock staleness is about other processes' wall clocks, not cache time.
 const wallClock = Clock.make()
@@ -144,12 +166,12 @@ export const writeIndex = (filename: string, records: Iterable<EntryRecord>): vo
   fs.writeFileSync(filename, serialise(state))
 }
 
-const parse = (text: string): Document => {
+const parse = (text: string, derive: NamespaceKey.Derive): Document => {
   let doc = JSON.parse(text)
   if (doc === null || typeof doc !== "object" || doc.format !== FORMAT || typeof doc.layout !== "number") {
     throw new SyntaxError("not a cacheness metadata file")
   }
-  while (doc.layout < LAYOUT_VERSION && UPGRADES[doc.layout] !== undefined) doc = UPGRADES[doc.layout](doc)
+  while (doc.layout < LAYOUT_VERSION && UPGRADES[doc.layout] !== undefined) doc = UPGRADES[doc.layout](doc, derive)
   if (typeof doc.entries !== "object" || doc.entries === null) throw new SyntaxError("entries missing")
   return doc
 }
@@ -168,6 +190,7 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
     const staleAfter = Duration.toMillis(options.staleLockAfter ?? "30 seconds")
     const definitions = new Map((options.tables ?? []).map((def) => [def.name, def]))
     const host = os.hostname()
+    const derive = yield* NamespaceKey.load
 
     let state = new MemoryState(definitions)
     /** Identity of the file the state was loaded from or written to; `undefined` = must reload. */
@@ -182,7 +205,7 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
         const text = fs.readFileSync(filename, "utf8")
         let doc: Document
         try {
-          doc = parse(text)
+          doc = parse(text, derive)
         } catch (cause) {
           if (options.readOnly === true) {
             throw new MetadataError({

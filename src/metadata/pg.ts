@@ -24,6 +24,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type { ConfigError } from "../errors.js"
 import { daemonClock, flushBeforeExit } from "../shared/daemonClock.js"
+import * as NamespaceKey from "../shared/namespaceKey.js"
 import * as PgPool from "../shared/pgClient.js"
 import { pgCode, retryRead } from "../shared/pgRetry.js"
 import { transaction } from "../shared/pgTransaction.js"
@@ -74,7 +75,7 @@ export interface PgStoreOptions {
  * @since 0.1.0
  * @category constants
  */
-export const LAYOUT_VERSION = 3
+export const LAYOUT_VERSION = 4
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 
@@ -148,6 +149,93 @@ const migrations = (s: string): Record<string, Effect.Effect<void, unknown, SqlC
     const sql = yield* SqlClient.SqlClient
     yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${s}.cacheness_leases (
       key TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at BIGINT NOT NULL)`)
+  }),
+  // Namespaces become part of an entry's identity (`shared/namespaceKey.ts`): rows outside the
+  // default namespace are rekeyed, with their custom metadata rows (whose foreign keys are lifted
+  // for the update and put back); an insertion sequence orders listings (existing rows numbered
+  // by creation time; an upsert's DO UPDATE keeps a row's number); entries and bytes are counted
+  // per namespace (other than the default, which is the whole cache's count minus theirs) by
+  // statement-level triggers, like the whole cache's.
+  "4_namespaces": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const E = `${s}.cacheness_entries`
+    const N = `${s}.cacheness_namespace_counters`
+    const derive = yield* NamespaceKey.load
+    const rows = yield* sql.unsafe<{ readonly key: string; readonly namespace: string; readonly checksum: string }>(
+      `SELECT key, namespace, checksum FROM ${E} WHERE namespace <> ''`
+    )
+    if (rows.length > 0) {
+      const foreign = yield* sql.unsafe<{ readonly child: string; readonly name: string }>(
+        `SELECT conrelid::regclass::text AS child, conname AS name FROM pg_constraint
+         WHERE contype = 'f' AND confrelid = '${E}'::regclass`
+      )
+      for (const f of foreign) yield* sql.unsafe(`ALTER TABLE ${f.child} DROP CONSTRAINT "${f.name}"`)
+      const olds = rows.map((r) => r.key)
+      const news = rows.map((r) => derive(r.namespace, r.key))
+      const sums = rows.map((r, i) => NamespaceKey.rebindChecksum(r.checksum, r.key, news[i]))
+      const mapping = `(SELECT unnest($1::text[]) AS old, unnest($2::text[]) AS new)`
+      yield* sql.unsafe(
+        `UPDATE ${E} e SET key = m.new, checksum = m.sum
+         FROM (SELECT unnest($1::text[]) AS old, unnest($2::text[]) AS new, unnest($3::text[]) AS sum) m
+         WHERE e.key = m.old`,
+        [olds, news, sums]
+      )
+      for (const f of foreign) {
+        yield* sql.unsafe(
+          `UPDATE ${f.child} t SET cache_key = m.new FROM ${mapping} m WHERE t.cache_key = m.old`,
+          [olds, news]
+        )
+        yield* sql.unsafe(`ALTER TABLE ${f.child} ADD CONSTRAINT "${f.name}"
+          FOREIGN KEY (cache_key) REFERENCES ${E}(key) ON DELETE CASCADE`)
+      }
+    }
+    yield* sql.unsafe(`ALTER TABLE ${E} ADD COLUMN IF NOT EXISTS seq BIGINT`)
+    yield* sql.unsafe(`UPDATE ${E} e SET seq = r.n FROM
+      (SELECT key, row_number() OVER (ORDER BY created_at, key) AS n FROM ${E}) r WHERE e.key = r.key`)
+    yield* sql.unsafe(`CREATE SEQUENCE IF NOT EXISTS ${s}.cacheness_entries_seq OWNED BY ${E}.seq`)
+    yield* sql.unsafe(
+      `SELECT setval('${s}.cacheness_entries_seq', coalesce((SELECT max(seq) FROM ${E}), 0) + 1, false)`
+    )
+    yield* sql.unsafe(
+      `ALTER TABLE ${E} ALTER COLUMN seq SET DEFAULT nextval('${s}.cacheness_entries_seq'), ALTER COLUMN seq SET NOT NULL`
+    )
+    yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${N} (
+      namespace TEXT PRIMARY KEY, entries BIGINT NOT NULL, bytes BIGINT NOT NULL)`)
+    yield* sql.unsafe(`INSERT INTO ${N} (namespace, entries, bytes)
+      SELECT namespace, count(*), coalesce(sum(stored_bytes), 0) FROM ${E} WHERE namespace <> '' GROUP BY namespace
+      ON CONFLICT (namespace) DO UPDATE SET entries = excluded.entries, bytes = excluded.bytes`)
+    // Rows going in and rows going out, by namespace; the default namespace is not counted here.
+    const add = (rows: string) =>
+      `INSERT INTO ${N} (namespace, entries, bytes)
+        SELECT namespace, count(*), coalesce(sum(stored_bytes), 0) FROM ${rows} WHERE namespace <> '' GROUP BY namespace
+        ON CONFLICT (namespace) DO UPDATE SET entries = ${N}.entries + excluded.entries, bytes = ${N}.bytes + excluded.bytes;`
+    const subtract = (rows: string) =>
+      `UPDATE ${N} c SET entries = c.entries - d.n, bytes = c.bytes - d.b
+        FROM (SELECT namespace, count(*) AS n, coalesce(sum(stored_bytes), 0) AS b FROM ${rows}
+          WHERE namespace <> '' GROUP BY namespace) d WHERE c.namespace = d.namespace;
+        DELETE FROM ${N} WHERE entries <= 0;`
+    yield* sql.unsafe(`CREATE OR REPLACE FUNCTION ${s}.cacheness_ns_insert() RETURNS trigger AS $$
+      BEGIN ${add("new_rows")} RETURN NULL; END $$ LANGUAGE plpgsql`)
+    yield* sql.unsafe(`CREATE OR REPLACE FUNCTION ${s}.cacheness_ns_delete() RETURNS trigger AS $$
+      BEGIN ${subtract("old_rows")} RETURN NULL; END $$ LANGUAGE plpgsql`)
+    yield* sql.unsafe(`CREATE OR REPLACE FUNCTION ${s}.cacheness_ns_update() RETURNS trigger AS $$
+      BEGIN
+        IF EXISTS (SELECT 1 FROM old_rows WHERE namespace <> '') OR EXISTS (SELECT 1 FROM new_rows WHERE namespace <> '') THEN
+          ${subtract("old_rows")} ${add("new_rows")}
+        END IF;
+        RETURN NULL;
+      END $$ LANGUAGE plpgsql`)
+    yield* sql.unsafe(`CREATE TRIGGER cacheness_ns_insert AFTER INSERT ON ${E}
+      REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ${s}.cacheness_ns_insert()`)
+    yield* sql.unsafe(`CREATE TRIGGER cacheness_ns_delete AFTER DELETE ON ${E}
+      REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION ${s}.cacheness_ns_delete()`)
+    yield* sql.unsafe(`CREATE TRIGGER cacheness_ns_update AFTER UPDATE ON ${E}
+      REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ${s}.cacheness_ns_update()`)
+    // Listing, clearing or invalidating one namespace reads its rows only; partial, so default
+    // namespace puts do not maintain it (queries add `namespace <> ''` so the planner may use it).
+    yield* sql.unsafe(
+      `CREATE INDEX IF NOT EXISTS cacheness_entries_namespace ON ${E} (namespace) WHERE namespace <> ''`
+    )
   })
 })
 
@@ -339,7 +427,9 @@ export const make = (
       }
       const conditions: Array<string> = []
       if (filter.keys !== undefined) conditions.push(`key = ANY(${next(filter.keys)}::text[])`)
-      if (filter.namespace !== undefined) conditions.push(`namespace = ${next(filter.namespace)}`)
+      if (filter.namespace !== undefined) {
+        conditions.push(`namespace = ${next(filter.namespace)}${filter.namespace === "" ? "" : " AND namespace <> ''"}`)
+      }
       if (filter.createdBefore !== undefined) conditions.push(`created_at < ${next(filter.createdBefore)}`)
       if (filter.expiredAt !== undefined) {
         conditions.push(`expires_at IS NOT NULL AND expires_at <= ${next(filter.expiredAt)}`)
@@ -467,16 +557,22 @@ export const make = (
         Effect.zipRight(
           flushFirst,
           Effect.suspend(() => {
-            const column = ORDER_COLUMNS[listOptions.orderBy ?? "createdAt"]
             const direction = listOptions.descending === true ? "DESC" : "ASC"
             const params: Array<unknown> = []
             let text = `SELECT ${recordColumns("")}, NULL AS inline FROM ${E}`
             if (listOptions.namespace !== undefined) {
               params.push(listOptions.namespace)
-              text += ` WHERE namespace = $${params.length}`
+              text += ` WHERE namespace = $${params.length}${
+                listOptions.namespace === "" ? "" : " AND namespace <> ''"
+              }`
             }
-            // SQLite sorts NULL first in ascending order; the default store sets the expectation.
-            text += ` ORDER BY ${column} ${direction} NULLS ${direction === "ASC" ? "FIRST" : "LAST"}, key ${direction}`
+            // Insertion order (seq) by default and among ties. SQLite sorts NULL first in ascending
+            // order; the default store sets the expectation.
+            text += listOptions.orderBy === undefined
+              ? ` ORDER BY seq ${direction}`
+              : ` ORDER BY ${ORDER_COLUMNS[listOptions.orderBy]} ${direction} NULLS ${
+                direction === "ASC" ? "FIRST" : "LAST"
+              }, seq ${direction}`
             if (listOptions.limit !== undefined) {
               params.push(listOptions.limit)
               text += ` LIMIT $${params.length}`
@@ -525,6 +621,25 @@ export const make = (
           Effect.mapError((cause) => fail("MetadataStore.totals", "QueryFailed", cause))
         )
       ),
+      // Another namespace than the default is counted; the default holds what none of them counts.
+      namespaceTotals: (namespace) =>
+        Effect.zipRight(
+          flushFirst,
+          sql.unsafe<{ readonly entries: number; readonly totalBytes: number }>(
+            namespace === ""
+              ? `SELECT (c.entries - coalesce((SELECT sum(entries) FROM ${s}.cacheness_namespace_counters), 0))::float8
+                   AS entries,
+                 (c.bytes - coalesce((SELECT sum(bytes) FROM ${s}.cacheness_namespace_counters), 0))::float8
+                   AS "totalBytes" FROM ${C} c WHERE id = 1`
+              : `SELECT entries::float8 AS entries, bytes::float8 AS "totalBytes"
+                 FROM ${s}.cacheness_namespace_counters WHERE namespace = $1`,
+            namespace === "" ? [] : [namespace]
+          ).pipe(
+            Effect.map((rows) => rows[0] ?? { entries: 0, totalBytes: 0 }),
+            retryRead,
+            Effect.mapError((cause) => fail("MetadataStore.namespaceTotals", "QueryFailed", cause))
+          )
+        ),
       // The row as examined (blob id and checksum): a re-stored version is left alone. The update
       // trigger moves the byte counter with it.
       repairSize: (key, blobId, checksum, storedBytes) =>
@@ -542,7 +657,13 @@ export const make = (
         transaction(
           sql,
           Effect.zipRight(
-            sql.unsafe(`LOCK TABLE ${E} IN SHARE MODE`),
+            Effect.all([
+              sql.unsafe(`LOCK TABLE ${E} IN SHARE MODE`),
+              sql.unsafe(`DELETE FROM ${s}.cacheness_namespace_counters`),
+              sql.unsafe(`INSERT INTO ${s}.cacheness_namespace_counters (namespace, entries, bytes)
+                SELECT namespace, count(*), coalesce(sum(stored_bytes), 0) FROM ${E} WHERE namespace <> ''
+                GROUP BY namespace`)
+            ], { discard: true }),
             sql.unsafe<Totals>(
               `UPDATE ${C} SET entries = (SELECT count(*) FROM ${E}), bytes = (SELECT coalesce(sum(stored_bytes), 0) FROM ${E})
                WHERE id = 1

@@ -158,12 +158,18 @@ const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClien
       `SELECT m.name FROM sqlite_master m WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'
         AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) c WHERE c.name = 'cache_key')`
     )).map((r) => r.name)
-    const rows = yield* sql.unsafe<{ readonly key: string; readonly namespace: string }>(
-      `SELECT key, namespace FROM ${TABLE} WHERE namespace <> ''`
+    const rows = yield* sql.unsafe<{ readonly key: string; readonly namespace: string; readonly checksum: string }>(
+      `SELECT key, namespace, checksum FROM ${TABLE} WHERE namespace <> ''`
     )
     for (const row of rows) {
       const key = derive(row.namespace, row.key)
-      yield* sql.unsafe(`UPDATE ${TABLE} SET key = ? WHERE key = ?`, [key, row.key])
+      // The stored bytes keep naming the old key in their header: reads accept a header key that
+      // derives to the row's key in its namespace (`cache/integrity.ts`).
+      yield* sql.unsafe(`UPDATE ${TABLE} SET key = ?, checksum = ? WHERE key = ?`, [
+        key,
+        NamespaceKey.rebindChecksum(row.checksum, row.key, key),
+        row.key
+      ])
       for (const table of custom) {
         yield* sql.unsafe(`UPDATE "${table}" SET cache_key = ? WHERE cache_key = ?`, [key, row.key])
       }
@@ -462,7 +468,7 @@ const entriesDamage = (db: Database.Database): unknown => {
         | undefined
       if (column === undefined) continue
       db.prepare(
-        `SELECT 1 FROM ${TABLE} INDEXED BY "${index}" WHERE "${column}" IS NOT NULL ORDER BY "${column}" LIMIT 1`
+        `SELECT 1 FROM ${TABLE} INDEXED BY "${index}" WHERE "${column}" IS NOT NULL AND "${column}" <> '' ORDER BY "${column}" LIMIT 1`
       ).all()
     } catch (error) {
       if (isCorruptCode(sqliteCode(error))) return error

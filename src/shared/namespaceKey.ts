@@ -57,3 +57,23 @@ const build = (h64Raw: (input: Uint8Array, seed?: bigint) => bigint): Derive => 
  * @category constructors
  */
 export const load: Effect.Effect<Derive> = Effect.promise(() => instance ??= xxhash().then((api) => build(api.h64Raw)))
+
+const HEX16 = /^[0-9a-f]{16}$/
+
+const xor32 = (a: string, b: string, c: string): string =>
+  ((Number.parseInt(a, 16) ^ Number.parseInt(b, 16) ^ Number.parseInt(c, 16)) >>> 0).toString(16).padStart(8, "0")
+
+/**
+ * A row's checksum moved from key `from` to key `to`, for migrations that rekey rows. A plain
+ * checksum is XXH64 of the bytes XOR the key (`cache/integrity.ts`), so it is rebound by XOR; any
+ * other value (an HMAC signature, which covers the key and cannot be re-signed without the
+ * signing key) is returned unchanged, and such an entry fails its check on read: a miss.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const rebindChecksum = (checksum: string, from: string, to: string): string =>
+  !HEX16.test(checksum) || !HEX16.test(from) || !HEX16.test(to)
+    ? checksum
+    : xor32(checksum.slice(0, 8), from.slice(0, 8), to.slice(0, 8)) +
+      xor32(checksum.slice(8, 16), from.slice(8, 16), to.slice(8, 16))
