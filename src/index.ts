@@ -123,3 +123,18 @@ export * as BlobStore from "./BlobStore.js"
  * @since 0.1.0
  */
 export type { DType, NdArray, TypedArray } from "./codec/formats/ndarray.js"
+
+/**
+ * An `@effect/platform` `KeyValueStore` over a namespace of the cache: `CacheKeyValueStore.layer({ namespace? })`.
+ *
+ * @since 0.1.0
+ */
+export * as CacheKeyValueStore from "./CacheKeyValueStore.js"
+
+/**
+ * An `@effect/experimental` `BackingPersistence` over the cache (each store id a namespace):
+ * `CachePersistence.layer()`, for `Persistence.layerResult` and `PersistedCache`.
+ *
+ * @since 0.1.0
+ */
+export * as CachePersistence from "./CachePersistence.js"
