@@ -28,6 +28,7 @@ import {
   type ListOptions,
   type PruneOptions,
   type PruneResult,
+  type PutManyEntry,
   type PutOptions,
   type StatsOptions,
   type VerifyOptions
@@ -55,6 +56,16 @@ export interface CachenessClient {
   readonly has: (key: KeyInput) => Promise<boolean>
   readonly touch: (key: KeyInput, ttl?: Duration.DurationInput | null) => Promise<boolean>
   readonly invalidate: (key: KeyInput) => Promise<boolean>
+  /** The values of many keys in their order, `undefined` for a miss (one metadata query). */
+  readonly getMany: <A = unknown, I = unknown>(
+    keys: Iterable<KeyInput>,
+    options?: GetOptions<A, I>
+  ) => Promise<ReadonlyArray<A | undefined>>
+  /** Stores many values in one transaction (all or none); their keys in order. */
+  readonly putMany: (entries: Iterable<PutManyEntry>) => Promise<ReadonlyArray<CacheKey>>
+  readonly invalidateMany: (keys: Iterable<KeyInput>) => Promise<number>
+  /** Removes every entry carrying any of these tags; how many. */
+  readonly invalidateTags: (tags: ReadonlyArray<string>) => Promise<number>
   readonly invalidateWhere: (filter: InvalidateFilter) => Promise<number>
   readonly clear: () => Promise<number>
   readonly cleanupExpired: () => Promise<number>
@@ -205,6 +216,16 @@ export const fromLayer = (layer: Layer.Layer<Cache, CacheError>): CachenessClien
     has: (key) => callFast((c) => c.has(key)),
     touch: (key, ttl) => callFast((c) => c.touch(key, ttl)),
     invalidate: (key) => callFast((c) => c.invalidate(key)),
+    getMany: <A, I>(keys: Iterable<KeyInput>, options?: GetOptions<A, I>) =>
+      call((c) =>
+        Effect.map(
+          options === undefined ? c.getMany(keys) : c.getMany(keys, options),
+          (found) => found.map(Option.getOrUndefined)
+        )
+      ) as Promise<ReadonlyArray<A | undefined>>,
+    putMany: (entries) => call((c) => c.putMany(entries)),
+    invalidateMany: (keys) => call((c) => c.invalidateMany(keys)),
+    invalidateTags: (tags) => call((c) => c.invalidateTags(tags)),
     invalidateWhere: (filter) => call((c) => c.invalidateWhere(filter)),
     clear: () => call((c) => c.clear()),
     cleanupExpired: () => call((c) => c.cleanupExpired()),

@@ -133,12 +133,12 @@ pgDescribe("Cache on PostgreSQL", () => {
       const layer = Cache.layer({ metadataBackend: "postgres", blobs: "postgres", postgres: { url: pgUrl, schema } })
       yield* Effect.scoped(Effect.provide(Cache.Cache, layer))
       yield* Effect.promise(() =>
-        pgExec(`INSERT INTO ${schema}.cacheness_migrations (migration_id, name) VALUES (7, 'future')`)
+        pgExec(`INSERT INTO ${schema}.cacheness_migrations (migration_id, name) VALUES (99, 'future')`)
       )
       const error = yield* Effect.flip(Effect.scoped(Effect.provide(Cache.Cache, layer)))
       assert.strictEqual(error._tag, "MetadataError")
       assert.strictEqual((error as any).reason, "NewerLayout")
-      assert.match(error.message, /layout 7; this release reads up to 3/)
+      assert.match(error.message, /layout 99; this release reads up to \d+/)
     }))
 
   it.scoped("an older (empty) layout is migrated on open and recorded", () =>
@@ -162,8 +162,8 @@ pgDescribe("Cache on PostgreSQL", () => {
       assert.deepStrictEqual(
         sql.map((r) =>
           r.id
-        ).sort(),
-        [1, 2, 3]
+        ).sort((a, b) => a - b),
+        [1, 2, 3, 6]
       )
     }))
 })

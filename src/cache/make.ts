@@ -20,6 +20,7 @@ import { parseJson, toEntry } from "../metadata/entries.js"
 import { type EntryRecord, MetadataError, type MetadataStore, type StoredValue } from "../metadata/service.js"
 import type { CacheKey, KeyInput } from "../schema/CacheKey.js"
 import * as Validate from "../shared/validate.js"
+import * as Batch from "./batch.js"
 import * as Context from "./context.js"
 import { queryMetadata } from "./customMetadata.js"
 import * as FastPath from "./fastPath.js"
@@ -57,7 +58,8 @@ const LIST_OPTIONS = {
   offset: Validate.optionalCount,
   namespace: Validate.optionalString,
   orderBy: ORDER_CHECK,
-  descending: Validate.optionalBoolean
+  descending: Validate.optionalBoolean,
+  tag: Validate.optionalString
 }
 const FILTER_OPTIONS = {
   namespace: Validate.optionalString,
@@ -84,7 +86,9 @@ export const make = (config: ResolvedConfig) =>
     const settings: IntegritySettings = { signer, verifyIntegrity: config.verifyIntegrity, hashBytes: hasher.hashBytes }
     const reads = Read.make(engine, settings)
     const maintenance = Maintenance.make(engine)
-    const put = Write.make(engine, settings, maintenance.enforceSize)
+    const writes = Write.makeParts(engine, settings, maintenance.enforceSize)
+    const put = writes.put
+    const batches = Batch.make(engine, settings, reads, writes, maintenance.enforceSize)
     const verify = makeVerify(engine, settings)
 
     const get = <A>(input: KeyInput, options?: GetOptions<A, any>) => reads.readProbed(input, options, valueOf)
@@ -104,6 +108,10 @@ export const make = (config: ResolvedConfig) =>
       get: get as Cache.Service["get"],
       getWithMetadata: getWithMetadata as Cache.Service["getWithMetadata"],
       has: reads.has,
+      getMany: batches.getMany,
+      putMany: batches.putMany,
+      invalidateMany: batches.invalidateMany,
+      invalidateTags: batches.invalidateTags,
       touch: Effect.fn("Cache.touch")(function*(input: KeyInput, ttl?: Duration.DurationInput | null) {
         const checked = Validate.ttl("touch.ttl", ttl)
         if (checked instanceof ConfigError) return yield* checked

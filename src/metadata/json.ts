@@ -414,6 +414,10 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
       lookup: (key) => read("MetadataStore.lookup", () => state.lookup(key)),
       probe: (key) => read("MetadataStore.probe", () => state.lookup(key)),
       upsert: (record, rows) => mutate("MetadataStore.upsert", () => state.upsert(record, rows)),
+      lookupMany: (keys) => read("MetadataStore.lookupMany", () => keys.map((key) => state.lookup(key))),
+      // One lock, one reload and one rewrite of the file for the whole batch; nothing is written
+      // when an entry fails.
+      upsertMany: (items) => mutate("MetadataStore.upsertMany", () => state.upsertMany(items)),
       remove: (filter) => mutate("MetadataStore.remove", () => state.remove(filter)),
       select: (filter) => Effect.zipRight(flush, read("MetadataStore.select", () => state.select(filter))),
       list: (listOptions) => Effect.zipRight(flush, read("MetadataStore.list", () => state.list(listOptions))),
