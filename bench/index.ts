@@ -11,7 +11,8 @@ const suites: ReadonlyArray<readonly [string, () => Promise<{ run: () => Promise
   ["cached", () => import("./cached.js")],
   ["metrics", () => import("./metrics.js")],
   ["management", () => import("./management.js")],
-  ["processes", () => import("./processes.js")]
+  ["processes", () => import("./processes.js")],
+  ["batch", () => import("./batch.js")]
 ]
 
 const only = process.argv.slice(2)

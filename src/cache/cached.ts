@@ -443,15 +443,15 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
       } else if (options.cacheFailures === true && Cause.isFailType(exit.cause)) {
         const tags = yield* tagsOf(args)
         // The caller gets its own failure even when it cannot be stored.
-        yield* (tags === null
-          ? Effect.void
-          : cache.put(params, toStored(exit), tags === undefined ? failurePut : { ...failurePut, tags })).pipe(
+        if (tags !== null) {
+          yield* cache.put(params, toStored(exit), tags === undefined ? failurePut : { ...failurePut, tags }).pipe(
             Effect.catchAll((error) =>
               Effect.logWarning(
                 `cacheness: ${namespace}: typed failure not stored (${error.message}); give failureSchema to store class instances`
               )
             )
           )
+        }
       }
       return exit
     })
