@@ -14,7 +14,8 @@ const suites: ReadonlyArray<readonly [string, () => Promise<{ run: () => Promise
   ["processes", () => import("./processes.js")],
   ["s3", () => import("./s3.js")],
   ["rig", () => import("./rig.js")],
-  ["tier", () => import("./tier.js")]
+  ["tier", () => import("./tier.js")],
+  ["batch", () => import("./batch.js")]
 ]
 
 const only = process.argv.slice(2)

@@ -31,6 +31,7 @@ import {
   type NamespaceOptions,
   type PruneOptions,
   type PruneResult,
+  type PutManyEntry,
   type PutOptions,
   type StatsOptions,
   type VerifyOptions
@@ -54,10 +55,20 @@ export interface CachenessClient {
   readonly getWithMetadata: <A = unknown, I = unknown>(
     key: KeyInput,
     options?: GetOptions<A, I>
-  ) => Promise<{ readonly value: A; readonly entry: CacheEntry } | undefined>
+  ) => Promise<{ readonly value: A; readonly entry: CacheEntry; readonly stale: boolean } | undefined>
   readonly has: (key: KeyInput, options?: NamespaceOptions) => Promise<boolean>
   readonly touch: (key: KeyInput, ttl?: Duration.DurationInput | null, options?: NamespaceOptions) => Promise<boolean>
   readonly invalidate: (key: KeyInput, options?: NamespaceOptions) => Promise<boolean>
+  /** The values of many keys in their order, `undefined` for a miss (one metadata query). */
+  readonly getMany: <A = unknown, I = unknown>(
+    keys: Iterable<KeyInput>,
+    options?: GetOptions<A, I>
+  ) => Promise<ReadonlyArray<A | undefined>>
+  /** Stores many values in one transaction (all or none); their keys in order. */
+  readonly putMany: (entries: Iterable<PutManyEntry>) => Promise<ReadonlyArray<CacheKey>>
+  readonly invalidateMany: (keys: Iterable<KeyInput>) => Promise<number>
+  /** Removes every entry carrying any of these tags; how many. */
+  readonly invalidateTags: (tags: ReadonlyArray<string>) => Promise<number>
   readonly invalidateWhere: (filter: InvalidateFilter) => Promise<number>
   readonly clear: () => Promise<number>
   readonly cleanupExpired: () => Promise<number>
@@ -214,11 +225,21 @@ export const fromLayer = (layer: Layer.Layer<Cache, CacheError>): CachenessClien
           Option.getOrUndefined
         )
       ) as Promise<
-        { readonly value: A; readonly entry: CacheEntry } | undefined
+        { readonly value: A; readonly entry: CacheEntry; readonly stale: boolean } | undefined
       >,
     has: (key, options) => callFast((c) => c.has(key, options)),
     touch: (key, ttl, options) => callFast((c) => c.touch(key, ttl, options)),
     invalidate: (key, options) => callFast((c) => c.invalidate(key, options)),
+    getMany: <A, I>(keys: Iterable<KeyInput>, options?: GetOptions<A, I>) =>
+      call((c) =>
+        Effect.map(
+          options === undefined ? c.getMany(keys) : c.getMany(keys, options),
+          (found) => found.map(Option.getOrUndefined)
+        )
+      ) as Promise<ReadonlyArray<A | undefined>>,
+    putMany: (entries) => call((c) => c.putMany(entries)),
+    invalidateMany: (keys) => call((c) => c.invalidateMany(keys)),
+    invalidateTags: (tags) => call((c) => c.invalidateTags(tags)),
     invalidateWhere: (filter) => call((c) => c.invalidateWhere(filter)),
     clear: () => call((c) => c.clear()),
     cleanupExpired: () => call((c) => c.cleanupExpired()),

@@ -162,8 +162,8 @@ pgDescribe("Cache on PostgreSQL", () => {
       assert.deepStrictEqual(
         sql.map((r) =>
           r.id
-        ).sort(),
-        [1, 2, 3, 4, 5, 7]
+        ).sort((a, b) => a - b),
+        [1, 2, 3, 4, 5, 6, 7]
       )
     }))
 })

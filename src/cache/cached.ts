@@ -72,6 +72,13 @@ export interface CachedOptions<Args extends ReadonlyArray<any> = ReadonlyArray<a
   readonly schema?: Schema.Schema<A, any, never> | undefined
   readonly description?: string | undefined
   /**
+   * Tags of every stored result (see `put`'s `tags`), or a function of the call's arguments that
+   * returns them, so `invalidateTags` can drop results across memoised functions. A function that
+   * throws stores nothing (warning); one that returns something other than non-empty strings
+   * fails the call with a `ConfigError`.
+   */
+  readonly tags?: ReadonlyArray<string> | ((...args: Args) => ReadonlyArray<string>) | undefined
+  /**
    * How many recent results this process keeps decoded in memory (default 1024; `false` turns
    * the memo off). A result is served from memory only while the metadata store reports no write
    * at all since it was read (SQLite `PRAGMA data_version` plus this process's own writes), so it
@@ -296,6 +303,7 @@ const CACHED_FIELDS = [
   "condition",
   "schema",
   "description",
+  "tags",
   "memo",
   "memoRecheck",
   "lease",
@@ -351,6 +359,10 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     // Before the put's own check, so a bad TTL fails the call before the function runs.
     const ttl = known instanceof ConfigError ? undefined : Validate.ttl(`cached.${field}`, known[field])
     if (ttl instanceof ConfigError) invalid ??= ttl
+  }
+  if (typeof options.tags !== "function") {
+    const tags = Validate.optionalTags("cached.tags", options.tags)
+    if (tags instanceof ConfigError) invalid ??= tags
   }
   const leaseTtl = check(toMillis("leaseTtl", options.leaseTtl, 10_000), 10_000) ?? 10_000
   const leaseTimeout = check(toMillis("leaseTimeout", options.leaseTimeout, 300_000), 300_000) ?? 300_000
@@ -505,6 +517,20 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
         }
       })
 
+  /** The tags of a call's stored result: `undefined` for none, `null` when the tag function threw. */
+  const tagsOf = (args: Args): Effect.Effect<ReadonlyArray<string> | undefined | null> => {
+    const tags = options.tags
+    if (typeof tags !== "function") return Effect.succeed(tags)
+    try {
+      return Effect.succeed(tags(...args))
+    } catch (error) {
+      return Effect.as(
+        Effect.logWarning(`cacheness: ${namespace}: tags threw; value returned, not stored`, error),
+        null
+      )
+    }
+  }
+
   /** Runs the function and stores what may be stored. */
   const compute = (
     cache: Cache.Service,
@@ -518,18 +544,24 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
       const exit = yield* Effect.exit(f(...args))
       if (Exit.isSuccess(exit)) {
         if (yield* shouldStore(exit.value)) {
-          yield* cache.put(params, toStored(exit), successPut)
+          const tags = yield* tagsOf(args)
+          if (tags !== null) {
+            yield* cache.put(params, toStored(exit), tags === undefined ? successPut : { ...successPut, tags })
+          }
         }
       } else if (options.cacheFailures === true && !keepStale && Cause.isFailType(exit.cause)) {
         // (A recomputation that may answer with a stale value stores no failure over it.)
+        const tags = yield* tagsOf(args)
         // The caller gets its own failure even when it cannot be stored.
-        yield* cache.put(params, toStored(exit), failurePut).pipe(
-          Effect.catchAll((error) =>
-            Effect.logWarning(
-              `cacheness: ${namespace}: typed failure not stored (${error.message}); give failureSchema to store class instances`
+        if (tags !== null) {
+          yield* cache.put(params, toStored(exit), tags === undefined ? failurePut : { ...failurePut, tags }).pipe(
+            Effect.catchAll((error) =>
+              Effect.logWarning(
+                `cacheness: ${namespace}: typed failure not stored (${error.message}); give failureSchema to store class instances`
+              )
             )
           )
-        )
+        }
       }
       return exit
     })

@@ -21,6 +21,7 @@ import { parseJson, toEntry } from "../metadata/entries.js"
 import { type EntryRecord, goneAt, MetadataError, MetadataStore, type StoredValue } from "../metadata/service.js"
 import type { CacheKey, KeyInput } from "../schema/CacheKey.js"
 import * as Validate from "../shared/validate.js"
+import * as Batch from "./batch.js"
 import * as Context from "./context.js"
 import { queryMetadata } from "./customMetadata.js"
 import * as FastPath from "./fastPath.js"
@@ -59,7 +60,8 @@ const LIST_OPTIONS = {
   offset: Validate.optionalCount,
   namespace: Validate.optionalString,
   orderBy: ORDER_CHECK,
-  descending: Validate.optionalBoolean
+  descending: Validate.optionalBoolean,
+  tag: Validate.optionalString
 }
 const STATS_OPTIONS = { namespace: Validate.optionalString }
 const FILTER_OPTIONS = {
@@ -107,7 +109,9 @@ export const make = (config: ResolvedConfig) =>
     }
     const reads = Read.make(engine, settings)
     const maintenance = Maintenance.make(engine)
-    const put = Write.make(engine, settings, maintenance.enforceSize)
+    const writes = Write.makeParts(engine, settings, maintenance.enforceSize)
+    const put = writes.put
+    const batches = Batch.make(engine, settings, reads, writes, maintenance.enforceSize)
     const verify = makeVerify(engine, settings)
 
     if (config.memory != null) {
@@ -142,6 +146,10 @@ export const make = (config: ResolvedConfig) =>
       get: get as Cache.Service["get"],
       getWithMetadata: getWithMetadata as Cache.Service["getWithMetadata"],
       has: reads.has,
+      getMany: batches.getMany,
+      putMany: batches.putMany,
+      invalidateMany: batches.invalidateMany,
+      invalidateTags: batches.invalidateTags,
       touch: Effect.fn("Cache.touch")(function*(input: KeyInput, ttl?: Ttl, options?: unknown) {
         const checked = Validate.ttl("touch.ttl", ttl)
         if (checked instanceof ConfigError) return yield* checked

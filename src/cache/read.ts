@@ -448,5 +448,5 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
     recordHit: (key: CacheKey, now: number) => FastPath.recordAccessSync(metadata, key, now)
   }
 
-  return { read, readProbed, has, unsafe, probeRow }
+  return { read, readProbed, has, unsafe, probeRow, serve, recordMiss, countHit, countMiss }
 }

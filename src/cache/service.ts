@@ -155,7 +155,21 @@ export interface PutOptions<A = unknown, I = unknown> {
   readonly metadata?: Record<string, unknown> | undefined
   /** Encode through this Schema; a value that does not match fails with a `CodecError`. */
   readonly schema?: Schema.Schema<A, I, never> | undefined
+  /**
+   * Labels for bulk invalidation (`invalidateTags`) and listing (`list({ tag })`): non-empty
+   * strings; not part of the key. Tags are not covered by a signature (they only ever select
+   * entries to remove or list).
+   */
+  readonly tags?: ReadonlyArray<string> | undefined
 }
+
+/**
+ * One entry of `putMany`: the key, the value and its `put` options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type PutManyEntry = readonly [key: KeyInput, value: unknown, options?: PutOptions<any, any>]
 
 /**
  * @since 0.1.0
@@ -199,6 +213,8 @@ export interface ListOptions {
    */
   readonly orderBy?: EntryOrder | undefined
   readonly descending?: boolean | undefined
+  /** Only entries carrying this tag. */
+  readonly tag?: string | undefined
 }
 
 /**
@@ -315,6 +331,28 @@ export declare namespace Cache {
       ttl?: Duration.DurationInput | null,
       options?: NamespaceOptions
     ) => Effect.Effect<boolean, CacheError>
+    /**
+     * The stored values of many keys, in their order (`None` for a miss), each counted as `get`
+     * counts it: one metadata query for the batch, blobs read with bounded concurrency.
+     */
+    readonly getMany: {
+      (keys: Iterable<KeyInput>): Effect.Effect<ReadonlyArray<Option.Option<unknown>>, CacheError>
+      <A, I>(
+        keys: Iterable<KeyInput>,
+        options: GetOptions<A, I>
+      ): Effect.Effect<ReadonlyArray<Option.Option<A>>, CacheError>
+    }
+    /**
+     * Stores many values in one metadata transaction and returns their keys in order. Blobs are
+     * written first; a bad entry (invalid options, a value that cannot be encoded, a row breaking
+     * a constraint) fails the call with its typed error, and then nothing is stored and no blob
+     * is left behind. The size limit and signing apply as for `put`.
+     */
+    readonly putMany: (entries: Iterable<PutManyEntry>) => Effect.Effect<ReadonlyArray<CacheKey>, CacheError>
+    /** Removes the entries of these keys (one removal); returns how many existed. */
+    readonly invalidateMany: (keys: Iterable<KeyInput>) => Effect.Effect<number, CacheError>
+    /** Removes every entry carrying any of these tags, with their blobs; returns how many. */
+    readonly invalidateTags: (tags: ReadonlyArray<string>) => Effect.Effect<number, CacheError>
     /** Removes one entry; `true` when it existed. */
     readonly invalidate: (key: KeyInput, options?: NamespaceOptions) => Effect.Effect<boolean, CacheError>
     /** Removes the entries matching the filter; returns how many. */

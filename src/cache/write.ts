@@ -9,7 +9,8 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Header from "../codec/header.js"
 import { type MetadataError, StorageError } from "../errors.js"
-import type { KeyInput } from "../schema/CacheKey.js"
+import type { UpsertItem } from "../metadata/service.js"
+import type { CacheKey, KeyInput } from "../schema/CacheKey.js"
 import * as BufferPool from "../shared/bufferPool.js"
 import * as Validate from "../shared/validate.js"
 import type { Engine } from "./context.js"
@@ -50,7 +51,8 @@ const PUT_OPTIONS = {
   namespace: Validate.optionalString,
   description: Validate.optionalString,
   metadata: Validate.record,
-  schema: Validate.optionalSchema
+  schema: Validate.optionalSchema,
+  tags: Validate.optionalTags
 }
 
 /**
@@ -67,21 +69,34 @@ const versionToken = (now: number): string =>
   now.toString(36) + (versionCounter++ & 0xffff).toString(36) + Math.floor(Math.random() * 36 ** 6).toString(36)
 
 /**
- * `put` over one engine; `enforceSize` runs after each write.
+ * One entry checked and encoded, its record built, nothing written yet: what `put` and `putMany`
+ * then write (the blob first, then the row).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PreparedPut {
+  readonly key: CacheKey
+  readonly item: UpsertItem
+  /** The stored bytes (the blob's, when `item.record.blobId` is set). */
+  readonly bytes: Uint8Array
+}
+
+/**
+ * `put` over one engine (`enforceSize` runs after each write), and its two halves for batches:
+ * `prepare` (validate, key, encode, checksum; writes nothing) and `writeBlob`.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
+export const makeParts = (
   engine: Engine,
   settings: IntegritySettings,
   enforceSize: (totalBytes: number) => Effect.Effect<number, MetadataError>
 ) => {
   const { blobs, clock, codec, config, hasher, metadata } = engine
   const limit = keepLimit(config.maxSize)
-  // Untraced like `read`: puts are hot too.
-  return Effect.fnUntraced(function*<A, I>(input: KeyInput, value: A, options?: PutOptions<A, I>) {
-    const started = clock.unsafeCurrentTimeNanos()
+  const prepare = Effect.fnUntraced(function*<A, I>(input: KeyInput, value: A, options: PutOptions<A, I> | undefined) {
     const opts = readPutOptions(options)
     if (opts instanceof ConfigError) return yield* opts
     const key = yield* engine.toKey(input, opts.namespace)
@@ -110,7 +125,6 @@ export const make = (
     const blobId = inline ? null : `${key}-${versionToken(now)}`
     // Before the checksum: the key slot is part of what is checked and signed.
     Header.writeKey(encoded.bytes, key)
-    if (blobId !== null) yield* blobs.put(blobId, encoded.bytes)
     const ttl = opts.ttl === undefined ? config.defaultTtl : opts.ttl
     const expiresAt = ttl === null ? null : now + ttl
     const row: Signing.SignedFields = {
@@ -127,26 +141,67 @@ export const make = (
       params,
       metadata: attached === undefined ? null : attached.json
     }
-    const written = yield* metadata.upsert({
-      ...row,
-      checksum: checksumOf(settings, row, encoded.bytes),
-      blobId,
-      inline: inline ? encoded.bytes : null,
-      createdAt: now,
-      accessedAt: now,
-      hits: 0
-    }, attached?.rows).pipe(
+    const prepared: PreparedPut = {
+      key,
+      bytes: encoded.bytes,
+      item: {
+        record: {
+          ...row,
+          checksum: checksumOf(settings, row, encoded.bytes),
+          blobId,
+          inline: inline ? encoded.bytes : null,
+          createdAt: now,
+          accessedAt: now,
+          hits: 0,
+          tags: opts.tags === undefined || opts.tags.length === 0 ? undefined : opts.tags
+        },
+        rows: attached?.rows
+      }
+    }
+    return prepared
+  })
+
+  /** Writes the blob of a prepared entry, if it has one. */
+  const writeBlob = (prepared: PreparedPut) =>
+    prepared.item.record.blobId === null ? Effect.void : blobs.put(prepared.item.record.blobId, prepared.bytes)
+
+  /** After the row is written: the large value's buffer can serve the next put. */
+  const release = (prepared: PreparedPut) => {
+    if (prepared.item.record.blobId !== null) BufferPool.give(prepared.bytes)
+    CacheMetrics.bytesWritten.unsafeUpdate(prepared.bytes.length, NO_LABELS)
+  }
+
+  // Untraced like `read`: puts are hot too.
+  const put = Effect.fnUntraced(function*<A, I>(input: KeyInput, value: A, options?: PutOptions<A, I>) {
+    const started = clock.unsafeCurrentTimeNanos()
+    const prepared = yield* prepare(input, value, options)
+    const { key } = prepared
+    const { blobId } = prepared.item.record
+    yield* writeBlob(prepared)
+    const written = yield* metadata.upsert(prepared.item.record, prepared.item.rows).pipe(
       // The row was not written: the new blob would be an orphan.
       Effect.tapError(() => blobId === null ? Effect.void : Effect.ignore(blobs.delete(blobId)))
     )
     // Large values only: the blob is written and checksummed, so its buffer can serve the next put.
-    if (blobId !== null) BufferPool.give(encoded.bytes)
+    release(prepared)
     if (written.replacedBlobId !== null) {
       yield* engine.deleteBlobs([{ key, blobId: written.replacedBlobId, storedBytes: 0 }])
     }
     yield* enforceSize(written.totalBytes)
-    CacheMetrics.bytesWritten.unsafeUpdate(encoded.bytes.length, NO_LABELS)
     CacheMetrics.putLatency.unsafeUpdate(engine.sinceMs(started), NO_LABELS)
     return key
   })
+  return { put, prepare, writeBlob, release }
 }
+
+/**
+ * `put` over one engine; `enforceSize` runs after each write.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  engine: Engine,
+  settings: IntegritySettings,
+  enforceSize: (totalBytes: number) => Effect.Effect<number, MetadataError>
+) => makeParts(engine, settings, enforceSize).put

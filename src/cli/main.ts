@@ -28,6 +28,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as fs from "node:fs"
 import { get } from "./commands/get.js"
 import { inspect } from "./commands/inspect.js"
+import { invalidate } from "./commands/invalidate.js"
 import { list } from "./commands/list.js"
 import { cleanup, clear, prune } from "./commands/maintenance.js"
 import { pullThrough } from "./commands/pullThrough.js"
@@ -54,7 +55,7 @@ const cacheness = Command.make("cacheness", {}, () =>
     Command.withDescription(
       "Inspect and maintain a cacheness cache directory. Options such as --dir go after the command."
     ),
-    Command.withSubcommands([stats, list, inspect, get, verify, cleanup, prune, clear, pullThrough])
+    Command.withSubcommands([stats, list, inspect, get, verify, cleanup, prune, clear, pullThrough, invalidate])
   )
 rootHelp = () => HelpDoc.toAnsiText(Command.getHelp(cacheness, CliConfig.defaultConfig))
 

@@ -20,6 +20,16 @@ export const parseJson = (text: string | null): unknown => {
   }
 }
 
+/** The JSON text of a row's tags; `[]` when absent or unreadable. */
+export const parseTags = (text: string | null): ReadonlyArray<string> => {
+  const tags = parseJson(text)
+  return Array.isArray(tags) ? tags.filter((t): t is string => typeof t === "string") : []
+}
+
+/** Tags as a SQL store keeps them beside the row: JSON text, `null` when there are none. */
+export const tagsJson = (tags: ReadonlyArray<string> | undefined): string | null =>
+  tags === undefined || tags.length === 0 ? null : JSON.stringify(tags)
+
 /** The public entry of a stored record. */
 export const toEntry = (record: EntryRecord): CacheEntry => ({
   key: record.key,
@@ -35,16 +45,17 @@ export const toEntry = (record: EntryRecord): CacheEntry => ({
   staleUntil: goneAt(record),
   hits: record.hits,
   params: parseJson(record.params) as CacheEntry["params"],
-  metadata: parseJson(record.metadata) as CacheEntry["metadata"]
+  metadata: parseJson(record.metadata) as CacheEntry["metadata"],
+  tags: record.tags ?? []
 })
 
 /**
  * The values a store's upsert binds, in its column order: key, namespace, description, format,
  * codec, stored_bytes, raw_bytes, checksum, blob_id, inline_value, created_at, accessed_at,
- * expires_at, params, metadata, stale_until (`hits` starts at 0 in the statement). `inline` is the
- * record's inline bytes as the driver wants them.
+ * expires_at, params, metadata, stale_until, tags (`hits` starts at 0 in the statement). `inline`
+ * is the record's inline bytes and `tags` its tags as the driver wants them.
  */
-export const upsertValues = (record: EntryRecord, inline: unknown): Array<unknown> => [
+export const upsertValues = (record: EntryRecord, inline: unknown, tags: unknown): Array<unknown> => [
   record.key,
   record.namespace,
   record.description,
@@ -60,7 +71,8 @@ export const upsertValues = (record: EntryRecord, inline: unknown): Array<unknow
   record.expiresAt,
   record.params,
   record.metadata,
-  goneAt(record)
+  goneAt(record),
+  tags
 ]
 
 /**
@@ -68,7 +80,7 @@ export const upsertValues = (record: EntryRecord, inline: unknown): Array<unknow
  * record field each one becomes is in `ENTRY_ROW_SLOTS`).
  */
 export const ENTRY_ROW_COLUMNS = `key, namespace, description, format, codec, stored_bytes, raw_bytes, created_at,
-  accessed_at, expires_at, hits, params, metadata, stale_until`
+  accessed_at, expires_at, hits, params, metadata, stale_until, tags`
 
 /** Where each sortable field sits in a listing row. */
 export const ENTRY_ROW_SLOTS = { key: 0, storedBytes: 5, createdAt: 7, accessedAt: 8, expiresAt: 9, hits: 10 } as const
@@ -88,5 +100,6 @@ export const entryFromRow = (r: ReadonlyArray<any>): CacheEntry => ({
   hits: r[10],
   params: parseJson(r[11]) as CacheEntry["params"],
   metadata: parseJson(r[12]) as CacheEntry["metadata"],
-  staleUntil: r[13]
+  staleUntil: r[13],
+  tags: parseTags(r[14])
 })

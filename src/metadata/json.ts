@@ -78,6 +78,8 @@ interface Document {
   readonly leases?: Record<string, readonly [string, number]>
   /** Stat fingerprints of hashed paths: path → [stat, hash]. */
   readonly fingerprints?: Record<string, readonly [string, string]>
+  /** The tag index: tag → keys of the entries carrying it (rebuilt from the entries on load). */
+  readonly tags?: Record<string, ReadonlyArray<string>>
 }
 
 /**
@@ -159,11 +161,15 @@ const serialise = (state: MemoryState): string => {
   for (const f of state.fingerprints.values()) fingerprints[f.path] = [f.stat, f.hash]
   const leases: Record<string, readonly [string, number]> = {}
   for (const [key, lease] of state.leases) leases[key] = [lease.holder, lease.until]
+  // The tag index, for readers of the file: tag → keys. A load rebuilds it from the entries' own
+  // tags, so an index edited by hand (or by an older release, which has none) cannot disagree.
+  const tags: Record<string, ReadonlyArray<string>> = {}
+  for (const [tag, keys] of state.tagIndex) tags[tag] = Array.from(keys)
   return `{"format": "${FORMAT}", "layout": ${LAYOUT_VERSION},\n"counters": ${
     JSON.stringify({ hits: state.hits, misses: state.misses })
   },\n"tables": ${JSON.stringify(tables)},\n"fingerprints": ${JSON.stringify(fingerprints)},\n"leases": ${
     JSON.stringify(leases)
-  },\n"entries": {${lines.length === 0 ? "" : "\n"}${lines.join(",\n")}\n}}\n`
+  },\n"tags": ${JSON.stringify(tags)},\n"entries": {${lines.length === 0 ? "" : "\n"}${lines.join(",\n")}\n}}\n`
 }
 
 /**
@@ -451,6 +457,10 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
       lookup: (key) => read("MetadataStore.lookup", () => state.lookup(key)),
       probe: (key) => read("MetadataStore.probe", () => state.lookup(key)),
       upsert: (record, rows) => mutate("MetadataStore.upsert", () => state.upsert(record, rows)),
+      lookupMany: (keys) => read("MetadataStore.lookupMany", () => keys.map((key) => state.lookup(key))),
+      // One lock, one reload and one rewrite of the file for the whole batch; nothing is written
+      // when an entry fails.
+      upsertMany: (items) => mutate("MetadataStore.upsertMany", () => state.upsertMany(items)),
       remove: (filter) => mutate("MetadataStore.remove", () => state.remove(filter)),
       select: (filter) => Effect.zipRight(flush, read("MetadataStore.select", () => state.select(filter))),
       list: (listOptions) => Effect.zipRight(flush, read("MetadataStore.list", () => state.list(listOptions))),

@@ -10,7 +10,7 @@ import * as Option from "effect/Option"
 import { defined } from "../shared/defined.js"
 import { NotSync } from "../shared/sync.js"
 import { toEntry } from "./entries.js"
-import { MetadataError, MetadataStore } from "./service.js"
+import { type EntryRecord, MetadataError, MetadataStore, type StoredValue } from "./service.js"
 
 /** The members `make` can derive or default. */
 type Derived =
@@ -24,6 +24,9 @@ type Derived =
   | "sql"
   | "changeCount"
   | "namespaceTotals"
+  | "lookupMany"
+  | "probeMany"
+  | "upsertMany"
 
 /**
  * What an implementer writes: every operation but the derived and optional ones, which may be
@@ -38,31 +41,45 @@ export type Impl =
 
 const notSync = (): NotSync => NotSync
 
+/** What a read needs of a record (the `probe` of a `lookup`). */
+const toStoredValue = Option.map((r: EntryRecord): StoredValue => ({
+  key: r.key,
+  storedBytes: r.storedBytes,
+  checksum: r.checksum,
+  blobId: r.blobId,
+  inline: r.inline,
+  expiresAt: r.expiresAt,
+  staleUntil: r.staleUntil
+}))
+
 /**
  * A `MetadataStore.Service` from its primitive operations (as `KeyValueStore.make` does). Defaults:
  * `probe` is `lookup` narrowed to what a read needs, `removeCounted` counts what `remove` returns,
- * `listEntries` maps `list` through `toEntry`, `recount` is `totals`, `repairSize` fails
- * "Unsupported" (the cache removes the entry instead), `sql` is `null`, `namespaceTotals` counts a
- * listing of the namespace (a scan: stores keep counters instead), and the synchronous fast
- * paths (`unsafeProbe`, `unsafeRecordAccess`, `changeCount`) answer `NotSync`.
+ * `listEntries` maps `list` through `toEntry`, `lookupMany` looks each key up, `probeMany` narrows
+ * it, `upsertMany` upserts one at a time (not atomic: a store should write its own), `recount` is
+ * `totals`, `repairSize` fails "Unsupported" (the cache removes the entry instead), `sql` is `null`,
+ * `namespaceTotals` counts a listing of the namespace (a scan: stores keep counters instead), and
+ * the synchronous fast paths (`unsafeProbe`, `unsafeRecordAccess`, `changeCount`) answer `NotSync`.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (impl: Impl): MetadataStore.Service =>
-  MetadataStore.of({
-    probe: (key) =>
-      Effect.map(
-        impl.lookup(key),
-        Option.map((r) => ({
-          key: r.key,
-          storedBytes: r.storedBytes,
-          checksum: r.checksum,
-          blobId: r.blobId,
-          inline: r.inline,
-          expiresAt: r.expiresAt,
-          staleUntil: r.staleUntil
-        }))
+export const make = (impl: Impl): MetadataStore.Service => {
+  const lookupMany = impl.lookupMany ?? ((keys: ReadonlyArray<string>) => Effect.forEach(keys, impl.lookup))
+  return MetadataStore.of({
+    probe: (key) => Effect.map(impl.lookup(key), toStoredValue),
+    lookupMany,
+    probeMany: (keys) => Effect.map(lookupMany(keys), (found) => found.map(toStoredValue)),
+    upsertMany: (items) =>
+      Effect.reduce(
+        items,
+        { replacedBlobIds: [] as Array<string>, totalBytes: 0 },
+        (acc, { record, rows }) =>
+          Effect.map(impl.upsert(record, rows), (written) => {
+            if (written.replacedBlobId !== null) acc.replacedBlobIds.push(written.replacedBlobId)
+            acc.totalBytes = written.totalBytes
+            return acc
+          })
       ),
     unsafeProbe: notSync,
     removeCounted: (filter) =>
@@ -91,3 +108,4 @@ export const make = (impl: Impl): MetadataStore.Service =>
       }),
     ...defined(impl)
   })
+}

@@ -22,7 +22,9 @@ import type {
   TableMatch,
   TableQuery,
   TableRow,
-  Totals
+  Totals,
+  UpsertItem,
+  UpsertManyResult
 } from "./service.js"
 import { goneAt, MetadataError, MetadataStore } from "./service.js"
 
@@ -34,8 +36,12 @@ const isGone = (record: EntryRecord, at: number): boolean => {
   return gone !== null && gone <= at
 }
 
+const carriesAny = (record: EntryRecord, tags: ReadonlyArray<string> | undefined): boolean =>
+  tags === undefined || (record.tags !== undefined && record.tags.some((tag) => tags.includes(tag)))
+
 const matches = (record: EntryRecord, filter: EntryFilter, keySet: Set<string> | undefined): boolean =>
   (keySet === undefined || keySet.has(record.key)) &&
+  carriesAny(record, filter.tags) &&
   (filter.namespace === undefined || record.namespace === filter.namespace) &&
   (filter.createdBefore === undefined || record.createdAt < filter.createdBefore) &&
   (filter.expiredAt === undefined || isGone(record, filter.expiredAt)) &&
@@ -167,13 +173,40 @@ export class MemoryState {
   readonly namespaces = new Map<string, { entries: number; bytes: number }>()
   /** Every change to entries counts here, so `changeCount` can tell a held value is still current. */
   writes = 0
+  /** The tag index: tag → keys of the entries carrying it. */
+  readonly tagIndex = new Map<string, Set<string>>()
   constructor(definitions: ReadonlyMap<string, TableDefinition>) {
     this.tables = new TableRows(definitions)
+  }
+
+  private indexTags(key: string, tags: ReadonlyArray<string> | undefined): void {
+    for (const tag of tags ?? []) {
+      let keys = this.tagIndex.get(tag)
+      if (keys === undefined) this.tagIndex.set(tag, keys = new Set())
+      keys.add(key)
+    }
+  }
+
+  private unindexTags(key: string, tags: ReadonlyArray<string> | undefined): void {
+    for (const tag of tags ?? []) {
+      const keys = this.tagIndex.get(tag)
+      if (keys === undefined) continue
+      keys.delete(key)
+      if (keys.size === 0) this.tagIndex.delete(tag)
+    }
+  }
+
+  /** Keys carrying any of the tags, from the index. */
+  private taggedKeys(tags: ReadonlyArray<string>): Set<string> {
+    const keys = new Set<string>()
+    for (const tag of tags) for (const key of this.tagIndex.get(tag) ?? []) keys.add(key)
+    return keys
   }
 
   /** Adds a loaded record as is (hits and all). */
   load(record: EntryRecord): void {
     this.rows.set(record.key, { ...record })
+    this.indexTags(record.key, record.tags)
     this.totalBytes += record.storedBytes
     this.count(record.namespace, 1, record.storedBytes)
   }
@@ -202,6 +235,7 @@ export class MemoryState {
     const removed: Array<RemovedRef> = []
     for (const record of records) {
       this.rows.delete(record.key)
+      this.unindexTags(record.key, record.tags)
       this.tables.deleteKey(record.key)
       this.totalBytes -= record.storedBytes
       this.count(record.namespace, -1, -record.storedBytes)
@@ -211,7 +245,11 @@ export class MemoryState {
   }
 
   private selectRecords(filter: EntryFilter): Array<EntryRecord> {
-    const keySet = filter.keys === undefined ? undefined : new Set(filter.keys)
+    const keySet = filter.keys !== undefined
+      ? new Set(filter.keys)
+      : filter.tags !== undefined
+      ? this.taggedKeys(filter.tags)
+      : undefined
     const source: Iterable<EntryRecord> = keySet === undefined
       ? this.rows.values()
       : Array.from(keySet, (k) => this.rows.get(k)).filter((r): r is Mutable<EntryRecord> => r !== undefined)
@@ -240,18 +278,66 @@ export class MemoryState {
     if (previous !== undefined) {
       this.totalBytes -= previous.storedBytes
       this.count(previous.namespace, -1, -previous.storedBytes)
+      this.unindexTags(record.key, previous.tags)
     }
     this.count(record.namespace, 1, record.storedBytes)
+    const tags = record.tags === undefined || record.tags.length === 0 ? undefined : Array.from(record.tags)
     // Map.set keeps an existing key's place: an overwrite keeps its insertion position.
     this.rows.set(record.key, {
       ...record,
       inline: record.inline === null ? null : Uint8Array.from(record.inline),
       staleUntil: goneAt(record),
-      hits: 0
+      hits: 0,
+      tags
     })
+    this.indexTags(record.key, tags)
     this.totalBytes += record.storedBytes
     const replaced = previous?.blobId ?? null
     return { replacedBlobId: replaced === record.blobId ? null : replaced, totalBytes: this.totalBytes }
+  }
+
+  /**
+   * Many upserts, all or none: each entry's previous state is kept until every one succeeded, and
+   * put back (last first) when one fails.
+   */
+  upsertMany(items: ReadonlyArray<UpsertItem>): UpsertManyResult | MetadataError {
+    const undo: Array<{
+      readonly key: string
+      readonly record: Mutable<EntryRecord> | undefined
+      readonly rows: ReadonlyArray<TableRow>
+    }> = []
+    const replacedBlobIds: Array<string> = []
+    for (const { record, rows } of items) {
+      const saved: Array<TableRow> = []
+      for (const [table, byKey] of this.tables.byTable) {
+        const row = byKey.get(record.key)
+        if (row !== undefined) saved.push({ table, row })
+      }
+      undo.push({ key: record.key, record: this.rows.get(record.key), rows: saved })
+      const result = this.upsert(record, rows)
+      if (result instanceof MetadataError) {
+        for (let i = undo.length - 1; i >= 0; i--) this.restore(undo[i].key, undo[i].record, undo[i].rows)
+        return result
+      }
+      if (result.replacedBlobId !== null) replacedBlobIds.push(result.replacedBlobId)
+    }
+    return { replacedBlobIds, totalBytes: this.totalBytes }
+  }
+
+  /** Puts an entry back as it was before an upsert (absent when `record` is undefined). */
+  private restore(key: string, record: Mutable<EntryRecord> | undefined, rows: ReadonlyArray<TableRow>): void {
+    const current = this.rows.get(key)
+    if (current !== undefined) {
+      this.totalBytes -= current.storedBytes
+      this.unindexTags(key, current.tags)
+      this.rows.delete(key)
+    }
+    if (record !== undefined) {
+      this.rows.set(key, record)
+      this.indexTags(key, record.tags)
+      this.totalBytes += record.storedBytes
+    }
+    this.tables.write(key, rows)
   }
 
   remove(filter: EntryFilter): ReadonlyArray<RemovedRef> {
@@ -272,7 +358,9 @@ export class MemoryState {
   }
 
   private listed(options: ListOptions): Array<EntryRecord> {
-    let all = Array.from(this.rows.values())
+    let all: Array<EntryRecord> = options.tag === undefined
+      ? Array.from(this.rows.values())
+      : Array.from(this.tagIndex.get(options.tag) ?? [], (key) => this.rows.get(key)!)
     if (options.namespace !== undefined) all = all.filter((r) => r.namespace === options.namespace)
     const descending = options.descending === true
     // Insertion order (the Map's), reversed when descending; a stable sort keeps it among ties.
@@ -427,6 +515,8 @@ export const make = (
       probe: (key) => Effect.sync(() => state.lookup(key)),
       unsafeProbe: (key) => Option.getOrNull(state.lookup(key)),
       upsert: (record, tableRows) => Effect.suspend(() => orFail(state.upsert(record, tableRows))),
+      lookupMany: (keys) => Effect.sync(() => keys.map((key) => state.lookup(key))),
+      upsertMany: (items) => Effect.suspend(() => orFail(state.upsertMany(items))),
       remove: (filter) => Effect.sync(() => state.remove(filter)),
       select: (filter) => Effect.sync(() => state.select(filter)),
       list: (listOptions) => Effect.sync(() => state.list(listOptions)),

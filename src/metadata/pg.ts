@@ -41,6 +41,7 @@ import type {
   StoredValue,
   TableDefinition,
   TableMatch,
+  TableRow,
   Totals
 } from "./service.js"
 import { MetadataError, MetadataStore } from "./service.js"
@@ -253,6 +254,18 @@ const migrations = (s: string): Record<string, Effect.Effect<void, unknown, SqlC
     yield* sql.unsafe(`ALTER TABLE ${s}.cacheness_entries ADD COLUMN IF NOT EXISTS stale_until BIGINT`)
     yield* sql.unsafe(`UPDATE ${s}.cacheness_entries SET stale_until = expires_at WHERE stale_until IS NULL`)
   }),
+  // Tags: the entry's tags as an array beside the row (read with it, no join), and the tag index
+  // (tag, key) that `invalidateTags` and `list({ tag })` walk; its rows go with their entry
+  // (ON DELETE CASCADE, through the index on key).
+  "6_tags": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(`ALTER TABLE ${s}.cacheness_entries ADD COLUMN IF NOT EXISTS tags TEXT[]`)
+    yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${s}.cacheness_tags (
+      tag TEXT NOT NULL,
+      key TEXT NOT NULL REFERENCES ${s}.cacheness_entries (key) ON DELETE CASCADE,
+      PRIMARY KEY (tag, key))`)
+    yield* sql.unsafe(`CREATE INDEX IF NOT EXISTS cacheness_tags_key ON ${s}.cacheness_tags (key)`)
+  }),
   // Change notifications (memory tier, see metadata/pgChanges.ts): every statement that inserts
   // or deletes entries (or truncates), and every update that changes what a read serves (a new
   // version, a new expiry), NOTIFYs the listeners of this schema. PostgreSQL folds identical
@@ -277,13 +290,19 @@ const migrations = (s: string): Record<string, Effect.Effect<void, unknown, SqlC
   })
 })
 
+/** A row's tags as the store returns them: `undefined` when it has none (a NULL array). */
+const withTags = <R extends { readonly tags?: unknown }>(rows: ReadonlyArray<R>): ReadonlyArray<R> => {
+  for (const row of rows) if (row.tags === null) (row as { tags?: unknown }).tags = undefined
+  return rows
+}
+
 /** Columns of an `EntryRecord` (without the inline value), aliased so a row is the record. */
 const recordColumns = (alias: string) =>
   `${alias}key, ${alias}namespace, ${alias}description, ${alias}format, ${alias}codec,
   ${alias}stored_bytes::float8 AS "storedBytes", ${alias}raw_bytes::float8 AS "rawBytes", ${alias}checksum,
   ${alias}blob_id AS "blobId", ${alias}created_at::float8 AS "createdAt", ${alias}accessed_at::float8 AS "accessedAt",
   ${alias}expires_at::float8 AS "expiresAt", ${alias}hits::float8 AS hits, ${alias}params, ${alias}metadata,
-  ${alias}stale_until::float8 AS "staleUntil"`
+  ${alias}stale_until::float8 AS "staleUntil", ${alias}tags`
 
 const ORDER_COLUMNS: Record<EntryOrder, string> = {
   createdAt: "created_at",
@@ -342,6 +361,7 @@ export const make = (
     // resolves its table through ::regclass, which folds too).
     const s = schema.toLowerCase()
     const E = `${s}.cacheness_entries`
+    const T = `${s}.cacheness_tags`
     const C = `${s}.cacheness_counters`
     const url = typeof options.url === "string" ? Redacted.make(options.url) : options.url
     // Shared with the blob store (and a pull-through cache) on the same URL: one pool per cache.
@@ -473,6 +493,9 @@ export const make = (
       if (filter.namespace !== undefined) {
         conditions.push(`namespace = ${next(filter.namespace)}${filter.namespace === "" ? "" : " AND namespace <> ''"}`)
       }
+      if (filter.tags !== undefined) {
+        conditions.push(`key IN (SELECT key FROM ${T} WHERE tag = ANY(${next(filter.tags)}::text[]))`)
+      }
       if (filter.createdBefore !== undefined) conditions.push(`created_at < ${next(filter.createdBefore)}`)
       if (filter.expiredAt !== undefined) {
         // Past the grace too; `expires_at` first so the expiry index serves it (stale_until >= expires_at).
@@ -491,16 +514,21 @@ export const make = (
       return clause
     }
 
-    const upsertSql = `WITH old AS (SELECT blob_id, stored_bytes FROM ${E} WHERE key = $1)
+    // The tag index follows in the same statement: index rows of tags the new version lacks go,
+    // its own are added (one that already exists stays: both sub-statements see the old rows).
+    const upsertSql = `WITH old AS (SELECT blob_id, stored_bytes FROM ${E} WHERE key = $1),
+      untagged AS (DELETE FROM ${T} WHERE key = $1 AND tag <> ALL(coalesce($17::text[], '{}'))),
+      tagged AS (INSERT INTO ${T} (tag, key) SELECT DISTINCT unnest($17::text[]), $1 ON CONFLICT DO NOTHING)
       INSERT INTO ${E} (key, namespace, description, format, codec, stored_bytes, raw_bytes, checksum, blob_id,
-        inline_value, created_at, accessed_at, expires_at, hits, params, metadata, stale_until)
-      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16)
+        inline_value, created_at, accessed_at, expires_at, hits, params, metadata, stale_until, tags)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16, $17)
       ON CONFLICT (key) DO UPDATE SET namespace = excluded.namespace, description = excluded.description,
         format = excluded.format, codec = excluded.codec, stored_bytes = excluded.stored_bytes,
         raw_bytes = excluded.raw_bytes, checksum = excluded.checksum, blob_id = excluded.blob_id,
         inline_value = excluded.inline_value, created_at = excluded.created_at,
         accessed_at = excluded.accessed_at, expires_at = excluded.expires_at, hits = 0,
-        params = excluded.params, metadata = excluded.metadata, stale_until = excluded.stale_until
+        params = excluded.params, metadata = excluded.metadata, stale_until = excluded.stale_until,
+        tags = excluded.tags
       RETURNING (SELECT blob_id FROM old) AS previous, (SELECT stored_bytes FROM old)::float8 AS "previousBytes",
         (SELECT bytes FROM ${C} WHERE id = 1)::float8 AS bytes`
     const insertRow = new Map(
@@ -510,6 +538,41 @@ export const make = (
     const toBuffer = (bytes: Uint8Array | null) =>
       bytes === null ? null : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
+    const unknownTable = (rows: ReadonlyArray<TableRow> | undefined): MetadataError | undefined => {
+      for (const { table } of rows ?? []) {
+        if (!tables.has(table)) {
+          return new MetadataError({
+            method: "MetadataStore.upsert",
+            reason: "UnknownTable",
+            description: `no custom metadata table ${table} is registered`
+          })
+        }
+      }
+      return undefined
+    }
+
+    /** One entry's statements (the caller runs them in a transaction when there are several). */
+    const upsertOne = (record: EntryRecord, rows: ReadonlyArray<TableRow> | undefined) => {
+      const statement = sql.unsafe<{ previous: string | null; previousBytes: number | null; bytes: number }>(
+        upsertSql,
+        upsertValues(
+          record,
+          toBuffer(record.inline),
+          record.tags === undefined || record.tags.length === 0 ? null : record.tags
+        )
+      ).pipe(Effect.map(([row]) => ({
+        replacedBlobId: row.previous === null || row.previous === record.blobId ? null : row.previous,
+        totalBytes: row.bytes - (row.previousBytes ?? 0) + record.storedBytes
+      })))
+      return rows === undefined || rows.length === 0 ? statement : Effect.tap(statement, () =>
+        Effect.forEach(
+          rows,
+          ({ row, table }) =>
+            sql.unsafe(insertRow.get(table)!, TableSql.rowParams("pg", tables.get(table)!, record.key, row)),
+          { discard: true }
+        ))
+    }
+
     const store = makeMetadataStore({
       backend: "postgres",
       lookup: (key) =>
@@ -517,7 +580,7 @@ export const make = (
           `SELECT ${recordColumns("")}, inline_value AS inline FROM ${E} WHERE key = $1`,
           [key]
         ).pipe(
-          Effect.map((rows) => Option.fromNullable(rows[0])),
+          Effect.map((rows) => Option.fromNullable(withTags(rows)[0])),
           retryRead,
           Effect.mapError((cause) => fail("MetadataStore.lookup", "QueryFailed", cause))
         ),
@@ -532,39 +595,73 @@ export const make = (
           Effect.mapError((cause) => fail("MetadataStore.probe", "QueryFailed", cause))
         ),
       upsert: (record, rows) => {
-        const statement = sql.unsafe<{ previous: string | null; previousBytes: number | null; bytes: number }>(
-          upsertSql,
-          upsertValues(record, toBuffer(record.inline))
-        ).pipe(Effect.map(([row]) => ({
-          replacedBlobId: row.previous === null || row.previous === record.blobId ? null : row.previous,
-          totalBytes: row.bytes - (row.previousBytes ?? 0) + record.storedBytes
-        })))
-        if (rows === undefined || rows.length === 0) {
-          return Effect.mapError(statement, (cause) => fail("MetadataStore.upsert", "WriteFailed", cause))
-        }
-        for (const { table } of rows) {
-          if (!tables.has(table)) {
-            return Effect.fail(
-              new MetadataError({
-                method: "MetadataStore.upsert",
-                reason: "UnknownTable",
-                description: `no custom metadata table ${table} is registered`
-              })
-            )
-          }
+        const unknown = unknownTable(rows)
+        if (unknown !== undefined) return Effect.fail(unknown)
+        const write = upsertOne(record, rows)
+        return (rows === undefined || rows.length === 0 ? write : transaction(sql, write)).pipe(
+          Effect.mapError((cause) =>
+            fail("MetadataStore.upsert", (pgCode(cause) ?? "").startsWith("23") ? "InvalidRow" : "WriteFailed", cause)
+          )
+        )
+      },
+      lookupMany: (keys) =>
+        sql.unsafe<EntryRecord>(
+          `SELECT ${recordColumns("")}, inline_value AS inline FROM ${E} WHERE key = ANY($1::text[])`,
+          [keys]
+        ).pipe(
+          Effect.map((rows) => {
+            const found = new Map(withTags(rows).map((r) => [r.key, r] as const))
+            return keys.map((key) => Option.fromNullable(found.get(key)))
+          }),
+          retryRead,
+          Effect.mapError((cause) => fail("MetadataStore.lookupMany", "QueryFailed", cause))
+        ),
+      probeMany: (keys) =>
+        sql.unsafe<StoredValue>(
+          `SELECT key, stored_bytes::float8 AS "storedBytes", checksum, blob_id AS "blobId", inline_value AS inline,
+            expires_at::float8 AS "expiresAt", stale_until::float8 AS "staleUntil" FROM ${E} WHERE key = ANY($1::text[])`,
+          [keys]
+        ).pipe(
+          Effect.map((rows) => {
+            const found = new Map(rows.map((r) => [r.key, r] as const))
+            return keys.map((key) => Option.fromNullable(found.get(key)))
+          }),
+          retryRead,
+          Effect.mapError((cause) => fail("MetadataStore.probeMany", "QueryFailed", cause))
+        ),
+      // One transaction: a failing entry rolls the batch back.
+      upsertMany: (items) => {
+        for (const { rows } of items) {
+          const unknown = unknownTable(rows)
+          if (unknown !== undefined) return Effect.fail(unknown)
         }
         return transaction(
           sql,
-          Effect.tap(statement, () =>
-            Effect.forEach(
-              rows,
-              ({ row, table }) =>
-                sql.unsafe(insertRow.get(table)!, TableSql.rowParams("pg", tables.get(table)!, record.key, row)),
-              { discard: true }
-            ))
+          Effect.reduce(
+            items,
+            { replacedBlobIds: [] as Array<string>, totalBytes: -1 },
+            (acc, { record, rows }) =>
+              Effect.map(upsertOne(record, rows), (written) => {
+                if (written.replacedBlobId !== null) acc.replacedBlobIds.push(written.replacedBlobId)
+                acc.totalBytes = written.totalBytes
+                return acc
+              })
+          )
         ).pipe(
+          Effect.flatMap((result) =>
+            result.totalBytes >= 0 ? Effect.succeed(result) : Effect.map(
+              sql.unsafe<{ bytes: number }>(`SELECT bytes::float8 AS bytes FROM ${C} WHERE id = 1`),
+              (rows) => ({ replacedBlobIds: result.replacedBlobIds, totalBytes: rows[0]?.bytes ?? 0 })
+            )
+          ),
           Effect.mapError((cause) =>
-            fail("MetadataStore.upsert", (pgCode(cause) ?? "").startsWith("23") ? "InvalidRow" : "WriteFailed", cause)
+            cause instanceof MetadataError
+              ? cause
+              : fail(
+                "MetadataStore.upsertMany",
+                (pgCode(cause) ?? "").startsWith("23") ? "InvalidRow" : "WriteFailed",
+                cause
+              )
           )
         )
       },
@@ -596,7 +693,11 @@ export const make = (
             const params: Array<unknown> = []
             const clause = where(filter, params)
             return sql.unsafe<EntryRecord>(`SELECT ${recordColumns("")}, NULL AS inline FROM ${E}${clause}`, params)
-          }).pipe(retryRead, Effect.mapError((cause) => fail("MetadataStore.select", "QueryFailed", cause)))
+          }).pipe(
+            Effect.map(withTags),
+            retryRead,
+            Effect.mapError((cause) => fail("MetadataStore.select", "QueryFailed", cause))
+          )
         ),
       list: (listOptions) =>
         Effect.zipRight(
@@ -605,12 +706,16 @@ export const make = (
             const direction = listOptions.descending === true ? "DESC" : "ASC"
             const params: Array<unknown> = []
             let text = `SELECT ${recordColumns("")}, NULL AS inline FROM ${E}`
+            const conditions: Array<string> = []
             if (listOptions.namespace !== undefined) {
               params.push(listOptions.namespace)
-              text += ` WHERE namespace = $${params.length}${
-                listOptions.namespace === "" ? "" : " AND namespace <> ''"
-              }`
+              conditions.push(`namespace = $${params.length}${listOptions.namespace === "" ? "" : " AND namespace <> ''"}`)
             }
+            if (listOptions.tag !== undefined) {
+              params.push(listOptions.tag)
+              conditions.push(`key IN (SELECT key FROM ${T} WHERE tag = $${params.length})`)
+            }
+            if (conditions.length > 0) text += ` WHERE ${conditions.join(" AND ")}`
             // Insertion order (seq) by default and among ties. SQLite sorts NULL first in ascending
             // order; the default store sets the expectation.
             text += listOptions.orderBy === undefined
@@ -625,7 +730,11 @@ export const make = (
             params.push(listOptions.offset ?? 0)
             text += ` OFFSET $${params.length}`
             return sql.unsafe<EntryRecord>(text, params)
-          }).pipe(retryRead, Effect.mapError((cause) => fail("MetadataStore.list", "QueryFailed", cause)))
+          }).pipe(
+            Effect.map(withTags),
+            retryRead,
+            Effect.mapError((cause) => fail("MetadataStore.list", "QueryFailed", cause))
+          )
         ),
       touch: (key, expiresAt, now, resign) =>
         (resign === undefined
@@ -754,6 +863,7 @@ export const make = (
                     row[c.name] = r[`t.${c.name}`]
                     delete r[`t.${c.name}`]
                   }
+                  if (r.tags === null) r.tags = undefined
                   return { record: r as unknown as EntryRecord, row }
                 })
               ),

@@ -49,6 +49,11 @@ export interface EntryRecord {
   readonly params: string | null
   /** JSON text of user metadata, or `null`. */
   readonly metadata: string | null
+  /**
+   * Tags of the entry (`invalidateTags`, `list({ tag })`); absent or empty when it has none. Kept
+   * in a tag index by every store, so removal by tag never scans the entries.
+   */
+  readonly tags?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -111,6 +116,8 @@ export interface EntryFilter {
    * it. An entry still inside its grace is not matched.
    */
   readonly expiredAt?: number | undefined
+  /** entries carrying at least one of these tags (through the tag index) */
+  readonly tags?: ReadonlyArray<string> | undefined
   /** removal only: the row must still have this checksum (not overwritten meanwhile) */
   readonly checksum?: string | undefined
   /**
@@ -139,6 +146,31 @@ export interface ListOptions {
   /** Default: insertion order. */
   readonly orderBy?: EntryOrder | undefined
   readonly descending?: boolean | undefined
+  /** Only entries carrying this tag. */
+  readonly tag?: string | undefined
+}
+
+/**
+ * One entry of an `upsertMany` batch: the record and its custom metadata rows.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UpsertItem {
+  readonly record: EntryRecord
+  readonly rows?: ReadonlyArray<TableRow> | undefined
+}
+
+/**
+ * What `upsertMany` returns: the blob ids the replaced versions referenced (to delete), and the
+ * total stored bytes afterwards.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UpsertManyResult {
+  readonly replacedBlobIds: ReadonlyArray<string>
+  readonly totalBytes: number
 }
 
 /**
@@ -332,6 +364,24 @@ export declare namespace MetadataStore {
      * recorded nothing (then `recordAccess` runs). Never throws.
      */
     readonly unsafeRecordAccess: (key: string | null, now: number) => void | NotSync
+    /**
+     * `lookup` of many keys, in their order (`None` for an absent key). One query on the SQL
+     * stores; the `make` default looks each key up.
+     */
+    readonly lookupMany: (
+      keys: ReadonlyArray<string>
+    ) => Effect.Effect<ReadonlyArray<Option.Option<EntryRecord>>, MetadataError>
+    /** `probe` of many keys, in their order. The `make` default narrows `lookupMany`. */
+    readonly probeMany: (
+      keys: ReadonlyArray<string>
+    ) => Effect.Effect<ReadonlyArray<Option.Option<StoredValue>>, MetadataError>
+    /**
+     * `upsert` of many entries as one transaction: all are written or, when one fails (a row
+     * breaking a constraint: `InvalidRow`), none. A key given twice keeps its last record (the
+     * blob of the earlier one is among `replacedBlobIds`). The `make` default upserts one at a time
+     * and undoes nothing; every store of this package writes its own.
+     */
+    readonly upsertMany: (items: ReadonlyArray<UpsertItem>) => Effect.Effect<UpsertManyResult, MetadataError>
     /** Removes least-recently-used entries until at least `bytes` are freed. */
     readonly evict: (bytes: number) => Effect.Effect<ReadonlyArray<RemovedRef>, MetadataError>
     readonly totals: Effect.Effect<Totals, MetadataError>

@@ -31,7 +31,7 @@ import { daemonClock, flushBeforeExit } from "../shared/daemonClock.js"
 import * as NamespaceKey from "../shared/namespaceKey.js"
 import { NotSync } from "../shared/sync.js"
 import { AccessBatch, type TakenAccesses } from "./accessBatch.js"
-import { ENTRY_ROW_COLUMNS, ENTRY_ROW_SLOTS, entryFromRow, upsertValues } from "./entries.js"
+import { ENTRY_ROW_COLUMNS, ENTRY_ROW_SLOTS, entryFromRow, parseTags, tagsJson, upsertValues } from "./entries.js"
 import { make as makeMetadataStore } from "./make.js"
 import type {
   EntryFilter,
@@ -45,7 +45,8 @@ import type {
   TableDefinition,
   TableMatch,
   TableRow,
-  Totals
+  Totals,
+  UpsertItem
 } from "./service.js"
 import { MetadataError, MetadataStore } from "./service.js"
 import * as TableSql from "./tablesSql.js"
@@ -77,11 +78,12 @@ export interface SqliteStoreOptions {
  * @since 0.1.0
  * @category constants
  */
-export const LAYOUT_VERSION = 5
+export const LAYOUT_VERSION = 6
 
 const TABLE = "cacheness_entries"
 const NAMESPACE_COUNTERS = "cacheness_namespace_counters"
 const FINGERPRINTS = "cacheness_fingerprints"
+const TAGS = "cacheness_tags"
 
 const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "1_entries": Effect.gen(function*() {
@@ -216,6 +218,28 @@ const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClien
       yield* sql.unsafe(`ALTER TABLE ${TABLE} ADD COLUMN stale_until INTEGER`)
     }
     yield* sql.unsafe(`UPDATE ${TABLE} SET stale_until = expires_at WHERE stale_until IS NULL`)
+  }),
+  // Tags: the entry's tags as JSON text beside the row (read with it, no join), and the tag index
+  // (tag, key) that `invalidateTags` and `list({ tag })` walk. Triggers drop an entry's index rows
+  // when it is removed or rewritten; untagged entries (`tags IS NULL`) pay nothing.
+  "6_tags": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const columns = yield* sql.unsafe<{ readonly name: string }>(`PRAGMA table_info(${TABLE})`)
+    if (!columns.some((c) => c.name === "tags")) yield* sql.unsafe(`ALTER TABLE ${TABLE} ADD COLUMN tags TEXT`)
+    yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${TAGS} (
+      tag TEXT NOT NULL,
+      key TEXT NOT NULL,
+      PRIMARY KEY (tag, key)
+    ) WITHOUT ROWID`)
+    yield* sql.unsafe(`CREATE INDEX IF NOT EXISTS ${TAGS}_key ON ${TAGS}(key)`)
+    yield* sql.unsafe(`CREATE TRIGGER IF NOT EXISTS ${TABLE}_tags_ad AFTER DELETE ON ${TABLE}
+      WHEN OLD.tags IS NOT NULL BEGIN
+      DELETE FROM ${TAGS} WHERE key = OLD.key;
+    END`)
+    yield* sql.unsafe(`CREATE TRIGGER IF NOT EXISTS ${TABLE}_tags_au AFTER UPDATE OF tags ON ${TABLE}
+      WHEN OLD.tags IS NOT NULL BEGIN
+      DELETE FROM ${TAGS} WHERE key = OLD.key;
+    END`)
   })
 }
 
@@ -224,7 +248,7 @@ const MIGRATIONS_TABLE = "cacheness_migrations"
 /** Columns of an `EntryRecord`, aliased so a row object is the record itself. */
 const RECORD_COLUMNS = `key, namespace, description, format, codec, stored_bytes AS storedBytes,
   raw_bytes AS rawBytes, checksum, blob_id AS blobId, created_at AS createdAt,
-  accessed_at AS accessedAt, expires_at AS expiresAt, hits, params, metadata, stale_until AS staleUntil`
+  accessed_at AS accessedAt, expires_at AS expiresAt, hits, params, metadata, stale_until AS staleUntil, tags`
 
 /** Sort columns of `list`, as data: the only identifiers that reach an ORDER BY. */
 const ORDER_COLUMNS: Record<EntryOrder, string> = {
@@ -238,7 +262,7 @@ const ORDER_COLUMNS: Record<EntryOrder, string> = {
 
 /** The record columns in a fixed order, for raw (array) rows: `fromRaw` builds the record. */
 const RAW_COLUMNS = `key, namespace, description, format, codec, stored_bytes, raw_bytes, checksum, blob_id,
-  created_at, accessed_at, expires_at, hits, params, metadata, stale_until`
+  created_at, accessed_at, expires_at, hits, params, metadata, stale_until, tags`
 
 /**
  * A record from a raw row. better-sqlite3 builds a named-property object per row through the V8
@@ -261,7 +285,8 @@ const fromRaw = (r: Array<any>): EntryRecord => ({
   hits: r[12],
   params: r[13],
   metadata: r[14],
-  staleUntil: r[15]
+  staleUntil: r[15],
+  tags: r[16] === null ? undefined : parseTags(r[16])
 })
 
 /** Where each sort field sits in a `RAW_COLUMNS` row. */
@@ -316,22 +341,30 @@ const TOUCHED_STALE_UNTIL = `CASE WHEN @expiresAt IS NULL THEN NULL
 const prepareStatements = (db: Database.Database) => ({
   // Raw rows skip better-sqlite3's per-column object building: the lookup is on every get.
   lookup: db.prepare(`SELECT key, namespace, description, format, codec, stored_bytes, raw_bytes, checksum,
-      blob_id, inline_value, created_at, accessed_at, expires_at, hits, params, metadata, stale_until
+      blob_id, inline_value, created_at, accessed_at, expires_at, hits, params, metadata, stale_until, tags
       FROM ${TABLE} WHERE key = ?`).raw(true),
+  // A batch's rows in one statement (`getMany`); the caller puts them in the order asked.
+  lookupMany: db.prepare(`SELECT key, namespace, description, format, codec, stored_bytes, raw_bytes, checksum,
+      blob_id, inline_value, created_at, accessed_at, expires_at, hits, params, metadata, stale_until, tags
+      FROM ${TABLE} WHERE key IN (SELECT value FROM json_each(?))`).raw(true),
+  probeMany: db.prepare(`SELECT key, stored_bytes, checksum, blob_id, inline_value, expires_at, stale_until
+      FROM ${TABLE} WHERE key IN (SELECT value FROM json_each(?))`).raw(true),
+  tag: db.prepare(`INSERT OR IGNORE INTO ${TAGS} (tag, key) VALUES (?, ?)`),
   probe: db.prepare(
     `SELECT stored_bytes, checksum, blob_id, inline_value, expires_at, stale_until FROM ${TABLE} WHERE key = ?`
   ).raw(true),
   blobOf: db.prepare(`SELECT blob_id FROM ${TABLE} WHERE key = ?`).pluck(),
   upsert: db.prepare(`INSERT INTO ${TABLE} (key, namespace, description, format, codec, stored_bytes,
         raw_bytes, checksum, blob_id, inline_value, created_at, accessed_at, expires_at, hits, params, metadata,
-        stale_until)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)
+        stale_until, tags)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)
       ON CONFLICT (key) DO UPDATE SET namespace = excluded.namespace, description = excluded.description,
         format = excluded.format, codec = excluded.codec, stored_bytes = excluded.stored_bytes,
         raw_bytes = excluded.raw_bytes, checksum = excluded.checksum, blob_id = excluded.blob_id,
         inline_value = excluded.inline_value, created_at = excluded.created_at,
         accessed_at = excluded.accessed_at, expires_at = excluded.expires_at, hits = 0,
-        params = excluded.params, metadata = excluded.metadata, stale_until = excluded.stale_until`),
+        params = excluded.params, metadata = excluded.metadata, stale_until = excluded.stale_until,
+        tags = excluded.tags`),
   totalBytes: db.prepare(`SELECT bytes FROM cacheness_counters WHERE id = 1`).pluck(),
   counters: db.prepare(`SELECT entries, bytes AS totalBytes, hits, misses FROM cacheness_counters WHERE id = 1`),
   namespaceCounters: db.prepare(
@@ -744,6 +777,10 @@ export const make = (
         conditions.push(filter.namespace === "" ? `namespace = ?` : `namespace = ? AND namespace <> ''`)
         args.push(filter.namespace)
       }
+      if (filter.tags !== undefined) {
+        conditions.push(`key IN (SELECT key FROM ${TAGS} WHERE tag IN (SELECT value FROM json_each(?)))`)
+        args.push(JSON.stringify(filter.tags))
+      }
       if (filter.createdBefore !== undefined) {
         conditions.push(`created_at < ?`)
         args.push(filter.createdBefore)
@@ -785,10 +822,16 @@ export const make = (
       const args: Array<unknown> = []
       // The rowid last: insertion order, and the tie-break of every other order.
       let sql = `SELECT ${columns}, rowid AS insertion_seq FROM ${TABLE}`
+      const conditions: Array<string> = []
       if (options.namespace !== undefined) {
-        sql += options.namespace === "" ? ` WHERE namespace = ?` : ` WHERE namespace = ? AND namespace <> ''`
+        conditions.push(options.namespace === "" ? `namespace = ?` : `namespace = ? AND namespace <> ''`)
         args.push(options.namespace)
       }
+      if (options.tag !== undefined) {
+        conditions.push(`key IN (SELECT key FROM ${TAGS} WHERE tag = ?)`)
+        args.push(options.tag)
+      }
+      if (conditions.length > 0) sql += ` WHERE ${conditions.join(" AND ")}`
       if (options.limit !== undefined || (options.offset ?? 0) > 0) {
         const direction = descending ? "DESC" : "ASC"
         sql += order === undefined
@@ -884,11 +927,19 @@ export const make = (
         ] as const)
     )
 
-    const upsertTx = db.transaction((record: EntryRecord, rows: ReadonlyArray<TableRow> | undefined) => {
+    /** One entry's statements, inside the caller's transaction: the blob id it replaced, if any. */
+    const upsertOne = (record: EntryRecord, rows: ReadonlyArray<TableRow> | undefined): string | null => {
       const previous = stmt.blobOf.get(record.key) as string | null | undefined
       // Positional parameters (spread: as cheap as writing them out, measured): binding 15 named
       // ones costs ~4 µs more per put.
-      stmt.upsert.run(...upsertValues(record, record.inline))
+      const tags = tagsJson(record.tags)
+      stmt.upsert.run(...upsertValues(record, record.inline, tags))
+      // The update trigger dropped the previous version's index rows.
+      if (tags !== null) {
+        for (const tag of new Set(record.tags)) {
+          stmt.tag.run(tag, record.key)
+        }
+      }
       if (rows !== undefined) {
         for (const { row, table } of rows) {
           const def = tables.get(table)
@@ -902,15 +953,33 @@ export const make = (
           insertRow.get(table)!.run(...TableSql.rowParams("sqlite", def, record.key, row))
         }
       }
-      const replacedBlobId = previous === undefined || previous === null || previous === record.blobId
-        ? null
-        : previous
+      return previous === undefined || previous === null || previous === record.blobId ? null : previous
+    }
+
+    const currentTotalBytes = (): number => {
       let totalBytes = stmt.totalBytes.get() as number | undefined
       if (totalBytes === undefined) {
         stmt.restoreCounters.run()
         totalBytes = stmt.totalBytes.get() as number
       }
-      return { replacedBlobId, totalBytes }
+      return totalBytes
+    }
+
+    const upsertTx = db.transaction((record: EntryRecord, rows: ReadonlyArray<TableRow> | undefined) => {
+      const replacedBlobId = upsertOne(record, rows)
+      return { replacedBlobId, totalBytes: currentTotalBytes() }
+    })
+
+    // One transaction for the batch: a throw part-way rolls every entry back.
+    const upsertManyTx = db.transaction((items: ReadonlyArray<UpsertItem>) => {
+      const replacedBlobIds: Array<string> = []
+      for (const { record, rows } of items) {
+        const replaced = upsertOne(record, rows)
+        if (replaced !== null) {
+          replacedBlobIds.push(replaced)
+        }
+      }
+      return { replacedBlobIds, totalBytes: currentTotalBytes() }
     })
 
     /**
@@ -975,8 +1044,14 @@ export const make = (
       for (const row of rows) stmt.saveFingerprint.run({ path: row.path, stat: row.stat, hash: row.hash })
     })
 
-    const toRecord = (row: EntryRecord & { inline?: Uint8Array | null }): EntryRecord =>
-      row.inline === undefined ? { ...row, inline: null } : row
+    // Tags come as their JSON text in a named row.
+    const toRecord = (
+      row: Omit<EntryRecord, "tags"> & { inline?: Uint8Array | null; tags: string | null }
+    ): EntryRecord => ({
+      ...row,
+      inline: row.inline ?? null,
+      tags: row.tags === null ? undefined : parseTags(row.tags)
+    })
 
     return makeMetadataStore({
       backend: "sqlite",
@@ -1001,10 +1076,60 @@ export const make = (
               hits: row[13],
               params: row[14],
               metadata: row[15],
-              staleUntil: row[16]
+              staleUntil: row[16],
+              tags: row[17] === null ? undefined : parseTags(row[17])
             })
           },
           catch: (cause) => fail("MetadataStore.lookup", "QueryFailed", cause)
+        }),
+      lookupMany: (keys) =>
+        Effect.try({
+          try: () => {
+            const found = new Map<string, EntryRecord>()
+            for (const row of stmt.lookupMany.all(JSON.stringify(keys)) as Array<Array<any>>) {
+              found.set(row[0], {
+                key: row[0],
+                namespace: row[1],
+                description: row[2],
+                format: row[3],
+                codec: row[4],
+                storedBytes: row[5],
+                rawBytes: row[6],
+                checksum: row[7],
+                blobId: row[8],
+                inline: row[9],
+                createdAt: row[10],
+                accessedAt: row[11],
+                expiresAt: row[12],
+                hits: row[13],
+                params: row[14],
+                metadata: row[15],
+                staleUntil: row[16],
+                tags: row[17] === null ? undefined : parseTags(row[17])
+              })
+            }
+            return keys.map((key) => Option.fromNullable(found.get(key)))
+          },
+          catch: (cause) => fail("MetadataStore.lookupMany", "QueryFailed", cause)
+        }),
+      probeMany: (keys) =>
+        Effect.try({
+          try: () => {
+            const found = new Map<string, StoredValue>()
+            for (const row of stmt.probeMany.all(JSON.stringify(keys)) as Array<Array<any>>) {
+              found.set(row[0], {
+                key: row[0],
+                storedBytes: row[1],
+                checksum: row[2],
+                blobId: row[3],
+                inline: row[4],
+                expiresAt: row[5],
+                staleUntil: row[6]
+              })
+            }
+            return keys.map((key) => Option.fromNullable(found.get(key)))
+          },
+          catch: (cause) => fail("MetadataStore.probeMany", "QueryFailed", cause)
         }),
       probe: (key) =>
         Effect.try({
@@ -1050,6 +1175,24 @@ export const make = (
               ? fail("MetadataStore.upsert", "InvalidRow", cause)
               : fail("MetadataStore.upsert", "WriteFailed", cause)
         }),
+      upsertMany: (items) =>
+        items.length === 0
+          ? Effect.map(
+            Effect.try({
+              try: currentTotalBytes,
+              catch: (cause) => fail("MetadataStore.upsertMany", "QueryFailed", cause)
+            }),
+            (totalBytes) => ({ replacedBlobIds: [], totalBytes })
+          )
+          : Effect.try({
+            try: () => (localWrites++, upsertManyTx.immediate(items)),
+            catch: (cause) =>
+              cause instanceof MetadataError
+                ? cause
+                : sqliteCode(cause)?.startsWith("SQLITE_CONSTRAINT")
+                ? fail("MetadataStore.upsertMany", "InvalidRow", cause)
+                : fail("MetadataStore.upsertMany", "WriteFailed", cause)
+          }),
       remove: (filter) =>
         Effect.try({
           try: () => (localWrites++, removeRows(filter)),

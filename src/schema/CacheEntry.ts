@@ -41,7 +41,9 @@ export const CacheEntry = Schema.Struct({
   staleUntil: Schema.NullOr(EpochMillis),
   hits: Schema.Number,
   params: Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
-  metadata: Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
+  metadata: Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+  /** The entry's tags (`put(..., { tags })`), `[]` when none. */
+  tags: Schema.Array(Schema.String)
 })
 
 /**

@@ -279,3 +279,21 @@ export const layerOf = <A, ROut, E>(
   options: A | ConfigError,
   layer: (options: A) => Layer.Layer<ROut, E>
 ): Layer.Layer<ROut, E | ConfigError> => options instanceof ConfigError ? Layer.fail(options) : layer(options)
+
+/**
+ * Tags of an entry: an array of non-empty strings (duplicates dropped, order kept), or absent.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const optionalTags = (field: string, input: unknown): ReadonlyArray<string> | undefined | ConfigError => {
+  if (input === undefined) return undefined
+  if (!Array.isArray(input)) return invalid(field, `must be an array of non-empty strings, got ${show(input)}`)
+  for (let i = 0; i < input.length; i++) {
+    const tag: unknown = input[i]
+    if (typeof tag !== "string" || tag.length === 0) {
+      return invalid(`${field}[${i}]`, `must be a non-empty string, got ${show(tag)}`)
+    }
+  }
+  return Array.from(new Set(input as ReadonlyArray<string>))
+}

@@ -415,6 +415,129 @@ export const cacheSuite = (
         )
     )
 
+    it.scoped("getMany answers in order: inline, blob and missing entries; counted as gets", () =>
+      run(Effect.gen(function*() {
+        const cache = yield* Cache
+        const big = incompressible(40_000)
+        yield* cache.put({ k: "small" }, { n: 1 })
+        yield* cache.put({ k: "big" }, big)
+        yield* cache.put({ k: "null" }, null)
+        const before = yield* cache.stats()
+        const found = yield* cache.getMany([{ k: "big" }, { k: "absent" }, { k: "small" }, { k: "null" }, { k: "big" }])
+        assert.deepStrictEqual(found, [
+          Option.some(big),
+          Option.none(),
+          Option.some({ n: 1 }),
+          Option.some(null),
+          Option.some(big)
+        ])
+        const after = yield* cache.stats()
+        assert.deepStrictEqual([after.hits - before.hits, after.misses - before.misses], [4, 1])
+        assert.deepStrictEqual(yield* cache.getMany([]), [])
+        const typed = yield* cache.getMany([{ k: "small" }, { k: "big" }], {
+          schema: Schema.Struct({ n: Schema.Number })
+        })
+        // The blob holds a string, not `{ n }`: a miss (and removed), as `get` with that schema.
+        assert.deepStrictEqual(typed, [Option.some({ n: 1 }), Option.none()])
+        const e = yield* Effect.flip(cache.getMany([{ k: "small" }, "not-a-key" as any]))
+        assert.strictEqual(e._tag, "KeyError")
+      })))
+
+    it.scoped("putMany stores every entry and returns the keys in order; invalidateMany removes them", () =>
+      run(Effect.gen(function*() {
+        const cache = yield* Cache
+        const big = incompressible(40_000)
+        const keys = yield* cache.putMany([
+          [{ i: 1 }, "one", { description: "first", tags: ["batch"] }],
+          [{ i: 2 }, big],
+          [{ i: 3 }, [3], { namespace: "ns" }],
+          [{ i: 1 }, "one again"]
+        ])
+        assert.deepStrictEqual(keys, [
+          yield* cache.key({ i: 1 }),
+          yield* cache.key({ i: 2 }),
+          yield* cache.key({ i: 3 }),
+          yield* cache.key({ i: 1 })
+        ])
+        // A key given twice keeps its last value.
+        assert.deepStrictEqual(yield* cache.getMany([{ i: 1 }, { i: 2 }, { i: 3 }]), [
+          Option.some("one again"),
+          Option.some(big),
+          Option.some([3])
+        ])
+        assert.strictEqual((yield* cache.stats()).entries, 3)
+        assert.strictEqual(yield* cache.invalidateMany([{ i: 1 }, { i: 2 }, { i: 9 }, { i: 1 }]), 2)
+        assert.deepStrictEqual((yield* cache.list()).map((e) => e.namespace), ["ns"])
+        assert.deepStrictEqual(yield* cache.putMany([]), [])
+        assert.strictEqual(yield* cache.invalidateMany([]), 0)
+      })))
+
+    it.scoped("putMany with a bad entry fails with its typed error and stores none", () =>
+      run(Effect.gen(function*() {
+        const cache = yield* Cache
+        yield* cache.put({ k: "keep" }, "old")
+        const before = yield* cache.stats()
+        const bad = [
+          [[{ k: "keep" }, "new"], [{ k: "a" }, incompressible(40_000)], [{ k: "fn" }, { f: () => 1 }]],
+          [[{ k: "a" }, 1], [{ k: "b" }, 2, { tags: [""] }]],
+          [[{ k: "a" }, 1], [{ k: "b" }, 2, { ttl: "soon" }]],
+          [[{ k: "a" }, 1], [{ model: { fit: () => 1 } }, 2]],
+          [[{ k: "a" }, 1], "not a tuple"]
+        ] as const
+        const tags: Array<string> = []
+        for (const entries of bad) {
+          const error = yield* Effect.flip(cache.putMany(entries as any))
+          tags.push(error._tag)
+        }
+        assert.deepStrictEqual(tags, ["CodecError", "ConfigError", "ConfigError", "KeyError", "ConfigError"])
+        const notIterable = yield* Effect.flip(cache.putMany(42 as any))
+        assert.strictEqual(notIterable._tag, "ConfigError")
+        const after = yield* cache.stats()
+        assert.deepStrictEqual([after.entries, after.totalBytes], [before.entries, before.totalBytes])
+        assert.deepStrictEqual(yield* cache.get({ k: "keep" }), Option.some("old"))
+        assert.isFalse(yield* cache.has({ k: "a" }))
+      })))
+
+    it.scoped("tags: put with tags, entry.tags, list({ tag }), invalidateTags; bad tags change nothing", () =>
+      run(Effect.gen(function*() {
+        const cache = yield* Cache
+        yield* cache.put({ u: 1 }, "a", { tags: ["user:1", "users"] })
+        yield* cache.put({ u: 2 }, incompressible(40_000), { tags: ["user:2", "users"] })
+        yield* cache.put({ u: 3 }, "c", { tags: ["user:3"] })
+        yield* cache.put({ u: 4 }, "d")
+        const hit = Option.getOrThrow(yield* cache.getWithMetadata({ u: 1 }))
+        assert.deepStrictEqual(hit.entry.tags, ["user:1", "users"])
+        assert.deepStrictEqual((yield* cache.list({ tag: "users" })).map((e) => e.tags).sort(), [
+          ["user:1", "users"],
+          ["user:2", "users"]
+        ])
+        assert.deepStrictEqual((yield* cache.list({ orderBy: "key" })).length, 4)
+        for (const entry of yield* cache.list()) Schema.decodeUnknownSync(CacheEntry)(entry)
+        for (const input of [[""], "users", [1], undefined, null]) {
+          const error = yield* Effect.flip(cache.invalidateTags(input as any))
+          assert.strictEqual(error._tag, "ConfigError")
+        }
+        const e = yield* Effect.flip(cache.put({ u: 5 }, "e", { tags: ["ok", 7 as any] }))
+        assert.strictEqual(e._tag, "ConfigError")
+        assert.match(e.message, /tags\[1\]/)
+        assert.isFalse(yield* cache.has({ u: 5 }))
+        assert.strictEqual(yield* cache.invalidateTags([]), 0)
+        assert.strictEqual(yield* cache.invalidateTags(["users", "user:3"]), 3)
+        assert.deepStrictEqual(yield* cache.getMany([{ u: 1 }, { u: 2 }, { u: 3 }, { u: 4 }]), [
+          Option.none(),
+          Option.none(),
+          Option.none(),
+          Option.some("d")
+        ])
+        assert.strictEqual(yield* cache.invalidateTags(["users"]), 0)
+        // Overwritten without tags: the entry no longer carries them.
+        yield* cache.put({ u: 4 }, "d", { tags: ["t"] })
+        yield* cache.put({ u: 4 }, "d2")
+        assert.strictEqual(yield* cache.invalidateTags(["t"]), 0)
+        assert.deepStrictEqual((yield* cache.list()).map((e) => e.tags), [[]])
+        assert.deepStrictEqual((yield* cache.verify()).orphans, [])
+      })))
+
     itScoped("invalid config fails at layer build, naming the field", () =>
       Effect.gen(function*() {
         for (

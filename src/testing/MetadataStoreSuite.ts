@@ -453,5 +453,125 @@ export const metadataStoreSuite = (name: string, layer: Layer.Layer<MetadataStor
         assert.deepStrictEqual(keys(yield* store.list({ orderBy: "storedBytes" })), [2, 5, 1, 7, 9].map(key))
         assert.deepStrictEqual(keys(yield* store.list({ orderBy: "key" })), [1, 2, 5, 7, 9].map(key))
       })))
+
+    it.scoped("lookupMany and probeMany answer in the order asked, None for an absent key", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        yield* store.upsert(record(key(1), { description: "one" }))
+        yield* store.upsert(record(key(2), { blobId: `${key(2)}-b`, inline: null, storedBytes: 900 }))
+        const asked = [key(2), key(9), key(1), key(2)]
+        const looked = yield* store.lookupMany(asked)
+        assert.deepStrictEqual(looked.map((r) => Option.map(r, (x) => x.key)), [
+          Option.some(key(2)),
+          Option.none(),
+          Option.some(key(1)),
+          Option.some(key(2))
+        ])
+        const one = Option.getOrThrow(looked[2])
+        assert.strictEqual(one.description, "one")
+        assert.deepStrictEqual(Array.from(one.inline!), [1, 2, 3])
+        const probed = yield* store.probeMany(asked)
+        assert.deepStrictEqual(probed.map((r) => Option.map(r, (x) => [x.key, x.blobId, x.storedBytes])), [
+          Option.some([key(2), `${key(2)}-b`, 900]),
+          Option.none(),
+          Option.some([key(1), null, 100]),
+          Option.some([key(2), `${key(2)}-b`, 900])
+        ])
+        assert.deepStrictEqual(yield* store.lookupMany([]), [])
+      })))
+
+    it.scoped("upsertMany writes every entry and reports replaced blobs, a key given twice included", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        yield* store.upsert(record(key(1), { blobId: `${key(1)}-old`, inline: null, storedBytes: 500 }))
+        const result = yield* store.upsertMany([
+          { record: record(key(1), { blobId: `${key(1)}-new`, inline: null, storedBytes: 300 }) },
+          { record: record(key(2), { blobId: `${key(2)}-first`, inline: null, storedBytes: 50 }) },
+          { record: record(key(3), { storedBytes: 10 }) },
+          { record: record(key(2), { storedBytes: 20 }) }
+        ])
+        assert.deepStrictEqual([...result.replacedBlobIds].sort(), [`${key(1)}-old`, `${key(2)}-first`])
+        assert.strictEqual(result.totalBytes, 330)
+        const totals = yield* store.totals
+        assert.deepStrictEqual([totals.entries, totals.totalBytes], [3, 330])
+        const two = Option.getOrThrow(yield* store.lookup(key(2)))
+        assert.deepStrictEqual([two.blobId, two.storedBytes], [null, 20])
+        assert.deepStrictEqual(yield* store.upsertMany([]), { replacedBlobIds: [], totalBytes: 330 })
+      })))
+
+    it.scoped("upsertMany is all or nothing: a failing entry leaves every entry as it was", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        yield* store.upsert(record(key(1), { description: "before", tags: ["kept"] }))
+        const error = yield* Effect.flip(store.upsertMany([
+          { record: record(key(1), { description: "after", tags: ["new"] }) },
+          { record: record(key(2), { tags: ["new"] }) },
+          { record: record(key(3)), rows: [{ table: "no_such_table", row: {} }] }
+        ]))
+        assert.strictEqual(error._tag, "MetadataError")
+        assert.strictEqual(error.reason, "UnknownTable")
+        assert.strictEqual(Option.getOrThrow(yield* store.lookup(key(1))).description, "before")
+        assert.isTrue(Option.isNone(yield* store.lookup(key(2))))
+        assert.isTrue(Option.isNone(yield* store.lookup(key(3))))
+        const totals = yield* store.totals
+        assert.deepStrictEqual([totals.entries, totals.totalBytes], [1, 100])
+        assert.deepStrictEqual((yield* store.list({ tag: "new" })).length, 0)
+        assert.deepStrictEqual((yield* store.list({ tag: "kept" })).map((r) => r.key), [key(1)])
+      })))
+
+    it.scoped("tags: stored with the entry, listed and removed through the index", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        yield* store.upsert(record(key(1), { tags: ["a", "b"], createdAt: 1 }))
+        yield* store.upsert(record(key(2), { tags: ["b"], createdAt: 2, blobId: "blob-2", inline: null }))
+        yield* store.upsert(record(key(3), { tags: ["c"], createdAt: 3 }))
+        yield* store.upsert(record(key(4), { createdAt: 4 }))
+        assert.deepStrictEqual(Option.getOrThrow(yield* store.lookup(key(1))).tags, ["a", "b"])
+        assert.deepStrictEqual(Option.getOrThrow(yield* store.lookup(key(4))).tags ?? [], [])
+        assert.deepStrictEqual((yield* store.list({ tag: "b" })).map((r) => r.key), [key(1), key(2)])
+        assert.deepStrictEqual((yield* store.list({ tag: "b", limit: 1, offset: 1 })).map((r) => r.key), [key(2)])
+        assert.deepStrictEqual((yield* store.list({ tag: "zzz" })).length, 0)
+        const entries = yield* store.listEntries({})
+        assert.deepStrictEqual(entries.map((e) => e.tags), [["a", "b"], ["b"], ["c"], []])
+        const removed = yield* store.remove({ tags: ["b", "c"] })
+        assert.deepStrictEqual(removed.map((r) => [r.key, r.blobId]).sort(), [
+          [key(1), null],
+          [key(2), "blob-2"],
+          [key(3), null]
+        ])
+        assert.deepStrictEqual((yield* store.list({})).map((r) => r.key), [key(4)])
+        assert.strictEqual((yield* store.removeCounted({ tags: ["a"] })).removed, 0)
+      })))
+
+    it.scoped("tags: index rows go with their entry (overwrite, remove, evict, clear)", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        yield* store.upsert(record(key(1), { tags: ["t"], accessedAt: 1 }))
+        // Overwritten without the tag: no longer carries it.
+        yield* store.upsert(record(key(1), { tags: ["u"], accessedAt: 1 }))
+        assert.deepStrictEqual((yield* store.list({ tag: "t" })).length, 0)
+        assert.deepStrictEqual(Option.getOrThrow(yield* store.lookup(key(1))).tags, ["u"])
+        yield* store.upsert(record(key(1), { accessedAt: 1 }))
+        assert.deepStrictEqual((yield* store.list({ tag: "u" })).length, 0)
+        // Removed, then stored again untagged: the old index rows must not select it.
+        yield* store.upsert(record(key(2), { tags: ["t"], accessedAt: 2 }))
+        yield* store.remove({ keys: [key(2)] })
+        yield* store.upsert(record(key(2), { accessedAt: 2 }))
+        assert.strictEqual((yield* store.remove({ tags: ["t"] })).length, 0)
+        // Evicted and cleared entries leave no index rows either.
+        yield* store.upsert(record(key(3), { tags: ["e"], accessedAt: 0 }))
+        yield* store.evict(1)
+        yield* store.upsert(record(key(3), { accessedAt: 5 }))
+        assert.strictEqual((yield* store.remove({ tags: ["e"] })).length, 0)
+        yield* store.upsert(record(key(4), { tags: ["c"], accessedAt: 6 }))
+        yield* store.clear
+        yield* store.upsert(record(key(4), { accessedAt: 6 }))
+        assert.strictEqual((yield* store.remove({ tags: ["c"] })).length, 0)
+        assert.strictEqual((yield* store.totals).entries, 1)
+        // Tags combine with the other conditions of a filter.
+        yield* store.upsert(record(key(5), { tags: ["x"], namespace: "n" }))
+        yield* store.upsert(record(key(6), { tags: ["x"], namespace: "m" }))
+        assert.deepStrictEqual((yield* store.remove({ tags: ["x"], namespace: "n" })).map((r) => r.key), [key(5)])
+      })))
   })
 }

@@ -1,0 +1,145 @@
+/**
+ * Batch benchmark: `putMany` of 10,000 small objects (~150 B) against a loop of `put`, and
+ * `getMany` of 1,000 hits against 1,000 `get`s, on the default SQLite + files cache — beside the
+ * raw better-sqlite3 limits: one transaction inserting the same rows, and one statement selecting
+ * 1,000 of them. Median of 5 runs each, after a warm-up; each run on a fresh directory. Times are
+ * this process's CPU time (user + system), not wall time: on a shared machine the wall clock
+ * mostly measures the other processes.
+ * Targets (issue 19): putMany ≥ 5× the put loop's throughput; getMany ≤ 0.3× the time of the gets.
+ */
+import Database from "better-sqlite3"
+import * as Effect from "effect/Effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as v8 from "node:v8"
+import { Cache } from "../src/index.js"
+import { benchDir, fmt, isMain, percentile, table } from "./support.js"
+
+/** CPU milliseconds of this process so far. */
+const now = (): number => {
+  const usage = process.cpuUsage()
+  return (usage.user + usage.system) / 1000
+}
+
+const N = 10_000
+const READS = 1_000
+const RUNS = 5
+
+const keyOf = (i: number) => ({ user: i, region: "eu-west", version: 3 })
+const valueOf = (i: number) => ({
+  id: i,
+  name: `user-${i}`,
+  email: `user${i}@example.com`,
+  tags: ["alpha", "beta", "gamma"],
+  score: i / 7,
+  active: i % 2 === 0,
+  created: "2024-01-01T00:00:00Z"
+})
+
+interface Figures {
+  /** ms for N puts, one at a time / in one putMany */
+  readonly putLoop: number
+  readonly putMany: number
+  /** ms for READS hits, one get each / one getMany */
+  readonly getLoop: number
+  readonly getMany: number
+}
+
+const once = (directory: string): Promise<Figures> =>
+  Effect.runPromise(
+    Effect.gen(function*() {
+      const cache = yield* Cache.Cache
+      const keys = Array.from({ length: N }, (_, i) => keyOf(i))
+      const values = Array.from({ length: N }, (_, i) => valueOf(i))
+      let t = now()
+      for (let i = 0; i < N; i++) yield* cache.put(keys[i], values[i])
+      const putLoop = now() - t
+      const batchKeys = Array.from({ length: N }, (_, i) => ({ ...keys[i], batch: true }))
+      t = now()
+      yield* cache.putMany(batchKeys.map((k, i) => [k, values[i]] as const))
+      const putMany = now() - t
+      const reads = Array.from({ length: READS }, (_, i) => batchKeys[(i * 7) % N])
+      t = now()
+      for (const k of reads) yield* cache.get(k)
+      const getLoop = now() - t
+      t = now()
+      const found = yield* cache.getMany(reads)
+      const getMany = now() - t
+      if (found.some((f) => f._tag === "None")) throw new Error("getMany missed")
+      return { putLoop, putMany, getLoop, getMany }
+    }).pipe(Effect.provide(Cache.layer({ directory, maxSize: null })))
+  )
+
+/** The raw limits: one transaction inserting N rows, one statement selecting READS of them. */
+const rawSqlite = (directory: string): { readonly insert: number; readonly select: number } => {
+  const db = new Database(path.join(directory, "raw.db"))
+  db.pragma("journal_mode = WAL")
+  db.pragma("synchronous = NORMAL")
+  db.exec("CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB)")
+  const insert = db.prepare("INSERT INTO kv VALUES (?, ?)")
+  const select = db.prepare("SELECT key, value FROM kv WHERE key IN (SELECT value FROM json_each(?))").raw(true)
+  const keys = Array.from({ length: N }, (_, i) => JSON.stringify(keyOf(i)))
+  let t = now()
+  db.transaction(() => {
+    for (let i = 0; i < N; i++) insert.run(keys[i], v8.serialize(valueOf(i)))
+  })()
+  const inserted = now() - t
+  const wanted = Array.from({ length: READS }, (_, i) => keys[(i * 7) % N])
+  t = now()
+  const rows = select.all(JSON.stringify(wanted)) as Array<[string, Buffer]>
+  for (const row of rows) v8.deserialize(row[1])
+  const selected = now() - t
+  db.close()
+  return { insert: inserted, select: selected }
+}
+
+const median = (xs: ReadonlyArray<number>) => percentile(xs, 50)
+
+export const run = async (): Promise<void> => {
+  const directory = benchDir("batch")
+  try {
+    await once(path.join(directory, "warmup"))
+    const runs: Array<Figures> = []
+    const raws: Array<{ insert: number; select: number }> = []
+    for (let r = 0; r < RUNS; r++) {
+      runs.push(await once(path.join(directory, `run-${r}`)))
+      fs.mkdirSync(path.join(directory, `raw-${r}`))
+      raws.push(rawSqlite(path.join(directory, `raw-${r}`)))
+    }
+    const m = (pick: (f: Figures) => number) => median(runs.map(pick))
+    const putLoop = m((f) => f.putLoop)
+    const putMany = m((f) => f.putMany)
+    const getLoop = m((f) => f.getLoop)
+    const getMany = m((f) => f.getMany)
+    const rawInsert = median(raws.map((r) => r.insert))
+    const rawSelect = median(raws.map((r) => r.select))
+    table(
+      `batch: ${N.toLocaleString("en-US")} objects of ~${
+        v8.serialize(valueOf(1)).length
+      } B (SQLite + files), median of ${RUNS}, CPU time`,
+      [
+        ["operation", "one at a time", "batch", "batch ÷ loop", "raw SQLite (one tx / one statement)", "target"],
+        [
+          `put ${N.toLocaleString("en-US")}: ops/s`,
+          fmt(N / (putLoop / 1000), 0),
+          fmt(N / (putMany / 1000), 0),
+          `${fmt(putLoop / putMany, 2)}× throughput`,
+          fmt(N / (rawInsert / 1000), 0),
+          "putMany ≥ 5× the loop"
+        ],
+        [
+          `get ${READS.toLocaleString("en-US")} hits: ms`,
+          fmt(getLoop, 2),
+          fmt(getMany, 2),
+          `${fmt(getMany / getLoop, 2)}× time`,
+          fmt(rawSelect, 2),
+          "getMany ≤ 0.3× the gets"
+        ]
+      ]
+    )
+  } finally {
+    fs.rmSync(directory, { recursive: true, force: true })
+  }
+}
+
+if (isMain(import.meta.url)) await run()

@@ -1,0 +1,215 @@
+/**
+ * Batches and tags: `getMany` (one metadata query for the batch, the same read decision as `get`
+ * for each entry, blobs read with bounded concurrency), `putMany` (every entry prepared before
+ * anything is written, blobs first, then one metadata transaction), `invalidateMany` (one
+ * removal) and `invalidateTags` (one removal through the tag index).
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type { MetadataError, StoredValue } from "../metadata/service.js"
+import type { CacheKey, KeyInput } from "../schema/CacheKey.js"
+import { NotSync } from "../shared/sync.js"
+import * as Validate from "../shared/validate.js"
+import type { Engine } from "./context.js"
+import * as FastPath from "./fastPath.js"
+import type { IntegritySettings } from "./integrity.js"
+import { keepLimit } from "./maintenance.js"
+import * as CacheMetrics from "./metrics.js"
+import type * as Read from "./read.js"
+import { decide, readGetOptions } from "./read.js"
+import { type CacheError, ConfigError, type GetOptions, type PutManyEntry, StorageError } from "./service.js"
+import type * as Write from "./write.js"
+
+/** How many blobs of one batch are read or written at a time. */
+export const BATCH_CONCURRENCY = 8
+
+/** Hot-path metric updates carry no extra labels (see CacheMetrics). */
+const NO_LABELS: ReadonlyArray<never> = []
+
+/** The items of an iterable argument, or a `ConfigError` when it is not one. */
+const itemsOf = <A>(method: string, input: Iterable<A>): Array<A> | ConfigError => {
+  if (input === null || input === undefined || typeof (input as any)[Symbol.iterator] !== "function") {
+    return new ConfigError({
+      reason: "Invalid",
+      field: method,
+      description: `must be an iterable (such as an array), got ${Validate.show(input)}`
+    })
+  }
+  try {
+    return Array.from(input)
+  } catch (cause) {
+    return new ConfigError({
+      reason: "Invalid",
+      field: method,
+      description: `could not be iterated: ${Validate.show(cause)}`,
+      cause
+    })
+  }
+}
+
+/**
+ * The batch operations over one engine.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  engine: Engine,
+  settings: IntegritySettings,
+  reads: ReturnType<typeof Read.make>,
+  writes: ReturnType<typeof Write.makeParts>,
+  enforceSize: (totalBytes: number) => Effect.Effect<number, MetadataError>
+) => {
+  const { clock, codec, config, metadata } = engine
+  const limit = keepLimit(config.maxSize)
+  // A signature covers row fields a probe does not return: signed caches look whole rows up.
+  const fetchMany = settings.signer === null ? metadata.probeMany : metadata.lookupMany
+
+  const getMany = Effect.fn("Cache.getMany")(
+    function*<A>(inputs: Iterable<KeyInput>, options?: GetOptions<A, any>) {
+      const started = clock.unsafeCurrentTimeNanos()
+      const checked = readGetOptions("getMany", options)
+      if (checked instanceof ConfigError) return yield* checked
+      const list = itemsOf("getMany.keys", inputs)
+      if (list instanceof ConfigError) return yield* list
+      const namespace = options?.namespace
+      const keys = yield* Effect.forEach(list, (input) => engine.toKey(input, namespace))
+      if (keys.length === 0) return []
+      const now = yield* Clock.currentTimeMillis
+      const found: ReadonlyArray<Option.Option<StoredValue>> = yield* fetchMany(keys)
+      const results = new Array<Option.Option<A>>(keys.length)
+      // Inline hits and misses are settled here synchronously, as `get`'s fast path does; blobs,
+      // schemas and anything broken go through the effectful read, a few at a time.
+      const rest: Array<number> = []
+      const unrecorded: Array<string | null> = []
+      for (let i = 0; i < keys.length; i++) {
+        const record = Option.getOrNull(found[i])
+        const decision = decide(record, now, settings, undefined, checked?.allowStale)
+        if (decision._tag === "Miss") {
+          results[i] = Option.none()
+          if (FastPath.recordAccessSync(metadata, null, now) === NotSync) unrecorded.push(null)
+          reads.countMiss(started)
+          continue
+        }
+        if (decision._tag === "Bytes" && checked === undefined) {
+          const decoded = FastPath.decodeSync(codec, decision.bytes)
+          if (decoded !== NotSync) {
+            results[i] = Option.some(decoded as A)
+            if (FastPath.recordAccessSync(metadata, keys[i], now) === NotSync) unrecorded.push(keys[i])
+            reads.countHit(record!, started)
+            continue
+          }
+        }
+        rest.push(i)
+      }
+      yield* Effect.forEach(unrecorded, (key) => metadata.recordAccess(key, now), { discard: true })
+      if (rest.length > 0) {
+        yield* Effect.forEach(rest, (i) => {
+          const record = Option.getOrNull(found[i])!
+          return Effect.map(
+            reads.serve<A, StoredValue>(
+              keys[i],
+              record,
+              decide(record, now, settings, undefined, checked?.allowStale),
+              now,
+              started,
+              checked,
+              reads.probeRow
+            ),
+            (hit) => {
+              results[i] = Option.map(hit, (h) => h.value)
+            }
+          )
+        }, { concurrency: BATCH_CONCURRENCY, discard: true })
+      }
+      return results as ReadonlyArray<Option.Option<A>>
+    }
+  )
+
+  const putMany = Effect.fn("Cache.putMany")(function*(entries: Iterable<PutManyEntry>) {
+    const started = clock.unsafeCurrentTimeNanos()
+    const list = itemsOf("putMany.entries", entries)
+    if (list instanceof ConfigError) return yield* list
+    for (let i = 0; i < list.length; i++) {
+      if (!Array.isArray(list[i])) {
+        return yield* new ConfigError({
+          reason: "Invalid",
+          field: `putMany.entries[${i}]`,
+          description: `must be a [key, value, options?] tuple, got ${Validate.show(list[i])}`
+        })
+      }
+    }
+    if (list.length === 0) return []
+    // Everything is checked and encoded before anything is written: a bad entry stores nothing.
+    const prepared = yield* Effect.forEach(list, ([key, value, options]) => writes.prepare(key, value, options))
+    if (limit !== null) {
+      let total = 0
+      for (const p of prepared) total += p.bytes.length
+      if (total > limit) {
+        return yield* new StorageError({
+          reason: "TooLarge",
+          method: "Cache.putMany",
+          id: prepared[0].key,
+          description:
+            `the batch is ${total} bytes stored, more than the ${limit} bytes (80% of maxSize ${config.maxSize}) eviction keeps; nothing was stored or evicted`
+        })
+      }
+    }
+    const newBlobs = prepared.flatMap((p) => p.item.record.blobId === null ? [] : [p.item.record.blobId])
+    // Written, interrupted or failed part-way: the blobs of a batch whose rows were not written
+    // are deleted (a delete of one never written does nothing).
+    const dropNewBlobs = engine.deleteBlobIds(newBlobs)
+    const written = yield* Effect.forEach(prepared, writes.writeBlob, {
+      concurrency: BATCH_CONCURRENCY,
+      discard: true
+    }).pipe(
+      Effect.zipRight(metadata.upsertMany(prepared.map((p) => p.item))),
+      Effect.onError(() => dropNewBlobs)
+    )
+    for (const p of prepared) writes.release(p)
+    if (written.replacedBlobIds.length > 0) yield* engine.deleteBlobIds(written.replacedBlobIds)
+    yield* enforceSize(written.totalBytes)
+    CacheMetrics.putLatency.unsafeUpdate(engine.sinceMs(started), NO_LABELS)
+    yield* Effect.logDebug(`cacheness: stored ${prepared.length} entries in one batch`)
+    return prepared.map((p): CacheKey => p.key)
+  })
+
+  const invalidateMany = Effect.fn("Cache.invalidateMany")(function*(inputs: Iterable<KeyInput>) {
+    const list = itemsOf("invalidateMany.keys", inputs)
+    if (list instanceof ConfigError) return yield* list
+    const keys = yield* Effect.forEach(list, (input) => engine.toKey(input))
+    return keys.length === 0 ? 0 : yield* engine.removeMatching({ keys: Array.from(new Set(keys)) })
+  })
+
+  const invalidateTags = Effect.fn("Cache.invalidateTags")(function*(input: ReadonlyArray<string>) {
+    const tags = Validate.optionalTags("invalidateTags.tags", input)
+    if (tags instanceof ConfigError) return yield* tags
+    if (tags === undefined) {
+      return yield* new ConfigError({
+        reason: "Invalid",
+        field: "invalidateTags.tags",
+        description: "must be an array of non-empty strings, got undefined"
+      })
+    }
+    if (tags.length === 0) return 0
+    const removed = yield* engine.removeMatching({ tags })
+    yield* Effect.logDebug(`cacheness: invalidated ${removed} entries tagged ${tags.join(", ")}`)
+    return removed
+  })
+
+  return {
+    getMany: getMany as unknown as {
+      (keys: Iterable<KeyInput>): Effect.Effect<ReadonlyArray<Option.Option<unknown>>, CacheError>
+      <A, I>(
+        keys: Iterable<KeyInput>,
+        options: GetOptions<A, I>
+      ): Effect.Effect<ReadonlyArray<Option.Option<A>>, CacheError>
+    },
+    putMany,
+    invalidateMany,
+    invalidateTags
+  }
+}
