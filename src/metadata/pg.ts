@@ -709,7 +709,9 @@ export const make = (
             const conditions: Array<string> = []
             if (listOptions.namespace !== undefined) {
               params.push(listOptions.namespace)
-              conditions.push(`namespace = $${params.length}${listOptions.namespace === "" ? "" : " AND namespace <> ''"}`)
+              conditions.push(
+                `namespace = $${params.length}${listOptions.namespace === "" ? "" : " AND namespace <> ''"}`
+              )
             }
             if (listOptions.tag !== undefined) {
               params.push(listOptions.tag)
