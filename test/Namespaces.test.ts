@@ -132,7 +132,8 @@ describe("existing caches migrate", () => {
         Effect.sync(() => {
           const db = new Database(path.join(directory, "cacheness.db"))
           try {
-            db.exec(`DELETE FROM cacheness_migrations WHERE migration_id = 4;
+            // Every migration from 4 on is taken back (the later ones are idempotent and run again).
+            db.exec(`DELETE FROM cacheness_migrations WHERE migration_id >= 4;
               DROP TRIGGER cacheness_entries_ns_ai; DROP TRIGGER cacheness_entries_ns_ad;
               DROP TRIGGER cacheness_entries_ns_au; DROP TABLE cacheness_namespace_counters;
               DROP INDEX cacheness_entries_namespace;`)
@@ -170,7 +171,9 @@ pgDescribe("PostgreSQL migration", () => {
         (labels) =>
           Effect.scoped(Effect.gen(function*() {
             const sql = yield* PgClient.make({ url: Redacted.make(pgUrl), maxConnections: 1 })
-            yield* sql.unsafe(`DELETE FROM ${schema}.cacheness_migrations WHERE migration_id = 4`)
+            // Every migration from 4 on is taken back (the later ones are idempotent and run again).
+            yield* sql.unsafe(`DELETE FROM ${schema}.cacheness_migrations WHERE migration_id >= 4`)
+            yield* sql.unsafe(`DROP TABLE ${schema}.cacheness_tags`)
             for (const t of ["cacheness_ns_insert", "cacheness_ns_delete", "cacheness_ns_update"]) {
               yield* sql.unsafe(`DROP TRIGGER ${t} ON ${E}`)
             }

@@ -19,6 +19,8 @@ import { tempDir } from "./support/tmp.js"
 
 const KEY = "signing-coverage-key-0123456789abcdef"
 const signing = { signing: { key: KEY } } as const
+/** The victim lives in namespace "ns": part of its identity. */
+const NS = { namespace: "ns" } as const
 const manual = { cleanupOnOpen: false, cleanupInterval: "100000 days" } as const
 
 /** Runs `use` on a cache in `directory`, collecting warning messages. */
@@ -119,9 +121,9 @@ describe("a signature covers the row", () => {
             Effect.gen(function*() {
               const cache = yield* Cache.Cache
               return [
-                yield* cache.has({ k: "victim" }),
-                yield* cache.getWithMetadata({ k: "victim" }),
-                yield* cache.get({ k: "victim" }),
+                yield* cache.has({ k: "victim" }, NS),
+                yield* cache.getWithMetadata({ k: "victim" }, NS),
+                yield* cache.get({ k: "victim" }, NS),
                 yield* cache.get({ k: "bystander", admin: true })
               ] as const
             })
@@ -163,8 +165,8 @@ describe("a signature covers the row", () => {
         signing,
         Effect.gen(function*() {
           const cache = yield* Cache.Cache
-          const renewed = yield* cache.touch({ k: "victim" }, "2 hours")
-          const entry = yield* cache.getWithMetadata({ k: "victim" })
+          const renewed = yield* cache.touch({ k: "victim" }, "2 hours", NS)
+          const entry = yield* cache.getWithMetadata({ k: "victim" }, NS)
           return { renewed, entry }
         })
       )
@@ -177,7 +179,7 @@ describe("a signature covers the row", () => {
         signing,
         Effect.gen(function*() {
           const cache = yield* Cache.Cache
-          return [yield* cache.touch({ k: "victim" }, "3 hours"), yield* cache.get({ k: "victim" })] as const
+          return [yield* cache.touch({ k: "victim" }, "3 hours", NS), yield* cache.get({ k: "victim" }, NS)] as const
         })
       )
       assert.isFalse(laundered.result[0], "a tampered row is not renewed")
@@ -204,7 +206,7 @@ describe("a signature covers the row", () => {
       const { result, warnings } = yield* withCache(
         directory,
         signing,
-        Effect.flatMap(Cache.Cache, (c) => c.get({ k: "victim" }))
+        Effect.flatMap(Cache.Cache, (c) => c.get({ k: "victim" }, NS))
       )
       assert.isTrue(Option.isNone(result))
       assert.isFalse(keys(directory).includes(victim))

@@ -456,15 +456,17 @@ export const cacheSuite = (
         assert.deepStrictEqual(keys, [
           yield* cache.key({ i: 1 }),
           yield* cache.key({ i: 2 }),
-          yield* cache.key({ i: 3 }),
+          yield* cache.key({ i: 3 }, { namespace: "ns" }),
           yield* cache.key({ i: 1 })
         ])
-        // A key given twice keeps its last value.
-        assert.deepStrictEqual(yield* cache.getMany([{ i: 1 }, { i: 2 }, { i: 3 }]), [
+        // A key given twice keeps its last value; the namespaced entry is its own identity.
+        assert.deepStrictEqual(yield* cache.getMany([{ i: 1 }, { i: 2 }, keys[2], { i: 3 }]), [
           Option.some("one again"),
           Option.some(big),
-          Option.some([3])
+          Option.some([3]),
+          Option.none()
         ])
+        assert.deepStrictEqual(yield* cache.getMany([{ i: 3 }], { namespace: "ns" }), [Option.some([3])])
         assert.strictEqual((yield* cache.stats()).entries, 3)
         assert.strictEqual(yield* cache.invalidateMany([{ i: 1 }, { i: 2 }, { i: 9 }, { i: 1 }]), 2)
         assert.deepStrictEqual((yield* cache.list()).map((e) => e.namespace), ["ns"])
