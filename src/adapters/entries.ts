@@ -53,11 +53,11 @@ export interface Entries {
   /** The cache key of a string key in this namespace. */
   readonly key: (key: string) => Effect.Effect<CacheKey, CacheError>
   readonly get: (key: string) => Effect.Effect<Option.Option<unknown>, CacheError>
-  /** In order, `None` for a miss; one `get` per key (not yet `Cache.getMany`). */
+  /** In order, `None` for a miss: one `Cache.getMany` (one metadata query). */
   readonly getMany: (keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Option.Option<unknown>>, CacheError>
   readonly has: (key: string) => Effect.Effect<boolean, CacheError>
   readonly set: (key: string, value: unknown, ttl: number | null) => Effect.Effect<void, CacheError>
-  /** Writes each in turn (not yet one transaction: see `Cache.putMany` of the batch work). */
+  /** One `Cache.putMany`: one metadata transaction, all or none. */
   readonly setMany: (writes: ReadonlyArray<Write>) => Effect.Effect<void, CacheError>
   /** `true` when the key existed. */
   readonly remove: (key: string) => Effect.Effect<boolean, CacheError>
@@ -88,10 +88,13 @@ export const make = (cache: Cache.Service, namespace: string): Entries => {
     cache,
     key,
     get: (k) => cache.get(paramsOf(k), inNamespace),
-    getMany: (keys) => Effect.forEach(keys, (k) => cache.get(paramsOf(k), inNamespace)),
+    getMany: (keys) => cache.getMany(keys.map(paramsOf), inNamespace),
     has: (k) => cache.has(paramsOf(k), inNamespace),
     set,
-    setMany: (writes) => Effect.forEach(writes, ([k, value, ttl]) => set(k, value, ttl), { discard: true }),
+    setMany: (writes) =>
+      Effect.asVoid(
+        cache.putMany(writes.map(([k, value, ttl]) => [paramsOf(k), value, putOptions(namespace, ttl)] as const))
+      ),
     remove: (k) => cache.invalidate(paramsOf(k), inNamespace),
     // Counted per namespace by the metadata store: no scan. Expired entries not yet cleaned up
     // count (a store's own entries never expire).
