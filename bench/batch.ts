@@ -5,6 +5,10 @@
  * 1,000 of them. Median of 5 runs each, after a warm-up; each run on a fresh directory. Times are
  * this process's CPU time (user + system), not wall time: on a shared machine the wall clock
  * mostly measures the other processes.
+ * The 1,000 reads are timed REPEAT times in a row each way (the median taken), so one major GC
+ * after the 20,000 writes does not land on a single side. The floors beside them: key hashing
+ * alone (`cache.key`, 10,000 keys) and encoding alone (what the JSON handler does: stringify,
+ * UTF-8), both per entry, which every put pays before SQLite.
  * Targets (issue 19): putMany ≥ 5× the put loop's throughput; getMany ≤ 0.3× the time of the gets.
  */
 import Database from "better-sqlite3"
@@ -24,6 +28,7 @@ const now = (): number => {
 const N = 10_000
 const READS = 1_000
 const RUNS = 5
+const REPEAT = 5
 
 const keyOf = (i: number) => ({ user: i, region: "eu-west", version: 3 })
 const valueOf = (i: number) => ({
@@ -36,6 +41,8 @@ const valueOf = (i: number) => ({
   created: "2024-01-01T00:00:00Z"
 })
 
+const median = (xs: ReadonlyArray<number>) => percentile(xs, 50)
+
 interface Figures {
   /** ms for N puts, one at a time / in one putMany */
   readonly putLoop: number
@@ -43,6 +50,9 @@ interface Figures {
   /** ms for READS hits, one get each / one getMany */
   readonly getLoop: number
   readonly getMany: number
+  /** ms for N keys hashed (`cache.key`) / N values encoded as the JSON handler does */
+  readonly keys: number
+  readonly encode: number
 }
 
 const once = (directory: string): Promise<Figures> =>
@@ -59,14 +69,26 @@ const once = (directory: string): Promise<Figures> =>
       yield* cache.putMany(batchKeys.map((k, i) => [k, values[i]] as const))
       const putMany = now() - t
       const reads = Array.from({ length: READS }, (_, i) => batchKeys[(i * 7) % N])
+      const loops: Array<number> = []
+      const batches: Array<number> = []
+      for (let r = 0; r < REPEAT; r++) {
+        t = now()
+        for (const k of reads) yield* cache.get(k)
+        loops.push(now() - t)
+        t = now()
+        const found = yield* cache.getMany(reads)
+        batches.push(now() - t)
+        if (found.some((f) => f._tag === "None")) throw new Error("getMany missed")
+      }
       t = now()
-      for (const k of reads) yield* cache.get(k)
-      const getLoop = now() - t
+      for (const k of batchKeys) yield* cache.key(k)
+      const keyed = now() - t
       t = now()
-      const found = yield* cache.getMany(reads)
-      const getMany = now() - t
-      if (found.some((f) => f._tag === "None")) throw new Error("getMany missed")
-      return { putLoop, putMany, getLoop, getMany }
+      let size = 0
+      for (const v of values) size += Buffer.from(JSON.stringify(v), "utf8").length
+      const encode = now() - t
+      if (size === 0) throw new Error("nothing encoded")
+      return { putLoop, putMany, getLoop: median(loops), getMany: median(batches), keys: keyed, encode }
     }).pipe(Effect.provide(Cache.layer({ directory, maxSize: null })))
   )
 
@@ -93,8 +115,6 @@ const rawSqlite = (directory: string): { readonly insert: number; readonly selec
   return { insert: inserted, select: selected }
 }
 
-const median = (xs: ReadonlyArray<number>) => percentile(xs, 50)
-
 export const run = async (): Promise<void> => {
   const directory = benchDir("batch")
   try {
@@ -111,6 +131,8 @@ export const run = async (): Promise<void> => {
     const putMany = m((f) => f.putMany)
     const getLoop = m((f) => f.getLoop)
     const getMany = m((f) => f.getMany)
+    const keyUs = m((f) => f.keys) * 1000 / N
+    const encodeUs = m((f) => f.encode) * 1000 / N
     const rawInsert = median(raws.map((r) => r.insert))
     const rawSelect = median(raws.map((r) => r.select))
     table(
@@ -134,6 +156,14 @@ export const run = async (): Promise<void> => {
           `${fmt(getMany / getLoop, 2)}× time`,
           fmt(rawSelect, 2),
           "getMany ≤ 0.3× the gets"
+        ],
+        [
+          "µs per entry",
+          fmt(putLoop * 1000 / N, 1),
+          fmt(putMany * 1000 / N, 1),
+          `floor: key ${fmt(keyUs, 1)} + encode ${fmt(encodeUs, 1)}`,
+          `${fmt(rawInsert * 1000 / N, 1)} insert, ${fmt(rawSelect * 1000 / READS, 1)} select`,
+          "put, one at a time / batch"
         ]
       ]
     )

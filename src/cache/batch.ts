@@ -9,6 +9,7 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import type { KeyError } from "../errors.js"
 import type { MetadataError, StoredValue } from "../metadata/service.js"
 import type { CacheKey, KeyInput } from "../schema/CacheKey.js"
 import { NotSync } from "../shared/sync.js"
@@ -51,6 +52,34 @@ const itemsOf = <A>(method: string, input: Iterable<A>): Array<A> | ConfigError 
 }
 
 /**
+ * The keys of a batch, in order: named parameters hashed synchronously where the hasher can (as
+ * `get`'s fast path does), the rest (CacheKeys, paths to hash, bad input) through `engine.toKey`,
+ * whose first failure fails the call. An effect per key costs more than hashing it (~1.5 µs).
+ */
+const keysOf = (
+  engine: Engine,
+  list: ReadonlyArray<KeyInput>,
+  namespace: string | undefined
+): Effect.Effect<Array<CacheKey>, KeyError> => {
+  const keys = new Array<CacheKey>(list.length)
+  const rest: Array<number> = []
+  for (let i = 0; i < list.length; i++) {
+    const input = list[i]
+    const key = typeof input === "string" ? NotSync : FastPath.keySync(engine.hasher, input)
+    if (key === NotSync) rest.push(i)
+    else keys[i] = namespace === undefined || namespace === "" ? key : engine.namespaceKey(namespace, key) as CacheKey
+  }
+  if (rest.length === 0) return Effect.succeed(keys)
+  return Effect.as(
+    Effect.forEach(rest, (i) =>
+      Effect.map(engine.toKey(list[i], namespace), (key) => {
+        keys[i] = key
+      }), { discard: true }),
+    keys
+  )
+}
+
+/**
  * The batch operations over one engine.
  *
  * @since 0.1.0
@@ -76,8 +105,8 @@ export const make = (
       const list = itemsOf("getMany.keys", inputs)
       if (list instanceof ConfigError) return yield* list
       const namespace = options?.namespace
-      const keys = yield* Effect.forEach(list, (input) => engine.toKey(input, namespace))
-      if (keys.length === 0) return []
+      if (list.length === 0) return []
+      const keys = yield* keysOf(engine, list, namespace)
       const now = yield* Clock.currentTimeMillis
       const found: ReadonlyArray<Option.Option<StoredValue>> = yield* fetchMany(keys)
       const results = new Array<Option.Option<A>>(keys.length)

@@ -887,9 +887,17 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     const state = stateOf(cache)
     const entry = state.memo.get(key)
     if (entry === undefined || entry.change !== changeCount(cache, state)) return undefined
-    if (!isLiveAt(entry.expiresAt, now)) return undefined
-    // In the refresh-ahead window the effectful call starts the background recomputation.
-    if (refreshAhead > 0 && entry.expiresAt !== null && now >= entry.expiresAt - refreshAhead) return undefined
+    if (
+      entry.expiresAt !== null &&
+      (!isLiveAt(entry.expiresAt, now) || (refreshAhead > 0 && now >= entry.expiresAt - refreshAhead))
+    ) {
+      // Stale within staleWhileRevalidate, or in the refresh-ahead window: served here only while
+      // its background recomputation is already running (the common case for a hot key), as
+      // `call` would serve it; otherwise the effectful call starts the recomputation or loads.
+      if (planAt(entry.expiresAt, entry.staleUntil, now) !== "Revalidate" || !refreshingOf(cache).has(key)) {
+        return undefined
+      }
+    }
     if (unsafe.recordHit(key, now) === NotSync) return undefined
     state.hits++
     return entry.exit
