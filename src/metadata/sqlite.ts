@@ -289,6 +289,28 @@ const fromRaw = (r: Array<any>): EntryRecord => ({
   tags: r[16] === null ? undefined : parseTags(r[16])
 })
 
+/** A record with its inline value from a raw row of the `lookup` / `lookupMany` statements. */
+const fromLookupRow = (row: Array<any>): EntryRecord => ({
+  key: row[0],
+  namespace: row[1],
+  description: row[2],
+  format: row[3],
+  codec: row[4],
+  storedBytes: row[5],
+  rawBytes: row[6],
+  checksum: row[7],
+  blobId: row[8],
+  inline: row[9],
+  createdAt: row[10],
+  accessedAt: row[11],
+  expiresAt: row[12],
+  hits: row[13],
+  params: row[14],
+  metadata: row[15],
+  staleUntil: row[16],
+  tags: row[17] === null ? undefined : parseTags(row[17])
+})
+
 /** Where each sort field sits in a `RAW_COLUMNS` row. */
 const RAW_SLOTS: Record<EntryOrder, number> = {
   key: 0,
@@ -1077,26 +1099,7 @@ export const make = (
         Effect.try({
           try: () => {
             const row = stmt.lookup.get(key) as Array<any> | undefined
-            return row === undefined ? Option.none() : Option.some<EntryRecord>({
-              key: row[0],
-              namespace: row[1],
-              description: row[2],
-              format: row[3],
-              codec: row[4],
-              storedBytes: row[5],
-              rawBytes: row[6],
-              checksum: row[7],
-              blobId: row[8],
-              inline: row[9],
-              createdAt: row[10],
-              accessedAt: row[11],
-              expiresAt: row[12],
-              hits: row[13],
-              params: row[14],
-              metadata: row[15],
-              staleUntil: row[16],
-              tags: row[17] === null ? undefined : parseTags(row[17])
-            })
+            return row === undefined ? Option.none() : Option.some(fromLookupRow(row))
           },
           catch: (cause) => fail("MetadataStore.lookup", "QueryFailed", cause)
         }),
@@ -1105,26 +1108,7 @@ export const make = (
           try: () => {
             const found = new Map<string, EntryRecord>()
             for (const row of stmt.lookupMany.all(JSON.stringify(keys)) as Array<Array<any>>) {
-              found.set(row[0], {
-                key: row[0],
-                namespace: row[1],
-                description: row[2],
-                format: row[3],
-                codec: row[4],
-                storedBytes: row[5],
-                rawBytes: row[6],
-                checksum: row[7],
-                blobId: row[8],
-                inline: row[9],
-                createdAt: row[10],
-                accessedAt: row[11],
-                expiresAt: row[12],
-                hits: row[13],
-                params: row[14],
-                metadata: row[15],
-                staleUntil: row[16],
-                tags: row[17] === null ? undefined : parseTags(row[17])
-              })
+              found.set(row[0], fromLookupRow(row))
             }
             return keys.map((key) => Option.fromNullable(found.get(key)))
           },
