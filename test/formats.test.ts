@@ -311,24 +311,30 @@ describe("ndarray format", () => {
       assert.isTrue(codec.retainsBytes!(new Uint8Array([1, 2, 3])), "unreadable bytes: in doubt, retained")
     }).pipe(Effect.runSync))
 
-  it.scoped("large puts recycle their buffer without disturbing what was stored (file and memory blobs)", () =>
-    Effect.gen(function*() {
-      const directory = yield* tempDir
-      for (const layer of [Cache.layer({ directory, cleanupOnOpen: false }), Cache.layerMemory()]) {
-        yield* Effect.gen(function*() {
-          const cache = yield* Cache.Cache
-          const arrays = [1, 2, 3].map((seed) =>
-            new Float64Array(400_000).map((_, i) => Math.sin(i / (100 * seed)) + seed)
-          )
-          for (const [i, array] of arrays.entries()) yield* cache.put({ i }, array)
-          for (const [i, array] of arrays.entries()) assertSameArray(Option.getOrThrow(yield* cache.get({ i })), array)
-          const table = Arrow.tableFromArrays({ x: arrays[0]!, y: arrays[1]! })
-          yield* cache.put({ t: 1 }, table)
-          yield* cache.put({ i: 9 }, arrays[2]!)
-          assertSameTable(Option.getOrThrow(yield* cache.get({ t: 1 })) as Arrow.Table, table)
-        }).pipe(Effect.provide(layer))
-      }
-    }))
+  it.scoped(
+    "large puts recycle their buffer without disturbing what was stored (file and memory blobs)",
+    () =>
+      Effect.gen(function*() {
+        const directory = yield* tempDir
+        for (const layer of [Cache.layer({ directory, cleanupOnOpen: false }), Cache.layerMemory()]) {
+          yield* Effect.gen(function*() {
+            const cache = yield* Cache.Cache
+            const arrays = [1, 2, 3].map((seed) =>
+              new Float64Array(400_000).map((_, i) => Math.sin(i / (100 * seed)) + seed)
+            )
+            for (const [i, array] of arrays.entries()) yield* cache.put({ i }, array)
+            for (const [i, array] of arrays.entries()) {
+              assertSameArray(Option.getOrThrow(yield* cache.get({ i })), array)
+            }
+            const table = Arrow.tableFromArrays({ x: arrays[0]!, y: arrays[1]! })
+            yield* cache.put({ t: 1 }, table)
+            yield* cache.put({ i: 9 }, arrays[2]!)
+            assertSameTable(Option.getOrThrow(yield* cache.get({ t: 1 })) as Arrow.Table, table)
+          }).pipe(Effect.provide(layer))
+        }
+      }),
+    { timeout: 180_000 }
+  )
 
   it.effect("incompressible arrays are stored raw", () =>
     Effect.gen(function*() {
