@@ -340,7 +340,13 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
             ...(checked.endpoint === undefined ? {} : { endpoint: checked.endpoint }),
             ...(checked.credentials === undefined ? {} : { credentials: checked.credentials }),
             forcePathStyle: checked.forcePathStyle ?? false,
-            maxAttempts: 1
+            maxAttempts: 1,
+            // The SDK's default request checksums (CRC32 of every PutObject and UploadPart) and
+            // response validation cost a pass over the bytes each way; the cache stores an XXH64
+            // of every blob's bytes and verifies it on each read, so only checksums an operation
+            // requires are sent.
+            requestChecksumCalculation: "WHEN_REQUIRED",
+            responseChecksumValidation: "WHEN_REQUIRED"
           }),
         catch: (cause) => new ConfigError({ reason: "Invalid", field: "s3", description: Validate.show(cause), cause })
       }),
