@@ -115,7 +115,7 @@ describe("BlobStoreS3", () => {
         assert.isFalse(sent.some((r) => r.startsWith("DELETE")))
         assert.deepStrictEqual(yield* store.list, [])
       }))
-  }, 120_000)
+  }, 300_000)
 
   it.effect("values at or above the threshold go up as a multipart upload; smaller ones as one PutObject", () => {
     const opts = options({ multipartThreshold: 5 * MiB, concurrency: 2 })

@@ -26,7 +26,7 @@ import type { ConfigError } from "../errors.js"
 import { daemonClock, flushBeforeExit } from "../shared/daemonClock.js"
 import * as NamespaceKey from "../shared/namespaceKey.js"
 import * as PgPool from "../shared/pgClient.js"
-import { pgCode, retryRead } from "../shared/pgRetry.js"
+import { pgCode, retryConflict, retryRead } from "../shared/pgRetry.js"
 import { transaction } from "../shared/pgTransaction.js"
 import { AccessBatch } from "./accessBatch.js"
 import { upsertValues } from "./entries.js"
@@ -456,6 +456,7 @@ export const make = (
           sql.unsafe(`UPDATE ${C} SET hits = hits + $1, misses = misses + $2 WHERE id = 1`, [taken.hits, taken.misses])
         )
       ).pipe(
+        retryConflict,
         Effect.asVoid,
         Effect.mapError((cause) => {
           // Keep what could not be written for the next flush rather than losing counts.
@@ -599,6 +600,7 @@ export const make = (
         if (unknown !== undefined) return Effect.fail(unknown)
         const write = upsertOne(record, rows)
         return (rows === undefined || rows.length === 0 ? write : transaction(sql, write)).pipe(
+          retryConflict,
           Effect.mapError((cause) =>
             fail("MetadataStore.upsert", (pgCode(cause) ?? "").startsWith("23") ? "InvalidRow" : "WriteFailed", cause)
           )
@@ -648,6 +650,7 @@ export const make = (
               })
           )
         ).pipe(
+          retryConflict,
           Effect.flatMap((result) =>
             result.totalBytes >= 0 ? Effect.succeed(result) : Effect.map(
               sql.unsafe<{ bytes: number }>(`SELECT bytes::float8 AS bytes FROM ${C} WHERE id = 1`),
@@ -670,7 +673,7 @@ export const make = (
           const params: Array<unknown> = []
           const clause = where(filter, params)
           return sql.unsafe<RemovedRef>(`DELETE FROM ${E}${clause} RETURNING ${REMOVED}`, params)
-        }).pipe(Effect.mapError((cause) => fail("MetadataStore.remove", "WriteFailed", cause))),
+        }).pipe(retryConflict, Effect.mapError((cause) => fail("MetadataStore.remove", "WriteFailed", cause))),
       // One row back per batch instead of one per removed entry: the count and the blob ids.
       removeCounted: (filter) =>
         Effect.suspend(() => {
@@ -683,6 +686,7 @@ export const make = (
             params
           )
         }).pipe(
+          retryConflict,
           Effect.map((rows) => ({ removed: rows[0].removed, blobIds: rows[0].blobIds })),
           Effect.mapError((cause) => fail("MetadataStore.remove", "WriteFailed", cause))
         ),
@@ -751,6 +755,7 @@ export const make = (
            WHERE key = $3 AND (expires_at IS NULL OR expires_at > $2) AND checksum = $5 RETURNING 1 AS one`,
             [expiresAt, now, key, resign.to, resign.from]
           )).pipe(
+            retryConflict,
             Effect.map((rows) => rows.length > 0),
             Effect.mapError((cause) => fail("MetadataStore.touch", "WriteFailed", cause))
           ),
@@ -765,7 +770,7 @@ export const make = (
              DELETE FROM ${E} e USING ranked r WHERE e.key = r.key AND r.before < $1
              RETURNING e.key, e.blob_id AS "blobId", e.stored_bytes::float8 AS "storedBytes"`,
             [bytes]
-          ).pipe(Effect.mapError((cause) => fail("MetadataStore.evict", "WriteFailed", cause)))
+          ).pipe(retryConflict, Effect.mapError((cause) => fail("MetadataStore.evict", "WriteFailed", cause)))
         ),
       totals: Effect.zipRight(
         flushFirst,
@@ -833,6 +838,7 @@ export const make = (
         )
       ),
       clear: sql.unsafe<RemovedRef>(`DELETE FROM ${E} RETURNING ${REMOVED}`).pipe(
+        retryConflict,
         Effect.mapError((cause) => fail("MetadataStore.clear", "WriteFailed", cause))
       ),
       flush,
@@ -884,11 +890,13 @@ export const make = (
            RETURNING 1 AS one`,
           [key, holder, until, now]
         ).pipe(
+          retryConflict,
           Effect.map((rows) => rows.length > 0),
           Effect.mapError((cause) => fail("MetadataStore.acquireLease", "WriteFailed", cause))
         ),
       releaseLease: (key, holder) =>
         sql.unsafe(`DELETE FROM ${s}.cacheness_leases WHERE key = $1 AND holder = $2`, [key, holder]).pipe(
+          retryConflict,
           Effect.asVoid,
           Effect.mapError((cause) => fail("MetadataStore.releaseLease", "WriteFailed", cause))
         ),

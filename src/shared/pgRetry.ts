@@ -47,3 +47,32 @@ export const isConnectionLost = (cause: unknown): boolean => {
  */
 export const retryRead = <A, E>(self: Effect.Effect<A, E>): Effect.Effect<A, E> =>
   Effect.retry(self, { schedule: Schedule.exponential("50 millis"), times: 2, while: isConnectionLost })
+
+/**
+ * PostgreSQL broke a deadlock (40P01) or a serialization conflict (40001) by aborting this
+ * statement's transaction: nothing of it was committed, so running it again is safe. Concurrent
+ * writers meet these in normal operation (two flushes of overlapping hit counts, a removal
+ * cascading into rows another upsert holds); each is retried up to four times, 20 ms apart and
+ * doubling, jittered so the two sides do not collide again.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const isConflict = (cause: unknown): boolean => {
+  const code = pgCode(cause)
+  return code === "40P01" || code === "40001"
+}
+
+/**
+ * Retries a whole write (one statement or one transaction, never a part of an open transaction)
+ * that PostgreSQL aborted to break a deadlock or a serialization conflict; see `isConflict`.
+ *
+ * @since 0.1.0
+ * @category retrying
+ */
+export const retryConflict = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.retry(self, {
+    schedule: Schedule.exponential("20 millis").pipe(Schedule.jittered),
+    times: 4,
+    while: isConflict
+  })
