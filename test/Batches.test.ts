@@ -125,3 +125,49 @@ describe("putMany and the size limit", () => {
       }).pipe(Effect.provide(Cache.layer({ directory, maxSize: 100_000, ...manual })))
     }))
 })
+
+for (const metadataBackend of ["sqlite", "json"] as const) {
+  describe(`putMany's synchronous path on ${metadataBackend}`, () => {
+    it.scopedLive("stores what put stores; a key repeated in a batch keeps its last version and its tags only", () =>
+      Effect.gen(function*() {
+        const directory = yield* tempDir
+        yield* Effect.gen(function*() {
+          const cache = yield* Cache.Cache
+          const odd = { tags: ["odd"] }
+          // More entries than one statement's chunk, one options object shared, a repeated key.
+          const entries: Array<readonly [object, unknown, object?]> = Array.from(
+            { length: 120 },
+            (_, i) => [{ i }, { v: i }, i % 2 === 1 ? odd : undefined] as const
+          )
+          entries.push([{ i: 5 }, { v: "again" }, { tags: ["again"] }])
+          entries.push([{ i: 6 }, { v: "ns" }, { namespace: "ns", description: "in ns" }])
+          entries.push([{ i: 7 }, new Uint8Array([1, 2, 3])])
+          const keys = yield* cache.putMany(entries as any)
+          assert.strictEqual(keys.length, 123)
+          assert.strictEqual(keys[5], keys[120])
+          assert.notStrictEqual(keys[6], keys[121])
+          assert.deepStrictEqual(Option.getOrNull(yield* cache.get({ i: 5 })), { v: "again" })
+          assert.deepStrictEqual(Option.getOrNull(yield* cache.get({ i: 6 })), { v: 6 })
+          assert.deepStrictEqual(Option.getOrNull(yield* cache.get({ i: 6 }, { namespace: "ns" })), { v: "ns" })
+          assert.deepStrictEqual(Option.getOrNull(yield* cache.get({ i: 7 })), new Uint8Array([1, 2, 3]))
+          // 60 odd keys, of which 5 (retagged) and 7 (untagged) were put again.
+          assert.strictEqual((yield* cache.list({ tag: "odd" })).length, 58)
+          assert.deepStrictEqual((yield* cache.list({ tag: "again" })).map((e) => e.key), [keys[5]])
+          assert.strictEqual((yield* cache.stats()).entries, 121)
+          // The same entry through put: the same row but for the key and the times.
+          yield* cache.put({ j: 1 }, { v: 1 }, odd)
+          const all = yield* cache.list()
+          const fromBatch = all.find((e) => e.key === keys[1])!
+          const fromPut = all.find((e) => e.params?.j !== undefined)!
+          const strip = (
+            { accessedAt: _a, createdAt: _c, expiresAt: _e, key: _k, params: _p, staleUntil: _s, ...rest }: any
+          ) => rest
+          assert.deepStrictEqual(strip(fromBatch), strip(fromPut))
+          assert.isNotNull(fromBatch.params)
+          const report = yield* cache.verify()
+          assert.deepStrictEqual([report.checksumMismatches, report.sizeMismatches, report.dangling], [[], [], []])
+          assert.strictEqual(report.checked, 122)
+        }).pipe(Effect.provide(Cache.layer({ directory, metadataBackend, ...manual })))
+      }))
+  })
+}

@@ -232,3 +232,36 @@ blobStoreSuite(
   "BlobStore.layerFileSystem",
   Layer.unwrapScoped(Effect.map(tempDir, (directory) => BlobStore.layerFileSystem({ directory })))
 )
+
+describe("the synchronous encode and describe fast paths", () => {
+  it.effect("Hasher.unsafeDescribe is describe without effects; NotSync without it or on bad input", () =>
+    Effect.gen(function*() {
+      const real = yield* Effect.provide(Hasher.Hasher, Hasher.layer)
+      const hasher = Hasher.make({
+        key: real.key,
+        describe: real.describe,
+        hashBytes: real.hashBytes,
+        hashPath: real.hashPath
+      })
+      const params = { a: 1, b: [true, "x"], c: new Uint8Array([1, 2]) }
+      assert.deepStrictEqual(real.unsafeDescribe(params), yield* real.describe(params))
+      assert.strictEqual(hasher.unsafeDescribe(params), NotSync)
+      assert.strictEqual(real.unsafeDescribe([1] as any), NotSync)
+    }))
+
+  it.effect("Codec.unsafeEncode gives the bytes encode gives for the built-in formats, NotSync otherwise", () =>
+    Effect.gen(function*() {
+      const real = yield* Effect.provide(Codec.Codec, Codec.layer())
+      const values = [{ a: 1 }, new Map([[1, 2]]), new Uint8Array([1, 2, 3]), Buffer.from("b"), "x".repeat(5000)]
+      for (const value of values) {
+        const sync = real.unsafeEncode(value)
+        assert.notStrictEqual(sync, NotSync)
+        assert.deepStrictEqual(sync, yield* real.encode(value))
+      }
+      // What encode refuses, the fast path leaves to it (which reports why).
+      assert.strictEqual(real.unsafeEncode({ f: () => 1 }), NotSync)
+      assert.strictEqual((yield* Effect.flip(real.encode({ f: () => 1 })))._tag, "CodecError")
+      const codec = Codec.make({ encode: real.encode, decode: real.decode, inspect: real.inspect })
+      assert.strictEqual(codec.unsafeEncode({ a: 1 }), NotSync)
+    }))
+})

@@ -23,6 +23,7 @@ import type * as Read from "./read.js"
 import { decide, readGetOptions } from "./read.js"
 import { type CacheError, ConfigError, type GetOptions, type PutManyEntry, StorageError } from "./service.js"
 import type * as Write from "./write.js"
+import { readPutOptions } from "./write.js"
 
 /** How many blobs of one batch are read or written at a time. */
 export const BATCH_CONCURRENCY = 8
@@ -173,7 +174,31 @@ export const make = (
     }
     if (list.length === 0) return []
     // Everything is checked and encoded before anything is written: a bad entry stores nothing.
-    const prepared = yield* Effect.forEach(list, ([key, value, options]) => writes.prepare(key, value, options))
+    // Synchronously where an entry needs no effect (options checked once per distinct options
+    // object), the rest through the effectful `prepare`, whose first failure fails the batch.
+    const now = yield* Clock.currentTimeMillis
+    const prepared = new Array<Write.PreparedPut>(list.length)
+    const rest: Array<number> = []
+    let lastOptions: unknown = undefined
+    let checked: Write.PutOptionValues | ConfigError = readPutOptions(undefined)
+    for (let i = 0; i < list.length; i++) {
+      const [key, value, options] = list[i]
+      if (options !== lastOptions) {
+        checked = readPutOptions(options)
+        lastOptions = options
+      }
+      const done = checked instanceof ConfigError ? NotSync : writes.prepareSync(key, value, checked, now)
+      if (done === NotSync) rest.push(i)
+      else prepared[i] = done
+    }
+    if (rest.length > 0) {
+      yield* Effect.forEach(rest, (i) => {
+        const [key, value, options] = list[i]
+        return Effect.map(writes.prepare(key, value, options), (p) => {
+          prepared[i] = p
+        })
+      }, { discard: true })
+    }
     if (limit !== null) {
       let total = 0
       for (const p of prepared) total += p.bytes.length
@@ -187,11 +212,13 @@ export const make = (
         })
       }
     }
-    const newBlobs = prepared.flatMap((p) => p.item.record.blobId === null ? [] : [p.item.record.blobId])
+    // Only the entries with a blob: an effect per inline entry costs more than its row.
+    const withBlobs = prepared.filter((p) => p.item.record.blobId !== null)
+    const newBlobs = withBlobs.map((p) => p.item.record.blobId!)
     // Written, interrupted or failed part-way: the blobs of a batch whose rows were not written
     // are deleted (a delete of one never written does nothing).
     const dropNewBlobs = engine.deleteBlobIds(newBlobs)
-    const written = yield* Effect.forEach(prepared, writes.writeBlob, {
+    const written = yield* Effect.forEach(withBlobs, writes.writeBlob, {
       concurrency: BATCH_CONCURRENCY,
       discard: true
     }).pipe(

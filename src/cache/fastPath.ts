@@ -10,12 +10,12 @@
  */
 import * as Effect from "effect/Effect"
 import type { BlobStore } from "../blob/service.js"
-import type { Codec } from "../codec/service.js"
+import type { Codec, Encoded } from "../codec/service.js"
 import type { MetadataError, StorageError } from "../errors.js"
 import type { Hasher } from "../key/service.js"
 import type { EntryFilter, ListOptions, MetadataStore, StoredValue } from "../metadata/service.js"
 import type { CacheEntry } from "../schema/CacheEntry.js"
-import type { CacheKey, KeyParams } from "../schema/CacheKey.js"
+import type { CacheKey, KeyParams, ParamsDescription } from "../schema/CacheKey.js"
 import { NotSync } from "../shared/sync.js"
 
 /**
@@ -25,6 +25,15 @@ import { NotSync } from "../shared/sync.js"
  * @category fast path
  */
 export const keySync = (hasher: Hasher.Service, params: KeyParams): CacheKey | NotSync => hasher.unsafeKey(params)
+
+/**
+ * The stored description of named parameters synchronously (`storeKeyParams`), or `NotSync`.
+ *
+ * @since 0.1.0
+ * @category fast path
+ */
+export const describeSync = (hasher: Hasher.Service, params: KeyParams): ParamsDescription | NotSync =>
+  hasher.unsafeDescribe(params)
 
 /**
  * The stored entry synchronously (`null` when absent), or `NotSync`.
@@ -43,6 +52,15 @@ export const probeSync = (metadata: MetadataStore.Service, key: string): StoredV
  * @category fast path
  */
 export const decodeSync = (codec: Codec.Service, bytes: Uint8Array): unknown => codec.unsafeDecode(bytes)
+
+/**
+ * The encoded value synchronously (no schema), or `NotSync` (a handler without a plain encoder,
+ * an error the effectful encode reports in full).
+ *
+ * @since 0.1.0
+ * @category fast path
+ */
+export const encodeSync = (codec: Codec.Service, value: unknown): Encoded | NotSync => codec.unsafeEncode(value)
 
 /**
  * Records an access (a hit on `key`, a miss with `null`) synchronously, or `NotSync` when the

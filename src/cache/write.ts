@@ -8,13 +8,16 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Header from "../codec/header.js"
+import type { Encoded } from "../codec/service.js"
 import { type MetadataError, StorageError } from "../errors.js"
 import type { UpsertItem } from "../metadata/service.js"
 import type { CacheKey, KeyInput } from "../schema/CacheKey.js"
 import * as BufferPool from "../shared/bufferPool.js"
+import { NotSync } from "../shared/sync.js"
 import * as Validate from "../shared/validate.js"
 import type { Engine } from "./context.js"
 import { attachMetadata } from "./customMetadata.js"
+import * as FastPath from "./fastPath.js"
 import { checksumOf, type IntegritySettings } from "./integrity.js"
 import { keepLimit } from "./maintenance.js"
 import * as CacheMetrics from "./metrics.js"
@@ -63,6 +66,14 @@ const PUT_OPTIONS = {
  */
 export const readPutOptions = (options: unknown) => Validate.fields("put", options, PUT_OPTIONS)
 
+/**
+ * `put` options once checked: what `readPutOptions` returns when they are valid.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export type PutOptionValues = Exclude<ReturnType<typeof readPutOptions>, ConfigError>
+
 let versionCounter = 0
 /** A token unique across processes, so every version of a value is a distinct blob. */
 const versionToken = (now: number): string =>
@@ -96,31 +107,16 @@ export const makeParts = (
 ) => {
   const { blobs, clock, codec, config, hasher, metadata } = engine
   const limit = keepLimit(config.maxSize)
-  const prepare = Effect.fnUntraced(function*<A, I>(input: KeyInput, value: A, options: PutOptions<A, I> | undefined) {
-    const opts = readPutOptions(options)
-    if (opts instanceof ConfigError) return yield* opts
-    const key = yield* engine.toKey(input, opts.namespace)
-    // A CacheKey names an entry in whatever namespace its key was derived in: an overwrite through
-    // it keeps the entry's namespace (a new entry put by a bare CacheKey is in the default one).
-    const namespace = opts.namespace ?? (typeof input === "string"
-      ? Option.match(yield* metadata.lookup(key), { onNone: () => "", onSome: (r) => r.namespace })
-      : "")
-    const params = config.storeKeyParams && typeof input !== "string"
-      ? JSON.stringify(yield* hasher.describe(input))
-      : null
-    const attached = opts.metadata === undefined ? undefined : yield* attachMetadata(engine.tables, opts.metadata)
-    const encoded = yield* codec.encode(value, opts.schema === undefined ? undefined : { schema: opts.schema })
-    if (limit !== null && encoded.bytes.length > limit) {
-      // Stored, it would be evicted at once, and the whole cache with it.
-      return yield* new StorageError({
-        reason: "TooLarge",
-        method: "Cache.put",
-        id: key,
-        description:
-          `the value is ${encoded.bytes.length} bytes stored, more than the ${limit} bytes (80% of maxSize ${config.maxSize}) eviction keeps; nothing was stored or evicted`
-      })
-    }
-    const now = yield* Clock.currentTimeMillis
+  /** The record of an entry checked and encoded (the key slot written into its bytes). */
+  const assemble = (
+    key: CacheKey,
+    namespace: string,
+    params: string | null,
+    attached: { readonly json: string | null; readonly rows: UpsertItem["rows"] } | undefined,
+    encoded: Encoded,
+    opts: PutOptionValues,
+    now: number
+  ): PreparedPut => {
     const inline = encoded.bytes.length <= config.inlineThreshold
     const blobId = inline ? null : `${key}-${versionToken(now)}`
     // Before the checksum: the key slot is part of what is checked and signed.
@@ -171,7 +167,58 @@ export const makeParts = (
       }
     }
     return prepared
+  }
+
+  const prepare = Effect.fnUntraced(function*<A, I>(input: KeyInput, value: A, options: PutOptions<A, I> | undefined) {
+    const opts = readPutOptions(options)
+    if (opts instanceof ConfigError) return yield* opts
+    const key = yield* engine.toKey(input, opts.namespace)
+    // A CacheKey names an entry in whatever namespace its key was derived in: an overwrite through
+    // it keeps the entry's namespace (a new entry put by a bare CacheKey is in the default one).
+    const namespace = opts.namespace ?? (typeof input === "string"
+      ? Option.match(yield* metadata.lookup(key), { onNone: () => "", onSome: (r) => r.namespace })
+      : "")
+    const params = config.storeKeyParams && typeof input !== "string"
+      ? JSON.stringify(yield* hasher.describe(input))
+      : null
+    const attached = opts.metadata === undefined ? undefined : yield* attachMetadata(engine.tables, opts.metadata)
+    const encoded = yield* codec.encode(value, opts.schema === undefined ? undefined : { schema: opts.schema })
+    if (limit !== null && encoded.bytes.length > limit) {
+      // Stored, it would be evicted at once, and the whole cache with it.
+      return yield* new StorageError({
+        reason: "TooLarge",
+        method: "Cache.put",
+        id: key,
+        description:
+          `the value is ${encoded.bytes.length} bytes stored, more than the ${limit} bytes (80% of maxSize ${config.maxSize}) eviction keeps; nothing was stored or evicted`
+      })
+    }
+    const now = yield* Clock.currentTimeMillis
+    return assemble(key, namespace, params, attached, encoded, opts, now)
   })
+
+  /**
+   * `prepare` without effects, for an entry that needs none: named parameters the hasher keys
+   * (and describes, for `storeKeyParams`) synchronously, no schema, no custom metadata, a value the codec
+   * encodes synchronously within the size limit. `NotSync` otherwise: `prepare` then runs and
+   * reports whatever is wrong. `opts` are the entry's options, already checked; `now` the clock.
+   */
+  const prepareSync = (input: KeyInput, value: unknown, opts: PutOptionValues, now: number): PreparedPut | NotSync => {
+    if (typeof input === "string" || opts.schema !== undefined || opts.metadata !== undefined) return NotSync
+    const hashed = FastPath.keySync(hasher, input)
+    if (hashed === NotSync) return NotSync
+    let params: string | null = null
+    if (config.storeKeyParams) {
+      const described = FastPath.describeSync(hasher, input)
+      if (described === NotSync) return NotSync
+      params = JSON.stringify(described)
+    }
+    const namespace = opts.namespace ?? ""
+    const key = namespace === "" ? hashed : engine.namespaceKey(namespace, hashed) as CacheKey
+    const encoded = FastPath.encodeSync(codec, value)
+    if (encoded === NotSync || (limit !== null && encoded.bytes.length > limit)) return NotSync
+    return assemble(key, namespace, params, undefined, encoded, opts, now)
+  }
 
   /** Writes the blob of a prepared entry, if it has one. */
   const writeBlob = (prepared: PreparedPut) =>
@@ -203,7 +250,7 @@ export const makeParts = (
     CacheMetrics.putLatency.unsafeUpdate(engine.sinceMs(started), NO_LABELS)
     return key
   })
-  return { put, prepare, writeBlob, release }
+  return { put, prepare, prepareSync, writeBlob, release }
 }
 
 /**

@@ -376,7 +376,24 @@ interface Entry {
   readonly handler: FormatHandler
   readonly formatBytes: Uint8Array
   readonly encode: (value: unknown) => Effect.Effect<Encoded, CodecError>
+  /** `encode` as a plain function (it throws on failure), for the built-in synchronous formats. */
+  readonly encodeSync?: ((value: unknown) => Encoded) | undefined
 }
+
+/**
+ * The payloads of the built-in handlers whose encoding needs no effects, as plain functions that
+ * throw where `encode` fails (the effectful path then runs and reports why). Only these: a user's
+ * handler or a table format goes through `encode`.
+ */
+const syncPayloads = new Map<FormatHandler, (value: unknown) => Uint8Array>([
+  [bufferHandler, (value) => value as Buffer],
+  [bytesHandler, (value) => value as Uint8Array],
+  [jsonHandler, (value) => Buffer.from(JSON.stringify(value), "utf8")],
+  [v8Handler, (value) => {
+    if (findUncloneable(value) !== undefined) throw new TypeError("not cloneable")
+    return V8.serialize(value)
+  }]
+])
 
 const resolvePolicy = (
   options: Options["compression"],
@@ -451,7 +468,23 @@ const makeEntry = (handler: FormatHandler, compression: Options["compression"]):
         )
       }
     }
-  return { handler, formatBytes, encode: (value) => Effect.flatMap(handler.encode(value), finish) }
+  const payloadSync = policy instanceof CodecError ? undefined : syncPayloads.get(handler)
+  return {
+    handler,
+    formatBytes,
+    encode: (value) => Effect.flatMap(handler.encode(value), finish),
+    encodeSync: payloadSync === undefined || policy instanceof CodecError ? undefined : (value) => {
+      const raw = payloadSync(value)
+      const { payload, spec } = Compression.compress(raw, policy)
+      return {
+        format: handler.format,
+        formatVersion: handler.version,
+        codec: spec.codec,
+        bytes: Header.frame(prefix, spec.id, raw.byteLength, payload),
+        rawBytes: raw.byteLength
+      }
+    }
+  }
 }
 
 /** A handler that compresses and frames its own payload: the codec only writes the header. */
@@ -617,7 +650,21 @@ export const make = (options?: Options): Codec.Service => {
     }
   }
 
+  const unsafeEncode = (value: unknown): Encoded | NotSync => {
+    try {
+      for (let i = 0; i < entries.length; i++) {
+        const entry = entries[i]!
+        if (entry.handler.guard(value)) return entry.encodeSync === undefined ? NotSync : entry.encodeSync(value)
+      }
+      return NotSync
+    } catch {
+      // A guard, a payload or the compression threw: `encode` reports it in full.
+      return NotSync
+    }
+  }
+
   return makeCodec({
+    unsafeEncode,
     encode: (value: unknown, encodeOptions?: EncodeOptions) => {
       const schema = encodeOptions?.schema
       if (schema === undefined) return Effect.suspend(() => encodeValue(value))

@@ -383,6 +383,12 @@ export declare namespace Codec {
      */
     readonly unsafeDecode: (bytes: Uint8Array) => unknown
     /**
+     * Fast path: `encode` without options, synchronously — the encoded value, or `NotSync` when
+     * the value's handler cannot encode without effects or encoding fails (then `encode` runs and
+     * reports why). Never throws.
+     */
+    readonly unsafeEncode: (value: unknown) => Encoded | NotSync
+    /**
      * Whether a value decoded from `bytes` may still reference them (a `Uint8Array` value is a
      * view of its stored bytes, a v8-deserialised `Buffer` too). `false` means decoding copied
      * everything it kept, so the caller may give the bytes back to the buffer pool (see below)
@@ -406,23 +412,24 @@ export declare namespace Codec {
 export class Codec extends Context.Tag("cacheness/Codec")<Codec, Codec.Service>() {}
 
 /**
- * What an implementer writes: `encode`, `decode` and `inspect`; `unsafeDecode` and `retainsBytes`
- * may be given when the codec can do better than the defaults.
+ * What an implementer writes: `encode`, `decode` and `inspect`; `unsafeDecode`, `unsafeEncode` and
+ * `retainsBytes` may be given when the codec can do better than the defaults.
  *
  * @since 0.1.0
  * @category models
  */
 export type Impl =
-  & Omit<Codec.Service, "unsafeDecode" | "retainsBytes">
-  & Partial<Pick<Codec.Service, "unsafeDecode" | "retainsBytes">>
+  & Omit<Codec.Service, "unsafeDecode" | "unsafeEncode" | "retainsBytes">
+  & Partial<Pick<Codec.Service, "unsafeDecode" | "unsafeEncode" | "retainsBytes">>
 
 /**
  * A `Codec.Service` from its primitive operations (as `KeyValueStore.make` does): `unsafeDecode`
- * answers `NotSync` (every read decodes through `decode`) and `retainsBytes` answers `true` (a
+ * answers `NotSync` (every read decodes through `decode`), `unsafeEncode` too (every write encodes
+ * through `encode`) and `retainsBytes` answers `true` (a
  * decoded value may view the bytes, so they are never reused).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (impl: Impl): Codec.Service =>
-  Codec.of({ unsafeDecode: () => NotSync, retainsBytes: () => true, ...defined(impl) })
+  Codec.of({ unsafeDecode: () => NotSync, unsafeEncode: () => NotSync, retainsBytes: () => true, ...defined(impl) })

@@ -33,6 +33,11 @@ export declare namespace Hasher {
     readonly unsafeKey: (params: KeyParams) => CacheKey | NotSync
     /** A JSON-safe description of the parameters, stored beside the entry. */
     readonly describe: (params: KeyParams) => Effect.Effect<ParamsDescription, KeyError>
+    /**
+     * Fast path: `describe` synchronously, or `NotSync` when it cannot (then `describe` runs and
+     * reports why). Never throws.
+     */
+    readonly unsafeDescribe: (params: KeyParams) => ParamsDescription | NotSync
     /** XXH64 of bytes as 16 hex digits (checksums). Synchronous: the hasher is ready once built. */
     readonly hashBytes: (bytes: Uint8Array) => string
     /**
@@ -89,7 +94,9 @@ export class Hasher extends Context.Tag("cacheness/Hasher")<Hasher, Hasher.Servi
  * @since 0.1.0
  * @category models
  */
-export type Impl = Omit<Hasher.Service, "unsafeKey"> & Partial<Pick<Hasher.Service, "unsafeKey">>
+export type Impl =
+  & Omit<Hasher.Service, "unsafeKey" | "unsafeDescribe">
+  & Partial<Pick<Hasher.Service, "unsafeKey" | "unsafeDescribe">>
 
 /**
  * A `Hasher.Service` from its primitive operations (as `KeyValueStore.make` does): without an
@@ -98,4 +105,5 @@ export type Impl = Omit<Hasher.Service, "unsafeKey"> & Partial<Pick<Hasher.Servi
  * @since 0.1.0
  * @category constructors
  */
-export const make = (impl: Impl): Hasher.Service => Hasher.of({ unsafeKey: () => NotSync, ...defined(impl) })
+export const make = (impl: Impl): Hasher.Service =>
+  Hasher.of({ unsafeKey: () => NotSync, unsafeDescribe: () => NotSync, ...defined(impl) })

@@ -145,6 +145,13 @@ export const make = (options: HasherOptions = {}): Effect.Effect<Hasher.Service>
       },
       describe: (params) =>
         Effect.try({ try: () => describeOf(params), catch: (error) => asKeyError(error, "Hasher.describe") }),
+      unsafeDescribe: (params) => {
+        try {
+          return describeOf(params)
+        } catch {
+          return NotSync
+        }
+      },
       hashBytes,
       hashPath: (input) =>
         Effect.flatMap(

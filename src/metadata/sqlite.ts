@@ -359,6 +359,9 @@ const JOINED_COLUMNS = RECORD_COLUMNS.split(",").map((c) => `e.${c.trim()}`).joi
 const TOUCHED_STALE_UNTIL = `CASE WHEN @expiresAt IS NULL THEN NULL
       ELSE @expiresAt + max(0, coalesce(stale_until - expires_at, 0)) END`
 
+/** Rows per statement in `upsertMany` (17 parameters each, well under SQLite's 32,766). */
+const UPSERT_CHUNK = 50
+
 /** The prepared statements of the hot path; also how `damage` checks a layout matches. */
 const prepareStatements = (db: Database.Database) => ({
   // Raw rows skip better-sqlite3's per-column object building: the lookup is on every get.
@@ -1005,7 +1008,27 @@ export const make = (
       return { replacedBlobId, totalBytes: currentTotalBytes() }
     })
 
-    // One transaction for the batch: a throw part-way rolls every entry back.
+    /**
+     * The upsert of `upsertOne` for `n` rows in one statement (prepared once per size): one
+     * statement per chunk of a batch instead of one per row. The triggers still run per row.
+     */
+    const upsertRows = (n: number) =>
+      prepare(`INSERT INTO ${TABLE} (key, namespace, description, format, codec, stored_bytes,
+        raw_bytes, checksum, blob_id, inline_value, created_at, accessed_at, expires_at, hits, params, metadata,
+        stale_until, tags)
+      VALUES ${Array.from({ length: n }, () => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)").join(", ")}
+      ON CONFLICT (key) DO UPDATE SET namespace = excluded.namespace, description = excluded.description,
+        format = excluded.format, codec = excluded.codec, stored_bytes = excluded.stored_bytes,
+        raw_bytes = excluded.raw_bytes, checksum = excluded.checksum, blob_id = excluded.blob_id,
+        inline_value = excluded.inline_value, created_at = excluded.created_at,
+        accessed_at = excluded.accessed_at, expires_at = excluded.expires_at, hits = 0,
+        params = excluded.params, metadata = excluded.metadata, stale_until = excluded.stale_until,
+        tags = excluded.tags`)
+
+    // One transaction for the batch: a throw part-way rolls every entry back. Entries without
+    // custom metadata rows are written UPSERT_CHUNK rows to a statement (their tags after it: the
+    // update trigger has dropped the previous version's by then); a key seen twice in a chunk
+    // closes it first, so a later version of a key always follows the earlier one's statement.
     const upsertManyTx = db.transaction((items: ReadonlyArray<UpsertItem>) => {
       const replacedBlobIds: Array<string> = []
       const blobIds = new Map<string, string | null>()
@@ -1013,12 +1036,39 @@ export const make = (
         [string, string | null]
       >
       for (const [key, blobId] of current) blobIds.set(key, blobId)
-      for (const { record, rows } of items) {
-        const replaced = upsertOne(record, rows, blobIds)
-        if (replaced !== null) {
-          replacedBlobIds.push(replaced)
+      let chunk: Array<EntryRecord> = []
+      let chunkKeys = new Set<string>()
+      const flush = () => {
+        if (chunk.length === 0) return
+        const values: Array<unknown> = []
+        for (const record of chunk) {
+          const row = upsertValues(record, record.inline, tagsJson(record.tags))
+          for (let i = 0; i < row.length; i++) values.push(row[i])
         }
+        upsertRows(chunk.length).run(values)
+        for (const record of chunk) {
+          if (record.tags !== undefined && record.tags.length > 0) {
+            for (const tag of new Set(record.tags)) stmt.tag.run(tag, record.key)
+          }
+        }
+        chunk = []
+        chunkKeys = new Set()
       }
+      for (const { record, rows } of items) {
+        if (rows !== undefined) {
+          flush()
+          const replaced = upsertOne(record, rows, blobIds)
+          if (replaced !== null) replacedBlobIds.push(replaced)
+          continue
+        }
+        if (chunkKeys.has(record.key) || chunk.length === UPSERT_CHUNK) flush()
+        const previous = blobIds.get(record.key)
+        if (previous !== undefined && previous !== null && previous !== record.blobId) replacedBlobIds.push(previous)
+        blobIds.set(record.key, record.blobId)
+        chunk.push(record)
+        chunkKeys.add(record.key)
+      }
+      flush()
       return { replacedBlobIds, totalBytes: currentTotalBytes() }
     })
 
