@@ -17,7 +17,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as v8 from "node:v8"
 import { Cache } from "../src/index.js"
-import { benchDir, fmt, isMain, percentile, table } from "./support.js"
+import { benchDir, fmt, isMain, keyOf, percentile, table, valueOf } from "./support.js"
 
 /** CPU milliseconds of this process so far. */
 const now = (): number => {
@@ -29,17 +29,6 @@ const N = 10_000
 const READS = 1_000
 const RUNS = 5
 const REPEAT = 5
-
-const keyOf = (i: number) => ({ user: i, region: "eu-west", version: 3 })
-const valueOf = (i: number) => ({
-  id: i,
-  name: `user-${i}`,
-  email: `user${i}@example.com`,
-  tags: ["alpha", "beta", "gamma"],
-  score: i / 7,
-  active: i % 2 === 0,
-  created: "2024-01-01T00:00:00Z"
-})
 
 const median = (xs: ReadonlyArray<number>) => percentile(xs, 50)
 

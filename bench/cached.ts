@@ -13,20 +13,10 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Cache, cached, cacheness } from "../src/index.js"
-import { benchDir, diskcachePeer, fmt, isMain, now, percentile, ratio, table } from "./support.js"
+import { benchDir, diskcachePeer, fmt, isMain, now, percentile, ratio, table, valueOf } from "./support.js"
 
 const KEYS = 1_000
 const ROUNDS = 10
-
-const valueOf = (i: number) => ({
-  id: i,
-  name: `user-${i}`,
-  email: `user${i}@example.com`,
-  tags: ["alpha", "beta", "gamma"],
-  score: i / 7,
-  active: i % 2 === 0,
-  created: "2024-01-01T00:00:00Z"
-})
 
 interface Latency {
   readonly p50: number

@@ -12,20 +12,9 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as v8 from "node:v8"
 import { Cache, cacheness } from "../src/index.js"
-import { benchDir, diskcachePeer, fmt, isMain, now, percentile, ratio, table } from "./support.js"
+import { benchDir, diskcachePeer, fmt, isMain, keyOf, now, percentile, ratio, table, valueOf } from "./support.js"
 
 const N = 10_000
-
-const keyOf = (i: number) => ({ user: i, region: "eu-west", version: 3 })
-const valueOf = (i: number) => ({
-  id: i,
-  name: `user-${i}`,
-  email: `user${i}@example.com`,
-  tags: ["alpha", "beta", "gamma"],
-  score: i / 7,
-  active: i % 2 === 0,
-  created: "2024-01-01T00:00:00Z"
-})
 
 interface Figures {
   putOps: number

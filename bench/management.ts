@@ -17,13 +17,12 @@ import * as path from "node:path"
 import * as Cache from "../src/Cache.js"
 import * as MetadataStoreJson from "../src/metadata/json.js"
 import type { EntryRecord } from "../src/metadata/service.js"
-import { benchDir, diskcachePeer, fmt, isMain, now, percentile, ratio, table } from "./support.js"
+import { benchDir, diskcachePeer, fmt, isMain, keyOf, now, percentile, ratio, table } from "./support.js"
 
 const N = 10_000
 const RUNS = 7
 const PG_URL = process.env.CACHENESS_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 
-const keyOf = (i: number) => ({ user: i, region: "eu-west", version: 3 })
 const valueOf = (i: number) => ({
   id: i,
   name: `user-${i}`,

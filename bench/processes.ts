@@ -16,21 +16,12 @@ import * as readline from "node:readline"
 import { fileURLToPath } from "node:url"
 import * as v8 from "node:v8"
 import { cacheness } from "../src/index.js"
-import { benchDir, diskcachePeer, fmt, isMain, ratio, table } from "./support.js"
+import { benchDir, diskcachePeer, fmt, isMain, ratio, table, valueOf } from "./support.js"
 
 const PROCESSES = 4
 const KEYS = 2_500
 
 const keyOf = (p: number, i: number) => ({ proc: p, i })
-const valueOf = (i: number) => ({
-  id: i,
-  name: `user-${i}`,
-  email: `user${i}@example.com`,
-  tags: ["alpha", "beta", "gamma"],
-  score: i / 7,
-  active: i % 2 === 0,
-  created: "2024-01-01T00:00:00Z"
-})
 
 type Mode = "cacheness" | "sqlite"
 

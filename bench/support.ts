@@ -66,3 +66,17 @@ export const diskcachePeer = <A>(
 /** "0.19× diskcache": `ours ÷ theirs`, or "—" when either side is missing. */
 export const ratio = (ours: number | undefined, theirs: number | undefined, what: string): string =>
   ours === undefined || theirs === undefined ? `— ${what}` : `${fmt(ours / theirs, 2)}× ${what}`
+
+/** The key of the i-th entry of the small-object workload (MEASURED.md's, shared by every suite). */
+export const keyOf = (i: number) => ({ user: i, region: "eu-west", version: 3 })
+
+/** The i-th value of the small-object workload: a JSON object of about 150 bytes. */
+export const valueOf = (i: number) => ({
+  id: i,
+  name: `user-${i}`,
+  email: `user${i}@example.com`,
+  tags: ["alpha", "beta", "gamma"],
+  score: i / 7,
+  active: i % 2 === 0,
+  created: "2024-01-01T00:00:00Z"
+})
