@@ -138,7 +138,7 @@ pgDescribe("Cache on PostgreSQL", () => {
       const error = yield* Effect.flip(Effect.scoped(Effect.provide(Cache.Cache, layer)))
       assert.strictEqual(error._tag, "MetadataError")
       assert.strictEqual((error as any).reason, "NewerLayout")
-      assert.match(error.message, /layout 99; this release reads up to 7/)
+      assert.match(error.message, /layout 99; this release reads up to 8/)
     }))
 
   it.scoped("an older (empty) layout is migrated on open and recorded", () =>
@@ -163,7 +163,7 @@ pgDescribe("Cache on PostgreSQL", () => {
         sql.map((r) =>
           r.id
         ).sort((a, b) => a - b),
-        [1, 2, 3, 4, 5, 6, 7]
+        [1, 2, 3, 4, 5, 6, 7, 8]
       )
     }))
 })

@@ -174,7 +174,8 @@ pgDescribe("PostgreSQL migration", () => {
             // Every migration from 4 on is taken back (the later ones are idempotent and run again).
             yield* sql.unsafe(`DELETE FROM ${schema}.cacheness_migrations WHERE migration_id >= 4`)
             yield* sql.unsafe(`DROP TABLE ${schema}.cacheness_tags`)
-            for (const t of ["cacheness_ns_insert", "cacheness_ns_delete", "cacheness_ns_update"]) {
+            // Layout 8's counter triggers keep the namespace rows; layout 3 had none.
+            for (const t of ["cacheness_totals_insert", "cacheness_totals_delete", "cacheness_totals_update"]) {
               yield* sql.unsafe(`DROP TRIGGER ${t} ON ${E}`)
             }
             yield* sql.unsafe(`DROP TABLE ${schema}.cacheness_namespace_counters`)

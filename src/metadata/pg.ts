@@ -84,7 +84,7 @@ export interface PgStoreOptions {
  * @since 0.1.0
  * @category constants
  */
-export const LAYOUT_VERSION = 7
+export const LAYOUT_VERSION = 8
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 
@@ -287,6 +287,73 @@ const migrations = (s: string): Record<string, Effect.Effect<void, unknown, SqlC
         OR OLD.expires_at IS DISTINCT FROM NEW.expires_at
         OR OLD.stale_until IS DISTINCT FROM NEW.stale_until)
       EXECUTE FUNCTION ${s}.cacheness_notify_change()`)
+  }),
+  // One trigger per event keeps both counters, always the totals row before the namespace rows
+  // (in namespace order). Separate triggers had fired in name order, and for an upsert PostgreSQL
+  // fires the UPDATE triggers before the INSERT ones: an overwrite locked its namespace row before
+  // the totals row, a new entry the totals row first, and two such puts (or a put and an access
+  // flush, whose update re-added every namespace row it touched) deadlocked. Updates that move no
+  // bytes (hit counts, access times) now touch neither counter.
+  "8_counter_order": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const C = `${s}.cacheness_counters`
+    const N = `${s}.cacheness_namespace_counters`
+    // `d` holds (namespace, entries, bytes) deltas; rows in namespace order, emptied ones dropped.
+    const applyNamespaces = (d: string) =>
+      `INSERT INTO ${N} (namespace, entries, bytes) SELECT namespace, n, b FROM (${d}) d
+          WHERE n <> 0 OR b <> 0 ORDER BY namespace
+        ON CONFLICT (namespace) DO UPDATE SET entries = ${N}.entries + excluded.entries, bytes = ${N}.bytes + excluded.bytes;
+        DELETE FROM ${N} WHERE entries <= 0 AND namespace IN (SELECT namespace FROM (${d}) d WHERE n < 0);`
+    const byNamespace = (rows: string, sign: string) =>
+      `SELECT namespace, ${sign}count(*) AS n, ${sign}coalesce(sum(stored_bytes), 0) AS b FROM ${rows}
+        WHERE namespace <> '' GROUP BY namespace`
+    for (const name of ["count_insert", "count_delete", "count_update", "ns_insert", "ns_delete", "ns_update"]) {
+      yield* sql.unsafe(`DROP TRIGGER IF EXISTS cacheness_${name} ON ${s}.cacheness_entries`)
+      yield* sql.unsafe(`DROP FUNCTION IF EXISTS ${s}.cacheness_${name}()`)
+    }
+    yield* sql.unsafe(`CREATE OR REPLACE FUNCTION ${s}.cacheness_totals_insert() RETURNS trigger AS $$
+      DECLARE added BIGINT; added_bytes BIGINT;
+      BEGIN
+        SELECT count(*), coalesce(sum(stored_bytes), 0) INTO added, added_bytes FROM new_rows;
+        IF added = 0 THEN RETURN NULL; END IF;
+        UPDATE ${C} SET entries = entries + added, bytes = bytes + added_bytes WHERE id = 1;
+        ${applyNamespaces(byNamespace("new_rows", ""))}
+        RETURN NULL;
+      END $$ LANGUAGE plpgsql`)
+    yield* sql.unsafe(`CREATE OR REPLACE FUNCTION ${s}.cacheness_totals_delete() RETURNS trigger AS $$
+      DECLARE removed BIGINT; removed_bytes BIGINT;
+      BEGIN
+        SELECT count(*), coalesce(sum(stored_bytes), 0) INTO removed, removed_bytes FROM old_rows;
+        IF removed = 0 THEN RETURN NULL; END IF;
+        UPDATE ${C} SET entries = entries - removed, bytes = bytes - removed_bytes WHERE id = 1;
+        ${applyNamespaces(byNamespace("old_rows", "-"))}
+        RETURN NULL;
+      END $$ LANGUAGE plpgsql`)
+    yield* sql.unsafe(`CREATE OR REPLACE FUNCTION ${s}.cacheness_totals_update() RETURNS trigger AS $$
+      DECLARE delta BIGINT;
+      BEGIN
+        SELECT coalesce(sum(stored_bytes), 0) - (SELECT coalesce(sum(stored_bytes), 0) FROM old_rows) INTO delta FROM new_rows;
+        IF delta = 0 AND NOT EXISTS (SELECT 1 FROM old_rows o JOIN new_rows r USING (key)
+          WHERE o.namespace <> r.namespace OR o.stored_bytes <> r.stored_bytes) THEN RETURN NULL; END IF;
+        IF delta <> 0 THEN UPDATE ${C} SET bytes = bytes + delta WHERE id = 1; END IF;
+        ${
+      applyNamespaces(
+        `SELECT namespace, sum(n) AS n, sum(b) AS b FROM (${byNamespace("old_rows", "-")} UNION ALL ${
+          byNamespace("new_rows", "")
+        }) x GROUP BY namespace`
+      )
+    }
+        RETURN NULL;
+      END $$ LANGUAGE plpgsql`)
+    for (const event of ["insert", "delete", "update"] as const) {
+      const tables = event === "insert"
+        ? "NEW TABLE AS new_rows"
+        : event === "delete"
+        ? "OLD TABLE AS old_rows"
+        : "OLD TABLE AS old_rows NEW TABLE AS new_rows"
+      yield* sql.unsafe(`CREATE TRIGGER cacheness_totals_${event} AFTER ${event.toUpperCase()} ON ${s}.cacheness_entries
+        REFERENCING ${tables} FOR EACH STATEMENT EXECUTE FUNCTION ${s}.cacheness_totals_${event}()`)
+    }
   })
 })
 
@@ -448,9 +515,13 @@ export const make = (
       return transaction(
         sql,
         Effect.zipRight(
+          // Rows locked in key order, as every flush locks them: two processes flushing
+          // overlapping keys wait for each other instead of deadlocking.
           keys.length === 0 ? Effect.void : sql.unsafe(
-            `UPDATE ${E} e SET hits = e.hits + v.h, accessed_at = greatest(e.accessed_at, v.at)
-           FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(key, h, at) WHERE e.key = v.key`,
+            `WITH v AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(key, h, at)),
+              locked AS (SELECT e.key FROM ${E} e JOIN v USING (key) ORDER BY e.key FOR UPDATE OF e)
+            UPDATE ${E} e SET hits = e.hits + v.h, accessed_at = greatest(e.accessed_at, v.at)
+            FROM v JOIN locked USING (key) WHERE e.key = v.key`,
             [keys, counts, times]
           ),
           sql.unsafe(`UPDATE ${C} SET hits = hits + $1, misses = misses + $2 WHERE id = 1`, [taken.hits, taken.misses])
