@@ -5,6 +5,7 @@
  * cache still exits (the pool lets the process go while its connections are idle).
  */
 import { assert, it } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -160,6 +161,43 @@ console.log("get", JSON.stringify(await cache.get({ name: "a" })))
       await pgExec(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
     }
   }, 90_000)
+})
+
+pgDescribe("PostgreSQL from the environment", () => {
+  it.scopedLive("layerConfig reads CACHENESS_POSTGRES_URL and _SCHEMA; a schema without a URL names postgres.url", () =>
+    Effect.gen(function*() {
+      const schema = yield* pgScopedSchema("pgenv")
+      const env = (entries: Record<string, string>) =>
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(entries))))
+      const stats = yield* Effect.scoped(
+        Effect.gen(function*() {
+          const cache = yield* Cache.Cache
+          yield* cache.put({ k: "from env" }, "v")
+          return yield* cache.stats()
+        }).pipe(Effect.provide(Cache.layerConfig({ cleanupOnOpen: false })))
+      ).pipe(env({
+        CACHENESS_METADATA_BACKEND: "postgres",
+        CACHENESS_POSTGRES_URL: pgUrl,
+        CACHENESS_POSTGRES_SCHEMA: schema
+      }))
+      assert.strictEqual(stats.backend, "postgres")
+      assert.strictEqual(stats.entries, 1)
+      // The entry is in that schema, as another client sees it.
+      const other = yield* Effect.scoped(
+        Effect.flatMap(
+          Layer.build(cacheLayer(schema)),
+          (context) => Context.get(context, Cache.Cache).get({ k: "from env" })
+        )
+      )
+      assert.deepStrictEqual(other, Option.some("v"))
+
+      const error = yield* Effect.flip(Effect.scoped(Layer.build(Cache.layerConfig()))).pipe(env({
+        CACHENESS_METADATA_BACKEND: "postgres",
+        CACHENESS_POSTGRES_SCHEMA: schema
+      }))
+      assert.strictEqual(error._tag, "ConfigError")
+      assert.include(error.message, "postgres.url")
+    }))
 })
 
 it.effect("PostgreSQL without @effect/sql-pg: the pull-through layer names the Effect 3 line of the driver", () =>

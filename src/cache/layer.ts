@@ -250,9 +250,38 @@ export const s3FromEnvironment = (
     return { ...base, ...fields } as NonNullable<CacheConfig["s3"]>
   })
 
+const POSTGRES_ENVIRONMENT = Config.all({
+  url: Config.option(Config.redacted(Config.nonEmptyString("CACHENESS_POSTGRES_URL"))),
+  schema: Config.option(Config.nonEmptyString("CACHENESS_POSTGRES_SCHEMA"))
+})
+
+/**
+ * The `postgres` settings `CACHENESS_POSTGRES_URL` (read as `Redacted`: it may hold a password)
+ * and `CACHENESS_POSTGRES_SCHEMA` give, laid over `base`; `base` itself when neither is set.
+ *
+ * @since 0.1.0
+ * @category configuration
+ */
+export const postgresFromEnvironment = (
+  base: CacheConfig["postgres"]
+): Effect.Effect<CacheConfig["postgres"], ConfigError> =>
+  Effect.gen(function*() {
+    const env = yield* Effect.mapError(
+      POSTGRES_ENVIRONMENT,
+      (cause) => new ConfigError({ reason: "Invalid", field: "environment", description: String(cause), cause })
+    )
+    const fields: Record<string, unknown> = {}
+    if (Option.isSome(env.url)) fields.url = env.url.value
+    if (Option.isSome(env.schema)) fields.schema = env.schema.value
+    if (Object.keys(fields).length === 0) return base
+    // A schema alone over no base lacks `url`: the schema then names `postgres.url`.
+    return { ...base, ...fields } as NonNullable<CacheConfig["postgres"]>
+  })
+
 /**
  * Reads `CACHENESS_DIR`, `CACHENESS_DEFAULT_TTL`, `CACHENESS_MAX_SIZE`,
- * `CACHENESS_METADATA_BACKEND` and the `CACHENESS_S3_*` variables (see `s3FromEnvironment`)
+ * `CACHENESS_METADATA_BACKEND`, `CACHENESS_POSTGRES_URL`, `CACHENESS_POSTGRES_SCHEMA` and the
+ * `CACHENESS_S3_*` variables (see `s3FromEnvironment`)
  * through Effect `Config`; `overrides` fill what the environment leaves unset. `none` as TTL or
  * size means never / unlimited.
  *
@@ -284,6 +313,8 @@ export const layerConfig = (overrides?: CacheConfig): Layer.Layer<Cache, CacheEr
     }
     const s3 = yield* s3FromEnvironment(overrides?.s3)
     if (s3 !== undefined) fromEnv.s3 = s3
+    const postgres = yield* postgresFromEnvironment(overrides?.postgres)
+    if (postgres !== undefined) fromEnv.postgres = postgres
     const config = yield* resolveConfig({ ...overrides, ...fromEnv } as CacheConfig, { memory: false })
     return fromResolved(config)
   }))
