@@ -4,6 +4,7 @@ import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Cache from "../src/Cache.js"
@@ -233,6 +234,64 @@ describe("HMAC signing", () => {
       )
       assert.isTrue(Option.isNone(result))
       assert.isTrue(warnings.some((w) => w.includes("is not signed")))
+    }))
+
+  it.scoped("an entry a release before grace signed (hmac-sha256-v2) still verifies; moved into a grace, it does not", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir
+      const config = { signing: { key: KEY } }
+      yield* withCache(directory, config, Effect.flatMap(Cache.Cache, (c) => c.put({ k: 1 }, small, { ttl: "1 hour" })))
+      // The v2 scheme written out from its description (signing.ts), independently of the code:
+      // domain tag, then each field type-tagged and length-prefixed, then stored length and bytes.
+      const db = new Database(path.join(directory, "cacheness.db"))
+      const row = db.prepare(
+        `SELECT key, namespace, description, format, codec, stored_bytes AS storedBytes, raw_bytes AS rawBytes,
+          expires_at AS expiresAt, params, metadata, inline_value AS bytes FROM cacheness_entries`
+      ).get() as Record<string, string | number | null> & { bytes: Buffer }
+      db.close()
+      const hmac = crypto.createHmac("sha256", KEY).update("cacheness-entry-v2\0")
+      for (
+        const name of [
+          "key",
+          "namespace",
+          "description",
+          "format",
+          "codec",
+          "storedBytes",
+          "rawBytes",
+          "expiresAt",
+          "params",
+          "metadata"
+        ]
+      ) {
+        const value = row[name]
+        if (value === null) {
+          hmac.update(Buffer.from([0]))
+          continue
+        }
+        const text = Buffer.from(typeof value === "number" ? `n${value}` : `s${value}`, "utf8")
+        const length = Buffer.alloc(9)
+        length[0] = 1
+        length.writeBigUInt64BE(BigInt(text.length), 1)
+        hmac.update(length).update(text)
+      }
+      const stored = Buffer.alloc(8)
+      stored.writeBigUInt64BE(BigInt(row.bytes.length))
+      const v2 = "hmac-sha256-v2:" + hmac.update(stored).update(row.bytes).digest("hex")
+      sql(directory, "UPDATE cacheness_entries SET checksum = ?", v2)
+
+      const read = (c: Cache.CacheConfig) =>
+        withCache(directory, c, Effect.flatMap(Cache.Cache, (cache) => cache.get({ k: 1 })))
+      assert.deepStrictEqual(
+        (yield* read(config)).result,
+        Option.some(small),
+        "a v2 signature of an entry without grace verifies"
+      )
+      // A v2 signature says nothing of grace: the same row with its grace moved out is refused.
+      sql(directory, "UPDATE cacheness_entries SET stale_until = expires_at + 86400000")
+      const refused = yield* read(config)
+      assert.isTrue(Option.isNone(refused.result))
+      assert.isTrue(refused.warnings.some((w) => w.includes("signature")), refused.warnings.join("; "))
     }))
 
   it.effect("an empty key is a ConfigError naming signing.key", () =>
