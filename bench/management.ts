@@ -56,19 +56,20 @@ const timings = <A, E, R>(self: Effect.Effect<A, E, R>) =>
 
 /**
  * What `list()` returns, written the obvious way with better-sqlite3 on the cache's own database:
- * one `.all()` of the entry columns under their entry names, in creation order, params and metadata
- * parsed. The bare table above lists 5 columns and parses nothing; this is the same result as ours.
+ * one `.all()` of the entry columns under their entry names, in insertion order, params, metadata
+ * and tags parsed. The bare table above lists 5 columns and parses nothing; this is the same result as ours.
  */
 const listByHand = (database: string) => {
   const db = new Database(database, { readonly: true })
   const statement = db.prepare(`SELECT key, namespace, description, format, codec, stored_bytes AS storedBytes,
     raw_bytes AS rawBytes, created_at AS createdAt, accessed_at AS accessedAt, expires_at AS expiresAt, hits, params,
-    metadata FROM cacheness_entries ORDER BY created_at, key`)
+    metadata, stale_until AS staleUntil, tags FROM cacheness_entries ORDER BY rowid`)
   const list = () => {
-    const rows = statement.all() as Array<{ params: unknown; metadata: unknown }>
+    const rows = statement.all() as Array<{ params: unknown; metadata: unknown; tags: unknown }>
     for (const row of rows) {
       row.params = row.params === null ? null : JSON.parse(row.params as string)
       row.metadata = row.metadata === null ? null : JSON.parse(row.metadata as string)
+      row.tags = row.tags === null ? [] : JSON.parse(row.tags as string)
     }
     return rows
   }
