@@ -275,7 +275,7 @@ export const run = async (): Promise<void> => {
     rows.push(
       typeof f === "string"
         ? [name, f, "", "", "", claim]
-        : [name, fmt(f.list), fmt(f.listBest), fmt(f.stats, 2), fmt(f.cleanup), claim]
+        : [name, fmt(f.list), fmt(f.listBest), fmt(f.stats, 3), fmt(f.cleanup), claim]
     )
   const directory = benchDir("mgmt-sqlite")
   const sqlite = await viaPut(Cache.layer({ ...quiet, directory }), path.join(directory, "cacheness.db"))
