@@ -98,7 +98,12 @@ describe("Arrow tables from another build or copy of apache-arrow", () => {
           assert.strictEqual(back.getChild("x")!.get(49_999), 49_999 * 0.5)
         }).pipe(Effect.provide(Cache.layer({ directory, tables, cleanupOnOpen: false })))
       }
-      assert.deepStrictEqual(rowsOf(directory).map((r) => r.format).sort(), ["arrow", "arrow", "parquet", "parquet"])
+      assert.deepStrictEqual(rowsOf(directory).map((r) => r.format).sort(), [
+        "arrow@2",
+        "arrow@2",
+        "parquet",
+        "parquet"
+      ])
     }))
 
   it.effect("an ESM Table over CommonJS batches is written by the build of its types; columns of both builds are refused", () =>

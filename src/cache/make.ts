@@ -18,7 +18,15 @@ import type { Codec } from "../codec/service.js"
 import { describedContains } from "../key/describeParams.js"
 import type { Hasher } from "../key/service.js"
 import { parseJson, toEntry } from "../metadata/entries.js"
-import { type EntryRecord, goneAt, MetadataError, MetadataStore, type StoredValue } from "../metadata/service.js"
+import {
+  type EntryRecord,
+  goneAt,
+  MetadataError,
+  MetadataStore,
+  type StoredValue,
+  type Totals
+} from "../metadata/service.js"
+import type { CacheStats } from "../schema/CacheEntry.js"
 import type { CacheKey, KeyInput } from "../schema/CacheKey.js"
 import * as Validate from "../shared/validate.js"
 import * as Batch from "./batch.js"
@@ -63,6 +71,9 @@ const LIST_OPTIONS = {
   descending: Validate.optionalBoolean,
   tag: Validate.optionalString
 }
+/** The span of `stats()`: no call-site stack (a `new Error()` per call). */
+const STATS_SPAN = { captureStackTrace: false } as const
+
 const STATS_OPTIONS = { namespace: Validate.optionalString }
 const FILTER_OPTIONS = {
   namespace: Validate.optionalString,
@@ -245,23 +256,38 @@ export const make = (config: ResolvedConfig) =>
         if (o instanceof ConfigError) return yield* o
         return yield* FastPath.listEntries(metadata, o as Parameters<Cache.Service["list"]>[0] & object)
       }),
-      stats: Effect.fn("Cache.stats")(function*(options?: StatsOptions) {
-        const checked = Validate.fields("stats", options, STATS_OPTIONS)
-        if (checked instanceof ConfigError) return yield* checked
-        const totals = yield* metadata.totals
-        const lookups = totals.hits + totals.misses
-        // One namespace: its counted entries and bytes; hits and misses are not kept per namespace.
-        const counted = checked.namespace === undefined ? totals : yield* metadata.namespaceTotals(checked.namespace)
-        return {
-          ...totals,
-          entries: counted.entries,
-          totalBytes: counted.totalBytes,
-          hitRate: lookups === 0 ? 0 : totals.hits / lookups,
-          directory: config.directory,
-          maxSize: config.maxSize,
-          backend: metadata.backend
-        }
-      }),
+      // A span like every management operation, without `Effect.fn`'s generator and call-site
+      // capture: `stats()` is one counters row (~3 µs), and those cost it ~15 µs more, the span
+      // itself ~12 (issue 21: count + total ≤ 2× diskcache's `len` + `volume()`, ~20 µs).
+      stats: (options?: StatsOptions) =>
+        Effect.withSpan(
+          Effect.suspend((): Effect.Effect<CacheStats, ConfigError | MetadataError> => {
+            const checked = Validate.fields("stats", options, STATS_OPTIONS)
+            if (checked instanceof ConfigError) return Effect.fail(checked)
+            const answer = (totals: Totals, counted: { readonly entries: number; readonly totalBytes: number }) => {
+              const lookups = totals.hits + totals.misses
+              return {
+                ...totals,
+                entries: counted.entries,
+                totalBytes: counted.totalBytes,
+                hitRate: lookups === 0 ? 0 : totals.hits / lookups,
+                directory: config.directory,
+                maxSize: config.maxSize,
+                backend: metadata.backend
+              }
+            }
+            // One namespace: its counted entries and bytes; hits and misses are not kept per namespace.
+            const namespace = checked.namespace
+            return namespace === undefined
+              ? Effect.map(metadata.totals, (totals) => answer(totals, totals))
+              : Effect.flatMap(
+                metadata.totals,
+                (totals) => Effect.map(metadata.namespaceTotals(namespace), (counted) => answer(totals, counted))
+              )
+          }),
+          "Cache.stats",
+          STATS_SPAN
+        ),
       prune: maintenance.prune,
       verify,
       queryMetadata: ((table, filter, options) =>
