@@ -200,6 +200,12 @@ interface State {
   readonly memo: Map<CacheKey, MemoEntry>
 }
 
+/** A lease this call holds: `released` once a put gave it up in its own commit. */
+interface Held {
+  readonly holder: string
+  released: boolean
+}
+
 /** Keys being recomputed in the background per cache: one recomputation per key in the process. */
 const refreshing = new WeakMap<Cache.Service, Set<CacheKey>>()
 
@@ -531,13 +537,25 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     }
   }
 
+  /**
+   * Stores a result; under a lease (`held`) through `putReleasing`, which frees the lease in the
+   * same commit when the store can (then `held.released`).
+   */
+  const storeResult = (cache: Cache.Service, params: KeyParams, stored: unknown, options: any, held?: Held) =>
+    held === undefined
+      ? Effect.asVoid(cache.put(params, stored, options))
+      : Effect.map(memoOf(cache).putReleasing(params, stored, options, held.holder), (written) => {
+        if (written.leaseReleased) held.released = true
+      })
+
   /** Runs the function and stores what may be stored. */
   const compute = (
     cache: Cache.Service,
     state: State,
     args: Args,
     params: KeyParams,
-    keepStale = false
+    keepStale = false,
+    held?: Held
   ) =>
     Effect.gen(function*() {
       state.misses++
@@ -546,7 +564,13 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
         if (yield* shouldStore(exit.value)) {
           const tags = yield* tagsOf(args)
           if (tags !== null) {
-            yield* cache.put(params, toStored(exit), tags === undefined ? successPut : { ...successPut, tags })
+            yield* storeResult(
+              cache,
+              params,
+              toStored(exit),
+              tags === undefined ? successPut : { ...successPut, tags },
+              held
+            )
           }
         }
       } else if (options.cacheFailures === true && !keepStale && Cause.isFailType(exit.cause)) {
@@ -554,7 +578,13 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
         const tags = yield* tagsOf(args)
         // The caller gets its own failure even when it cannot be stored.
         if (tags !== null) {
-          yield* cache.put(params, toStored(exit), tags === undefined ? failurePut : { ...failurePut, tags }).pipe(
+          yield* storeResult(
+            cache,
+            params,
+            toStored(exit),
+            tags === undefined ? failurePut : { ...failurePut, tags },
+            held
+          ).pipe(
             Effect.catchAll((error) =>
               Effect.logWarning(
                 `cacheness: ${namespace}: typed failure not stored (${error.message}); give failureSchema to store class instances`
@@ -575,12 +605,15 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     args: Args,
     params: KeyParams,
     body?: Effect.Effect<X, CacheError, R>
-  ): Effect.Effect<X, CacheError, R> =>
-    Effect.acquireUseRelease(
+  ): Effect.Effect<X, CacheError, R> => {
+    // The default body stores its result and frees the lease in one commit where the store can;
+    // a lease freed so is neither renewed nor released again.
+    const held: Held = { holder, released: false }
+    return Effect.acquireUseRelease(
       Effect.map(Effect.runtime<never>(), (runtime) =>
         startHeartbeat(
           runtime,
-          memoOf(cache).acquireLease(key, holder, leaseTtl).pipe(
+          Effect.suspend(() => held.released ? Effect.void : memoOf(cache).acquireLease(key, holder, leaseTtl)).pipe(
             Effect.catchAllCause((cause) =>
               Effect.logWarning(`cacheness: ${namespace}: could not renew a lease`, cause)
             ),
@@ -592,12 +625,13 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
       () =>
         body ?? Effect.flatMap(
           readIfPresent(cache, state, key),
-          (stored) => Option.isSome(stored) ? Effect.succeed(stored.value) : compute(cache, state, args, params)
+          (stored) =>
+            Option.isSome(stored) ? Effect.succeed(stored.value) : compute(cache, state, args, params, false, held)
         ) as Effect.Effect<any, CacheError, R>,
       (stopHeartbeat) =>
         Effect.zipRight(
           stopHeartbeat,
-          memoOf(cache).releaseLease(key, holder).pipe(
+          held.released ? Effect.void : memoOf(cache).releaseLease(key, holder).pipe(
             Effect.catchAll((error) =>
               Effect.logWarning(`cacheness: ${namespace}: could not release a lease: ${error.message}`)
             ),
@@ -605,6 +639,7 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
           )
         )
     )
+  }
 
   /** Polls the store for another process's result: quickly at first, at most every 250 ms. */
   const pollSchedule = Schedule.exponential("10 millis", 1.5).pipe(

@@ -30,19 +30,47 @@ export const STALE_TEMP_AGE = 60 * 60 * 1000
  */
 const ORPHAN_GRACE = STALE_TEMP_AGE
 
+/** The value of each hex digit's UTF-16 code (either case), -1 for every other code below 128. */
+const HEX_VALUE = (() => {
+  const table = new Int8Array(128).fill(-1)
+  for (let i = 0; i < 16; i++) {
+    table["0123456789abcdef".charCodeAt(i)] = i
+    table["0123456789ABCDEF".charCodeAt(i)] = i
+  }
+  return table
+})()
+/** The code of each lower-case hex digit. */
+const HEX_CODE = Array.from("0123456789abcdef", (digit) => digit.charCodeAt(0))
+/** Scratch for `bindKey`'s 16 output codes (synchronous, so never shared by two calls). */
+const bound: Array<number> = new Array(16).fill(0)
+
+/** `bindKey` as first written (parse, XOR, format): what it answers when either side is not 16 hex digits. */
+const bindKeyParsed = (checksum: string, key: string): string => {
+  const hi = (Number.parseInt(checksum.slice(0, 8), 16) ^ Number.parseInt(key.slice(0, 8), 16)) >>> 0
+  const lo = (Number.parseInt(checksum.slice(8, 16), 16) ^ Number.parseInt(key.slice(8, 16), 16)) >>> 0
+  return hi.toString(16).padStart(8, "0") + lo.toString(16).padStart(8, "0")
+}
+
 /**
  * An XXH64 checksum bound to the entry's key (XOR of the two 64-bit values, as hex). A damaged
  * database can point a key at another entry's row — an index entry whose row id lost a bit — and
  * that row's bytes match their own checksum; bound to the key, they no longer match the key asked
- * for, so the read is a miss instead of another key's value. Costs two parseInt and no hashing.
+ * for, so the read is a miss instead of another key's value. XORed digit by digit (the same
+ * answer as parsing both halves, XORing and formatting them, which cost ~3 µs of every put and
+ * every read: four `parseInt`, two `padStart`); anything but 16 hex digits takes that way.
  *
  * @since 0.1.0
  * @category checksums
  */
 export const bindKey = (checksum: string, key: string): string => {
-  const hi = (Number.parseInt(checksum.slice(0, 8), 16) ^ Number.parseInt(key.slice(0, 8), 16)) >>> 0
-  const lo = (Number.parseInt(checksum.slice(8, 16), 16) ^ Number.parseInt(key.slice(8, 16), 16)) >>> 0
-  return hi.toString(16).padStart(8, "0") + lo.toString(16).padStart(8, "0")
+  for (let i = 0; i < 16; i++) {
+    const a = HEX_VALUE[checksum.charCodeAt(i)]
+    const b = HEX_VALUE[key.charCodeAt(i)]
+    // Out of the table (a code ≥ 128, or NaN past the end of a short string) is undefined.
+    if (!(a >= 0 && b >= 0)) return bindKeyParsed(checksum, key)
+    bound[i] = HEX_CODE[a ^ b]
+  }
+  return String.fromCharCode.apply(null, bound)
 }
 
 /**

@@ -9,7 +9,7 @@ import type * as Option from "effect/Option"
 import type { CacheError } from "../errors.js"
 import type { CacheKey, KeyInput, KeyParams } from "../schema/CacheKey.js"
 import type { NotSync } from "../shared/sync.js"
-import type { Cache, GetOptions, ResolvedConfig } from "./service.js"
+import type { Cache, GetOptions, PutOptions, ResolvedConfig } from "./service.js"
 
 /**
  * The key of the internal part of a cache built by the engine.
@@ -49,6 +49,16 @@ export interface MemoSupport {
   readonly acquireLease: (key: CacheKey, holder: string, duration: number) => Effect.Effect<boolean, CacheError>
   /** Gives the lease up if `holder` still holds it. */
   readonly releaseLease: (key: CacheKey, holder: string) => Effect.Effect<void, CacheError>
+  /**
+   * `put`, also giving up `holder`'s lease on the stored key in the same commit when the store
+   * can (`leaseReleased`); otherwise the lease is still held and the caller releases it.
+   */
+  readonly putReleasing: (
+    params: KeyParams,
+    value: unknown,
+    options: PutOptions<any, any>,
+    holder: string
+  ) => Effect.Effect<{ readonly key: CacheKey; readonly leaseReleased: boolean }, CacheError>
   /**
    * A number that changes whenever any entry may have changed (in any process), or `undefined`
    * when the store cannot tell: values held in memory must then not be trusted.

@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Header from "../codec/header.js"
@@ -21,7 +22,7 @@ import * as FastPath from "./fastPath.js"
 import { checksumOf, type IntegritySettings } from "./integrity.js"
 import { keepLimit } from "./maintenance.js"
 import * as CacheMetrics from "./metrics.js"
-import { ConfigError, type PutOptions } from "./service.js"
+import { type CacheError, ConfigError, type PutOptions } from "./service.js"
 import type * as Signing from "./signing.js"
 
 /** Hot-path metric updates carry no extra labels (see CacheMetrics). */
@@ -169,9 +170,13 @@ export const makeParts = (
     return prepared
   }
 
-  const prepare = Effect.fnUntraced(function*<A, I>(input: KeyInput, value: A, options: PutOptions<A, I> | undefined) {
+  const prepare = <A, I>(input: KeyInput, value: A, options: PutOptions<A, I> | undefined) => {
     const opts = readPutOptions(options)
-    if (opts instanceof ConfigError) return yield* opts
+    return opts instanceof ConfigError ? Effect.fail(opts) : prepareChecked(input, value, opts as PutOptionValues)
+  }
+
+  /** `prepare` of options already checked. */
+  const prepareChecked = Effect.fnUntraced(function*<A>(input: KeyInput, value: A, opts: PutOptionValues) {
     const key = yield* engine.toKey(input, opts.namespace)
     // A CacheKey names an entry in whatever namespace its key was derived in: an overwrite through
     // it keeps the entry's namespace (a new entry put by a bare CacheKey is in the default one).
@@ -230,14 +235,39 @@ export const makeParts = (
     CacheMetrics.bytesWritten.unsafeUpdate(prepared.bytes.length, NO_LABELS)
   }
 
-  // Untraced like `read`: puts are hot too.
-  const put = Effect.fnUntraced(function*<A, I>(input: KeyInput, value: A, options?: PutOptions<A, I>) {
+  /**
+   * `prepare` synchronously when `prepareSync` can (named parameters, a built-in handler, no
+   * schema or custom metadata), as `putMany` does: the effect per step of `prepare` was a third
+   * of a small put's CPU. Anything else, and every failure, goes through `prepare`.
+   */
+  const prepareFast = <A, I>(input: KeyInput, value: A, options: PutOptions<A, I> | undefined) => {
+    const opts = readPutOptions(options)
+    if (opts instanceof ConfigError) return Effect.fail(opts)
+    return Effect.withFiberRuntime<PreparedPut, CacheError>((fiber) => {
+      // The fiber's clock, as `Clock.currentTimeMillis` would read it (a TestClock in tests).
+      const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+      const done = prepareSync(input, value, opts, now)
+      return done === NotSync ? prepareChecked(input, value, opts) : Effect.succeed(done)
+    })
+  }
+
+  /**
+   * `put`, giving up `leaseHolder`'s lease on the entry's key in the row's transaction when the
+   * store can (`leaseReleased` then says so): a memoised miss stores its result and frees its
+   * lease in one commit.
+   */
+  const store = Effect.fnUntraced(function*<A, I>(
+    input: KeyInput,
+    value: A,
+    options: PutOptions<A, I> | undefined,
+    leaseHolder: string | undefined
+  ) {
     const started = clock.unsafeCurrentTimeNanos()
-    const prepared = yield* prepare(input, value, options)
+    const prepared = yield* prepareFast(input, value, options)
     const { key } = prepared
     const { blobId } = prepared.item.record
     yield* writeBlob(prepared)
-    const written = yield* metadata.upsert(prepared.item.record, prepared.item.rows).pipe(
+    const written = yield* metadata.upsert(prepared.item.record, prepared.item.rows, leaseHolder).pipe(
       // The row was not written: the new blob would be an orphan.
       Effect.tapError(() => blobId === null ? Effect.void : Effect.ignore(blobs.delete(blobId)))
     )
@@ -248,9 +278,17 @@ export const makeParts = (
     }
     yield* enforceSize(written.totalBytes)
     CacheMetrics.putLatency.unsafeUpdate(engine.sinceMs(started), NO_LABELS)
-    return key
+    return { key, leaseReleased: written.leaseReleased === true }
   })
-  return { put, prepare, prepareSync, writeBlob, release }
+
+  // Untraced like `read`: puts are hot too.
+  const put = <A, I>(input: KeyInput, value: A, options?: PutOptions<A, I>) =>
+    Effect.map(store(input, value, options, undefined), (stored) => stored.key)
+
+  /** `put` that also gives up `leaseHolder`'s lease on the key when the store can (see `store`). */
+  const putReleasing = <A, I>(input: KeyInput, value: A, options: PutOptions<A, I> | undefined, leaseHolder: string) =>
+    store(input, value, options, leaseHolder)
+  return { put, putReleasing, prepare, prepareSync, writeBlob, release }
 }
 
 /**

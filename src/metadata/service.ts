@@ -317,12 +317,19 @@ export declare namespace MetadataStore {
      * version referenced (when it differs from the new one) so the caller can delete it, and the
      * total stored bytes afterwards. `rows` (custom metadata) are written in the same
      * transaction and replace the entry's previous rows; a row that breaks a constraint fails the
-     * whole upsert (`InvalidRow`) and nothing changes.
+     * whole upsert (`InvalidRow`) and nothing changes. `leaseHolder`: the holder of the lease on
+     * `record.key` (`acquireLease`) to give up in the same transaction, as `releaseLease` would
+     * (a memoised miss then commits once for its result and its lease); `leaseReleased` says it
+     * was. A store that leaves it held answers without `leaseReleased`: the caller releases it.
      */
     readonly upsert: (
       record: EntryRecord,
-      rows?: ReadonlyArray<TableRow>
-    ) => Effect.Effect<{ readonly replacedBlobId: string | null; readonly totalBytes: number }, MetadataError>
+      rows?: ReadonlyArray<TableRow>,
+      leaseHolder?: string
+    ) => Effect.Effect<
+      { readonly replacedBlobId: string | null; readonly totalBytes: number; readonly leaseReleased?: boolean },
+      MetadataError
+    >
     /** Atomically removes the entries matching the filter and returns what went. */
     readonly remove: (filter: EntryFilter) => Effect.Effect<ReadonlyArray<RemovedRef>, MetadataError>
     /**

@@ -1007,6 +1007,15 @@ export const make = (
       const replacedBlobId = upsertOne(record, rows)
       return { replacedBlobId, totalBytes: currentTotalBytes() }
     })
+    // A memoised miss's result and the release of its lease, one commit (a commit is most of a
+    // put's time: ~40-70 µs here, measured, against ~10 µs for the statements).
+    const upsertReleasingTx = db.transaction(
+      (record: EntryRecord, rows: ReadonlyArray<TableRow> | undefined, holder: string) => {
+        const replacedBlobId = upsertOne(record, rows)
+        stmt.releaseLease.run(record.key, holder)
+        return { replacedBlobId, totalBytes: currentTotalBytes(), leaseReleased: true }
+      }
+    )
 
     /**
      * The upsert of `upsertOne` for `n` rows in one statement (prepared once per size): one
@@ -1217,9 +1226,12 @@ export const make = (
           return NotSync
         }
       },
-      upsert: (record, rows) =>
+      upsert: (record, rows, leaseHolder) =>
         Effect.try({
-          try: () => (localWrites++, upsertTx.immediate(record, rows)),
+          try: () => (localWrites++,
+            leaseHolder === undefined
+              ? upsertTx.immediate(record, rows)
+              : upsertReleasingTx.immediate(record, rows, leaseHolder)),
           catch: (cause) =>
             cause instanceof MetadataError
               ? cause
