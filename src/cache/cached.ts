@@ -204,6 +204,8 @@ interface State {
 interface Held {
   readonly holder: string
   released: boolean
+  /** A renewal was in flight when the store freed the lease, and may have taken it again. */
+  renewedAfterRelease: boolean
 }
 
 /** Keys being recomputed in the background per cache: one recomputation per key in the process. */
@@ -608,12 +610,18 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
   ): Effect.Effect<X, CacheError, R> => {
     // The default body stores its result and frees the lease in one commit where the store can;
     // a lease freed so is neither renewed nor released again.
-    const held: Held = { holder, released: false }
+    const held: Held = { holder, released: false, renewedAfterRelease: false }
     return Effect.acquireUseRelease(
       Effect.map(Effect.runtime<never>(), (runtime) =>
         startHeartbeat(
           runtime,
-          Effect.suspend(() => held.released ? Effect.void : memoOf(cache).acquireLease(key, holder, leaseTtl)).pipe(
+          Effect.suspend(() =>
+            held.released ? Effect.void : Effect.tap(memoOf(cache).acquireLease(key, holder, leaseTtl), () => {
+              // Freed with the stored value while this renewal ran: it may have re-taken the
+              // lease, so the release below runs after all (a no-op when it did not).
+              if (held.released) held.renewedAfterRelease = true
+            })
+          ).pipe(
             Effect.catchAllCause((cause) =>
               Effect.logWarning(`cacheness: ${namespace}: could not renew a lease`, cause)
             ),
@@ -631,7 +639,7 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
       (stopHeartbeat) =>
         Effect.zipRight(
           stopHeartbeat,
-          held.released ? Effect.void : memoOf(cache).releaseLease(key, holder).pipe(
+          held.released && !held.renewedAfterRelease ? Effect.void : memoOf(cache).releaseLease(key, holder).pipe(
             Effect.catchAll((error) =>
               Effect.logWarning(`cacheness: ${namespace}: could not release a lease: ${error.message}`)
             ),
