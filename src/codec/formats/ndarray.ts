@@ -305,7 +305,9 @@ const readPart = (input: Blocks.Reader): TypedArray | NdArray => {
   if (!Number.isSafeInteger(rawLength) || rawLength < 0 || rawLength % kind.width !== 0) {
     throw new RangeError(`bad array length ${rawLength}`)
   }
-  const buffer = new ArrayBuffer(rawLength)
+  // A plain ArrayBuffer of the exact size, faulted in ahead of time when an array of this size
+  // was read before (bufferPool.ts); the block reader overwrites every byte.
+  const buffer = BufferPool.result(rawLength)
   Blocks.read(input, new Uint8Array(buffer))
   const data = kind.make(buffer)
   if (shape === undefined) return data
