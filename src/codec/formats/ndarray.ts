@@ -23,6 +23,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as BufferPool from "../../shared/bufferPool.js"
+import * as Prefault from "../../shared/prefault.js"
 import * as Blocks from "../blocks.js"
 import * as Compression from "../compression.js"
 import { CodecError, makeHandler } from "../service.js"
@@ -235,13 +236,17 @@ const partOf = (value: TypedArray | NdArray): Part => {
 const partBound = (part: Part) =>
   2 + (part.shape === undefined ? 0 : 4 + 8 * part.shape.length) + Blocks.bound(part.bytes.byteLength)
 
-const writePart = (out: Blocks.Writer, part: Part, policy: Blocks.BlockPolicy): boolean => {
+const writePartHeader = (out: Blocks.Writer, part: Part): void => {
   out.u8(part.kind.code)
   out.u8(part.shape === undefined ? 0 : 1)
   if (part.shape !== undefined) {
     out.u32(part.shape.length)
     for (const extent of part.shape) out.f64(extent)
   }
+}
+
+const writePart = (out: Blocks.Writer, part: Part, policy: Blocks.BlockPolicy): boolean => {
+  writePartHeader(out, part)
   return Blocks.write(out, part.bytes, part.kind.width, policy)
 }
 
@@ -256,6 +261,31 @@ const uncompressed: Blocks.BlockPolicy = {
 }
 
 const encodeWith = (value: Value, policy: Blocks.BlockPolicy, headerRoom: number): FramedPayload => {
+  const { out, parts, rawBytes } = prepare(value, headerRoom)
+  let compressed = false
+  for (const [name, part] of parts) {
+    if (name !== undefined) {
+      out.u32(name.byteLength)
+      out.raw(name)
+    }
+    if (writePart(out, part, policy)) compressed = true
+  }
+  return framed(out, compressed, policy, rawBytes)
+}
+
+/**
+ * `encodeWith` for one large array: its blocks compressed on the threadpool (`Blocks.writeParallel`,
+ * which copies the array before it first waits). Columns and small arrays take `encodeWith`.
+ */
+const encodeParallel = async (value: TypedArray | NdArray, policy: Blocks.BlockPolicy, headerRoom: number) => {
+  const { out, parts, rawBytes } = prepare(value, headerRoom)
+  const part = parts[0]![1]
+  writePartHeader(out, part)
+  const compressed = await Blocks.writeParallel(out, part.bytes, part.kind.width, policy)
+  return framed(out, compressed, policy, rawBytes)
+}
+
+const prepare = (value: Value, headerRoom: number) => {
   const single = isTypedArray(value) || isNdArray(value)
   const parts: Array<readonly [Uint8Array | undefined, Part]> = single
     ? [[undefined, partOf(value)]]
@@ -274,22 +304,22 @@ const encodeWith = (value: Value, policy: Blocks.BlockPolicy, headerRoom: number
   out.u8(single ? 0 : 1)
   out.u8(0)
   if (!single) out.u32(parts.length)
-  let compressed = false
-  for (const [name, part] of parts) {
-    if (name !== undefined) {
-      out.u32(name.byteLength)
-      out.raw(name)
-    }
-    if (writePart(out, part, policy)) compressed = true
-  }
-  return {
-    bytes: out.bytes.subarray(0, out.offset),
-    codec: compressed ? policy.spec.codec : "none",
-    rawBytes
-  }
+  return { out, parts, rawBytes }
 }
 
-const readPart = (input: Blocks.Reader): TypedArray | NdArray => {
+const framed = (out: Blocks.Writer, compressed: boolean, policy: Blocks.BlockPolicy, rawBytes: number) => ({
+  bytes: out.bytes.subarray(0, out.offset),
+  codec: compressed ? policy.spec.codec : "none" as const,
+  rawBytes
+})
+
+interface PartHeader {
+  readonly kind: Kind
+  readonly shape: Array<number> | undefined
+  readonly rawLength: number
+}
+
+const readPartHeader = (input: Blocks.Reader): PartHeader => {
   const kind = byCode.get(input.u8())
   if (kind === undefined) throw new RangeError("unknown dtype code")
   const nd = input.u8() === 1
@@ -305,8 +335,10 @@ const readPart = (input: Blocks.Reader): TypedArray | NdArray => {
   if (!Number.isSafeInteger(rawLength) || rawLength < 0 || rawLength % kind.width !== 0) {
     throw new RangeError(`bad array length ${rawLength}`)
   }
-  const buffer = new ArrayBuffer(rawLength)
-  Blocks.read(input, new Uint8Array(buffer))
+  return { kind, shape, rawLength }
+}
+
+const partValue = ({ kind, shape }: PartHeader, buffer: ArrayBuffer): TypedArray | NdArray => {
   const data = kind.make(buffer)
   if (shape === undefined) return data
   if (kind.dtype === undefined || shape.reduce((a, b) => a * b, 1) !== data.length) {
@@ -315,12 +347,33 @@ const readPart = (input: Blocks.Reader): TypedArray | NdArray => {
   return { data, shape, dtype: kind.dtype }
 }
 
+const readPart = (input: Blocks.Reader): TypedArray | NdArray => {
+  const header = readPartHeader(input)
+  const buffer = BufferPool.result(header.rawLength)
+  Blocks.read(input, new Uint8Array(buffer))
+  return partValue(header, buffer)
+}
+
+/**
+ * `readPart` for a large array: the result, an ordinary `ArrayBuffer`, is faulted in from the top
+ * by the threadpool (`Prefault.help`) while the blocks are decoded into it from the bottom.
+ */
+const readPartAsync = async (input: Blocks.Reader): Promise<TypedArray | NdArray> => {
+  const header = readPartHeader(input)
+  const buffer = BufferPool.result(header.rawLength)
+  const bytes = new Uint8Array(buffer)
+  if (header.rawLength < Prefault.MIN_SIZE || BufferPool.prefaulted(buffer)) {
+    Blocks.read(input, bytes)
+  } else {
+    await Blocks.readAsync(input, bytes, Prefault.help(bytes, Blocks.helpFrom(input, header.rawLength)), Prefault.PIECE)
+  }
+  return partValue(header, buffer)
+}
+
 const decodePayload = (payload: Uint8Array): Value => {
   const input = new Blocks.Reader(payload, 0)
-  const layout = input.u8()
-  if (input.u8() !== 0 || !littleEndian) throw new RangeError("byte order differs from this machine's")
+  const layout = readLayout(input)
   if (layout === 0) return readPart(input)
-  if (layout !== 1) throw new RangeError(`unknown layout ${layout}`)
   const count = input.u32()
   const out: Record<string, TypedArray | NdArray> = {}
   for (let i = 0; i < count; i++) {
@@ -329,6 +382,27 @@ const decodePayload = (payload: Uint8Array): Value => {
     Object.defineProperty(out, name, { value: readPart(input), enumerable: true, writable: true, configurable: true })
   }
   return out
+}
+
+const decodePayloadAsync = async (payload: Uint8Array): Promise<Value> => {
+  const input = new Blocks.Reader(payload, 0)
+  const layout = readLayout(input)
+  if (layout === 0) return readPartAsync(input)
+  const count = input.u32()
+  const out: Record<string, TypedArray | NdArray> = {}
+  for (let i = 0; i < count; i++) {
+    const name = utf8Decoder.decode(input.take(input.u32()))
+    const value = await readPartAsync(input)
+    Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true })
+  }
+  return out
+}
+
+const readLayout = (input: Blocks.Reader): number => {
+  const layout = input.u8()
+  if (input.u8() !== 0 || !littleEndian) throw new RangeError("byte order differs from this machine's")
+  if (layout !== 0 && layout !== 1) throw new RangeError(`unknown layout ${layout}`)
+  return layout
 }
 
 const policyOf = (settings: CompressionSettings): Blocks.BlockPolicy => ({
@@ -364,12 +438,38 @@ export const handler: FormatHandler<Value> = makeHandler({
       try: () => encodeWith(value, uncompressed, 0).bytes,
       catch: (cause) => failure("Unserializable", "Codec.encode", cause, "array could not be written")
     }),
-  encodeFramed: (value, settings, headerRoom) =>
-    Effect.try({
-      try: () => encodeWith(value, policyOf(settings), headerRoom),
-      catch: (cause) => failure("CompressionFailed", "Codec.encode", cause, `${settings.codec} failed`)
-    }),
+  encodeFramed: (value, settings, headerRoom) => {
+    const policy = policyOf(settings)
+    const catcher = (cause: unknown) => failure("CompressionFailed", "Codec.encode", cause, `${settings.codec} failed`)
+    return parallelEncode(value, policy)
+      ? Effect.tryPromise({ try: () => encodeParallel(value, policy, headerRoom), catch: catcher })
+      : Effect.try({ try: () => encodeWith(value, policy, headerRoom), catch: catcher })
+  },
   retainsPayload: false,
   decode: (payload) => decodePayload(payload),
-  corrupt: "array payload does not decode"
+  decodeEffect: (payload) =>
+    payload.byteLength < Prefault.MIN_SIZE && !mayBeLarge(payload)
+      ? Effect.try({ try: () => decodePayload(payload), catch: corrupt })
+      : Effect.tryPromise({ try: () => decodePayloadAsync(payload), catch: corrupt })
 })
+
+const corrupt = (cause: unknown) => failure("Corrupt", "Codec.decode", cause, "array payload does not decode")
+
+/** One typed array or nd-array large enough for the threadpool, compressed with LZ4. */
+const parallelEncode = (value: Value, policy: Blocks.BlockPolicy): value is TypedArray | NdArray =>
+  policy.spec.id === Compression.byName.lz4.id && (isTypedArray(value) || isNdArray(value)) &&
+  (isNdArray(value) ? value.data : value as TypedArray).byteLength > Blocks.BLOCK_SIZE
+
+/**
+ * Whether a small payload still holds one large array (well compressed): its raw length, read
+ * without parsing further. Columns are judged by the payload's size alone; a payload too short
+ * to say is small.
+ */
+const mayBeLarge = (payload: Uint8Array): boolean => {
+  try {
+    const input = new Blocks.Reader(payload, 0)
+    return readLayout(input) === 0 && readPartHeader(input).rawLength >= Prefault.MIN_SIZE
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Issue 21's array get, step by step: what each part of reading a 64 MiB array back costs on its
+ * own, in one process, beside a raw file read — the floor under the get ratios of
+ * `bench/index.ts formats`. Each step is the median of 7, steps interleaved round by round, with
+ * a pause before each round (the idle time between two reads, which result buffers use to fault
+ * in ahead).
+ *
+ * `npx tsx bench/array-get-steps.ts`
+ */
+import * as Effect from "effect/Effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Blocks from "../src/codec/blocks.js"
+import * as Compression from "../src/codec/compression.js"
+import * as Lz4 from "../src/codec/lz4.js"
+import { unshuffle } from "../src/codec/shuffle.js"
+import * as Xxhash from "../src/key/xxhash.js"
+import * as BufferPool from "../src/shared/bufferPool.js"
+import { fmt, table } from "./support.js"
+
+const MiB = 1 << 20
+const SIZE = 64 * MiB
+const ROUNDS = 7
+
+const signal = new Float64Array(SIZE / 8)
+for (let i = 0; i < signal.length; i++) signal[i] = Math.sin(i / 1000) * 100 + Math.random() * 1e-3
+const raw = new Uint8Array(signal.buffer)
+
+const streamOf = (codec: "lz4" | "none") => {
+  const out = new Blocks.Writer(new Uint8Array(Blocks.bound(SIZE)).fill(0), 0)
+  Blocks.write(out, raw, 8, {
+    spec: Compression.byName[codec],
+    level: undefined,
+    shuffle: true,
+    minSize: 256,
+    minSavings: 0.03
+  })
+  return out.bytes.subarray(0, out.offset)
+}
+const lz4 = streamOf("lz4")
+const none = streamOf("none")
+
+const directory = fs.mkdtempSync(path.join(os.tmpdir(), "cacheness-steps-"))
+const rawFile = path.join(directory, "raw")
+const lz4File = path.join(directory, "lz4")
+fs.writeFileSync(rawFile, raw)
+fs.writeFileSync(lz4File, lz4)
+
+// The compressed blocks and a touched scratch block, for the decompression and unshuffle steps alone.
+const blocks: Array<Uint8Array> = []
+{
+  const input = new Blocks.Reader(lz4, 13)
+  for (let at = 0; at < SIZE; at += Blocks.BLOCK_SIZE) {
+    input.u8()
+    blocks.push(input.take(input.u32()).subarray(4))
+  }
+}
+const scratch = new Uint8Array(Blocks.BLOCK_SIZE).fill(0)
+const touched = new Uint8Array(SIZE).fill(0)
+const pooled = Buffer.allocUnsafeSlow(lz4.byteLength + (none.byteLength - lz4.byteLength)).fill(0)
+const hasher = await Effect.runPromise(Xxhash.make())
+
+const readInto = (file: string, into: Uint8Array) => {
+  const fd = fs.openSync(file, "r")
+  const size = fs.fstatSync(fd).size
+  let filled = 0
+  while (filled < size) filled += fs.readSync(fd, into, filled, size - filled, filled)
+  fs.closeSync(fd)
+}
+
+const steps: ReadonlyArray<readonly [string, () => void]> = [
+  ["raw file read (readFileSync: fresh buffer)", () => void fs.readFileSync(rawFile)],
+  ["blob read, 45 MiB into a touched (pooled) buffer", () => readInto(lz4File, pooled)],
+  ["XXH64 of the 45 MiB stored (checksum on read)", () => void hasher.hashBytes(lz4)],
+  ["LZ4 decompress, 4 blocks into touched scratch", () => blocks.forEach((b) => Lz4.decompress(b, scratch))],
+  ["unshuffle 64 MiB, touched into touched", () => {
+    for (let at = 0; at < SIZE; at += Blocks.BLOCK_SIZE) {
+      unshuffle(scratch, touched.subarray(at, at + Blocks.BLOCK_SIZE), 8)
+    }
+  }],
+  ["fault in a fresh 64 MiB buffer (alloc + fill)", () => void new Uint8Array(SIZE).fill(1)],
+  ["decode lz4 stream into a fresh buffer", () => Blocks.read(new Blocks.Reader(lz4, 0), new Uint8Array(SIZE))],
+  [
+    "decode lz4 stream into a prefaulted result",
+    () => Blocks.read(new Blocks.Reader(lz4, 0), new Uint8Array(BufferPool.result(SIZE)))
+  ],
+  ["decode none stream into a fresh buffer", () => Blocks.read(new Blocks.Reader(none, 0), new Uint8Array(SIZE))],
+  [
+    "decode none stream into a prefaulted result",
+    () => Blocks.read(new Blocks.Reader(none, 0), new Uint8Array(BufferPool.result(SIZE)))
+  ],
+  ["XXH64 of 64 MiB (none: checksum on read)", () => void hasher.hashBytes(none)]
+]
+
+const times = steps.map(() => [] as Array<number>)
+BufferPool.result(SIZE)
+for (let round = 0; round < ROUNDS; round++) {
+  for (let s = 0; s < steps.length; s++) {
+    await new Promise((resolve) => setTimeout(resolve, 150))
+    const start = performance.now()
+    steps[s]![1]()
+    times[s]!.push(performance.now() - start)
+  }
+}
+fs.rmSync(directory, { recursive: true, force: true })
+const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
+table(
+  `64 MiB Float64Array get, step by step (medians of ${ROUNDS}, interleaved; load ${
+    os.loadavg().map((x) => x.toFixed(2)).join(" ")
+  }; ${new Date().toISOString()})`,
+  [
+    ["step", "ms", "MB/s of 64 MiB"],
+    ...steps.map(([name], s) => [name, fmt(median(times[s]!)), fmt(SIZE / 1e6 / (median(times[s]!) / 1000), 0)])
+  ]
+)
