@@ -7,7 +7,9 @@
  * PostgreSQL metadata and blobs. Targets: tier hit at maxStaleness 0 ≤ 0.5× the disk hit;
  * at "100 millis" ≤ 1.5 µs through the Promise API.
  */
+import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import * as path from "node:path"
 import { Cache, type CacheConfig, cacheness } from "../src/index.js"
 import { benchDir, fmt, isMain, now, percentile, table } from "./support.js"
@@ -130,11 +132,24 @@ export const run = async (): Promise<void> => {
     return
   }
   const schema = `bench_tier_${Math.random().toString(36).slice(2, 8)}`
-  await section(
-    `memory tier on PostgreSQL (metadata + blobs, schema ${schema}): 200 keys × ${ROUNDS - 1} rounds`,
-    (mode) => ({ metadataBackend: "postgres", blobs: "postgres", postgres: { url, schema: `${schema}_${mode}` } }),
-    () => 200
-  )
+  try {
+    await section(
+      `memory tier on PostgreSQL (metadata + blobs, schema ${schema}): 200 keys × ${ROUNDS - 1} rounds`,
+      (mode) => ({ metadataBackend: "postgres", blobs: "postgres", postgres: { url, schema: `${schema}_${mode}` } }),
+      () => 200
+    )
+  } finally {
+    await dropSchemas(url, [...MODES.keys()].map((mode) => `${schema}_${mode}`).concat("bench_probe"))
+  }
 }
+
+/** The schemas the PostgreSQL section made, dropped afterwards (the database is shared with the tests). */
+const dropSchemas = (url: string, schemas: ReadonlyArray<string>) =>
+  Effect.runPromise(
+    Effect.gen(function*() {
+      const sql = yield* PgClient.PgClient
+      for (const name of schemas) yield* sql.unsafe(`DROP SCHEMA IF EXISTS "${name}" CASCADE`)
+    }).pipe(Effect.scoped, Effect.provide(PgClient.layer({ url: Redacted.make(url) })))
+  )
 
 if (isMain(import.meta.url)) await run()
