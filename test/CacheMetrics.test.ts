@@ -2,7 +2,10 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as TestClock from "effect/TestClock"
-import { Cache, layerMemory } from "../src/Cache.js"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { Cache, layer, layerMemory } from "../src/Cache.js"
 import { CacheMetrics } from "../src/index.js"
 
 const counters = {
@@ -57,4 +60,42 @@ describe("CacheMetrics", () => {
         puts: 3
       })
     }).pipe(Effect.provide(layerMemory({ cleanupOnOpen: false, cleanupInterval: "100000 days" }))))
+
+  // A batch counts what each entry would have counted read one at a time: its settled hits,
+  // misses and bytes moved once for the batch, one latency observation per entry.
+  const batchCounts = Effect.gen(function*() {
+    const cache = yield* Cache
+    const k1 = yield* cache.put({ k: 1 }, { a: 1 })
+    const k2 = yield* cache.put({ k: 2 }, "y".repeat(200))
+    const k3 = yield* cache.put({ k: 3 }, new Uint8Array(300_000).fill(3)) // a blob: the effectful read
+    const before = yield* snapshot
+    const found = yield* cache.getMany([k1, { k: 9 }, k2, k1, k3, { k: 8 }])
+    assert.deepStrictEqual(found.map((f) => f._tag), ["Some", "None", "Some", "Some", "Some", "None"])
+    const d = delta(before, yield* snapshot)
+    const sizes = new Map((yield* cache.list()).map((e) => [e.key, e.storedBytes]))
+    assert.deepStrictEqual(d, {
+      hits: 4,
+      misses: 2,
+      bytesRead: 2 * sizes.get(k1)! + sizes.get(k2)! + sizes.get(k3)!,
+      bytesWritten: 0,
+      evictions: 0,
+      expirations: 0,
+      gets: 6,
+      puts: 0
+    })
+  })
+
+  it.effect("getMany counts each hit, miss and its bytes (memory)", () =>
+    batchCounts.pipe(Effect.provide(layerMemory({ cleanupOnOpen: false, cleanupInterval: "100000 days" }))))
+
+  it.scoped("getMany counts each hit, miss and its bytes (SQLite)", () =>
+    Effect.gen(function*() {
+      const directory = yield* Effect.acquireRelease(
+        Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "cacheness-metrics-"))),
+        (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+      )
+      yield* batchCounts.pipe(
+        Effect.provide(layer({ directory, cleanupOnOpen: false, cleanupInterval: "100000 days", maxSize: null }))
+      )
+    }))
 })

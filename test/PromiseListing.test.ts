@@ -5,6 +5,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Tracer from "effect/Tracer"
 import * as fs from "node:fs"
 import * as Cache from "../src/Cache.js"
 import { cacheness, type CachenessClient } from "../src/promise.js"
@@ -84,6 +86,35 @@ describe("Promise list() and stats()", () => {
       fs.rmSync(directory, { recursive: true, force: true })
     }
   })
+
+  // stats() skips its span under Effect's default tracer, which records nothing; any other
+  // tracer gets the span as before, with the caller's span as its parent, and the same answer.
+  it.effect("stats() makes its Cache.stats span under a tracer that records spans", () =>
+    Effect.gen(function*() {
+      const cache = yield* Cache.Cache
+      yield* cache.put({ user: 1 }, "one")
+      // Effect's own spans, kept: a tracer that records what it is asked to make.
+      const native = yield* Effect.tracer
+      const spans: Array<Tracer.Span> = []
+      const recording = Tracer.make({
+        span: (...args) => {
+          const span = native.span(...args)
+          spans.push(span)
+          return span
+        },
+        context: (f) => f()
+      })
+      const untraced = yield* cache.stats()
+      assert.deepStrictEqual(spans, [])
+      const [traced, outer] = yield* Effect.withSpan(
+        Effect.zip(cache.stats(), Effect.currentSpan),
+        "caller"
+      ).pipe(Effect.withTracer(recording))
+      assert.deepStrictEqual(traced, untraced)
+      assert.deepStrictEqual(spans.map((s) => [s.name, s.status._tag]), [["caller", "Ended"], ["Cache.stats", "Ended"]])
+      assert.strictEqual(Option.getOrThrow(spans[1]!.parent).spanId, outer.spanId)
+      assert.strictEqual(untraced.entries, 1)
+    }).pipe(Effect.provide(Cache.layerMemory(quiet))))
 })
 
 pgDescribe("Promise list() and stats() on PostgreSQL (asynchronous store)", () => {

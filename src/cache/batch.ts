@@ -115,13 +115,16 @@ export const make = (
       // schemas and anything broken go through the effectful read, a few at a time.
       const rest: Array<number> = []
       const unrecorded: Array<string | null> = []
+      let hits = 0
+      let bytesRead = 0
+      let misses = 0
       for (let i = 0; i < keys.length; i++) {
         const record = Option.getOrNull(found[i])
         const decision = decide(record, now, settings, undefined, checked?.allowStale)
         if (decision._tag === "Miss") {
           results[i] = Option.none()
           if (FastPath.recordAccessSync(metadata, null, now) === NotSync) unrecorded.push(null)
-          reads.countMiss(started)
+          misses++
           continue
         }
         if (decision._tag === "Bytes" && checked === undefined) {
@@ -129,12 +132,15 @@ export const make = (
           if (decoded !== NotSync) {
             results[i] = Option.some(decoded as A)
             if (FastPath.recordAccessSync(metadata, keys[i], now) === NotSync) unrecorded.push(keys[i])
-            reads.countHit(record!, started)
+            hits++
+            bytesRead += record!.storedBytes
             continue
           }
         }
         rest.push(i)
       }
+      // The metrics of what was settled here, once for the batch (the rest count their own).
+      reads.countMany(hits, bytesRead, misses, started)
       yield* Effect.forEach(unrecorded, (key) => metadata.recordAccess(key, now), { discard: true })
       if (rest.length > 0) {
         yield* Effect.forEach(rest, (i) => {

@@ -368,12 +368,18 @@ const prepareStatements = (db: Database.Database) => ({
   lookup: db.prepare(`SELECT key, namespace, description, format, codec, stored_bytes, raw_bytes, checksum,
       blob_id, inline_value, created_at, accessed_at, expires_at, hits, params, metadata, stale_until, tags
       FROM ${TABLE} WHERE key = ?`).raw(true),
-  // A batch's rows in one statement (`getMany`); the caller puts them in the order asked.
-  lookupMany: db.prepare(`SELECT key, namespace, description, format, codec, stored_bytes, raw_bytes, checksum,
-      blob_id, inline_value, created_at, accessed_at, expires_at, hits, params, metadata, stale_until, tags
-      FROM ${TABLE} WHERE key IN (SELECT value FROM json_each(?))`).raw(true),
-  probeMany: db.prepare(`SELECT key, stored_bytes, checksum, blob_id, inline_value, expires_at, stale_until
-      FROM ${TABLE} WHERE key IN (SELECT value FROM json_each(?))`).raw(true),
+  // A batch's rows in one statement (`getMany`), each with the position of its key in the JSON
+  // array of keys asked (`j.key`), where the caller puts it: no map from keys to rows, and a key
+  // asked twice gets its row twice. The keys drive the join (CROSS JOIN keeps json_each outside),
+  // one index search each: `key IN (SELECT value FROM json_each(?))` first builds an ephemeral
+  // index of the keys, and the whole statement took ~1.2× as long for 1,000 keys.
+  lookupMany: db.prepare(`SELECT e.key, e.namespace, e.description, e.format, e.codec, e.stored_bytes, e.raw_bytes,
+      e.checksum, e.blob_id, e.inline_value, e.created_at, e.accessed_at, e.expires_at, e.hits, e.params, e.metadata,
+      e.stale_until, e.tags, j.key
+      FROM json_each(?) AS j CROSS JOIN ${TABLE} AS e ON e.key = j.value`).raw(true),
+  // The key itself is not read back: the caller has it.
+  probeMany: db.prepare(`SELECT j.key, e.stored_bytes, e.checksum, e.blob_id, e.inline_value, e.expires_at,
+      e.stale_until FROM json_each(?) AS j CROSS JOIN ${TABLE} AS e ON e.key = j.value`).raw(true),
   tag: db.prepare(`INSERT OR IGNORE INTO ${TAGS} (tag, key) VALUES (?, ?)`),
   probe: db.prepare(
     `SELECT stored_bytes, checksum, blob_id, inline_value, expires_at, stale_until FROM ${TABLE} WHERE key = ?`
@@ -1165,21 +1171,22 @@ export const make = (
       lookupMany: (keys) =>
         Effect.try({
           try: () => {
-            const found = new Map<string, EntryRecord>()
+            const found = new Array<Option.Option<EntryRecord>>(keys.length).fill(Option.none())
             for (const row of stmt.lookupMany.all(JSON.stringify(keys)) as Array<Array<any>>) {
-              found.set(row[0], fromLookupRow(row))
+              found[row[18]] = Option.some(fromLookupRow(row))
             }
-            return keys.map((key) => Option.fromNullable(found.get(key)))
+            return found
           },
           catch: (cause) => fail("MetadataStore.lookupMany", "QueryFailed", cause)
         }),
       probeMany: (keys) =>
         Effect.try({
           try: () => {
-            const found = new Map<string, StoredValue>()
+            const found = new Array<Option.Option<StoredValue>>(keys.length).fill(Option.none())
             for (const row of stmt.probeMany.all(JSON.stringify(keys)) as Array<Array<any>>) {
-              found.set(row[0], {
-                key: row[0],
+              const at: number = row[0]
+              found[at] = Option.some({
+                key: keys[at],
                 storedBytes: row[1],
                 checksum: row[2],
                 blobId: row[3],
@@ -1188,7 +1195,7 @@ export const make = (
                 staleUntil: row[6]
               })
             }
-            return keys.map((key) => Option.fromNullable(found.get(key)))
+            return found
           },
           catch: (cause) => fail("MetadataStore.probeMany", "QueryFailed", cause)
         }),
