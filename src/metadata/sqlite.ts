@@ -1087,8 +1087,18 @@ export const make = (
     /**
      * The upsert of `upsertOne` for `n` rows in one statement (prepared once per size): one
      * statement per chunk of a batch instead of one per row. The triggers still run per row.
+     * Looked up by size: building the ~3 KB text to look it up by was 1.4% of a batch's CPU (profile).
      */
-    const upsertRows = (n: number) =>
+    const upsertStatements = new Map<number, Database.Statement>()
+    const upsertRows = (n: number) => {
+      let statement = upsertStatements.get(n)
+      if (statement === undefined) {
+        statement = upsertRowsStatement(n)
+        upsertStatements.set(n, statement)
+      }
+      return statement
+    }
+    const upsertRowsStatement = (n: number) =>
       prepare(`INSERT INTO ${TABLE} (key, namespace, description, format, codec, stored_bytes,
         raw_bytes, checksum, blob_id, inline_value, created_at, accessed_at, expires_at, hits, params, metadata,
         stale_until, tags)
