@@ -78,12 +78,19 @@ export interface SqliteStoreOptions {
  * @since 0.1.0
  * @category constants
  */
-export const LAYOUT_VERSION = 6
+export const LAYOUT_VERSION = 7
 
 const TABLE = "cacheness_entries"
 const NAMESPACE_COUNTERS = "cacheness_namespace_counters"
 const FINGERPRINTS = "cacheness_fingerprints"
 const TAGS = "cacheness_tags"
+
+/** The rows above the counters' mark folded into the counters row (see "7_counter_tail"). */
+const FOLD = `UPDATE cacheness_counters SET
+  entries = entries + (SELECT count(*) FROM ${TABLE} WHERE rowid > cacheness_counters.counted_through),
+  bytes = bytes + (SELECT coalesce(sum(stored_bytes), 0) FROM ${TABLE} WHERE rowid > cacheness_counters.counted_through),
+  counted_through = max(counted_through, (SELECT coalesce(max(rowid), 0) FROM ${TABLE}))
+  WHERE id = 1`
 
 const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "1_entries": Effect.gen(function*() {
@@ -240,10 +247,60 @@ const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClien
       WHEN OLD.tags IS NOT NULL BEGIN
       DELETE FROM ${TAGS} WHERE key = OLD.key;
     END`)
+  }),
+  // The whole cache's counters cover the rows up to a rowid mark, `counted_through`; the rows
+  // above it (the newest, a few dozen at most) are counted when the counters are read
+  // (`COUNTED`), and folded in by a writer's transaction once there are `FOLD_AT` of them. A put
+  // of a new entry then writes no counters page: updating the counters row from a trigger made
+  // every commit write one more page to the WAL, ~6–8 µs of a ~50 µs put (measured, CPU). The
+  // triggers keep the counters of the rows at or below the mark: an insert there (a rowid reused
+  // after the newest rows were deleted), a delete, a change of size. Exact across processes as
+  // before: a reader sums the tail in the same statement as the counters row, a writer folds it
+  // inside its own write transaction.
+  "7_counter_tail": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const columns = yield* sql.unsafe<{ readonly name: string }>(
+      `SELECT name FROM pragma_table_info('cacheness_counters')`
+    )
+    if (!columns.some((c) => c.name === "counted_through")) {
+      yield* sql.unsafe(`ALTER TABLE cacheness_counters ADD COLUMN counted_through INTEGER NOT NULL DEFAULT 0`)
+      // The triggers counted every row so far: all of them are at or below the mark.
+      yield* sql.unsafe(
+        `UPDATE cacheness_counters SET counted_through = (SELECT coalesce(max(rowid), 0) FROM ${TABLE}) WHERE id = 1`
+      )
+    } else {
+      // Run again (a layout taken back by hand): the rows above the mark are not counted yet.
+      yield* sql.unsafe(FOLD)
+    }
+    for (const suffix of ["_ai", "_ad", "_au"]) yield* sql.unsafe(`DROP TRIGGER IF EXISTS ${TABLE}${suffix}`)
+    yield* sql.unsafe(`CREATE TRIGGER ${TABLE}_ai AFTER INSERT ON ${TABLE}
+      WHEN NEW.rowid <= (SELECT counted_through FROM cacheness_counters WHERE id = 1) BEGIN
+      UPDATE cacheness_counters SET entries = entries + 1, bytes = bytes + NEW.stored_bytes WHERE id = 1;
+    END`)
+    yield* sql.unsafe(`CREATE TRIGGER ${TABLE}_ad AFTER DELETE ON ${TABLE}
+      WHEN OLD.rowid <= (SELECT counted_through FROM cacheness_counters WHERE id = 1) BEGIN
+      UPDATE cacheness_counters SET entries = entries - 1, bytes = bytes - OLD.stored_bytes WHERE id = 1;
+    END`)
+    yield* sql.unsafe(`CREATE TRIGGER ${TABLE}_au AFTER UPDATE OF stored_bytes ON ${TABLE}
+      WHEN OLD.rowid <= (SELECT counted_through FROM cacheness_counters WHERE id = 1) BEGIN
+      UPDATE cacheness_counters SET bytes = bytes - OLD.stored_bytes + NEW.stored_bytes WHERE id = 1;
+    END`)
   })
 }
 
 const MIGRATIONS_TABLE = "cacheness_migrations"
+
+/**
+ * The whole cache's counts: the counters row plus the rows above its mark (see "7_counter_tail"),
+ * in one statement (one snapshot). No row when the counters row is lost. `tail` is how many rows
+ * were above the mark.
+ */
+const COUNTED = `SELECT c.entries + count(e.rowid) AS entries, c.bytes + coalesce(sum(e.stored_bytes), 0) AS bytes,
+      c.hits AS hits, c.misses AS misses, count(e.rowid) AS tail
+    FROM cacheness_counters c LEFT JOIN ${TABLE} e ON e.rowid > c.counted_through WHERE c.id = 1 GROUP BY c.id`
+
+/** How many rows above the mark a writer folds into the counters row (in its transaction). */
+const FOLD_AT = 16
 
 /** Columns of an `EntryRecord`, aliased so a row object is the record itself. */
 const RECORD_COLUMNS = `key, namespace, description, format, codec, stored_bytes AS storedBytes,
@@ -398,8 +455,11 @@ const prepareStatements = (db: Database.Database) => ({
         accessed_at = excluded.accessed_at, expires_at = excluded.expires_at, hits = 0,
         params = excluded.params, metadata = excluded.metadata, stale_until = excluded.stale_until,
         tags = excluded.tags`),
-  totalBytes: db.prepare(`SELECT bytes FROM cacheness_counters WHERE id = 1`).pluck(),
-  counters: db.prepare(`SELECT entries, bytes AS totalBytes, hits, misses FROM cacheness_counters WHERE id = 1`),
+  // [total bytes, rows above the mark]
+  totalBytes: db.prepare(`SELECT bytes, tail FROM (${COUNTED})`).raw(true),
+  counters: db.prepare(`SELECT entries, bytes AS totalBytes, hits, misses FROM (${COUNTED})`),
+  // The rows above the mark into the counters row (inside a write transaction).
+  fold: db.prepare(FOLD),
   namespaceCounters: db.prepare(
     `SELECT entries, bytes AS totalBytes FROM ${NAMESPACE_COUNTERS} WHERE namespace = ?`
   ),
@@ -407,13 +467,14 @@ const prepareStatements = (db: Database.Database) => ({
   defaultNamespaceCounters: db.prepare(`SELECT
       entries - (SELECT coalesce(sum(entries), 0) FROM ${NAMESPACE_COUNTERS}) AS entries,
       bytes - (SELECT coalesce(sum(bytes), 0) FROM ${NAMESPACE_COUNTERS}) AS totalBytes
-      FROM cacheness_counters WHERE id = 1`),
+      FROM (${COUNTED})`),
   recountNamespaces: db.prepare(`INSERT INTO ${NAMESPACE_COUNTERS} (namespace, entries, bytes)
       SELECT namespace, count(*), coalesce(sum(stored_bytes), 0) FROM ${TABLE} WHERE namespace <> '' GROUP BY namespace`),
   clearNamespaces: db.prepare(`DELETE FROM ${NAMESPACE_COUNTERS}`),
   // The counters row lost (a damaged database): rebuilt from the entries; hits and misses restart.
-  restoreCounters: db.prepare(`INSERT OR REPLACE INTO cacheness_counters (id, entries, bytes, hits, misses)
-      SELECT 1, count(*), coalesce(sum(stored_bytes), 0), 0, 0 FROM ${TABLE}`),
+  restoreCounters: db.prepare(`INSERT OR REPLACE INTO cacheness_counters
+      (id, entries, bytes, hits, misses, counted_through)
+      SELECT 1, count(*), coalesce(sum(stored_bytes), 0), 0, 0, coalesce(max(rowid), 0) FROM ${TABLE}`),
   // The entry keeps its grace: stale_until moves with expires_at (named parameters: the new expiry
   // appears three times).
   touch: db.prepare(`UPDATE ${TABLE} SET expires_at = @expiresAt, accessed_at = max(accessed_at, @now),
@@ -428,7 +489,8 @@ const prepareStatements = (db: Database.Database) => ({
   // trigger moves the byte counter with it.
   repairSize: db.prepare(`UPDATE ${TABLE} SET stored_bytes = ? WHERE key = ? AND blob_id IS ? AND checksum = ?`),
   recount: db.prepare(`UPDATE cacheness_counters SET entries = (SELECT count(*) FROM ${TABLE}),
-      bytes = (SELECT coalesce(sum(stored_bytes), 0) FROM ${TABLE}) WHERE id = 1`),
+      bytes = (SELECT coalesce(sum(stored_bytes), 0) FROM ${TABLE}),
+      counted_through = (SELECT coalesce(max(rowid), 0) FROM ${TABLE}) WHERE id = 1`),
   lru: db.prepare(`SELECT key, stored_bytes AS storedBytes FROM ${TABLE} ORDER BY accessed_at, key`),
   clear: db.prepare(`DELETE FROM ${TABLE} RETURNING key, blob_id AS blobId, stored_bytes AS storedBytes`),
   fingerprint: db.prepare(`SELECT path, stat, hash FROM ${FINGERPRINTS} WHERE path = ?`),
@@ -1000,18 +1062,23 @@ export const make = (
       return previous === undefined || previous === null || previous === record.blobId ? null : previous
     }
 
-    const currentTotalBytes = (): number => {
-      let totalBytes = stmt.totalBytes.get() as number | undefined
-      if (totalBytes === undefined) {
+    /**
+     * The whole cache's size; inside a write transaction (`fold`) the rows above the counters'
+     * mark are folded into them once there are `FOLD_AT` (a batch folds its own).
+     */
+    const currentTotalBytes = (fold: "never" | "long" | "always"): number => {
+      const row = stmt.totalBytes.get() as [number, number] | undefined
+      if (row === undefined) {
         stmt.restoreCounters.run()
-        totalBytes = stmt.totalBytes.get() as number
+        return (stmt.totalBytes.get() as [number, number])[0]
       }
-      return totalBytes
+      if (row[1] > 0 && (fold === "always" || (fold === "long" && row[1] >= FOLD_AT))) stmt.fold.run()
+      return row[0]
     }
 
     const upsertTx = db.transaction((record: EntryRecord, rows: ReadonlyArray<TableRow> | undefined) => {
       const replacedBlobId = upsertOne(record, rows)
-      return { replacedBlobId, totalBytes: currentTotalBytes() }
+      return { replacedBlobId, totalBytes: currentTotalBytes("long") }
     })
     // A memoised miss's result and the release of its lease, one commit (a commit is most of a
     // put's time: ~40-70 µs here, measured, against ~10 µs for the statements).
@@ -1019,15 +1086,25 @@ export const make = (
       (record: EntryRecord, rows: ReadonlyArray<TableRow> | undefined, holder: string) => {
         const replacedBlobId = upsertOne(record, rows)
         stmt.releaseLease.run(record.key, holder)
-        return { replacedBlobId, totalBytes: currentTotalBytes(), leaseReleased: true }
+        return { replacedBlobId, totalBytes: currentTotalBytes("long"), leaseReleased: true }
       }
     )
 
     /**
      * The upsert of `upsertOne` for `n` rows in one statement (prepared once per size): one
      * statement per chunk of a batch instead of one per row. The triggers still run per row.
+     * Looked up by size: building the ~3 KB text to look it up by was 1.4% of a batch's CPU (profile).
      */
-    const upsertRows = (n: number) =>
+    const upsertStatements = new Map<number, Database.Statement>()
+    const upsertRows = (n: number) => {
+      let statement = upsertStatements.get(n)
+      if (statement === undefined) {
+        statement = upsertRowsStatement(n)
+        upsertStatements.set(n, statement)
+      }
+      return statement
+    }
+    const upsertRowsStatement = (n: number) =>
       prepare(`INSERT INTO ${TABLE} (key, namespace, description, format, codec, stored_bytes,
         raw_bytes, checksum, blob_id, inline_value, created_at, accessed_at, expires_at, hits, params, metadata,
         stale_until, tags)
@@ -1084,7 +1161,7 @@ export const make = (
         chunkKeys.add(record.key)
       }
       flush()
-      return { replacedBlobIds, totalBytes: currentTotalBytes() }
+      return { replacedBlobIds, totalBytes: currentTotalBytes("always") }
     })
 
     /**
@@ -1250,7 +1327,7 @@ export const make = (
         items.length === 0
           ? Effect.map(
             Effect.try({
-              try: currentTotalBytes,
+              try: () => currentTotalBytes("never"),
               catch: (cause) => fail("MetadataStore.upsertMany", "QueryFailed", cause)
             }),
             (totalBytes) => ({ replacedBlobIds: [], totalBytes })
