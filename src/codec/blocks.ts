@@ -427,7 +427,7 @@ const readStreamHeader = (input: Reader, dst: Uint8Array) => {
 
 /** The element width when the SIMD unshuffle takes it (`undefined`: the JS loops). */
 const simdWidth = (width: number): 2 | 4 | 8 | undefined =>
-  Simd.available && (width === 2 || width === 4 || width === 8) ? width : undefined
+  Simd.active() && (width === 2 || width === 4 || width === 8) ? width : undefined
 
 /** One block into `target` (exactly its raw length). */
 const readBlock = (input: Reader, target: Uint8Array, width: number): void => {

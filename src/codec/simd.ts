@@ -424,6 +424,27 @@ const wasm = instantiate()
  */
 export const available: boolean = wasm !== null
 
+let enabled = available
+
+/**
+ * Whether the block decoder uses the module: `available` unless turned off with `enable(false)`
+ * (benchmarks compare both paths in one process).
+ *
+ * @since 0.1.0
+ * @category simd
+ */
+export const active = (): boolean => enabled
+
+/**
+ * Turns the module's use on (where available) or off.
+ *
+ * @since 0.1.0
+ * @category simd
+ */
+export const enable = (on: boolean): void => {
+  enabled = on && available
+}
+
 /**
  * Bytes of elements unshuffled per chunk before being copied out: small enough to stay in the L2
  * cache between the unshuffle writing them and the copy reading them.
