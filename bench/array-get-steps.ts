@@ -3,7 +3,9 @@
  * own, in one process, beside a raw file read — the floor under the get ratios of
  * `bench/index.ts formats`. Each step is the median of 7, steps interleaved round by round, with
  * a pause before each round (the idle time between two reads, which result buffers use to fault
- * in ahead).
+ * in ahead). Beside wall time, the CPU time of this thread (`/proc/thread-self/schedstat`, Linux),
+ * which other processes on a loaded machine disturb much less. The decoder's steps run both with
+ * the WebAssembly SIMD kernels (`src/codec/simd.ts`) and with the JS loops.
  *
  * `npx tsx bench/array-get-steps.ts`
  */
@@ -15,6 +17,7 @@ import * as Blocks from "../src/codec/blocks.js"
 import * as Compression from "../src/codec/compression.js"
 import * as Lz4 from "../src/codec/lz4.js"
 import { unshuffle } from "../src/codec/shuffle.js"
+import * as Simd from "../src/codec/simd.js"
 import * as Xxhash from "../src/key/xxhash.js"
 import * as BufferPool from "../src/shared/bufferPool.js"
 import { fmt, table } from "./support.js"
@@ -73,16 +76,31 @@ const steps: ReadonlyArray<readonly [string, () => void]> = [
   ["raw file read (readFileSync: fresh buffer)", () => void fs.readFileSync(rawFile)],
   ["blob read, 45 MiB into a touched (pooled) buffer", () => readInto(lz4File, pooled)],
   ["XXH64 of the 45 MiB stored (checksum on read)", () => void hasher.hashBytes(lz4)],
-  ["LZ4 decompress, 4 blocks into touched scratch", () => blocks.forEach((b) => Lz4.decompress(b, scratch))],
-  ["unshuffle 64 MiB, touched into touched", () => {
+  ["LZ4 decompress (lz4.ts), 4 blocks into touched scratch", () => blocks.forEach((b) => Lz4.decompress(b, scratch))],
+  [
+    "LZ4 decompress (wasm), 4 blocks copied into the module + decoded",
+    () => blocks.forEach((b) => Simd.decompressToPlanes(b, Blocks.BLOCK_SIZE))
+  ],
+  ["unshuffle 64 MiB (JS), touched into touched", () => {
     for (let at = 0; at < SIZE; at += Blocks.BLOCK_SIZE) {
       unshuffle(scratch, touched.subarray(at, at + Blocks.BLOCK_SIZE), 8)
     }
   }],
+  ["unshuffle 64 MiB (SIMD), module into touched by 128 KiB chunks", () => {
+    for (let at = 0; at < SIZE; at += Blocks.BLOCK_SIZE) Simd.unshuffle(touched.subarray(at, at + Blocks.BLOCK_SIZE), 8)
+  }],
   ["fault in a fresh 64 MiB buffer (alloc + fill)", () => void new Uint8Array(SIZE).fill(1)],
-  ["decode lz4 stream into a fresh buffer", () => Blocks.read(new Blocks.Reader(lz4, 0), new Uint8Array(SIZE))],
+  ["decode lz4 stream into a fresh buffer (SIMD)", () => Blocks.read(new Blocks.Reader(lz4, 0), new Uint8Array(SIZE))],
   [
-    "decode lz4 stream into a prefaulted result",
+    "decode lz4 stream into a prefaulted result (JS)",
+    () => {
+      Simd.enable(false)
+      Blocks.read(new Blocks.Reader(lz4, 0), new Uint8Array(BufferPool.result(SIZE)))
+      Simd.enable(true)
+    }
+  ],
+  [
+    "decode lz4 stream into a prefaulted result (SIMD)",
     () => Blocks.read(new Blocks.Reader(lz4, 0), new Uint8Array(BufferPool.result(SIZE)))
   ],
   ["decode none stream into a fresh buffer", () => Blocks.read(new Blocks.Reader(none, 0), new Uint8Array(SIZE))],
@@ -93,14 +111,26 @@ const steps: ReadonlyArray<readonly [string, () => void]> = [
   ["XXH64 of 64 MiB (none: checksum on read)", () => void hasher.hashBytes(none)]
 ]
 
+/** This thread's CPU time in ms (Linux), else NaN. */
+const threadCpu = (): number => {
+  try {
+    return Number(fs.readFileSync("/proc/thread-self/schedstat", "utf8").split(" ")[0]) / 1e6
+  } catch {
+    return NaN
+  }
+}
+
 const times = steps.map(() => [] as Array<number>)
+const cpus = steps.map(() => [] as Array<number>)
 BufferPool.result(SIZE)
 for (let round = 0; round < ROUNDS; round++) {
   for (let s = 0; s < steps.length; s++) {
     await new Promise((resolve) => setTimeout(resolve, 150))
+    const cpu = threadCpu()
     const start = performance.now()
     steps[s]![1]()
     times[s]!.push(performance.now() - start)
+    cpus[s]!.push(threadCpu() - cpu)
   }
 }
 fs.rmSync(directory, { recursive: true, force: true })
@@ -110,7 +140,13 @@ table(
     os.loadavg().map((x) => x.toFixed(2)).join(" ")
   }; ${new Date().toISOString()})`,
   [
-    ["step", "ms", "MB/s of 64 MiB"],
-    ...steps.map(([name], s) => [name, fmt(median(times[s]!)), fmt(SIZE / 1e6 / (median(times[s]!) / 1000), 0)])
+    ["step", "ms", "MB/s of 64 MiB", "thread CPU ms", "MB/s of CPU"],
+    ...steps.map(([name], s) => [
+      name,
+      fmt(median(times[s]!)),
+      fmt(SIZE / 1e6 / (median(times[s]!) / 1000), 0),
+      fmt(median(cpus[s]!)),
+      fmt(SIZE / 1e6 / (median(cpus[s]!) / 1000), 0)
+    ])
   ]
 )

@@ -20,6 +20,7 @@ import * as Lz4Napi from "lz4-napi"
 import * as Compression from "./compression.js"
 import * as Lz4 from "./lz4.js"
 import { shuffle, unshuffle } from "./shuffle.js"
+import * as Simd from "./simd.js"
 
 /**
  * Bytes per block. Larger blocks give the shuffled byte streams longer runs: LZ4 on a 64 MiB
@@ -424,6 +425,10 @@ const readStreamHeader = (input: Reader, dst: Uint8Array) => {
   return { width, blockSize, rawLength }
 }
 
+/** The element width when the SIMD unshuffle takes it (`undefined`: the JS loops). */
+const simdWidth = (width: number): 2 | 4 | 8 | undefined =>
+  Simd.active() && (width === 2 || width === 4 || width === 8) ? width : undefined
+
 /** One block into `target` (exactly its raw length). */
 const readBlock = (input: Reader, target: Uint8Array, width: number): void => {
   const codecId = input.u8()
@@ -435,6 +440,13 @@ const readBlock = (input: Reader, target: Uint8Array, width: number): void => {
   }
   if (codecId === LZ4_ID) {
     Compression.checkLz4Size(stored, target.byteLength)
+    const simd = simdWidth(width)
+    if (simd !== undefined) {
+      // Decoded and unshuffled in the WebAssembly module's memory, copied out chunk by chunk.
+      Simd.decompressToPlanes(stored.subarray(LZ4_PREFIX), target.byteLength)
+      Simd.unshuffle(target, simd)
+      return
+    }
     // Straight into the result when nothing is shuffled; else into the touched scratch block.
     const plain = width === 1 ? target : scratchBlock(target.byteLength)
     Lz4.decompress(stored.subarray(LZ4_PREFIX), plain)
@@ -447,8 +459,12 @@ const readBlock = (input: Reader, target: Uint8Array, width: number): void => {
   }
   const plain = spec.decompress(stored, target.byteLength)
   if (plain.byteLength !== target.byteLength) throw new RangeError("block decompressed to the wrong length")
+  const simd = simdWidth(width)
   if (width === 1) {
     target.set(plain)
+  } else if (simd !== undefined) {
+    Simd.planes(plain.byteLength).set(plain)
+    Simd.unshuffle(target, simd)
   } else if ((plain.byteOffset & 3) === 0) {
     unshuffle(plain, target, width)
   } else {
