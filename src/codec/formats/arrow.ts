@@ -354,7 +354,7 @@ const decodePayload = (payload: Uint8Array): Arrow.Table => {
     return Arrow.tableFromIPC(ipc)
   }
   if (container !== 1) throw new RangeError(`unknown container ${container}`)
-  const ipc = new Uint8Array(streamLength(input.f64()))
+  const ipc = new Uint8Array(BufferPool.result(streamLength(input.f64())))
   const segments = input.u32()
   let at = 0
   for (let i = 0; i < segments; i++) {
