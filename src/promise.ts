@@ -168,6 +168,25 @@ export const fromLayer = (layer: Layer.Layer<Cache, CacheError>): CachenessClien
     return Promise.reject(Cause.squash(exit.cause))
   }
 
+  /**
+   * Like `runFast` for a memoised call, which on a miss always goes asynchronous (the function
+   * is awaited): the fiber runs synchronously as far as it goes, and a fiber still running is
+   * awaited through an observer — not the `AsyncFiberException` (an `Error` with its stack) and
+   * second fiber of `runSyncExit` then `runPromise(Fiber.await)`, ~20 µs of a miss.
+   */
+  const runForked = <A, E>(effect: Effect.Effect<A, E>): Promise<A> => {
+    const fiber = runtime.runFork(effect)
+    const exit = fiber.unsafePoll()
+    if (exit !== null) {
+      return Exit.isSuccess(exit)
+        ? Promise.resolve(exit.value)
+        : Promise.reject(Cause.squash(exit.cause))
+    }
+    return new Promise<A>((resolve, reject) =>
+      fiber.addObserver((exit) => Exit.isSuccess(exit) ? resolve(exit.value) : reject(Cause.squash(exit.cause)))
+    )
+  }
+
   const memoize = <Args extends ReadonlyArray<any>, A>(
     fn: (...args: Args) => Promise<A>,
     options?: MemoizeOptions<Args, A>
@@ -176,18 +195,21 @@ export const fromLayer = (layer: Layer.Layer<Cache, CacheError>): CachenessClien
     // A rejection is the function's typed failure, whatever it is: `cached` stores it only when asked.
     const lifted = (...args: Args) => Effect.tryPromise({ try: () => fn(...args), catch: (error) => error })
     const memoised = cached(lifted, { ...options, name } as CachedOptions<Args, A, unknown>)
-    const memoHit = memoHitOf(memoised)
+    const { callKeyed, lookup } = memoHitOf(memoised)
     const call = ((...args: Args) => {
       if (service !== undefined) {
         // A hit held in memory needs no fiber at all.
-        const hit = memoHit(service, args, liveClock.unsafeCurrentTimeMillis())
-        if (hit !== undefined) {
+        const hit = lookup(service, args, liveClock.unsafeCurrentTimeMillis())
+        if (hit !== undefined && typeof hit !== "string") {
           return Exit.isSuccess(hit)
             ? Promise.resolve(hit.value)
             : Promise.reject(Cause.squash(hit.cause))
         }
-        // Other hits complete synchronously; a miss goes asynchronous and is awaited.
-        return runFast(Effect.provideService(memoised(...args), Cache, service))
+        // Other hits complete synchronously; a miss goes asynchronous and is awaited. The key
+        // the lookup derived is not derived again.
+        return runForked(
+          Effect.provideService(hit === undefined ? memoised(...args) : callKeyed(service, args, hit), Cache, service)
+        )
       }
       return ready().then((cache) => runtime.runPromiseExit(Effect.provideService(memoised(...args), Cache, cache)))
         .then(settle)

@@ -235,25 +235,40 @@ const holderId = (): string =>
 const wallClock = Clock.make()
 
 /**
- * Where a memoised function keeps its synchronous memory-hit lookup, for the Promise facade:
- * `(cache, args, now) => Exit | undefined`. Not part of the public API.
+ * Where a memoised function keeps its synchronous memory-hit lookup and its call by a key already
+ * derived, for the Promise facade. Not part of the public API.
  *
  * @internal
  */
 export const unsafeMemoHit: unique symbol = Symbol.for("cacheness/cached/unsafeMemoHit")
 
 /**
- * The synchronous memory-hit lookup of a function `cached` returned: the stored `Exit` when this
- * process holds a live hit for `args`, else `undefined` (then run the function as usual).
+ * What the synchronous lookup answers: the stored `Exit` of a live hit held in memory, else the
+ * call's key when it could be derived synchronously (hand it to `callKeyed`, which then derives
+ * it no more), else `undefined` (run the memoised function as usual).
+ *
+ * @internal
+ */
+export type MemoLookup<A, E> = Exit.Exit<A, E> | CacheKey | undefined
+
+/**
+ * The synchronous memory-hit lookup of a function `cached` returned, and its call with the key
+ * the lookup derived.
  *
  * @internal
  */
 export const memoHitOf = <Args extends ReadonlyArray<any>, A, E, R>(
   memoised: Cached<Args, A, E, R>
-): (cache: Cache.Service, args: Args, now: number) => Exit.Exit<A, E> | undefined =>
+): {
+  readonly lookup: (cache: Cache.Service, args: Args, now: number) => MemoLookup<A, E>
+  readonly callKeyed: (cache: Cache.Service, args: Args, key: CacheKey) => Effect.Effect<A, E | CacheError, R>
+} =>
   (memoised as unknown as Record<
     typeof unsafeMemoHit,
-    (cache: Cache.Service, args: Args, now: number) => Exit.Exit<A, E> | undefined
+    {
+      readonly lookup: (cache: Cache.Service, args: Args, now: number) => MemoLookup<A, E>
+      readonly callKeyed: (cache: Cache.Service, args: Args, key: CacheKey) => Effect.Effect<A, E | CacheError, R>
+    }
   >)[unsafeMemoHit]
 
 /** What a waiter finds on each poll: another process still holds the lease. */
@@ -842,36 +857,44 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
   }
 
   const call = (cache: Cache.Service, args: Args): Effect.Effect<A, E | CacheError, R> => {
-    const state = stateOf(cache)
     const params = paramsOf(args)
-    return Effect.flatMap(cache.key(params, { namespace }), (key) => {
-      // 1. memory, while nothing in the store has changed
-      if (memoSize !== 0) {
-        const entry = state.memo.get(key)
-        if (entry !== undefined && entry.change === changeCount(cache, state)) {
-          if (entry.expiresAt === null) return served(cache, state, key, entry.exit)
-          // The read decision's expiry rule (the rest of it was taken when the value was read),
-          // and the stale windows: a stale value held here is served as the store would serve it.
-          const expiresAt = entry.expiresAt
-          return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-            const plan = isLiveAt(expiresAt, now) && refreshAhead === 0
-              ? "Serve"
-              : planAt(expiresAt, entry.staleUntil, now)
-            if (plan === "Serve") return served(cache, state, key, entry.exit)
-            if (plan === "Revalidate") {
-              // Already being recomputed (the common case for a hot stale key): just the held value.
-              if (refreshingOf(cache).has(key)) return served(cache, state, key, entry.exit)
-              return Effect.zipRight(
-                revalidate(cache, state, key, args, params, expiresAt),
-                served(cache, state, key, entry.exit)
-              )
-            }
-            return callSlow(cache, state, key, args, params)
-          })
-        }
+    return Effect.flatMap(cache.key(params, { namespace }), (key) => callKeyed(cache, args, key, params))
+  }
+
+  /** `call` once the key is known (derived by `memoHit`, or effectfully by `call`). */
+  const callKeyed = (
+    cache: Cache.Service,
+    args: Args,
+    key: CacheKey,
+    params: KeyParams = paramsOf(args)
+  ): Effect.Effect<A, E | CacheError, R> => {
+    const state = stateOf(cache)
+    // 1. memory, while nothing in the store has changed
+    if (memoSize !== 0) {
+      const entry = state.memo.get(key)
+      if (entry !== undefined && entry.change === changeCount(cache, state)) {
+        if (entry.expiresAt === null) return served(cache, state, key, entry.exit)
+        // The read decision's expiry rule (the rest of it was taken when the value was read),
+        // and the stale windows: a stale value held here is served as the store would serve it.
+        const expiresAt = entry.expiresAt
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const plan = isLiveAt(expiresAt, now) && refreshAhead === 0
+            ? "Serve"
+            : planAt(expiresAt, entry.staleUntil, now)
+          if (plan === "Serve") return served(cache, state, key, entry.exit)
+          if (plan === "Revalidate") {
+            // Already being recomputed (the common case for a hot stale key): just the held value.
+            if (refreshingOf(cache).has(key)) return served(cache, state, key, entry.exit)
+            return Effect.zipRight(
+              revalidate(cache, state, key, args, params, expiresAt),
+              served(cache, state, key, entry.exit)
+            )
+          }
+          return callSlow(cache, state, key, args, params)
+        })
       }
-      return callSlow(cache, state, key, args, params)
-    })
+    }
+    return callSlow(cache, state, key, args, params)
   }
 
   const served = (cache: Cache.Service, state: State, key: CacheKey, exit: Exit.Exit<A, E>) => {
@@ -914,10 +937,11 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     })
 
   /**
-   * A hit held in memory, settled without the effect runtime: the stored exit, or `undefined` for
-   * anything else (the effectful `call` then handles it). `now` is the caller's clock.
+   * A hit held in memory, settled without the effect runtime: the stored exit; for anything else
+   * the key when it was derived (`callKeyed` then handles the call), or `undefined` (`call` does).
+   * `now` is the caller's clock.
    */
-  const memoHit = (cache: Cache.Service, args: Args, now: number): Exit.Exit<A, E> | undefined => {
+  const memoHit = (cache: Cache.Service, args: Args, now: number): MemoLookup<A, E> => {
     const unsafe = memoOf(cache).unsafe
     if (memoSize === 0 || invalid !== undefined || unsafe === null) return undefined
     let key: CacheKey | undefined
@@ -929,7 +953,7 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     if (key === undefined) return undefined
     const state = stateOf(cache)
     const entry = state.memo.get(key)
-    if (entry === undefined || entry.change !== changeCount(cache, state)) return undefined
+    if (entry === undefined || entry.change !== changeCount(cache, state)) return key
     if (
       entry.expiresAt !== null &&
       (!isLiveAt(entry.expiresAt, now) || (refreshAhead > 0 && now >= entry.expiresAt - refreshAhead))
@@ -938,10 +962,10 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
       // its background recomputation is already running (the common case for a hot key), as
       // `call` would serve it; otherwise the effectful call starts the recomputation or loads.
       if (planAt(entry.expiresAt, entry.staleUntil, now) !== "Revalidate" || !refreshingOf(cache).has(key)) {
-        return undefined
+        return key
       }
     }
-    if (unsafe.recordHit(key, now) === NotSync) return undefined
+    if (unsafe.recordHit(key, now) === NotSync) return key
     state.hits++
     return entry.exit
   }
@@ -954,7 +978,9 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
         if (Option.isNone(cache)) return Effect.flatMap(Cache, (cache) => call(cache, args))
         // The fiber's clock, as `Clock.currentTimeMillis` would read it (a TestClock in tests).
         const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
-        return memoHit(cache.value, args, now) ?? call(cache.value, args)
+        const found = memoHit(cache.value, args, now)
+        if (found === undefined) return call(cache.value, args)
+        return typeof found === "string" ? callKeyed(cache.value, args, found) : found
       })) as Cached<Args, A, E, R>
 
   Object.defineProperties(memoised, {
@@ -976,7 +1002,13 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     },
     namespace: { value: namespace },
     name: { value: name },
-    [unsafeMemoHit]: { value: memoHit }
+    [unsafeMemoHit]: {
+      value: {
+        lookup: memoHit,
+        callKeyed: (cache: Cache.Service, args: Args, key: CacheKey) =>
+          invalid !== undefined ? Effect.fail(invalid) : callKeyed(cache, args, key)
+      }
+    }
   })
   return memoised
 }
