@@ -141,6 +141,32 @@ describe("corruption fuzz", () => {
   )
 
   it.scopedLive(
+    "a damaged schema that makes a migration fail: a typed error, not a defect (the fuzz's counterexample)",
+    () =>
+      Effect.gen(function*() {
+        const root = yield* tempDir
+        const pristine = path.join(root, "pristine")
+        const values = Array.from({ length: 24 }, (_, i) => valueOf(i, 2, i, i % 3 === 0 ? "large" : "small"))
+        yield* Effect.scoped(Effect.provide(
+          Effect.flatMap(
+            Cache.Cache,
+            (cache) => Effect.forEach(values, (v, i) => cache.put({ db: i }, v), { discard: true })
+          ),
+          Cache.layer({ directory: pristine, ...quiet })
+        ))
+        const file = path.join(pristine, "cacheness.db")
+        const original = fs.readFileSync(file)
+        // The fuzz's counterexample (seed 909708399): 2,629 zero bytes in the schema's pages.
+        const damaged = Buffer.from(original)
+        const from = 2097947959 % damaged.length
+        damaged.fill(0, from, Math.min(damaged.length, from + 2629))
+        fs.writeFileSync(file, damaged)
+        const exit = yield* Effect.exit(Effect.scoped(Layer.build(Cache.layer({ directory: pristine, ...quiet }))))
+        if (Exit.isFailure(exit)) assertTyped(exit, "open")
+      })
+  )
+
+  it.scopedLive(
     "a damaged metadata database: typed errors or moved aside; never a defect, never a wrong value",
     () =>
       Effect.gen(function*() {

@@ -5,6 +5,8 @@
  * cache still exits (the pool lets the process go while its connections are idle).
  */
 import { assert, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -17,6 +19,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import * as Cache from "../src/Cache.js"
+import * as MetadataStore from "../src/MetadataStore.js"
 import * as PgPool from "../src/shared/pgClient.js"
 import * as SqlPullThrough from "../src/SqlPullThrough.js"
 import { root } from "./support/build.js"
@@ -212,3 +215,24 @@ it.effect("PostgreSQL without @effect/sql-pg: the pull-through layer names the E
     assert.strictEqual(error.reason, "InvalidConfig")
     assert.include(error.message, "npm install @effect/sql-pg@^0.53")
   }))
+
+pgDescribe("PostgreSQL: a migration that fails", () => {
+  it.scopedLive(
+    "is a typed MigrationFailed from open, not a defect (the Migrator dies on it)",
+    () =>
+      Effect.gen(function*() {
+        const schema = yield* pgScopedSchema("pgmigfail")
+        // A view where migration 1 creates its entries table: CREATE TABLE IF NOT EXISTS skips
+        // it, and the index on it then fails.
+        yield* Effect.promise(() => pgExec(`CREATE SCHEMA IF NOT EXISTS "${schema}"`))
+        yield* Effect.promise(() => pgExec(`CREATE VIEW "${schema}".cacheness_entries AS SELECT 1 AS expires_at`))
+        const exit = yield* Effect.exit(Layer.build(MetadataStore.layerPg({ url: pgUrl, schema })))
+        assert.isTrue(Exit.isFailure(exit), "open fails")
+        if (Exit.isFailure(exit)) {
+          assert.isTrue(Chunk.isEmpty(Cause.defects(exit.cause)), `a defect:\n${Cause.pretty(exit.cause)}`)
+          const failure = Cause.failureOption(exit.cause)
+          assert.isTrue(Option.isSome(failure) && (failure.value as any).reason === "MigrationFailed")
+        }
+      })
+  )
+})

@@ -125,6 +125,12 @@ export const make = (
       Effect.catchIf(
         (e): e is Exclude<typeof e, StorageError> => !(e instanceof StorageError),
         (cause) => Effect.fail(fail("BlobStorePg.open", "WriteFailed", undefined, cause))
+      ),
+      // The Migrator turns a failing migration into a defect (`orDieWith`): typed here.
+      Effect.catchSomeDefect((defect) =>
+        defect instanceof Migrator.MigrationError
+          ? Option.some(Effect.fail(fail("BlobStorePg.open", "WriteFailed", undefined, defect)))
+          : Option.none()
       )
     )
 

@@ -487,6 +487,12 @@ export const make = (
       Effect.catchIf(
         (e): e is Exclude<typeof e, MetadataError> => !(e instanceof MetadataError),
         (cause) => Effect.fail(fail("MetadataStorePg.open", "MigrationFailed", cause))
+      ),
+      // The Migrator turns a failing migration into a defect (`orDieWith`): typed here.
+      Effect.catchSomeDefect((defect) =>
+        defect instanceof Migrator.MigrationError
+          ? Option.some(Effect.fail(fail("MetadataStorePg.open", "MigrationFailed", defect)))
+          : Option.none()
       )
     )
     // CREATE SCHEMA IF NOT EXISTS still races with a process not holding our lock (another tool

@@ -763,6 +763,13 @@ const migrate = (filename: string, busyTimeoutMs: number) =>
     Effect.catchIf(
       (e): e is Exclude<typeof e, MetadataError> => !(e instanceof MetadataError),
       (cause) => Effect.fail(fail("MetadataStoreSqlite.open", "MigrationFailed", cause))
+    ),
+    // The Migrator turns a failing migration into a defect (`orDieWith`): on a damaged file whose
+    // migrations table no longer says what ran, a migration runs again and fails. Typed here.
+    Effect.catchSomeDefect((defect) =>
+      defect instanceof Migrator.MigrationError
+        ? Option.some(Effect.fail(fail("MetadataStoreSqlite.open", "MigrationFailed", defect)))
+        : Option.none()
     )
   )
 
