@@ -200,7 +200,7 @@ export const fromLayer = (layer: Layer.Layer<Cache, CacheError>): CachenessClien
       if (service !== undefined) {
         // A hit held in memory needs no fiber at all.
         const hit = lookup(service, args, liveClock.unsafeCurrentTimeMillis())
-        if (hit !== undefined && typeof hit !== "string") {
+        if (hit !== undefined && typeof hit !== "string" && hit._tag !== "Missed") {
           return Exit.isSuccess(hit)
             ? Promise.resolve(hit.value)
             : Promise.reject(Cause.squash(hit.cause))

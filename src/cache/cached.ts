@@ -35,6 +35,7 @@ import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import { goneAt } from "../metadata/service.js"
 import type { CacheKey, KeyParams } from "../schema/CacheKey.js"
 import * as Validate from "../shared/validate.js"
 import { internal } from "./internal.js"
@@ -249,7 +250,18 @@ export const unsafeMemoHit: unique symbol = Symbol.for("cacheness/cached/unsafeM
  *
  * @internal
  */
-export type MemoLookup<A, E> = Exit.Exit<A, E> | CacheKey | undefined
+export type MemoLookup<A, E> = Exit.Exit<A, E> | CacheKey | Missed | undefined
+
+/**
+ * A call's key that a synchronous store read just found nothing under (the miss counted): the
+ * call computes without reading again.
+ *
+ * @internal
+ */
+export interface Missed {
+  readonly _tag: "Missed"
+  readonly key: CacheKey
+}
 
 /**
  * The synchronous memory-hit lookup of a function `cached` returned, and its call with the key
@@ -261,13 +273,21 @@ export const memoHitOf = <Args extends ReadonlyArray<any>, A, E, R>(
   memoised: Cached<Args, A, E, R>
 ): {
   readonly lookup: (cache: Cache.Service, args: Args, now: number) => MemoLookup<A, E>
-  readonly callKeyed: (cache: Cache.Service, args: Args, key: CacheKey) => Effect.Effect<A, E | CacheError, R>
+  readonly callKeyed: (
+    cache: Cache.Service,
+    args: Args,
+    key: CacheKey | Missed
+  ) => Effect.Effect<A, E | CacheError, R>
 } =>
   (memoised as unknown as Record<
     typeof unsafeMemoHit,
     {
       readonly lookup: (cache: Cache.Service, args: Args, now: number) => MemoLookup<A, E>
-      readonly callKeyed: (cache: Cache.Service, args: Args, key: CacheKey) => Effect.Effect<A, E | CacheError, R>
+      readonly callKeyed: (
+        cache: Cache.Service,
+        args: Args,
+        key: CacheKey | Missed
+      ) => Effect.Effect<A, E | CacheError, R>
     }
   >)[unsafeMemoHit]
 
@@ -500,15 +520,17 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
   }
 
   /** The stored result, if any, with its expiry; remembered in memory when the store can report changes. */
-  const readFound = (cache: Cache.Service, state: State, key: CacheKey) => {
-    let change: number | undefined
+  /** The change count to remember a value just read with (read before the read). */
+  const changeForRead = (cache: Cache.Service, state: State): number | undefined => {
     // Without a memo nothing is remembered: no change count to read (~5 µs on SQLite).
-    if (memoSize === 0) change = undefined
-    else if (memoRecheck === 0) change = memoOf(cache).changeCount()
-    else {
-      change = state.change = memoOf(cache).changeCount()
-      state.checkedAt = wallClock.unsafeCurrentTimeMillis()
-    }
+    if (memoSize === 0) return undefined
+    if (memoRecheck === 0) return memoOf(cache).changeCount()
+    state.checkedAt = wallClock.unsafeCurrentTimeMillis()
+    return state.change = memoOf(cache).changeCount()
+  }
+
+  const readFound = (cache: Cache.Service, state: State, key: CacheKey) => {
+    const change = changeForRead(cache, state)
     return Effect.map(memoOf(cache).read(key, getOptions as any), (found) => {
       if (Option.isNone(found)) return Option.none<Found<A, E>>()
       const { expiresAt, stale, staleUntil } = found.value
@@ -786,36 +808,38 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
   }
 
   /** Store, else lease and compute, else wait for the process computing it. */
-  const load = (cache: Cache.Service, state: State, key: CacheKey, args: Args, params: KeyParams) =>
-    Effect.flatMap(readFound(cache, state, key), (stored): Effect.Effect<Exit.Exit<A, E>, CacheError, R> => {
-      if (Option.isSome(stored)) {
-        const found = stored.value
-        if (found.expiresAt === null || (!found.stale && refreshAhead === 0)) {
-          state.hits++
-          return Effect.succeed(found.exit)
-        }
-        const expiresAt = found.expiresAt
-        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          const plan = planAt(expiresAt, found.staleUntil, now)
-          if (plan === "Serve" || plan === "Revalidate") {
-            return serveFound(cache, state, key, args, params, found, plan)
+  const load = (cache: Cache.Service, state: State, key: CacheKey, args: Args, params: KeyParams, missed: boolean) =>
+    missed ?
+      miss(cache, state, key, args, params, false) :
+      Effect.flatMap(readFound(cache, state, key), (stored): Effect.Effect<Exit.Exit<A, E>, CacheError, R> => {
+        if (Option.isSome(stored)) {
+          const found = stored.value
+          if (found.expiresAt === null || (!found.stale && refreshAhead === 0)) {
+            state.hits++
+            return Effect.succeed(found.exit)
           }
-          const computed = miss(cache, state, key, args, params, plan === "ServeOnError")
-          if (plan === "Load") return computed
-          return Effect.flatMap(computed, (exit) => {
-            if (Exit.isSuccess(exit) || !Cause.isFailType(exit.cause)) return Effect.succeed(exit)
-            return Effect.as(
-              Effect.logWarning(
-                `cacheness: ${namespace}: recomputation of ${key} failed within staleIfError; answered with the stale value`,
-                exit.cause
-              ),
-              found.exit
-            )
+          const expiresAt = found.expiresAt
+          return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            const plan = planAt(expiresAt, found.staleUntil, now)
+            if (plan === "Serve" || plan === "Revalidate") {
+              return serveFound(cache, state, key, args, params, found, plan)
+            }
+            const computed = miss(cache, state, key, args, params, plan === "ServeOnError")
+            if (plan === "Load") return computed
+            return Effect.flatMap(computed, (exit) => {
+              if (Exit.isSuccess(exit) || !Cause.isFailType(exit.cause)) return Effect.succeed(exit)
+              return Effect.as(
+                Effect.logWarning(
+                  `cacheness: ${namespace}: recomputation of ${key} failed within staleIfError; answered with the stale value`,
+                  exit.cause
+                ),
+                found.exit
+              )
+            })
           })
-        })
-      }
-      return miss(cache, state, key, args, params, false)
-    })
+        }
+        return miss(cache, state, key, args, params, false)
+      })
 
   /** A miss (or a stale value to replace): lease and compute, else wait for the process computing it. */
   const miss = (
@@ -861,14 +885,19 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     return Effect.flatMap(cache.key(params, { namespace }), (key) => callKeyed(cache, args, key, params))
   }
 
-  /** `call` once the key is known (derived by `memoHit`, or effectfully by `call`). */
+  /**
+   * `call` once the key is known (derived by `memoHit`, or effectfully by `call`); after a miss
+   * `memoHit` read in the store (`Missed`), straight to computing it.
+   */
   const callKeyed = (
     cache: Cache.Service,
     args: Args,
-    key: CacheKey,
+    found: CacheKey | Missed,
     params: KeyParams = paramsOf(args)
   ): Effect.Effect<A, E | CacheError, R> => {
     const state = stateOf(cache)
+    if (typeof found !== "string") return callSlow(cache, state, found.key, args, params, true)
+    const key = found
     // 1. memory, while nothing in the store has changed
     if (memoSize !== 0) {
       const entry = state.memo.get(key)
@@ -890,11 +919,11 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
               served(cache, state, key, entry.exit)
             )
           }
-          return callSlow(cache, state, key, args, params)
+          return callSlow(cache, state, key, args, params, false)
         })
       }
     }
-    return callSlow(cache, state, key, args, params)
+    return callSlow(cache, state, key, args, params, false)
   }
 
   const served = (cache: Cache.Service, state: State, key: CacheKey, exit: Exit.Exit<A, E>) => {
@@ -907,7 +936,8 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     state: State,
     key: CacheKey,
     args: Args,
-    params: KeyParams
+    params: KeyParams,
+    missed: boolean
   ): Effect.Effect<A, E | CacheError, R> =>
     Effect.suspend(() => {
       // 2. a call with the same key is running in this process: share its result
@@ -917,7 +947,7 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
         return Effect.flatMap(Effect.exit(Deferred.await(existing)), (exit) => {
           // The computing caller was interrupted: its waiters start over rather than inherit that.
           if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) {
-            return callSlow(cache, state, key, args, params)
+            return callSlow(cache, state, key, args, params, false)
           }
           state.hits++
           return exit
@@ -925,7 +955,7 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
       }
       const deferred = Deferred.unsafeMake<A, E | CacheError>(FiberId.none)
       running.set(key, deferred)
-      return load(cache, state, key, args, params).pipe(
+      return load(cache, state, key, args, params, missed).pipe(
         Effect.flatten,
         Effect.onExit((exit) =>
           Effect.suspend(() => {
@@ -953,7 +983,7 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     if (key === undefined) return undefined
     const state = stateOf(cache)
     const entry = state.memo.get(key)
-    if (entry === undefined || entry.change !== changeCount(cache, state)) return key
+    if (entry === undefined || entry.change !== changeCount(cache, state)) return readSync(cache, state, key, now)
     if (
       entry.expiresAt !== null &&
       (!isLiveAt(entry.expiresAt, now) || (refreshAhead > 0 && now >= entry.expiresAt - refreshAhead))
@@ -970,6 +1000,25 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     return entry.exit
   }
 
+  /**
+   * The store read of a call whose result is not held in memory, settled synchronously when the
+   * store can and nothing but serving it can follow (no schema, no stale windows, no
+   * refresh-ahead): a live hit is remembered and returned without the effect runtime, a miss
+   * answered as `Missed` so the call computes without reading again; otherwise the key.
+   */
+  const readSync = (cache: Cache.Service, state: State, key: CacheKey, now: number): MemoLookup<A, E> => {
+    const unsafe = memoOf(cache).unsafe
+    if (unsafe === null || schema !== undefined || grace > 0 || refreshAhead > 0) return key
+    const change = changeForRead(cache, state)
+    const found = unsafe.read(key, now)
+    if (found === NotSync) return key
+    if (found === null) return { _tag: "Missed", key }
+    const exit = fromStored(found.value)
+    remember(state, key, exit, change, found.record.expiresAt, goneAt(found.record))
+    state.hits++
+    return exit
+  }
+
   const memoised = ((...args: Args) =>
     invalid !== undefined
       ? Effect.fail(invalid)
@@ -980,7 +1029,7 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
         const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
         const found = memoHit(cache.value, args, now)
         if (found === undefined) return call(cache.value, args)
-        return typeof found === "string" ? callKeyed(cache.value, args, found) : found
+        return typeof found === "string" || found._tag === "Missed" ? callKeyed(cache.value, args, found) : found
       })) as Cached<Args, A, E, R>
 
   Object.defineProperties(memoised, {
@@ -1005,7 +1054,7 @@ const make = <Args extends ReadonlyArray<any>, A, E, R>(
     [unsafeMemoHit]: {
       value: {
         lookup: memoHit,
-        callKeyed: (cache: Cache.Service, args: Args, key: CacheKey) =>
+        callKeyed: (cache: Cache.Service, args: Args, key: CacheKey | Missed) =>
           invalid !== undefined ? Effect.fail(invalid) : callKeyed(cache, args, key)
       }
     }

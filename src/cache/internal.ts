@@ -7,6 +7,7 @@
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type { CacheError } from "../errors.js"
+import type { StoredValue } from "../metadata/service.js"
 import type { CacheKey, KeyInput, KeyParams } from "../schema/CacheKey.js"
 import type { NotSync } from "../shared/sync.js"
 import type { Cache, GetOptions, PutOptions, ResolvedConfig } from "./service.js"
@@ -87,6 +88,15 @@ export interface MemoSupport {
     readonly key: (params: KeyParams, namespace?: string) => CacheKey | undefined
     /** `NotSync` when the hit could not be recorded synchronously (the effectful call then runs). */
     readonly recordHit: (key: CacheKey, now: number) => void | NotSync
+    /**
+     * A store read without options at `now`, settled synchronously: a live inline hit (decoded,
+     * counted, recorded), `null` for a miss (counted, recorded), or `NotSync` (nothing done: the
+     * effectful read then runs).
+     */
+    readonly read: (
+      key: CacheKey,
+      now: number
+    ) => { readonly value: unknown; readonly record: StoredValue } | null | NotSync
   } | null
 }
 

@@ -458,7 +458,28 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
         ? key
         : engine.namespaceKey(namespace, key) as CacheKey
     },
-    recordHit: (key: CacheKey, now: number) => FastPath.recordAccessSync(metadata, key, now)
+    recordHit: (key: CacheKey, now: number) => FastPath.recordAccessSync(metadata, key, now),
+    /**
+     * `readProbed` without options, settled synchronously or not at all: a live inline entry
+     * decoded, or `null` for a miss — each counted and recorded as `get` would — else `NotSync`
+     * (nothing counted or recorded: the effectful read then decides).
+     */
+    read: (key: CacheKey, now: number): { readonly value: unknown; readonly record: StoredValue } | null | NotSync => {
+      const started = clock.unsafeCurrentTimeNanos()
+      const found = FastPath.probeSync(metadata, key)
+      if (found === NotSync) return NotSync
+      const decision = decide(found, now, settings)
+      if (decision._tag === "Miss") {
+        if (FastPath.recordAccessSync(metadata, null, now) === NotSync) return NotSync
+        countMiss(started)
+        return null
+      }
+      if (decision._tag !== "Bytes") return NotSync
+      const decoded = FastPath.decodeSync(codec, decision.bytes)
+      if (decoded === NotSync || FastPath.recordAccessSync(metadata, key, now) === NotSync) return NotSync
+      countHit(found!, started)
+      return { value: decoded, record: found! }
+    }
   }
 
   return { read, readProbed, has, unsafe, probeRow, serve, recordMiss, countHit, countMiss, countMany }
