@@ -20,7 +20,7 @@ import { unshuffle } from "../src/codec/shuffle.js"
 import * as Simd from "../src/codec/simd.js"
 import * as Xxhash from "../src/key/xxhash.js"
 import * as BufferPool from "../src/shared/bufferPool.js"
-import { fmt, table } from "./support.js"
+import { fmt, readInto, table } from "./support.js"
 
 const MiB = 1 << 20
 const SIZE = 64 * MiB
@@ -63,14 +63,6 @@ const scratch = new Uint8Array(Blocks.BLOCK_SIZE).fill(0)
 const touched = new Uint8Array(SIZE).fill(0)
 const pooled = Buffer.allocUnsafeSlow(lz4.byteLength + (none.byteLength - lz4.byteLength)).fill(0)
 const hasher = await Effect.runPromise(Xxhash.make())
-
-const readInto = (file: string, into: Uint8Array) => {
-  const fd = fs.openSync(file, "r")
-  const size = fs.fstatSync(fd).size
-  let filled = 0
-  while (filled < size) filled += fs.readSync(fd, into, filled, size - filled, filled)
-  fs.closeSync(fd)
-}
 
 const steps: ReadonlyArray<readonly [string, () => void]> = [
   ["raw file read (readFileSync: fresh buffer)", () => void fs.readFileSync(rawFile)],

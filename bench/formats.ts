@@ -28,7 +28,7 @@ import * as Simd from "../src/codec/simd.js"
 import { cacheness } from "../src/index.js"
 import type { CacheConfig } from "../src/schema/CacheConfig.js"
 import * as BufferPool from "../src/shared/bufferPool.js"
-import { benchDir, diskcachePeer, fmt, isMain, now, ratio, table } from "./support.js"
+import { arrowTable, benchDir, diskcachePeer, fmt, isMain, now, ratio, table } from "./support.js"
 
 const MiB = 1024 * 1024
 const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000)
@@ -50,29 +50,6 @@ const smoothSignal = (bytes: number) => {
 }
 
 const ascending = (bytes: number) => new Int32Array(bytes / 4).map((_, i) => i)
-
-const arrowTable = (rows: number) => {
-  const id = new BigInt64Array(rows)
-  const value = new Float64Array(rows)
-  const indices = new Int32Array(rows)
-  for (let i = 0; i < rows; i++) {
-    id[i] = BigInt(i)
-    value[i] = Math.random() * 1000
-    indices[i] = Math.floor(Math.random() * 50)
-  }
-  const names = Array.from({ length: 50 }, (_, i) => `category_${i}`)
-  const dictionary = Arrow.vectorFromArray(names, new Arrow.Utf8())
-  const type = new Arrow.Dictionary(new Arrow.Utf8(), new Arrow.Int32())
-  const table = new Arrow.Table({
-    id: Arrow.makeVector(id),
-    value: Arrow.makeVector(value),
-    category: Arrow.makeVector(Arrow.makeData({ type, length: rows, data: indices, dictionary }))
-  })
-  // Logical size: the columns as plain values (8 + 8 bytes, the category's UTF-8 and a 4-byte offset).
-  let logical = 20 * rows
-  for (let i = 0; i < rows; i++) logical += names[indices[i]!]!.length
-  return { table, logical }
-}
 
 const shuffleTable = () => {
   const size = 64 * MiB

@@ -1,4 +1,5 @@
 /** Shared helpers of the benchmarks: timing, percentiles, tables. */
+import * as Arrow from "apache-arrow"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -80,3 +81,39 @@ export const valueOf = (i: number) => ({
   active: i % 2 === 0,
   created: "2024-01-01T00:00:00Z"
 })
+
+/**
+ * The 1M-row table of issue 21 (int64 id, float64 value, dictionary utf8 of 50 values), and its
+ * logical size: the columns as plain values (8 + 8 bytes, the category's UTF-8 and a 4-byte offset).
+ */
+export const arrowTable = (rows: number) => {
+  const id = new BigInt64Array(rows)
+  const value = new Float64Array(rows)
+  const indices = new Int32Array(rows)
+  for (let i = 0; i < rows; i++) {
+    id[i] = BigInt(i)
+    value[i] = Math.random() * 1000
+    indices[i] = Math.floor(Math.random() * 50)
+  }
+  const names = Array.from({ length: 50 }, (_, i) => `category_${i}`)
+  const dictionary = Arrow.vectorFromArray(names, new Arrow.Utf8())
+  const type = new Arrow.Dictionary(new Arrow.Utf8(), new Arrow.Int32())
+  const table = new Arrow.Table({
+    id: Arrow.makeVector(id),
+    value: Arrow.makeVector(value),
+    category: Arrow.makeVector(Arrow.makeData({ type, length: rows, data: indices, dictionary }))
+  })
+  // Logical size: the columns as plain values (8 + 8 bytes, the category's UTF-8 and a 4-byte offset).
+  let logical = 20 * rows
+  for (let i = 0; i < rows; i++) logical += names[indices[i]!]!.length
+  return { table, logical }
+}
+
+/** `file` read whole into `into` (memory already touched), as the blob store reads a blob. */
+export const readInto = (file: string, into: Uint8Array): void => {
+  const fd = fs.openSync(file, "r")
+  const size = fs.fstatSync(fd).size
+  let filled = 0
+  while (filled < size) filled += fs.readSync(fd, into, filled, size - filled, filled)
+  fs.closeSync(fd)
+}

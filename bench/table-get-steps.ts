@@ -20,27 +20,12 @@ import type { CompressionSettings } from "../src/codec/service.js"
 import { cacheness } from "../src/index.js"
 import * as Xxhash from "../src/key/xxhash.js"
 import * as BufferPool from "../src/shared/bufferPool.js"
-import { benchDir, diskcachePeer, fmt, table } from "./support.js"
+import { arrowTable, benchDir, diskcachePeer, fmt, readInto, table } from "./support.js"
 
 const ROWS = 1_000_000
 const ROUNDS = 15
 
-const id = new BigInt64Array(ROWS)
-const value = new Float64Array(ROWS)
-const indices = new Int32Array(ROWS)
-for (let i = 0; i < ROWS; i++) {
-  id[i] = BigInt(i)
-  value[i] = Math.random() * 1000
-  indices[i] = Math.floor(Math.random() * 50)
-}
-const names = Array.from({ length: 50 }, (_, i) => `category_${i}`)
-const dictionary = Arrow.vectorFromArray(names, new Arrow.Utf8())
-const type = new Arrow.Dictionary(new Arrow.Utf8(), new Arrow.Int32())
-const arrow = new Arrow.Table({
-  id: Arrow.makeVector(id),
-  value: Arrow.makeVector(value),
-  category: Arrow.makeVector(Arrow.makeData({ type, length: ROWS, data: indices, dictionary }))
-})
+const { table: arrow } = arrowTable(ROWS)
 
 // The payload as the default settings store it (what `Cache.put` writes after its header).
 const defaults: CompressionSettings = { codec: "lz4", level: undefined, shuffle: true, minSize: 4096, minSavings: 0.1 }
@@ -58,14 +43,6 @@ const touched = new Uint8Array(ipc.byteLength).fill(0)
 const hasher = await Effect.runPromise(Xxhash.make())
 const cache = cacheness({ directory: path.join(directory, "cache"), maxSize: null, cleanupOnOpen: false })
 await cache.put({ table: 1 }, arrow)
-
-const readInto = (file: string, into: Uint8Array) => {
-  const fd = fs.openSync(file, "r")
-  const size = fs.fstatSync(fd).size
-  let filled = 0
-  while (filled < size) filled += fs.readSync(fd, into, filled, size - filled, filled)
-  fs.closeSync(fd)
-}
 
 /** The payload's segments decoded one by one into a touched IPC buffer, timed each. */
 const segmentTimes = new Map<string, Array<number>>()

@@ -58,6 +58,21 @@ const mutate = (bytes: Uint8Array, m: Mutation): Uint8Array | null => {
   return out.equals(Buffer.from(bytes)) ? null : out
 }
 
+/** A cache directory under `root` holding 24 entries (`{ db: i }`, every third a blob), closed. */
+const pristineCache = (root: string) =>
+  Effect.gen(function*() {
+    const pristine = path.join(root, "pristine")
+    const values = Array.from({ length: 24 }, (_, i) => valueOf(i, 2, i, i % 3 === 0 ? "large" : "small"))
+    yield* Effect.scoped(Effect.provide(
+      Effect.flatMap(
+        Cache.Cache,
+        (cache) => Effect.forEach(values, (v, i) => cache.put({ db: i }, v), { discard: true })
+      ),
+      Cache.layer({ directory: pristine, ...quiet })
+    ))
+    return { pristine, values }
+  })
+
 /** Values of each storage path: inline objects, blob objects, raw bytes. */
 const storedValue = fc.oneof(
   fc.jsonValue({ maxDepth: 3 }).map((json) => ({ json })),
@@ -145,15 +160,7 @@ describe("corruption fuzz", () => {
     () =>
       Effect.gen(function*() {
         const root = yield* tempDir
-        const pristine = path.join(root, "pristine")
-        const values = Array.from({ length: 24 }, (_, i) => valueOf(i, 2, i, i % 3 === 0 ? "large" : "small"))
-        yield* Effect.scoped(Effect.provide(
-          Effect.flatMap(
-            Cache.Cache,
-            (cache) => Effect.forEach(values, (v, i) => cache.put({ db: i }, v), { discard: true })
-          ),
-          Cache.layer({ directory: pristine, ...quiet })
-        ))
+        const { pristine } = yield* pristineCache(root)
         const file = path.join(pristine, "cacheness.db")
         const original = fs.readFileSync(file)
         // The fuzz's counterexample (seed 909708399): 2,629 zero bytes in the schema's pages.
@@ -171,15 +178,7 @@ describe("corruption fuzz", () => {
     () =>
       Effect.gen(function*() {
         const root = yield* tempDir
-        const pristine = path.join(root, "pristine")
-        const values = Array.from({ length: 24 }, (_, i) => valueOf(i, 2, i, i % 3 === 0 ? "large" : "small"))
-        yield* Effect.scoped(Effect.provide(
-          Effect.flatMap(
-            Cache.Cache,
-            (cache) => Effect.forEach(values, (v, i) => cache.put({ db: i }, v), { discard: true })
-          ),
-          Cache.layer({ directory: pristine, ...quiet })
-        ))
+        const { pristine, values } = yield* pristineCache(root)
         const original = fs.readFileSync(path.join(pristine, "cacheness.db"))
         assert.isFalse(
           fs.existsSync(path.join(pristine, "cacheness.db-wal")) &&

@@ -264,6 +264,16 @@ export interface Missed {
 }
 
 /**
+ * What `memoHitOf` finds on a function `cached` returned.
+ *
+ * @internal
+ */
+export interface MemoHit<Args extends ReadonlyArray<any>, A, E, R> {
+  readonly lookup: (cache: Cache.Service, args: Args, now: number) => MemoLookup<A, E>
+  readonly callKeyed: (cache: Cache.Service, args: Args, key: CacheKey | Missed) => Effect.Effect<A, E | CacheError, R>
+}
+
+/**
  * The synchronous memory-hit lookup of a function `cached` returned, and its call with the key
  * the lookup derived.
  *
@@ -271,25 +281,8 @@ export interface Missed {
  */
 export const memoHitOf = <Args extends ReadonlyArray<any>, A, E, R>(
   memoised: Cached<Args, A, E, R>
-): {
-  readonly lookup: (cache: Cache.Service, args: Args, now: number) => MemoLookup<A, E>
-  readonly callKeyed: (
-    cache: Cache.Service,
-    args: Args,
-    key: CacheKey | Missed
-  ) => Effect.Effect<A, E | CacheError, R>
-} =>
-  (memoised as unknown as Record<
-    typeof unsafeMemoHit,
-    {
-      readonly lookup: (cache: Cache.Service, args: Args, now: number) => MemoLookup<A, E>
-      readonly callKeyed: (
-        cache: Cache.Service,
-        args: Args,
-        key: CacheKey | Missed
-      ) => Effect.Effect<A, E | CacheError, R>
-    }
-  >)[unsafeMemoHit]
+): MemoHit<Args, A, E, R> =>
+  (memoised as unknown as Record<typeof unsafeMemoHit, MemoHit<Args, A, E, R>>)[unsafeMemoHit]
 
 /** What a waiter finds on each poll: another process still holds the lease. */
 /**
