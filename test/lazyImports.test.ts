@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { runChild } from "./support/child.js"
 
-// Every full garbage collection marks the whole heap, and a table get's result makes V8 run one
-// about every third get: what a process imports but never uses is marked again each time.
+// What a process imports but never uses stays in its heap (and native libraries in its memory):
+// every full garbage collection marks it again.
 describe("lazy imports", () => {
   it("importing cacheness loads no DuckDB; the first DuckDB backend loads it and works", async () => {
     const { code, stderr, stdout } = await runChild("test/support/lazyImportsChild.ts", [])

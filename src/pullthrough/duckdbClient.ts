@@ -2,10 +2,10 @@
  * DuckDB (through `@duckdb/node-api`) as an `@effect/sql` `SqlClient`, so the statements written for
  * SQLite and PostgreSQL run unchanged on DuckDB.
  *
- * `@duckdb/node-api` is loaded when the first client is made, not when cacheness is imported: it
- * brings a native library and 2.3 MB of JavaScript heap that every full garbage collection of a
- * process that never pulls through would otherwise mark again (a table get's result makes V8 run
- * one about every third get; see docs/PERFORMANCE.md, "Tables (#21/#19), 2026-12-02 evening").
+ * `@duckdb/node-api` is loaded when the first client is made, not when cacheness is imported: a
+ * process that never pulls through would otherwise load its native library and keep 2.1 MB more
+ * JavaScript heap, which every full garbage collection marks again (docs/PERFORMANCE.md, "Tables
+ * (#21/#19), 2026-12-02 evening").
  *
  * @since 0.1.0
  */
