@@ -4,7 +4,17 @@
  * process, beside the whole get through the Promise API and python-diskcache's get of the same
  * pandas DataFrame (pickled; `bench/peer/diskcache_bench.py table`). The read, the checksum and
  * the decode are what every get pays: their sum is the floor under the table's get ratio. Each
- * step is the median of 15, steps interleaved round by round, a short pause before each.
+ * step is the median of 15, steps interleaved round by round, a short pause before each; wall
+ * time and the process's CPU time (all threads: the blob read runs on libuv's pool, the marker
+ * of the garbage collector on its own threads).
+ *
+ * The whole get is timed apart, gets in a row as a user makes them: each returns 20 MB of fresh
+ * memory, and V8 answers every 64 MB of it with a full mark of the heap, so interleaved with the
+ * steps (which allocate as much again) it would pay for their collections too. Its garbage
+ * collection is shown three ways: the gc entries V8 reports (the pauses), the full collections
+ * per get, and the same gets with a full collection forced between them, outside the timing —
+ * the difference is what the collections cost the get, incremental marking on this thread and
+ * the background marker's share of two cores included, which the gc entries leave out.
  *
  * `npx tsx bench/table-get-steps.ts`
  */
@@ -13,7 +23,9 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { PerformanceObserver } from "node:perf_hooks"
+import { constants, PerformanceObserver } from "node:perf_hooks"
+import * as v8 from "node:v8"
+import * as vm from "node:vm"
 import * as Blocks from "../src/codec/blocks.js"
 import { handler } from "../src/codec/formats/arrow.js"
 import type { CompressionSettings } from "../src/codec/service.js"
@@ -24,6 +36,21 @@ import { arrowTable, benchDir, diskcachePeer, fmt, readInto, table } from "./sup
 
 const ROWS = 1_000_000
 const ROUNDS = 15
+
+// A full collection on demand, for the gets that owe none (and the heap after the imports).
+v8.setFlagsFromString("--expose-gc")
+const collect = vm.runInNewContext("gc") as () => void
+collect()
+const heapAfterImports = process.memoryUsage().heapUsed
+
+/**
+ * The process's CPU time in ms, all threads (getrusage: exact, where this thread's
+ * `/proc/thread-self/schedstat` lags by up to a scheduler tick, longer than most steps here).
+ */
+const processCpu = (): number => {
+  const { system, user } = process.cpuUsage()
+  return (user + system) / 1000
+}
 
 const { table: arrow } = arrowTable(ROWS)
 
@@ -71,7 +98,6 @@ const decodeSegments = () => {
 }
 
 const steps: ReadonlyArray<readonly [string, () => unknown]> = [
-  ["whole get, Promise API (cache.get)", () => cache.get({ table: 1 })],
   [`raw file read of the ${fmt(ipc.byteLength / 1e6)} MB IPC stream (fresh buffer)`, () => fs.readFileSync(ipcFile)],
   [`blob read, ${fmt(payload.byteLength / 1e6)} MB stored into a touched buffer`, () => readInto(payloadFile, pooled)],
   ["XXH64 of the stored bytes (checksum on read)", () => hasher.hashBytes(payload)],
@@ -82,26 +108,62 @@ const steps: ReadonlyArray<readonly [string, () => unknown]> = [
   ["prefaulted result of the stream's size (BufferPool.result)", () => BufferPool.result(ipc.byteLength)]
 ]
 
-// Garbage collection inside the whole gets: each drops a table of fresh memory (tens of MB of
-// external memory), and V8 answers external memory with a full mark of the heap.
+// Garbage collection: V8's gc entries (pauses), and how many of them were full collections.
 let collecting = 0
+let majors = 0
 const collector = new PerformanceObserver((list) => {
-  for (const entry of list.getEntries()) collecting += entry.duration
+  for (const entry of list.getEntries()) {
+    collecting += entry.duration
+    if (
+      (entry as { readonly detail?: { readonly kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR
+    ) majors++
+  }
 })
 collector.observe({ entryTypes: ["gc"] })
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** `ROUNDS` whole gets in a row; with `clean`, a full collection before each, outside the timing. */
+const wholeGets = async (clean: boolean) => {
+  const wall: Array<number> = []
+  const cpu: Array<number> = []
+  const gcMs: Array<number> = []
+  const majorsBefore = majors
+  for (let round = 0; round < ROUNDS; round++) {
+    await pause(50)
+    if (clean) {
+      collect()
+      await pause(20)
+    }
+    // Entries arrive after the pause they describe: read them a turn after the get.
+    await new Promise((resolve) => setImmediate(resolve))
+    const before = collecting
+    const cpuBefore = processCpu()
+    const start = performance.now()
+    const got = await cache.get({ table: 1 })
+    wall.push(performance.now() - start)
+    cpu.push(processCpu() - cpuBefore)
+    if (got === undefined) throw new Error("the table missed")
+    await new Promise((resolve) => setImmediate(resolve))
+    gcMs.push(collecting - before)
+  }
+  return { wall, cpu, gcMs, majors: (majors - majorsBefore) / ROUNDS }
+}
+// Warm: the first gets compile the read path and prepare the result pool's spare of this size.
+for (let i = 0; i < 3; i++) await cache.get({ table: 1 })
+const inRow = await wholeGets(false)
+const owingNone = await wholeGets(true)
+
 const times = steps.map(() => [] as Array<number>)
-const collected: Array<number> = []
+const cpus = steps.map(() => [] as Array<number>)
 for (let round = 0; round < ROUNDS; round++) {
   for (let s = 0; s < steps.length; s++) {
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    const before = collecting
+    await pause(50)
+    const cpuBefore = processCpu()
     const start = performance.now()
-    const out = steps[s]![1]()
-    if (out instanceof Promise) await out
+    steps[s]![1]()
     times[s]!.push(performance.now() - start)
-    // Entries arrive after the pause they describe: wait a turn before reading them.
-    await new Promise((resolve) => setImmediate(resolve))
-    if (s === 0) collected.push(collecting - before)
+    cpus[s]!.push(processCpu() - cpuBefore)
   }
 }
 collector.disconnect()
@@ -111,28 +173,50 @@ fs.rmSync(directory, { recursive: true, force: true })
 
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
 const ms = (s: number) => median(times[s]!)
-const floor = ms(2) + ms(3) + ms(4)
+const floor = ms(1) + ms(2) + ms(3)
+const floorCpu = median(cpus[1]!) + median(cpus[2]!) + median(cpus[3]!)
+const versus = (x: number) => peer === undefined ? "—" : fmt(x / (peer.get * 1000), 2)
 table(
-  `1M-row table get, step by step (medians of ${ROUNDS}, interleaved; load ${
+  `1M-row table get, step by step (medians of ${ROUNDS}; load ${
     os.loadavg().map((x) => x.toFixed(2)).join(" ")
-  }; ${new Date().toISOString()})`,
+  }; heap after the imports ${fmt(heapAfterImports / 1e6)} MB; ${new Date().toISOString()})`,
   [
-    ["step", "ms", "÷ diskcache get"],
+    ["step", "ms", "CPU ms", "÷ diskcache get"],
+    [
+      "whole get, Promise API, gets in a row",
+      fmt(median(inRow.wall), 2),
+      fmt(median(inRow.cpu), 2),
+      versus(median(inRow.wall))
+    ],
+    [
+      `  gc entries in it (ms) / full collections per get`,
+      `${fmt(median(inRow.gcMs), 2)} / ${fmt(inRow.majors, 2)}`,
+      "",
+      ""
+    ],
+    [
+      "whole get after a full collection outside the timing",
+      fmt(median(owingNone.wall), 2),
+      fmt(median(owingNone.cpu), 2),
+      versus(median(owingNone.wall))
+    ],
+    [
+      "  what the collections cost a get in a row (difference)",
+      fmt(median(inRow.wall) - median(owingNone.wall), 2),
+      fmt(median(inRow.cpu) - median(owingNone.cpu), 2),
+      ""
+    ],
     ...steps.flatMap(([name], s) => {
-      const row = [name, fmt(ms(s), 2), peer === undefined ? "—" : fmt(ms(s) / (peer.get * 1000), 2)]
-      if (s === 0) return [row, ["  of which garbage collection (V8 gc entries)", fmt(median(collected), 2), ""]]
-      return s === 5
-        ? [row, ...[...segmentTimes].map(([segment, ts]) => [segment, fmt(median(ts), 2), ""])]
+      const row = [name, fmt(ms(s), 2), fmt(median(cpus[s]!), 2), versus(ms(s))]
+      return s === 4
+        ? [row, ...[...segmentTimes].map(([segment, ts]) => [segment, fmt(median(ts), 2), "", ""])]
         : [row]
     }),
-    [
-      "floor: blob read + checksum + decode",
-      fmt(floor, 2),
-      peer === undefined ? "—" : fmt(floor / (peer.get * 1000), 2)
-    ],
+    ["floor: blob read + checksum + decode", fmt(floor, 2), fmt(floorCpu, 2), versus(floor)],
     [
       "python-diskcache 5.4 get (pickled pandas, median of 3)",
       peer === undefined ? "—" : fmt(peer.get * 1000, 2),
+      "",
       "1.00"
     ]
   ]

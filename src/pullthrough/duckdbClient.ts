@@ -2,17 +2,15 @@
  * DuckDB (through `@duckdb/node-api`) as an `@effect/sql` `SqlClient`, so the statements written for
  * SQLite and PostgreSQL run unchanged on DuckDB.
  *
+ * `@duckdb/node-api` is loaded when the first client is made, not when cacheness is imported: a
+ * process that never pulls through would otherwise load its native library and keep 2.1 MB more
+ * JavaScript heap, which every full garbage collection marks again (docs/PERFORMANCE.md, "Tables
+ * (#21/#19), 2026-12-02 evening").
+ *
  * @since 0.1.0
  */
-import {
-  DOUBLE,
-  DuckDBConnection,
-  DuckDBInstance,
-  DuckDBTimestampValue,
-  type DuckDBType,
-  type DuckDBValue
-} from "@duckdb/node-api"
 import type * as DuckDB from "@duckdb/node-api"
+import type { DuckDBType, DuckDBValue } from "@duckdb/node-api"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as Client from "@effect/sql/SqlClient"
 import type { Connection } from "@effect/sql/SqlConnection"
@@ -67,15 +65,21 @@ const compiler = Statement.makeCompiler({
   }
 })
 
-const toDuckDB = (value: unknown): DuckDBValue => {
+type DuckDBModule = typeof DuckDB
+
+/** `@duckdb/node-api`, imported once, by the first `make`. */
+let loading: Promise<DuckDBModule> | undefined
+const load = (): Promise<DuckDBModule> => loading ??= import("@duckdb/node-api")
+
+const toDuckDB = (duck: DuckDBModule) => (value: unknown): DuckDBValue => {
   if (value === undefined) return null
-  if (value instanceof Date) return new DuckDBTimestampValue(BigInt(value.getTime()) * 1000n)
+  if (value instanceof Date) return new duck.DuckDBTimestampValue(BigInt(value.getTime()) * 1000n)
   return value as DuckDBValue
 }
 
 // DuckDB would bind a whole number beyond int64 as BIGINT and fail; such numbers are doubles.
-const typeOf = (value: unknown): DuckDBType | undefined =>
-  typeof value === "number" && Number.isInteger(value) && !Number.isSafeInteger(value) ? DOUBLE : undefined
+const typeOf = (duck: DuckDBModule) => (value: unknown): DuckDBType | undefined =>
+  typeof value === "number" && Number.isInteger(value) && !Number.isSafeInteger(value) ? duck.DOUBLE : undefined
 
 // Integers arrive as bigint; hand out numbers when exact, as the other clients do.
 const fromDuckDB = (value: unknown): unknown =>
@@ -107,15 +111,24 @@ export const make = (
   options: DuckDBClientConfig = {}
 ): Effect.Effect<DuckDBClient, SqlError, Scope.Scope | Reactivity.Reactivity> =>
   Effect.gen(function*() {
+    const duck = yield* Effect.tryPromise({
+      try: load,
+      catch: (cause) => {
+        loading = undefined
+        return new SqlError({ cause, message: "Failed to load @duckdb/node-api" })
+      }
+    })
+    const bindValue = toDuckDB(duck)
+    const bindType = typeOf(duck)
     const instance = yield* Effect.acquireRelease(
       Effect.tryPromise({
-        try: () => DuckDBInstance.create(options.filename ?? ":memory:"),
+        try: () => duck.DuckDBInstance.create(options.filename ?? ":memory:"),
         catch: (cause) =>
           new SqlError({ cause, message: `Failed to open DuckDB database ${options.filename ?? ":memory:"}` })
       }),
       (db) => Effect.sync(() => db.closeSync())
     )
-    const db: DuckDBConnection = yield* Effect.acquireRelease(
+    const db: DuckDB.DuckDBConnection = yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: () => instance.connect(),
         catch: (cause) => new SqlError({ cause, message: "Failed to connect to DuckDB" })
@@ -160,14 +173,14 @@ export const make = (
             return read(
               await db.runAndReadAll(
                 sql,
-                params.length === 0 ? undefined : params.map(toDuckDB),
-                params.map(typeOf) as Array<DuckDBType>
+                params.length === 0 ? undefined : params.map(bindValue),
+                params.map(bindType) as Array<DuckDBType>
               )
             )
           }
           const statement = await prepare(sql)
           statement.clearBindings()
-          statement.bind(params.map(toDuckDB), params.map(typeOf) as Array<DuckDBType>)
+          statement.bind(params.map(bindValue), params.map(bindType) as Array<DuckDBType>)
           return read(await statement.runAndReadAll())
         },
         catch: (cause) =>
