@@ -111,6 +111,16 @@ export interface CacheInternal {
   readonly memo: MemoSupport
   /** The memory tier's synchronous hit (see `cache/memoryTier.ts`); `null` or absent: no tier. */
   readonly tier?: TierSupport | null | undefined
+  /**
+   * `put` at `now` settled without the effect runtime when it can (a small inline value on a
+   * store that writes synchronously): the key, or an effect to run for the rest or the whole.
+   */
+  readonly unsafePut?: (
+    input: KeyInput,
+    value: unknown,
+    options: PutOptions<any, any> | undefined,
+    now: number
+  ) => CacheKey | Effect.Effect<CacheKey, CacheError>
 }
 
 /**
@@ -164,3 +174,12 @@ export const internal = (cache: Cache.Service): CacheInternal => {
  */
 export const tierOf = (cache: Cache.Service): TierSupport | null =>
   (cache as { readonly [Internal]?: CacheInternal })[Internal]?.tier ?? null
+
+/**
+ * The synchronous `put` of a cache built by the engine (see `CacheInternal.unsafePut`), else `null`.
+ *
+ * @since 0.1.0
+ * @category internal
+ */
+export const unsafePutOf = (cache: Cache.Service): NonNullable<CacheInternal["unsafePut"]> | null =>
+  (cache as { readonly [Internal]?: CacheInternal })[Internal]?.unsafePut ?? null
