@@ -48,6 +48,16 @@ export interface MemoSupport {
   >
   /** Takes or renews the lease on `key` for `holder`, for `duration` ms from now (Clock). */
   readonly acquireLease: (key: CacheKey, holder: string, duration: number) => Effect.Effect<boolean, CacheError>
+  /**
+   * `acquireLease` at `now` (epoch ms) given by the caller: without the `Clock` service, so a
+   * caller on the wall clock needs no `Effect.withClock` (a copy of the fiber's services).
+   */
+  readonly acquireLeaseAt: (
+    key: CacheKey,
+    holder: string,
+    duration: number,
+    now: number
+  ) => Effect.Effect<boolean, CacheError>
   /** Gives the lease up if `holder` still holds it. */
   readonly releaseLease: (key: CacheKey, holder: string) => Effect.Effect<void, CacheError>
   /**

@@ -358,6 +358,7 @@ export const make = (config: ResolvedConfig) =>
           ),
         acquireLease: (key, holder, duration) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => metadata.acquireLease(key, holder, now + duration, now)),
+        acquireLeaseAt: (key, holder, duration, now) => metadata.acquireLease(key, holder, now + duration, now),
         releaseLease: (key, holder) => metadata.releaseLease(key, holder),
         putReleasing: writes.putReleasing,
         // The memo trusts an unchanged count as proof: a pushed one (PostgreSQL NOTIFY) is not.
