@@ -20,11 +20,10 @@ import * as Validate from "../shared/validate.js"
 import type { Engine } from "./context.js"
 import { attachMetadata } from "./customMetadata.js"
 import * as FastPath from "./fastPath.js"
-import { checksumOf, type IntegritySettings } from "./integrity.js"
+import { bindKey, checksumOf, type IntegritySettings } from "./integrity.js"
 import { keepLimit } from "./maintenance.js"
 import * as CacheMetrics from "./metrics.js"
 import { type CacheError, ConfigError, type PutOptions } from "./service.js"
-import type * as Signing from "./signing.js"
 
 /** What the store answers for one upsert. */
 type UpsertResult = {
@@ -135,41 +134,50 @@ export const makeParts = (
     Header.writeKey(encoded.bytes, key)
     const ttl = opts.ttl === undefined ? config.defaultTtl : opts.ttl
     const expiresAt = ttl === null ? null : now + ttl
-    const row: Signing.SignedFields = {
-      key,
-      namespace,
-      description: opts.description ?? null,
-      format: encoded.formatVersion === 1 ? encoded.format : `${encoded.format}@${encoded.formatVersion}`,
-      codec: encoded.codec,
-      storedBytes: encoded.bytes.length,
-      rawBytes: encoded.rawBytes,
-      expiresAt,
-      // Fresh until expiresAt, stale until staleUntil, gone after.
-      staleUntil: expiresAt === null ? null : expiresAt + (opts.grace ?? 0),
-      params,
-      metadata: attached === undefined ? null : attached.json
-    }
+    const description = opts.description ?? null
+    const format = encoded.formatVersion === 1 ? encoded.format : `${encoded.format}@${encoded.formatVersion}`
+    // Fresh until expiresAt, stale until staleUntil, gone after.
+    const staleUntil = expiresAt === null ? null : expiresAt + (opts.grace ?? 0)
+    const metadata = attached === undefined ? null : attached.json
+    const bytes = encoded.bytes
+    // A plain checksum covers the bytes and the key only: the signed fields are gathered into an
+    // object (one more allocation per put) only for a signature.
+    const checksum = settings.signer === null
+      ? bindKey(settings.hashBytes(bytes), key)
+      : checksumOf(settings, {
+        key,
+        namespace,
+        description,
+        format,
+        codec: encoded.codec,
+        storedBytes: bytes.length,
+        rawBytes: encoded.rawBytes,
+        expiresAt,
+        staleUntil,
+        params,
+        metadata
+      }, bytes)
     const prepared: PreparedPut = {
       key,
-      bytes: encoded.bytes,
+      bytes,
       item: {
-        // Written out, not `{ ...row, ... }`: on V8 that spread plus more fields builds each record
+        // Written out, not `{ ...fields, ... }`: on V8 a spread plus more fields builds each record
         // through a slow path (~12 µs an object, measured), and every later read of it is slow too.
         record: {
-          key: row.key,
-          namespace: row.namespace,
-          description: row.description,
-          format: row.format,
-          codec: row.codec,
-          storedBytes: row.storedBytes,
-          rawBytes: row.rawBytes,
-          expiresAt: row.expiresAt,
-          staleUntil: row.staleUntil,
-          params: row.params,
-          metadata: row.metadata,
-          checksum: checksumOf(settings, row, encoded.bytes),
+          key,
+          namespace,
+          description,
+          format,
+          codec: encoded.codec,
+          storedBytes: bytes.length,
+          rawBytes: encoded.rawBytes,
+          expiresAt,
+          staleUntil,
+          params,
+          metadata,
+          checksum,
           blobId,
-          inline: inline ? encoded.bytes : null,
+          inline: inline ? bytes : null,
           createdAt: now,
           accessedAt: now,
           hits: 0,
