@@ -82,11 +82,12 @@ const promiseMemoize = async (directory: string, options: { memo?: false; memoRe
 }
 
 /**
- * Stale hits: values stored with a 3 s TTL and `staleWhileRevalidate: 1 hour`, hit while fresh
+ * Stale hits: values stored with a 5 s TTL and `staleWhileRevalidate: 1 hour`, hit while fresh
  * (the comparison, same process and layer), then once they are stale. The first stale call of
  * each key starts its background recomputation, which then takes a minute (the source is slow),
  * so every later call is what a stale hit costs while a recomputation is in flight: the value
- * answered at once. All three are reported.
+ * answered at once. All three are reported; `undefined` when the fresh rounds outlasted the TTL
+ * (a loaded machine), so the rest of the benchmark still runs.
  */
 const effectStaleHits = (directory: string) =>
   Effect.runPromise(
@@ -98,7 +99,7 @@ const effectStaleHits = (directory: string) =>
             slow
               ? Effect.as(Effect.sleep("1 minute"), valueOf(user + region.length))
               : Effect.sync(() => valueOf(user + region.length)),
-          { name: "lookup", ttl: 3_000, staleWhileRevalidate: "1 hour" }
+          { name: "lookup", ttl: 5_000, staleWhileRevalidate: "1 hour" }
         )
         const storedAt = Date.now()
         for (let i = 0; i < KEYS; i++) yield* lookup(i, "eu-west")
@@ -110,8 +111,8 @@ const effectStaleHits = (directory: string) =>
             fresh.push((now() - t) * 1000)
           }
         }
-        if (Date.now() - storedAt > 2_500) throw new Error("the fresh rounds took longer than the TTL")
-        yield* Effect.sleep(Math.max(0, storedAt + 3_100 - Date.now()))
+        if (Date.now() - storedAt > 4_500) return undefined
+        yield* Effect.sleep(Math.max(0, storedAt + 5_100 - Date.now()))
         slow = true
         const first: Array<number> = []
         for (let i = 0; i < KEYS; i++) {
@@ -198,13 +199,15 @@ export const run = async (): Promise<void> => {
         row("Effect cached, hit (memo, default)", effectMemo.hit, "target ≤ 12"),
         row(
           "Effect cached, stale hit (staleWhileRevalidate)",
-          stale.hit,
-          `${ratio(stale.hit.p50, stale.fresh.p50, "the fresh hit")} at p50 (target ≤ 1.5); recomputation in flight`
+          stale?.hit,
+          stale === undefined
+            ? "not measured: the fresh rounds outlasted the 5 s TTL (machine loaded)"
+            : `${ratio(stale.hit.p50, stale.fresh.p50, "the fresh hit")} at p50 (target ≤ 1.5); recomputation in flight`
         ),
-        row("Effect cached, fresh hit (same layer, before)", stale.fresh, "the comparison for the stale hit"),
+        row("Effect cached, fresh hit (same layer, before)", stale?.fresh, "the comparison for the stale hit"),
         row(
           "Effect cached, first stale hit of a key",
-          stale.first,
+          stale?.first,
           "the store read and starting the background recomputation"
         ),
         row("Effect cached, hit (memoRecheck 100 ms)", effectRelaxed.hit, "other processes' writes seen within 100 ms"),

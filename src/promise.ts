@@ -18,7 +18,7 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import { cached, type CachedInfo, type CachedOptions, memoHitOf } from "./cache/cached.js"
-import { tierOf } from "./cache/internal.js"
+import { tierOf, unsafePutOf } from "./cache/internal.js"
 import { layer as cacheLayer, layerConfig, s3FromEnvironment } from "./cache/layer.js"
 import * as MemoryTier from "./cache/memoryTier.js"
 import {
@@ -142,10 +142,18 @@ export const fromLayer = (layer: Layer.Layer<Cache, CacheError>): CachenessClien
   let service: Cache.Service | undefined
   /** The cache's memory tier, once the service is known (`null`: none). */
   let tier: ReturnType<typeof tierOf> | undefined
+  /** The synchronous put of the cache, once the service is known (`null`: none). */
+  let putSync: ReturnType<typeof unsafePutOf> | undefined
+  /** The clock of the runtime's fibers (the live one unless the layer sets another). */
+  let clock: Clock.Clock = liveClock
   const ready = (): Promise<Cache.Service> =>
     service !== undefined
       ? Promise.resolve(service)
-      : runtime.runPromiseExit(Cache).then((exit) => (service = settle(exit)))
+      : runtime.runPromiseExit(Effect.zip(Cache, Effect.clock)).then((exit) => {
+        const [cache, runtimeClock] = settle(exit)
+        clock = runtimeClock
+        return (service = cache)
+      })
   const call = <A, E>(f: (cache: Cache.Service) => Effect.Effect<A, E>): Promise<A> =>
     service !== undefined
       ? runtime.runPromiseExit(f(service)).then(settle)
@@ -226,7 +234,23 @@ export const fromLayer = (layer: Layer.Layer<Cache, CacheError>): CachenessClien
   return {
     memoize,
     key: (params, options) => callFast((c) => c.key(params, options)),
-    put: (key, value, options) => callFast((c) => c.put(key, value, options)),
+    put: (key, value, options) => {
+      if (service !== undefined) {
+        if (putSync === undefined) putSync = unsafePutOf(service)
+        // A small put written synchronously needs no fiber (~6–10 µs of a ~55 µs put, measured).
+        if (putSync !== null) {
+          let done: ReturnType<typeof putSync>
+          try {
+            done = putSync(key, value, options, clock.unsafeCurrentTimeMillis())
+          } catch (defect) {
+            // As the fiber would report it: a rejection, never a synchronous throw.
+            return Promise.reject(defect)
+          }
+          return typeof done === "string" ? Promise.resolve(done) : runFast(done)
+        }
+      }
+      return callFast((c) => c.put(key, value, options))
+    },
     get: <A, I>(key: KeyInput, options?: GetOptions<A, I>) => {
       // A memory-tier hit needs no fiber at all.
       if (service !== undefined) {

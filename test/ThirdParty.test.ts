@@ -47,6 +47,7 @@ const CountingMetadataStore = Layer.effect(
       sql: _sql,
       unsafeProbe: _unsafeProbe,
       unsafeRecordAccess: _unsafeRecordAccess,
+      unsafeUpsert: _unsafeUpsert,
       ...primitives
     } = inner
     return MetadataStore.make({

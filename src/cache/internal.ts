@@ -48,6 +48,16 @@ export interface MemoSupport {
   >
   /** Takes or renews the lease on `key` for `holder`, for `duration` ms from now (Clock). */
   readonly acquireLease: (key: CacheKey, holder: string, duration: number) => Effect.Effect<boolean, CacheError>
+  /**
+   * `acquireLease` at `now` (epoch ms) given by the caller: without the `Clock` service, so a
+   * caller on the wall clock needs no `Effect.withClock` (a copy of the fiber's services).
+   */
+  readonly acquireLeaseAt: (
+    key: CacheKey,
+    holder: string,
+    duration: number,
+    now: number
+  ) => Effect.Effect<boolean, CacheError>
   /** Gives the lease up if `holder` still holds it. */
   readonly releaseLease: (key: CacheKey, holder: string) => Effect.Effect<void, CacheError>
   /**
@@ -111,6 +121,16 @@ export interface CacheInternal {
   readonly memo: MemoSupport
   /** The memory tier's synchronous hit (see `cache/memoryTier.ts`); `null` or absent: no tier. */
   readonly tier?: TierSupport | null | undefined
+  /**
+   * `put` at `now` settled without the effect runtime when it can (a small inline value on a
+   * store that writes synchronously): the key, or an effect to run for the rest or the whole.
+   */
+  readonly unsafePut?: (
+    input: KeyInput,
+    value: unknown,
+    options: PutOptions<any, any> | undefined,
+    now: number
+  ) => CacheKey | Effect.Effect<CacheKey, CacheError>
 }
 
 /**
@@ -164,3 +184,12 @@ export const internal = (cache: Cache.Service): CacheInternal => {
  */
 export const tierOf = (cache: Cache.Service): TierSupport | null =>
   (cache as { readonly [Internal]?: CacheInternal })[Internal]?.tier ?? null
+
+/**
+ * The synchronous `put` of a cache built by the engine (see `CacheInternal.unsafePut`), else `null`.
+ *
+ * @since 0.1.0
+ * @category internal
+ */
+export const unsafePutOf = (cache: Cache.Service): NonNullable<CacheInternal["unsafePut"]> | null =>
+  (cache as { readonly [Internal]?: CacheInternal })[Internal]?.unsafePut ?? null

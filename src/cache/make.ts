@@ -131,7 +131,18 @@ export const make = (config: ResolvedConfig) =>
       : Effect.updateService(
         Context.make(config),
         MetadataStore,
-        (store) => MemoryTier.watchWrites(store, () => tier?.forceCheck())
+        (store) => {
+          const watched = MemoryTier.watchWrites(store, () => tier?.forceCheck())
+          // The synchronous upsert is a write too (watchWrites wraps the effectful ones).
+          const unsafeUpsert: MetadataStore.Service["unsafeUpsert"] = (record, rows, leaseHolder) => {
+            try {
+              return store.unsafeUpsert(record, rows, leaseHolder)
+            } finally {
+              tier?.forceCheck()
+            }
+          }
+          return { ...watched, unsafeUpsert }
+        }
       ))
     const { blobs, hasher, metadata, signer } = engine
     const settings: IntegritySettings = {
@@ -347,6 +358,7 @@ export const make = (config: ResolvedConfig) =>
           ),
         acquireLease: (key, holder, duration) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => metadata.acquireLease(key, holder, now + duration, now)),
+        acquireLeaseAt: (key, holder, duration, now) => metadata.acquireLease(key, holder, now + duration, now),
         releaseLease: (key, holder) => metadata.releaseLease(key, holder),
         putReleasing: writes.putReleasing,
         // The memo trusts an unchanged count as proof: a pushed one (PostgreSQL NOTIFY) is not.
@@ -357,7 +369,8 @@ export const make = (config: ResolvedConfig) =>
         recordHit: (key) => Effect.flatMap(Clock.currentTimeMillis, (now) => metadata.recordAccess(key, now)),
         unsafe: reads.unsafe
       },
-      tier: tierReads === null ? null : { unsafeGet: tierReads.unsafeGet, stats: tier!.stats }
+      tier: tierReads === null ? null : { unsafeGet: tierReads.unsafeGet, stats: tier!.stats },
+      unsafePut: writes.unsafePut
     })
 
     // Housekeeping: a background fiber for the layer's lifetime, interrupted when its scope closes.

@@ -10,7 +10,8 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Header from "../codec/header.js"
 import type { Encoded } from "../codec/service.js"
-import { type MetadataError, StorageError } from "../errors.js"
+import { MetadataError as MetadataErrorClass, StorageError } from "../errors.js"
+import type { MetadataError } from "../errors.js"
 import type { UpsertItem } from "../metadata/service.js"
 import type { CacheKey, KeyInput } from "../schema/CacheKey.js"
 import * as BufferPool from "../shared/bufferPool.js"
@@ -19,11 +20,19 @@ import * as Validate from "../shared/validate.js"
 import type { Engine } from "./context.js"
 import { attachMetadata } from "./customMetadata.js"
 import * as FastPath from "./fastPath.js"
-import { checksumOf, type IntegritySettings } from "./integrity.js"
+import { bindKey, checksumOf, type IntegritySettings } from "./integrity.js"
 import { keepLimit } from "./maintenance.js"
 import * as CacheMetrics from "./metrics.js"
 import { type CacheError, ConfigError, type PutOptions } from "./service.js"
-import type * as Signing from "./signing.js"
+
+/** What the store answers for one upsert. */
+type UpsertResult = {
+  readonly replacedBlobId: string | null
+  readonly totalBytes: number
+  readonly leaseReleased?: boolean
+}
+
+const keyOf = (stored: { readonly key: CacheKey }): CacheKey => stored.key
 
 /** Hot-path metric updates carry no extra labels (see CacheMetrics). */
 const NO_LABELS: ReadonlyArray<never> = []
@@ -108,6 +117,7 @@ export const makeParts = (
 ) => {
   const { blobs, clock, codec, config, hasher, metadata } = engine
   const limit = keepLimit(config.maxSize)
+  const maxSize = config.maxSize
   /** The record of an entry checked and encoded (the key slot written into its bytes). */
   const assemble = (
     key: CacheKey,
@@ -124,41 +134,50 @@ export const makeParts = (
     Header.writeKey(encoded.bytes, key)
     const ttl = opts.ttl === undefined ? config.defaultTtl : opts.ttl
     const expiresAt = ttl === null ? null : now + ttl
-    const row: Signing.SignedFields = {
-      key,
-      namespace,
-      description: opts.description ?? null,
-      format: encoded.formatVersion === 1 ? encoded.format : `${encoded.format}@${encoded.formatVersion}`,
-      codec: encoded.codec,
-      storedBytes: encoded.bytes.length,
-      rawBytes: encoded.rawBytes,
-      expiresAt,
-      // Fresh until expiresAt, stale until staleUntil, gone after.
-      staleUntil: expiresAt === null ? null : expiresAt + (opts.grace ?? 0),
-      params,
-      metadata: attached === undefined ? null : attached.json
-    }
+    const description = opts.description ?? null
+    const format = encoded.formatVersion === 1 ? encoded.format : `${encoded.format}@${encoded.formatVersion}`
+    // Fresh until expiresAt, stale until staleUntil, gone after.
+    const staleUntil = expiresAt === null ? null : expiresAt + (opts.grace ?? 0)
+    const metadata = attached === undefined ? null : attached.json
+    const bytes = encoded.bytes
+    // A plain checksum covers the bytes and the key only: the signed fields are gathered into an
+    // object (one more allocation per put) only for a signature.
+    const checksum = settings.signer === null
+      ? bindKey(settings.hashBytes(bytes), key)
+      : checksumOf(settings, {
+        key,
+        namespace,
+        description,
+        format,
+        codec: encoded.codec,
+        storedBytes: bytes.length,
+        rawBytes: encoded.rawBytes,
+        expiresAt,
+        staleUntil,
+        params,
+        metadata
+      }, bytes)
     const prepared: PreparedPut = {
       key,
-      bytes: encoded.bytes,
+      bytes,
       item: {
-        // Written out, not `{ ...row, ... }`: on V8 that spread plus more fields builds each record
+        // Written out, not `{ ...fields, ... }`: on V8 a spread plus more fields builds each record
         // through a slow path (~12 µs an object, measured), and every later read of it is slow too.
         record: {
-          key: row.key,
-          namespace: row.namespace,
-          description: row.description,
-          format: row.format,
-          codec: row.codec,
-          storedBytes: row.storedBytes,
-          rawBytes: row.rawBytes,
-          expiresAt: row.expiresAt,
-          staleUntil: row.staleUntil,
-          params: row.params,
-          metadata: row.metadata,
-          checksum: checksumOf(settings, row, encoded.bytes),
+          key,
+          namespace,
+          description,
+          format,
+          codec: encoded.codec,
+          storedBytes: bytes.length,
+          rawBytes: encoded.rawBytes,
+          expiresAt,
+          staleUntil,
+          params,
+          metadata,
+          checksum,
           blobId,
-          inline: inline ? encoded.bytes : null,
+          inline: inline ? bytes : null,
           createdAt: now,
           accessedAt: now,
           hits: 0,
@@ -235,36 +254,107 @@ export const makeParts = (
     CacheMetrics.bytesWritten.unsafeUpdate(prepared.bytes.length, NO_LABELS)
   }
 
+  /** What a put answers: its key, and whether the lease it was given was freed in its commit. */
+  type Stored = { readonly key: CacheKey; readonly leaseReleased: boolean }
+
   /**
-   * `prepare` synchronously when `prepareSync` can (named parameters, a built-in handler, no
-   * schema or custom metadata), as `putMany` does: the effect per step of `prepare` was a third
-   * of a small put's CPU. Anything else, and every failure, goes through `prepare`.
+   * The end of a put whose row is written: the replaced blob deleted, the size limit enforced,
+   * the latency counted.
    */
-  const prepareFast = <A, I>(input: KeyInput, value: A, options: PutOptions<A, I> | undefined) => {
-    const opts = readPutOptions(options)
-    if (opts instanceof ConfigError) return Effect.fail(opts)
-    return Effect.withFiberRuntime<PreparedPut, CacheError>((fiber) => {
-      // The fiber's clock, as `Clock.currentTimeMillis` would read it (a TestClock in tests).
-      const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
-      const done = prepareSync(input, value, opts, now)
-      return done === NotSync ? prepareChecked(input, value, opts) : Effect.succeed(done)
-    })
+  const finish = (prepared: PreparedPut, written: UpsertResult, started: bigint): Effect.Effect<Stored, CacheError> => {
+    const { key } = prepared
+    const stored: Stored = { key, leaseReleased: written.leaseReleased === true }
+    return Effect.zipRight(
+      written.replacedBlobId !== null
+        ? Effect.zipRight(
+          engine.deleteBlobs([{ key, blobId: written.replacedBlobId, storedBytes: 0 }]),
+          enforceSize(written.totalBytes)
+        )
+        : enforceSize(written.totalBytes),
+      Effect.sync(() => {
+        CacheMetrics.putLatency.unsafeUpdate(engine.sinceMs(started), NO_LABELS)
+        return stored
+      })
+    )
+  }
+
+  /**
+   * A whole put without effects, for the common small one: prepared by `prepareSync`, inline (no
+   * blob to write), its row written by the store's synchronous upsert, no replaced blob to
+   * delete and the size limit not reached. It answers the put's result, or an effect that goes
+   * on from where it stopped (a blob to write, an effectful upsert, a replaced blob to delete, the
+   * size limit to enforce, the failure to report), or `NotSync` when `prepareSync` could not
+   * prepare it: nothing was done and the effectful `storeEffect` runs. Each effect step a put takes costs
+   * ~0.3–1 µs and the Promise facade's fiber more: the effect machinery was ~20% of a small put's
+   * CPU (profile).
+   */
+  const storeSync = (
+    input: KeyInput,
+    value: unknown,
+    opts: PutOptionValues,
+    leaseHolder: string | undefined,
+    now: number
+  ): Stored | Effect.Effect<Stored, CacheError> | NotSync => {
+    const started = clock.unsafeCurrentTimeNanos()
+    const prepared = prepareSync(input, value, opts, now)
+    if (prepared === NotSync) return NotSync
+    if (prepared.item.record.blobId !== null) return writePrepared(prepared, leaseHolder, started)
+    const written = metadata.unsafeUpsert(prepared.item.record, undefined, leaseHolder)
+    if (written === NotSync) return writePrepared(prepared, leaseHolder, started)
+    if (written instanceof MetadataErrorClass) return Effect.fail(written)
+    release(prepared)
+    if (written.replacedBlobId !== null || (maxSize !== null && written.totalBytes > maxSize)) {
+      return finish(prepared, written, started)
+    }
+    CacheMetrics.putLatency.unsafeUpdate(engine.sinceMs(started), NO_LABELS)
+    return { key: prepared.key, leaseReleased: written.leaseReleased === true }
   }
 
   /**
    * `put`, giving up `leaseHolder`'s lease on the entry's key in the row's transaction when the
    * store can (`leaseReleased` then says so): a memoised miss stores its result and frees its
-   * lease in one commit.
+   * lease in one commit. Synchronous (`storeSync`) when it can be.
    */
-  const store = Effect.fnUntraced(function*<A, I>(
+  const store = <A, I>(
     input: KeyInput,
     value: A,
     options: PutOptions<A, I> | undefined,
     leaseHolder: string | undefined
-  ) {
+  ): Effect.Effect<Stored, CacheError> => {
+    const opts = readPutOptions(options)
+    if (opts instanceof ConfigError) return Effect.fail(opts)
+    return Effect.withFiberRuntime((fiber) => {
+      // The fiber's clock, as `Clock.currentTimeMillis` would read it (a TestClock in tests).
+      const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+      const done = storeSync(input, value, opts, leaseHolder, now)
+      return done === NotSync
+        ? storeEffect(input, value, opts, leaseHolder)
+        : Effect.isEffect(done)
+        ? done
+        : Effect.succeed(done)
+    })
+  }
+
+  /** `store` through the effectful `prepare`: schemas, custom metadata, paths, bad input. */
+  const storeEffect = (
+    input: KeyInput,
+    value: unknown,
+    opts: PutOptionValues,
+    leaseHolder: string | undefined
+  ): Effect.Effect<Stored, CacheError> => {
     const started = clock.unsafeCurrentTimeNanos()
-    const prepared = yield* prepareFast(input, value, options)
-    const { key } = prepared
+    return Effect.flatMap(
+      prepareChecked(input, value, opts),
+      (prepared) => writePrepared(prepared, leaseHolder, started)
+    )
+  }
+
+  /** The blob, if any, then the row through the effectful upsert, then `finish`. */
+  const writePrepared = Effect.fnUntraced(function*(
+    prepared: PreparedPut,
+    leaseHolder: string | undefined,
+    started: bigint
+  ) {
     const { blobId } = prepared.item.record
     yield* writeBlob(prepared)
     const written = yield* metadata.upsert(prepared.item.record, prepared.item.rows, leaseHolder).pipe(
@@ -273,22 +363,37 @@ export const makeParts = (
     )
     // Large values only: the blob is written and checksummed, so its buffer can serve the next put.
     release(prepared)
-    if (written.replacedBlobId !== null) {
-      yield* engine.deleteBlobs([{ key, blobId: written.replacedBlobId, storedBytes: 0 }])
-    }
-    yield* enforceSize(written.totalBytes)
-    CacheMetrics.putLatency.unsafeUpdate(engine.sinceMs(started), NO_LABELS)
-    return { key, leaseReleased: written.leaseReleased === true }
+    return yield* finish(prepared, written, started)
   })
+
+  /**
+   * `put` settled without the effect runtime when it can (`storeSync`), for the Promise facade:
+   * the key, or an effect that fails, finishes it or runs it whole; at `now`.
+   */
+  const unsafePut = (
+    input: KeyInput,
+    value: unknown,
+    options: PutOptions<any, any> | undefined,
+    now: number
+  ): CacheKey | Effect.Effect<CacheKey, CacheError> => {
+    const opts = readPutOptions(options)
+    if (opts instanceof ConfigError) return Effect.fail(opts)
+    const done = storeSync(input, value, opts, undefined, now)
+    return done === NotSync
+      ? Effect.map(storeEffect(input, value, opts, undefined), keyOf)
+      : Effect.isEffect(done)
+      ? Effect.map(done, keyOf)
+      : done.key
+  }
 
   // Untraced like `read`: puts are hot too.
   const put = <A, I>(input: KeyInput, value: A, options?: PutOptions<A, I>) =>
-    Effect.map(store(input, value, options, undefined), (stored) => stored.key)
+    Effect.map(store(input, value, options, undefined), keyOf)
 
   /** `put` that also gives up `leaseHolder`'s lease on the key when the store can (see `store`). */
   const putReleasing = <A, I>(input: KeyInput, value: A, options: PutOptions<A, I> | undefined, leaseHolder: string) =>
     store(input, value, options, leaseHolder)
-  return { put, putReleasing, prepare, prepareSync, writeBlob, release }
+  return { put, putReleasing, unsafePut, prepare, prepareSync, writeBlob, release }
 }
 
 /**

@@ -16,6 +16,7 @@ import { type EntryRecord, MetadataError, MetadataStore, type StoredValue } from
 type Derived =
   | "probe"
   | "unsafeProbe"
+  | "unsafeUpsert"
   | "removeCounted"
   | "listEntries"
   | "unsafeRecordAccess"
@@ -59,7 +60,8 @@ const toStoredValue = Option.map((r: EntryRecord): StoredValue => ({
  * it, `upsertMany` upserts one at a time (not atomic: a store should write its own), `recount` is
  * `totals`, `repairSize` fails "Unsupported" (the cache removes the entry instead), `sql` is `null`,
  * `namespaceTotals` counts a listing of the namespace (a scan: stores keep counters instead), and
- * the synchronous fast paths (`unsafeProbe`, `unsafeRecordAccess`, `changeCount`) answer `NotSync`.
+ * the synchronous fast paths (`unsafeProbe`, `unsafeUpsert`, `unsafeRecordAccess`, `changeCount`) answer
+ * `NotSync`.
  *
  * @since 0.1.0
  * @category constructors
@@ -82,6 +84,7 @@ export const make = (impl: Impl): MetadataStore.Service => {
           })
       ),
     unsafeProbe: notSync,
+    unsafeUpsert: notSync,
     removeCounted: (filter) =>
       Effect.map(impl.remove(filter), (refs) => ({
         removed: refs.length,

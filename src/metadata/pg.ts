@@ -42,7 +42,8 @@ import type {
   TableDefinition,
   TableMatch,
   TableRow,
-  Totals
+  Totals,
+  UpsertItem
 } from "./service.js"
 import { MetadataError, MetadataStore } from "./service.js"
 import * as TableSql from "./tablesSql.js"
@@ -380,6 +381,11 @@ const ORDER_COLUMNS: Record<EntryOrder, string> = {
   key: "key"
 }
 
+/** The parameters of one entry in an upsert (`upsertValues`). */
+const UPSERT_PARAMS = 17
+/** Entries per statement in `upsertMany`: 17 parameters each, well under PostgreSQL's 65,535. */
+const UPSERT_CHUNK = 500
+
 /** A touched entry's new `stale_until` (`$1` the new expiry): it keeps the grace it had. */
 const TOUCHED_STALE_UNTIL = `CASE WHEN $1::bigint IS NULL THEN NULL
   ELSE $1::bigint + greatest(0, coalesce(stale_until - expires_at, 0)) END`
@@ -613,6 +619,126 @@ export const make = (
       Array.from(tables.values(), (def) => [def.name, TableSql.insertRow("pg", def, q)] as const)
     )
 
+    /**
+     * `upsertSql` for `n` entries with distinct keys in one statement (built once per size). The
+     * parameters are the 17 of each entry, then the keys, then the tag index's (tag, key) pairs as
+     * two arrays. One row comes back: the counters' bytes before the statement and the rows it
+     * replaced, as JSON (`[key, blob_id, stored_bytes]`). The counter triggers run once per
+     * statement, not per entry.
+     */
+    const upsertManyStatements = new Map<number, string>()
+    const upsertManySql = (n: number): string => {
+      let text = upsertManyStatements.get(n)
+      if (text !== undefined) return text
+      const values: Array<string> = []
+      for (let i = 0; i < n; i++) {
+        const p = (j: number) => `$${i * UPSERT_PARAMS + j}`
+        values.push(
+          `(${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)}, ${p(10)}, ${p(11)}, ${
+            p(12)
+          }, ${p(13)}, 0, ${p(14)}, ${p(15)}, ${p(16)}, ${p(17)}::text[])`
+        )
+      }
+      const keys = `$${n * UPSERT_PARAMS + 1}::text[]`
+      const tagsOf = `unnest($${n * UPSERT_PARAMS + 2}::text[], $${n * UPSERT_PARAMS + 3}::text[])`
+      text = `WITH old AS (SELECT key, blob_id, stored_bytes FROM ${E} WHERE key = ANY(${keys})),
+      untagged AS (DELETE FROM ${T} AS t WHERE t.key = ANY(${keys})
+        AND NOT EXISTS (SELECT 1 FROM ${tagsOf} AS n(tag, key) WHERE n.tag = t.tag AND n.key = t.key)),
+      tagged AS (INSERT INTO ${T} (tag, key) SELECT DISTINCT tag, key FROM ${tagsOf} AS n(tag, key)
+        ON CONFLICT DO NOTHING),
+      written AS (INSERT INTO ${E} (key, namespace, description, format, codec, stored_bytes, raw_bytes, checksum,
+        blob_id, inline_value, created_at, accessed_at, expires_at, hits, params, metadata, stale_until, tags)
+      VALUES ${values.join(",\n        ")}
+      ON CONFLICT (key) DO UPDATE SET namespace = excluded.namespace, description = excluded.description,
+        format = excluded.format, codec = excluded.codec, stored_bytes = excluded.stored_bytes,
+        raw_bytes = excluded.raw_bytes, checksum = excluded.checksum, blob_id = excluded.blob_id,
+        inline_value = excluded.inline_value, created_at = excluded.created_at,
+        accessed_at = excluded.accessed_at, expires_at = excluded.expires_at, hits = 0,
+        params = excluded.params, metadata = excluded.metadata, stale_until = excluded.stale_until,
+        tags = excluded.tags
+      RETURNING 1)
+      SELECT (SELECT bytes FROM ${C} WHERE id = 1)::float8 AS bytes,
+        (SELECT coalesce(json_agg(json_build_array(key, blob_id, stored_bytes)), '[]')::text FROM old) AS old,
+        (SELECT count(*) FROM written)::float8 AS written`
+      upsertManyStatements.set(n, text)
+      return text
+    }
+
+    /**
+     * One statement of `upsertMany` for entries with distinct keys (and their custom rows after
+     * it, in the same transaction): the blob ids it replaced and the total bytes after it.
+     */
+    const upsertChunk = (items: ReadonlyArray<UpsertItem>) => {
+      const params: Array<unknown> = []
+      const keys: Array<string> = []
+      const tagNames: Array<string> = []
+      const tagKeys: Array<string> = []
+      let storedBytes = 0
+      for (const { record } of items) {
+        const tags = record.tags === undefined || record.tags.length === 0 ? null : record.tags
+        for (const value of upsertValues(record, toBuffer(record.inline), tags)) params.push(value)
+        keys.push(record.key)
+        storedBytes += record.storedBytes
+        if (tags !== null) {
+          for (const tag of tags) {
+            tagNames.push(tag)
+            tagKeys.push(record.key)
+          }
+        }
+      }
+      params.push(keys, tagNames, tagKeys)
+      const statement = Effect.map(
+        sql.unsafe<{ bytes: number | null; old: string }>(upsertManySql(items.length), params),
+        ([row]) => {
+          const newBlob = new Map(items.map(({ record }) => [record.key, record.blobId] as const))
+          const replacedBlobIds: Array<string> = []
+          let previousBytes = 0
+          for (const [key, blobId, bytes] of JSON.parse(row.old) as Array<[string, string | null, number]>) {
+            previousBytes += bytes
+            if (blobId !== null && blobId !== newBlob.get(key)) replacedBlobIds.push(blobId)
+          }
+          return { replacedBlobIds, totalBytes: (row.bytes ?? 0) - previousBytes + storedBytes }
+        }
+      )
+      return items.every(({ rows }) => rows === undefined || rows.length === 0) ? statement : Effect.tap(
+        statement,
+        () =>
+          Effect.forEach(
+            items,
+            ({ record, rows }) =>
+              Effect.forEach(
+                rows ?? [],
+                ({ row, table }) =>
+                  sql.unsafe(insertRow.get(table)!, TableSql.rowParams("pg", tables.get(table)!, record.key, row)),
+                { discard: true }
+              ),
+            { discard: true }
+          )
+      )
+    }
+
+    /**
+     * A batch cut into `upsertChunk`s: at most `UPSERT_CHUNK` entries each, and a key given again
+     * starts a new one (one statement cannot update a row twice; the later entry must win and
+     * replace the earlier one's blob).
+     */
+    const chunksOf = (items: ReadonlyArray<UpsertItem>): Array<Array<UpsertItem>> => {
+      const chunks: Array<Array<UpsertItem>> = []
+      let chunk: Array<UpsertItem> = []
+      let seen = new Set<string>()
+      for (const item of items) {
+        if (chunk.length === UPSERT_CHUNK || seen.has(item.record.key)) {
+          chunks.push(chunk)
+          chunk = []
+          seen = new Set()
+        }
+        chunk.push(item)
+        seen.add(item.record.key)
+      }
+      if (chunk.length > 0) chunks.push(chunk)
+      return chunks
+    }
+
     const toBuffer = (bytes: Uint8Array | null) =>
       bytes === null ? null : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
@@ -708,7 +834,7 @@ export const make = (
           retryRead,
           Effect.mapError((cause) => fail("MetadataStore.probeMany", "QueryFailed", cause))
         ),
-      // One transaction: a failing entry rolls the batch back.
+      // One transaction: a failing entry rolls the batch back. One statement per chunk of entries.
       upsertMany: (items) => {
         for (const { rows } of items) {
           const unknown = unknownTable(rows)
@@ -716,15 +842,17 @@ export const make = (
         }
         return transaction(
           sql,
-          Effect.reduce(
-            items,
-            { replacedBlobIds: [] as Array<string>, totalBytes: -1 },
-            (acc, { record, rows }) =>
-              Effect.map(upsertOne(record, rows), (written) => {
-                if (written.replacedBlobId !== null) acc.replacedBlobIds.push(written.replacedBlobId)
-                acc.totalBytes = written.totalBytes
-                return acc
-              })
+          Effect.suspend(() =>
+            Effect.reduce(
+              chunksOf(items),
+              { replacedBlobIds: [] as Array<string>, totalBytes: -1 },
+              (acc, chunk) =>
+                Effect.map(upsertChunk(chunk), (written) => {
+                  for (const id of written.replacedBlobIds) acc.replacedBlobIds.push(id)
+                  acc.totalBytes = written.totalBytes
+                  return acc
+                })
+            )
           )
         ).pipe(
           retryConflict,

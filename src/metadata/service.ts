@@ -330,6 +330,19 @@ export declare namespace MetadataStore {
       { readonly replacedBlobId: string | null; readonly totalBytes: number; readonly leaseReleased?: boolean },
       MetadataError
     >
+    /**
+     * Fast path: `upsert` synchronously — its answer, or the `MetadataError` it would fail with;
+     * `NotSync` when the store cannot write without effects (nothing written: `upsert` then runs).
+     * Never throws. A wrapper that changes `upsert` must change or drop this too.
+     */
+    readonly unsafeUpsert: (
+      record: EntryRecord,
+      rows?: ReadonlyArray<TableRow>,
+      leaseHolder?: string
+    ) =>
+      | { readonly replacedBlobId: string | null; readonly totalBytes: number; readonly leaseReleased?: boolean }
+      | MetadataError
+      | NotSync
     /** Atomically removes the entries matching the filter and returns what went. */
     readonly remove: (filter: EntryFilter) => Effect.Effect<ReadonlyArray<RemovedRef>, MetadataError>
     /**

@@ -1097,6 +1097,20 @@ export const make = (
       }
     )
 
+    /** `upsert`'s transaction (it throws what `upsertFailure` reports). */
+    const upsertNow = (record: EntryRecord, rows: ReadonlyArray<TableRow> | undefined, leaseHolder?: string) => (
+      localWrites++,
+        leaseHolder === undefined
+          ? upsertTx.immediate(record, rows)
+          : upsertReleasingTx.immediate(record, rows, leaseHolder)
+    )
+    const upsertFailure = (cause: unknown, rows: ReadonlyArray<TableRow> | undefined): MetadataError =>
+      cause instanceof MetadataError
+        ? cause
+        : rows !== undefined && rows.length > 0 && sqliteCode(cause)?.startsWith("SQLITE_CONSTRAINT")
+        ? fail("MetadataStore.upsert", "InvalidRow", cause)
+        : fail("MetadataStore.upsert", "WriteFailed", cause)
+
     /**
      * The upsert of `upsertOne` for `n` rows in one statement (prepared once per size): one
      * statement per chunk of a batch instead of one per row. The triggers still run per row.
@@ -1319,17 +1333,17 @@ export const make = (
       },
       upsert: (record, rows, leaseHolder) =>
         Effect.try({
-          try: () => (localWrites++,
-            leaseHolder === undefined
-              ? upsertTx.immediate(record, rows)
-              : upsertReleasingTx.immediate(record, rows, leaseHolder)),
-          catch: (cause) =>
-            cause instanceof MetadataError
-              ? cause
-              : rows !== undefined && rows.length > 0 && sqliteCode(cause)?.startsWith("SQLITE_CONSTRAINT")
-              ? fail("MetadataStore.upsert", "InvalidRow", cause)
-              : fail("MetadataStore.upsert", "WriteFailed", cause)
+          try: () => upsertNow(record, rows, leaseHolder),
+          catch: (cause) => upsertFailure(cause, rows)
         }),
+      // The same transaction without the effect around it: a small put then needs no fiber.
+      unsafeUpsert: (record, rows, leaseHolder) => {
+        try {
+          return upsertNow(record, rows, leaseHolder)
+        } catch (cause) {
+          return upsertFailure(cause, rows)
+        }
+      },
       upsertMany: (items) =>
         items.length === 0
           ? Effect.map(

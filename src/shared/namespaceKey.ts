@@ -58,22 +58,38 @@ const build = (h64Raw: (input: Uint8Array, seed?: bigint) => bigint): Derive => 
  */
 export const load: Effect.Effect<Derive> = Effect.promise(() => instance ??= xxhash().then((api) => build(api.h64Raw)))
 
-const HEX16 = /^[0-9a-f]{16}$/
-
-const xor32 = (a: string, b: string, c: string): string =>
-  ((Number.parseInt(a, 16) ^ Number.parseInt(b, 16) ^ Number.parseInt(c, 16)) >>> 0).toString(16).padStart(8, "0")
+/** The value of each lower-case hex digit's code, -1 for every other code below 128. */
+const LOWER_HEX = (() => {
+  const table = new Int8Array(128).fill(-1)
+  for (let i = 0; i < 16; i++) table["0123456789abcdef".charCodeAt(i)] = i
+  return table
+})()
+/** The code of each lower-case hex digit. */
+const HEX_CODE = Array.from("0123456789abcdef", (digit) => digit.charCodeAt(0))
+/** Scratch for the 16 output codes (synchronous, so never shared by two calls). */
+const rebound: Array<number> = new Array(16).fill(0)
 
 /**
  * A row's checksum moved from key `from` to key `to`, for migrations that rekey rows. A plain
  * checksum is XXH64 of the bytes XOR the key (`cache/integrity.ts`), so it is rebound by XOR; any
  * other value (an HMAC signature, which covers the key and cannot be re-signed without the
- * signing key) is returned unchanged, and such an entry fails its check on read: a miss.
+ * signing key) is returned unchanged, and such an entry fails its check on read: a miss. All
+ * three must be 16 lower-case hex digits. XORed digit by digit through a table: the same answer as
+ * parsing the halves (`Number.parseInt`) and formatting them (`padStart`), for a fraction of the
+ * cost (a namespace migration rebinds every row).
  *
  * @since 0.1.0
  * @category migrations
  */
-export const rebindChecksum = (checksum: string, from: string, to: string): string =>
-  !HEX16.test(checksum) || !HEX16.test(from) || !HEX16.test(to)
-    ? checksum
-    : xor32(checksum.slice(0, 8), from.slice(0, 8), to.slice(0, 8)) +
-      xor32(checksum.slice(8, 16), from.slice(8, 16), to.slice(8, 16))
+export const rebindChecksum = (checksum: string, from: string, to: string): string => {
+  if (checksum.length !== 16 || from.length !== 16 || to.length !== 16) return checksum
+  for (let i = 0; i < 16; i++) {
+    const a = LOWER_HEX[checksum.charCodeAt(i)]
+    const b = LOWER_HEX[from.charCodeAt(i)]
+    const c = LOWER_HEX[to.charCodeAt(i)]
+    // Out of the table (a code ≥ 128) is undefined, which fails the test as -1 does.
+    if (!(a >= 0 && b >= 0 && c >= 0)) return checksum
+    rebound[i] = HEX_CODE[a ^ b ^ c]
+  }
+  return String.fromCharCode.apply(null, rebound)
+}

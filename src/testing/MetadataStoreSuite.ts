@@ -480,6 +480,24 @@ export const metadataStoreSuite = (name: string, layer: Layer.Layer<MetadataStor
         assert.deepStrictEqual(yield* store.lookupMany([]), [])
       })))
 
+    it.scoped("unsafeUpsert answers what upsert would, or NotSync having written nothing", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        yield* store.upsert(record(key(1), { blobId: `${key(1)}-old`, inline: null, storedBytes: 500 }))
+        const written = store.unsafeUpsert(record(key(1), { storedBytes: 40 }))
+        if (written === NotSync) {
+          assert.strictEqual(Option.getOrThrow(yield* store.lookup(key(1))).storedBytes, 500, "NotSync wrote nothing")
+          return
+        }
+        assert.notInstanceOf(written, Error)
+        assert.deepStrictEqual(written, { replacedBlobId: `${key(1)}-old`, totalBytes: 40 })
+        const fresh = store.unsafeUpsert(record(key(2), { storedBytes: 60 }))
+        assert.deepStrictEqual(fresh, { replacedBlobId: null, totalBytes: 100 })
+        const totals = yield* store.totals
+        assert.deepStrictEqual([totals.entries, totals.totalBytes], [2, 100])
+        assert.strictEqual(Option.getOrThrow(yield* store.lookup(key(1))).blobId, null)
+      })))
+
     it.scoped("upsertMany writes every entry and reports replaced blobs, a key given twice included", () =>
       run(Effect.gen(function*() {
         const store = yield* MetadataStore
