@@ -462,6 +462,13 @@ const prepareStatements = (db: Database.Database) => ({
   counters: db.prepare(`SELECT entries, bytes AS totalBytes, hits, misses FROM (${COUNTED})`),
   // The rows above the mark into the counters row (inside a write transaction).
   fold: db.prepare(FOLD),
+  // A batch's fold (`upsertMany`): the counters row, then the rows above its mark read once —
+  // `totalBytes` and FOLD read them four times between them, ~5 ms for a batch of 10,000.
+  counterRow: db.prepare(`SELECT bytes, counted_through FROM cacheness_counters WHERE id = 1`).raw(true),
+  tailOf: db.prepare(`SELECT count(*), coalesce(sum(stored_bytes), 0), coalesce(max(rowid), 0) FROM ${TABLE}
+      WHERE rowid > ?`).raw(true),
+  foldBy: db.prepare(`UPDATE cacheness_counters SET entries = entries + ?, bytes = bytes + ?,
+      counted_through = max(counted_through, ?) WHERE id = 1`),
   namespaceCounters: db.prepare(
     `SELECT entries, bytes AS totalBytes FROM ${NAMESPACE_COUNTERS} WHERE namespace = ?`
   ),
@@ -1085,6 +1092,21 @@ export const make = (
       return row[0]
     }
 
+    /**
+     * The whole cache's size after a batch, inside its write transaction, with every row above the
+     * counters' mark folded in (as `currentTotalBytes("always")`, reading those rows once).
+     */
+    const foldedTotalBytes = (): number => {
+      const counters = stmt.counterRow.get() as [number, number] | undefined
+      if (counters === undefined) {
+        stmt.restoreCounters.run()
+        return (stmt.totalBytes.get() as [number, number])[0]
+      }
+      const [rows, bytes, top] = stmt.tailOf.get(counters[1]) as [number, number, number]
+      if (rows > 0) stmt.foldBy.run(rows, bytes, top)
+      return counters[0] + bytes
+    }
+
     const upsertTx = db.transaction((record: EntryRecord, rows: ReadonlyArray<TableRow> | undefined) => {
       const replacedBlobId = upsertOne(record, rows)
       return { replacedBlobId, totalBytes: currentTotalBytes("long") }
@@ -1116,7 +1138,7 @@ export const make = (
         const replaced = upsertOne(items[i].record, items[i].rows, blobIds)
         if (replaced !== null) replacedBlobIds.push(replaced)
       }
-      return { replacedBlobIds, totalBytes: currentTotalBytes("always") }
+      return { replacedBlobIds, totalBytes: foldedTotalBytes() }
     })
 
     /**
