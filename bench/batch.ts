@@ -18,14 +18,27 @@
  * target. (Until 2026-12-02 the select was timed once, cold — the first execution on a fresh
  * database — and the checksum + decode loop once, un-warmed: a floor of ~0.7–0.8× the gets that
  * was mostly first-run cost.)
+ * The floor's select is timed on the live cache's file (its WAL holding the run's writes) through a
+ * second connection while the cache is open, the state getMany reads in; the same statement on the
+ * closed, checkpointed file, read by a fresh connection, is printed beside it (equal within the
+ * noise in three runs on 2026-12-02 evening).
+ * putMany's floor is measured the same way (warm, repeated; since 2026-12-02 evening): per batch
+ * entry what putMany's synchronous prepare cannot skip — the key and its stored description
+ * (`unsafeKey`, `unsafeDescribe`), the encode (`Codec.unsafeEncode`), the key slot and checksum —
+ * and the row, cacheness's upsert one row a statement in one transaction on a copy of the run's
+ * file. (The "floor: key + encode" of the µs row is `cache.key` through an effect and a bare
+ * `JSON.stringify`, which is not what a batch pays.)
  * Targets (issue 19): putMany ≥ 5× the put loop's throughput; getMany ≤ 0.3× the time of the gets.
  */
 import Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
+import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as v8 from "node:v8"
+import { checksumOf } from "../src/cache/integrity.js"
 import { decide } from "../src/cache/read.js"
+import * as Header from "../src/codec/header.js"
 import * as Codec from "../src/codec/registry.js"
 import { Cache } from "../src/index.js"
 import * as Hasher from "../src/key/xxhash.js"
@@ -54,6 +67,26 @@ interface Figures {
   /** ms for N keys hashed (`cache.key`) / N values encoded as the JSON handler does */
   readonly keys: number
   readonly encode: number
+  /**
+   * getMany's statement for the READS keys on the live cache's file (its WAL holding the run's
+   * writes), through a second connection while the cache is open: the state getMany reads in
+   */
+  readonly liveSelect: number
+}
+
+/**
+ * putMany's floor, step by step, µs per entry (each the median of REPEAT warm runs over the N
+ * batch entries): what `prepareSync` and SQLite cannot skip for an entry.
+ */
+interface WriteFloor {
+  /** the key and the stored description of its parameters (`unsafeKey`, `unsafeDescribe` + JSON) */
+  readonly key: number
+  /** the value encoded as putMany encodes it (`Codec.unsafeEncode`: JSON guard, text, frame) */
+  readonly encode: number
+  /** the key slot written into the bytes and the XXH64 checksum bound to the key */
+  readonly checksum: number
+  /** the row: cacheness's upsert, one row a statement as `upsertMany` runs it, in one transaction */
+  readonly upsert: number
 }
 
 /** getMany's floor, step by step, ms for READS hits (each the median of REPEAT warm runs). */
@@ -65,6 +98,10 @@ interface ReadFloor {
   /** per row: the read decision (expiry, key slot, checksum, header) and the decode */
   readonly verifyDecode: number
 }
+
+// The statement of src/metadata/sqlite.ts's probeMany (what getMany runs on an unsigned cache).
+const PROBE_MANY = `SELECT j.key, e.stored_bytes, e.checksum, e.blob_id, e.inline_value, e.expires_at,
+  e.stale_until FROM json_each(?) AS j CROSS JOIN cacheness_entries AS e ON e.key = j.value`
 
 const once = (directory: string): Promise<Figures> =>
   Effect.runPromise(
@@ -91,6 +128,12 @@ const once = (directory: string): Promise<Figures> =>
         batches.push(now() - t)
         if (found.some((f) => f._tag === "None")) throw new Error("getMany missed")
       }
+      const hashed: Array<string> = []
+      for (const k of reads) hashed.push(yield* cache.key(k))
+      const live = new Database(path.join(directory, "cacheness.db"), { readonly: true })
+      const liveStatement = live.prepare(PROBE_MANY).raw(true)
+      const liveSelect = warm(() => liveStatement.all(JSON.stringify(hashed)))
+      live.close()
       t = now()
       for (const k of batchKeys) yield* cache.key(k)
       const keyed = now() - t
@@ -105,7 +148,8 @@ const once = (directory: string): Promise<Figures> =>
         getLoop: median(loops),
         getMany: median(batches),
         keys: keyed,
-        encode
+        encode,
+        liveSelect
       }
     }).pipe(Effect.provide(Cache.layer({ directory, maxSize: null })))
   )
@@ -136,9 +180,7 @@ const readFloor = async (directory: string): Promise<ReadFloor> => {
     keys = params.map((p) => hasher.unsafeKey(p) as string)
   })
   const db = new Database(path.join(directory, "cacheness.db"), { readonly: true })
-  // The statement of src/metadata/sqlite.ts's probeMany (what getMany runs on an unsigned cache).
-  const statement = db.prepare(`SELECT j.key, e.stored_bytes, e.checksum, e.blob_id, e.inline_value, e.expires_at,
-      e.stale_until FROM json_each(?) AS j CROSS JOIN cacheness_entries AS e ON e.key = j.value`).raw(true)
+  const statement = db.prepare(PROBE_MANY).raw(true)
   let rows: Array<Array<any>> = []
   const select = warm(() => {
     rows = statement.all(JSON.stringify(keys)) as Array<Array<any>>
@@ -165,6 +207,85 @@ const readFloor = async (directory: string): Promise<ReadFloor> => {
   })
   if (served !== READS) throw new Error(`the floor's decode served ${served} of ${READS} rows`)
   return { select, keys: keyed, verifyDecode }
+}
+
+const ENTRY_COLUMNS = `key, namespace, description, format, codec, stored_bytes, raw_bytes, checksum, blob_id,
+  inline_value, created_at, accessed_at, expires_at, hits, params, metadata, stale_until, tags`
+// The upsert of src/metadata/sqlite.ts, one row.
+const UPSERT = `INSERT INTO cacheness_entries (${ENTRY_COLUMNS}) VALUES (${Array(18).fill("?").join(", ")})
+  ON CONFLICT (key) DO UPDATE SET namespace = excluded.namespace, description = excluded.description,
+    format = excluded.format, codec = excluded.codec, stored_bytes = excluded.stored_bytes,
+    raw_bytes = excluded.raw_bytes, checksum = excluded.checksum, blob_id = excluded.blob_id,
+    inline_value = excluded.inline_value, created_at = excluded.created_at,
+    accessed_at = excluded.accessed_at, expires_at = excluded.expires_at, hits = 0,
+    params = excluded.params, metadata = excluded.metadata, stale_until = excluded.stale_until,
+    tags = excluded.tags`
+
+/**
+ * putMany's floor on the cache `once` left in `directory` (closed): per batch entry the key and
+ * its description, the encode, the key slot and checksum, each warm and repeated; and the rows
+ * (the run's own, under new keys) upserted into copies of the run's file (20,000 rows by then),
+ * one transaction each, as `upsertMany` writes them. What is left of a batched entry above this is
+ * the record, the options, the blob-id read and garbage collection.
+ */
+const writeFloor = async (directory: string): Promise<WriteFloor> => {
+  const hasher = await Effect.runPromise(Hasher.make())
+  const codec = Codec.make()
+  const settings = { signer: null, verifyIntegrity: true, hashBytes: hasher.hashBytes }
+  const params = Array.from({ length: N }, (_, i) => ({ ...keyOf(i), batch: true }))
+  const values = Array.from({ length: N }, (_, i) => valueOf(i))
+  let keys: Array<string> = []
+  const key = warm(() => {
+    keys = params.map((p) => hasher.unsafeKey(p) as string)
+    for (const p of params) JSON.stringify(hasher.unsafeDescribe(p))
+  })
+  let encoded: Array<Uint8Array> = []
+  const encode = warm(() => {
+    encoded = values.map((v) => (codec.unsafeEncode(v) as { readonly bytes: Uint8Array }).bytes)
+  })
+  const checksum = warm(() => {
+    for (let i = 0; i < N; i++) {
+      Header.writeKey(encoded[i], keys[i])
+      checksumOf(settings, { key: keys[i] } as Parameters<typeof checksumOf>[1], encoded[i])
+    }
+  })
+  const file = path.join(directory, "cacheness.db")
+  const source = new Database(file, { readonly: true })
+  const rows = (source.prepare(`SELECT ${ENTRY_COLUMNS} FROM cacheness_entries LIMIT ${N}`).raw(true).all() as Array<
+    Array<unknown>
+  >).map((row) => {
+    const fresh = row.slice()
+    fresh[0] = randomBytes(8).toString("hex")
+    return fresh
+  })
+  source.close()
+  const copy = path.join(directory, "floor-copy.db")
+  const upsertOnce = (): number => {
+    fs.copyFileSync(file, copy)
+    const db = new Database(copy)
+    db.pragma("journal_mode = WAL")
+    db.pragma("synchronous = NORMAL")
+    db.pragma("wal_autocheckpoint = 16384")
+    const upsert = db.prepare(UPSERT)
+    const write = db.transaction(() => {
+      for (const row of rows) upsert.run(row)
+    })
+    const t = now()
+    write.immediate()
+    const spent = now() - t
+    db.close()
+    for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(copy + suffix, { force: true })
+    return spent
+  }
+  upsertOnce()
+  const upserts = Array.from({ length: REPEAT }, upsertOnce)
+  const perEntry = (ms: number) => ms * 1000 / N
+  return {
+    key: perEntry(key),
+    encode: perEntry(encode),
+    checksum: perEntry(checksum),
+    upsert: perEntry(median(upserts))
+  }
 }
 
 /** The raw limits: one transaction inserting N rows, one statement selecting READS of them. */
@@ -198,10 +319,12 @@ export const run = async (): Promise<void> => {
     await once(path.join(directory, "warmup"))
     const runs: Array<Figures> = []
     const floors: Array<ReadFloor> = []
+    const writeFloors: Array<WriteFloor> = []
     const raws: Array<{ insert: number; select: number }> = []
     for (let r = 0; r < RUNS; r++) {
       runs.push(await once(path.join(directory, `run-${r}`)))
       floors.push(await readFloor(path.join(directory, `run-${r}`)))
+      writeFloors.push(await writeFloor(path.join(directory, `run-${r}`)))
       fs.mkdirSync(path.join(directory, `raw-${r}`))
       raws.push(rawSqlite(path.join(directory, `raw-${r}`)))
     }
@@ -215,9 +338,18 @@ export const run = async (): Promise<void> => {
     const rawInsert = median(raws.map((r) => r.insert))
     const rawSelect = median(raws.map((r) => r.select))
     const floorOf = (pick: (f: ReadFloor) => number) => median(floors.map(pick))
-    const floorSelect = floorOf((f) => f.select)
+    const closedSelect = floorOf((f) => f.select)
+    // The live file's: the closed one is checkpointed (no WAL) and read by a fresh connection.
+    const floorSelect = m((f) => f.liveSelect)
     const floorKeys = floorOf((f) => f.keys)
     const verifyDecode = floorOf((f) => f.verifyDecode)
+    const writeFloorOf = (pick: (f: WriteFloor) => number) => median(writeFloors.map(pick))
+    const wKey = writeFloorOf((f) => f.key)
+    const wEncode = writeFloorOf((f) => f.encode)
+    const wChecksum = writeFloorOf((f) => f.checksum)
+    const wUpsert = writeFloorOf((f) => f.upsert)
+    // What a batched entry cannot go under: its key and description, encode, checksum and row.
+    const writeFloorUs = wKey + wEncode + wChecksum + wUpsert
     // What getMany cannot go under: its select, and per hit the key, the read decision and the decode.
     const floor = floorSelect + floorKeys + verifyDecode
     table(
@@ -251,11 +383,21 @@ export const run = async (): Promise<void> => {
           "put, one at a time / batch"
         ],
         [
+          "putMany floor: µs per entry",
+          "",
+          fmt(writeFloorUs, 1),
+          `${fmt(putLoop * 1000 / N / writeFloorUs, 2)}× the loop's throughput at most`,
+          `key ${fmt(wKey, 1)} + encode ${fmt(wEncode, 1)} + checksum ${fmt(wChecksum, 1)} + row ${fmt(wUpsert, 1)}`,
+          `5× needs ≤ ${fmt(putLoop * 1000 / N / 5, 1)} µs`
+        ],
+        [
           `getMany floor: ms`,
           "",
           fmt(floor, 2),
           `${fmt(floor / getLoop, 2)}× the gets' time`,
-          `select ${fmt(floorSelect, 2)} + keys ${fmt(floorKeys, 2)} + check and decode ${fmt(verifyDecode, 2)}`,
+          `select ${fmt(floorSelect, 2)} (closed file ${fmt(closedSelect, 2)}) + keys ${
+            fmt(floorKeys, 2)
+          } + check and decode ${fmt(verifyDecode, 2)}`,
           "getMany cannot go under it"
         ]
       ]

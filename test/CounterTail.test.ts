@@ -58,6 +58,29 @@ describe("SQLite counters: a mark, and the rows above it counted on reading", ()
       assert.deepStrictEqual(yield* store.namespaceTotals(""), { entries: 1, totalBytes: 70 })
     }))
 
+  it.scoped("a batch folds every row above the mark, and rebuilds a lost counters row", () =>
+    Effect.gen(function*() {
+      const filename = path.join(yield* withDir, "cache.db")
+      const store = yield* MetadataStoreSqlite.make({ filename })
+      for (let i = 0; i < 5; i++) yield* store.upsert(record(key(i), { storedBytes: 10 }))
+      const batch = (from: number, n: number) =>
+        Array.from({ length: n }, (_, i) => ({ record: record(key(from + i), { storedBytes: 100 + i }) }))
+      // Two overwrites (keys 3 and 4, above the mark) and 30 new rows.
+      const written = yield* store.upsertMany(batch(3, 32))
+      const expected = scanned(filename)
+      assert.strictEqual(written.totalBytes, expected.totalBytes)
+      const row = countersRow(filename)
+      assert.deepStrictEqual({ entries: row.entries, totalBytes: row.bytes }, expected, "nothing left above the mark")
+      const db = new Database(filename)
+      assert.strictEqual(row.mark, db.prepare(`SELECT max(rowid) FROM ${TABLE}`).pluck().get())
+      db.prepare(`DELETE FROM cacheness_counters`).run()
+      db.close()
+      const again = yield* store.upsertMany(batch(100, 3))
+      assert.strictEqual(again.totalBytes, scanned(filename).totalBytes)
+      const totals = yield* store.totals
+      assert.deepStrictEqual({ entries: totals.entries, totalBytes: totals.totalBytes }, scanned(filename))
+    }))
+
   it.scoped("stay exact through inserts, overwrites, deletes, reused rowids, folds and two connections", () =>
     Effect.gen(function*() {
       const filename = path.join(yield* withDir, "cache.db")
