@@ -71,21 +71,30 @@ const steps: Array<readonly [string, () => unknown]> = [
     Blocks.write(w, f64, 8, policy)
     stored["f64 write"] = w.offset / SIZE
   }],
-  ["Blocks.writeParallel f64", async () => {
-    const w = new Blocks.Writer(out, 0)
-    await Blocks.writeParallel(w, f64, 8, policy)
-    stored["f64 writeParallel"] = w.offset / SIZE
-  }],
-  ["Blocks.write i32 (one thread)", () => {
-    const w = new Blocks.Writer(out, 0)
-    Blocks.write(w, i32, 4, policy)
-    stored["i32 write"] = w.offset / SIZE
-  }],
-  ["Blocks.writeParallel i32", async () => {
-    const w = new Blocks.Writer(out, 0)
-    await Blocks.writeParallel(w, i32, 4, policy)
-    stored["i32 writeParallel"] = w.offset / SIZE
-  }]
+  ...([["f64", f64, 8], ["i32", i32, 4]] as const).flatMap(([name, bytes, width]) =>
+    ([
+      ["1 block here, JS shuffle (before)", 1, false],
+      ["1 block here", 1, true],
+      [
+        "2 blocks here",
+        2,
+        true
+      ],
+      ["all 4 here", 4, true],
+      ["default (sampled)", undefined, true]
+    ] as const).map(([variant, onMain, simd]) =>
+      [
+        `Blocks.writeParallel ${name}, ${variant}`,
+        async () => {
+          SimdShuffle.enable(simd)
+          const w = new Blocks.Writer(out, 0)
+          await Blocks.writeParallel(w, bytes, width, policy, B, onMain)
+          SimdShuffle.enable(true)
+          stored[`${name} ${variant}`] = w.offset / SIZE
+        }
+      ] as const
+    )
+  )
 ]
 
 /** This thread's CPU time in ms (Linux), else NaN. */
@@ -103,12 +112,17 @@ const processCpu = (): number => {
 }
 
 export const run = async (extra: Array<readonly [string, () => unknown]> = []) => {
-  const all = [...steps, ...extra]
+  // STEPS=<regex> runs only the steps whose names match.
+  const only = process.env.STEPS === undefined ? undefined : new RegExp(process.env.STEPS)
+  const all = [...steps, ...extra].filter(([name]) => only === undefined || only.test(name))
   const times = all.map(() => [] as Array<number>)
   const cpus = all.map(() => [] as Array<number>)
   const procs = all.map(() => [] as Array<number>)
   for (let round = 0; round < ROUNDS; round++) {
-    for (let s = 0; s < all.length; s++) {
+    // A new order every round: what ran just before a step (the allocator's state after
+    // lz4-napi's fresh outputs, the caches) changes its cost.
+    const order = all.map((_, s) => s).sort(() => Math.random() - 0.5)
+    for (const s of order) {
       await new Promise((resolve) => setTimeout(resolve, 100))
       const cpu = threadCpu()
       const proc = processCpu()
@@ -121,7 +135,7 @@ export const run = async (extra: Array<readonly [string, () => unknown]> = []) =
   }
   const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
   table(
-    `64 MiB array encode, step by step (medians of ${ROUNDS}, interleaved; load ${
+    `64 MiB array encode, step by step (medians of ${ROUNDS}, interleaved in a new random order each round; load ${
       os.loadavg().map((x) => x.toFixed(2)).join(" ")
     }; ${new Date().toISOString()})`,
     [
