@@ -26,9 +26,15 @@ const blocky = (length: number, kinds: ReadonlyArray<number>, blockSize: number,
   return out
 }
 
-const encodeParallel = async (src: Uint8Array, width: number, p: Blocks.BlockPolicy, blockSize: number) => {
+const encodeParallel = async (
+  src: Uint8Array,
+  width: number,
+  p: Blocks.BlockPolicy,
+  blockSize: number,
+  onMain?: number
+) => {
   const out = new Blocks.Writer(new Uint8Array(Blocks.bound(src.byteLength, blockSize) + 3), 3)
-  const any = await Blocks.writeParallel(out, src, width, p, blockSize)
+  const any = await Blocks.writeParallel(out, src, width, p, blockSize, onMain)
   return { bytes: out.bytes.subarray(3, out.offset), any }
 }
 
@@ -57,12 +63,14 @@ describe("blocks on the threadpool", () => {
         fc.integer({ min: 1, max: 6 }),
         fc.nat(4095),
         fc.integer(),
-        async (width, shuffle, kinds, blocks, tail, seed) => {
+        // How many blocks stay on this thread: the sampled default, or any split.
+        fc.option(fc.integer({ min: 0, max: 7 }), { nil: undefined }),
+        async (width, shuffle, kinds, blocks, tail, seed, onMain) => {
           const blockSize = 4096
           const length = Math.floor(((blocks - 1) * blockSize + tail + 1) / width) * width
           const src = blocky(length, kinds, blockSize, seed)
           const copy = src.slice()
-          const { any, bytes } = await encodeParallel(src, width, policy("lz4", shuffle), blockSize)
+          const { any, bytes } = await encodeParallel(src, width, policy("lz4", shuffle), blockSize, onMain)
           assert.deepStrictEqual(decodeSync(bytes, length), copy)
           assert.deepStrictEqual(src, copy, "the input is not changed")
           // The same stream as `write` up to the compressor's choices: same header, same raw length.
@@ -75,6 +83,27 @@ describe("blocks on the threadpool", () => {
       ),
       { numRuns: 60 }
     )
+  })
+
+  it("a value whose sample compresses far (ascending ids) is written on this thread: write's stream, byte for byte", async () => {
+    const blockSize = 1 << 16
+    const ids = new Uint8Array(new Int32Array((4 * blockSize) / 4 + 100).map((_, i) => i * 3).buffer)
+    const sync = new Blocks.Writer(new Uint8Array(Blocks.bound(ids.byteLength, blockSize)), 0)
+    Blocks.write(sync, ids, 4, policy("lz4", true), blockSize)
+    const expected = sync.bytes.subarray(0, sync.offset)
+    assert.strictEqual(
+      firstDifference((await encodeParallel(ids, 4, policy("lz4", true), blockSize)).bytes, expected),
+      -1
+    )
+    // A smooth float64 signal's sample does not: its later blocks go to lz4-napi, stored a little larger.
+    const signal = new Uint8Array(
+      new Float64Array((4 * blockSize) / 8).map((_, i) => Math.sin(i / 1000) * 100 + ((i * 7919) % 1000) * 1e-6).buffer
+    )
+    const one = new Blocks.Writer(new Uint8Array(Blocks.bound(signal.byteLength, blockSize)), 0)
+    Blocks.write(one, signal, 8, policy("lz4", true), blockSize)
+    const parallel = (await encodeParallel(signal, 8, policy("lz4", true), blockSize)).bytes
+    assert.notStrictEqual(firstDifference(parallel, one.bytes.subarray(0, one.offset)), -1)
+    assert.deepStrictEqual(decodeSync(parallel, signal.byteLength), signal)
   })
 
   it("a value changed once its put has started is stored as it was when the put began", async () => {

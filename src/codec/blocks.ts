@@ -268,21 +268,53 @@ const writeBlock = (
 const asBuffer = (bytes: Uint8Array): Buffer =>
   Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
+// The sample `mainShare` compresses: small next to a block, large enough to hold LZ4's window.
+const SAMPLE = 64 << 10
+// Below this stored/raw for the sample, `lz4.ts` beats lz4-napi on a whole block by more than
+// the threadpool gains: long matches (ascending ids, runs) are few sequences, which `lz4.ts`
+// extends with native comparisons (64 MiB shuffled int32 ramp, 4 blocks: 36 ms thread CPU here
+// against ~150 ms for lz4-napi); the smooth float64 signal (0.70) is not.
+const MAIN_ONLY_RATIO = 0.2
+let sampleOut = new Uint8Array(0)
+
 /**
- * `write` for LZ4 using every core: the first block is compressed on this thread by `lz4.ts`
- * (straight into its place, as `write` does), the others at the same time on libuv's threadpool
- * by lz4-napi's native codec (`compress`). The same stream, readable by `read`: lz4-napi writes
- * the same size-prefixed LZ4 blocks. Its blocks store a little larger (64 MiB float64 signal:
- * 0.724 of raw against 0.702), so keeping one block on this thread also keeps the whole under
- * plain shuffle + LZ4 (0.719 for four blocks).
+ * How many of the `blocks` blocks of `src` `writeParallel` compresses on this thread (the first
+ * ones; the rest go to the threadpool): all of them when a shuffled sample from the second block
+ * compresses below `MAIN_ONLY_RATIO`, else one. lz4-napi compresses a block of the smooth float64
+ * signal in ~12 ms of CPU when its output memory is already faulted in, `lz4.ts` in ~35 ms, so the
+ * threadpool takes all but the one block this thread keeps to stay under plain shuffle + LZ4's
+ * stored size (bench/array-put-steps.ts: 64 MiB float64, one block here 178 ms wall, two 269, four
+ * 331; medians of 11 in random order, load 8).
+ */
+const mainShare = (src: Uint8Array, width: number, shuffled: boolean, blockSize: number, blocks: number): number => {
+  const from = blockSize
+  const sample = src.subarray(from, Math.min(src.byteLength, from + Math.min(SAMPLE, blockSize)))
+  let input = sample
+  if (shuffled) {
+    input = scratchBlock(blockSize).subarray(0, sample.byteLength)
+    shuffle(sample, input, width)
+  }
+  if (sampleOut.byteLength < Lz4.bound(SAMPLE)) sampleOut = new Uint8Array(Lz4.bound(SAMPLE)).fill(0)
+  const length = Lz4.compress(input, sampleOut, 0, Math.floor(sample.byteLength * MAIN_ONLY_RATIO))
+  return length >= 0 ? blocks : 1
+}
+
+/**
+ * `write` for LZ4 using both cores: the first blocks are compressed on this thread by `lz4.ts`
+ * (straight into their place, as `write` does), the others at the same time on libuv's
+ * threadpool by lz4-napi's native codec (`compress`). How many stay here is `mainShare`'s
+ * choice (or `onMain`, for benchmarks and tests). The same stream, readable by `read`: lz4-napi
+ * writes the same size-prefixed LZ4 blocks. Its blocks store a little larger (64 MiB float64
+ * signal: 0.724 of raw against 0.702), so keeping a block on this thread also keeps the whole
+ * under plain shuffle + LZ4 (0.719 for four blocks).
  *
- * The value is copied before anything runs off this thread: every later block is shuffled (or
- * copied) synchronously into its slot in `out` — where it would sit were every block before it
- * stored raw, rounded up to a word — so a caller changing the array once the put has started
- * cannot tear the stored value. The threadpool reads the slots; each result is written at the
- * running offset, which never reaches the next block's slot. A block that does not save
- * `minSavings` is stored raw, unshuffled from its slot. Other codecs, and values of one block,
- * go through `write`.
+ * The value is copied before anything runs off this thread: every threadpool block is shuffled
+ * (or copied) synchronously into its slot in `out` — where it would sit were every block before
+ * it stored raw, rounded up to a word — and this thread's blocks are compressed before the first
+ * wait, so a caller changing the array once the put has started cannot tear the stored value.
+ * The threadpool reads the slots; each result is written at the running offset, which never
+ * reaches the next block's slot. A block that does not save `minSavings` is stored raw,
+ * unshuffled from its slot. Other codecs, and values of one block, go through `write`.
  *
  * @since 0.1.0
  * @category encoding
@@ -292,19 +324,24 @@ export const writeParallel = async (
   src: Uint8Array,
   width: number,
   policy: BlockPolicy,
-  blockSize: number = BLOCK_SIZE
+  blockSize: number = BLOCK_SIZE,
+  onMain?: number
 ): Promise<boolean> => {
   const total = src.byteLength
   if (policy.spec.id !== LZ4_ID || total < policy.minSize || total <= blockSize) {
     return write(out, src, width, policy, blockSize)
   }
   const shuffled = policy.shuffle && width > 1
+  const blocks = Math.ceil(total / blockSize)
+  const here = Math.max(1, Math.min(blocks, onMain ?? mainShare(src, width, shuffled, blockSize, blocks)))
+  if (here === blocks) return write(out, src, width, policy, blockSize)
   out.u8(shuffled ? width : 1)
   out.u32(blockSize)
   out.f64(total)
   const base = out.offset
   const slots: Array<Uint8Array> = []
-  for (let k = 1; k * blockSize < total; k++) {
+  const jobs: Array<Promise<Buffer>> = []
+  for (let k = here; k < blocks; k++) {
     const block = src.subarray(k * blockSize, Math.min(total, (k + 1) * blockSize))
     // Where block k's bytes would start were every block before it stored raw (so nothing
     // written for blocks before it, nor its own header, reaches the slot), rounded up to a word
@@ -315,10 +352,16 @@ export const writeParallel = async (
     if (shuffled) shuffle(block, slot, width)
     else slot.set(block)
     slots.push(slot)
+    // Started as soon as its slot is filled: the threadpool works while the next slots are.
+    jobs.push(Lz4Napi.compress(asBuffer(slot)))
   }
   // Settled all together: no slot is written to while the threadpool may still read one.
-  const pending = Promise.allSettled(slots.map((slot) => Lz4Napi.compress(asBuffer(slot))))
-  let any = writeBlock(out, src.subarray(0, blockSize), width, policy, true, shuffled)
+  const pending = Promise.allSettled(jobs)
+  let any = false
+  for (let k = 0; k < here; k++) {
+    const block = src.subarray(k * blockSize, (k + 1) * blockSize)
+    if (writeBlock(out, block, width, policy, true, shuffled)) any = true
+  }
   const packed = await pending
   for (let k = 0; k < slots.length; k++) {
     const result = packed[k]!

@@ -8,10 +8,13 @@
  * LZ4 itself. The loops below read 4 elements at a time through `Uint32Array` views and transpose
  * 4×4 byte blocks in registers, so every memory access is a 32-bit word: ~3.4 GB/s for 8-byte
  * elements on this machine (bench/formats.ts prints the comparison). Unaligned inputs and the
- * tail (fewer than 4 elements) take the byte loop.
+ * tail (fewer than 4 elements) take the byte loop. Where WebAssembly SIMD runs, `shuffle` itself
+ * goes through `simdShuffle.ts` (16 bytes per operation); `unshuffle` is `simd.ts`'s, in the
+ * block decoder.
  *
  * @since 0.1.0
  */
+import * as SimdShuffle from "./simdShuffle.js"
 
 /**
  * Shuffles `src` into `dst` (same length, a multiple of `size`; they must not overlap).
@@ -20,6 +23,29 @@
  * @category shuffle
  */
 export const shuffle = (src: Uint8Array, dst: Uint8Array, size: number): void => {
+  const n = Math.floor(src.length / size)
+  if ((size === 2 || size === 4 || size === 8) && n >= SIMD_MIN && SimdShuffle.active()) {
+    // 16 elements per step in WebAssembly SIMD (simdShuffle.ts); the last few byte by byte.
+    const wide = n & ~15
+    SimdShuffle.shuffleWide(src, dst, size, n, wide)
+    shuffleBytes(src, dst, size, wide, n)
+    copyLeftover(src, dst, n * size)
+    return
+  }
+  shuffleJs(src, dst, size)
+}
+
+// Below this many elements the JS loops cost less than a call into the module per chunk.
+const SIMD_MIN = 64
+
+/**
+ * `shuffle` with the JS loops only (no WebAssembly), exported for the tests' and the benchmark's
+ * comparison.
+ *
+ * @since 0.1.0
+ * @category shuffle
+ */
+export const shuffleJs = (src: Uint8Array, dst: Uint8Array, size: number): void => {
   const n = Math.floor(src.length / size)
   if (size <= 1 || n < 4) {
     dst.set(src)
