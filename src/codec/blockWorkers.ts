@@ -1,0 +1,281 @@
+/**
+ * A worker thread that decodes LZ4 blocks beside the main thread, so a large array get uses both
+ * cores. Decoding a 64 MiB float64 array (four 16 MiB shuffled LZ4 blocks) is ~37 ms of one
+ * thread — most of the get (docs/PERFORMANCE.md, "The array get, step by step").
+ *
+ * The worker runs `simd.ts`'s module on a shared WebAssembly memory: the main thread copies the
+ * compressed bytes of the blocks it hands over into that memory, the worker decompresses and
+ * unshuffles each of them into its place there, and the main thread, having decoded its own
+ * blocks meanwhile, copies the worker's out into the result — which stays an ordinary
+ * `ArrayBuffer` (a worker cannot write into one, hence the copy). One job at a time: a decode
+ * that finds the worker busy, starting, or gone decodes on its own thread, as before.
+ *
+ * The worker starts on first use (that get decodes alone), is `unref`'d while idle so it never
+ * keeps the process alive, and is stopped with its memory dropped after `IDLE_MS` without use.
+ * Where workers, shared memory or SIMD are missing, `acquire` says `undefined` and callers decode
+ * in-thread. Like `src/key/hashWorkers.ts`, the worker source is plain CommonJS evaluated in place.
+ *
+ * @since 0.1.0
+ */
+import * as os from "node:os"
+import { Worker } from "node:worker_threads"
+import * as Simd from "./simd.js"
+
+/** Shared memory's ceiling, 1 GiB: reserved address space, not memory; larger jobs decode in-thread. */
+const MAX_PAGES = 16384
+const PAGE = 65536
+const IDLE_MS = 10_000
+
+const WORKER_SOURCE = `
+const { parentPort } = require("node:worker_threads")
+let memory
+let exports
+const corrupt = (end, from, size) =>
+  end < 0 ? "corrupt LZ4 block" : "corrupt LZ4 block: decompressed to " + (end - from) + " bytes, expected " + size
+parentPort.on("message", (message) => {
+  if (message.module !== undefined) {
+    memory = message.memory
+    exports = new WebAssembly.Instance(message.module, { env: { memory } }).exports
+    parentPort.postMessage({ ready: true })
+    return
+  }
+  const { id, planes, blocks } = message
+  try {
+    for (const { src, srcEnd, dst, size, width } of blocks) {
+      if (width === 1) {
+        const end = exports.lz4(src, srcEnd, dst, dst + size)
+        if (end !== dst + size) throw new RangeError(corrupt(end, dst, size))
+        continue
+      }
+      const end = exports.lz4(src, srcEnd, planes, planes + size)
+      if (end !== planes + size) throw new RangeError(corrupt(end, planes, size))
+      const n = Math.floor(size / width)
+      const wide = n & ~15
+      exports["unshuffle" + width](planes, n, dst, wide)
+      // The elements past the last whole vector, and bytes past the last element, as simd.ts does.
+      const bytes = new Uint8Array(memory.buffer)
+      for (let i = wide; i < n; i++) {
+        for (let b = 0; b < width; b++) bytes[dst + i * width + b] = bytes[planes + b * n + i]
+      }
+      for (let i = n * width; i < size; i++) bytes[dst + i] = bytes[planes + i]
+    }
+    parentPort.postMessage({ id })
+  } catch (error) {
+    parentPort.postMessage({ id, corrupt: String(error && error.message || error) })
+  }
+})
+`
+
+/**
+ * One block for the worker: LZ4 (no size prefix) at `[src, srcEnd)` of the shared memory, to be
+ * decoded — and unshuffled when `width` > 1 — into `[dst, dst + size)`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Job {
+  readonly src: number
+  readonly srcEnd: number
+  readonly dst: number
+  readonly size: number
+  readonly width: 1 | 2 | 4 | 8
+}
+
+/**
+ * What the worker found: nothing wrong, or the reason a block does not decode.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Outcome = { readonly corrupt?: string }
+
+/**
+ * The worker and its memory, held by one decode until `release`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Lease {
+  /** The shared memory, at least the size asked for. */
+  readonly memory: Uint8Array
+  /**
+   * Runs the blocks, `planes` being where the worker may put up to the largest block's bytes
+   * before unshuffling them. Rejects when the worker died (the caller decodes them itself).
+   */
+  readonly run: (planes: number, blocks: ReadonlyArray<Job>) => Promise<Outcome>
+  /** Gives the worker back; once `run`'s promise has settled, if it was called. */
+  readonly release: () => void
+}
+
+interface Pending {
+  readonly id: number
+  readonly resolve: (outcome: Outcome) => void
+  readonly reject: (error: unknown) => void
+}
+
+interface Running {
+  readonly worker: Worker
+  readonly memory: Simd.SharedMemory
+  ready: boolean
+  busy: boolean
+  pending: Pending | undefined
+}
+
+let running: Running | undefined
+let broken = false
+let enabled = true
+let nextId = 0
+let idleTimer: ReturnType<typeof setTimeout> | undefined
+let readyWaiters: Array<(ready: boolean) => void> = []
+
+const cores = (): number => {
+  try {
+    return os.availableParallelism()
+  } catch {
+    return 1
+  }
+}
+
+const stop = (state: Running, error: unknown) => {
+  if (running === state) running = undefined
+  const pending = state.pending
+  state.pending = undefined
+  if (pending !== undefined) pending.reject(error)
+  for (const resolve of readyWaiters) resolve(false)
+  readyWaiters = []
+}
+
+const start = (): void => {
+  const shared = Simd.sharedModule(MAX_PAGES)
+  if (shared === null) {
+    broken = true
+    return
+  }
+  let worker: Worker
+  try {
+    worker = new Worker(WORKER_SOURCE, { eval: true })
+  } catch {
+    broken = true
+    return
+  }
+  worker.unref()
+  const state: Running = { worker, memory: shared.memory, ready: false, busy: false, pending: undefined }
+  running = state
+  worker.on("message", (message: { ready?: true; id?: number } & Outcome) => {
+    if (message.ready === true) {
+      state.ready = true
+      for (const resolve of readyWaiters) resolve(true)
+      readyWaiters = []
+      return
+    }
+    const pending = state.pending
+    if (pending === undefined || pending.id !== message.id) return
+    state.pending = undefined
+    worker.unref()
+    pending.resolve(message.corrupt === undefined ? {} : { corrupt: message.corrupt })
+  })
+  worker.on("error", (error) => stop(state, error))
+  worker.on("exit", (code) => stop(state, new Error(`block worker exited with code ${code}`)))
+  worker.postMessage({ module: shared.module, memory: shared.memory })
+  scheduleIdle()
+}
+
+// Dropped when unused for a while: the worker's memory holds up to three times what it last decoded.
+const scheduleIdle = () => {
+  if (idleTimer !== undefined) clearTimeout(idleTimer)
+  idleTimer = setTimeout(() => {
+    idleTimer = undefined
+    const state = running
+    if (state === undefined || state.busy) return
+    running = undefined
+    void state.worker.terminate()
+  }, IDLE_MS)
+  idleTimer.unref()
+}
+
+const usable = (): boolean => enabled && !broken && Simd.active() && cores() >= 2
+
+/**
+ * The worker with a shared memory of at least `bytes`, or `undefined` when this decode should run
+ * in-thread: workers unavailable or turned off, one core, the worker starting (started now when
+ * it was not), busy with another decode, or `bytes` beyond its ceiling.
+ *
+ * @since 0.1.0
+ * @category pool
+ */
+export const acquire = (bytes: number): Lease | undefined => {
+  if (!usable()) return undefined
+  if (running === undefined) {
+    start()
+    return undefined
+  }
+  const state = running
+  if (!state.ready || state.busy) return undefined
+  const missing = Math.ceil((bytes - state.memory.buffer.byteLength) / PAGE)
+  if (missing > 0) {
+    if (state.memory.buffer.byteLength / PAGE + missing > MAX_PAGES) return undefined
+    try {
+      state.memory.grow(missing)
+    } catch {
+      return undefined
+    }
+  }
+  state.busy = true
+  scheduleIdle()
+  let released = false
+  return {
+    memory: new Uint8Array(state.memory.buffer),
+    run: (planes, blocks) =>
+      new Promise<Outcome>((resolve, reject) => {
+        if (running !== state) return reject(new Error("block worker stopped"))
+        const id = nextId++
+        state.pending = { id, resolve, reject }
+        state.worker.ref()
+        state.worker.postMessage({ id, planes, blocks })
+      }),
+    release: () => {
+      if (released) return
+      released = true
+      state.busy = false
+      scheduleIdle()
+    }
+  }
+}
+
+/**
+ * Starts the worker if it is not running and resolves once it can take work: `true`, or `false`
+ * when it cannot start. For tests and benchmarks, which want the parallel path from the first get.
+ *
+ * @since 0.1.0
+ * @category pool
+ */
+export const warm = (): Promise<boolean> => {
+  if (!usable()) return Promise.resolve(false)
+  if (running === undefined) start()
+  if (running === undefined) return Promise.resolve(false)
+  if (running.ready) return Promise.resolve(true)
+  return new Promise((resolve) => readyWaiters.push(resolve))
+}
+
+/**
+ * Turns the worker's use on or off (off: every decode in-thread; benchmarks compare both).
+ *
+ * @since 0.1.0
+ * @category pool
+ */
+export const enable = (on: boolean): void => {
+  enabled = on
+}
+
+/**
+ * Stops the worker now, as if it died: a decode it is running falls back to the caller's thread.
+ * For tests.
+ *
+ * @since 0.1.0
+ * @category pool
+ */
+export const kill = (): Promise<void> => {
+  const state = running
+  if (state === undefined) return Promise.resolve()
+  return state.worker.terminate().then(() => undefined)
+}
