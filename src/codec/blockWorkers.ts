@@ -127,6 +127,8 @@ let enabled = true
 let nextId = 0
 let idleTimer: ReturnType<typeof setTimeout> | undefined
 let readyWaiters: Array<(ready: boolean) => void> = []
+let jobsRun = 0
+let lastJob: Promise<unknown> = Promise.resolve()
 
 const cores = (): number => {
   try {
@@ -225,14 +227,18 @@ export const acquire = (bytes: number): Lease | undefined => {
   let released = false
   return {
     memory: new Uint8Array(state.memory.buffer),
-    run: (planes, blocks) =>
-      new Promise<Outcome>((resolve, reject) => {
+    run: (planes, blocks) => {
+      const job = new Promise<Outcome>((resolve, reject) => {
         if (running !== state) return reject(new Error("block worker stopped"))
         const id = nextId++
         state.pending = { id, resolve, reject }
+        jobsRun++
         state.worker.ref()
         state.worker.postMessage({ id, planes, blocks })
-      }),
+      })
+      lastJob = job.catch(() => undefined)
+      return job
+    },
     release: () => {
       if (released) return
       released = true
@@ -266,6 +272,22 @@ export const warm = (): Promise<boolean> => {
 export const enable = (on: boolean): void => {
   enabled = on
 }
+
+/**
+ * How many jobs were handed to the worker in this process (tests check the parallel path ran).
+ *
+ * @since 0.1.0
+ * @category pool
+ */
+export const jobs = (): number => jobsRun
+
+/**
+ * Resolves once the last job handed to the worker has settled (tests: the next decode finds it free).
+ *
+ * @since 0.1.0
+ * @category pool
+ */
+export const settled = (): Promise<void> => lastJob.then(() => undefined)
 
 /**
  * Stops the worker now, as if it died: a decode it is running falls back to the caller's thread.
