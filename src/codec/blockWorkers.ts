@@ -40,30 +40,42 @@ parentPort.on("message", (message) => {
     return
   }
   const { id, planes, blocks } = message
-  try {
-    for (const { src, srcEnd, dst, size, width } of blocks) {
-      if (width === 1) {
-        const end = exports.lz4(src, srcEnd, dst, dst + size)
-        if (end !== dst + size) throw new RangeError(corrupt(end, dst, size))
-        continue
-      }
-      const end = exports.lz4(src, srcEnd, planes, planes + size)
-      if (end !== planes + size) throw new RangeError(corrupt(end, planes, size))
-      const n = Math.floor(size / width)
-      const wide = n & ~15
-      exports["unshuffle" + width](planes, n, dst, wide)
-      // The elements past the last whole vector, and bytes past the last element, as simd.ts does.
-      const bytes = new Uint8Array(memory.buffer)
-      for (let i = wide; i < n; i++) {
-        for (let b = 0; b < width; b++) bytes[dst + i * width + b] = bytes[planes + b * n + i]
-      }
-      for (let i = n * width; i < size; i++) bytes[dst + i] = bytes[planes + i]
+  // Blocks are claimed one at a time, last first, so the caller (going first to last) can take
+  // those the worker has not reached: 0 free, 1 decoding here, 2 done, 3 damaged, 4 the caller's.
+  const states = new Int32Array(memory.buffer, 0, blocks.length)
+  let damaged
+  for (let k = blocks.length - 1; k >= 0; k--) {
+    if (Atomics.compareExchange(states, k, 0, 1) !== 0) continue
+    try {
+      decode(blocks[k], planes)
+      Atomics.store(states, k, 2)
+    } catch (error) {
+      damaged = String(error && error.message || error)
+      Atomics.store(states, k, 3)
     }
-    parentPort.postMessage({ id })
-  } catch (error) {
-    parentPort.postMessage({ id, corrupt: String(error && error.message || error) })
+    Atomics.notify(states, k)
+    if (damaged !== undefined) break
   }
+  parentPort.postMessage(damaged === undefined ? { id } : { id, corrupt: damaged })
 })
+const decode = ({ src, srcEnd, dst, size, width }, planes) => {
+  if (width === 1) {
+    const end = exports.lz4(src, srcEnd, dst, dst + size)
+    if (end !== dst + size) throw new RangeError(corrupt(end, dst, size))
+    return
+  }
+  const end = exports.lz4(src, srcEnd, planes, planes + size)
+  if (end !== planes + size) throw new RangeError(corrupt(end, planes, size))
+  const n = Math.floor(size / width)
+  const wide = n & ~15
+  exports["unshuffle" + width](planes, n, dst, wide)
+  // The elements past the last whole vector, and bytes past the last element, as simd.ts does.
+  const bytes = new Uint8Array(memory.buffer)
+  for (let i = wide; i < n; i++) {
+    for (let b = 0; b < width; b++) bytes[dst + i * width + b] = bytes[planes + b * n + i]
+  }
+  for (let i = n * width; i < size; i++) bytes[dst + i] = bytes[planes + i]
+}
 `
 
 /**
@@ -90,19 +102,41 @@ export interface Job {
 export type Outcome = { readonly corrupt?: string }
 
 /**
+ * Where a block handed to the worker stands (`Lease.claim`, `Lease.wait`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const State = { free: 0, working: 1, done: 2, damaged: 3, caller: 4 } as const
+
+/**
+ * Bytes at the start of the shared memory that hold the blocks' states; a caller's offsets start
+ * here. At most `CONTROL / 4` blocks per job.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const CONTROL = 4096
+
+/**
  * The worker and its memory, held by one decode until `release`.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Lease {
-  /** The shared memory, at least the size asked for. */
+  /** The shared memory, at least `CONTROL` + the size asked for. */
   readonly memory: Uint8Array
   /**
    * Runs the blocks, `planes` being where the worker may put up to the largest block's bytes
-   * before unshuffling them. Rejects when the worker died (the caller decodes them itself).
+   * before unshuffling them. The worker takes them last first; resolves once it has none left.
+   * Rejects when the worker died (blocks it had not finished stay `free` or `working`).
    */
   readonly run: (planes: number, blocks: ReadonlyArray<Job>) => Promise<Outcome>
+  /** Takes block `k` for the caller when the worker has not started it (`State.caller`), else its state. */
+  readonly claim: (k: number) => number
+  /** Block `k`'s state once it is no longer `working`, or after `ms` (then still `working`). */
+  readonly wait: (k: number, ms: number) => Promise<number>
   /** Gives the worker back; once `run`'s promise has settled, if it was called. */
   readonly release: () => void
 }
@@ -128,6 +162,7 @@ let nextId = 0
 let idleTimer: ReturnType<typeof setTimeout> | undefined
 let readyWaiters: Array<(ready: boolean) => void> = []
 let jobsRun = 0
+let damagedFound = 0
 let lastJob: Promise<unknown> = Promise.resolve()
 
 const cores = (): number => {
@@ -174,6 +209,7 @@ const start = (): void => {
     if (pending === undefined || pending.id !== message.id) return
     state.pending = undefined
     worker.unref()
+    if (message.corrupt !== undefined) damagedFound++
     pending.resolve(message.corrupt === undefined ? {} : { corrupt: message.corrupt })
   })
   worker.on("error", (error) => stop(state, error))
@@ -193,6 +229,31 @@ const scheduleIdle = () => {
     void state.worker.terminate()
   }, IDLE_MS)
   idleTimer.unref()
+}
+
+type WaitAsync = (
+  array: Int32Array,
+  index: number,
+  value: number,
+  timeout: number
+) => { readonly async: boolean; readonly value: Promise<string> | string }
+
+const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync
+
+const waitWhileWorking = async (states: Int32Array, k: number, ms: number): Promise<number> => {
+  const until = performance.now() + ms
+  for (;;) {
+    const now = Atomics.load(states, k)
+    const left = until - performance.now()
+    if (now !== State.working || left <= 0) return now
+    if (waitAsync !== undefined) {
+      const result = waitAsync(states, k, State.working, left)
+      if (result.async) await result.value
+    } else {
+      // No Atomics.waitAsync: look again shortly.
+      await new Promise((resolve) => setTimeout(resolve, 1))
+    }
+  }
 }
 
 const usable = (): boolean => enabled && !broken && Simd.active() && cores() >= 2
@@ -225,10 +286,13 @@ export const acquire = (bytes: number): Lease | undefined => {
   state.busy = true
   scheduleIdle()
   let released = false
+  const states = new Int32Array(state.memory.buffer, 0, CONTROL / 4)
   return {
     memory: new Uint8Array(state.memory.buffer),
     run: (planes, blocks) => {
       const job = new Promise<Outcome>((resolve, reject) => {
+        if (blocks.length > CONTROL / 4) return reject(new RangeError("too many blocks for one job"))
+        for (let k = 0; k < blocks.length; k++) Atomics.store(states, k, State.free)
         if (running !== state) return reject(new Error("block worker stopped"))
         const id = nextId++
         state.pending = { id, resolve, reject }
@@ -239,6 +303,11 @@ export const acquire = (bytes: number): Lease | undefined => {
       lastJob = job.catch(() => undefined)
       return job
     },
+    claim: (k) => {
+      const before = Atomics.compareExchange(states, k, State.free, State.caller)
+      return before === State.free ? State.caller : before
+    },
+    wait: (k, ms) => waitWhileWorking(states, k, ms),
     release: () => {
       if (released) return
       released = true
@@ -280,6 +349,14 @@ export const enable = (on: boolean): void => {
  * @category pool
  */
 export const jobs = (): number => jobsRun
+
+/**
+ * How many jobs the worker found a damaged block in (tests check the worker's verdict reaches the caller).
+ *
+ * @since 0.1.0
+ * @category pool
+ */
+export const damaged = (): number => damagedFound
 
 /**
  * Resolves once the last job handed to the worker has settled (tests: the next decode finds it free).

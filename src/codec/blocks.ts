@@ -368,10 +368,12 @@ export const read = (input: Reader, dst: Uint8Array): void => {
  * each block, and each piece of a block stored raw, waits for `ready(end)` before it writes
  * below `end`. The same checks and the same bytes as `read`.
  *
- * With two cores, a stream of two blocks or more has its last half of LZ4 blocks decoded by a
- * worker thread (`blockWorkers.ts`) while this thread decodes the others; a block the worker
- * finds damaged throws here as it would in `read`, and a worker that is busy, starting or dies
- * leaves its blocks to this thread.
+ * With two cores, a stream of two blocks or more has its last half of LZ4 blocks handed to a
+ * worker thread (`blockWorkers.ts`), which takes them last first while this thread decodes the
+ * first half; this thread then copies out what the worker finished and decodes what it had not
+ * reached (or is still on after one and a half times this thread's own pace). A block the worker
+ * finds damaged throws here as it would in `read`; a worker that is busy, starting or dead leaves
+ * its blocks to this thread.
  *
  * @since 0.1.0
  * @category decoding
@@ -473,7 +475,7 @@ const readParallel = async (
 ): Promise<void> => {
   // Checked here, before anything is handed over, as `decodeBlock` would.
   for (const k of handed) Compression.checkLz4Size(blocks[k]!.stored, blocks[k]!.end - blocks[k]!.start)
-  // Shared memory: [planes: the largest block][the blocks' results][their compressed bytes].
+  // Shared memory: [states][planes: the largest block][the blocks' results][their compressed bytes].
   let planes = 0
   let outputs = 0
   let inputs = 0
@@ -483,7 +485,9 @@ const readParallel = async (
     outputs += align(end - start) + 16
     inputs += align(stored.byteLength - LZ4_PREFIX) + 16
   }
-  const lease = BlockWorkers.acquire(planes + outputs + inputs)
+  const lease = handed.length > BlockWorkers.CONTROL / 4
+    ? undefined
+    : BlockWorkers.acquire(BlockWorkers.CONTROL + planes + outputs + inputs)
   if (lease === undefined) {
     for (const block of blocks) await readBlockAsync(block, dst, width, ready, piece)
     return
@@ -491,8 +495,8 @@ const readParallel = async (
   let job: Promise<BlockWorkers.Outcome> | undefined
   try {
     const jobs: Array<BlockWorkers.Job> = []
-    let out = planes
-    let at = planes + outputs
+    let out = BlockWorkers.CONTROL + planes
+    let at = out + outputs
     for (const k of handed) {
       const { end, start, stored } = blocks[k]!
       const lz4 = stored.subarray(LZ4_PREFIX)
@@ -503,28 +507,35 @@ const readParallel = async (
       out += align(end - start)
       at += align(lz4.byteLength)
     }
-    job = lease.run(0, jobs)
+    job = lease.run(BlockWorkers.CONTROL, jobs)
     // Settled before this thread throws, so nothing is left unhandled.
     job.catch(() => undefined)
+    const started = performance.now()
+    let own = 0
     for (let k = 0; k < blocks.length; k++) {
-      if (!handed.includes(k)) await readBlockAsync(blocks[k]!, dst, width, ready, piece)
+      if (handed.includes(k)) continue
+      await readBlockAsync(blocks[k]!, dst, width, ready, piece)
+      own += blocks[k]!.end - blocks[k]!.start
     }
-    let outcome: BlockWorkers.Outcome | undefined
-    try {
-      outcome = await job
-    } catch {
-      // The worker died: its blocks are decoded here, from the payload.
-    }
-    if (outcome === undefined) {
-      for (const k of handed) await readBlockAsync(blocks[k]!, dst, width, ready, piece)
-      return
-    }
-    if (outcome.corrupt !== undefined) throw new RangeError(outcome.corrupt)
+    // How long a block takes here: a block the worker is still decoding after half as long again
+    // (descheduled on a loaded machine, or dead) is decoded here instead.
+    const msPerByte = (performance.now() - started) / Math.max(1, own)
     for (let i = 0; i < handed.length; i++) {
-      const { end, start } = blocks[handed[i]!]!
-      const wait = ready(end)
+      const block = blocks[handed[i]!]!
+      const size = block.end - block.start
+      let state = lease.claim(i)
+      if (state === BlockWorkers.State.working) state = await lease.wait(i, Math.max(2, 1.5 * msPerByte * size))
+      if (state === BlockWorkers.State.damaged) {
+        const outcome = await job.catch(() => undefined)
+        throw new RangeError(outcome?.corrupt ?? "corrupt LZ4 block")
+      }
+      if (state !== BlockWorkers.State.done) {
+        await readBlockAsync(block, dst, width, ready, piece)
+        continue
+      }
+      const wait = ready(block.end)
       if (wait !== undefined) await wait
-      dst.set(lease.memory.subarray(jobs[i]!.dst, jobs[i]!.dst + (end - start)), start)
+      dst.set(lease.memory.subarray(jobs[i]!.dst, jobs[i]!.dst + size), block.start)
     }
   } finally {
     // Not before the worker is done with the memory: the next decode would write into it.
