@@ -175,6 +175,8 @@ const cores = (): number => {
 
 const stop = (state: Running, error: unknown) => {
   if (running === state) running = undefined
+  // One that never became ready cannot run here (no shared memory in workers, say): not again.
+  if (!state.ready) broken = true
   const pending = state.pending
   state.pending = undefined
   if (pending !== undefined) pending.reject(error)
