@@ -142,15 +142,19 @@ const threadCpu = (): number => {
 }
 
 const times = steps.map(() => [] as Array<number>)
+const waits = steps.map(() => [] as Array<number>)
 const cpus = steps.map(() => [] as Array<number>)
 BufferPool.result(SIZE)
 for (let round = 0; round < ROUNDS; round++) {
   for (let s = 0; s < steps.length; s++) {
     await new Promise((resolve) => setTimeout(resolve, 150))
+    await BlockWorkers.settled()
+    const waited = BlockWorkers.waitedMs()
     const cpu = threadCpu()
     const start = performance.now()
     await steps[s]![1]()
     times[s]!.push(performance.now() - start)
+    waits[s]!.push(BlockWorkers.waitedMs() - waited)
     cpus[s]!.push(threadCpu() - cpu)
   }
 }
@@ -162,13 +166,14 @@ table(
     os.loadavg().map((x) => x.toFixed(2)).join(" ")
   }; ${new Date().toISOString()})`,
   [
-    ["step", "ms", "MB/s of 64 MiB", "thread CPU ms", "MB/s of CPU"],
+    ["step", "ms", "MB/s of 64 MiB", "thread CPU ms", "MB/s of CPU", "waited for the worker ms"],
     ...steps.map(([name], s) => [
       name,
       fmt(median(times[s]!)),
       fmt(SIZE / 1e6 / (median(times[s]!) / 1000), 0),
       fmt(median(cpus[s]!)),
-      fmt(SIZE / 1e6 / (median(cpus[s]!) / 1000), 0)
+      fmt(SIZE / 1e6 / (median(cpus[s]!) / 1000), 0),
+      fmt(median(waits[s]!))
     ])
   ]
 )

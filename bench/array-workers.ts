@@ -62,7 +62,8 @@ const samples = arrays.map(() => ({
   off: [] as Array<number>,
   on: [] as Array<number>,
   offCpu: [] as Array<number>,
-  onCpu: [] as Array<number>
+  onCpu: [] as Array<number>,
+  onWait: [] as Array<number>
 }))
 const files = arrays.map(([, value], a) => {
   const file = path.join(directory, `raw-${a}`)
@@ -91,7 +92,9 @@ for (let round = 0; round < ROUNDS; round++) {
       await pause()
       // Let the worker finish a job a previous get left it (it then takes the next one).
       await BlockWorkers.settled()
+      const waited = BlockWorkers.waitedMs()
       const t = await timed(() => get(key, worker))
+      if (worker) s.onWait.push(BlockWorkers.waitedMs() - waited)
       ;(worker ? s.on : s.off).push(t.ms)
       ;(worker ? s.onCpu : s.offCpu).push(t.cpu)
     }
@@ -121,6 +124,7 @@ table(
       "on ÷ diskcache",
       "on ÷ fs read",
       "CPU ms off / on",
+      "waited for worker ms",
       "put MB/s",
       "diskcache put",
       "put ÷ diskcache"
@@ -140,6 +144,7 @@ table(
         dcGet === undefined ? "—" : fmt(on / dcGet, 2),
         fmt(on / mb(median(s.read)), 2),
         `${fmt(median(s.offCpu))} / ${fmt(median(s.onCpu))}`,
+        fmt(median(s.onWait)),
         fmt(mb(median(s.put)), 0),
         fmt(dcPut, 0),
         dcPut === undefined ? "—" : fmt(mb(median(s.put)) / dcPut, 2)

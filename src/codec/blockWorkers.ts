@@ -163,6 +163,7 @@ let idleTimer: ReturnType<typeof setTimeout> | undefined
 let readyWaiters: Array<(ready: boolean) => void> = []
 let jobsRun = 0
 let damagedFound = 0
+let waited = 0
 let lastJob: Promise<unknown> = Promise.resolve()
 
 const cores = (): number => {
@@ -243,11 +244,15 @@ type WaitAsync = (
 const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync
 
 const waitWhileWorking = async (states: Int32Array, k: number, ms: number): Promise<number> => {
-  const until = performance.now() + ms
+  const from = performance.now()
+  const until = from + ms
   for (;;) {
     const now = Atomics.load(states, k)
     const left = until - performance.now()
-    if (now !== State.working || left <= 0) return now
+    if (now !== State.working || left <= 0) {
+      waited += performance.now() - from
+      return now
+    }
     if (waitAsync !== undefined) {
       const result = waitAsync(states, k, State.working, left)
       if (result.async) await result.value
@@ -359,6 +364,15 @@ export const jobs = (): number => jobsRun
  * @category pool
  */
 export const damaged = (): number => damagedFound
+
+/**
+ * Milliseconds callers have spent waiting for the worker to finish a block, in all (benchmarks:
+ * with the caller's CPU time, what a get would take on an otherwise idle machine).
+ *
+ * @since 0.1.0
+ * @category pool
+ */
+export const waitedMs = (): number => waited
 
 /**
  * Resolves once the last job handed to the worker has settled (tests: the next decode finds it free).
