@@ -229,4 +229,16 @@ describe("a process that never closes its cache", () => {
     const out = JSON.parse(result.stdout)
     assert.deepStrictEqual(out, { warm: true, jobs: 1, same: true })
   })
+
+  it(
+    "without SharedArrayBuffer the worker does not start and large gets decode in-thread",
+    { timeout: 60_000 },
+    async () => {
+      const dir = makeTempDir()
+      dirs.push(dir)
+      const result = await runChild("test/support/blockWorkersExit.ts", [dir, "no-shared-memory"])
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.deepStrictEqual(JSON.parse(result.stdout), { warm: false, jobs: 0, same: true })
+    }
+  )
 })

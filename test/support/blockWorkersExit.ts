@@ -1,7 +1,9 @@
 // A script that stores and reads back a large array (its get decoded half on the block worker)
 // and ends without close(): the process must still exit, the worker being unref'd once idle.
-import * as BlockWorkers from "../../src/codec/blockWorkers.js"
-import { cacheness } from "../../src/index.js"
+// With "no-shared-memory", SharedArrayBuffer is removed first, as on a runtime without it.
+if (process.argv[3] === "no-shared-memory") delete (globalThis as { SharedArrayBuffer?: unknown }).SharedArrayBuffer
+const BlockWorkers = await import("../../src/codec/blockWorkers.js")
+const { cacheness } = await import("../../src/index.js")
 
 const cache = cacheness({ directory: process.argv[2]! })
 const value = new Float64Array((48 << 20) / 8).map((_, i) => Math.sin(i / 1000))
