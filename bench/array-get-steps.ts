@@ -87,7 +87,7 @@ const decodeAsync = async (worker: boolean) => {
     BlockWorkers.enable(true)
   }
 }
-if (!(await BlockWorkers.warm())) console.log("the block worker does not start here: worker rows run in-thread")
+if (!(await BlockWorkers.warm(64 << 20))) console.log("the block worker does not start here: worker rows run in-thread")
 
 const steps: ReadonlyArray<readonly [string, () => unknown]> = [
   ["raw file read (readFileSync: fresh buffer)", () => void fs.readFileSync(rawFile)],

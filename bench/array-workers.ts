@@ -53,7 +53,7 @@ const peer = () => {
   if (result !== undefined) peers.push(result)
 }
 
-const warm = await BlockWorkers.warm()
+const warm = await BlockWorkers.warm(64 << 20)
 const loadBefore = os.loadavg()[0]!
 peer()
 const samples = arrays.map(() => ({

@@ -79,6 +79,8 @@ const sameVerdict = (a: Verdict, b: Verdict) => {
 }
 
 const MiB = 1 << 20
+/** Shared memory for every decode these tests hand over, faulted in ahead. */
+const WARM = 64 * MiB
 
 /** Where block `k`'s LZ4 bytes start in a payload holding the block stream of `rawLength` bytes. */
 const blockData = (payload: Uint8Array, rawLength: number, k: number): number => {
@@ -96,7 +98,7 @@ const blockData = (payload: Uint8Array, rawLength: number, k: number): number =>
 }
 
 beforeAll(async () => {
-  assert.isTrue(await BlockWorkers.warm(), "the worker starts on this machine")
+  assert.isTrue(await BlockWorkers.warm(WARM), "the worker starts on this machine")
 })
 
 describe("block worker", () => {
@@ -194,11 +196,33 @@ describe("block worker", () => {
     void BlockWorkers.kill()
     const out = await parallel(stream, length)
     assert.isTrue("bytes" in out && Buffer.compare(out.bytes, src) === 0)
-    assert.isTrue(await BlockWorkers.warm(), "a new worker")
+    assert.isTrue(await BlockWorkers.warm(WARM), "a new worker")
     const again = await parallel(stream, length)
     assert.isTrue("bytes" in again && Buffer.compare(again.bytes, src) === 0)
     assert.isAtLeast(BlockWorkers.jobs() - before, 1)
   }, 60_000)
+
+  it(
+    "a decode that needs more shared memory runs in-thread while the worker faults it in; the next is handed over",
+    async () => {
+      await BlockWorkers.kill()
+      assert.isTrue(await BlockWorkers.warm(), "a new worker with no memory faulted in")
+      const length = 8 * MiB
+      const src = blocky(length, [0, 2, 0, 0], 1 * MiB, 9)
+      const stream = encode(src, 8, true, 1 * MiB)
+      const before = BlockWorkers.jobs()
+      const first = await parallel(stream, length)
+      assert.isTrue("bytes" in first && Buffer.compare(first.bytes, src) === 0)
+      assert.strictEqual(BlockWorkers.jobs(), before, "decoded in-thread")
+      assert.isTrue(await BlockWorkers.warm(), "ready once the grown memory is faulted in")
+      const second = await parallel(stream, length)
+      assert.isTrue("bytes" in second && Buffer.compare(second.bytes, src) === 0)
+      assert.strictEqual(BlockWorkers.jobs(), before + 1, "handed over")
+      await BlockWorkers.settled()
+      assert.isTrue(await BlockWorkers.warm(WARM))
+    },
+    60_000
+  )
 
   it("with the worker turned off, every block decodes in-thread, to the same bytes", async () => {
     const length = 8 * MiB

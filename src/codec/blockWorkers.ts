@@ -36,6 +36,11 @@ parentPort.on("message", (message) => {
   if (message.module !== undefined) {
     memory = message.memory
     exports = new WebAssembly.Instance(message.module, { env: { memory } }).exports
+  }
+  if (message.touch !== undefined) {
+    // Grown memory faulted in here, between decodes, rather than by the next decode on both threads.
+    const [from, to] = message.touch
+    new Uint8Array(memory.buffer, from, to - from).fill(0)
     parentPort.postMessage({ ready: true })
     return
   }
@@ -185,7 +190,28 @@ const stop = (state: Running, error: unknown) => {
   readyWaiters = []
 }
 
-const start = (): void => {
+/**
+ * Grows the memory to `bytes` and has the worker fault the new pages in; the worker is not ready
+ * until it has. False when `bytes` is past the ceiling or the memory cannot grow.
+ */
+const grow = (state: Running, bytes: number, first: { readonly module: object } | undefined): boolean => {
+  const from = state.memory.buffer.byteLength
+  const missing = Math.ceil((bytes - from) / PAGE)
+  if (missing > 0) {
+    if (from / PAGE + missing > MAX_PAGES) return false
+    try {
+      state.memory.grow(missing)
+    } catch {
+      return false
+    }
+  }
+  state.ready = false
+  const touch = [from, state.memory.buffer.byteLength]
+  state.worker.postMessage(first === undefined ? { touch } : { module: first.module, memory: state.memory, touch })
+  return true
+}
+
+const start = (bytes: number): void => {
   const shared = Simd.sharedModule(MAX_PAGES)
   if (shared === null) {
     broken = true
@@ -217,7 +243,7 @@ const start = (): void => {
   })
   worker.on("error", (error) => stop(state, error))
   worker.on("exit", (code) => stop(state, new Error(`block worker exited with code ${code}`)))
-  worker.postMessage({ module: shared.module, memory: shared.memory })
+  if (!grow(state, Math.min(bytes, MAX_PAGES * PAGE), shared)) grow(state, 0, shared)
   scheduleIdle()
 }
 
@@ -276,19 +302,15 @@ const usable = (): boolean => enabled && !broken && Simd.active() && cores() >= 
 export const acquire = (bytes: number): Lease | undefined => {
   if (!usable()) return undefined
   if (running === undefined) {
-    start()
+    start(bytes)
     return undefined
   }
   const state = running
   if (!state.ready || state.busy) return undefined
-  const missing = Math.ceil((bytes - state.memory.buffer.byteLength) / PAGE)
-  if (missing > 0) {
-    if (state.memory.buffer.byteLength / PAGE + missing > MAX_PAGES) return undefined
-    try {
-      state.memory.grow(missing)
-    } catch {
-      return undefined
-    }
+  if (bytes > state.memory.buffer.byteLength) {
+    // This decode runs in-thread while the worker faults the grown memory in, for the next one.
+    grow(state, bytes, undefined)
+    return undefined
   }
   state.busy = true
   scheduleIdle()
@@ -325,15 +347,17 @@ export const acquire = (bytes: number): Lease | undefined => {
 }
 
 /**
- * Starts the worker if it is not running and resolves once it can take work: `true`, or `false`
- * when it cannot start. For tests and benchmarks, which want the parallel path from the first get.
+ * Starts the worker if it is not running, with memory for decodes of up to `bytes` (as `acquire`
+ * counts them) faulted in, and resolves once it can take work: `true`, or `false` when it cannot
+ * start. For tests and benchmarks, which want the parallel path from the first get.
  *
  * @since 0.1.0
  * @category pool
  */
-export const warm = (): Promise<boolean> => {
+export const warm = (bytes = 0): Promise<boolean> => {
   if (!usable()) return Promise.resolve(false)
-  if (running === undefined) start()
+  if (running === undefined) start(bytes)
+  else if (running.ready && !running.busy && bytes > running.memory.buffer.byteLength) grow(running, bytes, undefined)
   if (running === undefined) return Promise.resolve(false)
   if (running.ready) return Promise.resolve(true)
   return new Promise((resolve) => readyWaiters.push(resolve))

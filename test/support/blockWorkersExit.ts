@@ -8,7 +8,7 @@ const { cacheness } = await import("../../src/index.js")
 const cache = cacheness({ directory: process.argv[2]! })
 const value = new Float64Array((48 << 20) / 8).map((_, i) => Math.sin(i / 1000))
 await cache.put({ big: 1 }, value)
-const warm = await BlockWorkers.warm()
+const warm = await BlockWorkers.warm(64 << 20)
 const back = (await cache.get({ big: 1 })) as Float64Array
 let same = back.length === value.length
 for (let i = 0; same && i < value.length; i++) same = Object.is(back[i], value[i])
