@@ -5,9 +5,7 @@
  * a pause before each round (the idle time between two reads, which result buffers use to fault
  * in ahead). Beside wall time, the CPU time of this thread (`/proc/thread-self/schedstat`, Linux),
  * which other processes on a loaded machine disturb much less. The decoder's steps run both with
- * the WebAssembly SIMD kernels (`src/codec/simd.ts`) and with the JS loops, and the async decode
- * and whole get with and without the block worker (`src/codec/blockWorkers.ts`). Thread CPU is
- * the main thread's only: the worker's share is the difference between the two.
+ * the WebAssembly SIMD kernels (`src/codec/simd.ts`) and with the JS loops.
  *
  * `npx tsx bench/array-get-steps.ts`
  */
@@ -16,12 +14,10 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Blocks from "../src/codec/blocks.js"
-import * as BlockWorkers from "../src/codec/blockWorkers.js"
 import * as Compression from "../src/codec/compression.js"
 import * as Lz4 from "../src/codec/lz4.js"
 import { unshuffle } from "../src/codec/shuffle.js"
 import * as Simd from "../src/codec/simd.js"
-import { cacheness } from "../src/index.js"
 import * as Xxhash from "../src/key/xxhash.js"
 import * as BufferPool from "../src/shared/bufferPool.js"
 import { fmt, readInto, table } from "./support.js"
@@ -68,28 +64,7 @@ const touched = new Uint8Array(SIZE).fill(0)
 const pooled = Buffer.allocUnsafeSlow(lz4.byteLength + (none.byteLength - lz4.byteLength)).fill(0)
 const hasher = await Effect.runPromise(Xxhash.make())
 
-const noWait = () => undefined
-const cache = cacheness({ directory: path.join(directory, "cache"), maxSize: null, cleanupOnOpen: false })
-await cache.put({ steps: "f64" }, signal)
-const whole = async (worker: boolean) => {
-  BlockWorkers.enable(worker)
-  try {
-    if ((await cache.get({ steps: "f64" })) === undefined) throw new Error("missed")
-  } finally {
-    BlockWorkers.enable(true)
-  }
-}
-const decodeAsync = async (worker: boolean) => {
-  BlockWorkers.enable(worker)
-  try {
-    await Blocks.readAsync(new Blocks.Reader(lz4, 0), new Uint8Array(BufferPool.result(SIZE)), noWait, 4 * MiB)
-  } finally {
-    BlockWorkers.enable(true)
-  }
-}
-if (!(await BlockWorkers.warm(64 << 20))) console.log("the block worker does not start here: worker rows run in-thread")
-
-const steps: ReadonlyArray<readonly [string, () => unknown]> = [
+const steps: ReadonlyArray<readonly [string, () => void]> = [
   ["raw file read (readFileSync: fresh buffer)", () => void fs.readFileSync(rawFile)],
   ["blob read, 45 MiB into a touched (pooled) buffer", () => readInto(lz4File, pooled)],
   ["XXH64 of the 45 MiB stored (checksum on read)", () => void hasher.hashBytes(lz4)],
@@ -125,11 +100,7 @@ const steps: ReadonlyArray<readonly [string, () => unknown]> = [
     "decode none stream into a prefaulted result",
     () => Blocks.read(new Blocks.Reader(none, 0), new Uint8Array(BufferPool.result(SIZE)))
   ],
-  ["XXH64 of 64 MiB (none: checksum on read)", () => void hasher.hashBytes(none)],
-  ["decode lz4 stream, readAsync, in-thread (worker off)", () => decodeAsync(false)],
-  ["decode lz4 stream, readAsync, half the blocks on the worker", () => decodeAsync(true)],
-  ["whole get through the Promise API, worker off", () => whole(false)],
-  ["whole get through the Promise API, worker on", () => whole(true)]
+  ["XXH64 of 64 MiB (none: checksum on read)", () => void hasher.hashBytes(none)]
 ]
 
 /** This thread's CPU time in ms (Linux), else NaN. */
@@ -142,23 +113,18 @@ const threadCpu = (): number => {
 }
 
 const times = steps.map(() => [] as Array<number>)
-const waits = steps.map(() => [] as Array<number>)
 const cpus = steps.map(() => [] as Array<number>)
 BufferPool.result(SIZE)
 for (let round = 0; round < ROUNDS; round++) {
   for (let s = 0; s < steps.length; s++) {
     await new Promise((resolve) => setTimeout(resolve, 150))
-    await BlockWorkers.settled()
-    const waited = BlockWorkers.waitedMs()
     const cpu = threadCpu()
     const start = performance.now()
-    await steps[s]![1]()
+    steps[s]![1]()
     times[s]!.push(performance.now() - start)
-    waits[s]!.push(BlockWorkers.waitedMs() - waited)
     cpus[s]!.push(threadCpu() - cpu)
   }
 }
-await cache.close()
 fs.rmSync(directory, { recursive: true, force: true })
 const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
 table(
@@ -166,14 +132,13 @@ table(
     os.loadavg().map((x) => x.toFixed(2)).join(" ")
   }; ${new Date().toISOString()})`,
   [
-    ["step", "ms", "MB/s of 64 MiB", "thread CPU ms", "MB/s of CPU", "waited for the worker ms"],
+    ["step", "ms", "MB/s of 64 MiB", "thread CPU ms", "MB/s of CPU"],
     ...steps.map(([name], s) => [
       name,
       fmt(median(times[s]!)),
       fmt(SIZE / 1e6 / (median(times[s]!) / 1000), 0),
       fmt(median(cpus[s]!)),
-      fmt(SIZE / 1e6 / (median(cpus[s]!) / 1000), 0),
-      fmt(median(waits[s]!))
+      fmt(SIZE / 1e6 / (median(cpus[s]!) / 1000), 0)
     ])
   ]
 )

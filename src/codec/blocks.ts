@@ -17,7 +17,6 @@
  * @since 0.1.0
  */
 import * as Lz4Napi from "lz4-napi"
-import * as BlockWorkers from "./blockWorkers.js"
 import * as Compression from "./compression.js"
 import * as Lz4 from "./lz4.js"
 import { shuffle, unshuffle } from "./shuffle.js"
@@ -411,13 +410,6 @@ export const read = (input: Reader, dst: Uint8Array): void => {
  * each block, and each piece of a block stored raw, waits for `ready(end)` before it writes
  * below `end`. The same checks and the same bytes as `read`.
  *
- * With two cores, a stream of two blocks or more has its last half of LZ4 blocks handed to a
- * worker thread (`blockWorkers.ts`), which takes them last first while this thread decodes the
- * first half; this thread then copies out what the worker finished and decodes what it had not
- * reached (or is still on after one and a half times this thread's own pace). A block the worker
- * finds damaged throws here as it would in `read`; a worker that is busy, starting or dead leaves
- * its blocks to this thread.
- *
  * @since 0.1.0
  * @category decoding
  */
@@ -428,162 +420,24 @@ export const readAsync = async (
   piece: number
 ): Promise<void> => {
   const { width, blockSize, rawLength } = readStreamHeader(input, dst)
-  if (rawLength > blockSize && rawLength >= PARALLEL_MIN) {
-    const blocks = scanBlocks(input, blockSize, rawLength)
-    const handed = handOver(blocks, width)
-    if (handed !== undefined) return readParallel(blocks, handed, dst, width, ready, piece)
-    for (const block of blocks) await readBlockAsync(block, dst, width, ready, piece)
-    return
-  }
   for (let start = 0; start < rawLength; start += blockSize) {
     const end = Math.min(rawLength, start + blockSize)
-    const codecId = input.u8()
-    const stored = input.take(input.u32())
-    await readBlockAsync({ start, end, codecId, stored }, dst, width, ready, piece)
-  }
-}
-
-/**
- * Streams smaller than this decode in-thread: handing blocks over costs a message round trip and
- * two copies, worth it only for blocks that take milliseconds to decode.
- *
- * @since 0.1.0
- * @category constants
- */
-export const PARALLEL_MIN = 4 << 20
-
-interface Block {
-  readonly start: number
-  readonly end: number
-  readonly codecId: number
-  readonly stored: Uint8Array
-}
-
-/** Every block's header, bounds-checked, leaving `input` past the stream. */
-const scanBlocks = (input: Reader, blockSize: number, rawLength: number): Array<Block> => {
-  const blocks: Array<Block> = []
-  for (let start = 0; start < rawLength; start += blockSize) {
-    const codecId = input.u8()
-    blocks.push({ start, end: Math.min(rawLength, start + blockSize), codecId, stored: input.take(input.u32()) })
-  }
-  return blocks
-}
-
-/** The blocks for the worker: LZ4 ones of the last half (this thread also copies them out). */
-const handOver = (blocks: ReadonlyArray<Block>, width: number): Array<number> | undefined => {
-  if (width !== 1 && simdWidth(width) === undefined) return undefined
-  const handed: Array<number> = []
-  for (let k = Math.ceil(blocks.length / 2); k < blocks.length; k++) {
-    if (blocks[k]!.codecId === LZ4_ID) handed.push(k)
-  }
-  return handed.length === 0 ? undefined : handed
-}
-
-const readBlockAsync = async (
-  { codecId, end, start, stored }: Block,
-  dst: Uint8Array,
-  width: number,
-  ready: (end: number) => Promise<void> | undefined,
-  piece: number
-): Promise<void> => {
-  if (codecId === 0) {
-    // Stored raw: copied piece by piece, so the copy starts before the whole block is faulted in.
-    if (stored.byteLength !== end - start) throw new RangeError("raw block has the wrong length")
-    for (let at = start; at < end; at += piece) {
-      const to = Math.min(end, at + piece)
-      const wait = ready(to)
-      if (wait !== undefined) await wait
-      dst.set(stored.subarray(at - start, to - start), at)
-    }
-    return
-  }
-  const wait = ready(end)
-  if (wait !== undefined) await wait
-  decodeBlock(codecId, stored, dst.subarray(start, end), width)
-}
-
-const align = (n: number) => (n + 15) & ~15
-// Copies between a SharedArrayBuffer and an ArrayBuffer run word by word only when both sides
-// share their alignment (else byte by byte: 22 MiB in 7–10 ms instead of 1.3): the offset from
-// `at` on that has the same remainder mod 16 as `like`.
-const alignLike = (at: number, like: number) => at + ((like - at) & 15)
-
-const readParallel = async (
-  blocks: ReadonlyArray<Block>,
-  handed: ReadonlyArray<number>,
-  dst: Uint8Array,
-  width: number,
-  ready: (end: number) => Promise<void> | undefined,
-  piece: number
-): Promise<void> => {
-  // Checked here, before anything is handed over, as `decodeBlock` would.
-  for (const k of handed) Compression.checkLz4Size(blocks[k]!.stored, blocks[k]!.end - blocks[k]!.start)
-  // Shared memory: [states][planes: the largest block][the blocks' results][their compressed bytes].
-  let planes = 0
-  let outputs = 0
-  let inputs = 0
-  for (const k of handed) {
-    const { end, start, stored } = blocks[k]!
-    planes = Math.max(planes, align(end - start))
-    outputs += align(end - start) + 16
-    inputs += align(stored.byteLength - LZ4_PREFIX) + 16
-  }
-  const lease = handed.length > BlockWorkers.CONTROL / 4
-    ? undefined
-    : BlockWorkers.acquire(BlockWorkers.CONTROL + planes + outputs + inputs)
-  if (lease === undefined) {
-    for (const block of blocks) await readBlockAsync(block, dst, width, ready, piece)
-    return
-  }
-  let job: Promise<BlockWorkers.Outcome> | undefined
-  try {
-    const jobs: Array<BlockWorkers.Job> = []
-    let out = BlockWorkers.CONTROL + planes
-    let at = out + outputs
-    for (const k of handed) {
-      const { end, start, stored } = blocks[k]!
-      const lz4 = stored.subarray(LZ4_PREFIX)
-      out = alignLike(out, dst.byteOffset + start)
-      at = alignLike(at, lz4.byteOffset)
-      lease.memory.set(lz4, at)
-      jobs.push({ src: at, srcEnd: at + lz4.byteLength, dst: out, size: end - start, width: width as 1 | 2 | 4 | 8 })
-      out += align(end - start)
-      at += align(lz4.byteLength)
-    }
-    job = lease.run(BlockWorkers.CONTROL, jobs)
-    // Settled before this thread throws, so nothing is left unhandled.
-    job.catch(() => undefined)
-    const started = performance.now()
-    let own = 0
-    for (let k = 0; k < blocks.length; k++) {
-      if (handed.includes(k)) continue
-      await readBlockAsync(blocks[k]!, dst, width, ready, piece)
-      own += blocks[k]!.end - blocks[k]!.start
-    }
-    // How long a block takes here: a block the worker is still decoding after half as long again
-    // (descheduled on a loaded machine, or dead) is decoded here instead.
-    const msPerByte = (performance.now() - started) / Math.max(1, own)
-    for (let i = 0; i < handed.length; i++) {
-      const block = blocks[handed[i]!]!
-      const size = block.end - block.start
-      let state = lease.claim(i)
-      if (state === BlockWorkers.State.working) state = await lease.wait(i, Math.max(2, 1.5 * msPerByte * size))
-      if (state === BlockWorkers.State.damaged) {
-        const outcome = await job.catch(() => undefined)
-        throw new RangeError(outcome?.corrupt ?? "corrupt LZ4 block")
+    if (input.view.getUint8(input.offset) === 0) {
+      // Stored raw: copied piece by piece, so the copy starts before the whole block is faulted in.
+      input.u8()
+      const stored = input.take(input.u32())
+      if (stored.byteLength !== end - start) throw new RangeError("raw block has the wrong length")
+      for (let at = start; at < end; at += piece) {
+        const to = Math.min(end, at + piece)
+        const wait = ready(to)
+        if (wait !== undefined) await wait
+        dst.set(stored.subarray(at - start, to - start), at)
       }
-      if (state !== BlockWorkers.State.done) {
-        await readBlockAsync(block, dst, width, ready, piece)
-        continue
-      }
-      const wait = ready(block.end)
-      if (wait !== undefined) await wait
-      dst.set(lease.memory.subarray(jobs[i]!.dst, jobs[i]!.dst + size), block.start)
+      continue
     }
-  } finally {
-    // Not before the worker is done with the memory: the next decode would write into it.
-    if (job === undefined) lease.release()
-    else void job.then(lease.release, lease.release)
+    const wait = ready(end)
+    if (wait !== undefined) await wait
+    readBlock(input, dst.subarray(start, end), width)
   }
 }
 
@@ -621,11 +475,7 @@ const simdWidth = (width: number): 2 | 4 | 8 | undefined =>
 /** One block into `target` (exactly its raw length). */
 const readBlock = (input: Reader, target: Uint8Array, width: number): void => {
   const codecId = input.u8()
-  decodeBlock(codecId, input.take(input.u32()), target, width)
-}
-
-/** One stored block into `target` (exactly its raw length). */
-const decodeBlock = (codecId: number, stored: Uint8Array, target: Uint8Array, width: number): void => {
+  const stored = input.take(input.u32())
   if (codecId === 0) {
     if (stored.byteLength !== target.byteLength) throw new RangeError("raw block has the wrong length")
     target.set(stored)

@@ -362,19 +362,12 @@ const WIDTHS = [2, 4, 8] as const
 const FOUR_I32 = vector([[I32], [I32], [I32], [I32]])
 const MAGIC_AND_VERSION = [...name("\0asm").slice(1), 1, 0, 0, 0]
 
-/**
- * The module; with `sharedPages`, it imports its memory as `env.memory`, shared, of at most that
- * many pages (for `blockWorkers.ts`), instead of defining its own.
- */
-const moduleBytes = (sharedPages?: number): Uint8Array =>
+const moduleBytes = (): Uint8Array =>
   new Uint8Array([
     ...MAGIC_AND_VERSION,
     ...section(1, vector([[0x60, ...FOUR_I32, 0], [0x60, ...FOUR_I32, ...vector([[I32]])]])),
-    ...(sharedPages === undefined
-      ? []
-      : section(2, vector([[...name("env"), ...name("memory"), 0x02, 0x03, 1, ...uleb(sharedPages)]]))),
     ...section(3, vector([...WIDTHS.map(() => [0]), [1]])),
-    ...(sharedPages === undefined ? section(5, vector([[0x00, 1]])) : []),
+    ...section(5, vector([[0x00, 1]])),
     ...section(
       7,
       vector([
@@ -393,16 +386,6 @@ type Kernel = (src: number, stride: number, dst: number, count: number) => void
 // The few WebAssembly globals used, typed here: the compiler's library for Node leaves them out.
 interface Memory {
   readonly buffer: ArrayBuffer
-  grow(pages: number): number
-}
-/**
- * A shared WebAssembly memory (`sharedModule`).
- *
- * @since 0.1.0
- * @category simd
- */
-export interface SharedMemory {
-  readonly buffer: SharedArrayBuffer
   grow(pages: number): number
 }
 interface WebAssemblyApi {
@@ -433,29 +416,6 @@ const instantiate = (): Instance | null => {
 }
 
 const wasm = instantiate()
-
-/**
- * The module compiled to run on a shared memory of at most `pages` 64 KiB pages, and such a
- * memory (one page to start), for worker threads that decode blocks beside this one; `null`
- * where shared WebAssembly memory (threads) or SIMD is missing.
- *
- * @since 0.1.0
- * @category simd
- */
-export const sharedModule = (pages: number): { readonly module: object; readonly memory: SharedMemory } | null => {
-  try {
-    const bytes = moduleBytes(pages)
-    if (WebAssembly === undefined || !WebAssembly.validate(bytes)) return null
-    const Memory = (globalThis as { WebAssembly?: { Memory?: new(descriptor: object) => SharedMemory } }).WebAssembly
-      ?.Memory
-    if (Memory === undefined || typeof SharedArrayBuffer !== "function") return null
-    const memory = new Memory({ initial: 1, maximum: pages, shared: true })
-    if (!(memory.buffer instanceof SharedArrayBuffer)) return null
-    return { module: new WebAssembly.Module(bytes), memory }
-  } catch {
-    return null
-  }
-}
 
 /**
  * Whether this runtime runs the module (WebAssembly with SIMD).

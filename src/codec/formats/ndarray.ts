@@ -354,22 +354,19 @@ const readPart = (input: Blocks.Reader): TypedArray | NdArray => {
   return partValue(header, buffer)
 }
 
-const noWait = () => undefined
-
 /**
  * `readPart` for a large array: the result, an ordinary `ArrayBuffer`, is faulted in from the top
- * by the threadpool (`Prefault.help`) while the blocks are decoded into it from the bottom, half
- * of them on a worker thread (`Blocks.readAsync`).
+ * by the threadpool (`Prefault.help`) while the blocks are decoded into it from the bottom.
  */
 const readPartAsync = async (input: Blocks.Reader): Promise<TypedArray | NdArray> => {
   const header = readPartHeader(input)
   const buffer = BufferPool.result(header.rawLength)
   const bytes = new Uint8Array(buffer)
-  const ready = header.rawLength < Prefault.MIN_SIZE || BufferPool.prefaulted(buffer)
-    ? noWait
-    : Prefault.help(bytes, Blocks.helpFrom(input, header.rawLength))
-  // Its blocks split between this thread and a worker when the stream is large enough.
-  await Blocks.readAsync(input, bytes, ready, Prefault.PIECE)
+  if (header.rawLength < Prefault.MIN_SIZE || BufferPool.prefaulted(buffer)) {
+    Blocks.read(input, bytes)
+  } else {
+    await Blocks.readAsync(input, bytes, Prefault.help(bytes, Blocks.helpFrom(input, header.rawLength)), Prefault.PIECE)
+  }
   return partValue(header, buffer)
 }
 
