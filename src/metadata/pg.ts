@@ -598,21 +598,27 @@ export const make = (
       return clause
     }
 
-    // The tag index follows in the same statement: index rows of tags the new version lacks go,
-    // its own are added (one that already exists stays: both sub-statements see the old rows).
-    const upsertSql = `WITH old AS (SELECT blob_id, stored_bytes FROM ${E} WHERE key = $1),
-      untagged AS (DELETE FROM ${T} WHERE key = $1 AND tag <> ALL(coalesce($17::text[], '{}'))),
-      tagged AS (INSERT INTO ${T} (tag, key) SELECT DISTINCT unnest($17::text[]), $1 ON CONFLICT DO NOTHING)
-      INSERT INTO ${E} (key, namespace, description, format, codec, stored_bytes, raw_bytes, checksum, blob_id,
-        inline_value, created_at, accessed_at, expires_at, hits, params, metadata, stale_until, tags)
-      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16, $17)
-      ON CONFLICT (key) DO UPDATE SET namespace = excluded.namespace, description = excluded.description,
+    // The columns of an entry row, and what a write of a key already stored replaces (one upsert
+    // and a batch's upsert write the same row).
+    const ENTRY_COLUMNS = `key, namespace, description, format, codec, stored_bytes, raw_bytes, checksum, blob_id,
+        inline_value, created_at, accessed_at, expires_at, hits, params, metadata, stale_until, tags`
+    const REPLACE_ENTRY =
+      `ON CONFLICT (key) DO UPDATE SET namespace = excluded.namespace, description = excluded.description,
         format = excluded.format, codec = excluded.codec, stored_bytes = excluded.stored_bytes,
         raw_bytes = excluded.raw_bytes, checksum = excluded.checksum, blob_id = excluded.blob_id,
         inline_value = excluded.inline_value, created_at = excluded.created_at,
         accessed_at = excluded.accessed_at, expires_at = excluded.expires_at, hits = 0,
         params = excluded.params, metadata = excluded.metadata, stale_until = excluded.stale_until,
-        tags = excluded.tags
+        tags = excluded.tags`
+
+    // The tag index follows in the same statement: index rows of tags the new version lacks go,
+    // its own are added (one that already exists stays: both sub-statements see the old rows).
+    const upsertSql = `WITH old AS (SELECT blob_id, stored_bytes FROM ${E} WHERE key = $1),
+      untagged AS (DELETE FROM ${T} WHERE key = $1 AND tag <> ALL(coalesce($17::text[], '{}'))),
+      tagged AS (INSERT INTO ${T} (tag, key) SELECT DISTINCT unnest($17::text[]), $1 ON CONFLICT DO NOTHING)
+      INSERT INTO ${E} (${ENTRY_COLUMNS})
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16, $17)
+      ${REPLACE_ENTRY}
       RETURNING (SELECT blob_id FROM old) AS previous, (SELECT stored_bytes FROM old)::float8 AS "previousBytes",
         (SELECT bytes FROM ${C} WHERE id = 1)::float8 AS bytes`
     const insertRow = new Map(
@@ -646,16 +652,9 @@ export const make = (
         AND NOT EXISTS (SELECT 1 FROM ${tagsOf} AS n(tag, key) WHERE n.tag = t.tag AND n.key = t.key)),
       tagged AS (INSERT INTO ${T} (tag, key) SELECT DISTINCT tag, key FROM ${tagsOf} AS n(tag, key)
         ON CONFLICT DO NOTHING),
-      written AS (INSERT INTO ${E} (key, namespace, description, format, codec, stored_bytes, raw_bytes, checksum,
-        blob_id, inline_value, created_at, accessed_at, expires_at, hits, params, metadata, stale_until, tags)
+      written AS (INSERT INTO ${E} (${ENTRY_COLUMNS})
       VALUES ${values.join(",\n        ")}
-      ON CONFLICT (key) DO UPDATE SET namespace = excluded.namespace, description = excluded.description,
-        format = excluded.format, codec = excluded.codec, stored_bytes = excluded.stored_bytes,
-        raw_bytes = excluded.raw_bytes, checksum = excluded.checksum, blob_id = excluded.blob_id,
-        inline_value = excluded.inline_value, created_at = excluded.created_at,
-        accessed_at = excluded.accessed_at, expires_at = excluded.expires_at, hits = 0,
-        params = excluded.params, metadata = excluded.metadata, stale_until = excluded.stale_until,
-        tags = excluded.tags
+      ${REPLACE_ENTRY}
       RETURNING 1)
       SELECT (SELECT bytes FROM ${C} WHERE id = 1)::float8 AS bytes,
         (SELECT coalesce(json_agg(json_build_array(key, blob_id, stored_bytes)), '[]')::text FROM old) AS old,
