@@ -10,18 +10,19 @@
  * alone (`cache.key`, 10,000 keys) and encoding alone (what the JSON handler does: stringify,
  * UTF-8), both per entry, which every put pays before SQLite. For reads, `getMany`'s floor is
  * measured step by step on the run's own cache file once the cache is closed, each step warm and
- * timed REPEAT times like the gets (the median): getMany's own statement (the batch's rows through
- * json_each, the columns a read needs), the keys hashed synchronously as getMany hashes them
+ * timed REPEAT times like the gets (the median): getMany's one query (the SQLite store's own
+ * `probeMany`, through a read-only store; SQLite's index searches for the same rows, `count(*)` of
+ * its join, printed beside it), the keys hashed synchronously as getMany hashes them
  * (`Hasher.unsafeKey`), and per row the read decision every hit takes (expiry, key slot, XXH64
  * checksum, header: `decide`) and the decode (`Codec.unsafeDecode`). Their sum is what `getMany`
  * cannot go under without skipping a guarantee; its ratio to the gets is printed beside the
  * target. (Until 2026-12-02 the select was timed once, cold — the first execution on a fresh
  * database — and the checksum + decode loop once, un-warmed: a floor of ~0.7–0.8× the gets that
  * was mostly first-run cost.)
- * The floor's select is timed on the live cache's file (its WAL holding the run's writes) through a
- * second connection while the cache is open, the state getMany reads in; the same statement on the
- * closed, checkpointed file, read by a fresh connection, is printed beside it (equal within the
- * noise in three runs on 2026-12-02 evening).
+ * The floor's query is timed on the live cache's file (its WAL holding the run's writes) through a
+ * second store while the cache is open, the state getMany reads in; the same on the closed,
+ * checkpointed file, read by a fresh store, is printed beside it (equal within the noise in three
+ * runs on 2026-12-02 evening).
  * putMany's floor is measured the same way (warm, repeated; since 2026-12-02 evening): per batch
  * entry what putMany's synchronous prepare cannot skip — the key and its stored description
  * (`unsafeKey`, `unsafeDescribe`), the encode (`Codec.unsafeEncode`), the key slot and checksum —
