@@ -1,7 +1,8 @@
 /**
  * Batches and tags: `getMany` (one metadata query for the batch, the same read decision as `get`
- * for each entry, blobs read with bounded concurrency), `putMany` (every entry prepared before
- * anything is written, blobs first, then one metadata transaction), `invalidateMany` (one
+ * for each entry, blobs read with bounded concurrency), `putMany` (one metadata transaction: small
+ * entries prepared inside it as their rows are written, otherwise every entry prepared before
+ * anything is written, blobs first), `invalidateMany` (one
  * removal) and `invalidateTags` (one removal through the tag index).
  *
  * @since 0.1.0
@@ -9,8 +10,9 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import { MetadataError as MetadataErrorClass } from "../errors.js"
 import type { KeyError } from "../errors.js"
-import type { MetadataError, StoredValue } from "../metadata/service.js"
+import type { MetadataError, StoredValue, UpsertManyResult } from "../metadata/service.js"
 import type { CacheKey, KeyInput } from "../schema/CacheKey.js"
 import { NotSync } from "../shared/sync.js"
 import * as Validate from "../shared/validate.js"
@@ -179,15 +181,24 @@ export const make = (
       }
     }
     if (list.length === 0) return []
+    const now = yield* Clock.currentTimeMillis
+    const keys = new Array<CacheKey>(list.length)
+    const prepared = new Array<Write.PreparedPut>(list.length)
+    const synced = writeSync(list, now, keys, prepared)
+    if (synced instanceof MetadataErrorClass) return yield* synced
+    if (synced !== NotSync) {
+      CacheMetrics.bytesWritten.unsafeUpdate(synced.bytes, NO_LABELS)
+      return yield* finishMany(synced.written, keys, started)
+    }
     // Everything is checked and encoded before anything is written: a bad entry stores nothing.
     // Synchronously where an entry needs no effect (options checked once per distinct options
-    // object), the rest through the effectful `prepare`, whose first failure fails the batch.
-    const now = yield* Clock.currentTimeMillis
-    const prepared = new Array<Write.PreparedPut>(list.length)
+    // object), the rest through the effectful `prepare`, whose first failure fails the batch. An
+    // entry `writeSync` stopped at (a blob to write first) is already prepared.
     const rest: Array<number> = []
     let lastOptions: unknown = undefined
     let checked: Write.PutOptionValues | ConfigError = readPutOptions(undefined)
     for (let i = 0; i < list.length; i++) {
+      if (prepared[i] !== undefined) continue
       const [key, value, options] = list[i]
       if (options !== lastOptions) {
         checked = readPutOptions(options)
@@ -231,12 +242,70 @@ export const make = (
       Effect.zipRight(metadata.upsertMany(prepared.map((p) => p.item))),
       Effect.onError(() => dropNewBlobs)
     )
-    for (const p of prepared) writes.release(p)
+    for (let i = 0; i < prepared.length; i++) {
+      writes.release(prepared[i])
+      keys[i] = prepared[i].key
+    }
+    return yield* finishMany(written, keys, started)
+  })
+
+  /**
+   * The batch written without effects when every entry can be: prepared by `prepareSync`, stored
+   * inline, the batch within the size limit. Each entry is prepared inside the store's transaction
+   * just before its row is written (`unsafeUpsertMany`), so the batch's prepared entries are never
+   * all alive at once: held until the transaction, as the effectful path must hold them, every
+   * young-generation GC during a batch of 10,000 copied them (~6–8 µs an entry: a 128 MiB young
+   * generation, where no GC ran during the batch, made it that much cheaper). `NotSync`, having
+   * written nothing, at the first entry that cannot be (the effectful path then does the whole
+   * batch and reports what is wrong); a prepared entry with a blob is left in `prepared` for it.
+   * Fills `keys` as it goes; answers what the store wrote and how many bytes.
+   */
+  const writeSync = (
+    list: ReadonlyArray<PutManyEntry>,
+    now: number,
+    keys: Array<CacheKey>,
+    prepared: Array<Write.PreparedPut>
+  ): { readonly written: UpsertManyResult; readonly bytes: number } | MetadataError | NotSync => {
+    let lastOptions: unknown = undefined
+    let checked: Write.PutOptionValues | ConfigError = readPutOptions(undefined)
+    let bytes = 0
+    const written = metadata.unsafeUpsertMany(list.length, (i) => {
+      try {
+        const [key, value, options] = list[i]
+        if (options !== lastOptions) {
+          checked = readPutOptions(options)
+          lastOptions = options
+        }
+        if (checked instanceof ConfigError) return NotSync
+        const done = writes.prepareSync(key, value, checked, now)
+        if (done === NotSync) return NotSync
+        if (done.item.record.blobId !== null) {
+          prepared[i] = done
+          return NotSync
+        }
+        bytes += done.bytes.length
+        if (limit !== null && bytes > limit) return NotSync
+        keys[i] = done.key
+        return done.item
+      } catch {
+        // `produce` must not throw: the effectful path reports whatever this was.
+        return NotSync
+      }
+    })
+    return written === NotSync || written instanceof MetadataErrorClass ? written : { written, bytes }
+  }
+
+  /** After a batch's rows are written: replaced blobs deleted, the size limit enforced, metrics. */
+  const finishMany = Effect.fnUntraced(function*(
+    written: UpsertManyResult,
+    keys: ReadonlyArray<CacheKey>,
+    started: bigint
+  ) {
     if (written.replacedBlobIds.length > 0) yield* engine.deleteBlobIds(written.replacedBlobIds)
     yield* enforceSize(written.totalBytes)
     CacheMetrics.putLatency.unsafeUpdate(engine.sinceMs(started), NO_LABELS)
-    yield* Effect.logDebug(`cacheness: stored ${prepared.length} entries in one batch`)
-    return prepared.map((p): CacheKey => p.key)
+    yield* Effect.logDebug(`cacheness: stored ${keys.length} entries in one batch`)
+    return keys
   })
 
   const invalidateMany = Effect.fn("Cache.invalidateMany")(function*(inputs: Iterable<KeyInput>) {

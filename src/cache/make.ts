@@ -133,7 +133,7 @@ export const make = (config: ResolvedConfig) =>
         MetadataStore,
         (store) => {
           const watched = MemoryTier.watchWrites(store, () => tier?.forceCheck())
-          // The synchronous upsert is a write too (watchWrites wraps the effectful ones).
+          // The synchronous upserts are writes too (watchWrites wraps the effectful ones).
           const unsafeUpsert: MetadataStore.Service["unsafeUpsert"] = (record, rows, leaseHolder) => {
             try {
               return store.unsafeUpsert(record, rows, leaseHolder)
@@ -141,7 +141,14 @@ export const make = (config: ResolvedConfig) =>
               tier?.forceCheck()
             }
           }
-          return { ...watched, unsafeUpsert }
+          const unsafeUpsertMany: MetadataStore.Service["unsafeUpsertMany"] = (count, produce) => {
+            try {
+              return store.unsafeUpsertMany(count, produce)
+            } finally {
+              tier?.forceCheck()
+            }
+          }
+          return { ...watched, unsafeUpsert, unsafeUpsertMany }
         }
       ))
     const { blobs, hasher, metadata, signer } = engine

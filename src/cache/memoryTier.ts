@@ -347,7 +347,7 @@ export const make = (
 }
 
 /** The writes of a MetadataStore: after each, this process's next read rereads the change count. */
-const WRITES = ["upsert", "remove", "removeCounted", "touch", "evict", "repairSize"] as const
+const WRITES = ["upsert", "upsertMany", "remove", "removeCounted", "touch", "evict", "repairSize"] as const
 
 /**
  * The store, with every write followed by `onWrite` — so a process sees its own writes at once

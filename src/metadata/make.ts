@@ -28,6 +28,7 @@ type Derived =
   | "lookupMany"
   | "probeMany"
   | "upsertMany"
+  | "unsafeUpsertMany"
 
 /**
  * What an implementer writes: every operation but the derived and optional ones, which may be
@@ -60,8 +61,8 @@ const toStoredValue = Option.map((r: EntryRecord): StoredValue => ({
  * it, `upsertMany` upserts one at a time (not atomic: a store should write its own), `recount` is
  * `totals`, `repairSize` fails "Unsupported" (the cache removes the entry instead), `sql` is `null`,
  * `namespaceTotals` counts a listing of the namespace (a scan: stores keep counters instead), and
- * the synchronous fast paths (`unsafeProbe`, `unsafeUpsert`, `unsafeRecordAccess`, `changeCount`) answer
- * `NotSync`.
+ * the synchronous fast paths (`unsafeProbe`, `unsafeUpsert`, `unsafeUpsertMany`, `unsafeRecordAccess`,
+ * `changeCount`) answer `NotSync`.
  *
  * @since 0.1.0
  * @category constructors
@@ -85,6 +86,7 @@ export const make = (impl: Impl): MetadataStore.Service => {
       ),
     unsafeProbe: notSync,
     unsafeUpsert: notSync,
+    unsafeUpsertMany: notSync,
     removeCounted: (filter) =>
       Effect.map(impl.remove(filter), (refs) => ({
         removed: refs.length,

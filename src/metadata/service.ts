@@ -402,6 +402,19 @@ export declare namespace MetadataStore {
      * and undoes nothing; every store of this package writes its own.
      */
     readonly upsertMany: (items: ReadonlyArray<UpsertItem>) => Effect.Effect<UpsertManyResult, MetadataError>
+    /**
+     * Fast path: `upsertMany` of `count` entries synchronously, entry `i` made by `produce(i)` inside
+     * the transaction just before its row is written, so a caller need not hold every entry of a
+     * large batch at once. `produce` answering `NotSync` rolls the whole batch back and the answer
+     * is `NotSync`, with nothing written, as from a store that cannot write synchronously (the
+     * `make` default, which calls no `produce`). Otherwise what `upsertMany` would answer, or the
+     * `MetadataError` it would fail with. Never throws; `produce` must not either. A wrapper that
+     * changes `upsertMany` must change or drop this too.
+     */
+    readonly unsafeUpsertMany: (
+      count: number,
+      produce: (index: number) => UpsertItem | NotSync
+    ) => UpsertManyResult | MetadataError | NotSync
     /** Removes least-recently-used entries until at least `bytes` are freed. */
     readonly evict: (bytes: number) => Effect.Effect<ReadonlyArray<RemovedRef>, MetadataError>
     readonly totals: Effect.Effect<Totals, MetadataError>

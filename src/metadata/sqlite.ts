@@ -299,6 +299,12 @@ const COUNTED = `SELECT c.entries + count(e.rowid) AS entries, c.bytes + coalesc
       c.hits AS hits, c.misses AS misses, count(e.rowid) AS tail
     FROM cacheness_counters c LEFT JOIN ${TABLE} e ON e.rowid > c.counted_through WHERE c.id = 1 GROUP BY c.id`
 
+/** How many entries of a batch `upsertMany` makes and writes at a time (see `upsertProducedTx`). */
+const UPSERT_CHUNK = 256
+
+/** Thrown inside a batch's transaction when its `produce` gives up: the batch rolls back. */
+const Abandoned = Symbol("cacheness/sqlite/Abandoned")
+
 /** How many rows above the mark a writer folds into the counters row (in its transaction). */
 const FOLD_AT = 16
 
@@ -1153,21 +1159,42 @@ export const make = (
     // statement per entry (`upsertOne`), as `put` writes it: the table has AFTER INSERT triggers,
     // and for those SQLite first copies a multi-row `VALUES` into an ephemeral table and then
     // inserts from it — 50 rows to a statement cost ~1 µs a row more than one row to a statement
-    // (CPU, interleaved copies of a 10,000-row cache; bench/putFloor.ts --batch).
-    const upsertManyTx = db.transaction((items: ReadonlyArray<UpsertItem>) => {
+    // (CPU, interleaved copies of a 10,000-row cache; bench/putFloor.ts --batch). The entries are
+    // made (`produce`) and written `UPSERT_CHUNK` at a time, with the blob ids their keys hold read
+    // once a chunk: a caller that prepares each entry in `produce` (`unsafeUpsertMany`) then never
+    // holds a whole batch's prepared entries, which every young-generation GC during the batch
+    // would copy.
+    const upsertProducedTx = db.transaction((count: number, produce: (index: number) => UpsertItem | NotSync) => {
       const replacedBlobIds: Array<string> = []
       const blobIds = new Map<string, string | null>()
-      const keys = new Array<string>(items.length)
-      for (let i = 0; i < items.length; i++) keys[i] = items[i].record.key
-      for (const [key, blobId] of stmt.blobsOf.all(JSON.stringify(keys)) as Array<[string, string]>) {
-        blobIds.set(key, blobId)
-      }
-      for (let i = 0; i < items.length; i++) {
-        const replaced = upsertOne(items[i].record, items[i].rows, blobIds)
-        if (replaced !== null) replacedBlobIds.push(replaced)
+      const chunk = new Array<UpsertItem>(Math.min(count, UPSERT_CHUNK))
+      for (let start = 0; start < count; start += UPSERT_CHUNK) {
+        const size = Math.min(UPSERT_CHUNK, count - start)
+        const keys = new Array<string>(size)
+        for (let i = 0; i < size; i++) {
+          const item = produce(start + i)
+          if (item === NotSync) throw Abandoned
+          chunk[i] = item
+          keys[i] = item.record.key
+        }
+        // Kept current by `upsertOne` within the chunk; a later chunk reads what earlier ones wrote.
+        blobIds.clear()
+        for (const [key, blobId] of stmt.blobsOf.all(JSON.stringify(keys)) as Array<[string, string]>) {
+          blobIds.set(key, blobId)
+        }
+        for (let i = 0; i < size; i++) {
+          const replaced = upsertOne(chunk[i].record, chunk[i].rows, blobIds)
+          if (replaced !== null) replacedBlobIds.push(replaced)
+        }
       }
       return { replacedBlobIds, totalBytes: foldedTotalBytes() }
     })
+    const upsertManyFailure = (cause: unknown): MetadataError =>
+      cause instanceof MetadataError
+        ? cause
+        : sqliteCode(cause)?.startsWith("SQLITE_CONSTRAINT")
+        ? fail("MetadataStore.upsertMany", "InvalidRow", cause)
+        : fail("MetadataStore.upsertMany", "WriteFailed", cause)
 
     /**
      * One DELETE statement, run on its own: a single statement is atomic, and inside an explicit
@@ -1416,14 +1443,17 @@ export const make = (
             (totalBytes) => ({ replacedBlobIds: [], totalBytes })
           )
           : Effect.try({
-            try: () => (localWrites++, upsertManyTx.immediate(items)),
-            catch: (cause) =>
-              cause instanceof MetadataError
-                ? cause
-                : sqliteCode(cause)?.startsWith("SQLITE_CONSTRAINT")
-                ? fail("MetadataStore.upsertMany", "InvalidRow", cause)
-                : fail("MetadataStore.upsertMany", "WriteFailed", cause)
+            try: () => (localWrites++, upsertProducedTx.immediate(items.length, (i) => items[i])),
+            catch: upsertManyFailure
           }),
+      unsafeUpsertMany: (count, produce) => {
+        try {
+          localWrites++
+          return upsertProducedTx.immediate(count, produce)
+        } catch (cause) {
+          return cause === Abandoned ? NotSync : upsertManyFailure(cause)
+        }
+      },
       remove: (filter) =>
         Effect.try({
           try: () => (localWrites++, removeRows(filter)),

@@ -517,6 +517,42 @@ export const metadataStoreSuite = (name: string, layer: Layer.Layer<MetadataStor
         assert.deepStrictEqual(yield* store.upsertMany([]), { replacedBlobIds: [], totalBytes: 330 })
       })))
 
+    it.scoped("unsafeUpsertMany answers what upsertMany would, or NotSync having written nothing", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        yield* store.upsert(record(key(1), { blobId: `${key(1)}-old`, inline: null, storedBytes: 500 }))
+        // More entries than a store's chunk; key 1 first with a blob of its own, and again last.
+        const items = Array.from({ length: 600 }, (_, i) => ({ record: record(key(i + 1), { storedBytes: 10 }) }))
+        items[0] = { record: record(key(1), { blobId: `${key(1)}-first`, inline: null, storedBytes: 10 }) }
+        items.push({ record: record(key(1), { storedBytes: 10 }) })
+        let made = 0
+        const abandoned = store.unsafeUpsertMany(items.length, (i) => (made++, i === 550 ? NotSync : items[i]))
+        assert.strictEqual(abandoned, NotSync)
+        assert.strictEqual(Option.getOrThrow(yield* store.lookup(key(1))).blobId, `${key(1)}-old`)
+        assert.isTrue(Option.isNone(yield* store.lookup(key(2))))
+        const before = yield* store.totals
+        assert.deepStrictEqual([before.entries, before.totalBytes], [1, 500])
+        const written = store.unsafeUpsertMany(items.length, (i) => items[i])
+        if (written === NotSync) {
+          assert.strictEqual(made, 0, "a store that cannot write synchronously makes no entry")
+          return
+        }
+        assert.notInstanceOf(written, Error)
+        assert.deepStrictEqual([...(written as any).replacedBlobIds].sort(), [`${key(1)}-first`, `${key(1)}-old`])
+        assert.strictEqual((written as any).totalBytes, 6000)
+        const totals = yield* store.totals
+        assert.deepStrictEqual([totals.entries, totals.totalBytes], [600, 6000])
+        assert.strictEqual(Option.getOrThrow(yield* store.lookup(key(1))).blobId, null)
+        const failed = store.unsafeUpsertMany(3, (i) =>
+          i < 2
+            ? { record: record(key(i + 1), { description: "after" }) }
+            : { record: record(key(900)), rows: [{ table: "no_such_table", row: {} }] })
+        assert.strictEqual((failed as any)._tag, "MetadataError")
+        assert.strictEqual((failed as any).reason, "UnknownTable")
+        assert.strictEqual(Option.getOrThrow(yield* store.lookup(key(1))).description, null)
+        assert.isTrue(Option.isNone(yield* store.lookup(key(900))))
+      })))
+
     it.scoped("upsertMany is all or nothing: a failing entry leaves every entry as it was", () =>
       run(Effect.gen(function*() {
         const store = yield* MetadataStore
