@@ -41,6 +41,7 @@ import {
   mapValueSegment,
   propertySegment,
   setElementSegment,
+  sortNames,
   TO_CACHE_KEY_SEGMENT,
   toCacheKeyMethod,
   toKeyError,
@@ -148,7 +149,7 @@ class Describer {
   record(v: Record<string, unknown>): Record<string, unknown> {
     this.ancestors.enter(v)
     checkNoSymbolKeys(v)
-    const names = Object.keys(v).sort()
+    const names = sortNames(Object.keys(v))
     const out: Record<string, unknown> = {}
     let name = ""
     try {
@@ -265,7 +266,7 @@ export const canonicalJson = (value: unknown): string => {
     for (let i = 0; i < value.length; i++) out += (i === 0 ? "" : ",") + canonicalJson(value[i])
     return out + "]"
   }
-  const names = Object.keys(value).sort()
+  const names = sortNames(Object.keys(value))
   let out = "{"
   let first = true
   for (const name of names) {
