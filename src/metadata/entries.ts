@@ -85,7 +85,13 @@ export const ENTRY_ROW_COLUMNS = `key, namespace, description, format, codec, st
 /** Where each sortable field sits in a listing row. */
 export const ENTRY_ROW_SLOTS = { key: 0, storedBytes: 5, createdAt: 7, accessedAt: 8, expiresAt: 9, hits: 10 } as const
 
-/** The public entry of a listing row (`ENTRY_ROW_COLUMNS`): `toEntry` without the record between. */
+/**
+ * Where the params sit in a listing row. A store puts them there already parsed (`parseJson` of
+ * the text, or what one parse of all the rows' texts gave): `entryFromRow` does not parse them.
+ */
+export const ENTRY_ROW_PARAMS = 11
+
+/** The public entry of a listing row (`ENTRY_ROW_COLUMNS`, params parsed): `toEntry` without the record between. */
 export const entryFromRow = (r: ReadonlyArray<any>): CacheEntry => ({
   key: r[0],
   namespace: r[1],
@@ -98,7 +104,7 @@ export const entryFromRow = (r: ReadonlyArray<any>): CacheEntry => ({
   accessedAt: r[8],
   expiresAt: r[9],
   hits: r[10],
-  params: parseJson(r[11]) as CacheEntry["params"],
+  params: r[ENTRY_ROW_PARAMS] as CacheEntry["params"],
   metadata: parseJson(r[12]) as CacheEntry["metadata"],
   staleUntil: r[13],
   tags: parseTags(r[14])

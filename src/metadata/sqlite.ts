@@ -31,7 +31,16 @@ import { daemonClock, flushBeforeExit } from "../shared/daemonClock.js"
 import * as NamespaceKey from "../shared/namespaceKey.js"
 import { NotSync } from "../shared/sync.js"
 import { AccessBatch, type TakenAccesses } from "./accessBatch.js"
-import { ENTRY_ROW_COLUMNS, ENTRY_ROW_SLOTS, entryFromRow, parseTags, tagsJson, upsertValues } from "./entries.js"
+import {
+  ENTRY_ROW_COLUMNS,
+  ENTRY_ROW_PARAMS,
+  ENTRY_ROW_SLOTS,
+  entryFromRow,
+  parseJson,
+  parseTags,
+  tagsJson,
+  upsertValues
+} from "./entries.js"
 import { make as makeMetadataStore } from "./make.js"
 import type {
   EntryFilter,
@@ -403,17 +412,39 @@ const compareRows = (slot: number | undefined, descending: boolean) => {
 }
 
 /**
- * A whole listing as one JSON text built by SQLite: an array of rows, each an array in
- * `ENTRY_ROW_COLUMNS` order, read by one `JSON.parse`. On Node 20 better-sqlite3 builds a raw row
- * through a V8 API call per column; SQLite writing the rows as text gives the same values (its JSON
- * numbers round-trip exactly) for less. One text rather than one per row saves 10,000 strings and
- * parser calls, and the single large string sits outside the young generation, so it is never
- * copied by a scavenge: 10.9 against 13–17 ms CPU for 10,000 entries (separate processes,
- * alternated). Aggregation does not keep the subquery's order: `listRows` sorts. JSON cannot hold a
- * BLOB: a damaged row holding one fails the query, and the listing is read as raw rows instead.
+ * A whole listing as JSON built by SQLite: an array of rows, each an array in `ENTRY_ROW_COLUMNS`
+ * order, read by one `JSON.parse`. On Node 20 better-sqlite3 builds a raw row through a V8 API call
+ * per column; SQLite writing the rows as text gives the same values (its JSON numbers round-trip
+ * exactly) for less. One text rather than one per row saves 10,000 strings and parser calls, and the
+ * single large string sits outside the young generation, so it is never copied by a scavenge: 10.9
+ * against 13–17 ms CPU for 10,000 entries (separate processes, alternated). Aggregation does not keep
+ * the subquery's order: `listRows` sorts. JSON cannot hold a BLOB: a damaged row holding one fails
+ * the query, and the listing is read as raw rows instead.
+ *
+ * The params are not in the rows' text (their slot is `null` there): escaped into it as strings they
+ * would each be parsed again, one `JSON.parse` per row. Their texts, as stored, are joined into a
+ * second text, a JSON array of every row's params in the same order (both aggregates read the same
+ * rows), parsed once. A params text that is not one JSON value fails that parse or changes the
+ * number of elements (`rowsWithParams` checks it), and a value that is not text is joined as a
+ * token no parse accepts: the listing is then read as raw rows, each params text parsed alone.
  */
 const entryRowsJson = (select: string) =>
-  `SELECT json_group_array(json_array(${ENTRY_ROW_COLUMNS}, insertion_seq)) FROM (${select})`
+  `SELECT json_group_array(json_array(${ENTRY_ROW_COLUMNS.replace(/\bparams\b/, "NULL")}, insertion_seq)),
+    '[' || group_concat(CASE typeof(params) WHEN 'text' THEN params WHEN 'null' THEN 'null' ELSE '!' END, ',') || ']'
+    FROM (${select})`
+
+/**
+ * The rows of `entryRowsJson`'s two texts, each with its params in place; throws when the params
+ * are not one value per row (the caller then reads raw rows).
+ */
+const rowsWithParams = (texts: [rows: string, params: string | null]): Array<Array<any>> => {
+  const rows: Array<Array<any>> = JSON.parse(texts[0])
+  // No rows: `group_concat` of nothing is NULL.
+  const params: Array<unknown> = texts[1] === null ? [] : JSON.parse(texts[1])
+  if (params.length !== rows.length) throw new Error("the listing's params are not one JSON value per row")
+  for (let i = 0; i < rows.length; i++) rows[i][ENTRY_ROW_PARAMS] = params[i]
+  return rows
+}
 
 /** The same columns qualified by the entries alias `e`, for joins with custom tables. */
 const JOINED_COLUMNS = RECORD_COLUMNS.split(",").map((c) => `e.${c.trim()}`).join(", ")
@@ -1502,7 +1533,7 @@ export const make = (
                   options,
                   ENTRY_ROW_COLUMNS,
                   ENTRY_ROW_SLOTS,
-                  (statement, args) => JSON.parse(statement.pluck(true).get(...args) as string),
+                  (statement, args) => rowsWithParams(statement.raw(true).get(...args) as [string, string | null]),
                   entryRowsJson
                 )
               } catch {
@@ -1510,7 +1541,11 @@ export const make = (
                   options,
                   ENTRY_ROW_COLUMNS,
                   ENTRY_ROW_SLOTS,
-                  (statement, args) => statement.raw(true).all(...args) as Array<Array<any>>
+                  (statement, args) => {
+                    const raw = statement.raw(true).all(...args) as Array<Array<any>>
+                    for (const row of raw) row[ENTRY_ROW_PARAMS] = parseJson(row[ENTRY_ROW_PARAMS])
+                    return raw
+                  }
                 )
               }
               // In place: each row array becomes garbage as soon as its entry exists.
