@@ -220,8 +220,8 @@ const refreshingOf = (cache: Cache.Service) => {
 
 /**
  * A call in flight: the `Deferred` its waiters share, made by the first of them. Most calls have
- * none, and a `Deferred` is not free to make (it copies the effect prototype's fields, ~3% of a
- * memoised miss's CPU in a profile).
+ * none, and a `Deferred` is not free to make: it copies the effect prototype's fields (~2.5 µs
+ * each, measured, against a plain record's 0.02).
  */
 interface Running {
   waiters: Deferred.Deferred<any, any> | undefined
