@@ -4,13 +4,18 @@
  * failed upsert keeps it, and a store that cannot (memory) leaves it for the caller to release.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as BlobStoreMemory from "../src/blob/memory.js"
 import * as Cache from "../src/Cache.js"
 import { internal } from "../src/cache/internal.js"
+import * as CodecDefault from "../src/codec/registry.js"
 import { cached } from "../src/index.js"
+import * as HasherXxhash from "../src/key/xxhash.js"
 import * as MetadataStoreMemory from "../src/metadata/memory.js"
 import { MetadataStore } from "../src/metadata/service.js"
 import * as MetadataStoreSqlite from "../src/metadata/sqlite.js"
@@ -103,3 +108,61 @@ for (const [name, layer] of Object.entries(layers)) {
       }).pipe(Effect.provide(layer())))
   })
 }
+
+describe("cached miss, a renewal in flight when the result frees the lease", () => {
+  it.scoped("the lease the renewal took back is released once the heartbeat stops", () =>
+    Effect.gen(function*() {
+      const renewalStarted = yield* Deferred.make<void>()
+      const stored = yield* Deferred.make<void>()
+      let computing: string | undefined
+      let renewing = false
+      let storedUnderLease = false
+      const noteStored = (holder: string | undefined) => {
+        if (holder === undefined) return
+        storedUnderLease = true
+        Deferred.unsafeDone(stored, Exit.void)
+      }
+      // SQLite frees the lease in the result's commit; the heartbeat's first renewal is held back
+      // until that commit, then takes the lease again (for a minute: long after the test ends).
+      const racing = Layer.effect(
+        MetadataStore,
+        Effect.map(MetadataStore, (store): MetadataStore.Service => ({
+          ...store,
+          acquireLease: (key, holder, until, now) => {
+            // The first call takes the lease; the computing holder's next one is the renewal.
+            if (computing === undefined) computing = holder
+            else if (holder === computing && !renewing) {
+              renewing = true
+              Deferred.unsafeDone(renewalStarted, Exit.void)
+              return Effect.zipRight(
+                Deferred.await(stored),
+                Effect.suspend(() => store.acquireLease(key, holder, Date.now() + 60_000, Date.now()))
+              )
+            }
+            return store.acquireLease(key, holder, until, now)
+          },
+          upsert: (record, rows, holder) => Effect.tap(store.upsert(record, rows, holder), () => noteStored(holder)),
+          unsafeUpsert: (record, rows, holder) => {
+            const written = store.unsafeUpsert(record, rows, holder)
+            noteStored(holder)
+            return written
+          }
+        }))
+      ).pipe(Layer.provide(sqliteStore))
+      const layer = Cache.layerFromServices({ cleanupOnOpen: false }).pipe(
+        Layer.provide(Layer.mergeAll(HasherXxhash.layer, CodecDefault.layer(), racing, BlobStoreMemory.layer))
+      )
+      yield* Effect.gen(function*() {
+        const cache = yield* Cache.Cache
+        // Renewed every 10 ms; the function returns once the first renewal is under way.
+        const f = cached((n: number) => Effect.as(Deferred.await(renewalStarted), n * 2), {
+          name: "raced",
+          leaseTtl: 30
+        })
+        assert.strictEqual(yield* f(21), 42)
+        assert.isTrue(renewing && storedUnderLease, "renewed, then stored under the lease")
+        const key = yield* cache.key({ fn: "raced", args: [21] }, { namespace: f.namespace })
+        assert.isTrue(yield* internal(cache).memo.acquireLease(key, "someone else", 10_000), "the lease is free")
+      }).pipe(Effect.provide(layer))
+    }))
+})
