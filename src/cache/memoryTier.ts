@@ -34,6 +34,7 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { MetadataStore, StoredValue } from "../metadata/service.js"
+import { WRITES } from "../metadata/writes.js"
 import { parseSize } from "../schema/CacheConfig.js"
 import { type CacheKey, isCacheKey, type KeyInput, type KeyParams } from "../schema/CacheKey.js"
 import { NotSync } from "../shared/sync.js"
@@ -345,9 +346,6 @@ export const make = (
     stats: () => ({ entries: held.size, bytes, served, revalidated })
   }
 }
-
-/** The writes of a MetadataStore: after each, this process's next read rereads the change count. */
-const WRITES = ["upsert", "upsertMany", "remove", "removeCounted", "touch", "evict", "repairSize"] as const
 
 /**
  * The store, with every write followed by `onWrite` — so a process sees its own writes at once

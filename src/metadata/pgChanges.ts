@@ -21,6 +21,7 @@ import type * as Scope from "effect/Scope"
 import * as PgPool from "../shared/pgClient.js"
 import { NotSync } from "../shared/sync.js"
 import type { MetadataStore } from "./service.js"
+import { WRITES } from "./writes.js"
 
 /**
  * The channel every cacheness schema notifies on; the payload names the schema.
@@ -155,9 +156,6 @@ export const make = (options: {
     }
   })
 
-/** The store's writes: each counts once it completes (failed or not: it may have committed). */
-const WRITES = ["upsert", "remove", "removeCounted", "touch", "evict", "repairSize"] as const
-
 /**
  * The store with `changeCount` from the feed and this process's writes counted.
  *
@@ -171,6 +169,7 @@ export const attach = (store: MetadataStore.Service, feed: ChangeFeed): Metadata
     clear: Effect.ensuring(store.clear, after),
     changeCount: feed.count
   }
+  // The store's writes: each counts once it completes (failed or not: it may have committed).
   for (const name of WRITES) {
     const write = store[name] as (...args: ReadonlyArray<unknown>) => Effect.Effect<unknown, unknown>
     counted[name] = (...args: ReadonlyArray<unknown>) => Effect.ensuring(write(...args), after)
