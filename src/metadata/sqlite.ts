@@ -1295,6 +1295,7 @@ export const make = (
     // that would convert the bytes.
     const packable = db.pragma("encoding", { simple: true }) === "UTF-8"
 
+    /** One key's row: what `probe` and `unsafeProbe` answer, and how `probeMany` reads a damaged row. */
     const probeOne = (key: string): StoredValue | null => {
       const row = stmt.probe.get(key) as Array<any> | undefined
       return row === undefined ? null : {
@@ -1419,34 +1420,12 @@ export const make = (
         }),
       probe: (key) =>
         Effect.try({
-          try: () => {
-            const row = stmt.probe.get(key) as Array<any> | undefined
-            return row === undefined ? Option.none() : Option.some<StoredValue>({
-              key,
-              storedBytes: row[0],
-              checksum: row[1],
-              blobId: row[2],
-              inline: row[3],
-              expiresAt: row[4],
-              staleUntil: row[5]
-            })
-          },
+          try: () => Option.fromNullable(probeOne(key)),
           catch: (cause) => fail("MetadataStore.probe", "QueryFailed", cause)
         }),
       unsafeProbe: (key) => {
         try {
-          const row = stmt.probe.get(key) as Array<any> | undefined
-          return row === undefined
-            ? null
-            : {
-              key,
-              storedBytes: row[0],
-              checksum: row[1],
-              blobId: row[2],
-              inline: row[3],
-              expiresAt: row[4],
-              staleUntil: row[5]
-            }
+          return probeOne(key)
         } catch {
           return NotSync
         }
