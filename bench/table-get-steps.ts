@@ -71,26 +71,45 @@ const hasher = await Effect.runPromise(Xxhash.make())
 const cache = cacheness({ directory: path.join(directory, "cache"), maxSize: null, cleanupOnOpen: false })
 await cache.put({ table: 1 }, arrow)
 
-/** The payload's segments decoded one by one into a touched IPC buffer, timed each. */
+/**
+ * The payload's segments decoded one by one into a touched IPC buffer, timed each (container 2:
+ * a narrowed segment is decoded into the upper part of its words, then widened, as the handler does).
+ */
 const segmentTimes = new Map<string, Array<number>>()
 const decodeSegments = () => {
   const input = new Blocks.Reader(payload, 0)
-  input.u8()
+  const container = input.u8()
   const length = input.f64()
   const into = touched.subarray(0, length)
   const segments = input.u32()
   let at = 0
   for (let i = 0; i < segments; i++) {
+    const narrowed = container === 2 && input.u8() === 1
+    const word = narrowed ? input.u8() : 1
+    const keep = narrowed ? input.u8() : 1
     const width = input.view.getUint8(input.offset)
-    const raw = input.view.getFloat64(input.offset + 5, true)
+    const low = input.view.getFloat64(input.offset + 5, true)
+    const raw = low / keep * word
     const before = input.offset
     const start = performance.now()
-    Blocks.read(input, into.subarray(at, at + raw))
+    const region = into.subarray(at, at + raw)
+    if (narrowed) {
+      Blocks.read(input, region.subarray(raw - low))
+      const words = word === 4
+        ? new Uint32Array(region.buffer, region.byteOffset, raw / word)
+        : new Uint16Array(region.buffer, region.byteOffset, raw / word)
+      words.set(
+        keep === 1
+          ? region.subarray(raw - low)
+          : new Uint16Array(region.buffer, region.byteOffset + raw - low, raw / word)
+      )
+    } else {
+      Blocks.read(input, region)
+    }
     const took = performance.now() - start
     if (raw >= 1 << 20) {
-      const name = `  segment ${i}: ${fmt(raw / 1e6)} MB, width ${width}, stored ${
-        fmt((input.offset - before) / 1e6)
-      } MB`
+      const coding = narrowed ? `narrowed ${word}→${keep} bytes, then width ${width}` : `width ${width}`
+      const name = `  segment ${i}: ${fmt(raw / 1e6)} MB, ${coding}, stored ${fmt((input.offset - before) / 1e6)} MB`
       segmentTimes.set(name, [...(segmentTimes.get(name) ?? []), took])
     }
     at += raw
@@ -101,7 +120,7 @@ const steps: ReadonlyArray<readonly [string, () => unknown]> = [
   [`raw file read of the ${fmt(ipc.byteLength / 1e6)} MB IPC stream (fresh buffer)`, () => fs.readFileSync(ipcFile)],
   [`blob read, ${fmt(payload.byteLength / 1e6)} MB stored into a touched buffer`, () => readInto(payloadFile, pooled)],
   ["XXH64 of the stored bytes (checksum on read)", () => hasher.hashBytes(payload)],
-  ["decode (handler.decodeSync: segments into a result, tableFromIPC)", () => handler.decodeSync!(payload, 2)],
+  ["decode (handler.decodeSync: segments into a result, tableFromIPC)", () => handler.decodeSync!(payload, 3)],
   ["decode the segments into touched memory", decodeSegments],
   ["tableFromIPC of the decoded stream", () => Arrow.tableFromIPC(touched)],
   ["fault in a fresh buffer of the stream's size (alloc + fill)", () => new Uint8Array(ipc.byteLength).fill(1)],

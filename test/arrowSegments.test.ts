@@ -69,7 +69,7 @@ const formatVersion = (bytes: Uint8Array) => {
   return header.formatVersion
 }
 
-describe("arrow format, segments (container 1)", () => {
+describe("arrow format, segments (containers 1 and 2)", () => {
   it.effect("bytes written by format version 1 (one shuffled block stream) still decode", () =>
     Effect.gen(function*() {
       const bytes = new Uint8Array(fs.readFileSync(path.join(import.meta.dirname, "fixtures", "arrow-v1-lz4.bin")))
@@ -81,11 +81,11 @@ describe("arrow format, segments (container 1)", () => {
     Effect.gen(function*() {
       const table = issueTable(200_000)
       const encoded = yield* codec.encode(table)
-      assert.strictEqual(formatVersion(encoded.bytes), 2)
+      assert.strictEqual(formatVersion(encoded.bytes), 3)
       assert.strictEqual(encoded.codec, "lz4")
       assertSame((yield* codec.decode(encoded.bytes)) as Arrow.Table, table)
       const payload = yield* handler.encodeFramed!(table, lz4, 0)
-      assert.strictEqual(payload.bytes[0], 1)
+      assert.strictEqual(payload.bytes[0], 2)
       // ids shrink to almost nothing, indices to about a quarter, random values stay raw.
       const logical = 20 * 200_000
       assert.isBelow(payload.bytes.byteLength, 0.55 * logical)
@@ -116,8 +116,8 @@ describe("arrow format, segments (container 1)", () => {
       ]
       for (const table of tables) {
         const payload = yield* handler.encodeFramed!(table, lz4, 0)
-        assert.strictEqual(payload.bytes[0], 1)
-        assertSame(yield* handler.decode(payload.bytes, 2), table)
+        assert.strictEqual(payload.bytes[0], 2)
+        assertSame(yield* handler.decode(payload.bytes, 3), table)
       }
     }))
 
