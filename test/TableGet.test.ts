@@ -58,6 +58,8 @@ const narrowTable = (rows: number) => {
     top: Arrow.makeVector(new Int32Array(rows).map((_, i) => (i % 7 === 0 ? 255 : Math.floor(next() * 256)))),
     two: Arrow.makeVector(new Uint32Array(rows).map((_, i) => (i % 5 === 0 ? 65_535 : Math.floor(next() * 65_536)))),
     short: Arrow.makeVector(new Int16Array(rows).map(() => Math.floor(next() * 256))),
+    // Narrowed, then compressed: read through the block decoder rather than in place.
+    periodic: Arrow.makeVector(new Int32Array(rows).map((_, i) => (i * 7) % 50)),
     negative: Arrow.makeVector(new Int32Array(rows).map(() => Math.floor(next() * 200) - 100)),
     wide: Arrow.makeVector(new Int32Array(rows).map(() => Math.floor(next() * 2 ** 31)))
   })
@@ -142,7 +144,9 @@ describe("table get: narrowed segments (container 2) and the async decode", () =
       const narrowed = segmentsOf(payload).flatMap((segment) =>
         segment.narrowed === undefined ? [] : [`${segment.narrowed.word}/${segment.narrowed.keep}`]
       )
-      assert.deepStrictEqual(narrowed, ["4/1", "4/1", "4/2", "2/1"])
+      assert.deepStrictEqual(narrowed, ["4/1", "4/1", "4/2", "2/1", "4/1"])
+      const periodic = segmentsOf(payload).filter((segment) => segment.narrowed !== undefined)[4]!
+      assert.notStrictEqual(payload[periodic.offset + 3 + 13], 0, "the periodic column's block is compressed")
       assertSame(yield* handler.decode(payload, 3), table)
       assertSame(handler.decodeSync!(payload, 3), table)
     }))

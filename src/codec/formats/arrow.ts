@@ -521,26 +521,42 @@ const narrowHeader = (input: Blocks.Reader, at: number, total: number) => {
 }
 
 /**
- * Widens in place: `region` holds `count` words of `word` bytes once done, and holds their low
- * `keep` bytes (in order) at its end before. A typed-array `set` copies its source first when the
- * two share memory, so the overlap is safe; on a big-endian host a byte loop does it (front to
- * back, which never overwrites a word not yet read).
+ * Widens `low` (each word's low `keep` bytes, in order) into `region`, `count` words of `word`
+ * bytes. `low` may be the end of `region` itself: a typed-array `set` copies its source first
+ * when the two share memory, and the big-endian byte loop runs front to back, which never
+ * overwrites a word not yet read.
  */
-const widen = (region: Uint8Array, count: number, word: 2 | 4, keep: 1 | 2): void => {
-  const from = count * (word - keep)
-  if (LITTLE_ENDIAN) {
+const widen = (region: Uint8Array, low: Uint8Array, count: number, word: 2 | 4, keep: 1 | 2): void => {
+  if (LITTLE_ENDIAN && (keep === 1 || low.byteOffset % 2 === 0)) {
     const { buffer, byteOffset } = region
     const words = word === 4 ? new Uint32Array(buffer, byteOffset, count) : new Uint16Array(buffer, byteOffset, count)
-    words.set(keep === 1 ? region.subarray(from) : new Uint16Array(buffer, byteOffset + from, count))
+    words.set(keep === 1 ? low : new Uint16Array(low.buffer, low.byteOffset, count))
     return
   }
   for (let i = 0; i < count; i++) {
-    const low = region[from + i * keep]!
-    const high = keep === 2 ? region[from + i * keep + 1]! : 0
+    const first = low[i * keep]!
+    const second = keep === 2 ? low[i * keep + 1]! : 0
     region.fill(0, i * word, (i + 1) * word)
-    region[i * word] = low
-    if (keep === 2) region[i * word + 1] = high
+    region[i * word] = first
+    region[i * word + 1] = second
   }
+}
+
+/**
+ * The low bytes of a narrowed segment read in place when its block stream is one block stored
+ * raw (incompressible indices: the usual case), which saves copying them into the result before
+ * widening; `undefined` otherwise (`Blocks.read` then reads the stream, and reports damage).
+ * The layout is `blocks.ts`'s: u8 width · u32 block size · f64 raw length · u8 codec · u32 length.
+ */
+const storedRaw = (input: Blocks.Reader, low: number): Uint8Array | undefined => {
+  const at = input.offset
+  const { bytes, view } = input
+  if (at + 18 + low > bytes.byteLength) return undefined
+  const blockSize = view.getUint32(at + 1, true)
+  if (view.getUint8(at) === 0 || blockSize === 0 || blockSize < low) return undefined
+  if (view.getUint8(at + 13) !== 0 || view.getUint32(at + 14, true) !== low) return undefined
+  input.offset = at + 18 + low
+  return bytes.subarray(at + 18, at + 18 + low)
 }
 
 /** Reads the segment at `input` into `ipc` from `at`; returns its length in the stream. */
@@ -554,8 +570,13 @@ const readSegment = (input: Blocks.Reader, ipc: Uint8Array, at: number, containe
   if (coding !== 1) throw new RangeError(`unknown segment coding ${coding}`)
   const { count, keep, word } = narrowHeader(input, at, ipc.byteLength)
   const region = ipc.subarray(at, at + count * word)
-  Blocks.read(input, region.subarray(count * (word - keep)))
-  widen(region, count, word, keep)
+  const inPlace = storedRaw(input, count * keep)
+  let low = region.subarray(count * (word - keep))
+  if (inPlace === undefined) Blocks.read(input, low)
+  // Two-byte halves are read as a Uint16Array, which needs them 2-aligned: else copied first.
+  else if (keep === 2 && inPlace.byteOffset % 2 !== 0) low.set(inPlace)
+  else low = inPlace
+  widen(region, low, count, word, keep)
   return count * word
 }
 
