@@ -54,7 +54,6 @@ import * as Arrow from "apache-arrow"
 import * as Effect from "effect/Effect"
 import { createRequire } from "node:module"
 import * as BufferPool from "../../shared/bufferPool.js"
-import * as Prefault from "../../shared/prefault.js"
 import * as Blocks from "../blocks.js"
 import * as Compression from "../compression.js"
 import * as Lz4 from "../lz4.js"
@@ -587,75 +586,6 @@ const readSegments = (input: Blocks.Reader, container: number, segments: number,
   checkEnd(input, at, ipc.byteLength)
 }
 
-/**
- * Where the threadpool starts faulting in a fresh result (`Prefault.help`): past the first
- * segment of at least `Prefault.PIECE`, which this thread decodes — and faults in — while the
- * threadpool faults in the rest from the top; at most half the stream. The issue's table: the
- * 8 MB of ids (decoded from 47 KB, more work than faulting) here, the float64 values and the
- * indices (12 MB) on the threadpool. Reads headers only; a payload it cannot follow gets half.
- */
-const helpFrom = (payload: Uint8Array, start: number, container: number, segments: number, total: number): number => {
-  const half = Math.floor(total / 2)
-  const input = new Blocks.Reader(payload, start)
-  let at = 0
-  try {
-    for (let i = 0; i < segments; i++) {
-      let scale = 1
-      if (container === 2 && input.u8() === 1) {
-        const word = input.u8()
-        scale = word / input.u8()
-      }
-      input.offset += 5
-      const length = input.f64() * scale
-      at += length
-      if (length >= Prefault.PIECE) break
-      // The blocks of a short segment: skip their stored bytes.
-      for (let block = 0; block * Blocks.BLOCK_SIZE < length / scale; block++) {
-        input.offset += 1
-        input.offset += input.u32()
-      }
-    }
-  } catch {
-    return half
-  }
-  return Math.min(at, half)
-}
-
-/**
- * `readSegments` into a result whose upper part the threadpool is faulting in (`ready`, from
- * `Prefault.help`): each segment waits for the pages it writes (`Blocks.readAsync` for block
- * streams, so a raw one is copied as its pages come in).
- */
-const readSegmentsAsync = async (
-  input: Blocks.Reader,
-  container: number,
-  segments: number,
-  ipc: Uint8Array,
-  ready: (end: number) => Promise<void> | undefined
-): Promise<void> => {
-  let at = 0
-  for (let i = 0; i < segments; i++) {
-    const from = at
-    if (container === 2 && input.view.getUint8(input.offset) !== 0) {
-      // Narrowed: decoded and widened in one go once its pages are in.
-      if (input.offset + 16 > input.bytes.byteLength) throw new RangeError("truncated payload")
-      const word = input.view.getUint8(input.offset + 1)
-      const keep = input.view.getUint8(input.offset + 2)
-      const low = input.view.getFloat64(input.offset + 3 + 5, true)
-      const end = Math.min(ipc.byteLength, at + (keep > 0 ? low / keep : 0) * word)
-      const wait = ready(Number.isFinite(end) ? end : ipc.byteLength)
-      if (wait !== undefined) await wait
-      at += readSegment(input, ipc, at, container)
-      continue
-    }
-    if (container === 2) input.u8()
-    const length = segmentLength(input, at, ipc.byteLength)
-    await Blocks.readAsync(input, ipc.subarray(at, at + length), (end) => ready(from + end), Prefault.PIECE)
-    at += length
-  }
-  checkEnd(input, at, ipc.byteLength)
-}
-
 const decodePayload = (payload: Uint8Array): Arrow.Table => {
   const input = new Blocks.Reader(payload, 0)
   const container = input.u8()
@@ -670,54 +600,6 @@ const decodePayload = (payload: Uint8Array): Arrow.Table => {
   readSegments(input, container, segments, ipc)
   return Arrow.tableFromIPC(ipc)
 }
-
-const corrupt = (cause: unknown) => failure("Corrupt", "Codec.decode", cause, "Arrow payload does not decode")
-
-/**
- * The effectful decode: `decodePayload`, except that a large container-1 stream whose result is
- * fresh memory (no spare of its size ready, `BufferPool.result`) is decoded while the threadpool
- * faults in its upper part, on the other core — as arrays are (`ndarray.ts`). Faulting in the
- * issue's 20 MB stream costs ~10 ms on this thread, twice the decode itself.
- */
-const decodeEffect = (payload: Uint8Array): Effect.Effect<Arrow.Table, CodecError> =>
-  Effect.suspend(() => {
-    let input: Blocks.Reader
-    let container: number
-    let header: { readonly length: number; readonly segments: number }
-    let buffer: ArrayBuffer
-    try {
-      input = new Blocks.Reader(payload, 0)
-      container = input.u8()
-      if (container !== 1 && container !== 2) {
-        return Effect.try({ try: () => decodePayload(payload), catch: corrupt })
-      }
-      header = segmentsHeader(input)
-      if (header.length < Prefault.MIN_SIZE) {
-        return Effect.try({ try: () => decodePayload(payload), catch: corrupt })
-      }
-      buffer = BufferPool.result(header.length)
-    } catch (cause) {
-      return Effect.fail(corrupt(cause))
-    }
-    const ipc = new Uint8Array(buffer)
-    if (BufferPool.prefaulted(buffer)) {
-      return Effect.try({
-        try: () => {
-          readSegments(input, container, header.segments, ipc)
-          return Arrow.tableFromIPC(ipc)
-        },
-        catch: corrupt
-      })
-    }
-    return Effect.tryPromise({
-      try: async () => {
-        const ready = Prefault.help(ipc, helpFrom(payload, input.offset, container, header.segments, header.length))
-        await readSegmentsAsync(input, container, header.segments, ipc, ready)
-        return Arrow.tableFromIPC(ipc)
-      },
-      catch: corrupt
-    })
-  })
 
 const failure = (reason: CodecError["reason"], method: string, cause: unknown, what: string) =>
   new CodecError({
@@ -767,5 +649,5 @@ export const handler: FormatHandler<Arrow.Table> = makeHandler({
     }),
   retainsPayload: false,
   decode: (payload) => decodePayload(payload),
-  decodeEffect
+  corrupt: "Arrow payload does not decode"
 })
