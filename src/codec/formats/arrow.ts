@@ -248,7 +248,7 @@ interface Segment {
 /** Typed arrays see the IPC stream's little-endian words as numbers only on a little-endian host. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
 
-/** Words scanned between checks of `fits`: a piece that cannot be narrowed is given up early. */
+/** Words or-ed between checks against the limit: a piece that cannot be narrowed is given up early. */
 const SCAN_CHUNK = 4096
 
 /** The bitwise or of `words`, stopping (with a value ≥ `limit`) once it reaches `limit`. */
@@ -368,10 +368,10 @@ const probe = (
 const NARROW_STORES = 1.05
 
 /**
- * The stream cut into segments: each large piece alone (narrowed when it can be, with `narrow`),
- * the runs of small pieces between grouped.
+ * The stream cut into segments: each large piece alone (narrowed when that pays), the runs of
+ * small pieces between grouped.
  */
-const segmentsOf = (ipc: Pieces, shuffleAllowed: boolean, minSavings: number, narrow: boolean): Array<Segment> => {
+const segmentsOf = (ipc: Pieces, shuffleAllowed: boolean, minSavings: number): Array<Segment> => {
   const segments: Array<Segment> = []
   let group: Segment | undefined
   let at = 0
@@ -379,7 +379,7 @@ const segmentsOf = (ipc: Pieces, shuffleAllowed: boolean, minSavings: number, na
     if (piece.byteLength >= OWN_SEGMENT) {
       group = undefined
       const whole = probe(piece, shuffleAllowed, minSavings)
-      const how = narrow ? narrowing(piece, at) : undefined
+      const how = narrowing(piece, at)
       // The narrowed bytes land in a reused scratch: probed here, narrowed again when written.
       const low = how === undefined ? undefined : narrowed(piece, how)
       const coded = low === undefined ? undefined : probe(low, shuffleAllowed && how!.keep > 1, minSavings)
@@ -410,35 +410,28 @@ const STORE_RAW: Blocks.BlockPolicy = {
 }
 
 /**
- * Container 2 (container 1 with `container: 1`, for tests of reading what version 2 wrote): the
- * stream in segments, each its own block stream (LZ4 only, see the module doc).
+ * Container 2: the stream in segments, each its own block stream, narrowed where that pays (LZ4
+ * only, see the module doc).
  */
-const encodeSegments = (
-  ipc: Pieces,
-  policy: Blocks.BlockPolicy,
-  headerRoom: number,
-  container: 1 | 2 = 2
-): FramedPayload => {
-  const segments = segmentsOf(ipc, policy.shuffle, policy.minSavings, container === 2)
+const encodeSegments = (ipc: Pieces, policy: Blocks.BlockPolicy, headerRoom: number): FramedPayload => {
+  const segments = segmentsOf(ipc, policy.shuffle, policy.minSavings)
   let room = headerRoom + 1 + 8 + 4
   for (const segment of segments) room += 3 + Blocks.bound(segment.byteLength)
   const out = new Blocks.Writer(BufferPool.take(room), headerRoom)
-  out.u8(container)
+  out.u8(2)
   out.f64(ipc.byteLength)
   out.u32(segments.length)
   // The value's size decides whether it is compressed at all, not each segment's.
   const within: Blocks.BlockPolicy = { ...policy, minSize: 0 }
   let compressed = false
   for (const segment of segments) {
-    if (container === 2) {
-      if (segment.narrow === undefined) {
-        out.u8(0)
-      } else {
-        out.u8(1)
-        out.u8(segment.narrow.word)
-        out.u8(segment.narrow.keep)
-        compressed = true
-      }
+    if (segment.narrow === undefined) {
+      out.u8(0)
+    } else {
+      out.u8(1)
+      out.u8(segment.narrow.word)
+      out.u8(segment.narrow.keep)
+      compressed = true
     }
     const pieces = segment.narrow === undefined ? segment.pieces : [narrowed(segment.pieces[0]!, segment.narrow)]
     const coded = segment.width === 0
@@ -456,16 +449,9 @@ const encodeSegments = (
   }
 }
 
-const encodeWith = (
-  table: Arrow.Table,
-  policy: Blocks.BlockPolicy,
-  headerRoom: number,
-  container: 1 | 2 = 2
-): FramedPayload => {
+const encodeWith = (table: Arrow.Table, policy: Blocks.BlockPolicy, headerRoom: number): FramedPayload => {
   const ipc = piecesOf(table)
-  if (policy.spec.codec === "lz4" && ipc.byteLength >= policy.minSize) {
-    return encodeSegments(ipc, policy, headerRoom, container)
-  }
+  if (policy.spec.codec === "lz4" && ipc.byteLength >= policy.minSize) return encodeSegments(ipc, policy, headerRoom)
   const out = new Blocks.Writer(BufferPool.take(headerRoom + 1 + Blocks.bound(ipc.byteLength)), headerRoom)
   out.u8(0)
   const compressed = Blocks.writeChunks(out, ipc.pieces, ipc.byteLength, IPC_SHUFFLE_WIDTH, policy)
@@ -481,7 +467,7 @@ const streamLength = (length: number) => {
   return length
 }
 
-/** The stream length of a container-1 payload, read from `input` just past the container byte. */
+/** The stream length and segment count of a container-1 or -2 payload, read just past the container byte. */
 const segmentsHeader = (input: Blocks.Reader) => {
   const length = streamLength(input.f64())
   return { length, segments: input.u32() }
@@ -498,7 +484,7 @@ const segmentLength = (input: Blocks.Reader, at: number, total: number) => {
   return length
 }
 
-/** What every container-1 decode checks once its segments are read. */
+/** What a container-1 or -2 decode checks once its segments are read. */
 const checkEnd = (input: Blocks.Reader, at: number, total: number) => {
   if (at !== total) throw new RangeError(`segments hold ${at} of the stream's ${total} bytes`)
   if (input.offset !== input.bytes.byteLength) throw new RangeError("bytes after the last segment")
