@@ -73,7 +73,8 @@ await cache.put({ table: 1 }, arrow)
 
 /**
  * The payload's segments decoded one by one into a touched IPC buffer, timed each (container 2:
- * a narrowed segment is decoded into the upper part of its words, then widened, as the handler does).
+ * a narrowed segment is read into the upper part of its words, then widened; the handler skips
+ * that copy when the low bytes are one raw block, so this row is a little pessimistic).
  */
 const segmentTimes = new Map<string, Array<number>>()
 const decodeSegments = () => {
