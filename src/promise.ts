@@ -180,9 +180,11 @@ export const fromLayer = (layer: Layer.Layer<Cache, CacheError>): CachenessClien
    * Like `runFast` for a memoised call, which on a miss always goes asynchronous (the function
    * is awaited): the fiber runs synchronously as far as it goes, and a fiber still running is
    * awaited through an observer — not the `AsyncFiberException` (an `Error` with its stack) and
-   * second fiber of `runSyncExit` then `runPromise(Fiber.await)`, ~20 µs of a miss.
+   * second fiber of `runSyncExit` then `runPromise(Fiber.await)`, ~20 µs of a miss. The runtime
+   * provides `Cache` (the service the facade holds is the runtime's own), so a call needs no
+   * `Effect.provideService`, which swaps the fiber's context in and out around the call.
    */
-  const runForked = <A, E>(effect: Effect.Effect<A, E>): Promise<A> => {
+  const runForked = <A, E>(effect: Effect.Effect<A, E, Cache>): Promise<A> => {
     const fiber = runtime.runFork(effect)
     const exit = fiber.unsafePoll()
     if (exit !== null) {
@@ -215,12 +217,9 @@ export const fromLayer = (layer: Layer.Layer<Cache, CacheError>): CachenessClien
         }
         // Other hits complete synchronously; a miss goes asynchronous and is awaited. The key
         // the lookup derived is not derived again.
-        return runForked(
-          Effect.provideService(hit === undefined ? memoised(...args) : callKeyed(service, args, hit), Cache, service)
-        )
+        return runForked(hit === undefined ? memoised(...args) : callKeyed(service, args, hit))
       }
-      return ready().then((cache) => runtime.runPromiseExit(Effect.provideService(memoised(...args), Cache, cache)))
-        .then(settle)
+      return ready().then(() => runtime.runPromiseExit(memoised(...args))).then(settle)
     }) as Memoized<Args, A>
     Object.defineProperties(call, {
       info: { value: () => runtime.runPromiseExit(memoised.info).then(settle) },
