@@ -40,8 +40,17 @@ export declare namespace BlobStore {
      * must not keep `bytes` once the effect completes (the caller reuses them).
      */
     readonly put: (id: string, bytes: Uint8Array) => Effect.Effect<void, StorageError>
-    /** The bytes, owned by the caller from then on (possibly a pooled buffer, never shared). */
-    readonly get: (id: string) => Effect.Effect<Option.Option<Uint8Array>, StorageError>
+    /**
+     * The bytes, owned by the caller from then on (possibly a pooled buffer, never shared). A store
+     * that reads a blob in pieces may hand each to `onPiece` as it lands, first to last, while it
+     * reads the next (the cache hashes a large blob so, instead of after the read); pieces are
+     * views of the bytes it returns, not to be kept. A store may never call it: the caller checks
+     * that the pieces covered the bytes before it trusts anything computed on them.
+     */
+    readonly get: (
+      id: string,
+      onPiece?: ((piece: Uint8Array) => void) | undefined
+    ) => Effect.Effect<Option.Option<Uint8Array>, StorageError>
     /** `true` when a blob was removed. */
     readonly delete: (id: string) => Effect.Effect<boolean, StorageError>
     /**

@@ -84,6 +84,10 @@ export interface IntegritySettings {
   readonly signer: Signing.Signer | null
   readonly verifyIntegrity: boolean
   readonly hashBytes: (bytes: Uint8Array) => string
+  /** `hashBytes` in pieces, when the hasher has it (`Hasher.Service.hashStream`). */
+  readonly hashStream?:
+    | (() => { readonly update: (piece: Uint8Array) => void; readonly digest: () => string })
+    | undefined
   /**
    * The namespace rule (`shared/namespaceKey.ts`). Entries rekeyed by the namespace migration keep
    * bytes whose header names their old, default-namespace key: given a row's namespace, a header
@@ -121,13 +125,78 @@ export const checksumOf = (settings: IntegritySettings, row: Signing.SignedField
   settings.signer === null ? bindKey(settings.hashBytes(bytes), row.key) : settings.signer.sign(row, bytes)
 
 /**
+ * Blobs at least this large are hashed piece by piece as they are read (`BlobStore.get`'s
+ * `onPiece`); smaller ones are read in one go and hashed after, which costs less than the extra
+ * threadpool round trips.
+ *
+ * @since 0.1.0
+ * @category checksums
+ */
+export const HASH_WHILE_READING = 8 << 20
+
+/**
+ * The plain checksum of a blob computed from the pieces its store hands over while it reads
+ * (`BlobStore.get`'s `onPiece`). `digestOf(bytes)` is that hash only when the pieces were exactly
+ * `bytes`, in order (the same memory, every byte once); otherwise `undefined`, and the read
+ * hashes the whole as before. Nothing is trusted early: the digest is compared with the row's
+ * checksum by `checkBytes`, before the value is decoded and returned.
+ *
+ * @since 0.1.0
+ * @category checksums
+ */
+export interface PieceHash {
+  readonly onPiece: (piece: Uint8Array) => void
+  readonly digestOf: (bytes: Uint8Array) => string | undefined
+}
+
+/**
+ * A `PieceHash` for reading `record`'s blob, or `undefined` where the read needs none: a signed
+ * cache (the signature covers the row too), `verifyIntegrity: false`, a hasher without
+ * `hashStream`, or a blob under `HASH_WHILE_READING`.
+ *
+ * @since 0.1.0
+ * @category checksums
+ */
+export const pieceHash = (settings: IntegritySettings, record: StoredValue): PieceHash | undefined => {
+  const { hashStream } = settings
+  if (
+    settings.signer !== null || !settings.verifyIntegrity || hashStream === undefined ||
+    record.storedBytes < HASH_WHILE_READING
+  ) return undefined
+  const stream = hashStream()
+  let first: Uint8Array | undefined
+  let fed = 0
+  // Each piece must continue the last one in the same memory, so the digest is of the returned bytes.
+  let contiguous = true
+  return {
+    onPiece: (piece) => {
+      if (first === undefined) first = piece
+      else if (piece.buffer !== first.buffer || piece.byteOffset !== first.byteOffset + fed) contiguous = false
+      fed += piece.byteLength
+      stream.update(piece)
+    },
+    digestOf: (bytes) =>
+      first !== undefined && contiguous && fed === bytes.byteLength && bytes.buffer === first.buffer &&
+        bytes.byteOffset === first.byteOffset
+        ? stream.digest()
+        : undefined
+  }
+}
+
+/**
  * Why stored bytes cannot be trusted, or `null` when they check out. With a signing key the
- * signature is always checked (`verifyIntegrity: false` only skips plain checksums).
+ * signature is always checked (`verifyIntegrity: false` only skips plain checksums). `digest` is
+ * `hashBytes(bytes)` when the caller already has it (`PieceHash`).
  *
  * @since 0.1.0
  * @category checks
  */
-export const checkBytes = (settings: IntegritySettings, record: StoredValue, bytes: Uint8Array): string | null =>
+export const checkBytes = (
+  settings: IntegritySettings,
+  record: StoredValue,
+  bytes: Uint8Array,
+  digest?: string | undefined
+): string | null =>
   !(bytes instanceof Uint8Array)
     ? "has a damaged row (its value is not bytes)"
     : bytes.length !== record.storedBytes
@@ -142,7 +211,7 @@ export const checkBytes = (settings: IntegritySettings, record: StoredValue, byt
       : Signing.isSigned(record.checksum)
       ? "failed its signature check (tampered with, or signed with another key)"
       : "is not signed"
-    : settings.verifyIntegrity && bindKey(settings.hashBytes(bytes), record.key) !== record.checksum
+    : settings.verifyIntegrity && bindKey(digest ?? settings.hashBytes(bytes), record.key) !== record.checksum
     ? "failed its checksum"
     : null
 
@@ -168,12 +237,17 @@ export const isPermanentReadError = (error: CacheError): boolean =>
 /**
  * A blob's bytes; `None` when it is gone or can never be read (a permanent error is damage to
  * the entry, not to the store: the entry is broken). Transient errors (EIO, EMFILE) fail.
+ * `onPiece` goes to the store (`BlobStore.get`).
  *
  * @since 0.1.0
  * @category reads
  */
-export const readStoredBlob = (engine: Engine, id: string): Effect.Effect<Option.Option<Uint8Array>, CacheError> =>
-  Effect.catchIf(engine.blobs.get(id), isPermanentReadError, () => Effect.succeed(Option.none<Uint8Array>()))
+export const readStoredBlob = (
+  engine: Engine,
+  id: string,
+  onPiece?: ((piece: Uint8Array) => void) | undefined
+): Effect.Effect<Option.Option<Uint8Array>, CacheError> =>
+  Effect.catchIf(engine.blobs.get(id, onPiece), isPermanentReadError, () => Effect.succeed(Option.none<Uint8Array>()))
 
 /** A problem `verify` found with one version of an entry. */
 interface Finding {

@@ -156,6 +156,7 @@ export const make = (config: ResolvedConfig) =>
       signer,
       verifyIntegrity: config.verifyIntegrity,
       hashBytes: hasher.hashBytes,
+      hashStream: hasher.hashStream,
       namespaceKey: engine.namespaceKey
     }
     const reads = Read.make(engine, settings)

@@ -19,7 +19,7 @@ import { NotSync } from "../shared/sync.js"
 import * as Validate from "../shared/validate.js"
 import type { Engine } from "./context.js"
 import * as FastPath from "./fastPath.js"
-import { checkBytes, type IntegritySettings, OTHER_KEY, readStoredBlob, unverifiable } from "./integrity.js"
+import { checkBytes, type IntegritySettings, OTHER_KEY, pieceHash, readStoredBlob, unverifiable } from "./integrity.js"
 import * as CacheMetrics from "./metrics.js"
 import { type CacheError, CodecError, ConfigError, type GetOptions } from "./service.js"
 
@@ -118,6 +118,7 @@ const MISS: ReadDecision = { _tag: "Miss" }
  * The one read decision. `bytes` are the entry's stored bytes when already read (a blob);
  * without them an inline entry is judged on its row and a blob entry asks for its blob. A stale
  * entry (past its TTL, inside its grace) is a miss unless `allowStale`; a gone one always is.
+ * `digest` is the plain hash of `bytes` when it was computed as they were read.
  *
  * @since 0.1.0
  * @category decision
@@ -127,7 +128,8 @@ export const decide = (
   now: number,
   settings: IntegritySettings,
   bytes?: Uint8Array,
-  allowStale = false
+  allowStale = false,
+  digest?: string | undefined
 ): ReadDecision => {
   if (
     record === null || (allowStale ? freshness(record, now) === "gone" : !isLive(record, now)) ||
@@ -137,7 +139,7 @@ export const decide = (
     if (record.blobId !== null) return { _tag: "ReadBlob", blobId: record.blobId }
     bytes = record.inline ?? EMPTY
   }
-  const problem = checkBytes(settings, record, bytes)
+  const problem = checkBytes(settings, record, bytes, digest)
   if (problem !== null) return { _tag: "Broken", reason: problem }
   const header = Header.parse(bytes, "Cache.read")
   if (header instanceof CodecError) {
@@ -207,13 +209,15 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
    * The blob of an entry; `None` when it is gone. A concurrent overwrite or invalidation may have
    * deleted the version we were about to read: then the current version is read instead (blob or
    * inline), or a miss when the entry is gone — neither is damage. Only a blob missing under an
-   * unchanged entry is dropped, with a warning.
+   * unchanged entry is dropped, with a warning. `onPiece` sees the pieces of `record`'s own blob
+   * only (a version read instead is read whole).
    */
   const readBlob = <R extends StoredValue>(
     record: R,
-    refresh: Fetch<R>
+    refresh: Fetch<R>,
+    onPiece?: (piece: Uint8Array) => void
   ): Effect.Effect<Option.Option<readonly [R, Uint8Array]>, CacheError> =>
-    Effect.flatMap(readStoredBlob(engine, record.blobId!), (blob) => {
+    Effect.flatMap(readStoredBlob(engine, record.blobId!, onPiece), (blob) => {
       if (Option.isSome(blob)) return Effect.succeed(Option.some([record, blob.value] as const))
       return Effect.flatMap(
         refresh(record.key),
@@ -246,11 +250,15 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
     let decision = first
     let bytes = record.inline ?? EMPTY
     if (decision._tag === "ReadBlob") {
-      const blob = yield* readBlob(record, fetch)
+      // A large blob is hashed piece by piece while the rest of it is read; the digest counts
+      // only when it covers exactly the bytes returned for this version.
+      const hashing = pieceHash(settings, record)
+      const blob = yield* readBlob(record, fetch, hashing?.onPiece)
       if (Option.isNone(blob)) return Option.none<readonly [R, Uint8Array]>()
+      const digest = blob.value[0] === record ? hashing?.digestOf(blob.value[1]) : undefined
       record = blob.value[0]
       bytes = blob.value[1]
-      decision = decide(record, now, settings, bytes, allowStale)
+      decision = decide(record, now, settings, bytes, allowStale, digest)
     }
     switch (decision._tag) {
       case "Bytes":

@@ -20,6 +20,17 @@ export { KeyError }
  */
 export declare namespace Hasher {
   /**
+   * A hash in progress (`hashStream`).
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Stream {
+    readonly update: (piece: Uint8Array) => void
+    readonly digest: () => string
+  }
+
+  /**
    * @since 0.1.0
    * @category models
    */
@@ -40,6 +51,12 @@ export declare namespace Hasher {
     readonly unsafeDescribe: (params: KeyParams) => ParamsDescription | NotSync
     /** XXH64 of bytes as 16 hex digits (checksums). Synchronous: the hasher is ready once built. */
     readonly hashBytes: (bytes: Uint8Array) => string
+    /**
+     * `hashBytes` fed in consecutive pieces: `digest` after every piece was given is `hashBytes`
+     * of them joined. Optional; the cache uses it to hash a large blob while it is still being
+     * read, and hashes the whole when a hasher has none.
+     */
+    readonly hashStream?: (() => Hasher.Stream) | undefined
     /**
      * The content hash of a file (XXH64 of its bytes) or directory (XXH64 of its sorted listing),
      * as `Key.file` / `Key.dir` key it. A missing or unreadable path is a `KeyError`.

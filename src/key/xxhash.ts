@@ -94,6 +94,16 @@ export const make = (options: HasherOptions = {}): Effect.Effect<Hasher.Service>
       }
       return hash.toString(16).padStart(16, "0")
     }
+    // The same pieces as `hashBytes` (the WASM memory stays at one piece), fed as they come.
+    const hashStream = (): Hasher.Stream => {
+      const state = api.create64(0n)
+      return {
+        update: (piece) => {
+          for (let at = 0; at < piece.byteLength; at += HASH_PIECE) state.update(piece.subarray(at, at + HASH_PIECE))
+        },
+        digest: () => state.digest().toString(16).padStart(16, "0")
+      }
+    }
     const keyOf = (params: KeyParams, paths: PathContext | undefined): CacheKey =>
       withEncodedParams(params, hashBytes, "Hasher.key", paths) as CacheKey
     const describeOf = (params: KeyParams) => describeParams(params, hashBytes, "Hasher.describe")
@@ -153,6 +163,7 @@ export const make = (options: HasherOptions = {}): Effect.Effect<Hasher.Service>
         }
       },
       hashBytes,
+      hashStream,
       hashPath: (input) =>
         Effect.flatMap(
           Effect.try({
