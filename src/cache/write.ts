@@ -74,7 +74,19 @@ const PUT_OPTIONS = {
  * @since 0.1.0
  * @category options
  */
-export const readPutOptions = (options: unknown) => Validate.fields("put", options, PUT_OPTIONS)
+export const readPutOptions = (options: unknown) =>
+  options === undefined || options === null
+    ? (noPutOptions ??= Object.freeze(Validate.fields("put", undefined, PUT_OPTIONS)) as PutOptionsChecked)
+    : Validate.fields("put", options, PUT_OPTIONS)
+
+/**
+ * What `readPutOptions` answers for no options (`Validate.fields` reads `undefined` and `null`
+ * alike, as no option set), checked on first use: a put without options would otherwise build
+ * seven field names and check seven absent fields again, ~0.5 µs a put (measured). Frozen: it is
+ * shared by every such put.
+ */
+let noPutOptions: PutOptionsChecked | undefined
+type PutOptionsChecked = ReturnType<typeof Validate.fields<typeof PUT_OPTIONS>>
 
 /**
  * `put` options once checked: what `readPutOptions` returns when they are valid.
