@@ -9,16 +9,63 @@ import Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { graceCheck, readPutOptions } from "../src/cache/write.js"
 import { toEntry } from "../src/metadata/entries.js"
 import type { ListOptions } from "../src/metadata/service.js"
 import * as MetadataStoreSqlite from "../src/metadata/sqlite.js"
 import { cacheness } from "../src/promise.js"
+import * as Validate from "../src/shared/validate.js"
 import { key, record } from "../src/testing/MetadataStoreSuite.js"
 import { makeTempDir } from "./support/tmp.js"
 
 const quiet = { cleanupOnOpen: false, cleanupInterval: "100000 days", maxSize: null } as const
 
-describe("Promise put: no options", () => {
+/** `put`'s options as `Validate.fields` reads them: what `readPutOptions` writes out. */
+const PUT_SPEC = {
+  ttl: Validate.ttl,
+  grace: graceCheck,
+  namespace: Validate.optionalString,
+  description: Validate.optionalString,
+  metadata: Validate.record,
+  schema: Validate.optionalSchema,
+  tags: Validate.optionalTags
+}
+
+describe("Promise put: options", () => {
+  it("readPutOptions answers what Validate.fields answers, the same first error included", () => {
+    const throwing = Object.defineProperty({}, "ttl", {
+      enumerable: true,
+      get: () => {
+        throw new Error("boom")
+      }
+    })
+    const inputs: ReadonlyArray<unknown> = [
+      undefined,
+      null,
+      {},
+      { ttl: "1 hour" },
+      { ttl: null, grace: 5_000, namespace: "n", description: "d", metadata: {}, tags: ["a", "b"] },
+      { ttl: -1 },
+      { ttl: -1, tags: 3 },
+      { grace: null },
+      { namespace: 3, description: 4 },
+      { metadata: [] },
+      { tags: "a" },
+      { tll: 1 },
+      { ttl: 1, extra: true },
+      "options",
+      [1],
+      7,
+      throwing
+    ]
+    inputs.forEach((input, i) => {
+      assert.deepStrictEqual(readPutOptions(input), Validate.fields("put", input, PUT_SPEC), `input ${i}`)
+    })
+    // No options share one frozen answer.
+    assert.strictEqual(readPutOptions(undefined), readPutOptions(null))
+    assert.isTrue(Object.isFrozen(readPutOptions(undefined)))
+  })
+
   it("a put without options after puts with them takes the defaults, and null reads as none", async () => {
     const directory = makeTempDir()
     const cache = cacheness({ ...quiet, directory, defaultTtl: "1 hour" })
