@@ -422,9 +422,9 @@ const ENTRY_SEQ = ENTRY_COLUMN_NAMES.length - 1
  * better-sqlite3 builds a raw row through a V8 API call per column; SQLite writing the values as
  * text gives the same values (its JSON numbers round-trip exactly) for less, and the large strings
  * sit outside the young generation, so no scavenge copies them. A column rather than a row per
- * array: no 10,000 row arrays built and dropped (`entriesFromColumns`), ~11% of a 10k listing's CPU
+ * array: no 10,000 row arrays built and dropped (`entriesFromColumns`), 0.75–0.89× the CPU of a 10k listing
  * (in-process A/B, PERFORMANCE.md "Promise put and list (#21)"). Every aggregate reads the same rows in
- * the same order, but aggregation does not keep the subquery's order: `listEntries` sorts. JSON
+ * the same order, but aggregation does not keep the subquery's order: `orderOfColumns` checks it. JSON
  * cannot hold a BLOB: a damaged row holding one fails the query, and the listing is read as raw
  * rows instead.
  *
