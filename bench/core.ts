@@ -48,6 +48,10 @@ const effectApi = (directory: string, config: Cache.CacheConfig = {}): Promise<F
 
 const promiseApi = async (directory: string): Promise<Figures> => {
   const cache = cacheness({ directory, maxSize: null })
+  // Opened before the clock starts, as the other columns are: the Effect API's layer is built
+  // before its loop runs and diskcache's `Cache(directory)` is outside its timing. The client
+  // opens on its first call (~60–140 ms here), which would otherwise count as ~7 µs a put.
+  await cache.stats()
   let t = now()
   for (let i = 0; i < N; i++) await cache.put(keyOf(i), valueOf(i))
   const putOps = N / ((now() - t) / 1000)

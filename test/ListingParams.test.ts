@@ -1,6 +1,6 @@
 /**
  * The SQLite listing joins every row's params text, as stored, into one JSON array parsed once
- * (`entryRowsJson`). These pin down that it gives exactly what parsing each text alone gives —
+ * (`entryColumnsJson`). These pin down that it gives exactly what parsing each text alone gives —
  * `listEntries` equals `list` mapped through `toEntry` — for texts that are one JSON value of any
  * shape, and, through the raw-row fallback, for texts that are not (several values, half a value,
  * two halves that would join up, not text at all), which must never shift params between rows.

@@ -1,7 +1,7 @@
 /**
  * From what a metadata store keeps to the public `CacheEntry`: times stay epoch milliseconds, the
  * JSON text of params and metadata is parsed. Two spellings of one mapping — from a record, and
- * from the column values of a listing row — kept side by side so they stay the same (a test checks
+ * from the column values of a listing — kept side by side so they stay the same (a test checks
  * that a store's `listEntries` equals `list` mapped through `toEntry`).
  */
 import type { CacheEntry } from "../schema/CacheEntry.js"
@@ -76,36 +76,60 @@ export const upsertValues = (record: EntryRecord, inline: unknown, tags: unknown
 ]
 
 /**
- * The columns of a listing row, in the order `entryFromRow` reads them (SQL column names; the
+ * The columns of a listing, in the order `entriesFromColumns` reads them (SQL column names; the
  * record field each one becomes is in `ENTRY_ROW_SLOTS`).
  */
 export const ENTRY_ROW_COLUMNS = `key, namespace, description, format, codec, stored_bytes, raw_bytes, created_at,
   accessed_at, expires_at, hits, params, metadata, stale_until, tags`
 
-/** Where each sortable field sits in a listing row. */
+/** Where each sortable field sits among a listing's columns. */
 export const ENTRY_ROW_SLOTS = { key: 0, storedBytes: 5, createdAt: 7, accessedAt: 8, expiresAt: 9, hits: 10 } as const
 
 /**
- * Where the params sit in a listing row. A store puts them there already parsed (`parseJson` of
- * the text, or what one parse of all the rows' texts gave): `entryFromRow` does not parse them.
+ * Where the params sit among a listing's columns. A store puts them there already parsed (`parseJson`
+ * of each text, or what one parse of all the rows' texts gave): `entriesFromColumns` does not parse them.
  */
 export const ENTRY_ROW_PARAMS = 11
 
-/** The public entry of a listing row (`ENTRY_ROW_COLUMNS`, params parsed): `toEntry` without the record between. */
-export const entryFromRow = (r: ReadonlyArray<any>): CacheEntry => ({
-  key: r[0],
-  namespace: r[1],
-  description: r[2],
-  format: r[3],
-  codec: r[4],
-  storedBytes: r[5],
-  rawBytes: r[6],
-  createdAt: r[7],
-  accessedAt: r[8],
-  expiresAt: r[9],
-  hits: r[10],
-  params: r[ENTRY_ROW_PARAMS] as CacheEntry["params"],
-  metadata: parseJson(r[12]) as CacheEntry["metadata"],
-  staleUntil: r[13],
-  tags: parseTags(r[14])
-})
+/**
+ * The public entries of a listing held column by column (one array per `ENTRY_ROW_COLUMNS`
+ * column, params already parsed), in the order `order` gives (positions into the columns; `null`:
+ * as they are). `toEntry` without the record between. Columns rather than one array per row:
+ * parsed from one JSON array per column, a listing builds no 10,000 short-lived row arrays, which
+ * every young-generation GC during it would copy (and their 13-digit times parse into unboxed
+ * double arrays rather than a heap number each).
+ */
+export const entriesFromColumns = (
+  columns: ReadonlyArray<ReadonlyArray<any>>,
+  order: ReadonlyArray<number> | null
+): Array<CacheEntry> => {
+  const [key, namespace, description, format, codec, storedBytes, rawBytes, createdAt, accessedAt, expiresAt, hits] =
+    columns
+  const params = columns[ENTRY_ROW_PARAMS]
+  const metadata = columns[12]
+  const staleUntil = columns[13]
+  const tags = columns[14]
+  const count = key.length
+  const entries = new Array<CacheEntry>(count)
+  for (let j = 0; j < count; j++) {
+    const i = order === null ? j : order[j]
+    entries[j] = {
+      key: key[i],
+      namespace: namespace[i],
+      description: description[i],
+      format: format[i],
+      codec: codec[i],
+      storedBytes: storedBytes[i],
+      rawBytes: rawBytes[i],
+      createdAt: createdAt[i],
+      accessedAt: accessedAt[i],
+      expiresAt: expiresAt[i],
+      hits: hits[i],
+      params: params[i] as CacheEntry["params"],
+      metadata: parseJson(metadata[i]) as CacheEntry["metadata"],
+      staleUntil: staleUntil[i],
+      tags: parseTags(tags[i])
+    }
+  }
+  return entries
+}

@@ -32,10 +32,10 @@ import * as NamespaceKey from "../shared/namespaceKey.js"
 import { NotSync } from "../shared/sync.js"
 import { AccessBatch, type TakenAccesses } from "./accessBatch.js"
 import {
+  entriesFromColumns,
   ENTRY_ROW_COLUMNS,
   ENTRY_ROW_PARAMS,
   ENTRY_ROW_SLOTS,
-  entryFromRow,
   parseJson,
   parseTags,
   tagsJson,
@@ -411,39 +411,82 @@ const compareRows = (slot: number | undefined, descending: boolean) => {
   }
 }
 
+/** The listing's columns by SQL name, then the rowid (insertion order) as `insertion_seq`. */
+const ENTRY_COLUMN_NAMES = [...ENTRY_ROW_COLUMNS.split(",").map((c) => c.trim()), "insertion_seq"]
+/** Where the rowid sits among the columns of `entryColumnsJson` (after the entry's own). */
+const ENTRY_SEQ = ENTRY_COLUMN_NAMES.length - 1
+
 /**
- * A whole listing as JSON built by SQLite: an array of rows, each an array in `ENTRY_ROW_COLUMNS`
- * order, read by one `JSON.parse`. On Node 20 better-sqlite3 builds a raw row through a V8 API call
- * per column; SQLite writing the rows as text gives the same values (its JSON numbers round-trip
- * exactly) for less. One text rather than one per row saves 10,000 strings and parser calls, and the
- * single large string sits outside the young generation, so it is never copied by a scavenge: 10.9
- * against 13–17 ms CPU for 10,000 entries (separate processes, alternated). Aggregation does not keep
- * the subquery's order: `listRows` sorts. JSON cannot hold a BLOB: a damaged row holding one fails
- * the query, and the listing is read as raw rows instead.
+ * A whole listing as JSON built by SQLite, one text per column: each a JSON array of that column's
+ * values over every row, in `ENTRY_COLUMN_NAMES` order, each read by one `JSON.parse`. On Node 20
+ * better-sqlite3 builds a raw row through a V8 API call per column; SQLite writing the values as
+ * text gives the same values (its JSON numbers round-trip exactly) for less, and the large strings
+ * sit outside the young generation, so no scavenge copies them. A column rather than a row per
+ * array: no 10,000 row arrays built and dropped (`entriesFromColumns`), 0.75–0.89× the CPU of a 10k listing
+ * (in-process A/B, PERFORMANCE.md "Promise put and list (#21)"). Every aggregate reads the same rows in
+ * the same order, but aggregation does not keep the subquery's order: `orderOfColumns` checks it. JSON
+ * cannot hold a BLOB: a damaged row holding one fails the query, and the listing is read as raw
+ * rows instead.
  *
- * The params are not in the rows' text (their slot is `null` there): escaped into it as strings they
- * would each be parsed again, one `JSON.parse` per row. Their texts, as stored, are joined into a
- * second text, a JSON array of every row's params in the same order (both aggregates read the same
- * rows), parsed once. A params text that is not one JSON value fails that parse or changes the
- * number of elements (`rowsWithParams` checks it), and a value that is not text is joined as a
+ * The params are not a JSON array of strings (escaped as strings they would each be parsed again,
+ * one `JSON.parse` per row): their texts, as stored, are joined into a JSON array of every row's
+ * params, parsed once. A params text that is not one JSON value fails that parse or changes the
+ * number of elements (`columnsWithParams` checks it), and a value that is not text is joined as a
  * token no parse accepts: the listing is then read as raw rows, each params text parsed alone.
  */
-const entryRowsJson = (select: string) =>
-  `SELECT json_group_array(json_array(${ENTRY_ROW_COLUMNS.replace(/\bparams\b/, "NULL")}, insertion_seq)),
+const entryColumnsJson = (select: string) =>
+  `SELECT ${ENTRY_COLUMN_NAMES.map((c, i) => i === ENTRY_ROW_PARAMS ? "NULL" : `json_group_array(${c})`).join(", ")},
     '[' || group_concat(CASE typeof(params) WHEN 'text' THEN params WHEN 'null' THEN 'null' ELSE '!' END, ',') || ']'
     FROM (${select})`
 
 /**
- * The rows of `entryRowsJson`'s two texts, each with its params in place; throws when the params
- * are not one value per row (the caller then reads raw rows).
+ * The columns of `entryColumnsJson`'s texts, the params in their slot; throws when a column or the
+ * params do not hold one value per row (the caller then reads raw rows).
  */
-const rowsWithParams = (texts: [rows: string, params: string | null]): Array<Array<any>> => {
-  const rows: Array<Array<any>> = JSON.parse(texts[0])
-  // No rows: `group_concat` of nothing is NULL.
-  const params: Array<unknown> = texts[1] === null ? [] : JSON.parse(texts[1])
-  if (params.length !== rows.length) throw new Error("the listing's params are not one JSON value per row")
-  for (let i = 0; i < rows.length; i++) rows[i][ENTRY_ROW_PARAMS] = params[i]
-  return rows
+const columnsWithParams = (texts: ReadonlyArray<string | null>): Array<Array<any>> => {
+  const columns: Array<Array<any>> = []
+  for (let c = 0; c < ENTRY_COLUMN_NAMES.length; c++) {
+    // No rows: `group_concat` of nothing is NULL.
+    const text = c === ENTRY_ROW_PARAMS ? texts[ENTRY_COLUMN_NAMES.length] : texts[c]
+    const column: unknown = text === null ? [] : JSON.parse(text)
+    if (!Array.isArray(column) || (c > 0 && column.length !== columns[0].length)) {
+      throw new Error("the listing's columns are not one JSON value per row")
+    }
+    columns.push(column)
+  }
+  return columns
+}
+
+/**
+ * The positions of a listing's rows in SQLite's order by one column (`compareRows` over columns:
+ * NULL first ascending, ties broken by the rowid), or `null` when they are in it already.
+ */
+const orderOfColumns = (
+  columns: ReadonlyArray<ReadonlyArray<any>>,
+  slot: number | undefined,
+  descending: boolean
+): Array<number> | null => {
+  const sign = descending ? -1 : 1
+  const by = slot === undefined ? undefined : columns[slot]
+  const seq = columns[ENTRY_SEQ]
+  const compare = (a: number, b: number): number => {
+    if (by !== undefined) {
+      const x = by[a]
+      const y = by[b]
+      const c = x === y ? 0 : x === null ? -1 : y === null ? 1 : x < y ? -1 : 1
+      if (c !== 0) return c * sign
+    }
+    return (seq[a] - seq[b]) * sign
+  }
+  // By the rowid alone (the usual listing), rows already in order need no positions. By a column,
+  // always sorted as `list` sorts its rows: a damaged value (text in a time column) compares
+  // inconsistently, and both listings must agree on where it lands.
+  if (by === undefined) {
+    let sorted = true
+    for (let i = 1; i < seq.length && sorted; i++) sorted = compare(i - 1, i) < 0
+    if (sorted) return null
+  }
+  return Array.from(seq, (_, i) => i).sort(compare)
 }
 
 /** The same columns qualified by the entries alias `e`, for joins with custom tables. */
@@ -972,13 +1015,8 @@ export const make = (
      * here: no index serves it, a JS sort of numbers is far cheaper than SQLite's sorter carrying
      * every column, and an aggregate over the page does not promise its order.
      */
-    const listRows = (
-      options: ListOptions,
-      columns: string,
-      slots: Record<EntryOrder, number>,
-      read: (statement: Database.Statement, args: Array<unknown>) => Array<Array<any>>,
-      wrap: (select: string) => string = (select) => select
-    ): Array<Array<any>> => {
+    /** The statement of a listing of `columns` (then the rowid as `insertion_seq`), and its arguments. */
+    const listQuery = (options: ListOptions, columns: string): [sql: string, args: Array<unknown>] => {
       const order = options.orderBy
       const descending = options.descending === true
       const args: Array<unknown> = []
@@ -1001,8 +1039,41 @@ export const make = (
           : ` ORDER BY ${ORDER_COLUMNS[order]} ${direction}, rowid ${direction} LIMIT ? OFFSET ?`
         args.push(options.limit ?? -1, options.offset ?? 0)
       }
-      return read(prepare(wrap(sql)), args).sort(
-        compareRows(order === undefined ? undefined : slots[order], descending)
+      return [sql, args]
+    }
+
+    /** A listing's raw rows (`columns`, then the rowid), in the order asked for. */
+    const listRows = (
+      options: ListOptions,
+      columns: string,
+      slots: Record<EntryOrder, number>
+    ): Array<Array<any>> => {
+      const [sql, args] = listQuery(options, columns)
+      const order = options.orderBy
+      return (prepare(sql).raw(true).all(...args) as Array<Array<any>>).sort(
+        compareRows(order === undefined ? undefined : slots[order], options.descending === true)
+      )
+    }
+
+    /**
+     * A listing's entries: the columns as JSON texts SQLite builds (`entryColumnsJson`), or, when a
+     * damaged row makes those fail, raw rows with each params text parsed alone.
+     */
+    const listEntryColumns = (options: ListOptions): Array<CacheEntry> => {
+      const [sql, args] = listQuery(options, ENTRY_ROW_COLUMNS)
+      let columns: Array<Array<any>>
+      try {
+        columns = columnsWithParams(prepare(entryColumnsJson(sql)).raw(true).get(...args) as Array<string | null>)
+      } catch {
+        const rows = prepare(sql).raw(true).all(...args) as Array<Array<any>>
+        columns = ENTRY_COLUMN_NAMES.map((_, c) =>
+          c === ENTRY_ROW_PARAMS ? rows.map((row) => parseJson(row[c])) : rows.map((row) => row[c])
+        )
+      }
+      const order = options.orderBy
+      return entriesFromColumns(
+        columns,
+        orderOfColumns(columns, order === undefined ? undefined : ENTRY_ROW_SLOTS[order], options.descending === true)
       )
     }
 
@@ -1491,13 +1562,7 @@ export const make = (
         Effect.zipRight(
           flushFirst,
           Effect.try({
-            try: () =>
-              listRows(
-                options,
-                RAW_COLUMNS,
-                RAW_SLOTS,
-                (statement, args) => statement.raw(true).all(...args) as Array<Array<any>>
-              ).map(fromRaw),
+            try: () => listRows(options, RAW_COLUMNS, RAW_SLOTS).map(fromRaw),
             catch: (cause) => fail("MetadataStore.list", "QueryFailed", cause)
           })
         ),
@@ -1505,32 +1570,7 @@ export const make = (
         Effect.zipRight(
           flushFirst,
           Effect.try({
-            try: () => {
-              let rows: Array<any>
-              try {
-                rows = listRows(
-                  options,
-                  ENTRY_ROW_COLUMNS,
-                  ENTRY_ROW_SLOTS,
-                  (statement, args) => rowsWithParams(statement.raw(true).get(...args) as [string, string | null]),
-                  entryRowsJson
-                )
-              } catch {
-                rows = listRows(
-                  options,
-                  ENTRY_ROW_COLUMNS,
-                  ENTRY_ROW_SLOTS,
-                  (statement, args) => {
-                    const raw = statement.raw(true).all(...args) as Array<Array<any>>
-                    for (const row of raw) row[ENTRY_ROW_PARAMS] = parseJson(row[ENTRY_ROW_PARAMS])
-                    return raw
-                  }
-                )
-              }
-              // In place: each row array becomes garbage as soon as its entry exists.
-              for (let i = 0; i < rows.length; i++) rows[i] = entryFromRow(rows[i])
-              return rows as Array<CacheEntry>
-            },
+            try: () => listEntryColumns(options),
             catch: (cause) => fail("MetadataStore.list", "QueryFailed", cause)
           })
         ),
