@@ -13,7 +13,7 @@
  *
  * @since 0.1.0
  */
-import * as Prefault from "./prefault.js"
+import * as NodeFs from "node:fs"
 
 /** Smaller buffers come from Node's allocator, which recycles them well enough. */
 const MIN_POOLED = 1 << 20
@@ -81,12 +81,8 @@ export const give = (bytes: Uint8Array): void => {
 const MIN_SPARE = 4 << 20
 const MAX_SPARE = 128 << 20
 const MAX_SPARE_BYTES = 128 << 20
-/**
- * Threadpool reads that fault a spare in, side by side (`Prefault.fill`). One: the spare is
- * prepared while a read decodes, and on a machine of two cores a second stream would take the
- * core that decode runs on; libuv's other three threads stay free for the reads of blobs.
- */
-const FILL_STREAMS = 1
+/** Faulted in by pieces, so other file operations get a threadpool turn between them. */
+const FILL_PIECE = 16 << 20
 
 /** Ready spares by size, oldest first (a Map iterates in insertion order). */
 const spares = new Map<number, ArrayBuffer>()
@@ -121,19 +117,31 @@ const prepare = (size: number) => {
   // Room for it: the oldest spares go first; when what is being prepared fills the room, nothing starts.
   while (spares.size > 0 && held() + size > MAX_SPARE_BYTES) spares.delete(spares.keys().next().value!)
   if (held() + size > MAX_SPARE_BYTES) return
+  filling.add(size)
   // Uninitialised (malloc, not calloc): the /dev/zero reads below zero every byte on the threadpool,
   // where calloc would first memset recycled memory on this thread (1–2 ms for 20 MB); a spare is
   // kept only when every read came back whole.
   const buffer = Buffer.allocUnsafeSlow(size).buffer as ArrayBuffer
-  filling.add(size)
-  const started = Prefault.fill(new Uint8Array(buffer), FILL_STREAMS, (ok) => {
+  const view = new Uint8Array(buffer)
+  const finish = (fd: number | undefined, ok: boolean) => {
+    if (fd !== undefined) NodeFs.close(fd, () => {})
     filling.delete(size)
     if (ok) keepSpare(size, buffer)
-  })
-  if (!started) {
-    filling.delete(size)
-    zeroAvailable = false
   }
+  NodeFs.open("/dev/zero", "r", (openError, fd) => {
+    if (openError !== null) {
+      zeroAvailable = false
+      return finish(undefined, false)
+    }
+    const step = (filled: number): void => {
+      if (filled === size) return finish(fd, true)
+      NodeFs.read(fd, view, filled, Math.min(FILL_PIECE, size - filled), null, (readError, bytesRead) => {
+        if (readError !== null || bytesRead === 0) return finish(fd, false)
+        step(filled + bytesRead)
+      })
+    }
+    step(0)
+  })
 }
 
 /**

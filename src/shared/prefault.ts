@@ -51,48 +51,6 @@ const zeroFd = (): number | null => {
 const NOTHING = () => undefined
 
 /**
- * Starts faulting in all of `bytes` with `streams` reads of `/dev/zero` at once, each over its
- * own share (continued when a read comes back short); `done(ok)` once every one has ended, `ok`
- * when each filled its share. Issued all at once from the process's one descriptor, so the fill
- * runs to its end on the threadpool without waiting for a turn of this thread's event loop
- * between pieces — a chain of pieces issued one after the other stalls while this thread decodes
- * or compresses, and a buffer meant to be ready for the next read was then not (measured: a
- * 64 MiB spare opened 140 ms and finished 300–700 ms after it was asked for, the next gets taking
- * fresh memory). Few streams, so the other threadpool threads stay free for file reads. False,
- * and nothing started, where `/dev/zero` cannot be opened.
- *
- * @since 0.1.0
- * @category prefault
- */
-export const fill = (bytes: Uint8Array, streams: number, done: (ok: boolean) => void): boolean => {
-  const fd = zeroFd()
-  if (fd === null) return false
-  const size = bytes.byteLength
-  const share = Math.ceil(size / streams / 4096) * 4096
-  let running = 0
-  let ok = true
-  const end = () => {
-    if (--running === 0) done(ok)
-  }
-  const step = (at: number, to: number): void => {
-    NodeFs.read(fd, bytes, at, to - at, null, (error, bytesRead) => {
-      if (error !== null || bytesRead === 0) {
-        ok = false
-        return end()
-      }
-      if (at + bytesRead < to) return step(at + bytesRead, to)
-      end()
-    })
-  }
-  for (let at = 0; at < size; at += share) {
-    running++
-    step(at, Math.min(size, at + share))
-  }
-  if (running === 0) done(true)
-  return true
-}
-
-/**
  * Starts faulting in `bytes` from `from` to its end, top first; returns `ready`. `from` is rounded
  * down to a page. Nothing is started for buffers under `MIN_SIZE`.
  *
