@@ -56,17 +56,35 @@ describe("multi-process stress", () => {
         let stderr = ""
         child.stdout!.on("data", (d) => (stdout += d))
         child.stderr!.on("data", (d) => (stderr += d))
-        const ready = new Promise<void>((resolve) =>
-          child.stdout!.on("data", () => stdout.includes("ready") && resolve())
-        )
         const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+        // A worker that exits before it is ready fails the test with what it printed, not a timeout.
+        const ready = new Promise<void>((resolve, reject) => {
+          child.stdout!.on("data", () => stdout.includes("ready") && resolve())
+          void exited.then((code) => reject(new Error(`worker exited (${code}) before ready: ${stderr}`)))
+        })
         return { ready, exited, stderr: () => stderr }
       })
       try {
         // Start together, so the workers really overlap.
         await Promise.all(outputs.map((o) => o.ready))
         for (const child of children) child.stdin!.end("go\n")
-        const codes = await Promise.all(outputs.map((o) => o.exited))
+        // A worker still running long after its time names itself and what it printed, not a timeout.
+        let late: ReturnType<typeof setTimeout> | undefined
+        const codes = await Promise.race([
+          Promise.all(outputs.map((o) => o.exited)),
+          new Promise<never>((_, reject) => {
+            late = setTimeout(() => {
+              const running = children.flatMap((c, w) => c.exitCode === null && c.signalCode === null ? [w] : [])
+              reject(
+                new Error(
+                  `workers ${running.join(", ")} still running 60 s after their time: ${
+                    running.map((w) => outputs[w].stderr()).join(" | ")
+                  }`
+                )
+              )
+            }, DURATION_MS + 60_000)
+          })
+        ]).finally(() => clearTimeout(late))
         codes.forEach((code, w) => assert.strictEqual(code, 0, outputs[w].stderr()))
       } finally {
         for (const child of children) child.kill("SIGKILL")
