@@ -4,30 +4,13 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { handler } from "../src/codec/formats/arrow.js"
-import * as Header from "../src/codec/header.js"
 import * as CodecDefault from "../src/codec/registry.js"
 import { CodecError, type CompressionSettings } from "../src/codec/service.js"
 import * as BufferPool from "../src/shared/bufferPool.js"
+import { assertSame, categories, formatVersion, issueTable, random } from "./support/arrowTables.js"
 
 const codec = CodecDefault.make()
 const lz4: CompressionSettings = { codec: "lz4", level: undefined, shuffle: true, minSize: 4096, minSavings: 0.1 }
-
-/** Reproducible pseudo-random numbers. */
-const random = (seed: number) => () => {
-  seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
-  return seed / 2 ** 32
-}
-
-const names = Array.from({ length: 50 }, (_, i) => `category_${i}`)
-const categories = (indices: Int32Array) =>
-  Arrow.makeVector(
-    Arrow.makeData({
-      type: new Arrow.Dictionary(new Arrow.Utf8(), new Arrow.Int32()),
-      length: indices.length,
-      data: indices,
-      dictionary: Arrow.vectorFromArray(names, new Arrow.Utf8())
-    })
-  )
 
 /** The table `test/fixtures/arrow-v2-lz4.bin` holds, written by format version 2 (container 1). */
 const v2FixtureTable = () => {
@@ -37,16 +20,6 @@ const v2FixtureTable = () => {
     value: Arrow.makeVector(new Float64Array(rows).map((_, i) => (i % 1000) / 4)),
     category: categories(new Int32Array(rows).map((_, i) => (i * 7) % 50)),
     count: Arrow.makeVector(new Int32Array(rows).map((_, i) => (i * 13) % 60_000))
-  })
-}
-
-/** The issue's table: int64 ids, random float64 values, dictionary utf8 of 50. */
-const issueTable = (rows: number) => {
-  const next = random(21)
-  return new Arrow.Table({
-    id: Arrow.makeVector(new BigInt64Array(rows).map((_, i) => BigInt(i))),
-    value: Arrow.makeVector(new Float64Array(rows).map(() => next() * 1000)),
-    category: categories(new Int32Array(rows).map(() => Math.floor(next() * 50)))
   })
 }
 
@@ -63,20 +36,6 @@ const narrowTable = (rows: number) => {
     negative: Arrow.makeVector(new Int32Array(rows).map(() => Math.floor(next() * 200) - 100)),
     wide: Arrow.makeVector(new Int32Array(rows).map(() => Math.floor(next() * 2 ** 31)))
   })
-}
-
-const rowsOf = (table: Arrow.Table) => JSON.stringify(table.toArray(), (_, v) => typeof v === "bigint" ? `${v}n` : v)
-
-const assertSame = (actual: Arrow.Table, expected: Arrow.Table) => {
-  assert.strictEqual(String(actual.schema), String(expected.schema))
-  assert.strictEqual(actual.numRows, expected.numRows)
-  assert.strictEqual(rowsOf(actual), rowsOf(expected))
-}
-
-const formatVersion = (bytes: Uint8Array) => {
-  const header = Header.parse(bytes, "test")
-  if (!("formatVersion" in header)) throw new Error("no header")
-  return header.formatVersion
 }
 
 interface SegmentInfo {

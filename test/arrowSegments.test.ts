@@ -4,35 +4,14 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { handler, probeWidth } from "../src/codec/formats/arrow.js"
-import * as Header from "../src/codec/header.js"
 import * as CodecDefault from "../src/codec/registry.js"
 import { CodecError, type CompressionSettings } from "../src/codec/service.js"
 import { cacheness } from "../src/index.js"
+import { assertSame, formatVersion, issueTable, random } from "./support/arrowTables.js"
 import { tempDir } from "./support/tmp.js"
 
 const codec = CodecDefault.make()
 const lz4: CompressionSettings = { codec: "lz4", level: undefined, shuffle: true, minSize: 0, minSavings: 0.05 }
-
-/** Reproducible pseudo-random numbers (the fixture's table must be rebuilt exactly). */
-const random = (seed: number) => () => {
-  seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
-  return seed / 2 ** 32
-}
-
-/** The table of issue 21's workload: int64 ids, random float64 values, dictionary utf8 of 50. */
-const issueTable = (rows: number) => {
-  const next = random(21)
-  const names = Array.from({ length: 50 }, (_, i) => `category_${i}`)
-  const type = new Arrow.Dictionary(new Arrow.Utf8(), new Arrow.Int32())
-  const indices = new Int32Array(rows).map(() => Math.floor(next() * 50))
-  return new Arrow.Table({
-    id: Arrow.makeVector(new BigInt64Array(rows).map((_, i) => BigInt(i))),
-    value: Arrow.makeVector(new Float64Array(rows).map(() => next() * 1000)),
-    category: Arrow.makeVector(
-      Arrow.makeData({ type, length: rows, data: indices, dictionary: Arrow.vectorFromArray(names, new Arrow.Utf8()) })
-    )
-  })
-}
 
 /** The table `test/fixtures/arrow-v1-lz4.bin` holds, written by format version 1 (container 0). */
 const fixtureTable = () => {
@@ -53,20 +32,6 @@ const fixtureTable = () => {
       new Arrow.Utf8()
     )
   })
-}
-
-const rowsOf = (table: Arrow.Table) => JSON.stringify(table.toArray(), (_, v) => typeof v === "bigint" ? `${v}n` : v)
-
-const assertSame = (actual: Arrow.Table, expected: Arrow.Table) => {
-  assert.strictEqual(String(actual.schema), String(expected.schema))
-  assert.strictEqual(actual.numRows, expected.numRows)
-  assert.strictEqual(rowsOf(actual), rowsOf(expected))
-}
-
-const formatVersion = (bytes: Uint8Array) => {
-  const header = Header.parse(bytes, "test")
-  if (!("formatVersion" in header)) throw new Error("no header")
-  return header.formatVersion
 }
 
 describe("arrow format, segments (containers 1 and 2)", () => {
