@@ -13,7 +13,7 @@
  *
  * @since 0.1.0
  */
-import * as NodeFs from "node:fs"
+import * as Prefault from "./prefault.js"
 
 /** Smaller buffers come from Node's allocator, which recycles them well enough. */
 const MIN_POOLED = 1 << 20
@@ -81,13 +81,18 @@ export const give = (bytes: Uint8Array): void => {
 const MIN_SPARE = 4 << 20
 const MAX_SPARE = 128 << 20
 const MAX_SPARE_BYTES = 128 << 20
-/** Faulted in by pieces, so other file operations get a threadpool turn between them. */
-const FILL_PIECE = 16 << 20
+/**
+ * Threadpool reads that fault a spare in, side by side (`Prefault.fill`), all issued when the
+ * previous result of the size is taken. One: the spare is prepared while that read decodes and
+ * the caller's next put runs, and on a machine of two cores a second stream takes the core those
+ * run on; libuv's other three threads stay free for blob reads and writes and the put's blocks.
+ */
+const FILL_STREAMS = 1
 
 /** Ready spares by size, oldest first (a Map iterates in insertion order). */
 const spares = new Map<number, ArrayBuffer>()
-/** Sizes being prepared. */
-const filling = new Set<number>()
+/** Spares being faulted in, by size. */
+const filling = new Map<number, { readonly buffer: ArrayBuffer; readonly fill: Prefault.Filling }>()
 const faulted = new WeakSet<ArrayBuffer>()
 let zeroAvailable = process.platform !== "win32"
 let spareTimer: ReturnType<typeof setTimeout> | undefined
@@ -95,7 +100,7 @@ let spareTimer: ReturnType<typeof setTimeout> | undefined
 const held = (): number => {
   let bytes = 0
   for (const size of spares.keys()) bytes += size
-  for (const size of filling) bytes += size
+  for (const size of filling.keys()) bytes += size
   return bytes
 }
 
@@ -117,30 +122,21 @@ const prepare = (size: number) => {
   // Room for it: the oldest spares go first; when what is being prepared fills the room, nothing starts.
   while (spares.size > 0 && held() + size > MAX_SPARE_BYTES) spares.delete(spares.keys().next().value!)
   if (held() + size > MAX_SPARE_BYTES) return
-  filling.add(size)
-  // Uninitialised (malloc, not calloc): the /dev/zero reads below zero every byte on the threadpool,
-  // where calloc would first memset recycled memory on this thread (1–2 ms for 20 MB); a spare is
-  // kept only when every read came back whole.
+  // Uninitialised (malloc, not calloc): the /dev/zero reads zero every byte on the threadpool,
+  // where calloc would first memset recycled memory on this thread (1–2 ms for 20 MB); a share a
+  // read could not fill is zeroed by `Prefault.fill`.
   const buffer = Buffer.allocUnsafeSlow(size).buffer as ArrayBuffer
-  const view = new Uint8Array(buffer)
-  const finish = (fd: number | undefined, ok: boolean) => {
-    if (fd !== undefined) NodeFs.close(fd, () => {})
+  const fill = Prefault.fill(new Uint8Array(buffer), FILL_STREAMS)
+  if (fill === undefined) {
+    zeroAvailable = false
+    return
+  }
+  const entry = { buffer, fill }
+  filling.set(size, entry)
+  void fill.done.then((ok) => {
+    if (filling.get(size) !== entry) return
     filling.delete(size)
     if (ok) keepSpare(size, buffer)
-  }
-  NodeFs.open("/dev/zero", "r", (openError, fd) => {
-    if (openError !== null) {
-      zeroAvailable = false
-      return finish(undefined, false)
-    }
-    const step = (filled: number): void => {
-      if (filled === size) return finish(fd, true)
-      NodeFs.read(fd, view, filled, Math.min(FILL_PIECE, size - filled), null, (readError, bytesRead) => {
-        if (readError !== null || bytesRead === 0) return finish(fd, false)
-        step(filled + bytesRead)
-      })
-    }
-    step(0)
   })
 }
 
@@ -161,6 +157,26 @@ export const result = (size: number): ArrayBuffer => {
 }
 
 /**
+ * `result` for a decoder that can wait: when the spare of this size is still being faulted in,
+ * it is handed out as it is, and `ready(end)` (as `Prefault.help`'s) says when the bytes below
+ * `end` may be written — the fill writes zeros, so it must be past them first. `ready` is
+ * `undefined` for a spare already faulted in and for fresh memory (`prefaulted` tells which). The
+ * next spare of the size is prepared once the one handed out is filled, not beside it.
+ *
+ * @since 0.1.0
+ * @category pool
+ */
+export const resultWaiting = (
+  size: number
+): { readonly buffer: ArrayBuffer; readonly ready: ((end: number) => Promise<void> | undefined) | undefined } => {
+  const inProgress = size < MIN_SPARE || size > MAX_SPARE || spares.has(size) ? undefined : filling.get(size)
+  if (inProgress === undefined) return { buffer: result(size), ready: undefined }
+  filling.delete(size)
+  void inProgress.fill.done.then(() => prepare(size))
+  return { buffer: inProgress.buffer, ready: inProgress.fill.ready }
+}
+
+/**
  * Whether `buffer` came from `result` already faulted in (faulting it in again gains nothing).
  *
  * @since 0.1.0
@@ -175,3 +191,11 @@ export const prefaulted = (buffer: ArrayBuffer): boolean => faulted.has(buffer)
  * @category pool
  */
 export const sparesReady = (): ReadonlyArray<number> => [...spares.keys()].sort((a, b) => a - b)
+
+/**
+ * Result sizes with a buffer being faulted in, smallest first (for tests and benchmarks).
+ *
+ * @since 0.1.0
+ * @category pool
+ */
+export const sparesFilling = (): ReadonlyArray<number> => [...filling.keys()].sort((a, b) => a - b)

@@ -355,14 +355,18 @@ const readPart = (input: Blocks.Reader): TypedArray | NdArray => {
 }
 
 /**
- * `readPart` for a large array: the result, an ordinary `ArrayBuffer`, is faulted in from the top
- * by the threadpool (`Prefault.help`) while the blocks are decoded into it from the bottom.
+ * `readPart` for a large array. The result, an ordinary `ArrayBuffer`, is the spare of its size
+ * when one is ready; the spare still being faulted in when not (the blocks wait for the fill below
+ * where they write, `BufferPool.resultWaiting`); else fresh memory, faulted in from the top by the
+ * threadpool (`Prefault.help`) while the blocks are decoded into it from the bottom.
  */
 const readPartAsync = async (input: Blocks.Reader): Promise<TypedArray | NdArray> => {
   const header = readPartHeader(input)
-  const buffer = BufferPool.result(header.rawLength)
+  const { buffer, ready } = BufferPool.resultWaiting(header.rawLength)
   const bytes = new Uint8Array(buffer)
-  if (header.rawLength < Prefault.MIN_SIZE || BufferPool.prefaulted(buffer)) {
+  if (ready !== undefined) {
+    await Blocks.readAsync(input, bytes, ready, Prefault.PIECE)
+  } else if (header.rawLength < Prefault.MIN_SIZE || BufferPool.prefaulted(buffer)) {
     Blocks.read(input, bytes)
   } else {
     await Blocks.readAsync(input, bytes, Prefault.help(bytes, Blocks.helpFrom(input, header.rawLength)), Prefault.PIECE)
