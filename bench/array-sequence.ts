@@ -3,7 +3,8 @@
  * same key, no pause, 3 rounds per value: float64 lz4, int32 lz4, float64 `none`, int32 `none`),
  * repeated `--reps` times, without the peer. Per operation: wall ms, this thread's CPU
  * (`/proc/thread-self/schedstat`), the other threads' CPU (`process.cpuUsage` minus it),
- * the time this thread waited for a core (the run-queue field of schedstat), and for gets whether the
+ * the time this thread waited for a core (the run-queue field of schedstat), the garbage collector's
+ * pauses (`PerformanceObserver` "gc" entries), and for gets whether the
  * 64 MiB result spare was ready (or still being filled) when the get came. Medians over rounds 2–3 of every rep
  * (round 1 follows another value), which is what the bench's median of 3 mostly reports.
  *
@@ -11,6 +12,7 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { PerformanceObserver } from "node:perf_hooks"
 import { cacheness } from "../src/index.js"
 import * as BufferPool from "../src/shared/bufferPool.js"
 import { benchDir, fmt, now, table } from "./support.js"
@@ -40,10 +42,17 @@ const none = cacheness({
   compression: { byKind: { array: { codec: "none" } } }
 })
 
+// Garbage collection pauses on this thread (V8 starts one per ~64 MiB of new external memory).
+let gcMs = 0
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) gcMs += entry.duration
+}).observe({ entryTypes: ["gc"] })
+
 interface Sample {
   wall: number
   main: number
   queued: number
+  gc: number
   other: number
   ready?: boolean
   filling?: boolean
@@ -58,9 +67,10 @@ const timed = async <A>(f: () => Promise<A>): Promise<[A, Sample]> => {
   const t = threadCpu()
   const q = threadQueued()
   const p = processCpu()
+  const g = gcMs
   const a = await f()
   const main = threadCpu() - t
-  return [a, { wall: now() - w, main, queued: threadQueued() - q, other: processCpu() - p - main }]
+  return [a, { wall: now() - w, main, queued: threadQueued() - q, gc: gcMs - g, other: processCpu() - p - main }]
 }
 
 const values = [
@@ -87,7 +97,17 @@ for (let rep = 0; rep < reps; rep++) {
 }
 
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
-const rows = [["op", "n", "wall ms", "main CPU ms", "main queued ms", "other CPU ms", "spare ready", "filling"]]
+const rows = [[
+  "op",
+  "n",
+  "wall ms",
+  "main CPU ms",
+  "main queued ms",
+  "GC ms",
+  "other CPU ms",
+  "spare ready",
+  "filling"
+]]
 for (const [name, ss] of samples) {
   rows.push([
     name,
@@ -95,6 +115,7 @@ for (const [name, ss] of samples) {
     fmt(median(ss.map((s) => s.wall))),
     fmt(median(ss.map((s) => s.main))),
     fmt(median(ss.map((s) => s.queued))),
+    fmt(median(ss.map((s) => s.gc))),
     fmt(median(ss.map((s) => s.other))),
     ss[0]!.ready === undefined ? "" : `${ss.filter((s) => s.ready).length}/${ss.length}`,
     ss[0]!.ready === undefined ? "" : `${ss.filter((s) => s.filling).length}`
