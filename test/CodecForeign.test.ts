@@ -99,8 +99,8 @@ describe("Arrow tables from another build or copy of apache-arrow", () => {
         }).pipe(Effect.provide(Cache.layer({ directory, tables, cleanupOnOpen: false })))
       }
       assert.deepStrictEqual(rowsOf(directory).map((r) => r.format).sort(), [
-        "arrow@3",
-        "arrow@3",
+        "arrow@4",
+        "arrow@4",
         "parquet",
         "parquet"
       ])

@@ -12,7 +12,10 @@ import { assertSame, categories, formatVersion, issueTable, random } from "./sup
 const codec = CodecDefault.make()
 const lz4: CompressionSettings = { codec: "lz4", level: undefined, shuffle: true, minSize: 4096, minSavings: 0.1 }
 
-/** The table `test/fixtures/arrow-v2-lz4.bin` holds, written by format version 2 (container 1). */
+/**
+ * The table `test/fixtures/arrow-v2-lz4.bin` holds, written by format version 2 (container 1), and
+ * `arrow-v3-lz4.bin`, written by format version 3 (container 2 with narrowed segments, 2467d7c).
+ */
 const v2FixtureTable = () => {
   const rows = 17_000
   return new Arrow.Table({
@@ -56,6 +59,13 @@ const segmentsOf = (payload: Uint8Array): Array<SegmentInfo> => {
   for (let i = 0; i < count; i++) {
     const offset = at
     const coding = payload[at++]!
+    if (coding === 2) {
+      // A sequence (format version 4): u8 word width · f64 word count · first word · step.
+      const width = payload[at]!
+      out.push({ offset, narrowed: undefined, length: view.getFloat64(at + 1, true) * width })
+      at += 9 + 2 * width
+      continue
+    }
     let narrowed: SegmentInfo["narrowed"]
     if (coding === 1) {
       narrowed = { word: payload[at]!, keep: payload[at + 1]! }
@@ -79,11 +89,18 @@ describe("table get: narrowed segments (container 2)", () => {
       assertSame((yield* codec.decode(bytes)) as Arrow.Table, v2FixtureTable())
     }))
 
+  it.effect("bytes written by format version 3 (container 2, no sequences) still decode", () =>
+    Effect.gen(function*() {
+      const bytes = new Uint8Array(fs.readFileSync(path.join(import.meta.dirname, "fixtures", "arrow-v3-lz4.bin")))
+      assert.strictEqual(formatVersion(bytes), 3)
+      assertSame((yield* codec.decode(bytes)) as Arrow.Table, v2FixtureTable())
+    }))
+
   it.effect("the issue's dictionary indices are stored narrowed to a byte, and read back equal", () =>
     Effect.gen(function*() {
       const table = issueTable(200_000)
       const encoded = yield* codec.encode(table)
-      assert.strictEqual(formatVersion(encoded.bytes), 3)
+      assert.strictEqual(formatVersion(encoded.bytes), 4)
       assertSame((yield* codec.decode(encoded.bytes)) as Arrow.Table, table)
       const payload = (yield* handler.encodeFramed!(table, lz4, 0)).bytes
       const narrowed = segmentsOf(payload).filter((segment) => segment.narrowed !== undefined)

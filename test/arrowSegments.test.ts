@@ -46,7 +46,7 @@ describe("arrow format, segments (containers 1 and 2)", () => {
     Effect.gen(function*() {
       const table = issueTable(200_000)
       const encoded = yield* codec.encode(table)
-      assert.strictEqual(formatVersion(encoded.bytes), 3)
+      assert.strictEqual(formatVersion(encoded.bytes), 4)
       assert.strictEqual(encoded.codec, "lz4")
       assertSame((yield* codec.decode(encoded.bytes)) as Arrow.Table, table)
       const payload = yield* handler.encodeFramed!(table, lz4, 0)

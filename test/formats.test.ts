@@ -623,7 +623,7 @@ describe("parquet format", () => {
         const cache = yield* Cache.Cache
         assertSameTable(Option.getOrThrow(yield* cache.get({ k: "t" })) as Arrow.Table, table)
         yield* cache.put({ k: "ipc" }, table)
-        assert.strictEqual((yield* cache.list()).find((e) => e.params?.k === "ipc")!.format, "arrow@3")
+        assert.strictEqual((yield* cache.list()).find((e) => e.params?.k === "ipc")!.format, "arrow@4")
       }).pipe(Effect.provide(Cache.layer({ directory, cleanupOnOpen: false })))
     }))
 
