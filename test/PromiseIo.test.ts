@@ -2,7 +2,8 @@
  * The Promise put and list of issue 21's small-object workload, after two cuts: a put without
  * options shares one checked set of defaults (`readPutOptions`), and the SQLite listing is read
  * one JSON array per column (`entryColumnsJson`, `entriesFromColumns`), with the raw-row fallback
- * transposed into the same columns. These pin down that neither changes what is stored or listed.
+ * transposed into the same columns, seven of them one column (`rest`) that is `0` for a row sharing
+ * the values of the listing's first row. These pin down that none of it changes what is stored or listed.
  */
 import { assert, describe, it } from "@effect/vitest"
 import Database from "better-sqlite3"

@@ -446,8 +446,9 @@ const LISTING_SLOTS: Record<EntryOrder, number> = {
  * `0` for a row whose first six are (`IS`: the same text, or both NULL) the six values bound first
  * (`ListingDefaults`) and whose `stale_until` is its `expires_at`; the row's own seven, as
  * `json_array` writes them, otherwise. `IS` between texts compares bytes (the columns' collation is
- * BINARY), so a `0` stands for exactly the values JS puts in its place. Seven columns to one took
- * ~1.5 ms of a ~15 ms listing's CPU and 0.9 MB of its 6.6 MB allocated (PERFORMANCE.md "Listing (#21), 2026-12-03").
+ * BINARY), so a `0` stands for exactly the values JS puts in its place. Seven columns to one: 0.80–0.84×
+ * the CPU of a 10k listing, 0.85× its instructions, 5.7 MB allocated instead of 6.7 (PERFORMANCE.md
+ * "Listing (#21), 2026-12-03").
  */
 const entryColumnsJson = (select: string) =>
   `SELECT json_group_array(key), json_group_array(stored_bytes), json_group_array(raw_bytes),
