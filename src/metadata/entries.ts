@@ -127,11 +127,14 @@ export interface ListingDefaults {
  * are parsed for each entry, shared defaults included: each entry owns its objects.
  */
 export const entriesFromColumns = (
-  columns: ReadonlyArray<ReadonlyArray<any>>,
+  columns: ReadonlyArray<ReadonlyArray<any> | null>,
   defaults: ListingDefaults,
   order: ReadonlyArray<number> | null
 ): Array<CacheEntry> => {
-  const [key, storedBytes, rawBytes, createdAt, accessedAt, expiresAt, hits, params, rest] = columns
+  const [key, storedBytes, rawBytes, createdAt, accessedAt, expiresAt, hits, params, rest] = columns as ReadonlyArray<
+    ReadonlyArray<any>
+  >
+  if (rest === null) return entriesFromOwnColumns(columns as ReadonlyArray<ReadonlyArray<any>>, order)
   const { codec, description, format, metadata, namespace, tags } = defaults
   const count = key.length
   const entries = new Array<CacheEntry>(count)
@@ -173,6 +176,51 @@ export const entriesFromColumns = (
         staleUntil: own[5],
         tags: parseTags(own[6])
       }
+  }
+  return entries
+}
+
+/**
+ * Where a listing without a `rest` column (`null` in its place) holds the seven fields `rest` would:
+ * namespace, description, format, codec, metadata, staleUntil and tags, one column each, after the
+ * rowid. A store lists this way when most rows of a cache do not share those values.
+ */
+export const LISTING_OWN = LISTING_COLUMNS.rest + 2
+
+/** `entriesFromColumns` of a listing whose seven `rest` fields are columns of their own (`LISTING_OWN`). */
+const entriesFromOwnColumns = (
+  columns: ReadonlyArray<ReadonlyArray<any>>,
+  order: ReadonlyArray<number> | null
+): Array<CacheEntry> => {
+  const [key, storedBytes, rawBytes, createdAt, accessedAt, expiresAt, hits, params] = columns
+  const namespace = columns[LISTING_OWN]
+  const description = columns[LISTING_OWN + 1]
+  const format = columns[LISTING_OWN + 2]
+  const codec = columns[LISTING_OWN + 3]
+  const metadata = columns[LISTING_OWN + 4]
+  const staleUntil = columns[LISTING_OWN + 5]
+  const tags = columns[LISTING_OWN + 6]
+  const count = key.length
+  const entries = new Array<CacheEntry>(count)
+  for (let j = 0; j < count; j++) {
+    const i = order === null ? j : order[j]
+    entries[j] = {
+      key: key[i],
+      namespace: namespace[i],
+      description: description[i],
+      format: format[i],
+      codec: codec[i],
+      storedBytes: storedBytes[i],
+      rawBytes: rawBytes[i],
+      createdAt: createdAt[i],
+      accessedAt: accessedAt[i],
+      expiresAt: expiresAt[i],
+      hits: hits[i],
+      params: params[i] as CacheEntry["params"],
+      metadata: parseJson(metadata[i]) as CacheEntry["metadata"],
+      staleUntil: staleUntil[i],
+      tags: parseTags(tags[i])
+    }
   }
   return entries
 }

@@ -35,6 +35,7 @@ import {
   entriesFromColumns,
   ENTRY_ROW_COLUMNS,
   LISTING_COLUMNS,
+  LISTING_OWN,
   type ListingDefaults,
   parseJson,
   parseTags,
@@ -460,25 +461,67 @@ const entryColumnsJson = (select: string) =>
     json_group_array(insertion_seq)
     FROM (${select})`
 
-/** A listing's columns: `LISTING_COLUMNS`, then the rowid. */
-const LISTING_WIDTH = LISTING_SEQ + 1
+/**
+ * The same listing with the seven `rest` fields as columns of their own after the rowid
+ * (`LISTING_OWN`) and NULL for `rest`: for a cache whose rows mostly do not share them, where
+ * `json_array` and a 7-value array for every row cost ~1.1–1.2× these seven columns (PERFORMANCE.md
+ * "Listing (#21), 2026-12-03"). The same entries either way: only the speed differs.
+ */
+const entryOwnColumnsJson = (select: string) =>
+  `SELECT json_group_array(key), json_group_array(stored_bytes), json_group_array(raw_bytes),
+    json_group_array(created_at), json_group_array(accessed_at), json_group_array(expires_at), json_group_array(hits),
+    '[' || group_concat(CASE typeof(params) WHEN 'text' THEN params WHEN 'null' THEN 'null' ELSE '!' END, ',') || ']',
+    NULL, json_group_array(insertion_seq), json_group_array(namespace), json_group_array(description),
+    json_group_array(format), json_group_array(codec), json_group_array(metadata), json_group_array(stale_until),
+    json_group_array(tags)
+    FROM (${select})`
 
 /**
- * The columns of `entryColumnsJson`'s texts; throws when a column or the params do not hold one
- * value per row (the caller then reads raw rows).
+ * The columns of `entryColumnsJson`'s or `entryOwnColumnsJson`'s texts (`rest` `null` in the
+ * latter); throws when a column or the params do not hold one value per row (the caller then
+ * reads raw rows).
  */
-const columnsOfListing = (texts: ReadonlyArray<string | null>): Array<Array<any>> => {
-  const columns: Array<Array<any>> = []
-  for (let c = 0; c < LISTING_WIDTH; c++) {
-    // No rows: `group_concat` of nothing is NULL.
+const columnsOfListing = (texts: ReadonlyArray<string | null>): Array<Array<any> | null> => {
+  const columns: Array<Array<any> | null> = []
+  let count = 0
+  for (let c = 0; c < texts.length; c++) {
     const text = texts[c]
+    if (c === LISTING_COLUMNS.rest && text === null && texts.length > LISTING_OWN) {
+      columns.push(null)
+      continue
+    }
+    // No rows: `group_concat` of nothing is NULL.
     const column: unknown = text === null ? [] : JSON.parse(text)
-    if (!Array.isArray(column) || (c > 0 && column.length !== columns[0].length)) {
+    if (c === 0 && Array.isArray(column)) count = column.length
+    if (!Array.isArray(column) || column.length !== count) {
       throw new Error("the listing's columns are not one JSON value per row")
     }
     columns.push(column)
   }
   return columns
+}
+
+/**
+ * Whether most rows of a listing share the seven `rest` fields with its first row: whether the
+ * next listing should bind them (`entryColumnsJson`) or read them as columns (`entryOwnColumnsJson`).
+ * A guess only, so equality in JS stands for SQLite's `IS`.
+ */
+const mostlyShared = (columns: ReadonlyArray<ReadonlyArray<any> | null>): boolean => {
+  const rest = columns[LISTING_COLUMNS.rest]
+  const count = columns[0]!.length
+  let shared = 0
+  if (rest !== null) {
+    for (let i = 0; i < count; i++) if (rest[i] === 0) shared++
+  } else {
+    const own = columns.slice(LISTING_OWN) as ReadonlyArray<ReadonlyArray<any>>
+    const expiresAt = columns[LISTING_COLUMNS.expiresAt]!
+    for (let i = 0; i < count; i++) {
+      let same = own[5][i] === expiresAt[i]
+      for (let f = 0; same && f < own.length; f++) same = f === 5 || own[f][i] === own[f][0]
+      if (same) shared++
+    }
+  }
+  return shared * 2 >= count
 }
 
 /**
@@ -1137,28 +1180,36 @@ export const make = (
      * values guessed from the first row the listing selects), or, when a damaged row makes those
      * fail, raw rows with each params text parsed alone.
      */
+    /** Whether the last listing's rows mostly shared the `rest` fields: how the next one reads them. */
+    let shareRest = true
+
     const listEntryColumns = (options: ListOptions): Array<CacheEntry> => {
       const [sql, args, from, fromArgs] = listQuery(options, ENTRY_ROW_COLUMNS)
-      let columns: Array<Array<any>>
+      let columns: Array<Array<any> | null>
       let defaults = NO_DEFAULTS
       try {
-        defaults = defaultsOf(
-          prepare(`SELECT namespace, description, format, codec, metadata, tags${from} LIMIT 1`).raw(true).get(
-            ...fromArgs
-          ) as Array<unknown> | undefined
-        )
-        const { codec, description, format, metadata, namespace, tags } = defaults
-        columns = columnsOfListing(
-          prepare(entryColumnsJson(sql)).raw(true).get(
-            namespace,
-            description,
-            format,
-            codec,
-            metadata,
-            tags,
-            ...args
-          ) as Array<string | null>
-        )
+        if (shareRest) {
+          defaults = defaultsOf(
+            prepare(`SELECT namespace, description, format, codec, metadata, tags${from} LIMIT 1`).raw(true).get(
+              ...fromArgs
+            ) as Array<unknown> | undefined
+          )
+          const { codec, description, format, metadata, namespace, tags } = defaults
+          columns = columnsOfListing(
+            prepare(entryColumnsJson(sql)).raw(true).get(
+              namespace,
+              description,
+              format,
+              codec,
+              metadata,
+              tags,
+              ...args
+            ) as Array<string | null>
+          )
+        } else {
+          columns = columnsOfListing(prepare(entryOwnColumnsJson(sql)).raw(true).get(...args) as Array<string | null>)
+        }
+        shareRest = mostlyShared(columns)
       } catch {
         columns = columnsOfRows(prepare(sql).raw(true).all(...args) as Array<Array<any>>)
       }
@@ -1166,7 +1217,11 @@ export const make = (
       return entriesFromColumns(
         columns,
         defaults,
-        orderOfColumns(columns, order === undefined ? undefined : LISTING_SLOTS[order], options.descending === true)
+        orderOfColumns(
+          columns as Array<Array<any>>,
+          order === undefined ? undefined : LISTING_SLOTS[order],
+          options.descending === true
+        )
       )
     }
 
