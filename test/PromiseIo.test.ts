@@ -2,7 +2,8 @@
  * The Promise put and list of issue 21's small-object workload, after two cuts: a put without
  * options shares one checked set of defaults (`readPutOptions`), and the SQLite listing is read
  * one JSON array per column (`entryColumnsJson`, `entriesFromColumns`), with the raw-row fallback
- * transposed into the same columns. These pin down that neither changes what is stored or listed.
+ * transposed into the same columns, seven of them one column (`rest`) that is `0` for a row sharing
+ * the values of the listing's first row. These pin down that none of it changes what is stored or listed.
  */
 import { assert, describe, it } from "@effect/vitest"
 import Database from "better-sqlite3"
@@ -11,7 +12,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { graceCheck, readPutOptions } from "../src/cache/write.js"
 import { toEntry } from "../src/metadata/entries.js"
-import type { ListOptions } from "../src/metadata/service.js"
+import type { EntryRecord, ListOptions } from "../src/metadata/service.js"
 import * as MetadataStoreSqlite from "../src/metadata/sqlite.js"
 import { cacheness } from "../src/promise.js"
 import * as Validate from "../src/shared/validate.js"
@@ -157,6 +158,78 @@ describe("SQLite listing by columns", () => {
     Effect.gen(function*() {
       const { same } = yield* setup(0)
       for (const options of ORDERS) assert.deepStrictEqual(yield* same(options), [])
+    }))
+
+  it.scoped("rows sharing the first row's namespace, description, format, codec, metadata and tags: the same entries, each its own objects", () =>
+    Effect.gen(function*() {
+      const dir = makeTempDir()
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+      const filename = path.join(dir, "cache.db")
+      const store = yield* MetadataStoreSqlite.make({ filename })
+      const shared = {
+        namespace: "ns",
+        description: "d",
+        format: "json",
+        codec: "lz4",
+        metadata: JSON.stringify({ m: [1] }),
+        tags: ["a", "b"],
+        expiresAt: 5_000,
+        staleUntil: 5_000
+      }
+      // Each row after the shared ones differs from the first in one field.
+      const changes: ReadonlyArray<Partial<EntryRecord>> = [
+        {},
+        {},
+        { namespace: "ns2" },
+        { namespace: "" },
+        { description: null },
+        { description: "d2" },
+        { format: "arrow" },
+        { codec: "none" },
+        { metadata: null },
+        { metadata: JSON.stringify({ m: [2] }) },
+        { metadata: "{bad" },
+        { tags: undefined },
+        { tags: ["a"] },
+        { staleUntil: 6_000 },
+        { expiresAt: 4_000 },
+        { expiresAt: null, staleUntil: null },
+        {},
+        { namespace: "ns", description: null, metadata: null, tags: undefined },
+        // Most rows share the values: the listing binds them rather than reading seven columns.
+        ...Array.from({ length: 20 }, () => ({}))
+      ]
+      for (let i = 0; i < changes.length; i++) {
+        yield* store.upsert(record(key(i), { ...shared, createdAt: 1_000 + (i % 4), hits: i % 3, ...changes[i] }))
+      }
+      const same = Effect.fnUntraced(function*(options: ListOptions) {
+        const entries = yield* store.listEntries(options)
+        assert.deepStrictEqual(entries, (yield* store.list(options)).map(toEntry), JSON.stringify(options))
+        return entries
+      })
+      for (const options of [...ORDERS, { namespace: "ns" }, { namespace: "ns2" }, { tag: "a" }]) yield* same(options)
+      const all = yield* same({})
+      assert.strictEqual(all.length, changes.length)
+      assert.deepStrictEqual(all[1].metadata, { m: [1] })
+      assert.deepStrictEqual(all[1].tags, ["a", "b"])
+      assert.strictEqual(all[1].staleUntil, 5_000)
+      // Shared values, but no shared objects: changing one entry's changes no other's.
+      assert.notStrictEqual(all[0].metadata, all[1].metadata)
+      assert.notStrictEqual(all[0].tags, all[1].tags)
+      assert.notStrictEqual(all[1].tags, all[16].tags)
+      // The first row unreadable as shared values (a BLOB description), then its metadata a REAL (stored as text).
+      const db = new Database(filename)
+      db.prepare("UPDATE cacheness_entries SET description = X'00ff10' WHERE key = ?").run(key(0))
+      for (const options of ORDERS) yield* same(options)
+      db.prepare("UPDATE cacheness_entries SET description = 'd', metadata = 1.5 WHERE key = ?").run(key(0))
+      db.close()
+      for (const options of ORDERS) yield* same(options)
+      assert.strictEqual((yield* same({}))[0].metadata as unknown, 1.5)
+      // Most rows with a description of their own: the next listings read the seven as columns.
+      const db2 = new Database(filename)
+      db2.prepare("UPDATE cacheness_entries SET description = key WHERE rowid % 4 <> 0").run()
+      db2.close()
+      for (const options of [...ORDERS, {}, { namespace: "ns" }]) yield* same(options)
     }))
 
   it.scoped("a BLOB in a column JSON cannot hold is read through the raw rows, the same entries", () =>

@@ -76,39 +76,130 @@ export const upsertValues = (record: EntryRecord, inline: unknown, tags: unknown
 ]
 
 /**
- * The columns of a listing, in the order `entriesFromColumns` reads them (SQL column names; the
- * record field each one becomes is in `ENTRY_ROW_SLOTS`).
+ * The columns of a listing as SQL reads them, raw (SQL column names, in `toEntry`'s field order
+ * but for `staleUntil`); `entriesFromColumns` reads them regrouped as `LISTING_COLUMNS`.
  */
 export const ENTRY_ROW_COLUMNS = `key, namespace, description, format, codec, stored_bytes, raw_bytes, created_at,
   accessed_at, expires_at, hits, params, metadata, stale_until, tags`
 
-/** Where each sortable field sits among a listing's columns. */
-export const ENTRY_ROW_SLOTS = { key: 0, storedBytes: 5, createdAt: 7, accessedAt: 8, expiresAt: 9, hits: 10 } as const
-
 /**
- * Where the params sit among a listing's columns. A store puts them there already parsed (`parseJson`
- * of each text, or what one parse of all the rows' texts gave): `entriesFromColumns` does not parse them.
+ * The columns `entriesFromColumns` reads, one array each: seven held one value per row, the params
+ * (already parsed: `parseJson` of each text, or what one parse of all the rows' texts gave), and
+ * `rest`, the seven fields that most rows of a cache share (see `ListingDefaults`). A store puts the
+ * rowid last, where `entriesFromColumns` does not look.
  */
-export const ENTRY_ROW_PARAMS = 11
+export const LISTING_COLUMNS = {
+  key: 0,
+  storedBytes: 1,
+  rawBytes: 2,
+  createdAt: 3,
+  accessedAt: 4,
+  expiresAt: 5,
+  hits: 6,
+  params: 7,
+  rest: 8
+} as const
 
 /**
- * The public entries of a listing held column by column (one array per `ENTRY_ROW_COLUMNS`
- * column, params already parsed), in the order `order` gives (positions into the columns; `null`:
- * as they are). `toEntry` without the record between. Columns rather than one array per row:
- * parsed from one JSON array per column, a listing builds no 10,000 short-lived row arrays, which
- * every young-generation GC during it would copy (and their 13-digit times parse into unboxed
- * double arrays rather than a heap number each).
+ * What a `rest` value of `0` stands for: the namespace, description, format, codec and the texts of
+ * metadata and tags of one row of the listing (which, a store's choice), and a `staleUntil` equal to
+ * the row's own `expiresAt`. Any other `rest` value is the row's own
+ * `[namespace, description, format, codec, metadata, staleUntil, tags]`, metadata and tags as
+ * stored (text, or whatever a damaged row holds). One small column instead of seven: most rows of a
+ * cache share those values, and each column of a listing is a JSON array of 10,000 values for SQLite
+ * to write and `JSON.parse` to read, and a 10,000-slot array for the collector to copy.
+ */
+export interface ListingDefaults {
+  readonly namespace: string | null
+  readonly description: string | null
+  readonly format: string | null
+  readonly codec: string | null
+  readonly metadata: string | null
+  readonly tags: string | null
+}
+
+/**
+ * The public entries of a listing held column by column (`LISTING_COLUMNS`), in the order `order`
+ * gives (positions into the columns; `null`: as they are). `toEntry` without the record between.
+ * Columns rather than one array per row: parsed from one JSON array per column, a listing builds no
+ * 10,000 short-lived row arrays, which every young-generation GC during it would copy (and their
+ * 13-digit times parse into unboxed double arrays rather than a heap number each). Metadata and tags
+ * are parsed for each entry, shared defaults included: each entry owns its objects.
  */
 export const entriesFromColumns = (
+  columns: ReadonlyArray<ReadonlyArray<any> | null>,
+  defaults: ListingDefaults,
+  order: ReadonlyArray<number> | null
+): Array<CacheEntry> => {
+  const [key, storedBytes, rawBytes, createdAt, accessedAt, expiresAt, hits, params, rest] = columns as ReadonlyArray<
+    ReadonlyArray<any>
+  >
+  if (rest === null) return entriesFromOwnColumns(columns as ReadonlyArray<ReadonlyArray<any>>, order)
+  const { codec, description, format, metadata, namespace, tags } = defaults
+  const count = key.length
+  const entries = new Array<CacheEntry>(count)
+  for (let j = 0; j < count; j++) {
+    const i = order === null ? j : order[j]
+    const own = rest[i]
+    entries[j] = own === 0
+      ? {
+        key: key[i],
+        namespace,
+        description,
+        format,
+        codec,
+        storedBytes: storedBytes[i],
+        rawBytes: rawBytes[i],
+        createdAt: createdAt[i],
+        accessedAt: accessedAt[i],
+        expiresAt: expiresAt[i],
+        hits: hits[i],
+        params: params[i] as CacheEntry["params"],
+        metadata: (metadata === null ? null : parseJson(metadata)) as CacheEntry["metadata"],
+        staleUntil: expiresAt[i],
+        tags: tags === null ? [] : parseTags(tags)
+      }
+      : {
+        key: key[i],
+        namespace: own[0],
+        description: own[1],
+        format: own[2],
+        codec: own[3],
+        storedBytes: storedBytes[i],
+        rawBytes: rawBytes[i],
+        createdAt: createdAt[i],
+        accessedAt: accessedAt[i],
+        expiresAt: expiresAt[i],
+        hits: hits[i],
+        params: params[i] as CacheEntry["params"],
+        metadata: parseJson(own[4]) as CacheEntry["metadata"],
+        staleUntil: own[5],
+        tags: parseTags(own[6])
+      }
+  }
+  return entries
+}
+
+/**
+ * Where a listing without a `rest` column (`null` in its place) holds the seven fields `rest` would:
+ * namespace, description, format, codec, metadata, staleUntil and tags, one column each, after the
+ * rowid. A store lists this way when most rows of a cache do not share those values.
+ */
+export const LISTING_OWN = LISTING_COLUMNS.rest + 2
+
+/** `entriesFromColumns` of a listing whose seven `rest` fields are columns of their own (`LISTING_OWN`). */
+const entriesFromOwnColumns = (
   columns: ReadonlyArray<ReadonlyArray<any>>,
   order: ReadonlyArray<number> | null
 ): Array<CacheEntry> => {
-  const [key, namespace, description, format, codec, storedBytes, rawBytes, createdAt, accessedAt, expiresAt, hits] =
-    columns
-  const params = columns[ENTRY_ROW_PARAMS]
-  const metadata = columns[12]
-  const staleUntil = columns[13]
-  const tags = columns[14]
+  const [key, storedBytes, rawBytes, createdAt, accessedAt, expiresAt, hits, params] = columns
+  const namespace = columns[LISTING_OWN]
+  const description = columns[LISTING_OWN + 1]
+  const format = columns[LISTING_OWN + 2]
+  const codec = columns[LISTING_OWN + 3]
+  const metadata = columns[LISTING_OWN + 4]
+  const staleUntil = columns[LISTING_OWN + 5]
+  const tags = columns[LISTING_OWN + 6]
   const count = key.length
   const entries = new Array<CacheEntry>(count)
   for (let j = 0; j < count; j++) {

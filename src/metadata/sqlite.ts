@@ -34,8 +34,9 @@ import { AccessBatch, type TakenAccesses } from "./accessBatch.js"
 import {
   entriesFromColumns,
   ENTRY_ROW_COLUMNS,
-  ENTRY_ROW_PARAMS,
-  ENTRY_ROW_SLOTS,
+  LISTING_COLUMNS,
+  LISTING_OWN,
+  type ListingDefaults,
   parseJson,
   parseTags,
   tagsJson,
@@ -411,50 +412,161 @@ const compareRows = (slot: number | undefined, descending: boolean) => {
   }
 }
 
-/** The listing's columns by SQL name, then the rowid (insertion order) as `insertion_seq`. */
-const ENTRY_COLUMN_NAMES = [...ENTRY_ROW_COLUMNS.split(",").map((c) => c.trim()), "insertion_seq"]
-/** Where the rowid sits among the columns of `entryColumnsJson` (after the entry's own). */
-const ENTRY_SEQ = ENTRY_COLUMN_NAMES.length - 1
+/** Where the rowid (insertion order) sits among a listing's columns: after `LISTING_COLUMNS`. */
+const LISTING_SEQ = LISTING_COLUMNS.rest + 1
+
+/** Where each sortable field sits among a listing's columns. */
+const LISTING_SLOTS: Record<EntryOrder, number> = {
+  key: LISTING_COLUMNS.key,
+  storedBytes: LISTING_COLUMNS.storedBytes,
+  createdAt: LISTING_COLUMNS.createdAt,
+  accessedAt: LISTING_COLUMNS.accessedAt,
+  expiresAt: LISTING_COLUMNS.expiresAt,
+  hits: LISTING_COLUMNS.hits
+}
 
 /**
- * A whole listing as JSON built by SQLite, one text per column: each a JSON array of that column's
- * values over every row, in `ENTRY_COLUMN_NAMES` order, each read by one `JSON.parse`. On Node 20
- * better-sqlite3 builds a raw row through a V8 API call per column; SQLite writing the values as
- * text gives the same values (its JSON numbers round-trip exactly) for less, and the large strings
- * sit outside the young generation, so no scavenge copies them. A column rather than a row per
- * array: no 10,000 row arrays built and dropped (`entriesFromColumns`), 0.75–0.89× the CPU of a 10k listing
- * (in-process A/B, PERFORMANCE.md "Promise put and list (#21)"). Every aggregate reads the same rows in
- * the same order, but aggregation does not keep the subquery's order: `orderOfColumns` checks it. JSON
- * cannot hold a BLOB: a damaged row holding one fails the query, and the listing is read as raw
- * rows instead.
+ * A whole listing as JSON built by SQLite, one text per column of `LISTING_COLUMNS`, then the
+ * rowid's: each a JSON array of that column's values over every row, each read by one
+ * `JSON.parse`. On Node 20 better-sqlite3 builds a raw row through a V8 API call per column;
+ * SQLite writing the values as text gives the same values (its JSON numbers round-trip exactly)
+ * for less, and the large strings sit outside the young generation, so no scavenge copies them. A
+ * column rather than a row per array: no 10,000 row arrays built and dropped (`entriesFromColumns`),
+ * 0.75–0.89× the CPU of a 10k listing (in-process A/B, PERFORMANCE.md "Promise put and list (#21)").
+ * Every aggregate reads the same rows in the same order, but aggregation does not keep the
+ * subquery's order: `orderOfColumns` checks it. JSON cannot hold a BLOB: a damaged row holding one
+ * fails the query, and the listing is read as raw rows instead.
  *
  * The params are not a JSON array of strings (escaped as strings they would each be parsed again,
  * one `JSON.parse` per row): their texts, as stored, are joined into a JSON array of every row's
  * params, parsed once. A params text that is not one JSON value fails that parse or changes the
- * number of elements (`columnsWithParams` checks it), and a value that is not text is joined as a
+ * number of elements (`columnsOfListing` checks it), and a value that is not text is joined as a
  * token no parse accepts: the listing is then read as raw rows, each params text parsed alone.
+ *
+ * Namespace, description, format, codec, metadata, tags and `stale_until` are one column, `rest`:
+ * `0` for a row whose first six are (`IS`: the same text, or both NULL) the six values bound first
+ * (`ListingDefaults`) and whose `stale_until` is its `expires_at`; the row's own seven, as
+ * `json_array` writes them, otherwise. `IS` between texts compares bytes (the columns' collation is
+ * BINARY), so a `0` stands for exactly the values JS puts in its place. Seven columns to one: 0.80–0.84×
+ * the CPU of a 10k listing, 0.85× its instructions, 5.7 MB allocated instead of 6.7 (PERFORMANCE.md
+ * "Listing (#21), 2026-12-03").
  */
 const entryColumnsJson = (select: string) =>
-  `SELECT ${ENTRY_COLUMN_NAMES.map((c, i) => i === ENTRY_ROW_PARAMS ? "NULL" : `json_group_array(${c})`).join(", ")},
-    '[' || group_concat(CASE typeof(params) WHEN 'text' THEN params WHEN 'null' THEN 'null' ELSE '!' END, ',') || ']'
+  `SELECT json_group_array(key), json_group_array(stored_bytes), json_group_array(raw_bytes),
+    json_group_array(created_at), json_group_array(accessed_at), json_group_array(expires_at), json_group_array(hits),
+    '[' || group_concat(CASE typeof(params) WHEN 'text' THEN params WHEN 'null' THEN 'null' ELSE '!' END, ',') || ']',
+    json_group_array(CASE WHEN namespace IS ? AND description IS ? AND format IS ? AND codec IS ? AND metadata IS ?
+        AND tags IS ? AND stale_until IS expires_at THEN 0
+      ELSE json_array(namespace, description, format, codec, metadata, stale_until, tags) END),
+    json_group_array(insertion_seq)
     FROM (${select})`
 
 /**
- * The columns of `entryColumnsJson`'s texts, the params in their slot; throws when a column or the
- * params do not hold one value per row (the caller then reads raw rows).
+ * The same listing with the seven `rest` fields as columns of their own after the rowid
+ * (`LISTING_OWN`) and NULL for `rest`: for a cache whose rows mostly do not share them, where
+ * `json_array` and a 7-value array for every row cost ~1.1–1.2× these seven columns (PERFORMANCE.md
+ * "Listing (#21), 2026-12-03"). The same entries either way: only the speed differs.
  */
-const columnsWithParams = (texts: ReadonlyArray<string | null>): Array<Array<any>> => {
-  const columns: Array<Array<any>> = []
-  for (let c = 0; c < ENTRY_COLUMN_NAMES.length; c++) {
+const entryOwnColumnsJson = (select: string) =>
+  `SELECT json_group_array(key), json_group_array(stored_bytes), json_group_array(raw_bytes),
+    json_group_array(created_at), json_group_array(accessed_at), json_group_array(expires_at), json_group_array(hits),
+    '[' || group_concat(CASE typeof(params) WHEN 'text' THEN params WHEN 'null' THEN 'null' ELSE '!' END, ',') || ']',
+    NULL, json_group_array(insertion_seq), json_group_array(namespace), json_group_array(description),
+    json_group_array(format), json_group_array(codec), json_group_array(metadata), json_group_array(stale_until),
+    json_group_array(tags)
+    FROM (${select})`
+
+/**
+ * The columns of `entryColumnsJson`'s or `entryOwnColumnsJson`'s texts (`rest` `null` in the
+ * latter); throws when a column or the params do not hold one value per row (the caller then
+ * reads raw rows).
+ */
+const columnsOfListing = (texts: ReadonlyArray<string | null>): Array<Array<any> | null> => {
+  const columns: Array<Array<any> | null> = []
+  let count = 0
+  for (let c = 0; c < texts.length; c++) {
+    const text = texts[c]
+    if (c === LISTING_COLUMNS.rest && text === null && texts.length > LISTING_OWN) {
+      columns.push(null)
+      continue
+    }
     // No rows: `group_concat` of nothing is NULL.
-    const text = c === ENTRY_ROW_PARAMS ? texts[ENTRY_COLUMN_NAMES.length] : texts[c]
     const column: unknown = text === null ? [] : JSON.parse(text)
-    if (!Array.isArray(column) || (c > 0 && column.length !== columns[0].length)) {
+    if (c === 0 && Array.isArray(column)) count = column.length
+    if (!Array.isArray(column) || column.length !== count) {
       throw new Error("the listing's columns are not one JSON value per row")
     }
     columns.push(column)
   }
   return columns
+}
+
+/**
+ * Whether most rows of a listing share the seven `rest` fields with its first row: whether the
+ * next listing should bind them (`entryColumnsJson`) or read them as columns (`entryOwnColumnsJson`).
+ * A guess only, so equality in JS stands for SQLite's `IS`.
+ */
+const mostlyShared = (columns: ReadonlyArray<ReadonlyArray<any> | null>): boolean => {
+  const rest = columns[LISTING_COLUMNS.rest]
+  const count = columns[0]!.length
+  let shared = 0
+  if (rest !== null) {
+    for (let i = 0; i < count; i++) if (rest[i] === 0) shared++
+  } else {
+    const own = columns.slice(LISTING_OWN) as ReadonlyArray<ReadonlyArray<any>>
+    const expiresAt = columns[LISTING_COLUMNS.expiresAt]!
+    for (let i = 0; i < count; i++) {
+      let same = own[5][i] === expiresAt[i]
+      for (let f = 0; same && f < own.length; f++) same = f === 5 || own[f][i] === own[f][0]
+      if (same) shared++
+    }
+  }
+  return shared * 2 >= count
+}
+
+/**
+ * A listing's raw rows (`ENTRY_ROW_COLUMNS`, then the rowid) as its columns, each row's params text
+ * parsed alone and its `rest` its own seven values.
+ */
+const columnsOfRows = (rows: ReadonlyArray<ReadonlyArray<any>>): Array<Array<any>> => [
+  rows.map((r) => r[0]),
+  rows.map((r) => r[5]),
+  rows.map((r) => r[6]),
+  rows.map((r) => r[7]),
+  rows.map((r) => r[8]),
+  rows.map((r) => r[9]),
+  rows.map((r) => r[10]),
+  rows.map((r) => parseJson(r[11])),
+  rows.map((r) => [r[1], r[2], r[3], r[4], r[12], r[13], r[14]]),
+  rows.map((r) => r[15])
+]
+
+/** No shared values: what a listing binds when it has none to guess from. */
+const NO_DEFAULTS: ListingDefaults = {
+  namespace: null,
+  description: null,
+  format: null,
+  codec: null,
+  metadata: null,
+  tags: null
+}
+
+/**
+ * The values most rows of a listing likely share: those of one row it selects (a row of `rows`, a
+ * statement reading namespace, description, format, codec, metadata and tags), anything but text
+ * read as none. Only a guess: a row that does not share them is listed with its own.
+ */
+const defaultsOf = (row: ReadonlyArray<unknown> | undefined): ListingDefaults => {
+  if (row === undefined) return NO_DEFAULTS
+  const text = (v: unknown) => typeof v === "string" ? v : null
+  return {
+    namespace: text(row[0]),
+    description: text(row[1]),
+    format: text(row[2]),
+    codec: text(row[3]),
+    metadata: text(row[4]),
+    tags: text(row[5])
+  }
 }
 
 /**
@@ -468,7 +580,7 @@ const orderOfColumns = (
 ): Array<number> | null => {
   const sign = descending ? -1 : 1
   const by = slot === undefined ? undefined : columns[slot]
-  const seq = columns[ENTRY_SEQ]
+  const seq = columns[LISTING_SEQ]
   const compare = (a: number, b: number): number => {
     if (by !== undefined) {
       const x = by[a]
@@ -1015,13 +1127,18 @@ export const make = (
      * here: no index serves it, a JS sort of numbers is far cheaper than SQLite's sorter carrying
      * every column, and an aggregate over the page does not promise its order.
      */
-    /** The statement of a listing of `columns` (then the rowid as `insertion_seq`), and its arguments. */
-    const listQuery = (options: ListOptions, columns: string): [sql: string, args: Array<unknown>] => {
+    /**
+     * The statement of a listing of `columns` (then the rowid as `insertion_seq`), its arguments,
+     * and the rows it selects without order or page (FROM and WHERE) with the arguments of those.
+     */
+    const listQuery = (
+      options: ListOptions,
+      columns: string
+    ): [sql: string, args: Array<unknown>, from: string, fromArgs: Array<unknown>] => {
       const order = options.orderBy
       const descending = options.descending === true
       const args: Array<unknown> = []
-      // The rowid last: insertion order, and the tie-break of every other order.
-      let sql = `SELECT ${columns}, rowid AS insertion_seq FROM ${TABLE}`
+      let from = ` FROM ${TABLE}`
       const conditions: Array<string> = []
       if (options.namespace !== undefined) {
         conditions.push(options.namespace === "" ? `namespace = ?` : `namespace = ? AND namespace <> ''`)
@@ -1031,7 +1148,10 @@ export const make = (
         conditions.push(`key IN (SELECT key FROM ${TAGS} WHERE tag = ?)`)
         args.push(options.tag)
       }
-      if (conditions.length > 0) sql += ` WHERE ${conditions.join(" AND ")}`
+      if (conditions.length > 0) from += ` WHERE ${conditions.join(" AND ")}`
+      const fromArgs = args.slice()
+      // The rowid last: insertion order, and the tie-break of every other order.
+      let sql = `SELECT ${columns}, rowid AS insertion_seq${from}`
       if (options.limit !== undefined || (options.offset ?? 0) > 0) {
         const direction = descending ? "DESC" : "ASC"
         sql += order === undefined
@@ -1039,7 +1159,7 @@ export const make = (
           : ` ORDER BY ${ORDER_COLUMNS[order]} ${direction}, rowid ${direction} LIMIT ? OFFSET ?`
         args.push(options.limit ?? -1, options.offset ?? 0)
       }
-      return [sql, args]
+      return [sql, args, from, fromArgs]
     }
 
     /** A listing's raw rows (`columns`, then the rowid), in the order asked for. */
@@ -1056,24 +1176,52 @@ export const make = (
     }
 
     /**
-     * A listing's entries: the columns as JSON texts SQLite builds (`entryColumnsJson`), or, when a
-     * damaged row makes those fail, raw rows with each params text parsed alone.
+     * A listing's entries: the columns as JSON texts SQLite builds (`entryColumnsJson`, its shared
+     * values guessed from the first row the listing selects), or, when a damaged row makes those
+     * fail, raw rows with each params text parsed alone.
      */
+    /** Whether the last listing's rows mostly shared the `rest` fields: how the next one reads them. */
+    let shareRest = true
+
     const listEntryColumns = (options: ListOptions): Array<CacheEntry> => {
-      const [sql, args] = listQuery(options, ENTRY_ROW_COLUMNS)
-      let columns: Array<Array<any>>
+      const [sql, args, from, fromArgs] = listQuery(options, ENTRY_ROW_COLUMNS)
+      let columns: Array<Array<any> | null>
+      let defaults = NO_DEFAULTS
       try {
-        columns = columnsWithParams(prepare(entryColumnsJson(sql)).raw(true).get(...args) as Array<string | null>)
+        if (shareRest) {
+          defaults = defaultsOf(
+            prepare(`SELECT namespace, description, format, codec, metadata, tags${from} LIMIT 1`).raw(true).get(
+              ...fromArgs
+            ) as Array<unknown> | undefined
+          )
+          const { codec, description, format, metadata, namespace, tags } = defaults
+          columns = columnsOfListing(
+            prepare(entryColumnsJson(sql)).raw(true).get(
+              namespace,
+              description,
+              format,
+              codec,
+              metadata,
+              tags,
+              ...args
+            ) as Array<string | null>
+          )
+        } else {
+          columns = columnsOfListing(prepare(entryOwnColumnsJson(sql)).raw(true).get(...args) as Array<string | null>)
+        }
+        shareRest = mostlyShared(columns)
       } catch {
-        const rows = prepare(sql).raw(true).all(...args) as Array<Array<any>>
-        columns = ENTRY_COLUMN_NAMES.map((_, c) =>
-          c === ENTRY_ROW_PARAMS ? rows.map((row) => parseJson(row[c])) : rows.map((row) => row[c])
-        )
+        columns = columnsOfRows(prepare(sql).raw(true).all(...args) as Array<Array<any>>)
       }
       const order = options.orderBy
       return entriesFromColumns(
         columns,
-        orderOfColumns(columns, order === undefined ? undefined : ENTRY_ROW_SLOTS[order], options.descending === true)
+        defaults,
+        orderOfColumns(
+          columns as Array<Array<any>>,
+          order === undefined ? undefined : LISTING_SLOTS[order],
+          options.descending === true
+        )
       )
     }
 
