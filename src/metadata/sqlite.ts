@@ -639,6 +639,12 @@ const prepareStatements = (db: Database.Database) => ({
   acquireLease: db.prepare(`INSERT INTO cacheness_leases (key, holder, expires_at) VALUES (?, ?, ?)
       ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
       WHERE cacheness_leases.expires_at <= ? OR cacheness_leases.holder = excluded.holder`),
+  // The same, in the same statement refused while a live entry is stored under the key.
+  acquireLeaseIfAbsent: db.prepare(`INSERT INTO cacheness_leases (key, holder, expires_at)
+      SELECT @key, @holder, @until
+      WHERE NOT EXISTS (SELECT 1 FROM ${TABLE} WHERE key = @key AND (expires_at IS NULL OR expires_at > @liveAt))
+      ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+      WHERE cacheness_leases.expires_at <= @now OR cacheness_leases.holder = excluded.holder`),
   releaseLease: db.prepare(`DELETE FROM cacheness_leases WHERE key = ? AND holder = ?`),
   // Changes whenever another connection (any process) commits; ~3–4 µs, no read transaction.
   dataVersion: db.prepare(`PRAGMA data_version`).pluck()
@@ -1753,6 +1759,11 @@ export const make = (
       acquireLease: (key, holder, until, now) =>
         Effect.try({
           try: () => stmt.acquireLease.run(key, holder, until, now).changes > 0,
+          catch: (cause) => fail("MetadataStore.acquireLease", "WriteFailed", cause)
+        }),
+      acquireLeaseIfAbsent: (key, holder, until, now, liveAt) =>
+        Effect.try({
+          try: () => stmt.acquireLeaseIfAbsent.run({ key, holder, until, now, liveAt }).changes > 0,
           catch: (cause) => fail("MetadataStore.acquireLease", "WriteFailed", cause)
         }),
       releaseLease: (key, holder) =>
