@@ -63,7 +63,13 @@ export interface MemoSupport {
    * in one step; `null` when the store has none (take the lease, then read again).
    */
   readonly acquireLeaseIfAbsentAt:
-    | ((key: CacheKey, holder: string, duration: number, now: number, liveAt: number) => Effect.Effect<boolean, CacheError>)
+    | ((
+      key: CacheKey,
+      holder: string,
+      duration: number,
+      now: number,
+      liveAt: number
+    ) => Effect.Effect<boolean, CacheError>)
     | null
   /** Gives the lease up if `holder` still holds it. */
   readonly releaseLease: (key: CacheKey, holder: string) => Effect.Effect<void, CacheError>
