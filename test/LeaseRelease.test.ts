@@ -141,6 +141,11 @@ describe("cached miss, a renewal in flight when the result frees the lease", () 
             }
             return store.acquireLease(key, holder, until, now)
           },
+          // A miss's first take, where the store has it.
+          acquireLeaseIfAbsent: store.acquireLeaseIfAbsent === null ? null : (key, holder, until, now, liveAt) => {
+            if (computing === undefined) computing = holder
+            return store.acquireLeaseIfAbsent!(key, holder, until, now, liveAt)
+          },
           upsert: (record, rows, holder) => Effect.tap(store.upsert(record, rows, holder), () => noteStored(holder)),
           unsafeUpsert: (record, rows, holder) => {
             const written = store.unsafeUpsert(record, rows, holder)

@@ -58,6 +58,19 @@ export interface MemoSupport {
     duration: number,
     now: number
   ) => Effect.Effect<boolean, CacheError>
+  /**
+   * `acquireLeaseAt`, refused while an entry live at `liveAt` (cache time) is stored under `key`,
+   * in one step; `null` when the store has none (take the lease, then read again).
+   */
+  readonly acquireLeaseIfAbsentAt:
+    | ((
+      key: CacheKey,
+      holder: string,
+      duration: number,
+      now: number,
+      liveAt: number
+    ) => Effect.Effect<boolean, CacheError>)
+    | null
   /** Gives the lease up if `holder` still holds it. */
   readonly releaseLease: (key: CacheKey, holder: string) => Effect.Effect<void, CacheError>
   /**

@@ -355,6 +355,7 @@ export const make = (config: ResolvedConfig) =>
     // layer's scope: closing the cache interrupts them.
     const background = yield* FiberSet.make<void, never>()
 
+    const leaseIfAbsent = metadata.acquireLeaseIfAbsent
     attach(service, {
       config,
       memo: {
@@ -367,6 +368,9 @@ export const make = (config: ResolvedConfig) =>
         acquireLease: (key, holder, duration) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => metadata.acquireLease(key, holder, now + duration, now)),
         acquireLeaseAt: (key, holder, duration, now) => metadata.acquireLease(key, holder, now + duration, now),
+        acquireLeaseIfAbsentAt: leaseIfAbsent == null
+          ? null
+          : (key, holder, duration, now, liveAt) => leaseIfAbsent(key, holder, now + duration, now, liveAt),
         releaseLease: (key, holder) => metadata.releaseLease(key, holder),
         putReleasing: writes.putReleasing,
         // The memo trusts an unchanged count as proof: a pushed one (PostgreSQL NOTIFY) is not.

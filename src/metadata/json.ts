@@ -496,6 +496,8 @@ export const make = (options: JsonStoreOptions): Effect.Effect<MetadataStore["Ty
       // Leases live in the file, taken under the lock: processes sharing the index see each other's.
       acquireLease: (key, holder, until, now) =>
         mutate("MetadataStore.acquireLease", () => state.acquireLease(key, holder, until, now)),
+      acquireLeaseIfAbsent: (key, holder, until, now, liveAt) =>
+        mutate("MetadataStore.acquireLease", () => state.acquireLeaseIfAbsent(key, holder, until, now, liveAt)),
       releaseLease: (key, holder) => mutate("MetadataStore.releaseLease", () => state.releaseLease(key, holder))
     })
   })

@@ -29,6 +29,7 @@ type Derived =
   | "probeMany"
   | "upsertMany"
   | "unsafeUpsertMany"
+  | "acquireLeaseIfAbsent"
 
 /**
  * What an implementer writes: every operation but the derived and optional ones, which may be
@@ -60,7 +61,8 @@ const toStoredValue = Option.map((r: EntryRecord): StoredValue => ({
  * `listEntries` maps `list` through `toEntry`, `lookupMany` looks each key up, `probeMany` narrows
  * it, `upsertMany` upserts one at a time (not atomic: a store should write its own), `recount` is
  * `totals`, `repairSize` fails "Unsupported" (the cache removes the entry instead), `sql` is `null`,
- * `namespaceTotals` counts a listing of the namespace (a scan: stores keep counters instead), and
+ * `namespaceTotals` counts a listing of the namespace (a scan: stores keep counters instead),
+ * `acquireLeaseIfAbsent` is `null` (a memoised miss reads again under the lease), and
  * the synchronous fast paths (`unsafeProbe`, `unsafeUpsert`, `unsafeUpsertMany`, `unsafeRecordAccess`,
  * `changeCount`) answer `NotSync`.
  *
@@ -104,6 +106,7 @@ export const make = (impl: Impl): MetadataStore.Service => {
       ),
     recount: impl.totals,
     sql: null,
+    acquireLeaseIfAbsent: null,
     changeCount: notSync,
     namespaceTotals: (namespace) =>
       Effect.map(impl.list({ namespace }), (records) => {

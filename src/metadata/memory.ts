@@ -454,6 +454,13 @@ export class MemoryState {
     return true
   }
 
+  /** `acquireLease`, refused while an entry live at `liveAt` is stored under `key`. */
+  acquireLeaseIfAbsent(key: string, holder: string, until: number, now: number, liveAt: number): boolean {
+    const stored = this.rows.get(key)
+    if (stored !== undefined && (stored.expiresAt === null || stored.expiresAt > liveAt)) return false
+    return this.acquireLease(key, holder, until, now)
+  }
+
   releaseLease(key: string, holder: string): void {
     if (this.leases.get(key)?.holder === holder) this.leases.delete(key)
   }
@@ -539,6 +546,8 @@ export const make = (
       fingerprintPaths: (after, limit) => Effect.sync(() => state.fingerprintPaths(after, limit)),
       deleteFingerprints: (paths) => Effect.sync(() => state.deleteFingerprints(paths)),
       acquireLease: (key, holder, until, now) => Effect.sync(() => state.acquireLease(key, holder, until, now)),
+      acquireLeaseIfAbsent: (key, holder, until, now, liveAt) =>
+        Effect.sync(() => state.acquireLeaseIfAbsent(key, holder, until, now, liveAt)),
       releaseLease: (key, holder) => Effect.sync(() => state.releaseLease(key, holder)),
       changeCount: () => state.writes
     })

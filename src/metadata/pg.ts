@@ -1098,6 +1098,22 @@ export const make = (
           Effect.map((rows) => rows.length > 0),
           Effect.mapError((cause) => fail("MetadataStore.acquireLease", "WriteFailed", cause))
         ),
+      acquireLeaseIfAbsent: (key, holder, until, now, liveAt) =>
+        // The same statement, selecting its row only while no live entry is stored under the key.
+        sql.unsafe(
+          `INSERT INTO ${s}.cacheness_leases (key, holder, expires_at)
+           SELECT $1::text, $2::text, $3::bigint
+           WHERE NOT EXISTS (SELECT 1 FROM ${s}.cacheness_entries
+             WHERE key = $1::text AND (expires_at IS NULL OR expires_at > $5::bigint))
+           ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+           WHERE ${s}.cacheness_leases.expires_at <= $4 OR ${s}.cacheness_leases.holder = excluded.holder
+           RETURNING 1 AS one`,
+          [key, holder, until, now, liveAt]
+        ).pipe(
+          retryConflict,
+          Effect.map((rows) => rows.length > 0),
+          Effect.mapError((cause) => fail("MetadataStore.acquireLease", "WriteFailed", cause))
+        ),
       releaseLease: (key, holder) =>
         sql.unsafe(`DELETE FROM ${s}.cacheness_leases WHERE key = $1 AND holder = $2`, [key, holder]).pipe(
           retryConflict,

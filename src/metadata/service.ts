@@ -482,6 +482,22 @@ export declare namespace MetadataStore {
       until: number,
       now: number
     ) => Effect.Effect<boolean, MetadataError>
+    /**
+     * `acquireLease`, refused (`false`, nothing written) while an entry live at `liveAt` (no
+     * expiry, or one after it) is stored under `key`: one atomic step, so a memoised miss that
+     * takes the lease needs no second read to learn that another process stored the value
+     * meanwhile. `null` when the store has no such step (the `make` default): `cached` then takes
+     * the lease and reads again.
+     */
+    readonly acquireLeaseIfAbsent:
+      | ((
+        key: string,
+        holder: string,
+        until: number,
+        now: number,
+        liveAt: number
+      ) => Effect.Effect<boolean, MetadataError>)
+      | null
     /** Gives up the lease on `key` when `holder` still holds it; otherwise does nothing. */
     readonly releaseLease: (key: string, holder: string) => Effect.Effect<void, MetadataError>
     /**

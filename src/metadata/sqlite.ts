@@ -102,6 +102,42 @@ const FOLD = `UPDATE cacheness_counters SET
   counted_through = max(counted_through, (SELECT coalesce(max(rowid), 0) FROM ${TABLE}))
   WHERE id = 1`
 
+/** The lease table: one B-tree keyed by `key` (a rowid table would add its key's index). */
+const LEASES_TABLE = `CREATE TABLE IF NOT EXISTS cacheness_leases (
+      key TEXT PRIMARY KEY NOT NULL,
+      holder TEXT NOT NULL,
+      expires_at INTEGER NOT NULL
+    ) WITHOUT ROWID`
+
+/**
+ * Rebuilds a lease table made before 2026-12 (a rowid table with an index on its key) as
+ * `LEASES_TABLE`, keeping its rows, in one transaction. Taking a lease and releasing it then each
+ * write one page instead of two: ~10 µs of CPU less per leased memoised miss (measured on bare
+ * better-sqlite3). No layout version: the columns and every statement are the same, so releases
+ * before and after this one use either table. Best effort: a database busy past the timeout (or
+ * otherwise unwritable) keeps its table until a later open.
+ */
+const leasesWithoutRowid = (db: Database.Database) => {
+  const rowidTable = () => {
+    const sql = db.prepare(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'cacheness_leases'`)
+      .pluck().get()
+    return typeof sql === "string" && !/\bWITHOUT\s+ROWID\b/i.test(sql)
+  }
+  try {
+    if (!rowidTable()) return
+    db.transaction(() => {
+      // Another process may have rebuilt it since the look above.
+      if (!rowidTable()) return
+      db.exec(`${LEASES_TABLE.replace("cacheness_leases", "cacheness_leases_rebuilt")};
+        INSERT INTO cacheness_leases_rebuilt (key, holder, expires_at) SELECT key, holder, expires_at FROM cacheness_leases;
+        DROP TABLE cacheness_leases;
+        ALTER TABLE cacheness_leases_rebuilt RENAME TO cacheness_leases`)
+    }).immediate()
+  } catch {
+    // Kept as it is: the leases work the same, one page dearer.
+  }
+}
+
 const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "1_entries": Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -146,14 +182,11 @@ const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClien
     END`)
   }),
   // Leases let processes sharing the cache compute a memoised value once: one row per key being
-  // computed, taken over by anyone once `expires_at` has passed (a crashed holder).
+  // computed, taken over by anyone once `expires_at` has passed (a crashed holder). Made
+  // `WITHOUT ROWID` since 2026-12 (see `leasesWithoutRowid`; the statements are the same).
   "2_leases": Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS cacheness_leases (
-      key TEXT PRIMARY KEY NOT NULL,
-      holder TEXT NOT NULL,
-      expires_at INTEGER NOT NULL
-    )`)
+    yield* sql.unsafe(LEASES_TABLE)
   }),
   // Stat fingerprints of files hashed as key params: one row per path, replaced on change.
   "3_fingerprints": Effect.gen(function*() {
@@ -718,6 +751,12 @@ const prepareStatements = (db: Database.Database) => ({
   acquireLease: db.prepare(`INSERT INTO cacheness_leases (key, holder, expires_at) VALUES (?, ?, ?)
       ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
       WHERE cacheness_leases.expires_at <= ? OR cacheness_leases.holder = excluded.holder`),
+  // The same, in the same statement refused while a live entry is stored under the key.
+  acquireLeaseIfAbsent: db.prepare(`INSERT INTO cacheness_leases (key, holder, expires_at)
+      SELECT @key, @holder, @until
+      WHERE NOT EXISTS (SELECT 1 FROM ${TABLE} WHERE key = @key AND (expires_at IS NULL OR expires_at > @liveAt))
+      ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+      WHERE cacheness_leases.expires_at <= @now OR cacheness_leases.holder = excluded.holder`),
   releaseLease: db.prepare(`DELETE FROM cacheness_leases WHERE key = ? AND holder = ?`),
   // Changes whenever another connection (any process) commits; ~3–4 µs, no read transaction.
   dataVersion: db.prepare(`PRAGMA data_version`).pluck()
@@ -1051,6 +1090,7 @@ export const make = (
             // which for a cache is a miss, not a wrong value.
             db.pragma("synchronous = NORMAL")
             db.pragma("wal_autocheckpoint = 16384")
+            leasesWithoutRowid(db)
             return db
           },
           catch: (cause) =>
@@ -1867,6 +1907,11 @@ export const make = (
       acquireLease: (key, holder, until, now) =>
         Effect.try({
           try: () => stmt.acquireLease.run(key, holder, until, now).changes > 0,
+          catch: (cause) => fail("MetadataStore.acquireLease", "WriteFailed", cause)
+        }),
+      acquireLeaseIfAbsent: (key, holder, until, now, liveAt) =>
+        Effect.try({
+          try: () => stmt.acquireLeaseIfAbsent.run({ key, holder, until, now, liveAt }).changes > 0,
           catch: (cause) => fail("MetadataStore.acquireLease", "WriteFailed", cause)
         }),
       releaseLease: (key, holder) =>

@@ -347,6 +347,29 @@ export const metadataStoreSuite = (name: string, layer: Layer.Layer<MetadataStor
         assert.isTrue(yield* store.acquireLease(key(1), "c", 7_000, 4_500), "released: free")
       })))
 
+    it.scoped("acquireLeaseIfAbsent, when provided, is acquireLease refused while a live entry is stored", () =>
+      run(Effect.gen(function*() {
+        const store = yield* MetadataStore
+        const take = store.acquireLeaseIfAbsent
+        // A store without the step answers null: `cached` then reads again under the lease.
+        if (take === null) return
+        assert.isTrue(yield* take(key(1), "a", 2_000, 1_000, 50), "nothing stored")
+        assert.isFalse(yield* take(key(1), "b", 3_000, 1_500, 50), "live lease of another holder")
+        assert.isTrue(yield* take(key(1), "a", 4_000, 1_900, 50), "the holder renews")
+        yield* store.releaseLease(key(1), "a")
+        yield* store.upsert(record(key(2), { expiresAt: 100 }))
+        yield* store.upsert(record(key(3), { expiresAt: null }))
+        assert.isFalse(yield* take(key(2), "a", 2_000, 1_000, 99), "stored, live until 100")
+        assert.isFalse(yield* take(key(3), "a", 2_000, 1_000, 99), "stored, never expires")
+        // Refused without taking it: any holder takes it at once.
+        assert.isTrue(yield* store.acquireLease(key(2), "b", 2_000, 1_000), "refused: nothing was written")
+        yield* store.releaseLease(key(2), "b")
+        assert.isTrue(yield* take(key(2), "a", 2_000, 1_000, 100), "expired at 100")
+        assert.isFalse(yield* take(key(2), "c", 2_000, 1_500, 100), "then held like any lease")
+        yield* store.remove({ keys: [key(3)] })
+        assert.isTrue(yield* take(key(3), "a", 2_000, 1_000, 99), "removed")
+      })))
+
     it.scoped("leases are independent of entries", () =>
       run(Effect.gen(function*() {
         const store = yield* MetadataStore
