@@ -91,7 +91,6 @@ const op = {
 // Interleave the bytes of two vectors: low halves, then high halves.
 const LOW = Array.from({ length: 16 }, (_, i) => (i & 1) * 16 + (i >> 1))
 const HIGH = LOW.map((lane) => lane + 8)
-/** @internal For simdShuffle.ts. */ export const builder = { uleb, section, vector, name, op, I32, V128 }
 
 /** The body of unshuffleW: params src 0, stride 1, dst 2, count 3; i 4; vectors from 5. */
 const unshuffleBody = (width: number): Array<number> => {
@@ -526,3 +525,6 @@ export const unshuffle = (target: Uint8Array, width: 2 | 4 | 8): void => {
   }
   for (let i = n * width; i < total; i++) target[i] = src[i]!
 }
+
+/** @internal The module builder, the header and the typed global, for simdShuffle.ts and sequence.ts. */
+export const builder = { uleb, section, vector, name, op, I32, V128, MAGIC_AND_VERSION, WebAssembly }

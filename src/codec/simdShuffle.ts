@@ -73,14 +73,7 @@ const PAGES = (2 * CHUNK) >> 16
 
 const moduleBytes = (): Uint8Array =>
   new Uint8Array([
-    0x00,
-    0x61,
-    0x73,
-    0x6d,
-    1,
-    0,
-    0,
-    0,
+    ...builder.MAGIC_AND_VERSION,
     ...section(1, vector([[0x60, ...vector([[I32], [I32], [I32], [I32]]), 0]])),
     ...section(3, vector(WIDTHS.map(() => [0]))),
     ...section(5, vector([[0x00, ...uleb(PAGES)]])),
@@ -93,13 +86,7 @@ const moduleBytes = (): Uint8Array =>
 
 type Kernel = (src: number, dst: number, stride: number, count: number) => void
 
-// The few WebAssembly globals used, typed here: the compiler's library for Node leaves them out.
-interface WebAssemblyApi {
-  validate(bytes: Uint8Array): boolean
-  Module: new(bytes: Uint8Array) => object
-  Instance: new(module: object) => { readonly exports: Record<string, unknown> }
-}
-const WebAssembly = (globalThis as { WebAssembly?: WebAssemblyApi }).WebAssembly
+const WebAssembly = builder.WebAssembly
 
 interface Instance {
   readonly memory: Uint8Array
