@@ -33,10 +33,13 @@ describe("stale-while-revalidate across processes", () => {
           await cache.close()
         })
         yield* Effect.sleep("1200 millis")
-        const startAt = String(Date.now() + 4_000)
-        const results = yield* Effect.promise(() =>
-          Promise.all([0, 1].map(() => runChild("test/support/staleWorker.ts", [directory, countFile, startAt])))
-        )
+        // Both read at once: each says when its cache is open, and the start comes after both have.
+        const goFile = path.join(directory, "go")
+        const children = [0, 1].map(() => runChild("test/support/staleWorker.ts", [directory, countFile, goFile]))
+        const waitUntil = Date.now() + 60_000
+        while (lines(`${countFile}.ready`).length < 2 && Date.now() < waitUntil) yield* Effect.sleep("10 millis")
+        fs.writeFileSync(goFile, "")
+        const results = yield* Effect.promise(() => Promise.all(children))
         const recomputedBy = lines(countFile)
         assert.strictEqual(recomputedBy.length, 1, `one recomputation in total, got: ${recomputedBy.join(", ")}`)
         for (const r of results) {
