@@ -131,54 +131,58 @@ export const entriesFromColumns = (
   defaults: ListingDefaults,
   order: ReadonlyArray<number> | null
 ): Array<CacheEntry> => {
-  const [key, storedBytes, rawBytes, createdAt, accessedAt, expiresAt, hits, params, rest] = columns as ReadonlyArray<
-    ReadonlyArray<any>
-  >
+  const [key, , , , , expiresAt, , , rest] = columns as ReadonlyArray<ReadonlyArray<any>>
   if (rest === null) return entriesFromOwnColumns(columns as ReadonlyArray<ReadonlyArray<any>>, order)
-  const { codec, description, format, metadata, namespace, tags } = defaults
+  // The defaults are one listed row's own values, so they are what its entry would hold.
+  const { codec, description, format, metadata, namespace, tags } = defaults as ListingDefaults & {
+    readonly namespace: CacheEntry["namespace"]
+    readonly format: CacheEntry["format"]
+    readonly codec: CacheEntry["codec"]
+  }
   const count = key.length
   const entries = new Array<CacheEntry>(count)
   for (let j = 0; j < count; j++) {
     const i = order === null ? j : order[j]
     const own = rest[i]
     entries[j] = own === 0
-      ? {
-        key: key[i],
-        namespace,
-        description,
-        format,
-        codec,
-        storedBytes: storedBytes[i],
-        rawBytes: rawBytes[i],
-        createdAt: createdAt[i],
-        accessedAt: accessedAt[i],
-        expiresAt: expiresAt[i],
-        hits: hits[i],
-        params: params[i] as CacheEntry["params"],
-        metadata: (metadata === null ? null : parseJson(metadata)) as CacheEntry["metadata"],
-        staleUntil: expiresAt[i],
-        tags: tags === null ? [] : parseTags(tags)
-      }
-      : {
-        key: key[i],
-        namespace: own[0],
-        description: own[1],
-        format: own[2],
-        codec: own[3],
-        storedBytes: storedBytes[i],
-        rawBytes: rawBytes[i],
-        createdAt: createdAt[i],
-        accessedAt: accessedAt[i],
-        expiresAt: expiresAt[i],
-        hits: hits[i],
-        params: params[i] as CacheEntry["params"],
-        metadata: parseJson(own[4]) as CacheEntry["metadata"],
-        staleUntil: own[5],
-        tags: parseTags(own[6])
-      }
+      ? entryAt(columns, i, namespace, description, format, codec, metadata, expiresAt[i], tags)
+      : entryAt(columns, i, own[0], own[1], own[2], own[3], own[4], own[5], own[6])
   }
   return entries
 }
+
+/**
+ * The entry at position `i` of a listing's columns, given the seven fields a `rest` value stands
+ * for (metadata and tags as stored; each entry parses its own). Both ways of listing build their
+ * entries here, so every entry has the same fields in the same order.
+ */
+const entryAt = (
+  columns: ReadonlyArray<ReadonlyArray<any> | null>,
+  i: number,
+  namespace: CacheEntry["namespace"],
+  description: CacheEntry["description"],
+  format: CacheEntry["format"],
+  codec: CacheEntry["codec"],
+  metadata: string | null,
+  staleUntil: CacheEntry["staleUntil"],
+  tags: string | null
+): CacheEntry => ({
+  key: columns[LISTING_COLUMNS.key]![i],
+  namespace,
+  description,
+  format,
+  codec,
+  storedBytes: columns[LISTING_COLUMNS.storedBytes]![i],
+  rawBytes: columns[LISTING_COLUMNS.rawBytes]![i],
+  createdAt: columns[LISTING_COLUMNS.createdAt]![i],
+  accessedAt: columns[LISTING_COLUMNS.accessedAt]![i],
+  expiresAt: columns[LISTING_COLUMNS.expiresAt]![i],
+  hits: columns[LISTING_COLUMNS.hits]![i],
+  params: columns[LISTING_COLUMNS.params]![i] as CacheEntry["params"],
+  metadata: parseJson(metadata) as CacheEntry["metadata"],
+  staleUntil,
+  tags: parseTags(tags)
+})
 
 /**
  * Where a listing without a `rest` column (`null` in its place) holds the seven fields `rest` would:
@@ -192,7 +196,7 @@ const entriesFromOwnColumns = (
   columns: ReadonlyArray<ReadonlyArray<any>>,
   order: ReadonlyArray<number> | null
 ): Array<CacheEntry> => {
-  const [key, storedBytes, rawBytes, createdAt, accessedAt, expiresAt, hits, params] = columns
+  const key = columns[LISTING_COLUMNS.key]
   const namespace = columns[LISTING_OWN]
   const description = columns[LISTING_OWN + 1]
   const format = columns[LISTING_OWN + 2]
@@ -204,23 +208,17 @@ const entriesFromOwnColumns = (
   const entries = new Array<CacheEntry>(count)
   for (let j = 0; j < count; j++) {
     const i = order === null ? j : order[j]
-    entries[j] = {
-      key: key[i],
-      namespace: namespace[i],
-      description: description[i],
-      format: format[i],
-      codec: codec[i],
-      storedBytes: storedBytes[i],
-      rawBytes: rawBytes[i],
-      createdAt: createdAt[i],
-      accessedAt: accessedAt[i],
-      expiresAt: expiresAt[i],
-      hits: hits[i],
-      params: params[i] as CacheEntry["params"],
-      metadata: parseJson(metadata[i]) as CacheEntry["metadata"],
-      staleUntil: staleUntil[i],
-      tags: parseTags(tags[i])
-    }
+    entries[j] = entryAt(
+      columns,
+      i,
+      namespace[i],
+      description[i],
+      format[i],
+      codec[i],
+      metadata[i],
+      staleUntil[i],
+      tags[i]
+    )
   }
   return entries
 }
