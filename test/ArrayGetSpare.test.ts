@@ -4,6 +4,8 @@
 // the spare ready. A chain of pieces, each issued from the last one's callback, stalled there. A
 // get that comes while the spare is still being filled takes it as it is and waits for the fill
 // below where it writes (`BufferPool.resultWaiting`), instead of faulting in fresh memory beside it.
+// The fill starts in the turn after the result was taken, so it does not take the second core
+// from the decode that took it, and is split into reads of 16 MiB (at most four) side by side.
 import { assert, describe, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -59,6 +61,7 @@ describe.skipIf(!hasZero)("array gets: the result's spare, faulted in without th
     Effect.gen(function*() {
       const size = 40 * MiB
       BufferPool.result(size)
+      yield* Effect.promise(turn)
       assert.deepStrictEqual(BufferPool.sparesFilling().filter((s) => s === size), [size])
       const { buffer, ready } = BufferPool.resultWaiting(size)
       assert.strictEqual(buffer.byteLength, size)
@@ -79,6 +82,31 @@ describe.skipIf(!hasZero)("array gets: the result's spare, faulted in without th
       assert.isUndefined(next.ready)
       assert.isTrue(BufferPool.prefaulted(next.buffer))
       assert.notStrictEqual(next.buffer, buffer)
+    }))
+
+  it.effect("the next spare starts filling in the next turn, in reads of 16 MiB side by side", () =>
+    Effect.gen(function*() {
+      // The fills earlier tests started end first, so only this one's reads are counted.
+      yield* Effect.promise(turn)
+      for (let i = 0; i < 200 && BufferPool.sparesFilling().length > 0; i++) {
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
+      }
+      const size = 56 * MiB
+      BufferPool.result(size)
+      // Not beside the decode that took the result: nothing is read until this turn ends.
+      assert.notInclude(BufferPool.sparesFilling(), size)
+      const before = pendingReads()
+      yield* Effect.promise(turn)
+      assert.include(BufferPool.sparesFilling(), size)
+      // 56 MiB: four reads at once (at most four), so a get waits only for those below its block.
+      assert.strictEqual(pendingReads() - before, 4)
+      const { buffer, ready } = BufferPool.resultWaiting(size)
+      assert.isDefined(ready)
+      const bottom = ready!(16 * MiB)
+      if (bottom !== undefined) yield* Effect.promise(() => bottom)
+      const whole = ready!(size)
+      if (whole !== undefined) yield* Effect.promise(() => whole)
+      assert.isTrue(new Uint8Array(buffer).every((b) => b === 0))
     }))
 
   it.scoped(

@@ -68,8 +68,8 @@ export const give = (bytes: Uint8Array): void => {
  * Memory for the *results* of large decodes (an array read back), faulted in ahead of time. A
  * result belongs to the caller, so it is never recycled; but the page faults of a fresh one can be
  * paid between reads instead of during one — on the benchmark VM a fresh 64 MiB buffer costs
- * 25–75 ms to fault in, as much as decompressing into it. After a read takes a result of some
- * size, a new buffer of that size is prepared in the background: `/dev/zero` is read into it on
+ * 25–75 ms to fault in, as much as decompressing into it. Once a read has taken a result of some
+ * size (in the event loop's next turn), a new buffer of that size is prepared in the background: `/dev/zero` is read into it on
  * libuv's threadpool, so the kernel faults its pages in off the main thread, and the next read of
  * that size decodes into memory already touched. Each is a plain `ArrayBuffer` (transferable,
  * never shared, never handed out twice), zeros until the decoder overwrites every byte.
@@ -82,12 +82,15 @@ const MIN_SPARE = 4 << 20
 const MAX_SPARE = 128 << 20
 const MAX_SPARE_BYTES = 128 << 20
 /**
- * Threadpool reads that fault a spare in, side by side (`Prefault.fill`), all issued when the
- * previous result of the size is taken. One: the spare is prepared while that read decodes and
- * the caller's next put runs, and on a machine of two cores a second stream takes the core those
- * run on; libuv's other three threads stay free for blob reads and writes and the put's blocks.
+ * Bytes each threadpool read faults in (`Prefault.fill` issues them all at once, side by side), at
+ * most `MAX_FILL_STREAMS` reads: a 64 MiB spare is four reads of 16 MiB, a 20 MB one two. A get that
+ * comes while its spare is still filling waits only for the reads below each block it writes, not
+ * for the whole spare (with one read of 64 MiB, an Int32Array get that decodes in 5 ms waited
+ * 30–90 ms for it); and at most four reads leave the put's compression and the blob reads the
+ * threadpool's other turns.
  */
-const FILL_STREAMS = 1
+const FILL_PIECE = 16 << 20
+const MAX_FILL_STREAMS = 4
 
 /** Ready spares by size, oldest first (a Map iterates in insertion order). */
 const spares = new Map<number, ArrayBuffer>()
@@ -126,7 +129,7 @@ const prepare = (size: number) => {
   // where calloc would first memset recycled memory on this thread (1–2 ms for 20 MB); a share a
   // read could not fill is zeroed by `Prefault.fill`.
   const buffer = Buffer.allocUnsafeSlow(size).buffer as ArrayBuffer
-  const fill = Prefault.fill(new Uint8Array(buffer), FILL_STREAMS)
+  const fill = Prefault.fill(new Uint8Array(buffer), Math.min(MAX_FILL_STREAMS, Math.ceil(size / FILL_PIECE)))
   if (fill === undefined) {
     zeroAvailable = false
     return
@@ -152,7 +155,10 @@ export const result = (size: number): ArrayBuffer => {
   if (size < MIN_SPARE || size > MAX_SPARE) return new ArrayBuffer(size)
   const spare = spares.get(size)
   spares.delete(size)
-  prepare(size)
+  // After this turn, not now: the read that took this result decodes into it first. Faulting the
+  // next spare in beside the decode (and the full collection V8 starts for its new external memory)
+  // took the second core from the get: the float64 get waited 12–14 ms for a core, 2 ms after.
+  setImmediate(prepare, size)
   return spare ?? new ArrayBuffer(size)
 }
 
