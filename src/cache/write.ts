@@ -139,6 +139,43 @@ export interface PreparedPut {
 }
 
 /**
+ * Blobs at least this large are hashed while they are written (`writeBlob`); a smaller one's hash
+ * costs less than the turns of the event loop it would take.
+ *
+ * @since 0.1.0
+ * @category checksums
+ */
+export const HASH_WHILE_WRITING = 8 << 20
+
+/** Bytes hashed per turn of the event loop while a blob is written. */
+const HASH_TURN = 4 << 20
+
+/** A prepared record's checksum until `writeBlob` has computed it (no checksum is empty). */
+const HASHED_WHILE_WRITING = ""
+
+/**
+ * The hash of `bytes` from `start`'s stream, `HASH_TURN` bytes per turn of the event loop
+ * (`setImmediate`, after I/O callbacks: a microtask would hold the store's next step back).
+ */
+const hashInTurns = (
+  start: NonNullable<IntegritySettings["hashStream"]>,
+  bytes: Uint8Array
+): Effect.Effect<string> =>
+  Effect.async<string>((resume) => {
+    const stream = start()
+    let at = 0
+    const step = () => {
+      const end = Math.min(bytes.byteLength, at + HASH_TURN)
+      stream.update(bytes.subarray(at, end))
+      at = end
+      if (at < bytes.byteLength) pending = setImmediate(step)
+      else resume(Effect.succeed(stream.digest()))
+    }
+    let pending = setImmediate(step)
+    return Effect.sync(() => clearImmediate(pending))
+  })
+
+/**
  * `put` over one engine (`enforceSize` runs after each write), and its two halves for batches:
  * `prepare` (validate, key, encode, checksum; writes nothing) and `writeBlob`.
  *
@@ -176,8 +213,11 @@ export const makeParts = (
     const metadata = attached === undefined ? null : attached.json
     const bytes = encoded.bytes
     // A plain checksum covers the bytes and the key only: the signed fields are gathered into an
-    // object (one more allocation per put) only for a signature.
-    const checksum = settings.signer === null
+    // object (one more allocation per put) only for a signature. A large blob's is computed by
+    // `writeBlob`, while the store writes it.
+    const checksum = blobId !== null && hashesWhileWriting(bytes)
+      ? HASHED_WHILE_WRITING
+      : settings.signer === null
       ? bindKey(settings.hashBytes(bytes), key)
       : checksumOf(settings, {
         key,
@@ -279,9 +319,31 @@ export const makeParts = (
     return assemble(key, namespace, params, undefined, encoded, opts, now)
   }
 
-  /** Writes the blob of a prepared entry, if it has one. */
-  const writeBlob = (prepared: PreparedPut) =>
-    prepared.item.record.blobId === null ? Effect.void : blobs.put(prepared.item.record.blobId, prepared.bytes)
+  /** Whether a blob of `bytes` gets its plain checksum while it is written (`writeBlob`). */
+  const hashesWhileWriting = (bytes: Uint8Array): boolean =>
+    settings.signer === null && settings.hashStream !== undefined && bytes.byteLength >= HASH_WHILE_WRITING
+
+  /**
+   * Writes the blob of a prepared entry, if it has one. A large blob's plain checksum is computed
+   * here, piece by piece beside the store's write: the write runs on libuv's threadpool (or the
+   * network) while this thread hashes, and a turn of the event loop between pieces lets the store
+   * go on from open to write to rename. The bytes are the put's own (the codec's output, never the
+   * caller's memory), so what is hashed is what is written. The row is written after, with it.
+   */
+  const writeBlob = (prepared: PreparedPut): Effect.Effect<void, CacheError> => {
+    const { record } = prepared.item
+    if (record.blobId === null) return Effect.void
+    if (record.checksum !== HASHED_WHILE_WRITING) return blobs.put(record.blobId, prepared.bytes)
+    return Effect.zipWith(
+      blobs.put(record.blobId, prepared.bytes),
+      hashInTurns(settings.hashStream!, prepared.bytes),
+      (_, digest) => {
+        // The record is this put's own object, not yet given to any store.
+        ;(record as { checksum: string }).checksum = bindKey(digest, prepared.key)
+      },
+      { concurrent: true }
+    )
+  }
 
   /** After the row is written: the large value's buffer can serve the next put. */
   const release = (prepared: PreparedPut) => {
