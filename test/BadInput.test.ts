@@ -15,11 +15,10 @@ import * as Schema from "effect/Schema"
 import fc from "fast-check"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { isDeepStrictEqual } from "node:util"
-import * as v8 from "node:v8"
 import * as Cache from "../src/Cache.js"
 import * as Compression from "../src/codec/compression.js"
 import { captureWarnings } from "./support/logs.js"
+import { sameValue } from "./support/sameValue.js"
 import { recordFigures, stress } from "./support/stress.js"
 import { listFiles, tempDir } from "./support/tmp.js"
 
@@ -38,15 +37,14 @@ const outcome = (exit: Exit.Exit<unknown, unknown>, what: string): string | null
   return error._tag
 }
 
-/** Two reads agree: the same error tag, or the same stored bytes (Invalid Date ≠ Invalid Date to isDeepStrictEqual). */
+/** Two reads agree: the same error tag, or the same value (`sameValue`: an Invalid Date equals another). */
 const sameOutcome = (
   a: Either.Either<Option.Option<unknown>, { _tag: string }>,
   b: Either.Either<Option.Option<unknown>, { _tag: string }>
 ): boolean => {
   if (Either.isLeft(a) || Either.isLeft(b)) return Either.isLeft(a) && Either.isLeft(b) && a.left._tag === b.left._tag
   if (Option.isNone(a.right) || Option.isNone(b.right)) return Option.isNone(a.right) && Option.isNone(b.right)
-  return isDeepStrictEqual(a.right.value, b.right.value) ||
-    v8.serialize(a.right.value).equals(v8.serialize(b.right.value))
+  return sameValue(a.right.value, b.right.value)
 }
 
 class Model {

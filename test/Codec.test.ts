@@ -4,45 +4,16 @@ import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
 import * as Crypto from "node:crypto"
-import { inspect, isDeepStrictEqual } from "node:util"
+import { inspect } from "node:util"
 import * as Zlib from "node:zlib"
 import * as Compression from "../src/codec/compression.js"
 import * as Header from "../src/codec/header.js"
 import * as CodecDefault from "../src/codec/registry.js"
 import { CodecError } from "../src/codec/service.js"
 import type { Codec, FormatHandler } from "../src/codec/service.js"
+import { sameValue } from "./support/sameValue.js"
 
 const codec = CodecDefault.make()
-
-/**
- * Node's deep equality, not chai's (chai sorts a Set's members as strings, and throws on a member it
- * cannot convert: fast-check found `new Set([{ toString: new Date(0) }])`). Node 20 calls two
- * Invalid Dates unequal (it compares their times with `!==`), so both sides are compared with each
- * Date replaced by its time as a string. Comparing V8 serializations instead is not enough: an empty
- * array V8 wrote as dense comes back one it writes as sparse, the same value in other bytes
- * (fast-check found `new Map([[[], 0n], ["", new Date(NaN)]])`).
- */
-const comparable = (value: unknown): unknown => {
-  if (value instanceof Date) return { time: String(value.getTime()) }
-  if (value instanceof Map) return new Map([...value].map(([key, item]) => [comparable(key), comparable(item)]))
-  if (value instanceof Set) return new Set([...value].map(comparable))
-  if (typeof value !== "object" || value === null || ArrayBuffer.isView(value)) return value
-  const prototype = Object.getPrototypeOf(value)
-  const plain = prototype === Object.prototype || prototype === null
-  if (!Array.isArray(value) && !plain) return value
-  const copy: object = Array.isArray(value) ? new Array(value.length) : Object.create(prototype)
-  for (const key of Object.keys(value)) {
-    Object.defineProperty(copy, key, {
-      value: comparable((value as Record<string, unknown>)[key]),
-      enumerable: true,
-      writable: true,
-      configurable: true
-    })
-  }
-  return copy
-}
-
-const sameValue = (a: unknown, b: unknown): boolean => isDeepStrictEqual(comparable(a), comparable(b))
 
 const roundTrip = (value: unknown, service: Codec.Service = codec) =>
   Effect.flatMap(service.encode(value), (encoded) => service.decode(encoded.bytes))
