@@ -8,9 +8,22 @@
  * buffer and decompresses into the reused scratch block, so neither direction faults in fresh
  * memory for intermediate results; other codecs go through the codec table.
  *
+ * A shuffled block is a handful of byte planes that compress very differently — a smooth float64
+ * signal's low five planes are noise (LZ4: 1.004 of their size), its top two almost nothing
+ * (0.046, 0.005) — so where the policy asks for it (`planes`: the ndarray format from its version
+ * 2) a shuffled LZ4 block whose planes do not all compress is stored plane by plane instead: the
+ * noise raw, copied rather than run through LZ4 on put and on get, the rest each as its own LZ4
+ * block (by lz4-napi past the first block: its fresh output is only a plane's compressed bytes).
+ * A block whose planes all compress (ascending integers) keeps one LZ4 block over all of them,
+ * which stores no more.
+ *
  * ```
  * block stream   u8 shuffle width (1 = not shuffled) · u32 block size · f64 raw length ·
  *                per block: u8 codec id · u32 stored length · stored bytes
+ * LZ4 block      (codec id 1) u32 raw length · the LZ4 block (lz4-napi's size-prefixed framing)
+ * planes block   (codec id 128; widths 2, 4 and 8) per byte plane, in order, each a width-th of
+ *                the block: u8 coding (0 raw, 1 LZ4) · u32 stored length · the plane's bytes, or
+ *                one bare LZ4 block of them (no size prefix: a plane's size is the block's ÷ width)
  * ```
  * All integers little-endian.
  *
@@ -51,6 +64,11 @@ export interface BlockPolicy {
   readonly shuffle: boolean
   readonly minSize: number
   readonly minSavings: number
+  /**
+   * Whether a shuffled LZ4 block may be stored plane by plane (codec id 128). Only formats whose
+   * version says their readers know that block set it (ndarray 2); arrow and polars do not.
+   */
+  readonly planes?: boolean | undefined
 }
 
 /**
@@ -135,6 +153,9 @@ const LZ4_ID = Compression.byName.lz4.id
 // lz4-napi's framing, kept so stored blocks stay readable by either implementation: the block's
 // uncompressed size (u32 LE), then the LZ4 block.
 const LZ4_PREFIX = 4
+
+const asBuffer = (bytes: Uint8Array): Buffer =>
+  Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
 /**
  * Compresses one block with LZ4 straight into `out` (no intermediate buffer); false, with `out`
@@ -227,7 +248,7 @@ export const writeChunks = (
         }
       }
     }
-    if (writeBlock(out, block, width, policy, compressing, shuffled)) any = true
+    if (writeBlock(out, block, width, policy, compressing, shuffled, start > 0)) any = true
   }
   return any
 }
@@ -238,7 +259,9 @@ const writeBlock = (
   width: number,
   policy: BlockPolicy,
   compressing: boolean,
-  shuffled: boolean
+  shuffled: boolean,
+  // Not the value's first block: its planes may take lz4-napi (see `writePlanes`).
+  later: boolean
 ): boolean => {
   if (compressing) {
     let input = block
@@ -247,7 +270,11 @@ const writeBlock = (
       shuffle(block, input, width)
     }
     if (policy.spec.id === LZ4_ID) {
-      if (writeLz4(out, input, block.byteLength, policy.minSavings)) return true
+      const byPlane = shuffled && policy.planes === true && planeWise(width, block.byteLength)
+        ? writePlanes(out, input, width, policy.minSavings, later)
+        : undefined
+      if (byPlane === true) return true
+      if (byPlane === undefined && writeLz4(out, input, block.byteLength, policy.minSavings)) return true
     } else {
       const packed = policy.spec.compress(input, policy.level)
       if (packed.byteLength <= block.byteLength * (1 - policy.minSavings)) {
@@ -265,17 +292,104 @@ const writeBlock = (
   return false
 }
 
-const asBuffer = (bytes: Uint8Array): Buffer =>
-  Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-
-// The sample `mainShare` compresses: small next to a block, large enough to hold LZ4's window.
+// The sample `mainShare` and `planeCompresses` compress: small next to a block, large enough to
+// hold LZ4's window.
 const SAMPLE = 64 << 10
+let sampleOut = new Uint8Array(0)
+
+const PLANES_ID = 128
+const PLANE_HEADER = 1 + 4
+const PLANE_RAW = 0
+const PLANE_LZ4 = 1
+// Below this many bytes a plane's header and a sample of its own cost more than storing the block
+// as one LZ4 block loses.
+const PLANE_MIN = 4096
+
+/** Whether a block of `length` bytes of `width`-byte elements may be stored plane by plane. */
+const planeWise = (width: number, length: number): boolean =>
+  (width === 2 || width === 4 || width === 8) && length % width === 0 && length / width >= PLANE_MIN
+
+/**
+ * Whether LZ4 saves `minSavings` on the first `SAMPLE` bytes of `plane`: a plane of noise fails
+ * within a few microseconds, where compressing all of it would have cost ~2 ms a 2 MiB plane.
+ */
+const planeCompresses = (plane: Uint8Array, minSavings: number): boolean => {
+  const sample = plane.subarray(0, Math.min(SAMPLE, plane.byteLength))
+  if (sampleOut.byteLength < Lz4.bound(SAMPLE)) sampleOut = new Uint8Array(Lz4.bound(SAMPLE)).fill(0)
+  const limit = Math.floor(sample.byteLength * (1 - minSavings))
+  return limit > 0 && Lz4.compress(sample, sampleOut, 0, limit) >= 0
+}
+
+/**
+ * Writes the shuffled block `planes` plane by plane: each plane whose sample compresses as its
+ * own LZ4 block (raw when the whole plane does not save `minSavings` after all), the others raw.
+ * `undefined`, with nothing written, when every plane's sample compresses (the caller writes one
+ * LZ4 block, as format 1 did: per plane stores the same, 0.0079 of the int32 ramp either way);
+ * false, with `out.offset` unchanged, when the planes together do not save `minSavings` of the
+ * block (the caller stores it raw). Never writes past the block's header and `minSavings` of its
+ * raw length, so it stays within `bound`.
+ *
+ * The value's first block is compressed by `lz4.ts`, straight into `out`; `later` blocks by
+ * lz4-napi, whose output is copied in. On the bench's float64 signal (one 16 MiB block, planes
+ * 4–7) `lz4.ts` takes 0.2 / 15.2 / 4.4 / 0.5 ms and stores plane 5 in 0.506 of it, lz4-napi
+ * 0.2 / 3.5 / 0.9 / 0.3 ms and 0.709: lz4-napi puts a 64 MiB signal in a quarter of the CPU, and
+ * the first block kept on `lz4.ts` keeps it under format 1's stored size (0.714 against 0.718).
+ * lz4-napi's fresh output is a plane's compressed size, not a block's, so few pages to fault.
+ */
+const writePlanes = (
+  out: Writer,
+  planes: Uint8Array,
+  width: number,
+  minSavings: number,
+  later: boolean
+): boolean | undefined => {
+  const n = planes.byteLength / width
+  const packed: Array<boolean> = []
+  for (let p = 0; p < width; p++) packed.push(planeCompresses(planes.subarray(p * n, (p + 1) * n), minSavings))
+  if (packed.every(Boolean)) return undefined
+  const start = out.offset
+  const end = start + BLOCK_HEADER + Math.floor(planes.byteLength * (1 - minSavings))
+  let at = start + BLOCK_HEADER
+  for (let p = 0; p < width; p++) {
+    const plane = planes.subarray(p * n, (p + 1) * n)
+    const room = end - at - PLANE_HEADER
+    if (packed[p]) {
+      const limit = Math.min(Math.floor(n * (1 - minSavings)), room)
+      const compress = later ? napiInto : Lz4.compress
+      const length = limit > 0 ? compress(plane, out.bytes, at + PLANE_HEADER, limit) : -1
+      if (length >= 0) {
+        out.bytes[at] = PLANE_LZ4
+        out.view.setUint32(at + 1, length, true)
+        at += PLANE_HEADER + length
+        continue
+      }
+    }
+    if (room < n) return false
+    out.bytes[at] = PLANE_RAW
+    out.view.setUint32(at + 1, n, true)
+    out.bytes.set(plane, at + PLANE_HEADER)
+    at += PLANE_HEADER + n
+  }
+  out.u8(PLANES_ID)
+  out.u32(at - start - BLOCK_HEADER)
+  out.offset = at
+  return true
+}
+
+/** `Lz4.compress` by lz4-napi: its block without the size prefix, copied into `dst` at `at`. */
+const napiInto = (src: Uint8Array, dst: Uint8Array, at: number, limit: number): number => {
+  const packed = Lz4Napi.compressSync(asBuffer(src))
+  const length = packed.byteLength - LZ4_PREFIX
+  if (length > limit) return -1
+  dst.set(packed.subarray(LZ4_PREFIX), at)
+  return length
+}
+
 // Below this stored/raw for the sample, `lz4.ts` beats lz4-napi on a whole block by more than
 // the threadpool gains: long matches (ascending ids, runs) are few sequences, which `lz4.ts`
 // extends with native comparisons (64 MiB shuffled int32 ramp, 4 blocks: 36 ms thread CPU here
 // against ~150 ms for lz4-napi); the smooth float64 signal (0.70) is not.
 const MAIN_ONLY_RATIO = 0.2
-let sampleOut = new Uint8Array(0)
 
 /**
  * How many of the `blocks` blocks of `src` `writeParallel` compresses on this thread (the first
@@ -300,6 +414,21 @@ const mainShare = (src: Uint8Array, width: number, shuffled: boolean, blockSize:
 }
 
 /**
+ * Whether the blocks of `src` would be stored plane by plane: some plane of the first block's
+ * first `SAMPLE` elements, shuffled, does not compress — the sample `writePlanes` judges that
+ * block's planes by.
+ */
+const planesPay = (src: Uint8Array, width: number, blockSize: number, minSavings: number): boolean => {
+  const n = Math.min(SAMPLE, blockSize / width)
+  const shuffled = scratchBlock(blockSize).subarray(0, n * width)
+  shuffle(src.subarray(0, n * width), shuffled, width)
+  for (let p = 0; p < width; p++) {
+    if (!planeCompresses(shuffled.subarray(p * n, (p + 1) * n), minSavings)) return true
+  }
+  return false
+}
+
+/**
  * `write` for LZ4 using both cores: the first blocks are compressed on this thread by `lz4.ts`
  * (straight into their place, as `write` does), the others at the same time on libuv's
  * threadpool by lz4-napi's native codec (`compress`). How many stay here is `mainShare`'s
@@ -315,6 +444,10 @@ const mainShare = (src: Uint8Array, width: number, shuffled: boolean, blockSize:
  * The threadpool reads the slots; each result is written at the running offset, which never
  * reaches the next block's slot. A block that does not save `minSavings` is stored raw,
  * unshuffled from its slot. Other codecs, and values of one block, go through `write`.
+ *
+ * So do values whose blocks are stored plane by plane (`planesPay`): with LZ4 run only on the
+ * planes that compress, this thread writes a 64 MiB float64 signal in less time than the
+ * threadpool's fresh output buffers take to fault in, and the value is read in one synchronous pass.
  *
  * @since 0.1.0
  * @category encoding
@@ -332,6 +465,12 @@ export const writeParallel = async (
     return write(out, src, width, policy, blockSize)
   }
   const shuffled = policy.shuffle && width > 1
+  if (
+    shuffled && policy.planes === true && planeWise(width, blockSize) &&
+    planesPay(src, width, blockSize, policy.minSavings)
+  ) {
+    return write(out, src, width, policy, blockSize)
+  }
   const blocks = Math.ceil(total / blockSize)
   const here = Math.max(1, Math.min(blocks, onMain ?? mainShare(src, width, shuffled, blockSize, blocks)))
   if (here === blocks) return write(out, src, width, policy, blockSize)
@@ -360,7 +499,7 @@ export const writeParallel = async (
   let any = false
   for (let k = 0; k < here; k++) {
     const block = src.subarray(k * blockSize, (k + 1) * blockSize)
-    if (writeBlock(out, block, width, policy, true, shuffled)) any = true
+    if (writeBlock(out, block, width, policy, true, shuffled, k > 0)) any = true
   }
   const packed = await pending
   for (let k = 0; k < slots.length; k++) {
@@ -472,6 +611,41 @@ const readStreamHeader = (input: Reader, dst: Uint8Array) => {
 const simdWidth = (width: number): 2 | 4 | 8 | undefined =>
   Simd.active() && (width === 2 || width === 4 || width === 8) ? width : undefined
 
+/**
+ * A block stored plane by plane into `target`: each plane decoded (or copied) into its place among
+ * the shuffled planes — the SIMD module's memory, or the touched scratch block for the JS loops —
+ * then unshuffled as a block stored whole is. Every plane must be exactly its size, and the planes
+ * exactly the stored bytes.
+ */
+const readPlanes = (stored: Uint8Array, target: Uint8Array, width: number): void => {
+  const size = target.byteLength
+  if ((width !== 2 && width !== 4 && width !== 8) || size % width !== 0) {
+    throw new RangeError(`block of ${size} bytes stored by planes in a stream of width ${width}`)
+  }
+  const n = size / width
+  const simd = simdWidth(width)
+  const plain = simd === undefined ? scratchBlock(size) : undefined
+  const input = new Reader(stored, 0)
+  for (let p = 0; p < width; p++) {
+    const coding = input.u8()
+    const bytes = input.take(input.u32())
+    if (coding === PLANE_RAW) {
+      if (bytes.byteLength !== n) throw new RangeError(`raw plane of ${bytes.byteLength} bytes, expected ${n}`)
+      // A fresh view of the module's memory each time: decoding a plane may have grown (moved) it.
+      if (plain === undefined) Simd.planes(size).set(bytes, p * n)
+      else plain.set(bytes, p * n)
+    } else if (coding === PLANE_LZ4) {
+      if (plain === undefined) Simd.decompressToPlane(bytes, size, p * n, n)
+      else Lz4.decompress(bytes, plain.subarray(p * n, (p + 1) * n))
+    } else {
+      throw new RangeError(`unknown plane coding ${coding}`)
+    }
+  }
+  if (input.offset !== stored.byteLength) throw new RangeError("planes block holds bytes past its last plane")
+  if (simd !== undefined) Simd.unshuffle(target, simd)
+  else unshuffle(plain!, target, width)
+}
+
 /** One block into `target` (exactly its raw length). */
 const readBlock = (input: Reader, target: Uint8Array, width: number): void => {
   const codecId = input.u8()
@@ -496,6 +670,7 @@ const readBlock = (input: Reader, target: Uint8Array, width: number): void => {
     if (width !== 1) unshuffle(plain, target, width)
     return
   }
+  if (codecId === PLANES_ID) return readPlanes(stored, target, width)
   const spec = Compression.byId[codecId]
   if (spec === undefined || !spec.available) {
     throw new RangeError(`block compressed with unknown or unavailable codec ${codecId}`)

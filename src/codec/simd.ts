@@ -486,14 +486,26 @@ export const planes = (size: number): Uint8Array => new Uint8Array(ensure(PLANES
  * @since 0.1.0
  * @category simd
  */
-export const decompressToPlanes = (src: Uint8Array, size: number): void => {
+export const decompressToPlanes = (src: Uint8Array, size: number): void => decompressToPlane(src, size, 0, size)
+
+/**
+ * Decompresses one LZ4 block (`src`, no size prefix) into bytes `at … at + length` of
+ * `planes(size)`, which it must fill exactly; the bytes around them are left as they are (a block
+ * stored plane by plane decodes each plane into its place). Matches cannot reach before `at`, nor
+ * short copies past `at + length`. Throws `RangeError` on corrupt input.
+ *
+ * @since 0.1.0
+ * @category simd
+ */
+export const decompressToPlane = (src: Uint8Array, size: number, at: number, length: number): void => {
   const input = PLANES + size
   const memory = ensure(input + src.byteLength)
   new Uint8Array(memory.buffer, input, src.byteLength).set(src)
-  const end = wasm!.lz4(input, input + src.byteLength, PLANES, PLANES + size)
-  if (end !== PLANES + size) {
+  const start = PLANES + at
+  const end = wasm!.lz4(input, input + src.byteLength, start, start + length)
+  if (end !== start + length) {
     throw new RangeError(
-      end < 0 ? "corrupt LZ4 block" : `corrupt LZ4 block: decompressed to ${end - PLANES} bytes, expected ${size}`
+      end < 0 ? "corrupt LZ4 block" : `corrupt LZ4 block: decompressed to ${end - start} bytes, expected ${length}`
     )
   }
 }

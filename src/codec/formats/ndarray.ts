@@ -19,6 +19,11 @@
  * array     u8 dtype code · u8 is nd-array · [u32 ndim · ndim × f64 extent] · block stream
  * ```
  *
+ * Format version 2 stores a shuffled LZ4 block whose byte planes do not all compress plane by plane
+ * (`../blocks.ts`, codec id 128): a float64 signal's noisy low planes raw, its top planes as LZ4.
+ * Version 1 never wrote such a block and reads with the same code; a release that reads only
+ * version 1 sees version 2 as a newer format (a miss, the entry kept).
+ *
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
@@ -275,7 +280,8 @@ const encodeWith = (value: Value, policy: Blocks.BlockPolicy, headerRoom: number
 
 /**
  * `encodeWith` for one large array: its blocks compressed on the threadpool (`Blocks.writeParallel`,
- * which copies the array before it first waits). Columns and small arrays take `encodeWith`.
+ * which copies the array before it first waits), or all on this thread when they are stored plane
+ * by plane. Columns and small arrays take `encodeWith`.
  */
 const encodeParallel = async (value: TypedArray | NdArray, policy: Blocks.BlockPolicy, headerRoom: number) => {
   const { out, parts, rawBytes } = prepare(value, headerRoom)
@@ -414,7 +420,8 @@ const policyOf = (settings: CompressionSettings): Blocks.BlockPolicy => ({
   level: settings.level,
   shuffle: settings.shuffle,
   minSize: settings.minSize,
-  minSavings: settings.minSavings
+  minSavings: settings.minSavings,
+  planes: true
 })
 
 const failure = (reason: CodecError["reason"], method: string, cause: unknown, what: string) =>
@@ -434,7 +441,7 @@ const failure = (reason: CodecError["reason"], method: string, cause: unknown, w
  */
 export const handler: FormatHandler<Value> = makeHandler({
   format: "ndarray",
-  version: 1,
+  version: 2,
   kind: "array",
   guard: (value): value is Value => isTypedArray(value) || isColumns(value) || isNdArray(value),
   encode: (value) =>
