@@ -13,7 +13,7 @@ describe("examples/configurable-serialization.ts", () => {
       const out = result.stdout
       const size = (label: string, value: string) => {
         const line = out.split("\n").find((l) => l.trimStart().startsWith(label))!
-        const match = new RegExp(`${value} (\\d+) \\((\\w+)/(\\w+)\\)`).exec(line)!
+        const match = new RegExp(`${value} (\\d+) \\(([\\w@]+)/(\\w+)\\)`).exec(line)!
         return { bytes: Number(match[1]), format: match[2], codec: match[3] }
       }
       const lz4 = size("lz4 (default)", "records")
