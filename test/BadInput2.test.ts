@@ -330,6 +330,30 @@ describe("foreign files and values are typed errors", () => {
       after.close()
     }))
 
+  it.scoped("a refused open has finished its work when it fails: nothing lands in the directory afterwards", () =>
+    Effect.gen(function*() {
+      // The blob store's mkdir once outlived the failed open and raced the caller's cleanup
+      // (ENOTEMPTY in CI). One open in four showed it, so 25 opens catch it nearly always.
+      const directory = yield* tempDir
+      for (let i = 0; i < 25; i++) {
+        const dir = path.join(directory, String(i))
+        fs.mkdirSync(dir)
+        const db = new Database(path.join(dir, "cacheness.db"))
+        db.exec("CREATE TABLE users (id INTEGER PRIMARY KEY)")
+        db.close()
+        const error = yield* Effect.flip(
+          Effect.provide(
+            Effect.flatMap(Cache.Cache, (c) => c.put({ k: 1 }, 1)),
+            Cache.layer({ directory: dir, ...quiet })
+          )
+        )
+        assert.strictEqual(error._tag, "MetadataError")
+        const atFailure = fs.readdirSync(dir).sort()
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+        assert.deepStrictEqual(fs.readdirSync(dir).sort(), atFailure, `open ${i}`)
+      }
+    }))
+
   it.scoped("a handler whose encode returns no Effect, or no bytes, is a CodecError naming the handler", () =>
     Effect.gen(function*() {
       class Point {

@@ -180,9 +180,12 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
     const dirMode = options.private === true ? { mode: 0o700 } : {}
     const fileMode = options.private === true ? { mode: 0o600 } : undefined
     if (options.readOnly !== true) {
+      // Uninterruptible: when a sibling layer fails the open (a foreign database, say), the
+      // interruption waits for the mkdir instead of leaving it to land after the open returned.
       yield* fs.makeDirectory(directory, { recursive: true, ...dirMode }).pipe(
         Effect.zipRight(options.private === true ? fs.chmod(directory, 0o700) : Effect.void),
-        Effect.mapError(toStorageError("BlobStore.make", "WriteFailed"))
+        Effect.mapError(toStorageError("BlobStore.make", "WriteFailed")),
+        Effect.uninterruptible
       )
     }
 
