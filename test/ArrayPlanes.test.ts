@@ -13,6 +13,7 @@ import * as CodecDefault from "../src/codec/registry.js"
 import { CodecError, type CompressionSettings } from "../src/codec/service.js"
 import * as Simd from "../src/codec/simd.js"
 import * as SimdShuffle from "../src/codec/simdShuffle.js"
+import type { CacheConfig } from "../src/schema/CacheConfig.js"
 import { formatVersion } from "./support/arrowTables.js"
 import { tempDir } from "./support/tmp.js"
 
@@ -271,6 +272,42 @@ describe("ndarray format 2: shuffled blocks stored plane by plane", () => {
         const cache = yield* Cache.Cache
         sameBytes(Option.getOrThrow(yield* cache.get({ k: "signal" })) as Float64Array, value, "read by format 2")
       }).pipe(Effect.provide(Cache.layer({ directory, cleanupOnOpen: false })))
+    }))
+
+  it.scoped("a value with no planes block is written as version 1: a release reading ndarray 1 reads it", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir
+      // No planes block in any: ascending integers compress as one LZ4 block; gzip and none have none;
+      // a columns value and a small array; a float64 signal stored with the shuffle off.
+      const values: Record<string, { value: unknown; config?: Partial<CacheConfig> }> = {
+        ascending: { value: Int32Array.from({ length: 3_000_000 }, (_, i) => i) },
+        gzip: { value: signal(200_000), config: { compression: { codec: "gzip" } } },
+        none: { value: signal(200_000), config: { compression: { byKind: { array: { codec: "none" } } } } },
+        unshuffled: { value: signal(200_000), config: { compression: { shuffle: false } } },
+        columns: { value: { a: Int32Array.of(1, 2, 3), b: Float64Array.of(0.5) } }
+      }
+      for (const [name, { config, value }] of Object.entries(values)) {
+        yield* Effect.gen(function*() {
+          const cache = yield* Cache.Cache
+          yield* cache.put({ k: name }, value)
+        }).pipe(Effect.provide(Cache.layer({ directory, cleanupOnOpen: false, ...config })))
+      }
+      const older = { ...handler, version: 1 }
+      yield* Effect.gen(function*() {
+        const cache = yield* Cache.Cache
+        const listed = yield* cache.list()
+        assert.deepStrictEqual(listed.map((e) => e.format), listed.map(() => "ndarray"))
+        assert.strictEqual(listed.length, Object.keys(values).length)
+        for (const [name, { value }] of Object.entries(values)) {
+          const back = yield* cache.get({ k: name })
+          assert.isTrue(Option.isSome(back), name)
+          assert.deepStrictEqual(back.pipe(Option.getOrThrow), value, name)
+        }
+      }).pipe(Effect.provide(Cache.layer({ directory, handlers: [older], cleanupOnOpen: false })))
+      // And the signal with a planes block is still version 2 beside them.
+      const encoded = yield* codec.encode(signal(300_000))
+      assert.strictEqual(formatVersion(encoded.bytes), 2)
+      assert.strictEqual(encoded.formatVersion, 2)
     }))
 
   it.effect("a damaged planes block is a typed Corrupt error, SIMD on and off, sync and waiting reader", () =>

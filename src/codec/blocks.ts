@@ -89,6 +89,8 @@ export const bound = (rawLength: number, blockSize: number = BLOCK_SIZE): number
  */
 export class Writer {
   readonly view: DataView
+  /** Planes blocks written (codec id 128): a stream without one reads as the ndarray format's version 1. */
+  planesBlocks = 0
   constructor(readonly bytes: Uint8Array, public offset: number) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   }
@@ -373,6 +375,7 @@ const writePlanes = (
   out.u8(PLANES_ID)
   out.u32(at - start - BLOCK_HEADER)
   out.offset = at
+  out.planesBlocks++
   return true
 }
 

@@ -495,12 +495,29 @@ const framedEncoder = (
   settings: CompressionSettings
 ) => {
   const headerRoom = Header.framedHeaderSize(prefix)
+  // Headers of the older versions a value may ask for (`FramedPayload.formatVersion`), made once.
+  // The payload sits at `headerRoom`, so an older version is written only where its header is as
+  // long as the current one's (versions below 128 all are, in one varint byte).
+  const prefixes = new Map<number, Uint8Array>([[handler.version, prefix]])
+  const prefixOf = (asked: number | undefined): readonly [number, Uint8Array] => {
+    if (asked === undefined || asked === handler.version || !Number.isSafeInteger(asked) || asked < 0) {
+      return [handler.version, prefix]
+    }
+    if (asked > handler.version) return [handler.version, prefix]
+    let found = prefixes.get(asked)
+    if (found === undefined) {
+      found = Header.template(handler.format, asked)
+      prefixes.set(asked, found)
+    }
+    return found.length === prefix.length ? [asked, found] : [handler.version, prefix]
+  }
   return (value: unknown): Effect.Effect<Encoded, CodecError> =>
     Effect.map(encodeFramed(value, settings, headerRoom), (framed) => {
-      Header.writeFramed(framed.bytes, prefix, Compression.byName[framed.codec].id, framed.rawBytes)
+      const [version, header] = prefixOf(framed.formatVersion)
+      Header.writeFramed(framed.bytes, header, Compression.byName[framed.codec].id, framed.rawBytes)
       return {
         format: handler.format,
-        formatVersion: handler.version,
+        formatVersion: version,
         codec: framed.codec,
         bytes: framed.bytes,
         rawBytes: framed.rawBytes

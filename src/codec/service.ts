@@ -328,6 +328,12 @@ export interface FramedPayload {
   readonly codec: CompressionCodec
   /** The value's logical (uncompressed) size. */
   readonly rawBytes: number
+  /**
+   * Optional: the format version these bytes need, when older than the handler's `version` (a
+   * value that uses nothing the newer version added stays readable by releases that read only the
+   * older one). At most the handler's version.
+   */
+  readonly formatVersion?: number | undefined
 }
 
 /**

@@ -21,8 +21,9 @@
  *
  * Format version 2 stores a shuffled LZ4 block whose byte planes do not all compress plane by plane
  * (`../blocks.ts`, codec id 128): a float64 signal's noisy low planes raw, its top planes as LZ4.
- * Version 1 never wrote such a block and reads with the same code; a release that reads only
- * version 1 sees version 2 as a newer format (a miss, the entry kept).
+ * Version 1 never wrote such a block and reads with the same code. A value stored without one is
+ * written as version 1, so a release that reads only version 1 reads it; one with a planes block
+ * is version 2, which such a release sees as a newer format (a miss, the entry kept).
  *
  * @since 0.1.0
  */
@@ -316,7 +317,9 @@ const prepare = (value: Value, headerRoom: number) => {
 const framed = (out: Blocks.Writer, compressed: boolean, policy: Blocks.BlockPolicy, rawBytes: number) => ({
   bytes: out.bytes.subarray(0, out.offset),
   codec: compressed ? policy.spec.codec : "none" as const,
-  rawBytes
+  rawBytes,
+  // Version 2 only added the planes block: without one, releases that read version 1 read it too.
+  formatVersion: out.planesBlocks > 0 ? 2 : 1
 })
 
 interface PartHeader {
