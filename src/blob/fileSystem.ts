@@ -68,6 +68,31 @@ type StorageReason = StorageError["reason"]
  */
 const PIECE = 4 << 20
 
+/**
+ * Bytes per write of a blob written while it is filled (`putFilling`): each range goes to the
+ * threadpool once filled, so a thread writes it while this one fills (copies and hashes) the next.
+ */
+const WRITE_PIECE = 4 << 20
+
+/** `fs.write` as a promise: how many bytes of `bytes[at, at + length)` went to `position`. */
+const writeAt = (fd: number, bytes: Uint8Array, at: number, length: number, position: number) =>
+  new Promise<number>((resolve, reject) =>
+    NodeFs.write(fd, bytes, at, length, position, (error, written) => (error ? reject(error) : resolve(written)))
+  )
+
+/** All of `bytes[start, end)` at the same offset of the file, however many writes it takes. */
+const writeRange = async (fd: number, bytes: Uint8Array, start: number, end: number) => {
+  let at = start
+  while (at < end) {
+    const written = await writeAt(fd, bytes, at, end - at, at)
+    if (written === 0) throw new Error(`wrote nothing at ${at} of ${end}`)
+    at += written
+  }
+}
+
+const closeFd = (fd: number) =>
+  new Promise<void>((resolve, reject) => NodeFs.close(fd, (e) => (e ? reject(e) : resolve())))
+
 /** Read-only and non-blocking (Windows has no `O_NONBLOCK`, nor FIFOs that can sit in a directory). */
 const OPEN_BLOB = NodeFs.constants.O_RDONLY | (NodeFs.constants.O_NONBLOCK ?? 0)
 
@@ -212,6 +237,85 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
       )
     }
 
+    /**
+     * `writeOnce` of bytes filled as they are written. The temp file is opened and `fill` run in
+     * the caller's turn of the event loop (the bytes are then the value as it was when the put was
+     * called, as a copy before any wait would make them); each `WRITE_PIECE` it reports final is
+     * written at once, positioned, on the threadpool while the next is filled. Then close and
+     * rename; on any failure the temp file goes.
+     */
+    const writeFilling = (
+      id: string,
+      bytes: Uint8Array,
+      fill: (onFilled: (start: number, end: number) => void) => void
+    ): Promise<void> => {
+      const shard = shardOf(directory, id)
+      const temp = Path.join(shard, `.${id}.${Crypto.randomBytes(8).toString("hex")}.tmp`)
+      const open = () => {
+        if (!knownShards.has(shard)) {
+          NodeFs.mkdirSync(shard, { recursive: true, ...dirMode })
+          knownShards.add(shard)
+        }
+        return NodeFs.openSync(temp, "w", fileMode?.mode)
+      }
+      let fd: number
+      try {
+        fd = open()
+      } catch (cause) {
+        if ((cause as NodeJS.ErrnoException)?.code !== "ENOENT") return Promise.reject(cause)
+        // The shard was removed behind our back: made again, once.
+        knownShards.delete(shard)
+        try {
+          fd = open()
+        } catch (again) {
+          return Promise.reject(again)
+        }
+      }
+      const writes: Array<Promise<void>> = []
+      let submitted = 0
+      let failure: { readonly cause: unknown } | undefined
+      try {
+        fill((_, end) => {
+          if (end - submitted >= WRITE_PIECE) {
+            writes.push(writeRange(fd, bytes, submitted, end))
+            submitted = end
+          }
+        })
+        if (submitted < bytes.byteLength) writes.push(writeRange(fd, bytes, submitted, bytes.byteLength))
+      } catch (cause) {
+        failure = { cause }
+      }
+      const removeTemp = (cause: unknown) =>
+        NodeFs.promises.rm(temp, { force: true }).catch(() => {}).then(() => Promise.reject(cause))
+      // Every write settled before the file is closed, whatever failed.
+      return Promise.allSettled(writes).then(async (settled) => {
+        const rejected = settled.find((result) => result.status === "rejected") as PromiseRejectedResult | undefined
+        if (failure === undefined && rejected !== undefined) failure = { cause: rejected.reason }
+        if (failure !== undefined) {
+          await closeFd(fd).catch(() => {})
+          return removeTemp(failure.cause)
+        }
+        try {
+          await closeFd(fd)
+          await NodeFs.promises.rename(temp, Path.join(shard, id))
+        } catch (cause) {
+          return removeTemp(cause)
+        }
+      })
+    }
+
+    const putFilling = Effect.fn("BlobStore.put")(function*(
+      id: string,
+      bytes: Uint8Array,
+      fill: (onFilled: (start: number, end: number) => void) => void
+    ) {
+      yield* BlobId.validateId(id, "BlobStore.put")
+      yield* Effect.tryPromise({
+        try: () => writeFilling(id, bytes, fill),
+        catch: (cause) => systemError("write", Path.join(shardOf(directory, id), id), cause)
+      }).pipe(Effect.mapError(toStorageError("BlobStore.put", "WriteFailed", id)))
+    })
+
     const put = Effect.fn("BlobStore.put")(function*(id: string, bytes: Uint8Array) {
       yield* BlobId.validateId(id, "BlobStore.put")
       yield* writeOnce(id, bytes).pipe(
@@ -343,6 +447,7 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
       backend: "filesystem",
       location: directory,
       put,
+      ...(options.readOnly === true ? {} : { putFilling }),
       get,
       delete: remove,
       has,

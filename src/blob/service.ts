@@ -41,6 +41,19 @@ export declare namespace BlobStore {
      */
     readonly put: (id: string, bytes: Uint8Array) => Effect.Effect<void, StorageError>
     /**
+     * Optional: `put` of bytes not all written yet. The store calls `fill` once, synchronously;
+     * it writes the rest of `bytes` and calls back `onFilled(start, end)` as each range becomes
+     * final, first to last and contiguous (everything before the first `start` is final already),
+     * so the store can write each range while the next is filled. When `fill` returns, `bytes` are
+     * complete. A store without it is given complete bytes through `put`; a wrapper that changes
+     * `put` must change or drop this too (a spread of the inner store keeps it).
+     */
+    readonly putFilling?: (
+      id: string,
+      bytes: Uint8Array,
+      fill: (onFilled: (start: number, end: number) => void) => void
+    ) => Effect.Effect<void, StorageError>
+    /**
      * The bytes, owned by the caller from then on (possibly a pooled buffer, never shared). A store
      * that reads a blob in pieces may hand each to `onPiece` as it lands, first to last, while it
      * reads the next (the cache hashes a large blob so, instead of after the read); pieces are

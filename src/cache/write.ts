@@ -136,6 +136,11 @@ export interface PreparedPut {
   readonly item: UpsertItem
   /** The stored bytes (the blob's, when `item.record.blobId` is set). */
   readonly bytes: Uint8Array
+  /**
+   * Set when the bytes past the header are still to be copied (`Encoded.fill`): only for a blob
+   * hashed while it is written, which `writeBlob` fills, hashes and writes piece by piece.
+   */
+  readonly fill?: Encoded["fill"]
 }
 
 /**
@@ -149,6 +154,11 @@ export const HASH_WHILE_WRITING = 8 << 20
 
 /** Bytes hashed per turn of the event loop while a blob is written. */
 const HASH_TURN = 4 << 20
+
+/** What a put asks of the codec: a large array stored as it is is copied as `writeBlob` writes it. */
+const deferCopy = { deferCopy: true } as const
+
+const ignoreFilled = () => {}
 
 /** A prepared record's checksum until `writeBlob` has computed it (no checksum is empty). */
 const HASHED_WHILE_WRITING = ""
@@ -215,7 +225,10 @@ export const makeParts = (
     // A plain checksum covers the bytes and the key only: the signed fields are gathered into an
     // object (one more allocation per put) only for a signature. A large blob's is computed by
     // `writeBlob`, while the store writes it.
-    const checksum = blobId !== null && hashesWhileWriting(bytes)
+    const hashedWhileWriting = blobId !== null && hashesWhileWriting(bytes)
+    // Any other checksum reads the bytes now: a deferred copy is made first.
+    if (!hashedWhileWriting && encoded.fill !== undefined) encoded.fill(ignoreFilled)
+    const checksum = hashedWhileWriting
       ? HASHED_WHILE_WRITING
       : settings.signer === null
       ? bindKey(settings.hashBytes(bytes), key)
@@ -235,6 +248,7 @@ export const makeParts = (
     const prepared: PreparedPut = {
       key,
       bytes,
+      fill: hashedWhileWriting ? encoded.fill : undefined,
       item: {
         // Written out, not `{ ...fields, ... }`: on V8 a spread plus more fields builds each record
         // through a slow path (~12 µs an object, measured), and every later read of it is slow too.
@@ -281,7 +295,7 @@ export const makeParts = (
       ? JSON.stringify(yield* hasher.describe(input))
       : null
     const attached = opts.metadata === undefined ? undefined : yield* attachMetadata(engine.tables, opts.metadata)
-    const encoded = yield* codec.encode(value, opts.schema === undefined ? undefined : { schema: opts.schema })
+    const encoded = yield* codec.encode(value, opts.schema === undefined ? deferCopy : { schema: opts.schema })
     if (limit !== null && encoded.bytes.length > limit) {
       // Stored, it would be evicted at once, and the whole cache with it.
       return yield* new StorageError({
@@ -334,6 +348,7 @@ export const makeParts = (
     const { record } = prepared.item
     if (record.blobId === null) return Effect.void
     if (record.checksum !== HASHED_WHILE_WRITING) return blobs.put(record.blobId, prepared.bytes)
+    if (prepared.fill !== undefined) return writeFilling(prepared, record.blobId, prepared.fill)
     return Effect.zipWith(
       blobs.put(record.blobId, prepared.bytes),
       hashInTurns(settings.hashStream!, prepared.bytes),
@@ -343,6 +358,48 @@ export const makeParts = (
       },
       { concurrent: true }
     )
+  }
+
+  /**
+   * `writeBlob` of bytes still to be copied (`PreparedPut.fill`): the copy runs in one go, a
+   * piece at a time, each piece hashed while it is in cache and — by a store that takes bytes as
+   * they fill (`putFilling`) — written on the threadpool while the next is copied. The stored value
+   * is the array as it was when the copy ran, whatever the caller does to it afterwards.
+   */
+  const writeFilling = (
+    prepared: PreparedPut,
+    blobId: string,
+    fill: NonNullable<PreparedPut["fill"]>
+  ): Effect.Effect<void, CacheError> => {
+    const { bytes, key } = prepared
+    const record = prepared.item.record as { checksum: string }
+    const stream = settings.hashStream!()
+    let hashed = 0
+    const fillHashing = (onFilled?: (start: number, end: number) => void) =>
+      fill((start, end) => {
+        if (start !== hashed) {
+          if (hashed !== 0 || start < 0) throw new RangeError(`filled ${start}..${end} after ${hashed}`)
+          stream.update(bytes.subarray(0, start))
+        }
+        stream.update(bytes.subarray(start, end))
+        hashed = end
+        onFilled?.(start, end)
+      })
+    const written = blobs.putFilling !== undefined
+      ? blobs.putFilling(blobId, bytes, fillHashing)
+      : Effect.suspend(() => {
+        fillHashing()
+        return blobs.put(blobId, bytes)
+      })
+    return Effect.flatMap(written, () =>
+      Effect.suspend(() => {
+        if (hashed !== bytes.byteLength) {
+          return Effect.die(new RangeError(`the copy filled ${hashed} of ${bytes.byteLength} bytes`))
+        }
+        // The record is this put's own object, not yet given to any store.
+        record.checksum = bindKey(stream.digest(), key)
+        return Effect.void
+      }))
   }
 
   /** After the row is written: the large value's buffer can serve the next put. */

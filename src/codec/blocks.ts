@@ -192,6 +192,70 @@ export const write = (
   blockSize: number = BLOCK_SIZE
 ): boolean => writeChunks(out, [src], src.byteLength, width, policy, blockSize)
 
+/**
+ * Reports that `bytes[start, end)` now hold their final contents.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type OnFilled = (start: number, end: number) => void
+
+/**
+ * Bytes a deferred copy copies between two reports, each then hashed while it is in cache. In a
+ * 64 MiB `none` put, 1 MiB pieces copied and hashed in 13 ms, 256 KiB and 64 KiB pieces in 23 ms
+ * (a copy then a hash of the whole: 17 ms).
+ */
+export const FILL_PIECE = 1 << 20
+
+/**
+ * The block stream `write` writes for `src` with no codec (every block stored raw), written
+ * except for the blocks' bytes: their headers are in place, their slots left for the returned
+ * `fill`. `fill(onFilled)` copies `src` into the slots, `FILL_PIECE` at a time, and after each
+ * piece reports the range now final, first to last and contiguous, the first report starting
+ * where `out.offset` stood when this was called — so a caller can hash each piece while it is in
+ * cache and a store write it while the next is copied. Run once, synchronously: the bytes are
+ * `src` as it was at that moment. `out.offset` is left at the stream's end.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const writeRawDeferred = (
+  out: Writer,
+  src: Uint8Array,
+  blockSize: number = BLOCK_SIZE
+): (onFilled: OnFilled) => void => {
+  const total = src.byteLength
+  const from = out.offset
+  out.u8(1)
+  out.u32(blockSize)
+  out.f64(total)
+  const slots: Array<number> = []
+  for (let start = 0; start < total; start += blockSize) {
+    const length = Math.min(blockSize, total - start)
+    out.u8(0)
+    out.u32(length)
+    slots.push(out.offset)
+    out.offset += length
+  }
+  const bytes = out.bytes
+  const streamEnd = out.offset
+  return (onFilled) => {
+    let reported = from
+    for (let k = 0; k < slots.length; k++) {
+      const at = slots[k]!
+      const start = k * blockSize
+      const end = Math.min(total, start + blockSize)
+      for (let p = start; p < end; p += FILL_PIECE) {
+        const q = Math.min(end, p + FILL_PIECE)
+        bytes.set(src.subarray(p, q), at + p - start)
+        onFilled(reported, at + q - start)
+        reported = at + q - start
+      }
+    }
+    if (reported < streamEnd) onFilled(reported, streamEnd)
+  }
+}
+
 // Where a block spanning several chunks is assembled; touched once and reused, like `scratch`.
 let staging = new Uint8Array(0)
 const stagingBlock = (size: number): Uint8Array => {

@@ -520,7 +520,8 @@ const framedEncoder = (
         formatVersion: version,
         codec: framed.codec,
         bytes: framed.bytes,
-        rawBytes: framed.rawBytes
+        rawBytes: framed.rawBytes,
+        fill: framed.fill
       }
     })
 }
@@ -535,6 +536,21 @@ const unreadable = (method: string, cause: unknown) =>
     description: `the schema could not read the value: ${cause instanceof Error ? cause.message : "it threw"}`,
     cause
   })
+
+/** `encoded` with its bytes complete: a deferred copy (`Encoded.fill`) run now. */
+const complete = (encoded: Encoded): Encoded => {
+  if (encoded.fill === undefined) return encoded
+  encoded.fill(ignoreFilled)
+  return {
+    format: encoded.format,
+    formatVersion: encoded.formatVersion,
+    codec: encoded.codec,
+    bytes: encoded.bytes,
+    rawBytes: encoded.rawBytes
+  }
+}
+
+const ignoreFilled = () => {}
 
 /**
  * Builds the codec. Throws when a handler has an invalid format id (printable ASCII, 1–255 chars)
@@ -684,7 +700,11 @@ export const make = (options?: Options): Codec.Service => {
     unsafeEncode,
     encode: (value: unknown, encodeOptions?: EncodeOptions) => {
       const schema = encodeOptions?.schema
-      if (schema === undefined) return Effect.suspend(() => encodeValue(value))
+      if (schema === undefined) {
+        return encodeOptions?.deferCopy === true
+          ? Effect.suspend(() => encodeValue(value))
+          : Effect.map(Effect.suspend(() => encodeValue(value)), complete)
+      }
       return Effect.suspend(() => Schema.encodeUnknown(schema)(value)).pipe(
         Effect.mapError(schemaMismatch("Codec.encode")),
         // A getter or Proxy that throws while the schema reads the value is bad input too.

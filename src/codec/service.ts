@@ -334,6 +334,11 @@ export interface FramedPayload {
    * older one). At most the handler's version.
    */
   readonly formatVersion?: number | undefined
+  /**
+   * Optional: `bytes` past the header are not written yet; `fill` writes them (see
+   * `Encoded.fill`). The codec runs it at once unless the caller asked to (`deferCopy`).
+   */
+  readonly fill?: ((onFilled: (start: number, end: number) => void) => void) | undefined
 }
 
 /**
@@ -351,6 +356,14 @@ export interface Encoded {
   readonly bytes: Uint8Array
   /** Size of the uncompressed payload. */
   readonly rawBytes: number
+  /**
+   * Only with `EncodeOptions.deferCopy`: `bytes` hold the header, and past it nothing the value's
+   * contents decide, until `fill(onFilled)` runs. It copies the value in, in pieces, reporting each
+   * range `[start, end)` once final, first to last and contiguous (the first `start` is where the
+   * bytes were already complete). Run it once, synchronously, before the bytes are read: they are
+   * the value as it was at that moment.
+   */
+  readonly fill?: ((onFilled: (start: number, end: number) => void) => void) | undefined
 }
 
 /**
@@ -360,6 +373,12 @@ export interface Encoded {
 export interface EncodeOptions {
   /** Encode through this Schema first (validated: a mismatch is a `CodecError`). */
   readonly schema?: Schema.Schema<any, any, never> | undefined
+  /**
+   * A large array stored as it is may come back with its bytes still to copy (`Encoded.fill`),
+   * so a writer can checksum and write each piece as it is copied. Default `false`: the bytes
+   * are complete.
+   */
+  readonly deferCopy?: boolean | undefined
 }
 
 /**

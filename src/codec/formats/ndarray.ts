@@ -292,6 +292,25 @@ const encodeParallel = async (value: TypedArray | NdArray, policy: Blocks.BlockP
   return framed(out, compressed, policy, rawBytes)
 }
 
+/** Arrays at least this large stored as they are (`none`) are copied by `FramedPayload.fill`. */
+const DEFERRED_COPY = 8 << 20
+
+const copiesLater = (value: Value): value is TypedArray | NdArray =>
+  (isTypedArray(value) || isNdArray(value)) && partOf(value).bytes.byteLength >= DEFERRED_COPY
+
+/**
+ * A large array stored as it is: everything written but its bytes, which `fill` copies piece by
+ * piece (`Blocks.writeRawDeferred`), so the cache hashes each piece and its store writes it while
+ * the next is copied. The layout is `encodeWith`'s with no codec.
+ */
+const encodeDeferred = (value: TypedArray | NdArray, policy: Blocks.BlockPolicy, headerRoom: number) => {
+  const { out, parts, rawBytes } = prepare(value, headerRoom)
+  const part = parts[0]![1]
+  writePartHeader(out, part)
+  const fill = Blocks.writeRawDeferred(out, part.bytes)
+  return { ...framed(out, false, policy, rawBytes), fill }
+}
+
 const prepare = (value: Value, headerRoom: number) => {
   const single = isTypedArray(value) || isNdArray(value)
   const parts: Array<readonly [Uint8Array | undefined, Part]> = single
@@ -455,6 +474,9 @@ export const handler: FormatHandler<Value> = makeHandler({
   encodeFramed: (value, settings, headerRoom) => {
     const policy = policyOf(settings)
     const catcher = (cause: unknown) => failure("CompressionFailed", "Codec.encode", cause, `${settings.codec} failed`)
+    if (policy.spec.id === 0 && copiesLater(value)) {
+      return Effect.try({ try: () => encodeDeferred(value, policy, headerRoom), catch: catcher })
+    }
     return parallelEncode(value, policy)
       ? Effect.tryPromise({ try: () => encodeParallel(value, policy, headerRoom), catch: catcher })
       : Effect.try({ try: () => encodeWith(value, policy, headerRoom), catch: catcher })
