@@ -296,8 +296,10 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
           return removeTemp(failure.cause)
         }
         try {
-          await closeFd(fd)
-          await NodeFs.promises.rename(temp, Path.join(shard, id))
+          // On this thread: microseconds, where the threadpool may be busy for tens of ms (a get's
+          // spare faulting in), and these two would wait their turn behind it.
+          NodeFs.closeSync(fd)
+          NodeFs.renameSync(temp, Path.join(shard, id))
         } catch (cause) {
           return removeTemp(cause)
         }
