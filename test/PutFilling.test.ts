@@ -138,6 +138,34 @@ describe("copies made as the blob is written", () => {
     }
   })
 
+  it("a signed cache copies a large none array at once, signs it, and reads back the array as put was called", async () => {
+    const directory = makeTempDir()
+    try {
+      const key = "a signing key of at least thirty-two bytes"
+      const cache = cacheness({ directory, ...none, signing: { key } })
+      await cache.get({ k: 0 })
+      const value = Int32Array.from({ length: 10 * MiB / 4 }, (_, i) => i * 3)
+      const original = Int32Array.from(value)
+      const pending = cache.put({ k: 1 }, value)
+      value.fill(-1)
+      await pending
+      const back = (await cache.get({ k: 1 })) as Int32Array
+      assert.isTrue(Buffer.from(bytesOf(back)).equals(Buffer.from(bytesOf(original))))
+      const [entry] = await cache.list()
+      assert.strictEqual(entry!.codec, "none")
+      const report = await cache.verify()
+      assert.strictEqual(report.checked, 1)
+      assert.deepStrictEqual(report.checksumMismatches, [])
+      await cache.close()
+      // Another key cannot read it: the entry is signed, not only checksummed.
+      const other = cacheness({ directory, ...none, signing: { key: "another key, also thirty-two bytes long" } })
+      assert.isUndefined(await other.get({ k: 1 }))
+      await other.close()
+    } finally {
+      fs.rmSync(directory, { recursive: true, force: true })
+    }
+  })
+
   it.scoped("a large none put goes to putFilling, filled in FILL_PIECE pieces; smaller and compressed ones go to put", () =>
     Effect.gen(function*() {
       const directory = yield* tempDir
