@@ -806,6 +806,74 @@ const large = async () => {
   console.log(JSON.stringify({ baseline, peakAfterPut, peak, put: mbps(256 * MiB, put), get: mbps(256 * MiB, get) }))
 }
 
+/**
+ * Issue 21's array gets when nothing is warm: the first get of a value right after its put (no
+ * earlier get of that size, so no result spare) and a get after the process sat idle past
+ * `BufferPool.IDLE_MS` (the pooled read buffer and the result spares dropped): what a program
+ * that reads a cached array now and then sees. Beside a raw `readFileSync` of the same bytes
+ * after the same pause. Each row's gets come from one fresh cache; means of 2.
+ */
+export const coldGets = async (directory: string, value: Float64Array): Promise<void> => {
+  const IDLE = BufferPool.IDLE_MS + 500
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+  const file = path.join(directory, "cold-raw.bin")
+  fs.writeFileSync(file, new Uint8Array(value.buffer, value.byteOffset, value.byteLength))
+  const rows: Array<Array<string>> = [[
+    "64 MiB Float64Array smooth",
+    "first get after its put, ms",
+    `get after ${IDLE / 1000} s idle`,
+    "raw read after the same idle",
+    "first get ÷ raw (as speeds)",
+    "idle get ÷ raw (target ≥ 0.9×, none ≥ 0.95×)"
+  ]]
+  for (const codec of ["lz4", "none"] as const) {
+    const firsts: Array<number> = []
+    const idles: Array<number> = []
+    const raws: Array<number> = []
+    for (let round = 0; round < 2; round++) {
+      const cache = cacheness({
+        directory: path.join(directory, `cold-${codec}-${round}`),
+        maxSize: null,
+        cleanupOnOpen: false,
+        compression: { byKind: { array: { codec } } }
+      })
+      await cache.put({ cold: codec }, value)
+      let start = now()
+      await cache.get({ cold: codec })
+      firsts.push(now() - start)
+      await pause(IDLE)
+      start = now()
+      fs.readFileSync(file)
+      raws.push(now() - start)
+      await pause(IDLE)
+      start = now()
+      if ((await cache.get({ cold: codec })) === undefined) throw new Error(`cold ${codec}: missed`)
+      idles.push(now() - start)
+      await cache.close()
+    }
+    const [first, idle, raw] = [firsts, idles, raws].map((xs) => xs.reduce((a, b) => a + b) / xs.length) as [
+      number,
+      number,
+      number
+    ]
+    rows.push([
+      codec === "none" ? "none" : "lz4 (default)",
+      fmt(first),
+      fmt(idle),
+      fmt(raw),
+      `${fmt(raw / first, 2)}×`,
+      `${fmt(raw / idle, 2)}×`
+    ])
+  }
+  fs.rmSync(file)
+  table(
+    `Issue 21: array gets with nothing warm — the first get of a value after its put, and a get after the process ` +
+      `sat idle ${IDLE / 1000} s (BufferPool drops its buffers after ${BufferPool.IDLE_MS / 1000} s), beside a raw ` +
+      `readFileSync after the same pause; means of 2, each from a fresh cache`,
+    rows
+  )
+}
+
 export const run = async (): Promise<void> => {
   console.log("\n## formats")
   shuffleTable()
@@ -840,6 +908,7 @@ export const run = async (): Promise<void> => {
       arrow,
       logical
     )
+    await coldGets(directory, signal)
   } finally {
     fs.rmSync(directory, { recursive: true, force: true })
   }

@@ -19,7 +19,13 @@ import * as Prefault from "./prefault.js"
 const MIN_POOLED = 1 << 20
 /** Larger ones are not kept: one such put is rare, and holding its memory is not worth it. */
 const MAX_POOLED = 512 << 20
-const IDLE_MS = 10_000
+/**
+ * How long a pooled buffer or a result spare is kept without use before it is dropped.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const IDLE_MS = 10_000
 
 const ours = new WeakSet<ArrayBuffer>()
 let idle: ArrayBuffer | undefined
