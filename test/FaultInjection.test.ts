@@ -89,6 +89,8 @@ const faultyFileSystem = (faults: Faults) =>
  */
 const faultyReads = (store: BlobStore.Service, faults: Faults): BlobStore.Service => ({
   ...store,
+  // A wrapper that changes `get` drops `getPlaced`, which would read past it.
+  getPlaced: undefined,
   get: (id) =>
     Effect.suspend(() => {
       const code = faults.fail.read

@@ -34,7 +34,7 @@ import * as NodeFs from "node:fs"
 import * as Path from "node:path"
 import * as BufferPool from "../shared/bufferPool.js"
 import * as BlobId from "./blobId.js"
-import { BlobStore, make as makeBlobStore, StorageError } from "./service.js"
+import { BlobStore, HEAD_BYTES, make as makeBlobStore, type Places, StorageError } from "./service.js"
 
 /** The operating system's clock, which stamps file times. */
 const systemClock = Clock.make()
@@ -134,6 +134,133 @@ const toStorageError = (method: string, fallback: StorageReason, id?: string) =>
     ? "Unreadable"
     : fallback
   return new StorageError({ reason, method, id, description: error.message, cause: error })
+}
+
+/** The views' bytes `[from, to)` counted across them in order, as `onPiece` pieces. */
+const piecesOf = (
+  views: ReadonlyArray<Uint8Array>,
+  from: number,
+  to: number,
+  onPiece: (piece: Uint8Array) => void
+) => {
+  let base = 0
+  for (const view of views) {
+    const start = Math.max(from, base)
+    const end = Math.min(to, base + view.byteLength)
+    if (start < end) onPiece(view.subarray(start - base, end - base))
+    base += view.byteLength
+    if (base >= to) break
+  }
+}
+
+/** `head` into the first views, in order. */
+const copyHead = (head: Uint8Array, views: ReadonlyArray<Uint8Array>) => {
+  let at = 0
+  for (const view of views) {
+    if (at >= head.byteLength) break
+    const length = Math.min(view.byteLength, head.byteLength - at)
+    view.set(head.subarray(at, at + length))
+    at += length
+  }
+}
+
+/**
+ * The views holding the first `length` bytes: the last one cut short, later ones left out (the
+ * first is kept, empty, when there are none).
+ */
+const cut = (views: ReadonlyArray<Uint8Array>, length: number): ReadonlyArray<Uint8Array> => {
+  const first = views[0] ?? new Uint8Array(0)
+  const out: Array<Uint8Array> = [first.subarray(0, Math.min(length, first.byteLength))]
+  let left = length - out[0]!.byteLength
+  for (let k = 1; k < views.length && left > 0; k++) {
+    const view = views[k]!
+    out.push(left >= view.byteLength ? view : view.subarray(0, left))
+    left -= view.byteLength
+  }
+  return out
+}
+
+/**
+ * Reads in flight at once while a blob is read in pieces. Three 4 MiB reads side by side read a
+ * 64 MiB blob into fresh memory in 25 ms where one at a time took 34 (`fs.readFileSync`, one
+ * read: 31), and with its hash beside them in 34 ms where one at a time took 40: the kernel faults
+ * the pages of each in on its own thread.
+ */
+const READS_IN_FLIGHT = 3
+
+/**
+ * Reads the file from offset `from` into the views (the file's bytes in their order, from the
+ * views' byte `from` on), `piece` bytes per read at most, `READS_IN_FLIGHT` reads at once: while
+ * the threadpool fills the next pieces, this thread hands the first to `onPiece`, in order.
+ * Returns the bytes the views hold, `from` included: fewer than theirs when the file ends first.
+ * Every read has ended when it returns or fails (none writes into the views after).
+ */
+const readViews = async (
+  handle: NodeFs.promises.FileHandle,
+  views: ReadonlyArray<Uint8Array>,
+  from: number,
+  onPiece: ((piece: Uint8Array) => void) | undefined,
+  piece: number
+): Promise<number> => {
+  let index = 0
+  let at = from
+  while (index < views.length && at >= views[index]!.byteLength) at -= views[index++]!.byteLength
+  let position = from
+  interface Read {
+    readonly chunk: Uint8Array
+    readonly position: number
+    readonly done: Promise<number>
+  }
+  const issue = (): Read | undefined => {
+    while (index < views.length && at >= views[index]!.byteLength) {
+      index++
+      at = 0
+    }
+    if (index >= views.length) return undefined
+    const view = views[index]!
+    const length = Math.min(piece, view.byteLength - at)
+    const chunk = view.subarray(at, at + length)
+    const read = { chunk, position, done: handle.read(chunk, 0, length, position).then((result) => result.bytesRead) }
+    at += length
+    position += length
+    return read
+  }
+  const queue: Array<Read> = []
+  const fillQueue = () => {
+    while (queue.length < READS_IN_FLIGHT) {
+      const read = issue()
+      if (read === undefined) return
+      queue.push(read)
+    }
+  }
+  let filled = from
+  try {
+    fillQueue()
+    while (queue.length > 0) {
+      const current = queue.shift()!
+      let got = await current.done
+      const length = current.chunk.byteLength
+      // A short read is the file ending (regular files read short only there): what is left of
+      // the piece is asked for once more before the read stops.
+      while (got < length) {
+        const more = (await handle.read(current.chunk, got, length - got, current.position + got)).bytesRead
+        if (more === 0) break
+        got += more
+      }
+      if (got < length) {
+        filled += got
+        if (got > 0) onPiece?.(current.chunk.subarray(0, got))
+        break
+      }
+      fillQueue()
+      filled += got
+      onPiece?.(current.chunk)
+    }
+  } finally {
+    // Reads still in flight (past a short read, or beside a failure) end before the caller's next step.
+    await Promise.allSettled(queue.map((read) => read.done))
+  }
+  return filled
 }
 
 /** One file found under the directory: a blob or the temp file of a write. */
@@ -338,39 +465,53 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
      * `fstat` on the descriptor — not on the path, which may change meanwhile — tells a regular
      * file from anything else. Anything else is not a blob: `None`, as for a missing file.
      *
-     * With `onPiece`, a blob of more than one `PIECE` is read piece by piece, one read always in
-     * flight: while the threadpool fills piece k + 1, this thread is given piece k.
+     * With `place` (`getPlaced`), the first `HEAD_BYTES` are read into a small buffer and `place`
+     * says where the rest goes; when it declines, the read goes on as without it.
      */
-    const readWhole = (file: string, onPiece: ((piece: Uint8Array) => void) | undefined) =>
+    const readBlob = (
+      file: string,
+      place: ((head: Uint8Array, size: number) => Places | undefined) | undefined,
+      onPiece: ((piece: Uint8Array) => void) | undefined
+    ) =>
       Effect.tryPromise({
-        try: async (): Promise<Option.Option<Uint8Array>> => {
+        try: async (): Promise<Option.Option<ReadonlyArray<Uint8Array>>> => {
           const handle = await NodeFs.promises.open(file, OPEN_BLOB)
           try {
             const stat = await handle.stat()
             if (!stat.isFile()) return Option.none()
             const size = stat.size
-            const buffer = BufferPool.take(size)
-            let filled = 0
-            if (onPiece === undefined || size <= PIECE) {
-              while (filled < size) {
-                const { bytesRead } = await handle.read(buffer, filled, size - filled, filled)
-                if (bytesRead === 0) break
-                filled += bytesRead
-              }
-              onPiece?.(buffer.subarray(0, filled))
-            } else {
-              let next = handle.read(buffer, 0, PIECE, 0)
-              while (true) {
-                const { bytesRead } = await next
-                if (bytesRead === 0) break
-                const at = filled
-                filled += bytesRead
-                if (filled < size) next = handle.read(buffer, filled, Math.min(PIECE, size - filled), filled)
-                onPiece(buffer.subarray(at, filled))
-                if (filled >= size) break
-              }
+            let head: Uint8Array | undefined
+            let views: ReadonlyArray<Uint8Array> | undefined
+            if (place !== undefined) {
+              head = Buffer.allocUnsafe(Math.min(HEAD_BYTES, size))
+              const got = await readViews(handle, [head], 0, undefined, Infinity)
+              head = head.subarray(0, got)
+              // A blob that ended before its head could not be planned from: read as it is.
+              const places = got === Math.min(HEAD_BYTES, size) ? place(head, size) : undefined
+              if (places?.ready !== undefined) await places.ready
+              views = places?.views
             }
-            return Option.some(filled === size ? buffer : buffer.subarray(0, filled))
+            if (views === undefined) {
+              const buffer = BufferPool.take(size)
+              if (head !== undefined) buffer.set(head)
+              views = [buffer]
+            } else {
+              copyHead(head!, views)
+            }
+            const from = head?.byteLength ?? 0
+            if (onPiece !== undefined && from > 0) piecesOf(views, 0, from, onPiece)
+            // In pieces side by side where they pay; a small blob is read in one go and handed over
+            // whole, after.
+            const piecewise = size > PIECE && (onPiece !== undefined || views.length > 1)
+            const filled = await readViews(
+              handle,
+              views,
+              from,
+              piecewise ? onPiece : undefined,
+              piecewise ? PIECE : Infinity
+            )
+            if (onPiece !== undefined && !piecewise && filled > from) piecesOf(views, from, filled, onPiece)
+            return Option.some(filled === size ? views : cut(views, filled))
           } finally {
             await handle.close()
           }
@@ -378,12 +519,30 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
         catch: (cause) => systemError("open", file, cause)
       })
 
-    const get = Effect.fn("BlobStore.get")(function*(id: string, onPiece?: (piece: Uint8Array) => void) {
-      yield* BlobId.validateId(id, "BlobStore.get")
-      return yield* readWhole(Path.join(shardOf(directory, id), id), onPiece).pipe(
-        Effect.catchIf(isNotFound, () => Effect.succeed(Option.none<Uint8Array>())),
-        Effect.mapError(toStorageError("BlobStore.get", "ReadFailed", id))
+    const read = (
+      method: string,
+      id: string,
+      place: Parameters<typeof readBlob>[1],
+      onPiece?: (piece: Uint8Array) => void
+    ) =>
+      Effect.zipRight(
+        BlobId.validateId(id, method),
+        readBlob(Path.join(shardOf(directory, id), id), place, onPiece).pipe(
+          Effect.catchIf(isNotFound, () => Effect.succeed(Option.none<ReadonlyArray<Uint8Array>>())),
+          Effect.mapError(toStorageError(method, "ReadFailed", id))
+        )
       )
+
+    const get = Effect.fn("BlobStore.get")(function*(id: string, onPiece?: (piece: Uint8Array) => void) {
+      return Option.map(yield* read("BlobStore.get", id, undefined, onPiece), (views) => views[0]!)
+    })
+
+    const getPlaced = Effect.fn("BlobStore.get")(function*(
+      id: string,
+      place: (head: Uint8Array, size: number) => Places | undefined,
+      onPiece?: (piece: Uint8Array) => void
+    ) {
+      return yield* read("BlobStore.get", id, place, onPiece)
     })
 
     const remove = Effect.fn("BlobStore.delete")(function*(id: string) {
@@ -451,6 +610,7 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
       put,
       ...(options.readOnly === true ? {} : { putFilling }),
       get,
+      getPlaced,
       delete: remove,
       has,
       list,

@@ -64,6 +64,25 @@ export declare namespace BlobStore {
       id: string,
       onPiece?: ((piece: Uint8Array) => void) | undefined
     ) => Effect.Effect<Option.Option<Uint8Array>, StorageError>
+    /**
+     * Optional: `get` of a blob whose bytes go to places the caller chooses once it has seen the
+     * first ones (a large array stored raw is read straight into the array it decodes to). The
+     * store reads the first `HEAD_BYTES` (fewer when the blob is shorter) and calls `place(head,
+     * size)` once, synchronously, with the blob's size: it answers views whose lengths add up to
+     * `size`, in the blob's order, or `undefined` to take the bytes as `get` would; with `ready`,
+     * the store writes nothing into the views before it settles (their memory is still being
+     * prepared). The store then fills the views in order (`head`'s bytes are copied into the first
+     * ones) and answers them; a
+     * blob found shorter than `size` while read answers its bytes so far (the last view cut short,
+     * later ones left out), so the caller sees the length it has. When `place` declines, the answer
+     * is one view: the bytes `get` returns. `onPiece` as for `get`, with pieces of the views, in
+     * order. A wrapper that changes `get` must change or drop this too (a spread keeps it).
+     */
+    readonly getPlaced?: (
+      id: string,
+      place: (head: Uint8Array, size: number) => Places | undefined,
+      onPiece?: ((piece: Uint8Array) => void) | undefined
+    ) => Effect.Effect<Option.Option<ReadonlyArray<Uint8Array>>, StorageError>
     /** `true` when a blob was removed. */
     readonly delete: (id: string) => Effect.Effect<boolean, StorageError>
     /**
@@ -89,6 +108,27 @@ export declare namespace BlobStore {
     readonly removeStaleTemp: (olderThan: number) => Effect.Effect<number, StorageError>
   }
 }
+
+/**
+ * Where `BlobStore.getPlaced` reads a blob to: `views` in the blob's order, written only once
+ * `ready` (when given) has settled.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Places {
+  readonly views: ReadonlyArray<Uint8Array>
+  readonly ready?: Promise<unknown> | undefined
+}
+
+/**
+ * Bytes `getPlaced` reads before it asks where the rest goes: enough for any header a codec
+ * plans from.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const HEAD_BYTES = 4096
 
 /**
  * @since 0.1.0

@@ -6,6 +6,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import type { Places } from "../blob/service.js"
 import * as Header from "../codec/header.js"
 import type { EntryRecord, StoredValue } from "../metadata/service.js"
 import type { IntegrityReport } from "../schema/CacheEntry.js"
@@ -138,8 +139,10 @@ export const HASH_WHILE_READING = 8 << 20
  * The plain checksum of a blob computed from the pieces its store hands over while it reads
  * (`BlobStore.get`'s `onPiece`). `digestOf(bytes)` is that hash only when the pieces were exactly
  * `bytes`, in order (the same memory, every byte once); otherwise `undefined`, and the read
- * hashes the whole as before. Nothing is trusted early: the digest is compared with the row's
- * checksum by `checkBytes`, before the value is decoded and returned.
+ * hashes the whole as before. `digestOfViews(views)` is the same for a blob read into several
+ * views (`BlobStore.getPlaced`): the pieces must tile them, in order. Nothing is trusted early: the
+ * digest is compared with the row's checksum by `checkBytes`, before the value is decoded and
+ * returned.
  *
  * @since 0.1.0
  * @category checksums
@@ -147,6 +150,24 @@ export const HASH_WHILE_READING = 8 << 20
 export interface PieceHash {
   readonly onPiece: (piece: Uint8Array) => void
   readonly digestOf: (bytes: Uint8Array) => string | undefined
+  readonly digestOfViews: (views: ReadonlyArray<Uint8Array>) => string | undefined
+}
+
+/** Whether `pieces` are `views`' memory, every byte once, in order. */
+const tiles = (pieces: ReadonlyArray<Uint8Array>, views: ReadonlyArray<Uint8Array>): boolean => {
+  let p = 0
+  for (const view of views) {
+    let covered = 0
+    while (covered < view.byteLength) {
+      const piece = pieces[p++]
+      if (
+        piece === undefined || piece.buffer !== view.buffer || piece.byteOffset !== view.byteOffset + covered ||
+        covered + piece.byteLength > view.byteLength || piece.byteLength === 0
+      ) return false
+      covered += piece.byteLength
+    }
+  }
+  return p === pieces.length
 }
 
 /**
@@ -164,22 +185,19 @@ export const pieceHash = (settings: IntegritySettings, record: StoredValue): Pie
     record.storedBytes < HASH_WHILE_READING
   ) return undefined
   const stream = hashStream()
-  let first: Uint8Array | undefined
-  let fed = 0
-  // Each piece must continue the last one in the same memory, so the digest is of the returned bytes.
-  let contiguous = true
+  // Tens of pieces for the largest blobs: each one's place is checked against the bytes returned.
+  const pieces: Array<Uint8Array> = []
+  const digestOfViews = (views: ReadonlyArray<Uint8Array>) =>
+    tiles(pieces.filter((piece) => piece.byteLength > 0), views.filter((view) => view.byteLength > 0))
+      ? stream.digest()
+      : undefined
   return {
     onPiece: (piece) => {
-      if (first === undefined) first = piece
-      else if (piece.buffer !== first.buffer || piece.byteOffset !== first.byteOffset + fed) contiguous = false
-      fed += piece.byteLength
+      pieces.push(piece)
       stream.update(piece)
     },
-    digestOf: (bytes) =>
-      first !== undefined && contiguous && fed === bytes.byteLength && bytes.buffer === first.buffer &&
-        bytes.byteOffset === first.byteOffset
-        ? stream.digest()
-        : undefined
+    digestOf: (bytes) => digestOfViews([bytes]),
+    digestOfViews
   }
 }
 
@@ -216,6 +234,31 @@ export const checkBytes = (
     : null
 
 /**
+ * `checkBytes` for a blob read into views (`BlobStore.getPlaced`), of which `header` is the first
+ * and `length` the sum. Only for a cache without a signing key (a signature is checked over the
+ * bytes in one piece), and only with the `digest` of the views when plain checksums are checked.
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const checkPlaced = (
+  settings: IntegritySettings,
+  record: StoredValue,
+  header: Uint8Array,
+  length: number,
+  digest: string | undefined
+): string | null =>
+  length !== record.storedBytes
+    ? `has ${length} stored bytes, expected ${record.storedBytes}`
+    : !headerNamesKey(settings, record, header)
+    ? OTHER_KEY
+    : settings.signer !== null || (settings.verifyIntegrity && digest === undefined)
+    ? "cannot be checked in pieces"
+    : settings.verifyIntegrity && bindKey(digest!, record.key) !== record.checksum
+    ? "failed its checksum"
+    : null
+
+/**
  * A signed entry seen by a cache without the key: it cannot be checked, so it is not served (nor
  * removed).
  *
@@ -248,6 +291,25 @@ export const readStoredBlob = (
   onPiece?: ((piece: Uint8Array) => void) | undefined
 ): Effect.Effect<Option.Option<Uint8Array>, CacheError> =>
   Effect.catchIf(engine.blobs.get(id, onPiece), isPermanentReadError, () => Effect.succeed(Option.none<Uint8Array>()))
+
+/**
+ * `readStoredBlob` through `BlobStore.getPlaced` (which the caller checked is there): the views
+ * the store filled, as `place` chose them (one view, the whole blob, when it declined).
+ *
+ * @since 0.1.0
+ * @category reads
+ */
+export const readStoredPlaced = (
+  engine: Engine,
+  id: string,
+  place: (head: Uint8Array, size: number) => Places | undefined,
+  onPiece?: ((piece: Uint8Array) => void) | undefined
+): Effect.Effect<Option.Option<ReadonlyArray<Uint8Array>>, CacheError> =>
+  Effect.catchIf(
+    engine.blobs.getPlaced!(id, place, onPiece),
+    isPermanentReadError,
+    () => Effect.succeed(Option.none<ReadonlyArray<Uint8Array>>())
+  )
 
 /** A problem `verify` found with one version of an entry. */
 interface Finding {

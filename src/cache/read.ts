@@ -12,6 +12,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Header from "../codec/header.js"
+import type { Placed } from "../codec/service.js"
 import { goneAt, type StoredValue } from "../metadata/service.js"
 import { type CacheKey, isCacheKey, type KeyInput } from "../schema/CacheKey.js"
 import * as BufferPool from "../shared/bufferPool.js"
@@ -19,13 +20,37 @@ import { NotSync } from "../shared/sync.js"
 import * as Validate from "../shared/validate.js"
 import type { Engine } from "./context.js"
 import * as FastPath from "./fastPath.js"
-import { checkBytes, type IntegritySettings, OTHER_KEY, pieceHash, readStoredBlob, unverifiable } from "./integrity.js"
+import {
+  checkBytes,
+  checkPlaced,
+  HASH_WHILE_READING,
+  type IntegritySettings,
+  OTHER_KEY,
+  type PieceHash,
+  pieceHash,
+  readStoredBlob,
+  readStoredPlaced,
+  unverifiable
+} from "./integrity.js"
 import * as CacheMetrics from "./metrics.js"
 import { type CacheError, CodecError, ConfigError, type GetOptions } from "./service.js"
 
 /** Hot-path metric updates carry no extra labels (see CacheMetrics). */
 const NO_LABELS: ReadonlyArray<never> = []
 const EMPTY = new Uint8Array(0)
+
+/** The views' bytes in one buffer. */
+const concat = (views: ReadonlyArray<Uint8Array>): Uint8Array => {
+  let length = 0
+  for (const view of views) length += view.byteLength
+  const out = new Uint8Array(length)
+  let at = 0
+  for (const view of views) {
+    out.set(view, at)
+    at += view.byteLength
+  }
+  return out
+}
 const GET_OPTIONS = {
   schema: Validate.optionalSchema,
   namespace: Validate.optionalString,
@@ -206,37 +231,114 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
   const probeRow: Fetch<StoredValue> = settings.signer === null ? metadata.probe : metadata.lookup
 
   /**
+   * Whether `record`'s blob may be read into the places its codec chooses (`BlobStore.getPlaced`,
+   * `Codec.Service.place`: a large array stored raw, straight into the array returned). Not with a
+   * signing key (the signature is checked over the bytes in one piece), nor where plain checksums
+   * are checked without a streaming hash; and only for blobs large enough to gain.
+   */
+  const placeable = (record: StoredValue): boolean =>
+    engine.blobs.getPlaced !== undefined && codec.place !== undefined && settings.signer === null &&
+    record.storedBytes >= HASH_WHILE_READING && (!settings.verifyIntegrity || settings.hashStream !== undefined)
+
+  /**
+   * One version's blob as read: whole (`bytes`), or into the views `Codec.place` chose (`placed`,
+   * `views` as the store filled them: fewer bytes than planned when the file ended early), with
+   * the digest of its pieces when `hashing` saw exactly the bytes returned.
+   */
+  type Read =
+    | { readonly bytes: Uint8Array; readonly digest: string | undefined }
+    | {
+      readonly placed: Placed
+      readonly views: ReadonlyArray<Uint8Array>
+      readonly digest: string | undefined
+    }
+
+  const readVersion = (
+    record: StoredValue,
+    hashing: PieceHash | undefined,
+    placing: boolean
+  ): Effect.Effect<Option.Option<Read>, CacheError> => {
+    const id = record.blobId!
+    if (!placing || !placeable(record)) {
+      return Effect.map(
+        readStoredBlob(engine, id, hashing?.onPiece),
+        Option.map((bytes): Read => ({ bytes, digest: hashing?.digestOf(bytes) }))
+      )
+    }
+    let placed: Placed | undefined
+    const place = (head: Uint8Array, size: number) => {
+      placed = size === record.storedBytes ? codec.place!(head, size) : undefined
+      return placed
+    }
+    return Effect.map(
+      readStoredPlaced(engine, id, place, hashing?.onPiece),
+      Option.map((views): Read => {
+        if (placed === undefined) return { bytes: views[0]!, digest: hashing?.digestOf(views[0]!) }
+        const digest = hashing?.digestOfViews(views)
+        // Pieces that do not tile the views (a store off its contract) leave nothing to trust:
+        // the bytes are put together and hashed whole.
+        return settings.verifyIntegrity && digest === undefined
+          ? { bytes: concat(views), digest: undefined }
+          : { placed, views, digest }
+      })
+    )
+  }
+
+  /**
    * The blob of an entry; `None` when it is gone. A concurrent overwrite or invalidation may have
    * deleted the version we were about to read: then the current version is read instead (blob or
    * inline), or a miss when the entry is gone — neither is damage. Only a blob missing under an
-   * unchanged entry is dropped, with a warning. `onPiece` sees the pieces of `record`'s own blob
-   * only (a version read instead is read whole).
+   * unchanged entry is dropped, with a warning. `hashing` sees the pieces of `record`'s own blob
+   * only, and only it may be placed (a version read instead is read whole).
    */
   const readBlob = <R extends StoredValue>(
     record: R,
     refresh: Fetch<R>,
-    onPiece?: (piece: Uint8Array) => void
-  ): Effect.Effect<Option.Option<readonly [R, Uint8Array]>, CacheError> =>
-    Effect.flatMap(readStoredBlob(engine, record.blobId!, onPiece), (blob) => {
+    hashing?: PieceHash,
+    placing = false
+  ): Effect.Effect<Option.Option<readonly [R, Read]>, CacheError> =>
+    Effect.flatMap(readVersion(record, hashing, placing), (blob) => {
       if (Option.isSome(blob)) return Effect.succeed(Option.some([record, blob.value] as const))
       return Effect.flatMap(
         refresh(record.key),
-        (current): Effect.Effect<Option.Option<readonly [R, Uint8Array]>, CacheError> => {
+        (current): Effect.Effect<Option.Option<readonly [R, Read]>, CacheError> => {
           if (Option.isNone(current)) return Effect.succeed(Option.none())
           const next = current.value
           if (next.blobId === record.blobId && next.checksum === record.checksum) {
             return Effect.as(engine.dropBroken(record, `has no readable blob (${record.blobId})`), Option.none())
           }
-          if (next.blobId === null) return Effect.succeed(Option.some([next, next.inline ?? EMPTY] as const))
+          if (next.blobId === null) {
+            return Effect.succeed(Option.some([next, { bytes: next.inline ?? EMPTY, digest: undefined }] as const))
+          }
           return readBlob(next, refresh)
         }
       )
     })
 
   /**
+   * `decide` for bytes as read: placed ones are judged on their header view and length, with the
+   * digest of their pieces (`checkPlaced`), and served as `Placed`.
+   */
+  const judge = (
+    record: StoredValue,
+    read: Read,
+    now: number,
+    allowStale: boolean
+  ): { readonly _tag: "Placed"; readonly placed: Placed } | ReadDecision => {
+    if ("bytes" in read) return decide(record, now, settings, read.bytes, allowStale, read.digest)
+    if ((allowStale ? freshness(record, now) === "gone" : !isLive(record, now)) || unverifiable(settings, record)) {
+      return MISS
+    }
+    let length = 0
+    for (const view of read.views) length += view.byteLength
+    const problem = checkPlaced(settings, record, read.views[0] ?? EMPTY, length, read.digest)
+    return problem === null ? { _tag: "Placed", placed: read.placed } : { _tag: "Broken", reason: problem }
+  }
+
+  /**
    * Carries a decision through its effects: reads the blob it asks for (deciding again on its
-   * bytes) and removes what is broken. The bytes to serve, with the version they belong to, or
-   * `None` for a miss.
+   * bytes; with `placing`, into the places its codec chooses) and removes what is broken. The bytes
+   * to serve, with the version they belong to, or `None` for a miss.
    */
   const settle = Effect.fnUntraced(function*<R extends StoredValue>(
     found: R,
@@ -244,37 +346,39 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
     now: number,
     fetch: Fetch<R>,
     logUnknown: boolean,
-    allowStale = false
+    allowStale = false,
+    placing = false
   ) {
     let record = found
-    let decision = first
-    let bytes = record.inline ?? EMPTY
+    let decision: ReturnType<typeof judge> = first
+    let read: Read = { bytes: record.inline ?? EMPTY, digest: undefined }
     if (decision._tag === "ReadBlob") {
       // A large blob is hashed piece by piece while the rest of it is read; the digest counts
       // only when it covers exactly the bytes returned for this version.
-      const hashing = pieceHash(settings, record)
-      const blob = yield* readBlob(record, fetch, hashing?.onPiece)
-      if (Option.isNone(blob)) return Option.none<readonly [R, Uint8Array]>()
-      const digest = blob.value[0] === record ? hashing?.digestOf(blob.value[1]) : undefined
+      const blob = yield* readBlob(record, fetch, pieceHash(settings, record), placing)
+      if (Option.isNone(blob)) return Option.none<readonly [R, Uint8Array | Placed]>()
       record = blob.value[0]
-      bytes = blob.value[1]
-      decision = decide(record, now, settings, bytes, allowStale, digest)
+      read = blob.value[1]
+      decision = judge(record, read, now, allowStale)
     }
     switch (decision._tag) {
       case "Bytes":
         return Option.some([record, decision.bytes] as const)
+      case "Placed":
+        return Option.some([record, decision.placed] as const)
       case "Broken":
         if (decision.reason === OTHER_KEY && !("namespace" in record)) {
           // Rekeyed by the namespace migration, its header may name the old key: the whole row
           // (with its namespace) decides, if it is still the version examined.
           const full = Option.getOrNull(yield* metadata.lookup(record.key))
           if (full !== null && full.checksum === record.checksum && full.blobId === record.blobId) {
-            const again = decide(full, now, settings, bytes)
+            const again = judge(full, read, now, false)
             if (again._tag === "Bytes") return Option.some([record, again.bytes] as const)
+            if (again._tag === "Placed") return Option.some([record, again.placed] as const)
           }
         }
         yield* engine.dropBroken(record, decision.reason)
-        return Option.none<readonly [R, Uint8Array]>()
+        return Option.none<readonly [R, Uint8Array | Placed]>()
       case "UnknownFormat":
         // A format this release does not know may belong to another process: a miss, kept.
         if (logUnknown) {
@@ -282,9 +386,9 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
             `cacheness: entry ${record.key} cannot be read here (${decision.reason}); kept, treated as a miss`
           )
         }
-        return Option.none<readonly [R, Uint8Array]>()
+        return Option.none<readonly [R, Uint8Array | Placed]>()
       default:
-        return Option.none<readonly [R, Uint8Array]>()
+        return Option.none<readonly [R, Uint8Array | Placed]>()
     }
   })
 
@@ -304,11 +408,12 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
     checked: { readonly schema: GetOptions<A, any>["schema"]; readonly allowStale: boolean } | undefined,
     fetch: Fetch<R>
   ) {
-    const settled = yield* settle(found, decision, now, fetch, true, checked?.allowStale)
+    const settled = yield* settle(found, decision, now, fetch, true, checked?.allowStale, true)
     if (Option.isNone(settled)) return yield* recordMiss(now, started)
     const [record, bytes] = settled.value
+    const options = checked?.schema === undefined ? undefined : { schema: checked.schema }
     const decoded = yield* Effect.either(
-      codec.decode(bytes, checked?.schema === undefined ? undefined : { schema: checked.schema })
+      bytes instanceof Uint8Array ? codec.decode(bytes, options) : bytes.decode(options)
     )
     if (decoded._tag === "Left") {
       // A format (or version, or codec) this process has no handler for is not damage: another
@@ -324,7 +429,10 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
     }
     // A large blob was read into a pooled buffer: when the value copied out what it keeps, the
     // buffer serves the next large read or put instead of new memory being faulted in.
-    if (record.blobId !== null && !FastPath.retainsBytes(codec, bytes)) BufferPool.give(bytes)
+    // (A blob read into its value's own memory leaves nothing to give.)
+    if (record.blobId !== null && bytes instanceof Uint8Array && !FastPath.retainsBytes(codec, bytes)) {
+      BufferPool.give(bytes)
+    }
     yield* metadata.recordAccess(key, now)
     countHit(record, started)
     return Option.some({ value: decoded.right as A, record, stale: !isLive(record, now) })

@@ -663,6 +663,67 @@ export const helpFrom = (input: Reader, rawLength: number): number => {
   return input.view.getUint8(at + STREAM_HEADER) === 0 ? half : Math.min(blockSize, half)
 }
 
+/** More blocks than this in a stream stored raw are read from one buffer (a foreign block size). */
+const MAX_PLACED_BLOCKS = 4096
+
+/**
+ * How a block stream stored raw — every block codec 0, as `write` leaves it without a codec or
+ * when no block shrinks — is read so that its bytes land in `dst` (exactly its raw length) with no
+ * copy: `views` are the stream's header with the first block's, then each block's bytes (the range
+ * of `dst` it decodes to) and the next block's header, the headers in small buffers of their own;
+ * `length` is the stream's. Planned from the headers at `input` (read without moving it);
+ * `undefined` when they are not all there, or the stream is not raw or not `dst`'s length.
+ * `check()`, once the views hold the stream, throws unless every header reads as planned.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const placeRaw = (
+  input: Reader,
+  dst: Uint8Array
+): { readonly views: ReadonlyArray<Uint8Array>; readonly length: number; readonly check: () => void } | undefined => {
+  const at = input.offset
+  const first = STREAM_HEADER + BLOCK_HEADER
+  if (at + first > input.bytes.byteLength) return undefined
+  // A copy (`Buffer#slice` would be a view of the caller's bytes).
+  const planned = new Uint8Array(input.bytes.subarray(at, at + first))
+  const header = new DataView(planned.buffer)
+  const blockSize = header.getUint32(1, true)
+  const rawLength = header.getFloat64(5, true)
+  if (header.getUint8(0) === 0 || blockSize === 0 || rawLength !== dst.byteLength || rawLength === 0) return undefined
+  const blocks = Math.ceil(rawLength / blockSize)
+  if (blocks > MAX_PLACED_BLOCKS || !blockHeaderIs(header, STREAM_HEADER, Math.min(blockSize, rawLength))) {
+    return undefined
+  }
+  const head = new Uint8Array(first)
+  const views: Array<Uint8Array> = [head]
+  const headers: Array<Uint8Array> = []
+  for (let start = 0; start < rawLength; start += blockSize) {
+    if (start > 0) {
+      const next = new Uint8Array(BLOCK_HEADER)
+      headers.push(next)
+      views.push(next)
+    }
+    views.push(dst.subarray(start, Math.min(rawLength, start + blockSize)))
+  }
+  const check = () => {
+    for (let i = 0; i < first; i++) {
+      if (head[i] !== planned[i]) throw new RangeError("block stream header differs from the one planned from")
+    }
+    headers.forEach((bytes, k) => {
+      const start = (k + 1) * blockSize
+      if (!blockHeaderIs(new DataView(bytes.buffer), 0, Math.min(blockSize, rawLength - start))) {
+        throw new RangeError(`block ${k + 1} is not stored raw at its planned length`)
+      }
+    })
+  }
+  return { views, length: STREAM_HEADER + blocks * BLOCK_HEADER + rawLength, check }
+}
+
+/** Whether the block header at `at` is a raw block of `length` bytes. */
+const blockHeaderIs = (view: DataView, at: number, length: number): boolean =>
+  view.getUint8(at) === 0 && view.getUint32(at + 1, true) === length
+
 const readStreamHeader = (input: Reader, dst: Uint8Array) => {
   const width = input.u8()
   const blockSize = input.u32()

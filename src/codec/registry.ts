@@ -39,7 +39,9 @@ import type {
   DecodeOptions,
   Encoded,
   EncodeOptions,
-  FormatHandler
+  FormatHandler,
+  Placed,
+  Placement
 } from "./service.js"
 
 /**
@@ -526,6 +528,20 @@ const framedEncoder = (
     })
 }
 
+/** A decoded value validated by the schema of `options`, when there is one. */
+const throughSchema = (
+  decoded: Effect.Effect<unknown, CodecError>,
+  options: DecodeOptions | undefined
+): Effect.Effect<unknown, CodecError> => {
+  const schema = options?.schema
+  if (schema === undefined) return decoded
+  return Effect.flatMap(decoded, (value) =>
+    Effect.suspend(() => Schema.decodeUnknown(schema)(value)).pipe(
+      Effect.mapError(schemaMismatch("Codec.decode")),
+      Effect.catchAllDefect((cause) => Effect.fail(unreadable("Codec.decode", cause)))
+    ))
+}
+
 const schemaMismatch = (method: string) => (error: ParseResult.ParseError) =>
   new CodecError({ reason: "SchemaMismatch", method, description: error.message, cause: error })
 
@@ -672,6 +688,47 @@ export const make = (options?: Options): Codec.Service => {
       : unpacked.entry.handler.decode(unpacked.payload, unpacked.version)
   }
 
+  /**
+   * `Codec.Service.place`: the views of bytes whose header parses, names a registered format that
+   * places its payload, at a version it reads, stored raw (a compressed payload is decompressed
+   * from one buffer). Anything else — bytes too short to tell, a handler that declines or throws,
+   * views that do not add up — is read whole, where `decode` judges it.
+   */
+  const place = (head: Uint8Array, size: number): Placed | undefined => {
+    const header = Header.parse(head, "Codec.decode")
+    if (header instanceof CodecError || header.codec.id !== 0) return undefined
+    const entry = entryOf(head, header)
+    const handler = entry?.handler
+    if (
+      handler?.place === undefined || handler.encodeFramed === undefined || header.formatVersion > handler.version ||
+      size < header.payloadOffset
+    ) return undefined
+    let placement: Placement<unknown> | undefined
+    try {
+      placement = handler.place(head.subarray(header.payloadOffset), size - header.payloadOffset, header.formatVersion)
+    } catch {
+      return undefined
+    }
+    if (placement === undefined) return undefined
+    const views = [new Uint8Array(header.payloadOffset), ...placement.views]
+    let total = 0
+    for (const view of views) total += view.byteLength
+    if (total !== size) return undefined
+    const { finish } = placement
+    const decoded = Effect.try({
+      try: finish,
+      catch: (cause) =>
+        new CodecError({
+          reason: "Corrupt",
+          method: "Codec.decode",
+          format: handler.format,
+          description: `${handler.format} payload does not decode: ${(cause as Error)?.message ?? String(cause)}`,
+          cause
+        })
+    })
+    return { views, ready: placement.ready, decode: (options) => throughSchema(decoded, options) }
+  }
+
   const unsafeDecode = (bytes: Uint8Array): unknown => {
     try {
       const unpacked = unpack(bytes)
@@ -712,16 +769,9 @@ export const make = (options?: Options): Codec.Service => {
         Effect.flatMap((encoded) => encodeWith(generic, encoded))
       )
     },
-    decode: (bytes: Uint8Array, decodeOptions?: DecodeOptions) => {
-      const schema = decodeOptions?.schema
-      const decoded = Effect.suspend(() => decodeBytes(bytes))
-      if (schema === undefined) return decoded
-      return Effect.flatMap(decoded, (value) =>
-        Effect.suspend(() => Schema.decodeUnknown(schema)(value)).pipe(
-          Effect.mapError(schemaMismatch("Codec.decode")),
-          Effect.catchAllDefect((cause) => Effect.fail(unreadable("Codec.decode", cause)))
-        ))
-    },
+    decode: (bytes: Uint8Array, decodeOptions?: DecodeOptions) =>
+      throughSchema(Effect.suspend(() => decodeBytes(bytes)), decodeOptions),
+    place,
     unsafeDecode,
     retainsBytes: (bytes: Uint8Array) => {
       const header = Header.parse(bytes, "Codec.decode")

@@ -90,6 +90,28 @@ export interface FormatHandler<A = any> {
    * once it returns. Absent means the value may be a view of the payload.
    */
   readonly retainsPayload?: boolean | undefined
+  /**
+   * Optional, with `encodeFramed`: where a payload stored raw (the header's codec is "none") can be
+   * read to directly, so a reader skips the copy out of the stored bytes. `head` is the payload's
+   * first bytes (up to a few KiB), `length` its whole length. The answer: views whose lengths add up
+   * to `length`, in the payload's order, and `finish`, which makes the value once the views hold
+   * the payload (throwing, as `decode` would, on bytes it cannot read). `undefined` when the value
+   * is not laid out so: `decode` then reads it from one buffer.
+   */
+  readonly place?: ((head: Uint8Array, length: number, version: number) => Placement<A> | undefined) | undefined
+}
+
+/**
+ * A payload's views and how to make the value from them (`FormatHandler.place`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Placement<A> {
+  readonly views: ReadonlyArray<Uint8Array>
+  /** When given, nothing may be written into the views before it settles. */
+  readonly ready?: Promise<unknown> | undefined
+  readonly finish: () => A
 }
 
 /**
@@ -420,6 +442,15 @@ export declare namespace Codec {
      * once `decode` has returned. In doubt, `true` (the `make` default).
      */
     readonly retainsBytes: (bytes: Uint8Array) => boolean
+    /**
+     * Optional: where stored bytes of `size` bytes starting with `head` can be read to, when their
+     * format reads its payload straight into the value (a large array stored raw: `BlobStore.getPlaced`
+     * reads it into the array returned). `views` add up to `size`, in the bytes' order; the first
+     * is the header, alone; they are written once `ready`, if given, settles. Once they hold the
+     * bytes, `decode` is `decode` of them. `undefined`
+     * when the bytes are to be read whole.
+     */
+    readonly place?: ((head: Uint8Array, size: number) => Placed | undefined) | undefined
     /** Reads only the header: format, version and compression of stored bytes. */
     readonly inspect: (
       bytes: Uint8Array
@@ -428,6 +459,21 @@ export declare namespace Codec {
       CodecError
     >
   }
+}
+
+/**
+ * Stored bytes read to places (`Codec.Service.place`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Placed {
+  /** The bytes' views, in order: the header first, alone, then the payload's. */
+  readonly views: ReadonlyArray<Uint8Array>
+  /** When given, nothing may be written into the views before it settles. */
+  readonly ready?: Promise<unknown> | undefined
+  /** `Codec.Service.decode` of the bytes the views hold. */
+  readonly decode: (options?: DecodeOptions) => Effect.Effect<unknown, CodecError>
 }
 
 /**

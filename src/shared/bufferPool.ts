@@ -169,6 +169,42 @@ export const result = (size: number): ArrayBuffer => {
 }
 
 /**
+ * `result` for a value read straight into it from a file, in two steps. `readTarget` hands out the
+ * spare of this size: ready, or still being faulted in (then `ready` settles once the fill has
+ * ended, and the read must wait for it: the fill writes zeros); else fresh memory, which the read
+ * faults in on the threadpool. `prepareNext`, called once the read is done, prepares the next
+ * spare. Faulting it in while the read still ran put four `/dev/zero` reads ahead of the read's own
+ * on the threadpool, and its new memory started a full collection beside it: the get took
+ * 50–57 ms instead of 15–18.
+ *
+ * @since 0.1.0
+ * @category pool
+ */
+export const readTarget = (
+  size: number
+): { readonly buffer: ArrayBuffer; readonly ready: Promise<unknown> | undefined } => {
+  const spare = spares.get(size)
+  if (spare !== undefined) {
+    spares.delete(size)
+    return { buffer: spare, ready: undefined }
+  }
+  const inProgress = filling.get(size)
+  if (inProgress === undefined) return { buffer: new ArrayBuffer(size), ready: undefined }
+  filling.delete(size)
+  return { buffer: inProgress.buffer, ready: inProgress.fill.done }
+}
+
+/**
+ * See `readTarget`.
+ *
+ * @since 0.1.0
+ * @category pool
+ */
+export const prepareNext = (size: number): void => {
+  if (size >= MIN_SPARE && size <= MAX_SPARE) setImmediate(prepare, size)
+}
+
+/**
  * `result` for a decoder that can wait: when the spare of this size is still being faulted in,
  * it is handed out as it is, and `ready(end)` (as `Prefault.help`'s) says when the bytes below
  * `end` may be written — the fill writes zeros, so it must be past them first. `ready` is

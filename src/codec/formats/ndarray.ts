@@ -33,7 +33,7 @@ import * as Prefault from "../../shared/prefault.js"
 import * as Blocks from "../blocks.js"
 import * as Compression from "../compression.js"
 import { CodecError, makeHandler } from "../service.js"
-import type { CompressionSettings, FormatHandler, FramedPayload } from "../service.js"
+import type { CompressionSettings, FormatHandler, FramedPayload, Placement } from "../service.js"
 
 /**
  * A typed array of any element type this format stores.
@@ -402,6 +402,40 @@ const readPartAsync = async (input: Blocks.Reader): Promise<TypedArray | NdArray
   return partValue(header, buffer)
 }
 
+/**
+ * `FormatHandler.place`: one array of at least `Prefault.MIN_SIZE` bytes stored raw is read
+ * straight into its result (`BufferPool.readTarget`), so a get costs what reading the file does;
+ * columns, and anything planned otherwise, are read whole.
+ */
+const place = (head: Uint8Array, length: number): Placement<TypedArray | NdArray> | undefined => {
+  if (length < Prefault.MIN_SIZE) return undefined
+  try {
+    const input = new Blocks.Reader(head, 0)
+    if (readLayout(input) !== 0) return undefined
+    const header = readPartHeader(input)
+    if (header.rawLength < Prefault.MIN_SIZE) return undefined
+    const prefix = new Uint8Array(head.subarray(0, input.offset))
+    const { buffer, ready } = BufferPool.readTarget(header.rawLength)
+    const stream = Blocks.placeRaw(input, new Uint8Array(buffer))
+    if (stream === undefined || prefix.byteLength + stream.length !== length) return undefined
+    const prefixView = new Uint8Array(prefix.byteLength)
+    return {
+      views: [prefixView, ...stream.views],
+      ready,
+      finish: () => {
+        for (let i = 0; i < prefix.byteLength; i++) {
+          if (prefixView[i] !== prefix[i]) throw new RangeError("array header differs from the one planned from")
+        }
+        stream.check()
+        BufferPool.prepareNext(header.rawLength)
+        return partValue(header, buffer)
+      }
+    }
+  } catch {
+    return undefined
+  }
+}
+
 const decodePayload = (payload: Uint8Array): Value => {
   const input = new Blocks.Reader(payload, 0)
   const layout = readLayout(input)
@@ -482,6 +516,7 @@ export const handler: FormatHandler<Value> = makeHandler({
       : Effect.try({ try: () => encodeWith(value, policy, headerRoom), catch: catcher })
   },
   retainsPayload: false,
+  place,
   decode: (payload) => decodePayload(payload),
   decodeEffect: (payload) =>
     payload.byteLength < Prefault.MIN_SIZE && !mayBeLarge(payload)
