@@ -8,12 +8,14 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as BlobStoreFileSystem from "../src/blob/fileSystem.js"
 import { BlobStore, HEAD_BYTES } from "../src/blob/service.js"
 import * as CodecDefault from "../src/codec/registry.js"
+import * as Simd from "../src/codec/simd.js"
 import { Cache } from "../src/index.js"
 import * as HasherXxhash from "../src/key/xxhash.js"
 import * as MetadataStoreMemory from "../src/metadata/memory.js"
@@ -154,23 +156,70 @@ describe("array gets read straight into their result", () => {
       assert.deepStrictEqual(calls, ["placed 4", "placed 4", "placed 4"])
     }))
 
-  it.scoped("compressed arrays, columns and small arrays are read whole, as before", () =>
+  it.scoped("columns, unshuffled streams and small arrays are read whole, as before", () =>
     Effect.gen(function*() {
       const directory = yield* tempDirectory
       const calls: Array<string> = []
-      const lz4 = yield* cacheAt(directory, calls, { codec: "lz4" })
-      const value = signal(24 * MiB)
-      yield* lz4.put({ k: "lz4" }, value)
-      assertSame((yield* lz4.get({ k: "lz4" })).pipe(Option.getOrThrow), value)
+      const none = yield* cacheAt(directory, calls)
       const columns = { a: signal(6 * MiB), b: Int32Array.from({ length: (4 * MiB) / 4 }, (_, i) => i) }
-      const none = yield* cacheAt(path.join(directory, "none"), calls)
       yield* none.put({ k: "columns" }, columns)
       assert.deepStrictEqual((yield* none.get({ k: "columns" })).pipe(Option.getOrThrow), columns)
       const small = signal(2 * MiB)
       yield* none.put({ k: "small" }, small)
       assertSame((yield* none.get({ k: "small" })).pipe(Option.getOrThrow), small)
+      // One-byte elements are not shuffled: their LZ4 blocks decode straight into the target.
+      const lz4 = yield* cacheAt(path.join(directory, "lz4"), calls, { codec: "lz4" })
+      const random = crypto.randomBytes(12 * MiB)
+      const bytes = Int8Array.from({ length: 12 * MiB }, (_, i) => (i & 1) === 0 ? 0 : random[i]! & 0x7f)
+      yield* lz4.put({ k: "int8" }, bytes)
+      assertSame((yield* lz4.get({ k: "int8" })).pipe(Option.getOrThrow), bytes)
       // Blobs under HASH_WHILE_READING never ask: the small one's get is a plain `get`.
-      assert.deepStrictEqual(calls, ["declined", "declined", "get"])
+      assert.deepStrictEqual(calls, ["declined", "get", "declined"])
+    }))
+
+  it.scoped("a compressed array: read into the tail of its result and decoded in place, SIMD on and off", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDirectory
+      const calls: Array<string> = []
+      const cache = yield* cacheAt(directory, calls, { codec: "lz4" })
+      const value = signal(40 * MiB + 8 * 99)
+      yield* cache.put({ k: "lz4" }, value)
+      const stored = (yield* cache.list())[0]!
+      assert.isBelow(stored.storedBytes, value.byteLength)
+      assert.strictEqual(stored.codec, "lz4")
+      for (const simd of [true, false]) {
+        Simd.enable(simd && Simd.available)
+        try {
+          const back = (yield* cache.get({ k: "lz4" })).pipe(Option.getOrThrow) as Float64Array
+          assertSame(back, value)
+          assert.strictEqual(back.buffer.byteLength, value.byteLength)
+        } finally {
+          Simd.enable(Simd.available)
+        }
+      }
+      assert.deepStrictEqual(calls, ["placed 2", "placed 2"])
+    }))
+
+  it.scoped("a compressed array whose last block did not shrink is copied out and decoded as before", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDirectory
+      const calls: Array<string> = []
+      const cache = yield* cacheAt(directory, calls, { codec: "lz4" })
+      // 32 MiB of zeros, then 12 MiB of noise: the last block is stored raw, 5 bytes longer than its
+      // output, so block 1's output would overrun block 2's header in place.
+      const value = new Float64Array((44 * MiB) / 8)
+      const noise = crypto.randomBytes(12 * MiB)
+      new Uint8Array(value.buffer, 32 * MiB).set(noise)
+      yield* cache.put({ k: "tail" }, value)
+      assert.strictEqual((yield* cache.list())[0]!.codec, "lz4")
+      const back = (yield* cache.get({ k: "tail" })).pipe(Option.getOrThrow)
+      assertSame(back, value)
+      assert.deepStrictEqual(calls, ["placed 2"])
+      // Decoded in place, the same stream with its noise first.
+      const first = new Float64Array((44 * MiB) / 8)
+      new Uint8Array(first.buffer).set(noise)
+      yield* cache.put({ k: "head" }, first)
+      assertSame((yield* cache.get({ k: "head" })).pipe(Option.getOrThrow), first)
     }))
 
   it.scoped("damage anywhere is a miss and the entry goes: a data byte, a block header, a short file", () =>

@@ -720,6 +720,35 @@ export const placeRaw = (
   return { views, length: STREAM_HEADER + blocks * BLOCK_HEADER + rawLength, check }
 }
 
+/**
+ * Whether the block stream at `input` can be decoded into `dst` while it sits in `dst`'s own memory
+ * (`input.bytes` a view of the same buffer: a reader that read the compressed bytes into the tail of
+ * their result): every block's output must end at or before the header of the next, so no block
+ * overwrites input not yet read. A block's own input is always read whole before its output is
+ * written — into the SIMD module's memory, the scratch block or a codec's new buffer, or, stored
+ * raw, by a copy that allows the overlap — except an LZ4 block of a stream that is not shuffled,
+ * decoded straight into its target: such a stream is never decoded in place. Reads only headers,
+ * bounds-checked (a damaged one throws `RangeError`, as `read` would).
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodableInPlace = (input: Reader, dst: Uint8Array): boolean => {
+  if (input.bytes.buffer !== dst.buffer) return false
+  const walk = new Reader(input.bytes, input.offset)
+  const { width, blockSize, rawLength } = readStreamHeader(walk, dst)
+  if (width === 1) return false
+  // Where `walk` stands, as an offset into `dst`.
+  const shift = input.bytes.byteOffset - dst.byteOffset
+  for (let start = 0; start < rawLength; start += blockSize) {
+    walk.u8()
+    walk.take(walk.u32())
+    const end = Math.min(rawLength, start + blockSize)
+    if (end < rawLength && shift + walk.offset < end) return false
+  }
+  return true
+}
+
 /** Whether the block header at `at` is a raw block of `length` bytes. */
 const blockHeaderIs = (view: DataView, at: number, length: number): boolean =>
   view.getUint8(at) === 0 && view.getUint32(at + 1, true) === length

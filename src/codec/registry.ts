@@ -689,14 +689,14 @@ export const make = (options?: Options): Codec.Service => {
   }
 
   /**
-   * `Codec.Service.place`: the views of bytes whose header parses, names a registered format that
-   * places its payload, at a version it reads, stored raw (a compressed payload is decompressed
-   * from one buffer). Anything else — bytes too short to tell, a handler that declines or throws,
-   * views that do not add up — is read whole, where `decode` judges it.
+   * `Codec.Service.place`: the views of bytes whose header parses and names a registered format
+   * that frames and places its own payload, at a version it reads. Anything else — bytes too short
+   * to tell, a handler that declines or throws, views that do not add up — is read whole, where
+   * `decode` judges it.
    */
   const place = (head: Uint8Array, size: number): Placed | undefined => {
     const header = Header.parse(head, "Codec.decode")
-    if (header instanceof CodecError || header.codec.id !== 0) return undefined
+    if (header instanceof CodecError) return undefined
     const entry = entryOf(head, header)
     const handler = entry?.handler
     if (
@@ -705,7 +705,12 @@ export const make = (options?: Options): Codec.Service => {
     ) return undefined
     let placement: Placement<unknown> | undefined
     try {
-      placement = handler.place(head.subarray(header.payloadOffset), size - header.payloadOffset, header.formatVersion)
+      placement = handler.place(
+        head.subarray(header.payloadOffset),
+        size - header.payloadOffset,
+        header.formatVersion,
+        header.codec.codec
+      )
     } catch {
       return undefined
     }

@@ -91,14 +91,18 @@ export interface FormatHandler<A = any> {
    */
   readonly retainsPayload?: boolean | undefined
   /**
-   * Optional, with `encodeFramed`: where a payload stored raw (the header's codec is "none") can be
-   * read to directly, so a reader skips the copy out of the stored bytes. `head` is the payload's
-   * first bytes (up to a few KiB), `length` its whole length. The answer: views whose lengths add up
-   * to `length`, in the payload's order, and `finish`, which makes the value once the views hold
-   * the payload (throwing, as `decode` would, on bytes it cannot read). `undefined` when the value
-   * is not laid out so: `decode` then reads it from one buffer.
+   * Optional, with `encodeFramed`: where a payload can be read to directly, so a reader skips
+   * buffers between the file and the value (a payload stored raw goes straight into its value, a
+   * compressed one into the tail of the memory it decodes to). `head` is the payload's first bytes
+   * (up to a few KiB), `length` its whole length, `codec` the header's ("none" when nothing in the
+   * payload is compressed). The answer: views whose lengths add up to `length`, in the payload's
+   * order, and `finish`, which makes the value once the views hold the payload (throwing, as
+   * `decode` would, on bytes it cannot read). `undefined` when the value is not laid out so:
+   * `decode` then reads it from one buffer.
    */
-  readonly place?: ((head: Uint8Array, length: number, version: number) => Placement<A> | undefined) | undefined
+  readonly place?:
+    | ((head: Uint8Array, length: number, version: number, codec: CompressionCodec) => Placement<A> | undefined)
+    | undefined
 }
 
 /**

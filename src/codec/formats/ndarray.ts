@@ -33,7 +33,7 @@ import * as Prefault from "../../shared/prefault.js"
 import * as Blocks from "../blocks.js"
 import * as Compression from "../compression.js"
 import { CodecError, makeHandler } from "../service.js"
-import type { CompressionSettings, FormatHandler, FramedPayload, Placement } from "../service.js"
+import type { CompressionCodec, CompressionSettings, FormatHandler, FramedPayload, Placement } from "../service.js"
 
 /**
  * A typed array of any element type this format stores.
@@ -403,11 +403,20 @@ const readPartAsync = async (input: Blocks.Reader): Promise<TypedArray | NdArray
 }
 
 /**
- * `FormatHandler.place`: one array of at least `Prefault.MIN_SIZE` bytes stored raw is read
- * straight into its result (`BufferPool.readTarget`), so a get costs what reading the file does;
- * columns, and anything planned otherwise, are read whole.
+ * `FormatHandler.place`: one array of at least `Prefault.MIN_SIZE` bytes is read into its own
+ * result (`BufferPool.readTarget`), so a get faults in one buffer, not two. Stored raw, each block's
+ * bytes go to their place in it (`Blocks.placeRaw`). Compressed, the payload goes to its tail and is
+ * decoded in place, front to back, when each block's output ends before the next block's input
+ * (`Blocks.decodableInPlace`; otherwise it is copied out and decoded as `decode` would). Columns,
+ * a payload longer than its array, a stream that is not shuffled, and anything planned otherwise,
+ * are read whole.
  */
-const place = (head: Uint8Array, length: number): Placement<TypedArray | NdArray> | undefined => {
+const place = (
+  head: Uint8Array,
+  length: number,
+  _version: number,
+  codec: CompressionCodec
+): Placement<TypedArray | NdArray> | undefined => {
   if (length < Prefault.MIN_SIZE) return undefined
   try {
     const input = new Blocks.Reader(head, 0)
@@ -415,6 +424,7 @@ const place = (head: Uint8Array, length: number): Placement<TypedArray | NdArray
     const header = readPartHeader(input)
     if (header.rawLength < Prefault.MIN_SIZE) return undefined
     const prefix = new Uint8Array(head.subarray(0, input.offset))
+    if (codec !== "none") return placeCompressed(head, length, header, input.offset)
     const { buffer, ready } = BufferPool.readTarget(header.rawLength)
     const stream = Blocks.placeRaw(input, new Uint8Array(buffer))
     if (stream === undefined || prefix.byteLength + stream.length !== length) return undefined
@@ -433,6 +443,46 @@ const place = (head: Uint8Array, length: number): Placement<TypedArray | NdArray
     }
   } catch {
     return undefined
+  }
+}
+
+/** Bytes of a block stream's header: shuffle width, block size, raw length. */
+const STREAM_HEADER = 13
+
+/** `place` of a compressed array: the payload into the tail of its result, decoded in place. */
+const placeCompressed = (
+  head: Uint8Array,
+  length: number,
+  header: PartHeader,
+  streamAt: number
+): Placement<TypedArray | NdArray> | undefined => {
+  const rawLength = header.rawLength
+  // An unshuffled stream's LZ4 blocks decode straight into their target; its payload may not fit.
+  if (length > rawLength || head.byteLength < streamAt + STREAM_HEADER || head[streamAt] === 1) return undefined
+  const planned = new Uint8Array(head.subarray(0, streamAt + STREAM_HEADER))
+  const { buffer, ready } = BufferPool.readTarget(rawLength)
+  const result = new Uint8Array(buffer)
+  const tail = result.subarray(rawLength - length)
+  return {
+    views: [tail],
+    ready,
+    finish: () => {
+      for (let i = 0; i < planned.byteLength; i++) {
+        if (tail[i] !== planned[i]) throw new RangeError("array header differs from the one planned from")
+      }
+      const input = new Blocks.Reader(tail, streamAt)
+      if (!Blocks.decodableInPlace(input, result)) {
+        // A late block that did not shrink: its output would overrun the next one's input.
+        const copy = BufferPool.take(length)
+        copy.set(tail)
+        const value = decodePayload(copy)
+        BufferPool.give(copy)
+        return value as TypedArray | NdArray
+      }
+      Blocks.read(input, result)
+      BufferPool.prepareNext(rawLength)
+      return partValue(header, buffer)
+    }
   }
 }
 
