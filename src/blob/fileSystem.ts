@@ -181,17 +181,20 @@ const cut = (views: ReadonlyArray<Uint8Array>, length: number): ReadonlyArray<Ui
 }
 
 /**
- * Reads in flight at once while a blob is read in pieces. Three 4 MiB reads side by side read a
- * 64 MiB blob into fresh memory in 25 ms where one at a time took 34 (`fs.readFileSync`, one
- * read: 31), and with its hash beside them in 34 ms where one at a time took 40: the kernel faults
- * the pages of each in on its own thread.
+ * Reads in flight at once while a blob is read in pieces into memory not yet faulted in. Three 4 MiB
+ * reads side by side read a 64 MiB blob into fresh memory in 25 ms where one at a time took 34
+ * (`fs.readFileSync`, one read: 31), and with its hash beside them in 34 ms where one at a time
+ * took 40: the kernel faults the pages of each in on its own thread. Into memory already touched
+ * (a pooled buffer, a ready spare) one read at a time is as fast, and leaves the cores to the
+ * hash and the decode: with three, the lz4 Float64Array get of `bench formats` fell from
+ * 1,805–1,880 MB/s to 1,635–1,736 in eight alternated runs.
  */
-const READS_IN_FLIGHT = 3
+const FRESH_READS_IN_FLIGHT = 3
 
 /**
  * Reads the file from offset `from` into the views (the file's bytes in their order, from the
- * views' byte `from` on), `piece` bytes per read at most, `READS_IN_FLIGHT` reads at once: while
- * the threadpool fills the next pieces, this thread hands the first to `onPiece`, in order.
+ * views' byte `from` on), `piece` bytes per read at most, `inFlight` reads at once: while the
+ * threadpool fills the next pieces, this thread hands the first to `onPiece`, in order.
  * Returns the bytes the views hold, `from` included: fewer than theirs when the file ends first.
  * Every read has ended when it returns or fails (none writes into the views after).
  */
@@ -200,7 +203,8 @@ const readViews = async (
   views: ReadonlyArray<Uint8Array>,
   from: number,
   onPiece: ((piece: Uint8Array) => void) | undefined,
-  piece: number
+  piece: number,
+  inFlight = 1
 ): Promise<number> => {
   let index = 0
   let at = from
@@ -227,7 +231,7 @@ const readViews = async (
   }
   const queue: Array<Read> = []
   const fillQueue = () => {
-    while (queue.length < READS_IN_FLIGHT) {
+    while (queue.length < inFlight) {
       const read = issue()
       if (read === undefined) return
       queue.push(read)
@@ -482,6 +486,7 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
             const size = stat.size
             let head: Uint8Array | undefined
             let views: ReadonlyArray<Uint8Array> | undefined
+            let inFlight = 1
             if (place !== undefined) {
               head = Buffer.allocUnsafe(Math.min(HEAD_BYTES, size))
               const got = await readViews(handle, [head], 0, undefined, Infinity)
@@ -490,6 +495,7 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
               const places = got === Math.min(HEAD_BYTES, size) ? place(head, size) : undefined
               if (places?.ready !== undefined) await places.ready
               views = places?.views
+              if (places?.touched !== true) inFlight = FRESH_READS_IN_FLIGHT
             }
             if (views === undefined) {
               const buffer = BufferPool.take(size)
@@ -508,7 +514,8 @@ export const make = (options: Options): Effect.Effect<BlobStore.Service, Storage
               views,
               from,
               piecewise ? onPiece : undefined,
-              piecewise ? PIECE : Infinity
+              piecewise ? PIECE : Infinity,
+              inFlight
             )
             if (onPiece !== undefined && !piecewise && filled > from) piecesOf(views, from, filled, onPiece)
             return Option.some(filled === size ? views : cut(views, filled))

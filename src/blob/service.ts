@@ -111,7 +111,7 @@ export declare namespace BlobStore {
 
 /**
  * Where `BlobStore.getPlaced` reads a blob to: `views` in the blob's order, written only once
- * `ready` (when given) has settled.
+ * `ready` (when given) has settled, and whether their memory is `touched`.
  *
  * @since 0.1.0
  * @category models
@@ -119,6 +119,11 @@ export declare namespace BlobStore {
 export interface Places {
   readonly views: ReadonlyArray<Uint8Array>
   readonly ready?: Promise<unknown> | undefined
+  /**
+   * The views' memory is faulted in already (once `ready` settles): a store may read it one piece at a
+   * time, where fresh memory gains from several reads side by side.
+   */
+  readonly touched?: boolean | undefined
 }
 
 /**

@@ -731,7 +731,12 @@ export const make = (options?: Options): Codec.Service => {
           cause
         })
     })
-    return { views, ready: placement.ready, decode: (options) => throughSchema(decoded, options) }
+    return {
+      views,
+      ready: placement.ready,
+      touched: placement.touched,
+      decode: (options) => throughSchema(decoded, options)
+    }
   }
 
   const unsafeDecode = (bytes: Uint8Array): unknown => {

@@ -115,6 +115,8 @@ export interface Placement<A> {
   readonly views: ReadonlyArray<Uint8Array>
   /** When given, nothing may be written into the views before it settles. */
   readonly ready?: Promise<unknown> | undefined
+  /** The views' memory is faulted in already (once `ready` settles). */
+  readonly touched?: boolean | undefined
   readonly finish: () => A
 }
 
@@ -476,6 +478,8 @@ export interface Placed {
   readonly views: ReadonlyArray<Uint8Array>
   /** When given, nothing may be written into the views before it settles. */
   readonly ready?: Promise<unknown> | undefined
+  /** The views' memory is faulted in already (once `ready` settles). */
+  readonly touched?: boolean | undefined
   /** `Codec.Service.decode` of the bytes the views hold. */
   readonly decode: (options?: DecodeOptions) => Effect.Effect<unknown, CodecError>
 }

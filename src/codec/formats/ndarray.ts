@@ -432,6 +432,7 @@ const place = (
     return {
       views: [prefixView, ...stream.views],
       ready,
+      touched: ready !== undefined || BufferPool.prefaulted(buffer),
       finish: () => {
         for (let i = 0; i < prefix.byteLength; i++) {
           if (prefixView[i] !== prefix[i]) throw new RangeError("array header differs from the one planned from")
@@ -466,6 +467,7 @@ const placeCompressed = (
   return {
     views: [tail],
     ready,
+    touched: ready !== undefined || BufferPool.prefaulted(buffer),
     finish: () => {
       for (let i = 0; i < planned.byteLength; i++) {
         if (tail[i] !== planned[i]) throw new RangeError("array header differs from the one planned from")
