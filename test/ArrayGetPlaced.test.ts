@@ -275,6 +275,39 @@ describe("array gets read straight into their result", () => {
     }))
 })
 
+describe("a placed read whose pieces cannot be trusted", () => {
+  it.scoped("a store that hands no pieces: the views are put together and hashed whole, damage still a miss", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDirectory
+      const silent = Layer.effect(
+        BlobStore,
+        Effect.map(BlobStore, (inner): BlobStore.Service => ({
+          ...inner,
+          getPlaced: (id, place) => inner.getPlaced!(id, place)
+        }))
+      ).pipe(Layer.provide(BlobStoreFileSystem.layer({ directory: path.join(directory, "blobs") })))
+      const cache = yield* Effect.provide(
+        Cache.Cache,
+        Cache.layerFromServices({}).pipe(
+          Layer.provide(
+            Layer.mergeAll(
+              HasherXxhash.layer,
+              CodecDefault.layer({ compression: { byKind: { array: { codec: "none" } } } }),
+              MetadataStoreMemory.layer,
+              silent
+            )
+          )
+        )
+      )
+      const value = signal(24 * MiB)
+      yield* cache.put({ k: "silent" }, value)
+      assertSame((yield* cache.get({ k: "silent" })).pipe(Option.getOrThrow), value)
+      flip(blobFile(directory), 20 * MiB)
+      assert.isTrue(Option.isNone(yield* cache.get({ k: "silent" })))
+      assert.deepStrictEqual((yield* cache.list()).length, 0)
+    }))
+})
+
 describe("BlobStoreFileSystem.getPlaced", () => {
   const id = "abcdef0123456789-1"
   const store = (directory: string) => Effect.provide(BlobStore, BlobStoreFileSystem.layer({ directory }))

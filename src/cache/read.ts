@@ -39,18 +39,6 @@ import { type CacheError, CodecError, ConfigError, type GetOptions } from "./ser
 const NO_LABELS: ReadonlyArray<never> = []
 const EMPTY = new Uint8Array(0)
 
-/** The views' bytes in one buffer. */
-const concat = (views: ReadonlyArray<Uint8Array>): Uint8Array => {
-  let length = 0
-  for (const view of views) length += view.byteLength
-  const out = new Uint8Array(length)
-  let at = 0
-  for (const view of views) {
-    out.set(view, at)
-    at += view.byteLength
-  }
-  return out
-}
 const GET_OPTIONS = {
   schema: Validate.optionalSchema,
   namespace: Validate.optionalString,
@@ -278,7 +266,7 @@ export const make = (engine: Engine, settings: IntegritySettings) => {
         // Pieces that do not tile the views (a store off its contract) leave nothing to trust:
         // the bytes are put together and hashed whole.
         return settings.verifyIntegrity && digest === undefined
-          ? { bytes: concat(views), digest: undefined }
+          ? { bytes: Buffer.concat(views), digest: undefined }
           : { placed, views, digest }
       })
     )
