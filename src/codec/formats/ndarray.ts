@@ -423,8 +423,8 @@ const place = (
     if (readLayout(input) !== 0) return undefined
     const header = readPartHeader(input)
     if (header.rawLength < Prefault.MIN_SIZE) return undefined
-    const prefix = new Uint8Array(head.subarray(0, input.offset))
     if (codec !== "none") return placeCompressed(head, length, header, input.offset)
+    const prefix = new Uint8Array(head.subarray(0, input.offset))
     const { buffer, ready } = BufferPool.readTarget(header.rawLength)
     const stream = Blocks.placeRaw(input, new Uint8Array(buffer))
     if (stream === undefined || prefix.byteLength + stream.length !== length) return undefined
