@@ -63,12 +63,13 @@ import * as Arrow from "apache-arrow"
 import * as Effect from "effect/Effect"
 import { createRequire } from "node:module"
 import * as BufferPool from "../../shared/bufferPool.js"
+import * as Prefault from "../../shared/prefault.js"
 import * as Blocks from "../blocks.js"
 import * as Compression from "../compression.js"
 import * as Lz4 from "../lz4.js"
 import * as Sequence from "../sequence.js"
 import { CodecError, makeHandler } from "../service.js"
-import type { CompressionSettings, FormatHandler, FramedPayload } from "../service.js"
+import type { CompressionSettings, FormatHandler, FramedPayload, Placement } from "../service.js"
 import { shuffle } from "../shuffle.js"
 
 // The shuffle width applied to the IPC stream when shuffling is on.
@@ -635,6 +636,129 @@ const decodePayload = (payload: Uint8Array): Arrow.Table => {
   return Arrow.tableFromIPC(ipc)
 }
 
+/** The smallest segment stored raw that `place` reads straight into the stream (smaller ones are copied). */
+const PLACED_SEGMENT = 1 << 20
+
+/**
+ * Moves `input` past the block stream at its offset (its header, then each block's codec byte,
+ * stored length and bytes), throwing `RangeError` where the bytes end first; returns its raw length.
+ */
+const skipStream = (input: Blocks.Reader): number => {
+  input.u8()
+  const blockSize = input.u32()
+  const rawLength = streamLength(input.f64())
+  if (blockSize === 0 && rawLength > 0) throw new RangeError("block stream with blocks of 0 bytes")
+  for (let start = 0; start < rawLength; start += blockSize) {
+    input.u8()
+    input.take(input.u32())
+  }
+  return rawLength
+}
+
+/** Moves `input` past the segment at its offset (container 2); returns its length in the stream. */
+const skipSegment = (input: Blocks.Reader): number => {
+  const coding = input.u8()
+  if (coding === 0) return skipStream(input)
+  if (coding === 2) {
+    const width = input.u8()
+    const count = streamLength(input.f64())
+    input.take(2 * width)
+    return count * width
+  }
+  if (coding !== 1) throw new RangeError(`unknown segment coding ${coding}`)
+  const word = input.u8()
+  const keep = input.u8()
+  if (keep === 0) throw new RangeError("narrowed segment keeps no bytes")
+  return skipStream(input) / keep * word
+}
+
+/**
+ * `FormatHandler.place`: a container-2 payload (format 3 and later) whose stream is large enough
+ * for the pool is read into its own result (`BufferPool.readTarget`), and the first segment of
+ * at least `PLACED_SEGMENT` bytes that it stores raw — found by walking the segments in `head` —
+ * has its blocks read straight to their place in the stream (`Blocks.placeRaw`): a table's float
+ * column is not copied on the way. The segments before it and the rest of the payload are read
+ * into buffers of their own and decoded into the stream by `finish`, which parses the bytes as
+ * read (the head only planned them) and checks that the placed segment is where and what the plan
+ * said. Anything else is read whole.
+ */
+const place = (head: Uint8Array, length: number, version: number): Placement<Arrow.Table> | undefined => {
+  if (version < 3) return undefined
+  try {
+    const input = new Blocks.Reader(head, 0)
+    if (input.u8() !== 2) return undefined
+    const { length: total, segments } = segmentsHeader(input)
+    if (total < Prefault.MIN_SIZE) return undefined
+    let at = 0
+    for (let k = 0; k < segments; k++) {
+      const start = input.offset
+      const raw = storedRawAt(input.view, start)
+      if (raw >= PLACED_SEGMENT && at + raw <= total) return placeSegment(head, length, total, start, at, raw, k)
+      at += skipSegment(input)
+      if (at > total) return undefined
+    }
+    return undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The raw length of the segment at `start` in `view` when it is a block stream (coding 0) whose
+ * first block is stored raw, as `Blocks.placeRaw` wants it (its later blocks are checked after the
+ * read); 0 otherwise, or where the head ends first. Layout as `storedRaw`'s, after the coding byte.
+ */
+const storedRawAt = (view: DataView, start: number): number => {
+  if (start + 19 > view.byteLength || view.getUint8(start) !== 0 || view.getUint8(start + 1) === 0) return 0
+  const blockSize = view.getUint32(start + 2, true)
+  const raw = view.getFloat64(start + 6, true)
+  if (blockSize === 0 || !Number.isSafeInteger(raw)) return 0
+  return view.getUint8(start + 14) === 0 && view.getUint32(start + 15, true) === Math.min(blockSize, raw) ? raw : 0
+}
+
+/** `place`'s plan once segment `k`, at `start` in the payload and `at` in the stream, is chosen. */
+const placeSegment = (
+  head: Uint8Array,
+  length: number,
+  total: number,
+  start: number,
+  at: number,
+  raw: number,
+  k: number
+): Placement<Arrow.Table> | undefined => {
+  const { buffer, ready } = BufferPool.readTarget(total)
+  const ipc = new Uint8Array(buffer)
+  const input = new Blocks.Reader(head, start + 1)
+  const stream = Blocks.placeRaw(input, ipc.subarray(at, at + raw))
+  const restLength = length - (start + 1) - (stream?.length ?? 0)
+  if (stream === undefined || restLength < 0) return undefined
+  const before = new Uint8Array(start + 1)
+  const rest = new Uint8Array(restLength)
+  return {
+    views: [before, ...stream.views, rest],
+    ready,
+    touched: ready !== undefined || BufferPool.prefaulted(buffer),
+    finish: () => {
+      const first = new Blocks.Reader(before, 0)
+      if (first.u8() !== 2) throw new RangeError("container differs from the one planned from")
+      const header = segmentsHeader(first)
+      if (header.length !== total) throw new RangeError("stream length differs from the one planned from")
+      let to = 0
+      for (let i = 0; i < k; i++) to += readSegment(first, ipc, to, 2)
+      if (to !== at || first.u8() !== 0 || first.offset !== before.byteLength) {
+        throw new RangeError("segments differ from the ones planned from")
+      }
+      stream.check()
+      to += raw
+      const second = new Blocks.Reader(rest, 0)
+      for (let i = k + 1; i < header.segments; i++) to += readSegment(second, ipc, to, 2)
+      checkEnd(second, to, total)
+      BufferPool.prepareNext(total)
+      return Arrow.tableFromIPC(ipc)
+    }
+  }
+}
+
 const failure = (reason: CodecError["reason"], method: string, cause: unknown, what: string) =>
   new CodecError({
     reason,
@@ -683,6 +807,7 @@ export const handler: FormatHandler<Arrow.Table> = makeHandler({
       catch: (cause) => failure("Unserializable", "Codec.encode", cause, "table could not be written as Arrow IPC")
     }),
   retainsPayload: false,
+  place,
   decode: (payload) => decodePayload(payload),
   corrupt: "Arrow payload does not decode"
 })
