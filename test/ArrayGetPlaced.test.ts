@@ -20,6 +20,7 @@ import { Cache } from "../src/index.js"
 import * as HasherXxhash from "../src/key/xxhash.js"
 import * as MetadataStoreMemory from "../src/metadata/memory.js"
 import * as BufferPool from "../src/shared/bufferPool.js"
+import { watchedStore } from "./support/placedStore.js"
 
 const MiB = 1 << 20
 
@@ -27,22 +28,6 @@ const tempDirectory = Effect.acquireRelease(
   Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "cacheness-placed-"))),
   (directory) => Effect.sync(() => fs.rmSync(directory, { recursive: true, force: true }))
 )
-
-/** The file-system store, telling `calls` what each read asked for and what `place` answered. */
-const watchedStore = (directory: string, calls: Array<string>) =>
-  Layer.effect(
-    BlobStore,
-    Effect.map(BlobStore, (inner): BlobStore.Service => ({
-      ...inner,
-      get: (id, onPiece) => Effect.zipRight(Effect.sync(() => calls.push("get")), inner.get(id, onPiece)),
-      getPlaced: (id, place, onPiece) =>
-        inner.getPlaced!(id, (head, size) => {
-          const places = place(head, size)
-          calls.push(places === undefined ? "declined" : `placed ${places.views.length}`)
-          return places
-        }, onPiece)
-    }))
-  ).pipe(Layer.provide(BlobStoreFileSystem.layer({ directory: path.join(directory, "blobs") })))
 
 const cacheAt = (
   directory: string,

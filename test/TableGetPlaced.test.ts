@@ -11,12 +11,11 @@ import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as BlobStoreFileSystem from "../src/blob/fileSystem.js"
-import { BlobStore } from "../src/blob/service.js"
 import * as CodecDefault from "../src/codec/registry.js"
 import { Cache } from "../src/index.js"
 import * as HasherXxhash from "../src/key/xxhash.js"
 import * as MetadataStoreMemory from "../src/metadata/memory.js"
+import { watchedStore } from "./support/placedStore.js"
 
 const tempDirectory = Effect.acquireRelease(
   Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "cacheness-table-placed-"))),
@@ -33,19 +32,7 @@ const cacheAt = (directory: string, calls: Array<string>, verifyIntegrity = true
           HasherXxhash.layer,
           CodecDefault.layer(),
           MetadataStoreMemory.layer,
-          Layer.effect(
-            BlobStore,
-            Effect.map(BlobStore, (inner): BlobStore.Service => ({
-              ...inner,
-              get: (id, onPiece) => Effect.zipRight(Effect.sync(() => calls.push("get")), inner.get(id, onPiece)),
-              getPlaced: (id, place, onPiece) =>
-                inner.getPlaced!(id, (head, size) => {
-                  const places = place(head, size)
-                  calls.push(places === undefined ? "declined" : `placed ${places.views.length}`)
-                  return places
-                }, onPiece)
-            }))
-          ).pipe(Layer.provide(BlobStoreFileSystem.layer({ directory: path.join(directory, "blobs") })))
+          watchedStore(directory, calls)
         )
       )
     )
