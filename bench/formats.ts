@@ -531,11 +531,48 @@ const tableFloor = async (directory: string, arrow: Arrow.Table): Promise<number
   return times.reduce((sum, ts) => sum + [...ts].sort((a, b) => a - b)[ts.length >> 1]!, 0)
 }
 
+/**
+ * Issue 21's cell for one value through the Promise API: three rounds of a put and a get of the
+ * same key, as the peer does; medians in seconds, and the stored size.
+ */
+const putGet3 = async (on: ReturnType<typeof cacheness>, name: string, value: unknown) => {
+  const puts: Array<number> = []
+  const gets: Array<number> = []
+  for (let i = 0; i < 3; i++) {
+    let start = now()
+    await on.put({ peer: name }, value)
+    puts.push(now() - start)
+    start = now()
+    const back = await on.get({ peer: name })
+    gets.push(now() - start)
+    if (back === undefined) throw new Error(`${name}: missed`)
+  }
+  const entry = (await on.list()).find((e) => (e.params as any)?.peer === name)!
+  return { put: median3(puts) / 1000, get: median3(gets) / 1000, stored: entry.storedBytes, puts, gets }
+}
+
+/**
+ * Issue 21's table cell in a process of its own, as the peer runs it (MEASURED.md: one process per
+ * cell, fresh directory, medians of 3): the table built, three put/get rounds into a fresh cache,
+ * then the get floor. Run by `versusDiskcache` as `formats.ts --table`; prints one JSON line.
+ */
+const tableCell = async () => {
+  const directory = benchDir("formats-table")
+  try {
+    const { table: arrow, logical } = arrowTable(1_000_000)
+    const on = cacheness({ directory: path.join(directory, "promise"), maxSize: null, cleanupOnOpen: false })
+    const c = await putGet3(on, "table", arrow)
+    await on.close()
+    const floor = await tableFloor(directory, arrow)
+    console.log(JSON.stringify({ ...c, floor, logical }))
+  } finally {
+    fs.rmSync(directory, { recursive: true, force: true })
+  }
+}
+
 const versusDiskcache = async (
   directory: string,
-  arrays: ReadonlyArray<readonly [string, Float64Array | Int32Array, number]>,
-  arrow: Arrow.Table,
-  logical: number
+  arrays: ReadonlyArray<readonly [string, Float64Array | Int32Array, number]>
 ) => {
   const cache = cacheness({ directory: path.join(directory, "promise"), maxSize: null, cleanupOnOpen: false })
   // Arrays stored as they are (`compression: "none"`): targets ≥ 0.95× a raw file write and read.
@@ -545,21 +582,7 @@ const versusDiskcache = async (
     cleanupOnOpen: false,
     compression: { byKind: { array: { codec: "none" } } }
   })
-  const ours = async (name: string, value: unknown, on = cache) => {
-    const puts: Array<number> = []
-    const gets: Array<number> = []
-    for (let i = 0; i < 3; i++) {
-      let start = now()
-      await on.put({ peer: name }, value)
-      puts.push(now() - start)
-      start = now()
-      const back = await on.get({ peer: name })
-      gets.push(now() - start)
-      if (back === undefined) throw new Error(`${name}: missed`)
-    }
-    const entry = (await on.list()).find((e) => (e.params as any)?.peer === name)!
-    return { put: median3(puts) / 1000, get: median3(gets) / 1000, stored: entry.storedBytes }
-  }
+  const ours = (name: string, value: unknown, on = cache) => putGet3(on, name, value)
   const file = path.join(directory, "peer-raw.bin")
   /**
    * The raw file figures, medians of 3: `write` a new file where the old one was removed first
@@ -724,8 +747,30 @@ const versusDiskcache = async (
   await nonePutFloor(directory, arrays)
   let tableRow: Array<string>
   try {
-    const c = await ours("table", arrow)
-    const floor = await tableFloor(directory, arrow)
+    // In a fresh process, like the peer's cell: here it would follow 64 MiB arrays and their garbage.
+    const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), "--table"], {
+      encoding: "utf8",
+      maxBuffer: 1 << 20
+    })
+    const line = child.stdout.trim().split("\n").pop() ?? ""
+    if (child.status !== 0 || !line.startsWith("{")) {
+      throw new Error(`table child failed: ${child.stderr.trim().split("\n").pop() ?? child.status}`)
+    }
+    const c = JSON.parse(line) as {
+      put: number
+      get: number
+      stored: number
+      floor: number
+      logical: number
+      puts: Array<number>
+      gets: Array<number>
+    }
+    const { floor, logical } = c
+    console.log(
+      `table cell (fresh process), ms: puts ${c.puts.map((t) => fmt(t)).join(" / ")}, gets ${
+        c.gets.map((t) => fmt(t)).join(" / ")
+      }`
+    )
     tableRow = [
       "1M rows (Arrow, default settings)",
       fmt(mb(logical, c.put), 0),
@@ -743,6 +788,7 @@ const versusDiskcache = async (
     ]
   } catch (error) {
     const reason = `fails: ${String(error).split("\n")[0]!.slice(0, 80)}`
+    const logical = peerTable?.logical ?? NaN
     tableRow = [
       "1M rows (Arrow, default settings)",
       reason,
@@ -913,9 +959,7 @@ export const run = async (): Promise<void> => {
     await duckdbParquet(directory, arrow, ipc.byteLength, logical)
     await versusDiskcache(
       directory,
-      [["Float64Array smooth", signal, 8], ["Int32Array ascending", ramp, 4]],
-      arrow,
-      logical
+      [["Float64Array smooth", signal, 8], ["Int32Array ascending", ramp, 4]]
     )
     await coldGets(directory, signal)
   } finally {
@@ -939,5 +983,6 @@ export const run = async (): Promise<void> => {
 
 if (isMain(import.meta.url)) {
   if (process.argv.includes("--large")) await large()
+  else if (process.argv.includes("--table")) await tableCell()
   else await run()
 }

@@ -90,19 +90,81 @@ describe("arrow format 4: sequence segments", () => {
       }
     }))
 
-  it("detect follows every word: one that breaks the sequence anywhere makes it none", () => {
-    const next = random(3)
-    for (let trial = 0; trial < 20; trial++) {
-      const words = new BigInt64Array(10_000).map((_, i) => BigInt(i) * 3n)
-      const bytes = new Uint8Array(words.buffer)
-      assert.isDefined(Sequence.detect(bytes, () => true))
-      const at = Math.floor(next() * bytes.byteLength)
-      bytes[at] ^= 1 << Math.floor(next() * 8)
-      assert.isUndefined(Sequence.detect(bytes, () => true), `byte ${at} flipped`)
+  /** `f` with the SIMD kernels, then with the JS loops. */
+  const bothPaths = (f: (simd: boolean) => void) => {
+    for (const simd of [true, false]) {
+      Sequence.enable(simd)
+      try {
+        f(simd)
+      } finally {
+        Sequence.enable(true)
+      }
     }
-    // Not at a multiple of its width in the stream: not a sequence of that width.
-    const ids = new Uint8Array(new BigInt64Array(10_000).map((_, i) => BigInt(i)).buffer)
-    assert.isUndefined(Sequence.detect(ids, () => false))
+  }
+
+  it("detect follows every word: one that breaks the sequence anywhere makes it none, SIMD or not", () => {
+    assert.isTrue(Sequence.available, "WebAssembly SIMD is available on every supported Node")
+    bothPaths((simd) => {
+      const next = random(3)
+      // Lengths past several 64 KiB chunks, and odd ones (a word after the last whole vector).
+      for (const count of [10_000, 40_001, 9]) {
+        for (let trial = 0; trial < 20; trial++) {
+          const words = new BigInt64Array(count).map((_, i) => BigInt(i) * 3n)
+          const bytes = new Uint8Array(words.buffer)
+          assert.deepStrictEqual(Sequence.detect(bytes, () => true), { width: 8, first: 0n, step: 3n })
+          const at = Math.floor(next() * bytes.byteLength)
+          bytes[at] ^= 1 << Math.floor(next() * 8)
+          assert.isUndefined(Sequence.detect(bytes, () => true), `simd ${simd}, ${count} words, byte ${at} flipped`)
+        }
+      }
+      // Steps that wrap (modulo 2^64) and carry between the halves, downwards.
+      const start = 2n ** 64n - 5n
+      const down = new BigUint64Array(70_001).map((_, i) => BigInt.asUintN(64, start - BigInt(i) * 0x1_0000_0001n))
+      assert.deepStrictEqual(Sequence.detect(new Uint8Array(down.buffer), () => true), {
+        width: 8,
+        first: start,
+        step: BigInt.asUintN(64, -0x1_0000_0001n)
+      })
+      // 4-byte words: an odd count is no 8-byte sequence; wrapping modulo 2^32; one word off at the end.
+      const counter = new Uint32Array(50_003).map((_, i) => (0xffff_fff0 + i * 7) >>> 0)
+      assert.deepStrictEqual(Sequence.detect(new Uint8Array(counter.buffer), () => true), {
+        width: 4,
+        first: 0xffff_fff0n,
+        step: 7n
+      })
+      counter[counter.length - 1]! ^= 1
+      assert.isUndefined(Sequence.detect(new Uint8Array(counter.buffer), () => true))
+      // Not at a multiple of its width in the stream: not a sequence of that width.
+      const ids = new Uint8Array(new BigInt64Array(10_000).map((_, i) => BigInt(i)).buffer)
+      assert.isUndefined(Sequence.detect(ids, () => false))
+    })
+  })
+
+  it("orUpTo ORs every word, SIMD or not, and may stop once the limit is reached", () => {
+    const next = random(5)
+    for (const count of [1, 7, 16_385, 300_001]) {
+      const words = new Uint32Array(count).map(() => Math.floor(next() * 200))
+      const planted = Math.floor(next() * count)
+      const bytes = new Uint8Array(words.buffer)
+      const exact4 = words.reduce((or, w) => (or | w) >>> 0, 0)
+      const halves = new Uint16Array(words.buffer)
+      const exact2 = halves.reduce((or, w) => or | w, 0)
+      bothPaths((simd) => {
+        assert.strictEqual(Sequence.orUpTo(bytes, 4, 2 ** 32), exact4, `simd ${simd}, ${count} words`)
+        assert.strictEqual(Sequence.orUpTo(bytes, 2, 1 << 16), exact2, `simd ${simd}, ${count} words`)
+        // One word anywhere with a high bit: the OR (or the part read before stopping) reaches the limit.
+        const saved = words[planted]!
+        words[planted] = 0x8000_0000
+        assert.isAtLeast(Sequence.orUpTo(bytes, 4, 1 << 16), 1 << 16, `simd ${simd}, word ${planted}`)
+        assert.isAtLeast(Sequence.orUpTo(bytes, 2, 1 << 8), 1 << 8, `simd ${simd}, word ${planted}`)
+        words[planted] = saved
+        // An odd number of 2-byte words: the last half-vector is zero-padded, not read past.
+        assert.strictEqual(
+          Sequence.orUpTo(bytes.subarray(0, bytes.byteLength - 2), 2, 1 << 16),
+          halves.subarray(0, halves.length - 1).reduce((or, w) => or | w, 0)
+        )
+      })
+    }
   })
 
   it.effect("a damaged sequence segment is a typed Corrupt error", () =>

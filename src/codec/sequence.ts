@@ -8,7 +8,8 @@
  * The words are written 16 bytes at a time by a WebAssembly SIMD loop (`i64x2.add` or `i32x4.add`)
  * into a chunk of its memory, which is copied out while in cache; a JS loop over 32-bit halves
  * (~1.3 ms for 1M int64s) where WebAssembly SIMD is missing. Detecting a sequence compares each
- * word with the one before and stops at the first that does not follow.
+ * word with the one the first two imply: chunks the SIMD writer made, compared natively, or a JS
+ * loop without SIMD; it stops at the first chunk (or word) that does not follow.
  *
  * ```
  * seqW(dst, end)   W ∈ {64, 32}: vector v at 0, increment at 16
@@ -18,6 +19,7 @@
  *
  * @since 0.1.0
  */
+import { Buffer } from "node:buffer"
 import { builder } from "./simd.js"
 
 const { name, op, section, uleb, V128, vector } = builder
@@ -69,14 +71,59 @@ const seqBody = (add: ReadonlyArray<number>): Array<number> => {
   return [...uleb(body.length), ...body]
 }
 
+const V128_OR = [0xfd, 0x50]
+/** Where `or` keeps the vector it ORs words into. */
+const OR_AT = 32
+
+/** The body of or(src, end): the vector at OR_AT |= every vector in [src, end); local acc 2. */
+const orBody = (): Array<number> => {
+  const code = [
+    ...op.const(0),
+    ...op.load(OR_AT),
+    ...op.set(2),
+    ...op.block,
+    ...op.loop,
+    ...op.get(0),
+    ...op.get(1),
+    ...op.geU,
+    ...op.brIf(1),
+    ...op.get(2),
+    ...op.get(0),
+    ...op.load(0),
+    ...V128_OR,
+    ...op.set(2),
+    ...op.get(0),
+    ...op.const(16),
+    ...op.add,
+    ...op.set(0),
+    ...op.br(0),
+    ...op.end,
+    ...op.end,
+    ...op.const(0),
+    ...op.get(2),
+    ...op.store(OR_AT),
+    ...op.end
+  ]
+  const body = [...vector([[1, V128]]), ...code]
+  return [...uleb(body.length), ...body]
+}
+
 const moduleBytes = (): Uint8Array =>
   new Uint8Array([
     ...builder.MAGIC_AND_VERSION,
     ...section(1, vector([[0x60, ...vector([[builder.I32], [builder.I32]]), 0]])),
-    ...section(3, vector([[0], [0]])),
+    ...section(3, vector([[0], [0], [0]])),
     ...section(5, vector([[0x00, ...uleb(PAGES)]])),
-    ...section(7, vector([[...name("memory"), 0x02, 0], [...name("seq64"), 0x00, 0], [...name("seq32"), 0x00, 1]])),
-    ...section(10, vector([seqBody(I64X2_ADD), seqBody(I32X4_ADD)]))
+    ...section(
+      7,
+      vector([
+        [...name("memory"), 0x02, 0],
+        [...name("seq64"), 0x00, 0],
+        [...name("seq32"), 0x00, 1],
+        [...name("or"), 0x00, 2]
+      ])
+    ),
+    ...section(10, vector([seqBody(I64X2_ADD), seqBody(I32X4_ADD), orBody()]))
   ])
 
 type Kernel = (dst: number, end: number) => void
@@ -90,7 +137,7 @@ const instantiate = () => {
     const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports
     // The memory never grows, so one view of it stays valid; touched once here.
     const memory = new Uint8Array((exports.memory as { readonly buffer: ArrayBuffer }).buffer).fill(0)
-    return { memory, seq64: exports.seq64 as Kernel, seq32: exports.seq32 as Kernel }
+    return { memory, seq64: exports.seq64 as Kernel, seq32: exports.seq32 as Kernel, or: exports.or as Kernel }
   } catch {
     return null
   }
@@ -178,17 +225,53 @@ export const detect = (piece: Uint8Array, aligned: (width: 4 | 8) => boolean): S
     // The step: word 1 − word 0, modulo 2^64.
     const sl = (w[2]! - w[0]!) >>> 0
     const sh = (w[3]! - w[1]! - (w[2]! < w[0]! ? 1 : 0)) >>> 0
-    // A first look at a stretch of the piece gives most non-sequences up after a few words.
-    if (steps64(w.subarray(0, Math.min(w.length, 2 * SCAN_CHUNK)), sl, sh) && steps64(w, sl, sh)) {
-      return { width: 8, first: word64(w[0]!, w[1]!), step: word64(sl, sh) }
+    const sequence: Sequence = { width: 8, first: word64(w[0]!, w[1]!), step: word64(sl, sh) }
+    if (wasm !== null && enabled) {
+      if (follows(piece, sequence)) return sequence
+      // A first look at a stretch of the piece gives most non-sequences up after a few words.
+    } else if (steps64(w.subarray(0, Math.min(w.length, 2 * SCAN_CHUNK)), sl, sh) && steps64(w, sl, sh)) {
+      return sequence
     }
   }
   if (length % 4 === 0 && length >= 8 && aligned(4)) {
     const w = new Uint32Array(piece.buffer, piece.byteOffset, length / 4)
     const step = (w[1]! - w[0]!) >>> 0
-    if (steps32(w, step)) return { width: 4, first: BigInt(w[0]!), step: BigInt(step) }
+    const sequence: Sequence = { width: 4, first: BigInt(w[0]!), step: BigInt(step) }
+    if (wasm !== null && enabled ? follows(piece, sequence) : steps32(w, step)) return sequence
   }
   return undefined
+}
+
+/**
+ * Whether every word of `piece` is `sequence`'s: the SIMD writer makes the words a chunk at a
+ * time and the chunk is compared with the piece's bytes natively (`memcmp`), the first chunk that
+ * differs ending it. For 1M int64s ~0.6 ms, against ~2.8 ms for the JS loop once optimised and
+ * 6–15 ms before (a cache's first puts).
+ */
+const follows = (piece: Uint8Array, sequence: Sequence): boolean => {
+  const { width } = sequence
+  const count = piece.byteLength / width
+  const perVector = 16 / width
+  const wide = count - (count % perVector)
+  const { memory } = wasm!
+  const state = new DataView(memory.buffer, 0, 32)
+  for (let lane = 0; lane < perVector; lane++) {
+    put(state, lane * width, wordAt(sequence, lane), width)
+    put(state, 16 + lane * width, BigInt.asUintN(width * 8, BigInt(perVector) * sequence.step), width)
+  }
+  const kernel = width === 8 ? wasm!.seq64 : wasm!.seq32
+  const bytes = wide * width
+  for (let done = 0; done < bytes; done += CHUNK) {
+    const size = Math.min(CHUNK, bytes - done)
+    kernel(AT, AT + size)
+    if (Buffer.compare(memory.subarray(AT, AT + size), piece.subarray(done, done + size)) !== 0) return false
+  }
+  const view = new DataView(piece.buffer, piece.byteOffset, piece.byteLength)
+  for (let i = wide; i < count; i++) {
+    const word = width === 8 ? view.getBigUint64(i * 8, true) : BigInt(view.getUint32(i * 4, true))
+    if (word !== wordAt(sequence, i)) return false
+  }
+  return true
 }
 
 const word64 = (lo: number, hi: number): bigint => (BigInt(hi) << 32n) | BigInt(lo)
@@ -258,4 +341,47 @@ export const write = (region: Uint8Array, sequence: Sequence, count: number): vo
     hi = (hi + sh + (nextLo < lo ? 1 : 0)) >>> 0
     lo = nextLo
   }
+}
+
+/** Words ORed between checks against the limit in the JS loop. */
+const OR_CHUNK = 4096
+
+/**
+ * The bitwise OR of the `width`-byte little-endian words of `piece` (a whole number of them), or
+ * some OR of its first words that is already ≥ `limit`: how many low bytes the words need (the
+ * narrowing probe of the arrow format). With SIMD, each chunk is copied into the module's memory
+ * and ORed 16 bytes at a time (~0.4 ms for 4 MB, against ~2.5 ms for the JS loop); else a JS loop
+ * over typed-array words.
+ *
+ * @since 0.1.0
+ * @category sequences
+ */
+export const orUpTo = (piece: Uint8Array, width: 2 | 4, limit: number): number => {
+  if (wasm === null || !enabled) {
+    const words = width === 4
+      ? new Uint32Array(piece.buffer, piece.byteOffset, piece.byteLength / 4)
+      : new Uint16Array(piece.buffer, piece.byteOffset, piece.byteLength / 2)
+    let or = 0
+    for (let start = 0; start < words.length && or < limit; start += OR_CHUNK) {
+      const end = Math.min(words.length, start + OR_CHUNK)
+      for (let i = start; i < end; i++) or |= words[i]!
+      or >>>= 0
+    }
+    return or
+  }
+  const { memory } = wasm
+  const acc = new Uint32Array(memory.buffer, OR_AT, 4)
+  acc.fill(0)
+  let or = 0
+  for (let done = 0; done < piece.byteLength && or < limit; done += CHUNK) {
+    const size = Math.min(CHUNK, piece.byteLength - done)
+    memory.set(piece.subarray(done, done + size), AT)
+    // Zeros up to the next vector: they change no OR.
+    const end = AT + Math.ceil(size / 16) * 16
+    memory.fill(0, AT + size, end)
+    wasm.or(AT, end)
+    or = (acc[0]! | acc[1]! | acc[2]! | acc[3]!) >>> 0
+    if (width === 2) or = (or & 0xffff) | (or >>> 16)
+  }
+  return or
 }

@@ -261,20 +261,6 @@ interface Segment {
 /** Typed arrays see the IPC stream's little-endian words as numbers only on a little-endian host. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
 
-/** Words or-ed between checks against the limit: a piece that cannot be narrowed is given up early. */
-const SCAN_CHUNK = 4096
-
-/** The bitwise or of `words`, stopping (with a value ≥ `limit`) once it reaches `limit`. */
-const orUpTo = (words: Uint16Array | Uint32Array, limit: number): number => {
-  let or = 0
-  for (let start = 0; start < words.length && or < limit; start += SCAN_CHUNK) {
-    const end = Math.min(words.length, start + SCAN_CHUNK)
-    for (let i = start; i < end; i++) or |= words[i]!
-    or >>>= 0
-  }
-  return or
-}
-
 /**
  * How `piece`, at offset `at` in the stream, can be stored narrowed: 4-byte words that all fit in
  * one or two bytes, or 2-byte words that fit in one; `undefined` when none fits (or the host is
@@ -284,12 +270,12 @@ const narrowing = (piece: Uint8Array, at: number): Segment["narrow"] => {
   if (!LITTLE_ENDIAN) return undefined
   const length = piece.byteLength
   if (length % 4 === 0 && at % 4 === 0 && piece.byteOffset % 4 === 0) {
-    const or = orUpTo(new Uint32Array(piece.buffer, piece.byteOffset, length / 4), 1 << 16)
+    const or = Sequence.orUpTo(piece, 4, 1 << 16)
     if (or < 1 << 8) return { word: 4, keep: 1 }
     if (or < 1 << 16) return { word: 4, keep: 2 }
   }
   if (length % 2 === 0 && at % 2 === 0 && piece.byteOffset % 2 === 0) {
-    if (orUpTo(new Uint16Array(piece.buffer, piece.byteOffset, length / 2), 1 << 8) < 1 << 8) {
+    if (Sequence.orUpTo(piece, 2, 1 << 8) < 1 << 8) {
       return { word: 2, keep: 1 }
     }
   }
