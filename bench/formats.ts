@@ -548,7 +548,7 @@ const putGet3 = async (on: ReturnType<typeof cacheness>, name: string, value: un
     if (back === undefined) throw new Error(`${name}: missed`)
   }
   const entry = (await on.list()).find((e) => (e.params as any)?.peer === name)!
-  return { put: median3(puts) / 1000, get: median3(gets) / 1000, stored: entry.storedBytes, puts, gets }
+  return { put: median3([...puts]) / 1000, get: median3([...gets]) / 1000, stored: entry.storedBytes, puts, gets }
 }
 
 /**
