@@ -7,9 +7,10 @@
  * (the alternative to parquet-wasm, not used), and a 256 MiB array in a child process, to show
  * peak RSS. Last, issue 21's comparison: the arrays and the table through the Promise API
  * (`cacheness(...)`) beside python-diskcache 5.4 storing numpy arrays and a pickled pandas DataFrame
- * (`bench/peer/diskcache_bench.py arrays|table`) and raw file write/read, medians of 3 each.
+ * (`bench/peer/diskcache_bench.py arrays|table`) and raw file write/read, medians of 3 each; the
+ * table's cell in a child process of its own (`--table`), as the peer runs each cell.
  *
- * `npm run bench -- formats`, or `npx tsx bench/formats.ts [--large]`.
+ * `npm run bench -- formats`, or `npx tsx bench/formats.ts [--large | --table]`.
  */
 import { BIGINT, DOUBLE, DuckDBDataChunk, DuckDBInstance, VARCHAR } from "@duckdb/node-api"
 import * as Arrow from "apache-arrow"
@@ -770,7 +771,7 @@ const versusDiskcache = async (
     }
     const { floor, logical } = c
     console.log(
-      `table cell (fresh process), ms: puts ${c.puts.map((t) => fmt(t)).join(" / ")}, gets ${
+      `table cell (fresh process), ms, in the order they ran: puts ${c.puts.map((t) => fmt(t)).join(" / ")}, gets ${
         c.gets.map((t) => fmt(t)).join(" / ")
       }`
     )

@@ -126,7 +126,7 @@ const instantiate = () => {
 const wasm = instantiate()
 
 /**
- * Whether the SIMD writer runs here (else `write` takes the JS loop).
+ * Whether the SIMD kernels run here (else `write`, `detect` and `orUpTo` take their JS loops).
  *
  * @since 0.1.0
  * @category sequences
@@ -136,7 +136,7 @@ export const available: boolean = wasm !== null
 let enabled = available
 
 /**
- * Turns the SIMD writer on (where available) or off (tests compare both paths in one process).
+ * Turns the SIMD kernels on (where available) or off (tests compare both paths in one process).
  *
  * @since 0.1.0
  * @category sequences
@@ -208,8 +208,10 @@ export const detect = (piece: Uint8Array, aligned: (width: 4 | 8) => boolean): S
     const sequence: Sequence = { width: 8, first: word64(w[0]!, w[1]!), step: word64(sl, sh) }
     if (wasm !== null && enabled) {
       if (follows(piece, sequence)) return sequence
+    } else if (
       // A first look at a stretch of the piece gives most non-sequences up after a few words.
-    } else if (steps64(w.subarray(0, Math.min(w.length, 2 * SCAN_CHUNK)), sl, sh) && steps64(w, sl, sh)) {
+      steps64(w.subarray(0, Math.min(w.length, 2 * SCAN_CHUNK)), sl, sh) && steps64(w, sl, sh)
+    ) {
       return sequence
     }
   }
