@@ -774,10 +774,10 @@ const versusDiskcache = async (
   )
   table(
     "Issue 21: the `none` put above (the same key overwritten after a get, medians of 3), and three such puts in a " +
-      "row after an untimed one, no get between, beside the raw file operations they stand for: the issue's fs write (a new file " +
-      "where the old one was removed first, the removal untimed), the swap a put makes (the new file beside the old, " +
-      "under its own name, then the old removed: readers of the old value keep it whole), and a rename over the old " +
-      "file (ratios as speeds: above 1× the put is faster)",
+      "row after an untimed one, no get between, beside the raw file operations they stand for: the issue's fs " +
+      "write (a new file where the old one was removed first, the removal untimed), the swap a put makes (the new " +
+      "file beside the old, under its own name, then the old removed: readers of the old value keep it whole), and " +
+      "a rename over the old file (ratios as speeds: above 1× the put is faster)",
     replaceRows
   )
   await arrayFloor(directory, arrays)
